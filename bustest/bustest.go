@@ -1,0 +1,237 @@
+// Package bustest is the conformance suite every smp.EventBus passes: the
+// embedded log always, the Kafka bus against kfake.
+package bustest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"smp"
+)
+
+// Features describes what a backend supports beyond the basics.
+type Features struct {
+	// MaxAttempts after which a failing message is dead-lettered to <topic>.dlq.
+	MaxAttempts int
+}
+
+// Connect returns a new client of one backing cluster or store; a backend
+// test calls Run with a func that creates the backing store once and
+// returns a Connect for it. Clients are closed by the suite.
+type Connect func(t *testing.T) smp.EventBus
+
+// Run runs the suite. newBackend is called once per subtest.
+func Run(t *testing.T, f Features, newBackend func(t *testing.T) Connect) {
+	t.Run("OrderPerKey", func(t *testing.T) { t.Parallel(); testOrderPerKey(t, newBackend(t)) })
+	t.Run("GroupsIndependent", func(t *testing.T) { t.Parallel(); testGroupsIndependent(t, newBackend(t)) })
+	t.Run("ResumeFromCommitted", func(t *testing.T) { t.Parallel(); testResume(t, newBackend(t)) })
+	t.Run("RetryThenSucceed", func(t *testing.T) { t.Parallel(); testRetry(t, newBackend(t)) })
+	t.Run("PoisonToDLQ", func(t *testing.T) { t.Parallel(); testPoison(t, f, newBackend(t)) })
+	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, newBackend(t)) })
+}
+
+const topic = "bustest.events"
+
+type collector struct {
+	mu   sync.Mutex
+	got  []smp.Message
+	ch   chan struct{}
+	want int
+}
+
+func newCollector(want int) *collector { return &collector{ch: make(chan struct{}), want: want} }
+
+func (c *collector) handle(_ context.Context, m smp.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, m)
+	if len(c.got) == c.want {
+		close(c.ch)
+	}
+	return nil
+}
+
+func (c *collector) wait(t *testing.T, d time.Duration) []smp.Message {
+	t.Helper()
+	select {
+	case <-c.ch:
+	case <-time.After(d):
+		c.mu.Lock()
+		n := len(c.got)
+		c.mu.Unlock()
+		t.Fatalf("got %d of %d messages within %s", n, c.want, d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]smp.Message(nil), c.got...)
+}
+
+func subscribe(t *testing.T, bus smp.EventBus, group string, topics []string, h smp.Handler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bus.Subscribe(ctx, group, topics, h) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("subscribe %s: %v", group, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func publishN(t *testing.T, bus smp.EventBus, keys []string, perKey int) {
+	t.Helper()
+	var msgs []smp.Message
+	for i := 0; i < perKey; i++ {
+		for _, k := range keys {
+			msgs = append(msgs, smp.Message{Topic: topic, Key: k, Value: []byte(fmt.Sprintf("%s/%d", k, i)), Headers: map[string]string{"i": fmt.Sprint(i)}})
+		}
+	}
+	if err := bus.Publish(context.Background(), msgs...); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+func testOrderPerKey(t *testing.T, connect Connect) {
+	bus := connect(t)
+	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	const perKey = 40
+	publishN(t, bus, keys, perKey)
+	c := newCollector(len(keys) * perKey)
+	subscribe(t, bus, "g1", []string{topic}, c.handle)
+	got := c.wait(t, 30*time.Second)
+	next := map[string]int{}
+	for _, m := range got {
+		want := fmt.Sprintf("%s/%d", m.Key, next[m.Key])
+		if string(m.Value) != want {
+			t.Fatalf("key %s: got %s, want %s (order per key broken)", m.Key, m.Value, want)
+		}
+		if m.Headers["i"] != fmt.Sprint(next[m.Key]) {
+			t.Fatalf("headers lost: %v", m.Headers)
+		}
+		next[m.Key]++
+	}
+}
+
+func testGroupsIndependent(t *testing.T, connect Connect) {
+	bus := connect(t)
+	publishN(t, bus, []string{"x", "y"}, 10)
+	a, b := newCollector(20), newCollector(20)
+	subscribe(t, bus, "ga", []string{topic}, a.handle)
+	subscribe(t, bus, "gb", []string{topic}, b.handle)
+	a.wait(t, 30*time.Second)
+	b.wait(t, 30*time.Second)
+}
+
+func testResume(t *testing.T, connect Connect) {
+	bus := connect(t)
+	publishN(t, bus, []string{"k"}, 10)
+	first := newCollector(10)
+	stop := subscribe(t, bus, "gr", []string{topic}, first.handle)
+	first.wait(t, 30*time.Second)
+	stop()
+	if err := bus.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	bus2 := connect(t)
+	if err := bus2.Publish(context.Background(), smp.Message{Topic: topic, Key: "k", Value: []byte("k/10")}); err != nil {
+		t.Fatal(err)
+	}
+	second := newCollector(1)
+	subscribe(t, bus2, "gr", []string{topic}, second.handle)
+	got := second.wait(t, 30*time.Second)
+	if string(got[0].Value) != "k/10" {
+		t.Fatalf("after restart the group resumed at %s, want k/10 (committed messages redelivered)", got[0].Value)
+	}
+}
+
+func testRetry(t *testing.T, connect Connect) {
+	bus := connect(t)
+	publishN(t, bus, []string{"r"}, 2)
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	c := newCollector(2)
+	subscribe(t, bus, "gt", []string{topic}, func(ctx context.Context, m smp.Message) error {
+		mu.Lock()
+		attempts[string(m.Value)]++
+		n := attempts[string(m.Value)]
+		mu.Unlock()
+		if string(m.Value) == "r/0" && n < 3 {
+			return errors.New("transient")
+		}
+		return c.handle(ctx, m)
+	})
+	got := c.wait(t, 30*time.Second)
+	if string(got[0].Value) != "r/0" || string(got[1].Value) != "r/1" {
+		t.Fatalf("retry broke order: %s, %s", got[0].Value, got[1].Value)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts["r/0"] != 3 {
+		t.Fatalf("r/0 attempted %d times, want 3", attempts["r/0"])
+	}
+}
+
+func testPoison(t *testing.T, f Features, connect Connect) {
+	bus := connect(t)
+	publishN(t, bus, []string{"p"}, 3) // p/1 is poison
+	good := newCollector(2)
+	subscribe(t, bus, "gp", []string{topic}, func(ctx context.Context, m smp.Message) error {
+		if string(m.Value) == "p/1" {
+			return errors.New("schema mismatch")
+		}
+		return good.handle(ctx, m)
+	})
+	got := good.wait(t, 60*time.Second)
+	if string(got[1].Value) != "p/2" {
+		t.Fatalf("partition did not move past the poison message: %s", got[1].Value)
+	}
+	dlq := newCollector(1)
+	subscribe(t, bus, "gp-dlq-reader", []string{topic + ".dlq"}, dlq.handle)
+	d := dlq.wait(t, 30*time.Second)[0]
+	if string(d.Value) != "p/1" || d.Headers["dlq.reason"] != "schema mismatch" || d.Headers["dlq.group"] != "gp" {
+		t.Fatalf("dead letter = %s %v", d.Value, d.Headers)
+	}
+	if d.Headers["dlq.attempts"] != fmt.Sprint(f.MaxAttempts) {
+		t.Fatalf("dead-lettered after %s attempts, want %d", d.Headers["dlq.attempts"], f.MaxAttempts)
+	}
+}
+
+func testLag(t *testing.T, connect Connect) {
+	bus := connect(t)
+	publishN(t, bus, []string{"l1", "l2", "l3"}, 5)
+	total := func() int64 {
+		lag, err := bus.Lag(context.Background(), "gl", []string{topic})
+		if err != nil {
+			t.Fatalf("lag: %v", err)
+		}
+		var n int64
+		for _, v := range lag[topic] {
+			n += v
+		}
+		return n
+	}
+	if n := total(); n != 15 {
+		t.Fatalf("lag before consuming = %d, want 15", n)
+	}
+	c := newCollector(15)
+	subscribe(t, bus, "gl", []string{topic}, c.handle)
+	c.wait(t, 30*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for total() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag after consuming = %d, want 0", total())
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}

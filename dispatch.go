@@ -1,0 +1,109 @@
+package smp
+
+import (
+	"context"
+	"time"
+)
+
+// QueueKey is the name of a city's dispatch queue in every backend
+// (the runbook's `LLEN dispatch:queue:HCMC`).
+func QueueKey(city string) string { return "dispatch:queue:" + city }
+
+// InvitationsKey is where an order's outstanding offers are kept.
+func InvitationsKey(orderID string) string { return "dispatch:invitations:" + orderID }
+
+// DispatchQueue is the per-city queue of orders waiting for the engine.
+type DispatchQueue interface {
+	// Push appends orderID to city's queue unless it is already queued.
+	Push(ctx context.Context, city, orderID string) error
+	// Pop removes and returns the oldest order of city's queue, waiting up
+	// to wait for one; ok is false when none came.
+	Pop(ctx context.Context, city string, wait time.Duration) (orderID string, ok bool, err error)
+	// Len returns the queue's length.
+	Len(ctx context.Context, city string) (int64, error)
+}
+
+// InvitationState of an offer to a technician.
+type InvitationState string
+
+const (
+	InvitationSent      InvitationState = "sent"
+	InvitationDelivered InvitationState = "delivered"
+	InvitationAccepted  InvitationState = "accepted"
+	InvitationDeclined  InvitationState = "declined"
+	InvitationExpired   InvitationState = "expired"
+	InvitationWithdrawn InvitationState = "withdrawn"
+)
+
+// Open reports whether the offer can still be accepted or declined.
+func (s InvitationState) Open() bool { return s == InvitationSent || s == InvitationDelivered }
+
+// Invitation is one offer of an order to one technician.
+type Invitation struct {
+	ID           string          `json:"invitation_id"`
+	OrderID      string          `json:"order_id"`
+	TechnicianID string          `json:"technician_id"`
+	State        InvitationState `json:"state"`
+	Wave         int             `json:"wave"`
+	DistanceM    float64         `json:"distance_m"`
+	SentAt       time.Time       `json:"sent_at"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+}
+
+// InvitationStore keeps the outstanding offers of each order
+// (dispatch:invitations:{order_id}).
+type InvitationStore interface {
+	// Put stores new invitations of one order with state sent.
+	Put(ctx context.Context, invs ...Invitation) error
+	// Get returns one technician's invitation to an order.
+	Get(ctx context.Context, orderID, technicianID string) (Invitation, bool, error)
+	// ForOrder returns all of an order's invitations.
+	ForOrder(ctx context.Context, orderID string) ([]Invitation, error)
+	// ForTechnician returns the open invitations held by a technician.
+	ForTechnician(ctx context.Context, technicianID string) ([]Invitation, error)
+	// CompareAndSet moves an invitation to state to if its state is one of
+	// from; ok is false if it was not.
+	CompareAndSet(ctx context.Context, orderID, technicianID string, from []InvitationState, to InvitationState) (ok bool, err error)
+	// DeleteOrder removes all of an order's invitations.
+	DeleteOrder(ctx context.Context, orderID string) error
+	// Count returns how many invitations are open.
+	Count(ctx context.Context) (int64, error)
+}
+
+// TechnicianPosition is a technician's live state in the geo index.
+type TechnicianPosition struct {
+	TechnicianID string
+	City         string
+	Lat, Lng     float64
+	Skills       []string
+	Online       bool
+	Available    bool // the technician says they take jobs
+	Busy         bool // holds an active order
+	UpdatedAt    time.Time
+}
+
+// Candidate is a technician found by a search, with its distance.
+type Candidate struct {
+	TechnicianID string  `json:"technician_id"`
+	DistanceM    float64 `json:"distance_m"`
+}
+
+// GeoIndex finds technicians near a point.
+type GeoIndex interface {
+	Upsert(ctx context.Context, p TechnicianPosition) error
+	// Update changes one technician's entry in place; fn sees the current
+	// position (zero with ok=false when absent) and returns whether to keep it.
+	Update(ctx context.Context, technicianID string, fn func(p *TechnicianPosition, ok bool) bool) error
+	Get(ctx context.Context, technicianID string) (TechnicianPosition, bool, error)
+	// Nearby returns online, available, not busy technicians of city with
+	// skill within radiusM of the point, nearest first, at most limit.
+	Nearby(ctx context.Context, city, skill string, lat, lng, radiusM float64, limit int) ([]Candidate, error)
+}
+
+// Locker grants short-lived exclusive leases (for example one dispatcher
+// per order across processes).
+type Locker interface {
+	// TryLock takes key for ttl; ok is false if someone else holds it.
+	TryLock(ctx context.Context, key, owner string, ttl time.Duration) (ok bool, err error)
+	Unlock(ctx context.Context, key, owner string) error
+}

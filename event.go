@@ -1,0 +1,93 @@
+package smp
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Topics, named as the runbook names them.
+const (
+	TopicOrders   = "orders.events"
+	TopicPayments = "payments.events"
+	TopicPartners = "partners.events"
+)
+
+// Event types of the order aggregate. Every stage change writes one.
+const (
+	EventOrderCreated     = "order.created"
+	EventOrderDispatching = "order.dispatching"
+	EventOrderAssigned    = "order.assigned"
+	EventOrderStarted     = "order.in_progress"
+	EventOrderCompleted   = "order.completed"
+	EventOrderCancelled   = "order.cancelled"
+)
+
+// EventSchemaVersion is the version of the event envelope and payloads.
+const EventSchemaVersion = 1
+
+// Event is a domain event as written to the outbox and carried on the bus.
+type Event struct {
+	ID            string          `json:"event_id"`
+	Type          string          `json:"event_type"`
+	SchemaVersion int             `json:"schema_version"`
+	AggregateID   string          `json:"aggregate_id"`
+	OccurredAt    time.Time       `json:"occurred_at"`
+	Data          json.RawMessage `json:"data"`
+}
+
+// Topic returns the topic an event of this type travels on.
+func (e *Event) Topic() string {
+	switch {
+	case strings.HasPrefix(e.Type, "order."):
+		return TopicOrders
+	case strings.HasPrefix(e.Type, "payment."), strings.HasPrefix(e.Type, "inside."):
+		return TopicPayments
+	default:
+		return TopicPartners
+	}
+}
+
+// OrderEventData is the payload of every order.* event.
+type OrderEventData struct {
+	OrderID      string `json:"order_id"`
+	City         string `json:"city"`
+	Service      string `json:"service"`
+	From         Stage  `json:"from,omitempty"`
+	To           Stage  `json:"to"`
+	TechnicianID string `json:"technician_id,omitempty"`
+	Actor        string `json:"actor"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+// Message is a record on the event bus. Key decides the partition, so all
+// messages of one key are delivered in the order they were published.
+type Message struct {
+	Topic   string
+	Key     string
+	Value   []byte
+	Headers map[string]string
+	// Set on delivery.
+	Partition int32
+	Offset    int64
+}
+
+// Handler processes one delivered message. Returning nil commits it;
+// returning an error makes the bus deliver it again later.
+type Handler func(ctx context.Context, m Message) error
+
+// EventBus carries events between services. Implementations: the embedded
+// durable log (eventlog) and Kafka. Both pass bustest.Run.
+type EventBus interface {
+	// Publish appends msgs durably; when it returns nil they will be delivered.
+	Publish(ctx context.Context, msgs ...Message) error
+	// Subscribe delivers the topics' messages to h as consumer group group,
+	// at least once, in order per partition, resuming from the group's
+	// committed position. It blocks until ctx is done.
+	Subscribe(ctx context.Context, group string, topics []string, h Handler) error
+	// Lag returns, per topic and partition, how many messages group has not
+	// yet committed.
+	Lag(ctx context.Context, group string, topics []string) (map[string][]int64, error)
+	Close() error
+}

@@ -1,0 +1,194 @@
+package smp
+
+import (
+	"math"
+	"strings"
+	"time"
+)
+
+// Stage is an order's position in its lifecycle. The codes are the ones
+// the runbook uses ("stuck in stage 02").
+type Stage string
+
+const (
+	StageCreated     Stage = "01_created"
+	StageDispatching Stage = "02_dispatching"
+	StageAssigned    Stage = "03_assigned"
+	StageInProgress  Stage = "04_in_progress"
+	StageCompleted   Stage = "05_completed"
+	StageCancelled   Stage = "09_cancelled"
+)
+
+// Stages lists every stage in order.
+var Stages = []Stage{StageCreated, StageDispatching, StageAssigned, StageInProgress, StageCompleted, StageCancelled}
+
+var transitions = map[Stage][]Stage{
+	StageCreated:     {StageDispatching, StageCancelled},
+	StageDispatching: {StageAssigned, StageCancelled},
+	StageAssigned:    {StageInProgress, StageCancelled},
+	StageInProgress:  {StageCompleted, StageCancelled},
+}
+
+// CanTransition reports whether an order may move from one stage to another.
+func CanTransition(from, to Stage) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether no transition leaves s.
+func (s Stage) Terminal() bool { return len(transitions[s]) == 0 }
+
+// PaymentStatus of an order.
+type PaymentStatus string
+
+const (
+	PaymentPending  PaymentStatus = "pending"
+	PaymentPaid     PaymentStatus = "paid"
+	PaymentRefunded PaymentStatus = "refunded"
+)
+
+// Order is a customer's request for a home service.
+type Order struct {
+	ID             string        `json:"id"`
+	CustomerID     string        `json:"customer_id"`
+	City           string        `json:"city"`
+	Service        string        `json:"service"`
+	Lat            float64       `json:"lat"`
+	Lng            float64       `json:"lng"`
+	Address        string        `json:"address,omitempty"`
+	PriceVND       int64         `json:"price_vnd"`
+	Stage          Stage         `json:"stage"`
+	PaymentStatus  PaymentStatus `json:"payment_status"`
+	TechnicianID   string        `json:"technician_id,omitempty"`
+	CreatedAt      time.Time     `json:"created_at"`
+	StageChangedAt time.Time     `json:"stage_changed_at"`
+	// DispatchNotBefore holds a 02_dispatching order back from automatic
+	// dispatch until then (set when a dispatch round found nobody).
+	DispatchNotBefore time.Time `json:"-"`
+}
+
+// Transition is one recorded stage change of an order.
+type Transition struct {
+	OrderID string    `json:"order_id"`
+	From    Stage     `json:"from"`
+	To      Stage     `json:"to"`
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason"`
+}
+
+// OrderFilter narrows FindOrders.
+type OrderFilter struct {
+	Stage        Stage
+	City         string
+	CustomerID   string
+	TechnicianID string
+	Limit        int
+}
+
+// NewOrder is a customer's order request, validated by Validate.
+type NewOrder struct {
+	City     string  `json:"city"`
+	Service  string  `json:"service"`
+	Lat      float64 `json:"lat"`
+	Lng      float64 `json:"lng"`
+	Address  string  `json:"address"`
+	PriceVND int64   `json:"price_vnd"`
+}
+
+// Validate checks the request against the known cities and services.
+// It returns EINVALID naming the first offending field.
+func (n *NewOrder) Validate(city *City, service *Service) error {
+	switch {
+	case strings.TrimSpace(n.City) == "":
+		return Errorf(EINVALID, "city is required")
+	case city == nil:
+		return Errorf(EINVALID, "unknown city %q", n.City)
+	case strings.TrimSpace(n.Service) == "":
+		return Errorf(EINVALID, "service is required")
+	case service == nil:
+		return Errorf(EINVALID, "unknown service %q", n.Service)
+	case math.IsNaN(n.Lat) || math.IsNaN(n.Lng) || math.IsInf(n.Lat, 0) || math.IsInf(n.Lng, 0):
+		return Errorf(EINVALID, "lat and lng must be numbers")
+	case !city.Contains(n.Lat, n.Lng):
+		return Errorf(EINVALID, "location (%.5f, %.5f) is outside %s", n.Lat, n.Lng, city.Code)
+	case n.PriceVND <= 0:
+		return Errorf(EINVALID, "price_vnd must be a positive number of VND")
+	case len(n.Address) > 500:
+		return Errorf(EINVALID, "address is longer than 500 characters")
+	}
+	return nil
+}
+
+// City is a served city with its bounds and dispatch settings.
+type City struct {
+	Code   string  `json:"code"`
+	Name   string  `json:"name"`
+	MinLat float64 `json:"min_lat"`
+	MaxLat float64 `json:"max_lat"`
+	MinLng float64 `json:"min_lng"`
+	MaxLng float64 `json:"max_lng"`
+	// RadiusStepsKm: the candidate search radius widens through these.
+	RadiusStepsKm []float64 `json:"radius_steps_km"`
+	// WaveSize is how many technicians one wave of offers reaches.
+	WaveSize int `json:"wave_size"`
+	// MaxWaves bounds one dispatch round; after it the order waits and is retried.
+	MaxWaves int `json:"max_waves"`
+}
+
+// Contains reports whether the point lies inside the city's bounds.
+func (c *City) Contains(lat, lng float64) bool {
+	return lat >= c.MinLat && lat <= c.MaxLat && lng >= c.MinLng && lng <= c.MaxLng
+}
+
+// Service is a kind of job customers order and technicians are skilled in.
+type Service struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// Partner is a business that employs technicians.
+type Partner struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Technician ("thợ") works for a partner in one city.
+type Technician struct {
+	ID            string   `json:"id"`
+	PartnerID     string   `json:"partner_id"`
+	Name          string   `json:"name"`
+	City          string   `json:"city"`
+	Skills        []string `json:"skills"`
+	ActiveOrderID string   `json:"active_order_id,omitempty"`
+}
+
+// HasSkill reports whether t can do service.
+func (t *Technician) HasSkill(service string) bool {
+	for _, s := range t.Skills {
+		if s == service {
+			return true
+		}
+	}
+	return false
+}
+
+// Customer places orders.
+type Customer struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// DistanceMeters is the great-circle distance between two points.
+func DistanceMeters(lat1, lng1, lat2, lng2 float64) float64 {
+	const r = 6371000.0
+	rad := math.Pi / 180
+	dLat := (lat2 - lat1) * rad
+	dLng := (lng2 - lng1) * rad
+	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
+}
