@@ -3,6 +3,7 @@ package smp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 )
@@ -90,4 +91,17 @@ type EventBus interface {
 	// yet committed.
 	Lag(ctx context.Context, group string, topics []string) (map[string][]int64, error)
 	Close() error
+}
+
+// DecodeEvent decodes a bus message carrying an Event. A message that is
+// not one fails with EINVALID ("schema mismatch") and will be dead-lettered.
+func DecodeEvent(m Message) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(m.Value, &e); err != nil {
+		return e, Errorf(EINVALID, "schema mismatch: %v", err)
+	}
+	if e.ID == "" || e.Type == "" {
+		return e, Errorf(EINVALID, "schema mismatch: %v", errors.New("event_id and event_type are required"))
+	}
+	return e, nil
 }

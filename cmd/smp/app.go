@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"smp"
+	"smp/dispatch"
+	"smp/eventlog"
+	"smp/flags"
+	"smp/httpapi"
+	"smp/inmem"
+	"smp/orders"
+	"smp/outbox"
+	"smp/sqlstore"
+	"smp/wsapi"
+)
+
+// App is the whole platform in one process.
+type App struct {
+	Cfg      Config
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+
+	Store  *sqlstore.DB
+	Bus    *eventlog.Log
+	Orders *orders.Service
+	Flags  *flags.Service
+	Hub    *wsapi.Hub
+	Engine *dispatch.Engine
+	Relay  *outbox.Relay
+	HTTP   *httpapi.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openStore opens the embedded database (used by migrate and token too).
+func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(cfg.DataDir, "smp.db")})
+}
+
+// Open starts every component in dependency order; on error it closes
+// what it opened.
+func (a *App) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.Store, err = openStore(ctx, a.Cfg); err != nil {
+		return err
+	}
+	if a.Bus, err = eventlog.Open(eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}); err != nil {
+		return err
+	}
+	if a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Registerer: a.Registry}); err != nil {
+		return err
+	}
+	if a.Flags, err = flags.New(ctx, a.Store, nil); err != nil {
+		return err
+	}
+
+	var srv *httpapi.Server
+	if a.Hub, err = wsapi.NewHub(func(ctx context.Context, r *http.Request) (string, error) { return srv.TechnicianAuth(ctx, r) },
+		wsapi.Config{Logger: a.Log, Registerer: a.Registry}); err != nil {
+		return err
+	}
+	if a.Engine, err = dispatch.New(dispatch.Deps{
+		Store: a.Store, Orders: a.Orders, Bus: a.Bus, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(),
+		Geo: inmem.NewGeo(), Locker: inmem.NewLocker(), Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
+	}, dispatch.Config{InvitationTTL: a.Cfg.InvitationTTL, RetryAfter: a.Cfg.RetryAfter, BackpressureThreshold: a.Cfg.BackpressureThreshold,
+		Logger: a.Log, Registerer: a.Registry}); err != nil {
+		return err
+	}
+	a.Hub.SetGateway(a.Engine)
+	a.Flags.OnChange(func(name string, v bool) {
+		if name == smp.FlagEnableAutoDispatch && v {
+			a.Engine.TriggerSweep()
+		}
+	})
+	if a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Logger: a.Log, Registerer: a.Registry}); err != nil {
+		return err
+	}
+
+	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
+		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub, Checks: a.checks()}); err != nil {
+		return err
+	}
+	a.HTTP = srv
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.Relay.Start(runCtx)
+	a.Engine.Start(runCtx)
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Log) }()
+	go func() { defer a.wg.Done(); a.Flags.Run(runCtx, 5*time.Second) }()
+	if err = a.HTTP.Open(); err != nil {
+		return err
+	}
+	a.Log.Info("smp serving", "url", a.HTTP.URL(), "data_dir", a.Cfg.DataDir)
+	return nil
+}
+
+func (a *App) checks() []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "database", Critical: true, Fn: a.Store.Ping},
+		{Name: "event_bus", Critical: true, Fn: func(ctx context.Context) error {
+			_, err := a.Bus.Lag(ctx, dispatch.ConsumerGroup, []string{smp.TopicOrders})
+			return err
+		}},
+		{Name: "dispatch_engine", Critical: true, Fn: func(context.Context) error { return a.Engine.Healthy() }},
+		{Name: "outbox", Critical: false, Fn: func(ctx context.Context) error {
+			n, oldest, err := a.Store.OutboxBacklog(ctx)
+			if err != nil {
+				return err
+			}
+			if n > 0 && time.Since(oldest) > time.Minute {
+				return fmt.Errorf("%d events unpublished, oldest %s old", n, time.Since(oldest).Round(time.Second))
+			}
+			return nil
+		}},
+	}
+}
+
+// Close stops everything in reverse order; safe after a failed Open.
+func (a *App) Close() error {
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if a.HTTP != nil {
+		errs = append(errs, a.HTTP.Close(ctx))
+	}
+	if a.Hub != nil {
+		a.Hub.Close()
+	}
+	if a.Engine != nil {
+		a.Engine.Stop()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.Relay != nil {
+		a.Relay.Stop()
+	}
+	if a.Bus != nil {
+		errs = append(errs, a.Bus.Close())
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	return errors.Join(errs...)
+}

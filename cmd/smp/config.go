@@ -1,0 +1,106 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the platform's configuration, from flags and SMP_* variables.
+type Config struct {
+	Addr                  string
+	DataDir               string
+	AdminToken            string
+	LogLevel              string
+	LogFormat             string
+	InvitationTTL         time.Duration
+	RetryAfter            time.Duration
+	StuckAfter            time.Duration
+	BackpressureThreshold int64
+	Partitions            int
+}
+
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.DataDir, "data-dir", "./smp-data", "directory of the embedded database and event log")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+	fs.DurationVar(&c.InvitationTTL, "invitation-ttl", 20*time.Second, "how long a dispatch offer stays open")
+	fs.DurationVar(&c.RetryAfter, "dispatch-retry-after", 10*time.Second, "wait before retrying an order nobody took")
+	fs.DurationVar(&c.StuckAfter, "stuck-after", 5*time.Minute, "an order in 02_dispatching longer than this counts as stuck")
+	fs.Int64Var(&c.BackpressureThreshold, "backpressure-threshold", 100, "a city queue longer than this is backpressure")
+	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic of the embedded event log")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return usageError{"--addr is required"}
+	case c.DataDir == "":
+		return usageError{"--data-dir is required"}
+	case c.InvitationTTL < 100*time.Millisecond:
+		return usageError{"--invitation-ttl must be at least 100ms"}
+	case c.RetryAfter <= 0 || c.StuckAfter <= 0:
+		return usageError{"--dispatch-retry-after and --stuck-after must be positive"}
+	case c.BackpressureThreshold <= 0:
+		return usageError{"--backpressure-threshold must be positive"}
+	case c.Partitions <= 0 || c.Partitions > 1024:
+		return usageError{"--partitions must be between 1 and 1024"}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return usageError{"--log-format must be json or text"}
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", s)}
+	}
+	return l, nil
+}
+
+func (c *Config) logger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from SMP_<FLAG> (dashes as underscores), e.g. SMP_DATA_DIR.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "SMP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = usageError{fmt.Sprintf("%s=%q: %v", env, v, e)}
+			}
+		}
+	})
+	return err
+}

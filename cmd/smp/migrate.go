@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+
+	"smp"
+	"smp/httpapi"
+)
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("smp migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s/smp.db is at schema version %s\n", cfg.DataDir, v)
+	return nil
+}
+
+var namePattern = regexp.MustCompile(`^[a-zA-Z0-9._@-]{2,64}$`)
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	var role, name string
+	fs := flag.NewFlagSet("smp token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
+	fs.StringVar(&role, "role", "", "ops, admin, finance or security")
+	fs.StringVar(&name, "name", "", "who the token is for (recorded in audit entries)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !smp.ValidRole(smp.Role(role)) {
+		return usageError{fmt.Sprintf("--role %q: use ops, admin, finance or security", role)}
+	}
+	if !namePattern.MatchString(name) {
+		return usageError{"--name is required: 2-64 letters, digits, . _ @ -"}
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	b := make([]byte, 24)
+	rand.Read(b)
+	tok := "adm_" + hex.EncodeToString(b)
+	if err := db.PutToken(ctx, httpapi.HashToken(tok), "admin", name, smp.Role(role)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", tok)
+	fmt.Fprintf(stderr, "token for %s with role %s created; it is shown only once\n", name, role)
+	return nil
+}

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("smp serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	app := &App{Cfg: cfg, Log: cfg.logger(stderr)}
+	if err := app.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	app.Log.Info("shutting down")
+	return app.Close()
+}

@@ -1,0 +1,388 @@
+// Package dispatch is SMP's dispatch engine (runbook INC-001). It consumes
+// orders.events as consumer group "dispatch-engine", queues 02_dispatching
+// orders on dispatch:queue:{CITY}, and offers each order to the nearest
+// online, available, skilled technicians in waves, widening the search
+// radius in the city's steps. The first technician to accept wins, decided
+// by a conditional update in the store, so exactly one wins across any
+// number of engines and no technician ever holds two orders.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"smp"
+)
+
+// ConsumerGroup is the engine's consumer group on orders.events.
+const ConsumerGroup = "dispatch-engine"
+
+// Config of the engine.
+type Config struct {
+	// InvitationTTL is how long an offer stays open (default 20 s).
+	InvitationTTL time.Duration
+	// RetryAfter is how long an order waits after a round found nobody.
+	RetryAfter time.Duration
+	// BackpressureThreshold: a city queue longer than this is logged and
+	// flagged in stats and metrics (default 100). Nothing is dropped.
+	BackpressureThreshold int64
+	// MaxOffersPerTechnician a technician may hold open at once (default 1).
+	MaxOffersPerTechnician int
+	// Concurrency bounds the orders being dispatched at once (default 512);
+	// beyond it orders wait in their city queue.
+	Concurrency   int
+	SweepInterval time.Duration
+	PopWait       time.Duration
+	// Owner names this engine in locks (defaults to a random id).
+	Owner      string
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.InvitationTTL <= 0 {
+		c.InvitationTTL = 20 * time.Second
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = 10 * time.Second
+	}
+	if c.BackpressureThreshold <= 0 {
+		c.BackpressureThreshold = 100
+	}
+	if c.MaxOffersPerTechnician <= 0 {
+		c.MaxOffersPerTechnician = 1
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 512
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = 5 * time.Second
+	}
+	if c.PopWait <= 0 {
+		c.PopWait = time.Second
+	}
+	if c.Owner == "" {
+		c.Owner = "engine-" + uuid.NewString()[:8]
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Store       smp.Store
+	Orders      smp.OrderService
+	Bus         smp.EventBus
+	Queue       smp.DispatchQueue
+	Invitations smp.InvitationStore
+	Geo         smp.GeoIndex
+	Locker      smp.Locker
+	Flags       smp.FlagReader
+	Notifier    smp.Notifier
+	Cities      []*smp.City
+}
+
+// Engine is the dispatch engine.
+type Engine struct {
+	d      Deps
+	cfg    Config
+	log    *slog.Logger
+	cities map[string]*smp.City
+	m      *metrics
+
+	mu       sync.Mutex
+	runs     map[string]*run
+	lastWarn map[string]time.Time
+	lat      *window // created -> assigned
+	firstLat *window // created -> first offer delivered
+
+	running  atomic.Bool
+	beat     atomic.Int64 // unix nanos of the last worker loop
+	sem      chan struct{}
+	sweepNow chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+var _ smp.TechnicianGateway = (*Engine)(nil)
+
+type run struct {
+	createdAt time.Time
+	changed   chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+	firstAck  atomic.Bool
+}
+
+func (r *run) close() { r.closeOnce.Do(func() { close(r.closed) }) }
+
+func (r *run) signal() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+// New returns an engine; Start runs it.
+func New(d Deps, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	if d.Store == nil || d.Orders == nil || d.Bus == nil || d.Queue == nil || d.Invitations == nil || d.Geo == nil || d.Locker == nil || d.Flags == nil || d.Notifier == nil {
+		return nil, smp.Errorf(smp.EINVALID, "dispatch: missing dependency")
+	}
+	e := &Engine{d: d, cfg: cfg, log: cfg.Logger.With("service", "dispatch-engine"), cities: map[string]*smp.City{},
+		runs: map[string]*run{}, lastWarn: map[string]time.Time{}, lat: newWindow(2048), firstLat: newWindow(2048),
+		sem: make(chan struct{}, cfg.Concurrency), sweepNow: make(chan struct{}, 1)}
+	for _, c := range d.Cities {
+		e.cities[c.Code] = c
+	}
+	m, err := newMetrics(e, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.m = m
+	return e, nil
+}
+
+// Start runs the intake consumer, one worker per city and the sweeper.
+func (e *Engine) Start(ctx context.Context) {
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.running.Store(true)
+	e.beat.Store(e.cfg.Now().UnixNano())
+	e.m.up.Set(1)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for ctx.Err() == nil {
+			err := e.d.Bus.Subscribe(ctx, ConsumerGroup, []string{smp.TopicOrders}, e.handleEvent)
+			if ctx.Err() == nil {
+				e.log.Error("dispatch: event subscription ended; resubscribing", "err", err)
+				sleep(ctx, time.Second)
+			}
+		}
+	}()
+	for code := range e.cities {
+		e.wg.Add(1)
+		go func(city string) {
+			defer e.wg.Done()
+			e.work(ctx, city)
+		}(code)
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.sweepLoop(ctx)
+	}()
+	e.log.Info("dispatch engine started", "owner", e.cfg.Owner, "cities", len(e.cities))
+}
+
+// Stop stops the engine and waits for its goroutines; safe to call twice.
+func (e *Engine) Stop() {
+	e.stopOnce.Do(func() {
+		if e.cancel == nil {
+			return
+		}
+		e.cancel()
+		e.wg.Wait()
+		e.running.Store(false)
+		e.m.up.Set(0)
+		e.log.Info("dispatch engine stopped")
+	})
+}
+
+// Healthy reports whether the engine runs and its workers loop.
+func (e *Engine) Healthy() error {
+	if !e.running.Load() {
+		return errors.New("dispatch engine is not running")
+	}
+	if age := e.cfg.Now().Sub(time.Unix(0, e.beat.Load())); age > 3*e.cfg.PopWait+5*time.Second {
+		return fmt.Errorf("dispatch workers last looped %s ago", age.Round(time.Second))
+	}
+	return nil
+}
+
+// TriggerSweep asks the sweeper to re-queue dispatchable orders now (for
+// example after ENABLE_AUTO_DISPATCH is turned back on).
+func (e *Engine) TriggerSweep() {
+	select {
+	case e.sweepNow <- struct{}{}:
+	default:
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// handleEvent is the intake: orders.events as group dispatch-engine.
+// Every branch is idempotent, so redelivery is harmless.
+func (e *Engine) handleEvent(ctx context.Context, m smp.Message) error {
+	ev, err := smp.DecodeEvent(m)
+	if err != nil {
+		return err
+	}
+	var d smp.OrderEventData
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		return smp.Errorf(smp.EINVALID, "schema mismatch in %s: %v", ev.Type, err)
+	}
+	switch ev.Type {
+	case smp.EventOrderDispatching:
+		if !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
+			e.log.Info("auto dispatch disabled; order waits for manual dispatch", "order_id", d.OrderID)
+			return nil
+		}
+		return e.enqueue(ctx, d.City, d.OrderID)
+	case smp.EventOrderAssigned:
+		e.closeRun(ctx, d.OrderID, d.TechnicianID, "offer_taken")
+		return e.setBusy(ctx, d.TechnicianID, true)
+	case smp.EventOrderCancelled:
+		e.closeRun(ctx, d.OrderID, "", "offer_withdrawn")
+		if d.TechnicianID != "" {
+			e.d.Notifier.Notify(d.TechnicianID, smp.TechnicianMessage{Type: "cancelled", OrderID: d.OrderID, Reason: d.Reason})
+			return e.setBusy(ctx, d.TechnicianID, false)
+		}
+	case smp.EventOrderCompleted:
+		return e.setBusy(ctx, d.TechnicianID, false)
+	}
+	return nil
+}
+
+func (e *Engine) setBusy(ctx context.Context, techID string, busy bool) error {
+	if techID == "" {
+		return nil
+	}
+	return e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		p.Busy = busy
+		return ok
+	})
+}
+
+func (e *Engine) enqueue(ctx context.Context, city, orderID string) error {
+	if err := e.d.Queue.Push(ctx, city, orderID); err != nil {
+		return fmt.Errorf("dispatch: push %s: %w", smp.QueueKey(city), err)
+	}
+	e.checkBackpressure(ctx, city)
+	return nil
+}
+
+func (e *Engine) checkBackpressure(ctx context.Context, city string) {
+	n, err := e.d.Queue.Len(ctx, city)
+	if err != nil || n <= e.cfg.BackpressureThreshold {
+		return
+	}
+	e.m.backpressure.WithLabelValues(city).Inc()
+	e.mu.Lock()
+	last := e.lastWarn[city]
+	warn := e.cfg.Now().Sub(last) > 10*time.Second
+	if warn {
+		e.lastWarn[city] = e.cfg.Now()
+	}
+	e.mu.Unlock()
+	if warn {
+		e.log.Warn("dispatch queue backpressure", "queue", smp.QueueKey(city), "length", n, "threshold", e.cfg.BackpressureThreshold)
+	}
+}
+
+// Backpressure reports whether city's queue is over the threshold.
+func (e *Engine) Backpressure(ctx context.Context, city string) bool {
+	n, err := e.d.Queue.Len(ctx, city)
+	return err == nil && n > e.cfg.BackpressureThreshold
+}
+
+// work pops city's queue and dispatches each order in its own goroutine,
+// at most Concurrency at once across cities.
+func (e *Engine) work(ctx context.Context, city string) {
+	for ctx.Err() == nil {
+		e.beat.Store(e.cfg.Now().UnixNano())
+		id, ok, err := e.d.Queue.Pop(ctx, city, e.cfg.PopWait)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("dispatch: pop failed", "queue", smp.QueueKey(city), "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		e.checkBackpressure(ctx, city)
+		select {
+		case e.sem <- struct{}{}:
+		case <-ctx.Done():
+			// Put it back: the database still says 02, and the sweeper
+			// would find it anyway.
+			e.d.Queue.Push(context.Background(), city, id)
+			return
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer func() { <-e.sem }()
+			if err := e.dispatch(ctx, id); err != nil && ctx.Err() == nil {
+				e.log.Error("dispatch failed", "order_id", id, "err", err)
+			}
+		}()
+	}
+}
+
+func (e *Engine) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		e.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.sweepNow:
+		}
+	}
+}
+
+// sweep re-queues orders the database says are waiting for dispatch:
+// after a restart (the in-process queue is gone), after a round that found
+// nobody, or after auto dispatch is switched back on.
+func (e *Engine) sweep(ctx context.Context) {
+	if !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
+		return
+	}
+	orders, err := e.d.Store.FindDispatchable(ctx, e.cfg.Now(), 2000)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("dispatch: sweep failed", "err", err)
+		}
+		return
+	}
+	for _, o := range orders {
+		e.mu.Lock()
+		_, running := e.runs[o.ID]
+		e.mu.Unlock()
+		if !running {
+			if err := e.enqueue(ctx, o.City, o.ID); err != nil {
+				e.log.Error("dispatch: sweep enqueue failed", "order_id", o.ID, "err", err)
+				return
+			}
+		}
+	}
+}

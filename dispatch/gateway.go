@@ -1,0 +1,281 @@
+package dispatch
+
+import (
+	"context"
+
+	"smp"
+)
+
+var openStates = []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}
+
+// TechnicianConnected marks a technician online and returns what their app
+// must show again: their current job and their open offers.
+func (e *Engine) TechnicianConnected(ctx context.Context, techID string) ([]smp.TechnicianMessage, error) {
+	t, err := e.d.Store.FindTechnicianByID(ctx, techID)
+	if err != nil {
+		return nil, err
+	}
+	err = e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		p.City, p.Skills, p.Online, p.Busy = t.City, t.Skills, true, t.ActiveOrderID != ""
+		p.UpdatedAt = e.cfg.Now()
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []smp.TechnicianMessage
+	if t.ActiveOrderID != "" {
+		if o, err := e.d.Store.FindOrderByID(ctx, t.ActiveOrderID); err == nil {
+			out = append(out, smp.TechnicianMessage{Type: "assigned", OrderID: o.ID, Service: o.Service, City: o.City, Lat: o.Lat, Lng: o.Lng, Address: o.Address, PriceVND: o.PriceVND})
+		}
+	}
+	invs, err := e.d.Invitations.ForTechnician(ctx, techID)
+	if err != nil {
+		return nil, err
+	}
+	for _, inv := range invs {
+		if !inv.ExpiresAt.After(e.cfg.Now()) {
+			continue
+		}
+		o, err := e.d.Store.FindOrderByID(ctx, inv.OrderID)
+		if err != nil {
+			continue
+		}
+		out = append(out, offerMessage(o, inv))
+	}
+	return out, nil
+}
+
+// TechnicianDisconnected marks a technician offline.
+func (e *Engine) TechnicianDisconnected(ctx context.Context, techID string) {
+	e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		p.Online = false
+		return ok
+	})
+}
+
+// UpdateLocation moves a technician (EINVALID for impossible coordinates).
+func (e *Engine) UpdateLocation(ctx context.Context, techID string, lat, lng float64) error {
+	if lat < -90 || lat > 90 || lng < -180 || lng > 180 || lat != lat || lng != lng {
+		return smp.Errorf(smp.EINVALID, "invalid location (%v, %v)", lat, lng)
+	}
+	return e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		p.Lat, p.Lng, p.UpdatedAt = lat, lng, e.cfg.Now()
+		return ok
+	})
+}
+
+// SetAvailability records whether the technician takes jobs now.
+func (e *Engine) SetAvailability(ctx context.Context, techID string, available bool) error {
+	return e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		p.Available = available
+		return ok
+	})
+}
+
+// Acknowledge records an offer's delivery to the technician's device.
+func (e *Engine) Acknowledge(ctx context.Context, techID, orderID string) error {
+	inv, found, err := e.d.Invitations.Get(ctx, orderID, techID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return smp.Errorf(smp.ENOTFOUND, "no offer of order %s for you", orderID)
+	}
+	ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered)
+	if err != nil || !ok {
+		return err
+	}
+	now := e.cfg.Now()
+	e.m.offers.WithLabelValues(string(smp.InvitationDelivered)).Inc()
+	e.mu.Lock()
+	r := e.runs[orderID]
+	e.mu.Unlock()
+	if r != nil && r.firstAck.CompareAndSwap(false, true) {
+		d := now.Sub(r.createdAt)
+		e.m.firstOffer.Observe(d.Seconds())
+		e.firstLat.add(d)
+	}
+	return e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationDelivered, now)
+}
+
+// Accept gives the order to the technician if their offer is open and
+// nobody else got it first. ECONFLICT: taken, expired, or they are busy.
+func (e *Engine) Accept(ctx context.Context, techID, orderID string) (*smp.Order, error) {
+	inv, found, err := e.d.Invitations.Get(ctx, orderID, techID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
+	}
+	if inv.State.Open() && !e.cfg.Now().Before(inv.ExpiresAt) {
+		e.expire(ctx, inv)
+		e.signal(orderID)
+		return nil, smp.Errorf(smp.ECONFLICT, "the offer of order %s has expired", orderID)
+	}
+	ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, openStates, smp.InvitationAccepted)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
+	}
+	o, err := e.d.Orders.Assign(ctx, orderID, techID, smp.Actor{Kind: "technician", ID: techID}, "accepted offer "+inv.ID, false)
+	now := e.cfg.Now()
+	if err != nil {
+		e.d.Invitations.CompareAndSet(ctx, orderID, techID, []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationWithdrawn)
+		e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationWithdrawn, now)
+		e.m.offers.WithLabelValues("lost").Inc()
+		e.signal(orderID)
+		return nil, err
+	}
+	e.m.offers.WithLabelValues(string(smp.InvitationAccepted)).Inc()
+	if err := e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationAccepted, now); err != nil {
+		e.log.Error("dispatch: record accept", "order_id", orderID, "err", err)
+	}
+	e.assigned(ctx, o, "auto")
+	return o, nil
+}
+
+// assigned does what follows an assignment in this process, before the
+// order.assigned event arrives (which repeats it idempotently).
+func (e *Engine) assigned(ctx context.Context, o *smp.Order, mode string) {
+	d := o.StageChangedAt.Sub(o.CreatedAt)
+	e.m.latency.Observe(d.Seconds())
+	e.lat.add(d)
+	e.m.assignments.WithLabelValues(mode).Inc()
+	e.setBusy(ctx, o.TechnicianID, true)
+	e.closeRun(ctx, o.ID, o.TechnicianID, "offer_taken")
+	e.d.Notifier.Notify(o.TechnicianID, smp.TechnicianMessage{Type: "assigned", OrderID: o.ID, Service: o.Service, City: o.City,
+		Lat: o.Lat, Lng: o.Lng, Address: o.Address, PriceVND: o.PriceVND})
+}
+
+// Decline records a technician's refusal; they are not offered the order again.
+func (e *Engine) Decline(ctx context.Context, techID, orderID, reason string) error {
+	inv, found, err := e.d.Invitations.Get(ctx, orderID, techID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return smp.Errorf(smp.ENOTFOUND, "no offer of order %s for you", orderID)
+	}
+	ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, openStates, smp.InvitationDeclined)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return smp.Errorf(smp.ECONFLICT, "the offer of order %s is already %s", orderID, inv.State)
+	}
+	e.m.offers.WithLabelValues(string(smp.InvitationDeclined)).Inc()
+	err = e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationDeclined, e.cfg.Now())
+	e.signal(orderID)
+	return err
+}
+
+// ManualAssign is ops' manual dispatch (runbook INC-001 Option C): it
+// assigns, audits (who, when, before/after, reason) in the same
+// transaction, withdraws open offers and notifies the technician.
+func (e *Engine) ManualAssign(ctx context.Context, orderID, techID string, p smp.Principal, reason string) (*smp.Order, error) {
+	if _, err := e.d.Store.FindTechnicianByID(ctx, techID); err != nil {
+		if smp.ErrorCode(err) == smp.ENOTFOUND {
+			return nil, smp.Errorf(smp.EINVALID, "unknown technician %q", techID)
+		}
+		return nil, err
+	}
+	o, err := e.d.Orders.Assign(ctx, orderID, techID, smp.Actor{Kind: string(p.Role), ID: p.Name, Role: p.Role}, reason, true)
+	if err != nil {
+		return nil, err
+	}
+	e.assigned(ctx, o, "manual")
+	return o, nil
+}
+
+// ManualCandidate is a technician ops could assign by hand.
+type ManualCandidate struct {
+	smp.Candidate
+	Name string `json:"name"`
+}
+
+// Candidates lists free technicians near an order for manual dispatch.
+func (e *Engine) Candidates(ctx context.Context, orderID string, limit int) ([]ManualCandidate, error) {
+	o, err := e.d.Store.FindOrderByID(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	city := e.cities[o.City]
+	if city == nil {
+		return nil, smp.Errorf(smp.ENOTFOUND, "city %s is not served", o.City)
+	}
+	radius := city.RadiusStepsKm[len(city.RadiusStepsKm)-1] * 1000
+	found, err := e.d.Geo.Nearby(ctx, o.City, o.Service, o.Lat, o.Lng, radius, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ManualCandidate, 0, len(found))
+	for _, c := range found {
+		mc := ManualCandidate{Candidate: c}
+		if t, err := e.d.Store.FindTechnicianByID(ctx, c.TechnicianID); err == nil {
+			mc.Name = t.Name
+		}
+		out = append(out, mc)
+	}
+	return out, nil
+}
+
+// Stats is the engine's view for /admin/stats.
+type Stats struct {
+	EngineUp               bool                `json:"engine_up"`
+	AutoDispatch           bool                `json:"auto_dispatch"`
+	WebSocketConnections   int                 `json:"websocket_connections"`
+	QueueLength            map[string]int64    `json:"queue_length"`
+	Backpressure           map[string]bool     `json:"backpressure"`
+	BackpressureThreshold  int64               `json:"backpressure_threshold"`
+	OutstandingInvitations int64               `json:"outstanding_invitations"`
+	ActiveDispatches       int                 `json:"active_dispatches"`
+	OrdersPerStage         map[smp.Stage]int64 `json:"orders_per_stage"`
+	DispatchLatencyMs      Quantiles           `json:"dispatch_latency_ms"`
+	FirstOfferLatencyMs    Quantiles           `json:"first_offer_latency_ms"`
+}
+
+// Quantiles of recent latencies, in milliseconds.
+type Quantiles struct {
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	Count int     `json:"samples"`
+}
+
+// Stats gathers the engine's figures.
+func (e *Engine) Stats(ctx context.Context) (Stats, error) {
+	s := Stats{EngineUp: e.Healthy() == nil, AutoDispatch: e.d.Flags.Enabled(smp.FlagEnableAutoDispatch),
+		WebSocketConnections: e.d.Notifier.Connections(), QueueLength: map[string]int64{}, Backpressure: map[string]bool{},
+		BackpressureThreshold: e.cfg.BackpressureThreshold}
+	for code := range e.cities {
+		n, err := e.d.Queue.Len(ctx, code)
+		if err != nil {
+			return s, err
+		}
+		s.QueueLength[code] = n
+		s.Backpressure[code] = n > e.cfg.BackpressureThreshold
+	}
+	var err error
+	if s.OutstandingInvitations, err = e.d.Invitations.Count(ctx); err != nil {
+		return s, err
+	}
+	if s.OrdersPerStage, err = e.d.Store.CountOrdersByStage(ctx); err != nil {
+		return s, err
+	}
+	e.mu.Lock()
+	s.ActiveDispatches = len(e.runs)
+	e.mu.Unlock()
+	s.DispatchLatencyMs, s.FirstOfferLatencyMs = e.lat.quantiles(), e.firstLat.quantiles()
+	return s, nil
+}
+
+// Trace returns the order's dispatch trace.
+func (e *Engine) Trace(ctx context.Context, orderID string) (*smp.DispatchTrace, error) {
+	if _, err := e.d.Store.FindOrderByID(ctx, orderID); err != nil {
+		return nil, err
+	}
+	return e.d.Store.FindDispatchTrace(ctx, orderID)
+}

@@ -1,0 +1,259 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"smp"
+)
+
+func lockKey(orderID string) string { return "dispatch:lock:" + orderID }
+
+// dispatch runs one round of waves for an order.
+func (e *Engine) dispatch(ctx context.Context, orderID string) error {
+	o, err := e.d.Store.FindOrderByID(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	city := e.cities[o.City]
+	if o.Stage != smp.StageDispatching || city == nil || !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
+		return nil
+	}
+	ttl := time.Duration(max(city.MaxWaves, 1))*(e.cfg.InvitationTTL+2*time.Second) + 10*time.Second
+	ok, err := e.d.Locker.TryLock(ctx, lockKey(orderID), e.cfg.Owner, ttl)
+	if err != nil || !ok {
+		return err // another engine (or run) has it
+	}
+	defer e.d.Locker.Unlock(context.Background(), lockKey(orderID), e.cfg.Owner)
+
+	r := &run{createdAt: o.CreatedAt, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+	e.mu.Lock()
+	if _, dup := e.runs[orderID]; dup {
+		e.mu.Unlock()
+		return nil
+	}
+	e.runs[orderID] = r
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.runs, orderID)
+		e.mu.Unlock()
+	}()
+
+	// Re-read under the lock: it may have been assigned meanwhile.
+	if o, err = e.d.Store.FindOrderByID(ctx, orderID); err != nil || o.Stage != smp.StageDispatching {
+		return err
+	}
+	trace, err := e.d.Store.FindDispatchTrace(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	round := 1
+	for _, w := range trace.Waves {
+		round = max(round, w.Round+1)
+	}
+	excluded := map[string]bool{}
+	declined, err := e.d.Store.DeclinedBy(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	for _, t := range declined {
+		excluded[t] = true
+	}
+
+	radiusIdx := 0
+	for wave := 1; wave <= max(city.MaxWaves, 1); wave++ {
+		now := e.cfg.Now().UTC()
+		cands, idx, err := e.findCandidates(ctx, o, city, radiusIdx, excluded, city.WaveSize)
+		if err != nil {
+			return err
+		}
+		radiusIdx = idx
+		radiusM := city.RadiusStepsKm[min(idx, len(city.RadiusStepsKm)-1)] * 1000
+		w := smp.DispatchWave{OrderID: orderID, Round: round, Wave: wave, RadiusM: radiusM, StartedAt: now, Candidates: len(cands)}
+		if len(cands) == 0 {
+			w.Note = fmt.Sprintf("no free technician with skill %s within %.0f km", o.Service, radiusM/1000)
+			if err := e.d.Store.AddDispatchWave(ctx, w); err != nil {
+				return err
+			}
+			break
+		}
+		if err := e.d.Store.AddDispatchWave(ctx, w); err != nil {
+			return err
+		}
+		assigned, err := e.offer(ctx, r, o, round, wave, radiusM, cands, excluded)
+		if err != nil || assigned {
+			return err
+		}
+		select {
+		case <-r.closed:
+			return nil
+		default:
+		}
+	}
+	e.m.exhausted.Inc()
+	until := e.cfg.Now().Add(e.cfg.RetryAfter)
+	e.log.Info("dispatch round found nobody; order waits for a retry", "order_id", orderID, "round", round, "retry_at", until)
+	return e.d.Orders.HoldDispatch(ctx, orderID, until)
+}
+
+// findCandidates returns up to n technicians for the order, searching the
+// city's radius steps from index idx outward; it returns the step used.
+func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.City, idx int, excluded map[string]bool, n int) ([]smp.Candidate, int, error) {
+	for ; idx < len(city.RadiusStepsKm); idx++ {
+		radiusM := city.RadiusStepsKm[idx] * 1000
+		found, err := e.d.Geo.Nearby(ctx, o.City, o.Service, o.Lat, o.Lng, radiusM, n+len(excluded)+16)
+		if err != nil {
+			return nil, idx, fmt.Errorf("dispatch: candidate search: %w", err)
+		}
+		var out []smp.Candidate
+		for _, c := range found {
+			if excluded[c.TechnicianID] {
+				continue
+			}
+			open, err := e.d.Invitations.ForTechnician(ctx, c.TechnicianID)
+			if err != nil {
+				return nil, idx, err
+			}
+			if len(open) >= e.cfg.MaxOffersPerTechnician {
+				continue
+			}
+			out = append(out, c)
+			if len(out) == n {
+				break
+			}
+		}
+		if len(out) > 0 {
+			return out, idx, nil
+		}
+	}
+	return nil, len(city.RadiusStepsKm) - 1, nil
+}
+
+// offer sends one wave and waits for it to resolve. It returns true when
+// the order was assigned or closed.
+func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave int, radiusM float64, cands []smp.Candidate, excluded map[string]bool) (bool, error) {
+	now := e.cfg.Now().UTC()
+	expires := now.Add(e.cfg.InvitationTTL)
+	invs := make([]smp.Invitation, len(cands))
+	recs := make([]smp.OfferRecord, len(cands))
+	for i, c := range cands {
+		invs[i] = smp.Invitation{ID: "inv_" + uuid.NewString(), OrderID: o.ID, TechnicianID: c.TechnicianID, State: smp.InvitationSent,
+			Wave: wave, DistanceM: c.DistanceM, SentAt: now, ExpiresAt: expires}
+		recs[i] = smp.OfferRecord{InvitationID: invs[i].ID, OrderID: o.ID, TechnicianID: c.TechnicianID, Round: round, Wave: wave, Rank: i + 1,
+			DistanceM: c.DistanceM, State: smp.InvitationSent, SentAt: now, ExpiresAt: expires,
+			RankReason: fmt.Sprintf("#%d nearest free %s technician within %.0f km (%.0f m away)", i+1, o.Service, radiusM/1000, c.DistanceM)}
+		excluded[c.TechnicianID] = true
+	}
+	if err := e.d.Store.AddOffers(ctx, recs); err != nil {
+		return false, err
+	}
+	if err := e.d.Invitations.Put(ctx, invs...); err != nil {
+		return false, err
+	}
+	for _, inv := range invs {
+		e.m.offers.WithLabelValues(string(smp.InvitationSent)).Inc()
+		e.d.Notifier.Notify(inv.TechnicianID, offerMessage(o, inv))
+	}
+
+	timer := time.NewTimer(time.Until(expires))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case <-r.closed:
+			return true, nil
+		case <-r.changed:
+		case <-timer.C:
+			for _, inv := range invs {
+				e.expire(ctx, inv)
+			}
+		}
+		open, accepting := 0, 0
+		for _, inv := range invs {
+			cur, ok, err := e.d.Invitations.Get(ctx, o.ID, inv.TechnicianID)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				continue
+			}
+			if cur.State.Open() {
+				open++
+			} else if cur.State == smp.InvitationAccepted {
+				accepting++
+			}
+		}
+		if open == 0 && accepting == 0 {
+			return false, nil
+		}
+		if open == 0 && accepting > 0 {
+			// An accept is being committed; its outcome closes the run or
+			// signals again. Re-arm a short backstop in case the accepting
+			// process died.
+			timer.Reset(e.cfg.InvitationTTL)
+		}
+	}
+}
+
+func offerMessage(o *smp.Order, inv smp.Invitation) smp.TechnicianMessage {
+	exp := inv.ExpiresAt
+	return smp.TechnicianMessage{Type: "offer", OrderID: o.ID, InvitationID: inv.ID, Service: o.Service, City: o.City,
+		Lat: o.Lat, Lng: o.Lng, Address: o.Address, DistanceM: inv.DistanceM, PriceVND: o.PriceVND, ExpiresAt: &exp}
+}
+
+func (e *Engine) signal(orderID string) {
+	e.mu.Lock()
+	r := e.runs[orderID]
+	e.mu.Unlock()
+	if r != nil {
+		r.signal()
+	}
+}
+
+func (e *Engine) expire(ctx context.Context, inv smp.Invitation) {
+	ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationExpired)
+	if err != nil || !ok {
+		return
+	}
+	e.m.offers.WithLabelValues(string(smp.InvitationExpired)).Inc()
+	if err := e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationExpired, e.cfg.Now()); err != nil {
+		e.log.Error("dispatch: record expiry", "order_id", inv.OrderID, "err", err)
+	}
+	e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: "offer_expired", OrderID: inv.OrderID, InvitationID: inv.ID})
+}
+
+// closeRun ends an order's dispatch: every open offer except the winner's
+// is withdrawn (and its holder told why), the invitations are deleted and
+// the local run, if any, stops.
+func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) {
+	invs, err := e.d.Invitations.ForOrder(ctx, orderID)
+	if err != nil {
+		e.log.Error("dispatch: read invitations", "order_id", orderID, "err", err)
+	}
+	for _, inv := range invs {
+		if inv.TechnicianID == winner {
+			continue
+		}
+		ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationWithdrawn)
+		if err != nil || !ok {
+			continue
+		}
+		e.m.offers.WithLabelValues(string(smp.InvitationWithdrawn)).Inc()
+		e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationWithdrawn, e.cfg.Now())
+		e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: why, OrderID: orderID, InvitationID: inv.ID})
+	}
+	if err := e.d.Invitations.DeleteOrder(ctx, orderID); err != nil {
+		e.log.Error("dispatch: delete invitations", "key", smp.InvitationsKey(orderID), "err", err)
+	}
+	e.mu.Lock()
+	r := e.runs[orderID]
+	e.mu.Unlock()
+	if r != nil {
+		r.close()
+	}
+}

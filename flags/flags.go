@@ -1,0 +1,127 @@
+// Package flags serves feature flags from a cache kept in step with the
+// store; changes are audited in the same transaction.
+package flags
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"smp"
+)
+
+// Service reads and changes feature flags.
+type Service struct {
+	store smp.Store
+	now   func() time.Time
+
+	mu       sync.RWMutex
+	values   map[string]bool
+	onChange []func(name string, value bool)
+}
+
+var _ smp.FlagReader = (*Service)(nil)
+
+// New loads the flags.
+func New(ctx context.Context, store smp.Store, now func() time.Time) (*Service, error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Service{store: store, now: now}
+	return s, s.Refresh(ctx)
+}
+
+// Refresh re-reads flags from the store (another process may have changed
+// them) and fires change callbacks for values that moved.
+func (s *Service) Refresh(ctx context.Context) error {
+	vals, err := s.store.FindFlags(ctx)
+	if err != nil {
+		return fmt.Errorf("flags: %w", err)
+	}
+	s.mu.Lock()
+	old := s.values
+	s.values = vals
+	cbs := s.onChange
+	s.mu.Unlock()
+	for name, v := range vals {
+		if prev, ok := old[name]; ok && prev != v {
+			for _, cb := range cbs {
+				cb(name, v)
+			}
+		}
+	}
+	return nil
+}
+
+// Run refreshes every interval until ctx is done.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Refresh(ctx)
+		}
+	}
+}
+
+// OnChange registers fn to run after a flag changes value.
+func (s *Service) OnChange(fn func(name string, value bool)) {
+	s.mu.Lock()
+	s.onChange = append(s.onChange, fn)
+	s.mu.Unlock()
+}
+
+// Enabled returns a flag's value (false for unknown flags).
+func (s *Service) Enabled(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.values[name]
+}
+
+// Flag is a flag's name and value.
+type Flag struct {
+	Name  string `json:"name"`
+	Value bool   `json:"value"`
+}
+
+// All returns every flag, sorted by name.
+func (s *Service) All() []Flag {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Flag, 0, len(s.values))
+	for k, v := range s.values {
+		out = append(out, Flag{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Set changes a flag, auditing who, when, before/after and why.
+// ENOTFOUND for unknown flags, EINVALID without a reason.
+func (s *Service) Set(ctx context.Context, name string, value bool, p smp.Principal, reason string) (Flag, error) {
+	if _, ok := smp.DefaultFlags[name]; !ok {
+		return Flag{}, smp.Errorf(smp.ENOTFOUND, "unknown feature flag %q", name)
+	}
+	if len(reason) < 3 {
+		return Flag{}, smp.Errorf(smp.EINVALID, "a reason is required to change a feature flag")
+	}
+	now := s.now().UTC()
+	err := s.store.InTx(ctx, func(tx smp.Tx) error {
+		before, err := tx.SetFlag(ctx, name, value, p.Name, now)
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, smp.AuditEntry{At: now, Actor: p.Name, Role: p.Role, Action: "flag.set", Target: "flag:" + name,
+			Before: strconv.FormatBool(before), After: strconv.FormatBool(value), Reason: reason})
+	})
+	if err != nil {
+		return Flag{}, err
+	}
+	return Flag{name, value}, s.Refresh(ctx)
+}

@@ -1,0 +1,350 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"smp"
+)
+
+// Customer-facing texts named by the runbook, with English equivalents.
+var (
+	msgManualDispatch = map[string]string{
+		"vi": "Đang xử lý đơn của bạn, ops team sẽ liên hệ trong 15 phút",
+		"en": "We are processing your order; our ops team will contact you within 15 minutes",
+	}
+)
+
+// lang picks "en" or "vi" (the default) from Accept-Language.
+func lang(r *http.Request) string {
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch {
+		case strings.HasPrefix(tag, "vi"):
+			return "vi"
+		case strings.HasPrefix(tag, "en"):
+			return "en"
+		}
+	}
+	return "vi"
+}
+
+func (s *Server) handleCities(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"cities": s.d.Cities()})
+}
+
+type createOrderRequest struct {
+	City     *string  `json:"city"`
+	Service  *string  `json:"service"`
+	Lat      *float64 `json:"lat"`
+	Lng      *float64 `json:"lng"`
+	Address  string   `json:"address"`
+	PriceVND *int64   `json:"price_vnd"`
+}
+
+func (req *createOrderRequest) toNewOrder() (smp.NewOrder, error) {
+	for name, missing := range map[string]bool{"city": req.City == nil, "service": req.Service == nil, "lat": req.Lat == nil,
+		"lng": req.Lng == nil, "price_vnd": req.PriceVND == nil} {
+		if missing {
+			return smp.NewOrder{}, smp.Errorf(smp.EINVALID, "%s is required", name)
+		}
+	}
+	return smp.NewOrder{City: *req.City, Service: *req.Service, Lat: *req.Lat, Lng: *req.Lng, Address: req.Address, PriceVND: *req.PriceVND}, nil
+}
+
+func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
+	customerID, err := s.owner(r, "customer")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req createOrderRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := req.toNewOrder()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, err := s.d.Orders.CreateOrder(r.Context(), customerID, n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/orders/"+o.ID)
+	writeJSON(w, http.StatusCreated, s.orderView(r, o, nil))
+}
+
+type orderView struct {
+	*smp.Order
+	StatusMessage string           `json:"status_message,omitempty"`
+	Transitions   []smp.Transition `json:"transitions,omitempty"`
+}
+
+func (s *Server) orderView(r *http.Request, o *smp.Order, ts []smp.Transition) orderView {
+	v := orderView{Order: o, Transitions: ts}
+	if o.Stage == smp.StageDispatching && s.d.Flags != nil && !s.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
+		v.StatusMessage = msgManualDispatch[lang(r)]
+	}
+	return v
+}
+
+// customerOrder loads an order the calling customer owns (ENOTFOUND otherwise).
+func (s *Server) customerOrder(r *http.Request) (*smp.Order, string, error) {
+	customerID, err := s.owner(r, "customer")
+	if err != nil {
+		return nil, "", err
+	}
+	o, err := s.d.Orders.FindOrderByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, "", err
+	}
+	if o.CustomerID != customerID {
+		return nil, "", smp.Errorf(smp.ENOTFOUND, "order %s not found", r.PathValue("id"))
+	}
+	return o, customerID, nil
+}
+
+func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
+	o, _, err := s.customerOrder(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ts, err := s.d.Store.FindTransitions(r.Context(), o.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.orderView(r, o, ts))
+}
+
+type reasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) handleCancelOrder(w http.ResponseWriter, r *http.Request) {
+	_, customerID, err := s.customerOrder(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req reasonRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	o, err := s.d.Orders.Cancel(r.Context(), r.PathValue("id"), smp.Actor{Kind: "customer", ID: customerID}, req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.orderView(r, o, nil))
+}
+
+func (s *Server) handleJob(start bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		techID, err := s.owner(r, "technician")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var o *smp.Order
+		if start {
+			o, err = s.d.Orders.StartJob(r.Context(), r.PathValue("id"), techID)
+		} else {
+			o, err = s.d.Orders.CompleteJob(r.Context(), r.PathValue("id"), techID)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, o)
+	}
+}
+
+func (s *Server) engine(w http.ResponseWriter, r *http.Request) bool {
+	if s.d.Engine == nil {
+		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "the dispatch engine does not run in this process"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	if !s.engine(w, r) {
+		return
+	}
+	st, err := s.d.Engine.Stats(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	writeJSON(w, http.StatusOK, map[string]any{"flags": s.d.Flags.All()})
+}
+
+type setFlagRequest struct {
+	Value  *bool  `json:"value"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) handleSetFlag(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	var req setFlagRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Value == nil {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "value (true or false) is required"))
+		return
+	}
+	f, err := s.d.Flags.Set(r.Context(), r.PathValue("name"), *req.Value, p, req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func atoi(v string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, smp.Errorf(smp.EINVALID, "%q is not a valid number", v)
+	}
+	return n, nil
+}
+
+func (s *Server) handleAdminOrders(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	q := r.URL.Query()
+	limit, err := atoi(q.Get("limit"), 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f := smp.OrderFilter{Stage: smp.Stage(q.Get("stage")), City: q.Get("city"), CustomerID: q.Get("customer_id"), TechnicianID: q.Get("technician_id"), Limit: limit}
+	if f.Stage != "" && !validStage(f.Stage) {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "unknown stage %q", f.Stage))
+		return
+	}
+	orders, err := s.d.Store.FindOrders(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if orders == nil {
+		orders = []*smp.Order{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": orders})
+}
+
+func validStage(st smp.Stage) bool {
+	for _, s := range smp.Stages {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleAdminOrder(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	o, err := s.d.Store.FindOrderByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ts, err := s.d.Store.FindTransitions(r.Context(), o.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orderView{Order: o, Transitions: ts})
+}
+
+type assignRequest struct {
+	TechnicianID string `json:"technician_id"`
+	Reason       string `json:"reason"`
+}
+
+func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	if !s.engine(w, r) {
+		return
+	}
+	var req assignRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.TechnicianID) == "" {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "technician_id is required"))
+		return
+	}
+	if len(strings.TrimSpace(req.Reason)) < 3 {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required for a manual assignment"))
+		return
+	}
+	o, err := s.d.Engine.ManualAssign(r.Context(), r.PathValue("id"), req.TechnicianID, p, req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) handleCandidates(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	if !s.engine(w, r) {
+		return
+	}
+	limit, err := atoi(r.URL.Query().Get("limit"), 20)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.d.Engine.Candidates(r.Context(), r.PathValue("id"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"candidates": c})
+}
+
+func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	if !s.engine(w, r) {
+		return
+	}
+	tr, err := s.d.Engine.Trace(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tr)
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	q := r.URL.Query()
+	limit, err := atoi(q.Get("limit"), 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	entries, err := s.d.Store.FindAudit(r.Context(), smp.AuditFilter{Target: q.Get("target"), Action: q.Get("action"), Limit: limit})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []smp.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}

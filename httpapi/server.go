@@ -1,0 +1,352 @@
+// Package httpapi is SMP's HTTP transport: the customer and technician
+// APIs under /v1, the admin API under /admin (bearer tokens with roles),
+// /health and /metrics.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"smp"
+	"smp/dispatch"
+	"smp/flags"
+)
+
+// Check is one dependency check of /health.
+type Check struct {
+	Name string
+	// Critical checks make /health answer 503; others only "degraded".
+	Critical bool
+	Fn       func(ctx context.Context) error
+}
+
+// Config of the server.
+type Config struct {
+	Addr string
+	// AdminToken, when set, is accepted as an admin-role token.
+	AdminToken string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Deps of the server. Engine may be nil when this process does not run
+// the dispatch engine.
+type Deps struct {
+	Store  smp.Store
+	Orders smp.OrderService
+	Cities func() []*smp.City
+	Engine *dispatch.Engine
+	Flags  *flags.Service
+	WS     http.Handler
+	Checks []Check
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg   Config
+	d     Deps
+	log   *slog.Logger
+	ln    net.Listener
+	srv   *http.Server
+	mux   *http.ServeMux
+	admin [32]byte
+
+	requests *prometheus.CounterVec
+}
+
+// New builds the server; Open binds it.
+func New(cfg Config, d Deps) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux()}
+	if cfg.AdminToken != "" {
+		s.admin = sha256.Sum256([]byte(cfg.AdminToken))
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_http_requests_total", Help: "HTTP requests by route and status code."},
+		[]string{"route", "code"})
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.requests); err != nil {
+			return nil, err
+		}
+	}
+	s.routes()
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Handler returns the routes (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s }
+
+// Open binds the address synchronously (a bad port fails here) and serves.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http: serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the server's base URL once open.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Close stops accepting requests and waits for in-flight ones.
+func (s *Server) Close(ctx context.Context) error {
+	if s.ln == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+)
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController (and the WebSocket upgrade) reach
+// the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP adds a request id, counts and logs the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := r.Header.Get("X-Request-ID")
+	if rid == "" || len(rid) > 64 {
+		rid = uuid.NewString()
+	}
+	w.Header().Set("X-Request-ID", rid)
+	r = r.WithContext(context.WithValue(r.Context(), keyRequestID, rid))
+	sw := &statusWriter{ResponseWriter: w, code: 200}
+	s.mux.ServeHTTP(sw, r)
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		pattern = "unmatched"
+	}
+	s.requests.WithLabelValues(pattern, fmt.Sprint(sw.code)).Inc()
+	s.log.Debug("http request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "status", sw.code, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// ErrorStatus maps an error code to an HTTP status.
+func ErrorStatus(code string) int {
+	switch code {
+	case smp.EINVALID:
+		return http.StatusBadRequest
+	case smp.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case smp.EFORBIDDEN:
+		return http.StatusForbidden
+	case smp.ENOTFOUND:
+		return http.StatusNotFound
+	case smp.ECONFLICT:
+		return http.StatusConflict
+	case smp.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with {"error":{"code","message"}}; internal errors
+// are logged here, once, and their detail is not shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := smp.ErrorCode(err)
+	if code == smp.EINTERNAL {
+		rid, _ := r.Context().Value(keyRequestID).(string)
+		s.log.Error("internal error", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, ErrorStatus(code), map[string]any{"error": map[string]string{"code": code, "message": smp.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: one object, known fields, at most 64 KiB.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return smp.Errorf(smp.EINVALID, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return smp.Errorf(smp.EINVALID, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return smp.Errorf(smp.EINVALID, "malformed JSON body: more than one value")
+	}
+	return nil
+}
+
+// HashToken is how tokens are stored: hex SHA-256.
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// principal resolves the caller's admin token.
+func (s *Server) principal(r *http.Request) (smp.Principal, error) {
+	tok := bearer(r)
+	if tok == "" {
+		return smp.Principal{}, smp.Errorf(smp.EUNAUTHORIZED, "an admin bearer token is required")
+	}
+	if s.cfg.AdminToken != "" {
+		sum := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1 {
+			return smp.Principal{Name: "admin", Role: smp.RoleAdmin}, nil
+		}
+	}
+	kind, owner, role, err := s.d.Store.FindTokenOwner(r.Context(), HashToken(tok))
+	if err != nil {
+		return smp.Principal{}, err
+	}
+	if kind != "admin" {
+		return smp.Principal{}, smp.Errorf(smp.EFORBIDDEN, "this token is not an admin token")
+	}
+	return smp.Principal{Name: owner, Role: role}, nil
+}
+
+// owner resolves a customer's or technician's token.
+func (s *Server) owner(r *http.Request, want string) (string, error) {
+	tok := bearer(r)
+	if tok == "" {
+		tok = r.URL.Query().Get("access_token") // browsers cannot set headers on WebSockets
+	}
+	if tok == "" {
+		return "", smp.Errorf(smp.EUNAUTHORIZED, "a %s bearer token is required", want)
+	}
+	kind, id, _, err := s.d.Store.FindTokenOwner(r.Context(), HashToken(tok))
+	if err != nil {
+		return "", err
+	}
+	if kind != want {
+		return "", smp.Errorf(smp.EFORBIDDEN, "this is not a %s token", want)
+	}
+	return id, nil
+}
+
+// TechnicianAuth authenticates WebSocket upgrades.
+func (s *Server) TechnicianAuth(ctx context.Context, r *http.Request) (string, error) {
+	return s.owner(r, "technician")
+}
+
+type adminHandler func(w http.ResponseWriter, r *http.Request, p smp.Principal)
+
+// admin wraps h with authentication and a role check.
+func (s *Server) adminOnly(roles []smp.Role, h adminHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.principal(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(roles) > 0 && !p.Allows(roles...) {
+			s.writeError(w, r, smp.Errorf(smp.EFORBIDDEN, "role %s may not do this (needs one of %v)", p.Role, roles))
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /health", s.handleHealth)
+	if s.cfg.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	m.HandleFunc("GET /v1/cities", s.handleCities)
+	m.HandleFunc("POST /v1/orders", s.handleCreateOrder)
+	m.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
+	m.HandleFunc("POST /v1/orders/{id}/cancel", s.handleCancelOrder)
+	m.HandleFunc("POST /v1/jobs/{id}/start", s.handleJob(true))
+	m.HandleFunc("POST /v1/jobs/{id}/complete", s.handleJob(false))
+	if s.d.WS != nil {
+		m.Handle("GET /v1/technicians/ws", s.d.WS)
+	}
+
+	anyRole := []smp.Role{smp.RoleOps, smp.RoleFinance, smp.RoleSecurity}
+	ops := []smp.Role{smp.RoleOps}
+	m.HandleFunc("GET /admin/stats", s.adminOnly(anyRole, s.handleStats))
+	m.HandleFunc("GET /admin/flags", s.adminOnly(anyRole, s.handleFlags))
+	m.HandleFunc("PUT /admin/flags/{name}", s.adminOnly(ops, s.handleSetFlag))
+	m.HandleFunc("GET /admin/orders", s.adminOnly(anyRole, s.handleAdminOrders))
+	m.HandleFunc("GET /admin/orders/{id}", s.adminOnly(anyRole, s.handleAdminOrder))
+	m.HandleFunc("POST /admin/orders/{id}/assign", s.adminOnly(ops, s.handleAssign))
+	m.HandleFunc("GET /admin/orders/{id}/candidates", s.adminOnly(ops, s.handleCandidates))
+	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.adminOnly(ops, s.handleTrace))
+	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	type result struct {
+		Status string `json:"status"`
+		Error  string `json:"error,omitempty"`
+	}
+	checks := map[string]result{}
+	status, code := "ok", http.StatusOK
+	for _, c := range s.d.Checks {
+		if err := c.Fn(ctx); err != nil {
+			checks[c.Name] = result{Status: "fail", Error: err.Error()}
+			if c.Critical {
+				status, code = "fail", http.StatusServiceUnavailable
+			} else if status == "ok" {
+				status = "degraded"
+			}
+			continue
+		}
+		checks[c.Name] = result{Status: "ok"}
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}

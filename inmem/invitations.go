@@ -1,0 +1,123 @@
+package inmem
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+
+	"smp"
+)
+
+// Invitations is an in-process smp.InvitationStore.
+type Invitations struct {
+	mu      sync.Mutex
+	byOrder map[string]map[string]*smp.Invitation // order -> technician -> invitation
+	byTech  map[string]map[string]bool            // technician -> orders
+}
+
+var _ smp.InvitationStore = (*Invitations)(nil)
+
+// NewInvitations returns an empty store.
+func NewInvitations() *Invitations {
+	return &Invitations{byOrder: map[string]map[string]*smp.Invitation{}, byTech: map[string]map[string]bool{}}
+}
+
+// Put stores invitations.
+func (s *Invitations) Put(_ context.Context, invs ...smp.Invitation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, inv := range invs {
+		m := s.byOrder[inv.OrderID]
+		if m == nil {
+			m = map[string]*smp.Invitation{}
+			s.byOrder[inv.OrderID] = m
+		}
+		c := inv
+		m[inv.TechnicianID] = &c
+		if s.byTech[inv.TechnicianID] == nil {
+			s.byTech[inv.TechnicianID] = map[string]bool{}
+		}
+		s.byTech[inv.TechnicianID][inv.OrderID] = true
+	}
+	return nil
+}
+
+// Get returns one invitation.
+func (s *Invitations) Get(_ context.Context, orderID, technicianID string) (smp.Invitation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv, ok := s.byOrder[orderID][technicianID]; ok {
+		return *inv, true, nil
+	}
+	return smp.Invitation{}, false, nil
+}
+
+// ForOrder returns an order's invitations, in wave order.
+func (s *Invitations) ForOrder(_ context.Context, orderID string) ([]smp.Invitation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []smp.Invitation
+	for _, inv := range s.byOrder[orderID] {
+		out = append(out, *inv)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].SentAt.Before(out[j].SentAt) || out[i].SentAt.Equal(out[j].SentAt) && out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// ForTechnician returns a technician's open invitations.
+func (s *Invitations) ForTechnician(_ context.Context, technicianID string) ([]smp.Invitation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []smp.Invitation
+	for orderID := range s.byTech[technicianID] {
+		if inv, ok := s.byOrder[orderID][technicianID]; ok && inv.State.Open() {
+			out = append(out, *inv)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SentAt.Before(out[j].SentAt) })
+	return out, nil
+}
+
+// CompareAndSet moves an invitation's state if it is one of from.
+func (s *Invitations) CompareAndSet(_ context.Context, orderID, technicianID string, from []smp.InvitationState, to smp.InvitationState) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.byOrder[orderID][technicianID]
+	if !ok || !slices.Contains(from, inv.State) {
+		return false, nil
+	}
+	inv.State = to
+	return true, nil
+}
+
+// DeleteOrder removes an order's invitations.
+func (s *Invitations) DeleteOrder(_ context.Context, orderID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tech := range s.byOrder[orderID] {
+		delete(s.byTech[tech], orderID)
+		if len(s.byTech[tech]) == 0 {
+			delete(s.byTech, tech)
+		}
+	}
+	delete(s.byOrder, orderID)
+	return nil
+}
+
+// Count returns the number of open invitations.
+func (s *Invitations) Count(_ context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, m := range s.byOrder {
+		for _, inv := range m {
+			if inv.State.Open() {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,382 @@
+// Package orders implements smp.OrderService: the order lifecycle on an
+// smp.Store, each change committed with its transition, outbox event and,
+// for manual actions, audit entry.
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"smp"
+)
+
+// Config of the order service.
+type Config struct {
+	// StuckAfter: an order in 02_dispatching longer than this counts in
+	// order_stuck_in_stage_02_count (default 5 min).
+	StuckAfter time.Duration
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+}
+
+// Service implements smp.OrderService.
+type Service struct {
+	store smp.Store
+	cfg   Config
+
+	mu       sync.RWMutex
+	cities   map[string]*smp.City
+	services map[string]*smp.Service
+
+	transitions *prometheus.CounterVec
+}
+
+var _ smp.OrderService = (*Service)(nil)
+
+// New loads the catalogue (cities, services) and returns the service.
+func New(ctx context.Context, store smp.Store, cfg Config) (*Service, error) {
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{store: store, cfg: cfg}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	s.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "smp_order_transitions_total", Help: "Order stage transitions, by target stage.",
+	}, []string{"to"})
+	for _, st := range smp.Stages {
+		s.transitions.WithLabelValues(string(st))
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.transitions); err != nil {
+			return nil, fmt.Errorf("orders: register metrics: %w", err)
+		}
+		if err := cfg.Registerer.Register(&collector{s: s}); err != nil {
+			return nil, fmt.Errorf("orders: register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Reload re-reads cities and services from the store.
+func (s *Service) Reload(ctx context.Context) error {
+	cities, err := s.store.FindCities(ctx)
+	if err != nil {
+		return err
+	}
+	services, err := s.store.FindServices(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cities, s.services = map[string]*smp.City{}, map[string]*smp.Service{}
+	for _, c := range cities {
+		s.cities[c.Code] = c
+	}
+	for _, sv := range services {
+		s.services[sv.Code] = sv
+	}
+	return nil
+}
+
+// City returns a city of the catalogue, or nil.
+func (s *Service) City(code string) *smp.City {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cities[code]
+}
+
+// Cities returns the catalogue's cities.
+func (s *Service) Cities() []*smp.City {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*smp.City, 0, len(s.cities))
+	for _, c := range s.cities {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *smp.City) int { return compare(a.Code, b.Code) })
+	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func newID(prefix string) string { return prefix + uuid.Must(uuid.NewV7()).String() }
+
+// CreateOrder validates and creates an order in 01_created.
+func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewOrder) (*smp.Order, error) {
+	s.mu.RLock()
+	city, service := s.cities[n.City], s.services[n.Service]
+	s.mu.RUnlock()
+	if err := n.Validate(city, service); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now().UTC()
+	o := &smp.Order{
+		ID: newID("ord_"), CustomerID: customerID, City: n.City, Service: n.Service, Lat: n.Lat, Lng: n.Lng,
+		Address: n.Address, PriceVND: n.PriceVND, Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending,
+		CreatedAt: now, StageChangedAt: now,
+	}
+	actor := smp.Actor{Kind: "customer", ID: customerID}
+	err := s.store.InTx(ctx, func(tx smp.Tx) error {
+		if err := tx.InsertOrder(ctx, o); err != nil {
+			return err
+		}
+		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: "", To: smp.StageCreated, At: now, Actor: actor.String(), Reason: "order placed"}); err != nil {
+			return err
+		}
+		return tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, o, "", actor, "order placed", now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.transitions.WithLabelValues(string(smp.StageCreated)).Inc()
+	return o, nil
+}
+
+// FindOrderByID returns an order.
+func (s *Service) FindOrderByID(ctx context.Context, id string) (*smp.Order, error) {
+	return s.store.FindOrderByID(ctx, id)
+}
+
+var eventTypes = map[smp.Stage]string{
+	smp.StageCreated:     smp.EventOrderCreated,
+	smp.StageDispatching: smp.EventOrderDispatching,
+	smp.StageAssigned:    smp.EventOrderAssigned,
+	smp.StageInProgress:  smp.EventOrderStarted,
+	smp.StageCompleted:   smp.EventOrderCompleted,
+	smp.StageCancelled:   smp.EventOrderCancelled,
+}
+
+func orderEvent(typ string, o *smp.Order, from smp.Stage, actor smp.Actor, reason string, at time.Time) smp.Event {
+	data, _ := json.Marshal(smp.OrderEventData{OrderID: o.ID, City: o.City, Service: o.Service, From: from, To: o.Stage,
+		TechnicianID: o.TechnicianID, Actor: actor.String(), Reason: reason})
+	return smp.Event{ID: newID("evt_"), Type: typ, SchemaVersion: smp.EventSchemaVersion, AggregateID: o.ID, OccurredAt: at, Data: data}
+}
+
+// change moves an order to stage to in one transaction: guard checks the
+// current order, mutate adjusts it, and the transition, event and (when
+// audited) audit entry commit together.
+type change struct {
+	to      smp.Stage
+	actor   smp.Actor
+	reason  string
+	audited bool
+	guard   func(o *smp.Order) error
+	mutate  func(tx smp.Tx, o *smp.Order) error
+	// noop: return the order unchanged, without error, when guard says so.
+	noop func(o *smp.Order) bool
+}
+
+func (s *Service) apply(ctx context.Context, id string, c change) (*smp.Order, error) {
+	var out *smp.Order
+	changed := false
+	err := s.store.InTx(ctx, func(tx smp.Tx) error {
+		o, err := tx.OrderForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if c.noop != nil && c.noop(o) {
+			out = o
+			return nil
+		}
+		if c.guard != nil {
+			if err := c.guard(o); err != nil {
+				return err
+			}
+		}
+		if !smp.CanTransition(o.Stage, c.to) {
+			return smp.Errorf(smp.ECONFLICT, "order %s is %s and cannot move to %s", o.ID, o.Stage, c.to)
+		}
+		before := *o
+		now := s.cfg.Now().UTC()
+		o.Stage, o.StageChangedAt = c.to, now
+		if c.mutate != nil {
+			if err := c.mutate(tx, o); err != nil {
+				return err
+			}
+		}
+		if err := tx.UpdateOrder(ctx, o); err != nil {
+			return err
+		}
+		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: before.Stage, To: c.to, At: now, Actor: c.actor.String(), Reason: c.reason}); err != nil {
+			return err
+		}
+		if err := tx.AddEvent(ctx, orderEvent(eventTypes[c.to], o, before.Stage, c.actor, c.reason, now)); err != nil {
+			return err
+		}
+		if c.audited {
+			if err := tx.AddAudit(ctx, smp.AuditEntry{At: now, Actor: c.actor.ID, Role: c.actor.Role, Action: "order." + string(c.to),
+				Target: "order:" + o.ID, Before: summary(&before), After: summary(o), Reason: c.reason}); err != nil {
+				return err
+			}
+		}
+		out, changed = o, true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.transitions.WithLabelValues(string(c.to)).Inc()
+	}
+	return out, nil
+}
+
+func summary(o *smp.Order) string {
+	b, _ := json.Marshal(map[string]any{"stage": o.Stage, "technician_id": o.TechnicianID, "payment_status": o.PaymentStatus})
+	return string(b)
+}
+
+// StartDispatch moves an order from 01 to 02 (idempotent).
+func (s *Service) StartDispatch(ctx context.Context, id string) (*smp.Order, error) {
+	return s.apply(ctx, id, change{
+		to: smp.StageDispatching, actor: smp.SystemActor("order-svc"), reason: "submitted to dispatch",
+		noop: func(o *smp.Order) bool { return o.Stage != smp.StageCreated },
+	})
+}
+
+// Assign gives an order in 02 to a technician who holds no order.
+func (s *Service) Assign(ctx context.Context, orderID, technicianID string, actor smp.Actor, reason string, audited bool) (*smp.Order, error) {
+	if technicianID == "" {
+		return nil, smp.Errorf(smp.EINVALID, "technician_id is required")
+	}
+	if audited && len(reason) < 3 {
+		return nil, smp.Errorf(smp.EINVALID, "a reason is required for a manual assignment")
+	}
+	return s.apply(ctx, orderID, change{
+		to: smp.StageAssigned, actor: actor, reason: reason, audited: audited,
+		guard: func(o *smp.Order) error {
+			if o.Stage != smp.StageDispatching {
+				return smp.Errorf(smp.ECONFLICT, "order %s is already %s", o.ID, o.Stage)
+			}
+			return nil
+		},
+		mutate: func(tx smp.Tx, o *smp.Order) error {
+			o.TechnicianID = technicianID
+			return tx.ClaimTechnician(ctx, technicianID, o.ID)
+		},
+	})
+}
+
+// HoldDispatch sets the time before which the sweeper will not re-queue a 02 order.
+func (s *Service) HoldDispatch(ctx context.Context, orderID string, until time.Time) error {
+	return s.store.InTx(ctx, func(tx smp.Tx) error {
+		o, err := tx.OrderForUpdate(ctx, orderID)
+		if err != nil {
+			return err
+		}
+		if o.Stage != smp.StageDispatching {
+			return nil
+		}
+		o.DispatchNotBefore = until
+		return tx.UpdateOrder(ctx, o)
+	})
+}
+
+// Cancel cancels an order. Customers may cancel their own orders until
+// work starts; admin principals (audited) at any non-final stage.
+func (s *Service) Cancel(ctx context.Context, orderID string, actor smp.Actor, reason string) (*smp.Order, error) {
+	audited := actor.Kind != "customer" && actor.Kind != "system"
+	if audited && len(reason) < 3 {
+		return nil, smp.Errorf(smp.EINVALID, "a reason is required")
+	}
+	if reason == "" {
+		reason = "cancelled by customer"
+	}
+	return s.apply(ctx, orderID, change{
+		to: smp.StageCancelled, actor: actor, reason: reason, audited: audited,
+		guard: func(o *smp.Order) error {
+			if actor.Kind == "customer" {
+				if o.CustomerID != actor.ID {
+					return smp.Errorf(smp.ENOTFOUND, "order %s not found", o.ID)
+				}
+				if o.Stage == smp.StageInProgress {
+					return smp.Errorf(smp.ECONFLICT, "the job has started; contact support to cancel")
+				}
+			}
+			return nil
+		},
+		mutate: func(tx smp.Tx, o *smp.Order) error {
+			if o.TechnicianID != "" {
+				return tx.ReleaseTechnician(ctx, o.TechnicianID, o.ID)
+			}
+			return nil
+		},
+	})
+}
+
+func (s *Service) byTechnician(technicianID string) func(o *smp.Order) error {
+	return func(o *smp.Order) error {
+		if o.TechnicianID != technicianID {
+			return smp.Errorf(smp.EFORBIDDEN, "order %s is not assigned to you", o.ID)
+		}
+		return nil
+	}
+}
+
+// StartJob moves the technician's order from 03 to 04.
+func (s *Service) StartJob(ctx context.Context, orderID, technicianID string) (*smp.Order, error) {
+	return s.apply(ctx, orderID, change{
+		to: smp.StageInProgress, actor: smp.Actor{Kind: "technician", ID: technicianID}, reason: "technician started the job",
+		guard: s.byTechnician(technicianID),
+	})
+}
+
+// CompleteJob moves the technician's order from 04 to 05 and frees them.
+func (s *Service) CompleteJob(ctx context.Context, orderID, technicianID string) (*smp.Order, error) {
+	return s.apply(ctx, orderID, change{
+		to: smp.StageCompleted, actor: smp.Actor{Kind: "technician", ID: technicianID}, reason: "technician completed the job",
+		guard: s.byTechnician(technicianID),
+		mutate: func(tx smp.Tx, o *smp.Order) error {
+			return tx.ReleaseTechnician(ctx, technicianID, o.ID)
+		},
+	})
+}
+
+// collector exports order gauges read from the store at scrape time.
+type collector struct{ s *Service }
+
+var (
+	stuckDesc = prometheus.NewDesc("order_stuck_in_stage_02_count",
+		"Orders in 02_dispatching for longer than the stuck threshold (runbook INC-001).", nil, nil)
+	stageDesc = prometheus.NewDesc("smp_orders", "Orders currently in each stage.", []string{"stage"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { ch <- stuckDesc; ch <- stageDesc }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if n, err := c.s.store.CountInStageSince(ctx, smp.StageDispatching, c.s.cfg.Now().Add(-c.s.cfg.StuckAfter)); err == nil {
+		ch <- prometheus.MustNewConstMetric(stuckDesc, prometheus.GaugeValue, float64(n))
+	} else {
+		ch <- prometheus.NewInvalidMetric(stuckDesc, err)
+	}
+	if counts, err := c.s.store.CountOrdersByStage(ctx); err == nil {
+		for st, n := range counts {
+			ch <- prometheus.MustNewConstMetric(stageDesc, prometheus.GaugeValue, float64(n), string(st))
+		}
+	} else {
+		ch <- prometheus.NewInvalidMetric(stageDesc, err)
+	}
+}

@@ -1,0 +1,322 @@
+// Package wsapi is the technicians' WebSocket channel,
+// GET /v1/technicians/ws: heartbeats, availability and location updates,
+// offers pushed, accept/decline and delivery acknowledgements. A
+// reconnect gets the technician's current job and open offers again.
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"smp"
+)
+
+// Authenticator resolves a technician's bearer token to their id.
+type Authenticator func(ctx context.Context, r *http.Request) (technicianID string, err error)
+
+// Config of the hub.
+type Config struct {
+	// IdleTimeout closes a connection that sent nothing (not even a
+	// heartbeat) for this long (default 45 s).
+	IdleTimeout time.Duration
+	// SendBuffer is the per-connection outgoing queue (default 64).
+	SendBuffer int
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Hub holds the open technician connections. It implements smp.Notifier.
+type Hub struct {
+	cfg     Config
+	auth    Authenticator
+	gateway smp.TechnicianGateway
+
+	mu    sync.Mutex
+	conns map[string]*conn
+	wg    sync.WaitGroup
+
+	gauge    prometheus.GaugeFunc
+	messages *prometheus.CounterVec
+}
+
+var _ smp.Notifier = (*Hub)(nil)
+
+// NewHub returns a hub; SetGateway must be called before it serves.
+func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 45 * time.Second
+	}
+	if cfg.SendBuffer <= 0 {
+		cfg.SendBuffer = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{cfg: cfg, auth: auth, conns: map[string]*conn{}}
+	h.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "smp_websocket_connections", Help: "Open technician WebSocket connections."},
+		func() float64 { return float64(h.Connections()) })
+	h.messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_websocket_messages_total", Help: "WebSocket messages by direction and type."},
+		[]string{"direction", "type"})
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(h.gauge); err != nil {
+			return nil, err
+		}
+		if err := cfg.Registerer.Register(h.messages); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// SetGateway connects the hub to the dispatch engine.
+func (h *Hub) SetGateway(g smp.TechnicianGateway) { h.gateway = g }
+
+type conn struct {
+	techID string
+	ws     *websocket.Conn
+	send   chan any
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (c *conn) close() { c.once.Do(func() { close(c.done) }) }
+
+// Connections returns the number of open connections.
+func (h *Hub) Connections() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// Notify queues m for the technician's connection.
+func (h *Hub) Notify(techID string, m smp.TechnicianMessage) bool {
+	h.mu.Lock()
+	c := h.conns[techID]
+	h.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	return h.enqueue(c, m)
+}
+
+func (h *Hub) enqueue(c *conn, m any) bool {
+	select {
+	case c.send <- m:
+		return true
+	case <-c.done:
+		return false
+	default:
+		// A connection that cannot keep up is closed; the app reconnects
+		// and gets its open offers again.
+		h.cfg.Logger.Warn("ws: send buffer full; closing connection", "technician_id", c.techID)
+		c.close()
+		return false
+	}
+}
+
+// Close closes every connection and waits for their goroutines.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	for _, c := range h.conns {
+		c.close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// ClientMessage is what a technician's app sends.
+type ClientMessage struct {
+	Type      string  `json:"type"` // heartbeat, availability, location, ack, accept, decline
+	OrderID   string  `json:"order_id,omitempty"`
+	Available *bool   `json:"available,omitempty"`
+	Lat       float64 `json:"lat,omitempty"`
+	Lng       float64 `json:"lng,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+	// Ref is echoed in the reply so the app can match it.
+	Ref string `json:"ref,omitempty"`
+}
+
+// Reply answers a client message.
+type Reply struct {
+	Type       string     `json:"type"` // welcome, heartbeat_ack, ok, accept_result, error
+	Ref        string     `json:"ref,omitempty"`
+	OrderID    string     `json:"order_id,omitempty"`
+	Accepted   *bool      `json:"accepted,omitempty"`
+	Code       string     `json:"code,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	ServerTime *time.Time `json:"server_time,omitempty"`
+	TechID     string     `json:"technician_id,omitempty"`
+}
+
+// ServeHTTP upgrades an authenticated technician's request.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	techID, err := h.auth(r.Context(), r)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": smp.EUNAUTHORIZED, "message": "a valid technician token is required"}})
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept wrote the response
+	}
+	c := &conn{techID: techID, ws: ws, send: make(chan any, h.cfg.SendBuffer), done: make(chan struct{})}
+	h.mu.Lock()
+	if old := h.conns[techID]; old != nil {
+		old.close() // the newest connection wins
+	}
+	h.conns[techID] = c
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+		case <-r.Context().Done():
+		}
+		cancel()
+	}()
+	defer func() {
+		h.mu.Lock()
+		if h.conns[techID] == c {
+			delete(h.conns, techID)
+			h.mu.Unlock()
+			h.gateway.TechnicianDisconnected(context.Background(), techID)
+		} else {
+			h.mu.Unlock()
+		}
+		c.close()
+		ws.Close(websocket.StatusNormalClosure, "bye")
+	}()
+
+	now := time.Now().UTC()
+	resume, err := h.gateway.TechnicianConnected(ctx, techID)
+	if err != nil {
+		h.cfg.Logger.Error("ws: connect", "technician_id", techID, "err", err)
+		ws.Close(websocket.StatusInternalError, "internal error")
+		return
+	}
+	h.enqueue(c, Reply{Type: "welcome", TechID: techID, ServerTime: &now})
+	for _, m := range resume {
+		h.enqueue(c, m)
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		h.writeLoop(ctx, c)
+	}()
+	h.readLoop(ctx, c)
+	c.close()
+	<-writerDone
+}
+
+func (h *Hub) writeLoop(ctx context.Context, c *conn) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-c.send:
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := wsjson.Write(wctx, c.ws, m)
+			cancel()
+			if err != nil {
+				c.close()
+				return
+			}
+			h.messages.WithLabelValues("out", typeOf(m)).Inc()
+		}
+	}
+}
+
+func typeOf(m any) string {
+	switch v := m.(type) {
+	case smp.TechnicianMessage:
+		return v.Type
+	case Reply:
+		return v.Type
+	}
+	return "other"
+}
+
+func (h *Hub) readLoop(ctx context.Context, c *conn) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, h.cfg.IdleTimeout)
+		var m ClientMessage
+		err := wsjson.Read(rctx, c.ws, &m)
+		cancel()
+		if err != nil {
+			var syntax *json.SyntaxError
+			if errors.As(err, &syntax) {
+				h.enqueue(c, Reply{Type: "error", Code: smp.EINVALID, Message: "malformed message: " + err.Error()})
+				continue
+			}
+			return
+		}
+		h.messages.WithLabelValues("in", m.Type).Inc()
+		if reply := h.handle(ctx, c.techID, m); reply != nil {
+			h.enqueue(c, *reply)
+		}
+	}
+}
+
+func errReply(ref string, err error) *Reply {
+	return &Reply{Type: "error", Ref: ref, Code: smp.ErrorCode(err), Message: smp.ErrorMessage(err)}
+}
+
+func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply {
+	g := h.gateway
+	switch m.Type {
+	case "heartbeat":
+		now := time.Now().UTC()
+		return &Reply{Type: "heartbeat_ack", Ref: m.Ref, ServerTime: &now}
+	case "availability":
+		if m.Available == nil {
+			return errReply(m.Ref, smp.Errorf(smp.EINVALID, "availability needs \"available\": true|false"))
+		}
+		if err := g.SetAvailability(ctx, techID, *m.Available); err != nil {
+			return errReply(m.Ref, err)
+		}
+	case "location":
+		if err := g.UpdateLocation(ctx, techID, m.Lat, m.Lng); err != nil {
+			return errReply(m.Ref, err)
+		}
+	case "ack":
+		if err := g.Acknowledge(ctx, techID, m.OrderID); err != nil {
+			return errReply(m.Ref, err)
+		}
+	case "accept":
+		_, err := g.Accept(ctx, techID, m.OrderID)
+		ok := err == nil
+		r := &Reply{Type: "accept_result", Ref: m.Ref, OrderID: m.OrderID, Accepted: &ok}
+		if err != nil {
+			if smp.ErrorCode(err) == smp.EINTERNAL {
+				h.cfg.Logger.Error("ws: accept", "technician_id", techID, "order_id", m.OrderID, "err", err)
+			}
+			r.Code, r.Message = smp.ErrorCode(err), smp.ErrorMessage(err)
+		}
+		return r
+	case "decline":
+		if err := g.Decline(ctx, techID, m.OrderID, m.Reason); err != nil {
+			return errReply(m.Ref, err)
+		}
+	default:
+		return errReply(m.Ref, smp.Errorf(smp.EINVALID, "unknown message type %q", m.Type))
+	}
+	if m.Ref != "" {
+		return &Reply{Type: "ok", Ref: m.Ref, OrderID: m.OrderID}
+	}
+	return nil
+}
