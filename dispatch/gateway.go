@@ -128,7 +128,14 @@ func (e *Engine) Accept(ctx context.Context, techID, orderID string) (*smp.Order
 		e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationWithdrawn, now)
 		e.m.offers.WithLabelValues("lost").Inc()
 		e.signal(orderID)
-		return nil, err
+		if smp.ErrorCode(err) != smp.ECONFLICT {
+			return nil, err
+		}
+		if cur, ferr := e.d.Store.FindOrderByID(ctx, orderID); ferr == nil && cur.Stage != smp.StageDispatching {
+			e.d.Notifier.Notify(techID, smp.TechnicianMessage{Type: "offer_taken", OrderID: orderID, InvitationID: inv.ID})
+			return nil, smp.Errorf(smp.ECONFLICT, "order %s was taken by another technician", orderID)
+		}
+		return nil, err // e.g. they already hold an order
 	}
 	e.m.offers.WithLabelValues(string(smp.InvitationAccepted)).Inc()
 	if err := e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationAccepted, now); err != nil {

@@ -104,6 +104,10 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	a.HTTP = srv
 
+	// Bind first: a taken or bad port fails before anything starts.
+	if err = a.HTTP.Open(); err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.Relay.Start(runCtx)
@@ -111,9 +115,6 @@ func (a *App) Open(ctx context.Context) (err error) {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Log) }()
 	go func() { defer a.wg.Done(); a.Flags.Run(runCtx, 5*time.Second) }()
-	if err = a.HTTP.Open(); err != nil {
-		return err
-	}
 	a.Log.Info("smp serving", "url", a.HTTP.URL(), "data_dir", a.Cfg.DataDir)
 	return nil
 }

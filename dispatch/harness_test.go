@@ -1,0 +1,252 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"smp"
+	"smp/dispatch"
+	"smp/eventlog"
+	"smp/flags"
+	"smp/inmem"
+	"smp/orders"
+	"smp/outbox"
+	"smp/sqlstore"
+)
+
+// recorder is the technicians' side of the Notifier boundary: it keeps
+// every message pushed to each technician.
+type recorder struct {
+	mu   sync.Mutex
+	msgs map[string][]smp.TechnicianMessage
+	ch   chan smp.TechnicianMessage
+}
+
+func newRecorder() *recorder {
+	return &recorder{msgs: map[string][]smp.TechnicianMessage{}, ch: make(chan smp.TechnicianMessage, 10000)}
+}
+
+func (r *recorder) Notify(tech string, m smp.TechnicianMessage) bool {
+	r.mu.Lock()
+	r.msgs[tech] = append(r.msgs[tech], m)
+	r.mu.Unlock()
+	select {
+	case r.ch <- m:
+	default:
+	}
+	return true
+}
+
+func (r *recorder) Connections() int { return 0 }
+
+func (r *recorder) of(tech string) []smp.TechnicianMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]smp.TechnicianMessage(nil), r.msgs[tech]...)
+}
+
+// offersOf returns the technicians who were offered orderID.
+func (r *recorder) offered(orderID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for tech, ms := range r.msgs {
+		for _, m := range ms {
+			if m.Type == "offer" && m.OrderID == orderID {
+				out = append(out, tech)
+			}
+		}
+	}
+	return out
+}
+
+type harness struct {
+	t        *testing.T
+	store    *sqlstore.DB
+	bus      *eventlog.Log
+	orders   *orders.Service
+	flags    *flags.Service
+	engine   *dispatch.Engine
+	notes    *recorder
+	geo      *inmem.Geo
+	queue    *inmem.Queue
+	invs     *inmem.Invitations
+	registry *prometheus.Registry
+	city     *smp.City
+}
+
+type options struct {
+	ttl          time.Duration
+	waveSize     int
+	maxWaves     int
+	steps        []float64
+	concurrency  int
+	backpressure int64
+	noStart      bool
+	retryAfter   time.Duration
+}
+
+func newHarness(t *testing.T, o options) *harness {
+	t.Helper()
+	if o.ttl == 0 {
+		o.ttl = 2 * time.Second
+	}
+	if o.waveSize == 0 {
+		o.waveSize = 3
+	}
+	if o.maxWaves == 0 {
+		o.maxWaves = 3
+	}
+	if o.steps == nil {
+		o.steps = []float64{1, 3, 10}
+	}
+	if o.retryAfter == 0 {
+		o.retryAfter = time.Hour
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(dir, "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	city := &smp.City{Code: "HCMC", Name: "HCMC", MinLat: 10.70, MaxLat: 10.88, MinLng: 106.60, MaxLng: 106.80,
+		RadiusStepsKm: o.steps, WaveSize: o.waveSize, MaxWaves: o.maxWaves}
+	must(t, store.UpsertCity(ctx, city))
+	for _, s := range []string{"aircon_repair", "plumbing"} {
+		must(t, store.UpsertService(ctx, &smp.Service{Code: s, Name: s}))
+	}
+	must(t, store.UpsertPartner(ctx, &smp.Partner{ID: "P1", Name: "P1"}))
+	must(t, store.UpsertCustomer(ctx, &smp.Customer{ID: "C1", Name: "C1"}))
+	bus, err := eventlog.Open(eventlog.Config{Path: filepath.Join(dir, "events.db"), Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	reg := prometheus.NewRegistry()
+	ord, err := orders.New(ctx, store, orders.Config{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := flags.New(ctx, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: store, bus: bus, orders: ord, flags: fl, notes: newRecorder(), geo: inmem.NewGeo(), queue: inmem.NewQueue(),
+		invs: inmem.NewInvitations(), registry: reg, city: city}
+	h.engine, err = dispatch.New(dispatch.Deps{Store: store, Orders: ord, Bus: bus, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
+		Locker: inmem.NewLocker(), Flags: fl, Notifier: h.notes, Cities: []*smp.City{city}},
+		dispatch.Config{InvitationTTL: o.ttl, RetryAfter: o.retryAfter, Concurrency: o.concurrency, BackpressureThreshold: o.backpressure,
+			SweepInterval: 200 * time.Millisecond, PopWait: 100 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.OnChange(func(name string, v bool) { h.engine.TriggerSweep() })
+	relay, err := outbox.New(store, bus, outbox.Config{Signal: store.CommitSignal(), PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	relay.Start(runCtx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); ord.Consume(runCtx, bus, slog.New(slog.DiscardHandler)) }()
+	if !o.noStart {
+		h.engine.Start(runCtx)
+	}
+	t.Cleanup(func() {
+		h.engine.Stop()
+		cancel()
+		wg.Wait()
+		relay.Stop()
+	})
+	return h
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addTech creates a technician online and available at (lat, lng).
+func (h *harness) addTech(id string, lat, lng float64, skills ...string) {
+	h.t.Helper()
+	ctx := context.Background()
+	if len(skills) == 0 {
+		skills = []string{"aircon_repair"}
+	}
+	must(h.t, h.store.UpsertTechnician(ctx, &smp.Technician{ID: id, PartnerID: "P1", Name: id, City: "HCMC", Skills: skills}))
+	if _, err := h.engine.TechnicianConnected(ctx, id); err != nil {
+		h.t.Fatal(err)
+	}
+	must(h.t, h.engine.UpdateLocation(ctx, id, lat, lng))
+	must(h.t, h.engine.SetAvailability(ctx, id, true))
+}
+
+func (h *harness) createOrder(lat, lng float64) *smp.Order {
+	h.t.Helper()
+	o, err := h.orders.CreateOrder(context.Background(), "C1", smp.NewOrder{City: "HCMC", Service: "aircon_repair", Lat: lat, Lng: lng, PriceVND: 300000})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return o
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline, not waiting blind
+	}
+}
+
+func (h *harness) stage(id string) smp.Stage {
+	o, err := h.store.FindOrderByID(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return o.Stage
+}
+
+func (h *harness) waitOffered(orderID string, n int) []string {
+	h.t.Helper()
+	var got []string
+	waitFor(h.t, 10*time.Second, fmt.Sprintf("%d offers of %s", n, orderID), func() bool {
+		got = h.notes.offered(orderID)
+		return len(got) >= n
+	})
+	return got
+}
+
+// counter returns the value of one labelled series of a counter vector.
+func (h *harness) counter(name, label, value string) float64 {
+	h.t.Helper()
+	mfs, err := h.registry.Gather()
+	must(h.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
