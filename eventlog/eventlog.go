@@ -271,7 +271,12 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 				return
 			}
 			next = m.Offset + 1
-			if err := l.commit(ctx, group, k, next); err != nil {
+			// Commit even when ctx was just cancelled: a handled message
+			// must not come again after a graceful stop.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err := l.commit(cctx, group, k, next)
+			cancel()
+			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("eventlog: commit offset", "err", err)
 				}

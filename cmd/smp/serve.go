@@ -8,9 +8,8 @@ import (
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
-	fs := flag.NewFlagSet("smp serve", flag.ContinueOnError)
+	fs := newFlagSet("smp serve", &cfg)
 	fs.SetOutput(stderr)
-	cfg.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -24,4 +23,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	<-ctx.Done()
 	app.Log.Info("shutting down")
 	return app.Close()
+}
+
+func newFlagSet(name string, cfg *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.register(fs)
+	return fs
 }
