@@ -1,0 +1,213 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"smp"
+	"smp/sqlstore"
+)
+
+func MustOpenDB(tb testing.TB, path string) *sqlstore.DB {
+	tb.Helper()
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "smp.db")
+	}
+	db, err := sqlstore.Open(context.Background(), sqlstore.Config{Path: path})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func seed(t *testing.T, db *sqlstore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, err := range []error{
+		db.UpsertCity(ctx, &smp.City{Code: "HCMC", Name: "HCMC", MinLat: 10, MaxLat: 11, MinLng: 106, MaxLng: 107, RadiusStepsKm: []float64{2, 5}, WaveSize: 3, MaxWaves: 4}),
+		db.UpsertService(ctx, &smp.Service{Code: "plumbing", Name: "Plumbing"}),
+		db.UpsertPartner(ctx, &smp.Partner{ID: "P1", Name: "P1"}),
+		db.UpsertTechnician(ctx, &smp.Technician{ID: "T1", PartnerID: "P1", Name: "T", City: "HCMC", Skills: []string{"plumbing", "electrical"}}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newOrder(id string, now time.Time) *smp.Order {
+	return &smp.Order{ID: id, CustomerID: "C1", City: "HCMC", Service: "plumbing", Lat: 10.5, Lng: 106.5, PriceVND: 100000,
+		Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending, CreatedAt: now, StageChangedAt: now}
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "smp.db")
+	db := MustOpenDB(t, path)
+	v1, err := db.SchemaVersion(context.Background())
+	if err != nil || v1 == "" {
+		t.Fatalf("version %q: %v", v1, err)
+	}
+	db.Close()
+	db.Close() // twice is fine
+	db2 := MustOpenDB(t, path)
+	if v2, _ := db2.SchemaVersion(context.Background()); v2 != v1 {
+		t.Fatalf("version after reopen %q, want %q", v2, v1)
+	}
+}
+
+func TestTxCommitsOrNothing(t *testing.T) {
+	t.Parallel()
+	db := MustOpenDB(t, "")
+	seed(t, db)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	boom := errors.New("boom")
+	err := db.InTx(ctx, func(tx smp.Tx) error {
+		if err := tx.InsertOrder(ctx, newOrder("o1", now)); err != nil {
+			return err
+		}
+		if err := tx.AddEvent(ctx, smp.Event{ID: "e1", Type: smp.EventOrderCreated, AggregateID: "o1", OccurredAt: now}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := db.FindOrderByID(ctx, "o1"); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("rolled-back order visible: %v", err)
+	}
+	if n, _, _ := db.OutboxBacklog(ctx); n != 0 {
+		t.Fatalf("rolled-back event in the outbox")
+	}
+
+	must(t, db.InTx(ctx, func(tx smp.Tx) error {
+		if err := tx.InsertOrder(ctx, newOrder("o1", now)); err != nil {
+			return err
+		}
+		return tx.AddEvent(ctx, smp.Event{ID: "e1", Type: smp.EventOrderCreated, AggregateID: "o1", OccurredAt: now})
+	}))
+	got, err := db.FindOrderByID(ctx, "o1")
+	must(t, err)
+	if got.PriceVND != 100000 || !got.CreatedAt.Equal(now) || got.Stage != smp.StageCreated {
+		t.Fatalf("order = %+v", got)
+	}
+	err = db.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, newOrder("o1", now)) })
+	if smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("duplicate insert = %v", err)
+	}
+	recs, err := db.FetchOutbox(ctx, 10)
+	must(t, err)
+	if len(recs) != 1 || recs[0].Event.ID != "e1" {
+		t.Fatalf("outbox = %+v", recs)
+	}
+	must(t, db.MarkOutboxPublished(ctx, []int64{recs[0].ID}, now))
+	if recs, _ := db.FetchOutbox(ctx, 10); len(recs) != 0 {
+		t.Fatal("published event fetched again")
+	}
+}
+
+func TestClaimTechnician(t *testing.T) {
+	t.Parallel()
+	db := MustOpenDB(t, "")
+	seed(t, db)
+	ctx := context.Background()
+	claim := func(order string) error {
+		return db.InTx(ctx, func(tx smp.Tx) error { return tx.ClaimTechnician(ctx, "T1", order) })
+	}
+	must(t, claim("o1"))
+	if err := claim("o2"); smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("second claim = %v, want ECONFLICT", err)
+	}
+	if err := db.InTx(ctx, func(tx smp.Tx) error { return tx.ClaimTechnician(ctx, "T9", "o1") }); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("unknown technician = %v", err)
+	}
+	// Releasing someone else's order does nothing; releasing theirs frees them.
+	must(t, db.InTx(ctx, func(tx smp.Tx) error { return tx.ReleaseTechnician(ctx, "T1", "o2") }))
+	if tech, _ := db.FindTechnicianByID(ctx, "T1"); tech.ActiveOrderID != "o1" || len(tech.Skills) != 2 {
+		t.Fatalf("technician = %+v", tech)
+	}
+	must(t, db.InTx(ctx, func(tx smp.Tx) error { return tx.ReleaseTechnician(ctx, "T1", "o1") }))
+	must(t, claim("o2"))
+}
+
+func TestFlagsAndProcessed(t *testing.T) {
+	t.Parallel()
+	db := MustOpenDB(t, "")
+	ctx := context.Background()
+	now := time.Now()
+	flags, err := db.FindFlags(ctx)
+	must(t, err)
+	if !flags[smp.FlagEnableAutoDispatch] || flags[smp.FlagIntegrationBypassCircuit] {
+		t.Fatalf("defaults = %v", flags)
+	}
+	var before bool
+	must(t, db.InTx(ctx, func(tx smp.Tx) (err error) {
+		before, err = tx.SetFlag(ctx, smp.FlagEnableAutoDispatch, false, "alice", now)
+		return err
+	}))
+	if !before {
+		t.Fatal("previous value should be the default, true")
+	}
+	if flags, _ := db.FindFlags(ctx); flags[smp.FlagEnableAutoDispatch] {
+		t.Fatal("flag not persisted")
+	}
+	err = db.InTx(ctx, func(tx smp.Tx) error { _, err := tx.SetFlag(ctx, "NOPE", true, "alice", now); return err })
+	if smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("unknown flag = %v", err)
+	}
+	for i, want := range []bool{true, false} {
+		var first bool
+		must(t, db.InTx(ctx, func(tx smp.Tx) (err error) {
+			first, err = tx.MarkProcessed(ctx, "dispatch-engine", "e1", now)
+			return err
+		}))
+		if first != want {
+			t.Fatalf("MarkProcessed #%d = %v", i+1, first)
+		}
+	}
+}
+
+func TestFindDispatchableRespectsHold(t *testing.T) {
+	t.Parallel()
+	db := MustOpenDB(t, "")
+	seed(t, db)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	a, b, c := newOrder("a", now), newOrder("b", now), newOrder("c", now)
+	a.Stage, b.Stage = smp.StageDispatching, smp.StageDispatching
+	b.DispatchNotBefore = now.Add(time.Minute)
+	must(t, db.InTx(ctx, func(tx smp.Tx) error {
+		for _, o := range []*smp.Order{a, b, c} {
+			if err := tx.InsertOrder(ctx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	got, err := db.FindDispatchable(ctx, now, 10)
+	must(t, err)
+	if len(got) != 1 || got[0].ID != "a" {
+		t.Fatalf("dispatchable = %v", got)
+	}
+	if got, _ := db.FindDispatchable(ctx, now.Add(2*time.Minute), 10); len(got) != 2 {
+		t.Fatalf("after the hold: %d", len(got))
+	}
+	stuck, err := db.CountInStageSince(ctx, smp.StageDispatching, now.Add(time.Second))
+	must(t, err)
+	if stuck != 2 {
+		t.Fatalf("stuck = %d", stuck)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
