@@ -372,3 +372,40 @@ func TestReconnectResumesOpenOffers(t *testing.T) {
 		t.Fatalf("after assignment, resumed = %+v", msgs)
 	}
 }
+
+// BenchmarkCreateToFirstOffer measures order creation to the first offer
+// handed to a technician's connection, through the outbox, the event log,
+// both intakes, the city queue and the candidate search.
+func BenchmarkCreateToFirstOffer(b *testing.B) {
+	h := newHarness(b, options{waveSize: 3, ttl: time.Minute, steps: []float64{2, 5, 20}})
+	ctx := context.Background()
+	for i := 0; i < 200; i++ {
+		h.addTech(fmt.Sprintf("T%03d", i), 10.70+float64(i%20)*0.009, 106.60+float64(i/20)*0.02)
+	}
+	ops := smp.Actor{Kind: "ops", ID: "bench", Role: smp.RoleOps}
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		o := h.createOrder(lat0, lng0)
+		for m := range h.notes.ch {
+			if m.Type == "offer" && m.OrderID == o.ID {
+				break
+			}
+		}
+		lat = append(lat, time.Since(start))
+		if _, err := h.orders.Cancel(ctx, o.ID, ops, "benchmark cleanup"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportQuantiles(b, lat)
+}
+
+func reportQuantiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+}

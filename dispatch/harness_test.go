@@ -68,7 +68,7 @@ func (r *recorder) offered(orderID string) []string {
 }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	store    *sqlstore.DB
 	bus      *eventlog.Log
 	orders   *orders.Service
@@ -93,7 +93,7 @@ type options struct {
 	retryAfter   time.Duration
 }
 
-func newHarness(t *testing.T, o options) *harness {
+func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	if o.ttl == 0 {
 		o.ttl = 2 * time.Second

@@ -21,7 +21,7 @@ import (
 // testApp is the whole platform in this process on a random port.
 type testApp struct {
 	*App
-	t     *testing.T
+	t     testing.TB
 	url   string
 	admin string
 	ds    *sim.Dataset

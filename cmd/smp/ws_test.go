@@ -15,7 +15,7 @@ import (
 )
 
 type wsClient struct {
-	t *testing.T
+	t testing.TB
 	c *websocket.Conn
 }
 
