@@ -409,3 +409,38 @@ func reportQuantiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 }
+
+// TestRoundEndLeavesNoInvitations: an order nobody took keeps no
+// dispatch:invitations:{order} entry (runbook INC-004's leak), and a
+// cancelled order's offers are withdrawn so its technician gets the next.
+func TestRoundEndLeavesNoInvitations(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{waveSize: 1, maxWaves: 1, ttl: 30 * time.Second})
+	ctx := context.Background()
+	h.addTech("T1", lat0+0.001, lng0)
+	o := h.createOrder(lat0, lng0)
+	h.waitOffered(o.ID, 1)
+	must(t, h.engine.Decline(ctx, "T1", o.ID, "no"))
+	waitFor(t, 10*time.Second, "the round to end", func() bool {
+		n, _ := h.invs.ForOrder(ctx, o.ID)
+		st, _ := h.engine.Stats(ctx)
+		return len(n) == 0 && st.ActiveDispatches == 0
+	})
+
+	c := h.createOrder(lat0, lng0)
+	h.waitOffered(c.ID, 1)
+	_, err := h.orders.Cancel(ctx, c.ID, smp.Actor{Kind: "customer", ID: "C1"}, "")
+	must(t, err)
+	waitFor(t, 10*time.Second, "the cancelled order's offer withdrawn", func() bool {
+		msgs := h.notes.of("T1")
+		return msgs[len(msgs)-1].Type == "offer_withdrawn" && msgs[len(msgs)-1].OrderID == c.ID
+	})
+	if _, err := h.engine.Accept(ctx, "T1", c.ID); smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("accepting a cancelled order's offer = %v", err)
+	}
+	next := h.createOrder(lat0, lng0)
+	h.waitOffered(next.ID, 1)
+	if n, _ := h.invs.Count(ctx); n != 1 {
+		t.Fatalf("open invitations = %d, want only next's", n)
+	}
+}

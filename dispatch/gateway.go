@@ -131,7 +131,10 @@ func (e *Engine) Accept(ctx context.Context, techID, orderID string) (*smp.Order
 		if smp.ErrorCode(err) != smp.ECONFLICT {
 			return nil, err
 		}
-		if cur, ferr := e.d.Store.FindOrderByID(ctx, orderID); ferr == nil && cur.Stage != smp.StageDispatching {
+		if cur, ferr := e.d.Store.FindOrderByID(ctx, orderID); ferr == nil && cur.Stage == smp.StageCancelled {
+			e.d.Notifier.Notify(techID, smp.TechnicianMessage{Type: "offer_withdrawn", OrderID: orderID, InvitationID: inv.ID, Reason: "order cancelled"})
+			return nil, smp.Errorf(smp.ECONFLICT, "order %s was cancelled", orderID)
+		} else if ferr == nil && cur.Stage != smp.StageDispatching {
 			e.d.Notifier.Notify(techID, smp.TechnicianMessage{Type: "offer_taken", OrderID: orderID, InvitationID: inv.ID})
 			return nil, smp.Errorf(smp.ECONFLICT, "order %s was taken by another technician", orderID)
 		}

@@ -38,6 +38,13 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	e.runs[orderID] = r
 	e.mu.Unlock()
 	defer func() {
+		// Whatever ended the round, leave no open invitation behind: an
+		// orphan would block its technician and leak
+		// dispatch:invitations:{order} (runbook INC-004). On shutdown the
+		// invitations stay; the next start re-dispatches from the database.
+		if ctx.Err() == nil {
+			e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn")
+		}
 		e.mu.Lock()
 		delete(e.runs, orderID)
 		e.mu.Unlock()
@@ -66,6 +73,18 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 
 	radiusIdx := 0
 	for wave := 1; wave <= max(city.MaxWaves, 1); wave++ {
+		if wave > 1 {
+			// The order may have been cancelled or assigned by hand
+			// while the last wave ran.
+			select {
+			case <-r.closed:
+				return nil
+			default:
+			}
+			if cur, err := e.d.Store.FindOrderByID(ctx, orderID); err != nil || cur.Stage != smp.StageDispatching {
+				return err
+			}
+		}
 		now := e.cfg.Now().UTC()
 		cands, idx, err := e.findCandidates(ctx, o, city, radiusIdx, excluded, city.WaveSize)
 		if err != nil {
