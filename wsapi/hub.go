@@ -272,12 +272,15 @@ func (h *Hub) readLoop(ctx context.Context, c *conn) {
 	}
 }
 
-func errReply(ref string, err error) *Reply {
-	return &Reply{Type: "error", Ref: ref, Code: smp.ErrorCode(err), Message: smp.ErrorMessage(err)}
-}
-
 func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply {
 	g := h.gateway
+	// errReply answers an error; internal ones are logged here, once.
+	errReply := func(ref string, err error) *Reply {
+		if smp.ErrorCode(err) == smp.EINTERNAL {
+			h.cfg.Logger.Error("ws: internal error", "technician_id", techID, "type", m.Type, "order_id", m.OrderID, "err", err)
+		}
+		return &Reply{Type: "error", Ref: ref, Code: smp.ErrorCode(err), Message: smp.ErrorMessage(err)}
+	}
 	switch m.Type {
 	case "heartbeat":
 		now := time.Now().UTC()
@@ -302,10 +305,8 @@ func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply
 		ok := err == nil
 		r := &Reply{Type: "accept_result", Ref: m.Ref, OrderID: m.OrderID, Accepted: &ok}
 		if err != nil {
-			if smp.ErrorCode(err) == smp.EINTERNAL {
-				h.cfg.Logger.Error("ws: accept", "technician_id", techID, "order_id", m.OrderID, "err", err)
-			}
-			r.Code, r.Message = smp.ErrorCode(err), smp.ErrorMessage(err)
+			e := errReply(m.Ref, err)
+			r.Code, r.Message = e.Code, e.Message
 		}
 		return r
 	case "decline":

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"smp"
+	"smp/httpapi"
 )
 
 type wsClient struct {
@@ -175,5 +176,65 @@ func TestTechnicianWebSocketFlow(t *testing.T) {
 	}
 	if got := strings.Join(stages, ","); got != "01_created,02_dispatching,03_assigned,04_in_progress,05_completed" {
 		t.Fatalf("stages = %s", got)
+	}
+}
+
+// TestManualDispatchOverHTTP is the runbook's INC-001 options C and D
+// through the admin API: auto dispatch off, ops find the stuck order and a
+// free technician, assign with a reason; the technician is told and the
+// audit log has it.
+func TestManualDispatchOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := startApp(t, nil)
+	ctx := context.Background()
+	opsToken := "ops-olga"
+	must(t, a.Store.PutToken(ctx, httpapi.HashToken(opsToken), "admin", "olga", smp.RoleOps))
+	if r := a.do("PUT", "/admin/flags/ENABLE_AUTO_DISPATCH", opsToken, map[string]any{"value": false, "reason": "INC-001 option D"}); r.Status != 200 {
+		t.Fatal(r.Raw)
+	}
+	tech := a.ds.Technicians[2]
+	ws, _, err := a.dialTech(tech.Token)
+	must(t, err)
+	ws.next("welcome")
+	ws.send(map[string]any{"type": "location", "lat": tech.Lat, "lng": tech.Lng, "ref": "l"})
+	ws.next("ok")
+	ws.send(map[string]any{"type": "availability", "available": true, "ref": "a"})
+	ws.next("ok")
+	body := fmt.Sprintf(`{"city":%q,"service":%q,"lat":%f,"lng":%f,"price_vnd":300000}`, tech.City, tech.Skills[0], tech.Lat, tech.Lng)
+	id, _ := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, body).Body["id"].(string)
+
+	var stuck []any
+	waitUntil(t, 10*time.Second, "the order listed as waiting in 02", func() bool {
+		stuck, _ = a.do("GET", "/admin/orders?stage=02_dispatching", opsToken, nil).Body["orders"].([]any)
+		return len(stuck) == 1
+	})
+	if r := a.do("GET", "/admin/orders?stage=bogus", opsToken, nil); r.Status != 400 {
+		t.Fatalf("bad stage filter: %d", r.Status)
+	}
+	cands, _ := a.do("GET", "/admin/orders/"+id+"/candidates", opsToken, nil).Body["candidates"].([]any)
+	if len(cands) == 0 || cands[0].(map[string]any)["technician_id"] != tech.ID {
+		t.Fatalf("candidates = %v", cands)
+	}
+	if r := a.do("POST", "/admin/orders/"+id+"/assign", opsToken, map[string]any{"technician_id": tech.ID}); r.Status != 400 {
+		t.Fatalf("assign without reason: %d %s", r.Status, r.Raw)
+	}
+	r := a.do("POST", "/admin/orders/"+id+"/assign", opsToken, map[string]any{"technician_id": tech.ID, "reason": "engine down, customer waiting"})
+	if r.Status != 200 || r.Body["stage"] != string(smp.StageAssigned) {
+		t.Fatalf("assign: %d %s", r.Status, r.Raw)
+	}
+	if m := ws.next("assigned"); m["order_id"] != id {
+		t.Fatalf("assigned = %v", m)
+	}
+	entries, _ := a.do("GET", "/admin/audit", opsToken, nil).Body["entries"].([]any)
+	if len(entries) != 2 {
+		t.Fatalf("audit = %v", entries)
+	}
+	last := entries[0].(map[string]any)
+	if last["actor"] != "olga" || last["role"] != "ops" || last["target"] != "order:"+id || last["reason"] != "engine down, customer waiting" ||
+		!strings.Contains(last["before"].(string), "02_dispatching") || !strings.Contains(last["after"].(string), tech.ID) || last["at"] == nil {
+		t.Fatalf("audit entry = %v", last)
+	}
+	if first := entries[1].(map[string]any); first["action"] != "flag.set" || first["before"] != "true" || first["after"] != "false" {
+		t.Fatalf("flag audit entry = %v", first)
 	}
 }

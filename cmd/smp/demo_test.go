@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"smp"
+	"smp/sqlstore"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoCompletesOrdersWithin30s runs `smp demo` for 20 s: orders must
+// reach 05_completed, and the output gives the URLs and an admin token.
+func TestDemoCompletesOrdersWithin30s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for 20 s")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	var out, errb syncBuffer
+	err := run(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--data-dir", dir, "--duration", "20s", "--technicians", "120"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, errb.String())
+	}
+	text := out.String()
+	for _, want := range []string{"/v1/technicians/ws", "/health", "/metrics", "Admin token    adm_", "stopping demo"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if !regexp.MustCompile(`05=[1-9]`).MatchString(text) {
+		t.Errorf("no completed order in the demo's progress lines:\n%s", text)
+	}
+	db, err := sqlstore.Open(context.Background(), sqlstore.Config{Path: filepath.Join(dir, "smp.db")})
+	must(t, err)
+	defer db.Close()
+	counts, err := db.CountOrdersByStage(context.Background())
+	must(t, err)
+	if counts[smp.StageCompleted] < 5 {
+		t.Fatalf("orders per stage after 20 s: %v", counts)
+	}
+	if strings.Contains(errb.String(), "level=ERROR") {
+		t.Errorf("the demo logged errors:\n%s", errb.String())
+	}
+	t.Logf("after 20 s: %v", counts)
+}
