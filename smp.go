@@ -4,7 +4,10 @@
 // and does no I/O.
 package smp
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Role is an admin principal's role. RoleAdmin satisfies every role check.
 type Role string
@@ -75,4 +78,16 @@ type AuditFilter struct {
 	Target string
 	Action string
 	Limit  int
+}
+
+// Sleep waits for d or until ctx is done; it reports whether d elapsed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

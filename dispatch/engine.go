@@ -171,7 +171,7 @@ func (e *Engine) Start(ctx context.Context) {
 			err := e.d.Bus.Subscribe(ctx, ConsumerGroup, []string{smp.TopicOrders}, e.handleEvent)
 			if ctx.Err() == nil {
 				e.log.Error("dispatch: event subscription ended; resubscribing", "err", err)
-				sleep(ctx, time.Second)
+				smp.Sleep(ctx, time.Second)
 			}
 		}
 	}()
@@ -221,17 +221,6 @@ func (e *Engine) TriggerSweep() {
 	select {
 	case e.sweepNow <- struct{}{}:
 	default:
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -319,7 +308,7 @@ func (e *Engine) work(ctx context.Context, city string) {
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("dispatch: pop failed", "queue", smp.QueueKey(city), "err", err)
-				sleep(ctx, time.Second)
+				smp.Sleep(ctx, time.Second)
 			}
 			continue
 		}

@@ -254,7 +254,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("eventlog: fetch", "err", err)
-				sleepCtx(ctx, time.Second)
+				smp.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -300,7 +300,7 @@ func (l *Log) deliver(ctx context.Context, log *slog.Logger, group string, m smp
 		}
 		log.Warn("eventlog: handler failed", "offset", m.Offset, "attempt", attempt, "err", err)
 		if attempt < l.cfg.MaxAttempts {
-			if !sleepCtx(ctx, backoff) {
+			if !smp.Sleep(ctx, backoff) {
 				return false
 			}
 			backoff = min(backoff*2, 5*time.Second)
@@ -322,21 +322,10 @@ func (l *Log) deliver(ctx context.Context, log *slog.Logger, group string, m smp
 			return true
 		} else {
 			log.Error("eventlog: dead-letter publish failed", "err", perr)
-			sleepCtx(ctx, time.Second)
+			smp.Sleep(ctx, time.Second)
 		}
 	}
 	return false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func (l *Log) committed(ctx context.Context, group string, k tp) (int64, error) {

@@ -32,12 +32,7 @@ func (s *Service) Consume(ctx context.Context, bus smp.EventBus, log *slog.Logge
 		})
 		if ctx.Err() == nil {
 			log.Error("orders: intake subscription ended; resubscribing", "err", err)
-			t := time.NewTimer(time.Second)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
+			smp.Sleep(ctx, time.Second)
 		}
 	}
 }
