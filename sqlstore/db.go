@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"smp"
@@ -24,34 +27,73 @@ import (
 //go:embed migrations
 var migrationsFS embed.FS
 
-// Config of a Store.
+// Config of a Store. Path selects embedded SQLite; MySQLDSN selects MySQL
+// (the primary), with MySQLReadDSN as an optional replica for reads.
 type Config struct {
-	// Path of the SQLite database file.
-	Path string
+	Path         string
+	MySQLDSN     string
+	MySQLReadDSN string
+	// ReplicaLagThreshold: above it (or when the replica does not answer)
+	// reads move to the primary (default 30 s, the runbook's threshold).
+	ReplicaLagThreshold time.Duration
+	// LagInterval is how often replica lag is measured (default 1 s).
+	LagInterval time.Duration
 	// Now is the clock; time.Now by default.
-	Now func() time.Time
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
-// Validate checks the configuration.
+// Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
-	if c.Path == "" {
-		return smp.Errorf(smp.EINVALID, "sqlstore: database path is required")
+	switch {
+	case c.Path == "" && c.MySQLDSN == "":
+		return smp.Errorf(smp.EINVALID, "sqlstore: a SQLite path or a MySQL DSN is required")
+	case c.Path != "" && c.MySQLDSN != "":
+		return smp.Errorf(smp.EINVALID, "sqlstore: give a SQLite path or a MySQL DSN, not both")
+	case c.MySQLReadDSN != "" && c.MySQLDSN == "":
+		return smp.Errorf(smp.EINVALID, "sqlstore: a read DSN needs a MySQL primary DSN")
+	}
+	for _, dsn := range []string{c.MySQLDSN, c.MySQLReadDSN} {
+		if dsn == "" {
+			continue
+		}
+		if _, err := mysql.ParseDSN(dsn); err != nil {
+			return smp.Errorf(smp.EINVALID, "sqlstore: invalid MySQL DSN: %v", err)
+		}
+	}
+	if c.ReplicaLagThreshold <= 0 {
+		c.ReplicaLagThreshold = 30 * time.Second
+	}
+	if c.LagInterval <= 0 {
+		c.LagInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
 
-// DB is an smp.Store on SQL. Writes go through one connection (SQLite has
-// one writer; queuing in Go is cheaper than busy-waiting in SQLite), reads
-// through a pool.
+// DB is an smp.Store on SQL. On SQLite, writes go through one connection
+// (SQLite has one writer; queuing in Go is cheaper than busy-waiting in
+// SQLite) and reads through a pool. On MySQL, writes and reads that must
+// see them go to the primary; other reads go to the replica while its lag
+// is under the threshold.
 type DB struct {
 	write   *sql.DB
-	read    *sql.DB
+	read    *sql.DB // SQLite read pool, or the MySQL replica
 	dialect Dialect
+	cfg     Config
 	now     func() time.Time
 
 	mu        sync.Mutex
 	onCommit  []chan struct{}
 	closeOnce sync.Once
+
+	replica *replicaMonitor
 }
 
 var _ smp.Store = (*DB)(nil)
@@ -61,12 +103,33 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	db := &DB{cfg: cfg, now: cfg.Now}
+	var err error
+	if cfg.MySQLDSN != "" {
+		err = db.openMySQL(ctx)
+	} else {
+		err = db.openSQLite()
 	}
-	abs, err := filepath.Abs(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if cfg.MySQLReadDSN != "" {
+		if db.replica, err = newReplicaMonitor(db, cfg); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite() error {
+	abs, err := filepath.Abs(db.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -75,29 +138,115 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + abs + "?" + q.Encode()
-
-	w, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	if db.write, err = sql.Open("sqlite", dsn); err != nil {
+		return fmt.Errorf("sqlstore: open: %w", err)
 	}
-	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	db.write.SetMaxOpenConns(1)
+	if db.read, err = sql.Open("sqlite", dsn); err != nil {
+		db.write.Close()
+		return fmt.Errorf("sqlstore: open: %w", err)
 	}
-	r.SetMaxOpenConns(4)
-	db := &DB{write: w, read: r, dialect: SQLite, now: cfg.Now}
-	if err := db.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	db.read.SetMaxOpenConns(4)
+	db.dialect = SQLite
+	return nil
 }
 
-// Migrate applies pending migrations; Open already does.
+func (db *DB) openMySQL(ctx context.Context) error {
+	open := func(dsn string) (*sql.DB, error) {
+		c, _ := mysql.ParseDSN(dsn)
+		c.ParseTime = false
+		c.Params = nil
+		conn, err := sql.Open("mysql", c.FormatDSN())
+		if err != nil {
+			return nil, err
+		}
+		conn.SetMaxOpenConns(32)
+		conn.SetMaxIdleConns(32)
+		conn.SetConnMaxLifetime(30 * time.Minute)
+		return conn, nil
+	}
+	var err error
+	if db.write, err = open(db.cfg.MySQLDSN); err != nil {
+		return fmt.Errorf("sqlstore: open mysql: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.write.PingContext(pctx); err != nil {
+		db.write.Close()
+		return smp.Errorf(smp.EUNAVAILABLE, "sqlstore: mysql primary: %v", err)
+	}
+	db.read = db.write
+	if db.cfg.MySQLReadDSN != "" {
+		// A replica that is down at start is not fatal: reads stay on the
+		// primary until it answers.
+		if db.read, err = open(db.cfg.MySQLReadDSN); err != nil {
+			db.write.Close()
+			return fmt.Errorf("sqlstore: open mysql replica: %w", err)
+		}
+	}
+	db.dialect = MySQL
+	return nil
+}
+
+// reader returns the pool for reads that may lag: the replica while it is
+// healthy, the primary otherwise.
+func (db *DB) reader() *sql.DB {
+	if db.replica != nil && !db.replica.healthy() {
+		return db.write
+	}
+	return db.read
+}
+
+// fresh returns the pool for reads that must see every committed write
+// (the caller's own above all): the MySQL primary, or SQLite's read pool,
+// which is always current.
+func (db *DB) fresh() *sql.DB {
+	if db.dialect.Name == SQLite.Name {
+		return db.read
+	}
+	return db.write
+}
+
+// ReadTarget says where lag-tolerant reads go now: "sqlite", "primary" or "replica".
+func (db *DB) ReadTarget() string {
+	switch {
+	case db.dialect.Name == SQLite.Name:
+		return "sqlite"
+	case db.replica == nil || !db.replica.healthy():
+		return "primary"
+	}
+	return "replica"
+}
+
+// ReplicaLag returns the last measured replica lag and whether the replica
+// answered; ok is false without a replica.
+func (db *DB) ReplicaLag() (lag time.Duration, reachable, ok bool) {
+	if db.replica == nil {
+		return 0, false, false
+	}
+	lag, reachable = db.replica.status()
+	return lag, reachable, true
+}
+
+// Dialect returns the database's dialect name.
+func (db *DB) Dialect() string { return db.dialect.Name }
+
+// Migrate applies pending migrations; Open already does. On MySQL a named
+// lock keeps several processes from migrating at once.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	defer conn.Close()
+	if db.dialect.Name == MySQL.Name {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK('smp_migrate', 60)`).Scan(&got); err != nil || got.Int64 != 1 {
+			return fmt.Errorf("sqlstore: migration lock: %v", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK('smp_migrate')`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(64) PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlstore: migrations table: %w", err)
 	}
 	dir := "migrations/" + db.dialect.Name
@@ -109,7 +258,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	for _, e := range entries {
 		version := strings.TrimSuffix(e.Name(), ".sql")
 		var n int
-		if err := db.write.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 			return fmt.Errorf("sqlstore: check migration %s: %w", version, err)
 		}
 		if n > 0 {
@@ -119,7 +268,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tx, err := db.write.BeginTx(ctx, nil)
+		// MySQL commits DDL statement by statement; SQLite runs the
+		// migration in one transaction.
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -146,7 +297,7 @@ func (db *DB) migrate(ctx context.Context) error {
 // SchemaVersion returns the newest applied migration.
 func (db *DB) SchemaVersion(ctx context.Context) (string, error) {
 	var v sql.NullString
-	err := db.read.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	err := db.write.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
 	return v.String, err
 }
 
@@ -154,7 +305,15 @@ func (db *DB) SchemaVersion(ctx context.Context) (string, error) {
 func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
-		err = errors.Join(db.write.Close(), db.read.Close())
+		if db.replica != nil {
+			db.replica.stop()
+		}
+		if db.read != nil && db.read != db.write {
+			err = db.read.Close()
+		}
+		if db.write != nil {
+			err = errors.Join(err, db.write.Close())
+		}
 	})
 	return err
 }
@@ -162,7 +321,7 @@ func (db *DB) Close() error {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := db.write.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "database: %v", err)
 	}
 	return nil
@@ -189,8 +348,20 @@ func (db *DB) signalCommit() {
 	}
 }
 
-// InTx runs fn in a transaction on the primary.
+// InTx runs fn in a transaction on the primary. A transaction MySQL
+// aborted for a deadlock or lock wait is run again (up to 3 times), so fn
+// must only act through the Tx.
 func (db *DB) InTx(ctx context.Context, fn func(smp.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = db.inTx(ctx, fn); !isRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)

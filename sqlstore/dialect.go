@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -37,6 +38,24 @@ var SQLite = Dialect{
 	},
 }
 
+// MySQL is the production database (MySQL 8, MariaDB 10.11), with a
+// primary for writes and an optional replica for reads.
+var MySQL = Dialect{
+	Name:         "mysql",
+	ForUpdate:    " FOR UPDATE",
+	InsertIgnore: "INSERT IGNORE",
+	Upsert: func(table string, key, cols []string) string {
+		var sets []string
+		for _, c := range cols {
+			if !contains(key, c) {
+				sets = append(sets, fmt.Sprintf("%s=VALUES(%s)", c, c))
+			}
+		}
+		return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s",
+			table, strings.Join(cols, ","), placeholders(len(cols)), strings.Join(sets, ","))
+	},
+}
+
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
@@ -56,5 +75,13 @@ func isUniqueViolation(err error) bool {
 	if errors.As(err, &se) {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
-	return false
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062 // ER_DUP_ENTRY
+}
+
+// isRetryable reports a transaction the database aborted that is safe to
+// run again (MySQL deadlock or lock wait timeout).
+func isRetryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }

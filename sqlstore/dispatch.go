@@ -28,7 +28,7 @@ func (db *DB) AddOffers(ctx context.Context, offers []smp.OfferRecord) error {
 		return nil
 	}
 	var sb strings.Builder
-	sb.WriteString(`INSERT INTO dispatch_offers (invitation_id, order_id, technician_id, round, wave, rank, distance_m, rank_reason, state, sent_at, expires_at) VALUES `)
+	sb.WriteString(`INSERT INTO dispatch_offers (invitation_id, order_id, technician_id, round, wave, offer_rank, distance_m, rank_reason, state, sent_at, expires_at) VALUES `)
 	args := make([]any, 0, len(offers)*11)
 	for i, o := range offers {
 		if i > 0 {
@@ -61,7 +61,7 @@ func (db *DB) UpdateOffer(ctx context.Context, invitationID string, state smp.In
 // FindDispatchTrace returns every wave and offer of an order.
 func (db *DB) FindDispatchTrace(ctx context.Context, orderID string) (*smp.DispatchTrace, error) {
 	tr := &smp.DispatchTrace{OrderID: orderID, Waves: []smp.DispatchWave{}, Offers: []smp.OfferRecord{}}
-	rows, err := db.read.QueryContext(ctx, `SELECT round, wave, radius_m, started_at, candidates, note FROM dispatch_waves WHERE order_id = ? ORDER BY round, wave`, orderID)
+	rows, err := db.fresh().QueryContext(ctx, `SELECT round, wave, radius_m, started_at, candidates, note FROM dispatch_waves WHERE order_id = ? ORDER BY round, wave`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find waves: %w", err)
 	}
@@ -79,8 +79,8 @@ func (db *DB) FindDispatchTrace(ctx context.Context, orderID string) (*smp.Dispa
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = db.read.QueryContext(ctx, `SELECT invitation_id, technician_id, round, wave, rank, distance_m, rank_reason, state, sent_at, expires_at, delivered_at, responded_at
-		FROM dispatch_offers WHERE order_id = ? ORDER BY round, wave, rank`, orderID)
+	rows, err = db.fresh().QueryContext(ctx, `SELECT invitation_id, technician_id, round, wave, offer_rank, distance_m, rank_reason, state, sent_at, expires_at, delivered_at, responded_at
+		FROM dispatch_offers WHERE order_id = ? ORDER BY round, wave, offer_rank`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find offers: %w", err)
 	}
@@ -101,7 +101,7 @@ func (db *DB) FindDispatchTrace(ctx context.Context, orderID string) (*smp.Dispa
 
 // DeclinedBy lists the technicians who declined an order.
 func (db *DB) DeclinedBy(ctx context.Context, orderID string) ([]string, error) {
-	rows, err := db.write.QueryContext(ctx, `SELECT DISTINCT technician_id FROM dispatch_offers WHERE order_id = ? AND state = ?`, orderID, smp.InvitationDeclined)
+	rows, err := db.fresh().QueryContext(ctx, `SELECT DISTINCT technician_id FROM dispatch_offers WHERE order_id = ? AND state = ?`, orderID, smp.InvitationDeclined)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: declined by: %w", err)
 	}
@@ -119,7 +119,7 @@ func (db *DB) DeclinedBy(ctx context.Context, orderID string) ([]string, error) 
 
 // FetchOutbox returns unpublished events in commit order.
 func (db *DB) FetchOutbox(ctx context.Context, limit int) ([]smp.OutboxRecord, error) {
-	rows, err := db.write.QueryContext(ctx, `SELECT id, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
+	rows, err := db.fresh().QueryContext(ctx, `SELECT id, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: fetch outbox: %w", err)
 	}
@@ -161,7 +161,7 @@ func (db *DB) MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time
 func (db *DB) OutboxBacklog(ctx context.Context) (int64, time.Time, error) {
 	var n int64
 	var oldest sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL`).Scan(&n, &oldest)
+	err := db.reader().QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL`).Scan(&n, &oldest)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("sqlstore: outbox backlog: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 
 // FindOrderByID returns an order (ENOTFOUND).
 func (db *DB) FindOrderByID(ctx context.Context, id string) (*smp.Order, error) {
-	o, err := scanOrder(db.read.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+	o, err := scanOrder(db.fresh().QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, smp.Errorf(smp.ENOTFOUND, "order %s not found", id)
 	} else if err != nil {
@@ -48,11 +48,11 @@ func (db *DB) FindOrders(ctx context.Context, f smp.OrderFilter) ([]*smp.Order, 
 		limit = 100
 	}
 	q += fmt.Sprintf(" ORDER BY created_at DESC LIMIT %d", limit)
-	return db.queryOrders(ctx, q, args...)
+	return db.queryOrders(ctx, db.reader(), q, args...)
 }
 
-func (db *DB) queryOrders(ctx context.Context, q string, args ...any) ([]*smp.Order, error) {
-	rows, err := db.read.QueryContext(ctx, q, args...)
+func (db *DB) queryOrders(ctx context.Context, pool *sql.DB, q string, args ...any) ([]*smp.Order, error) {
+	rows, err := pool.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find orders: %w", err)
 	}
@@ -70,13 +70,13 @@ func (db *DB) queryOrders(ctx context.Context, q string, args ...any) ([]*smp.Or
 
 // FindDispatchable returns 02 orders whose dispatch hold has passed, oldest first.
 func (db *DB) FindDispatchable(ctx context.Context, now time.Time, limit int) ([]*smp.Order, error) {
-	return db.queryOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE stage = ? AND dispatch_not_before <= ? ORDER BY stage_changed_at LIMIT ?`,
+	return db.queryOrders(ctx, db.fresh(), `SELECT `+orderCols+` FROM orders WHERE stage = ? AND dispatch_not_before <= ? ORDER BY stage_changed_at LIMIT ?`,
 		smp.StageDispatching, micros(now), limit)
 }
 
 // FindTransitions returns an order's stage history, oldest first.
 func (db *DB) FindTransitions(ctx context.Context, orderID string) ([]smp.Transition, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT order_id, from_stage, to_stage, at, actor, reason FROM order_transitions WHERE order_id = ? ORDER BY id`, orderID)
+	rows, err := db.fresh().QueryContext(ctx, `SELECT order_id, from_stage, to_stage, at, actor, reason FROM order_transitions WHERE order_id = ? ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find transitions: %w", err)
 	}
@@ -100,7 +100,7 @@ func (db *DB) CountOrdersByStage(ctx context.Context) (map[smp.Stage]int64, erro
 	for _, s := range smp.Stages {
 		out[s] = 0
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT stage, COUNT(*) FROM orders GROUP BY stage`)
+	rows, err := db.reader().QueryContext(ctx, `SELECT stage, COUNT(*) FROM orders GROUP BY stage`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: count orders: %w", err)
 	}
@@ -119,7 +119,7 @@ func (db *DB) CountOrdersByStage(ctx context.Context) (map[smp.Stage]int64, erro
 // CountInStageSince counts orders that entered stage before t and are still there.
 func (db *DB) CountInStageSince(ctx context.Context, stage smp.Stage, before time.Time) (int64, error) {
 	var n int64
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE stage = ? AND stage_changed_at < ?`, stage, micros(before)).Scan(&n)
+	err := db.reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE stage = ? AND stage_changed_at < ?`, stage, micros(before)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: count stuck orders: %w", err)
 	}
@@ -128,7 +128,7 @@ func (db *DB) CountInStageSince(ctx context.Context, stage smp.Stage, before tim
 
 // FindCities returns every city.
 func (db *DB) FindCities(ctx context.Context) ([]*smp.City, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT code, name, min_lat, max_lat, min_lng, max_lng, dispatch_config FROM cities ORDER BY code`)
+	rows, err := db.reader().QueryContext(ctx, `SELECT code, name, min_lat, max_lat, min_lng, max_lng, dispatch_config FROM cities ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find cities: %w", err)
 	}
@@ -158,7 +158,7 @@ type dispatchConfig struct {
 
 // FindServices returns every service.
 func (db *DB) FindServices(ctx context.Context) ([]*smp.Service, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT code, name FROM services ORDER BY code`)
+	rows, err := db.reader().QueryContext(ctx, `SELECT code, name FROM services ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find services: %w", err)
 	}
@@ -188,10 +188,10 @@ func scanTechnician(row scanner) (*smp.Technician, error) {
 	return &t, nil
 }
 
-// FindTechnicianByID returns a technician (ENOTFOUND). It reads the
-// primary: callers use it to decide whether a technician is busy.
+// FindTechnicianByID returns a technician (ENOTFOUND), fresh: callers use
+// it to decide whether a technician is busy.
 func (db *DB) FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error) {
-	t, err := scanTechnician(db.write.QueryRowContext(ctx, `SELECT `+techCols+` FROM technicians WHERE id = ?`, id))
+	t, err := scanTechnician(db.fresh().QueryRowContext(ctx, `SELECT `+techCols+` FROM technicians WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, smp.Errorf(smp.ENOTFOUND, "technician %s not found", id)
 	} else if err != nil {
@@ -206,7 +206,7 @@ func (db *DB) FindTechnicians(ctx context.Context, city string) ([]*smp.Technici
 	if city != "" {
 		q, args = q+` WHERE city = ?`, append(args, city)
 	}
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY id`, args...)
+	rows, err := db.reader().QueryContext(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find technicians: %w", err)
 	}
@@ -225,7 +225,7 @@ func (db *DB) FindTechnicians(ctx context.Context, city string) ([]*smp.Technici
 // FindTokenOwner resolves a token hash.
 func (db *DB) FindTokenOwner(ctx context.Context, tokenHash string) (string, string, smp.Role, error) {
 	var kind, owner, role string
-	err := db.read.QueryRowContext(ctx, `SELECT kind, owner_id, role FROM tokens WHERE token_hash = ?`, tokenHash).Scan(&kind, &owner, &role)
+	err := db.fresh().QueryRowContext(ctx, `SELECT kind, owner_id, role FROM tokens WHERE token_hash = ?`, tokenHash).Scan(&kind, &owner, &role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", "", smp.Errorf(smp.EUNAUTHORIZED, "invalid token")
 	} else if err != nil {
@@ -240,7 +240,7 @@ func (db *DB) FindFlags(ctx context.Context) (map[string]bool, error) {
 	for k, v := range smp.DefaultFlags {
 		out[k] = v
 	}
-	rows, err := db.write.QueryContext(ctx, `SELECT name, value FROM feature_flags`)
+	rows, err := db.fresh().QueryContext(ctx, `SELECT name, value FROM feature_flags`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find flags: %w", err)
 	}
@@ -274,7 +274,7 @@ func (db *DB) FindAudit(ctx context.Context, f smp.AuditFilter) ([]smp.AuditEntr
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := db.read.QueryContext(ctx, q+fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit), args...)
+	rows, err := db.reader().QueryContext(ctx, q+fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find audit: %w", err)
 	}

@@ -9,19 +9,53 @@ import (
 
 	"smp"
 	"smp/sqlstore"
+	"smp/sqlstore/sqlstoretest"
 )
 
-func MustOpenDB(tb testing.TB, path string) *sqlstore.DB {
+// backend opens a store; reopen=true opens the same database again.
+type backend struct {
+	name string
+	cfg  func(t *testing.T) sqlstore.Config
+}
+
+// backends: SQLite always, MySQL when SMP_TEST_MYSQL_DSN is set.
+var backends = []backend{
+	{"SQLite", func(t *testing.T) sqlstore.Config { return sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")} }},
+	{"MySQL", func(t *testing.T) sqlstore.Config { return sqlstore.Config{MySQLDSN: sqlstoretest.MySQLDSN(t)} }},
+}
+
+func mustOpen(tb testing.TB, cfg sqlstore.Config) *sqlstore.DB {
 	tb.Helper()
-	if path == "" {
-		path = filepath.Join(tb.TempDir(), "smp.db")
-	}
-	db, err := sqlstore.Open(context.Background(), sqlstore.Config{Path: path})
+	db, err := sqlstore.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestStore is the storage conformance suite, run on every backend.
+func TestStore(t *testing.T) {
+	t.Parallel()
+	tests := map[string]func(*testing.T, func(*testing.T) sqlstore.Config){
+		"MigrationsIdempotent":         testMigrationsIdempotent,
+		"TxCommitsOrNothing":           testTxCommitsOrNothing,
+		"ClaimTechnician":              testClaimTechnician,
+		"FlagsAndProcessed":            testFlagsAndProcessed,
+		"FindDispatchableRespectsHold": testFindDispatchableRespectsHold,
+		"TraceAndAudit":                testTraceAndAudit,
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			for name, fn := range tests {
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					fn(t, b.cfg)
+				})
+			}
+		})
+	}
 }
 
 func seed(t *testing.T, db *sqlstore.DB) {
@@ -44,25 +78,23 @@ func newOrder(id string, now time.Time) *smp.Order {
 		Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending, CreatedAt: now, StageChangedAt: now}
 }
 
-func TestMigrationsIdempotent(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "smp.db")
-	db := MustOpenDB(t, path)
+func testMigrationsIdempotent(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	cfg := open(t)
+	db := mustOpen(t, cfg)
 	v1, err := db.SchemaVersion(context.Background())
 	if err != nil || v1 == "" {
 		t.Fatalf("version %q: %v", v1, err)
 	}
 	db.Close()
 	db.Close() // twice is fine
-	db2 := MustOpenDB(t, path)
+	db2 := mustOpen(t, cfg)
 	if v2, _ := db2.SchemaVersion(context.Background()); v2 != v1 {
 		t.Fatalf("version after reopen %q, want %q", v2, v1)
 	}
 }
 
-func TestTxCommitsOrNothing(t *testing.T) {
-	t.Parallel()
-	db := MustOpenDB(t, "")
+func testTxCommitsOrNothing(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
 	seed(t, db)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -112,9 +144,8 @@ func TestTxCommitsOrNothing(t *testing.T) {
 	}
 }
 
-func TestClaimTechnician(t *testing.T) {
-	t.Parallel()
-	db := MustOpenDB(t, "")
+func testClaimTechnician(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
 	seed(t, db)
 	ctx := context.Background()
 	claim := func(order string) error {
@@ -136,9 +167,8 @@ func TestClaimTechnician(t *testing.T) {
 	must(t, claim("o2"))
 }
 
-func TestFlagsAndProcessed(t *testing.T) {
-	t.Parallel()
-	db := MustOpenDB(t, "")
+func testFlagsAndProcessed(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
 	ctx := context.Background()
 	now := time.Now()
 	flags, err := db.FindFlags(ctx)
@@ -173,9 +203,8 @@ func TestFlagsAndProcessed(t *testing.T) {
 	}
 }
 
-func TestFindDispatchableRespectsHold(t *testing.T) {
-	t.Parallel()
-	db := MustOpenDB(t, "")
+func testFindDispatchableRespectsHold(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
 	seed(t, db)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -209,5 +238,36 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func testTraceAndAudit(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	must(t, db.AddDispatchWave(ctx, smp.DispatchWave{OrderID: "o1", Round: 1, Wave: 1, RadiusM: 2000, StartedAt: now, Candidates: 2}))
+	must(t, db.AddOffers(ctx, []smp.OfferRecord{
+		{InvitationID: "i1", OrderID: "o1", TechnicianID: "T1", Round: 1, Wave: 1, Rank: 1, DistanceM: 100, RankReason: "#1", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)},
+		{InvitationID: "i2", OrderID: "o1", TechnicianID: "T2", Round: 1, Wave: 1, Rank: 2, DistanceM: 200, RankReason: "#2", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)},
+	}))
+	must(t, db.UpdateOffer(ctx, "i1", smp.InvitationDelivered, now.Add(time.Second)))
+	must(t, db.UpdateOffer(ctx, "i1", smp.InvitationAccepted, now.Add(2*time.Second)))
+	must(t, db.UpdateOffer(ctx, "i2", smp.InvitationDeclined, now.Add(3*time.Second)))
+	tr, err := db.FindDispatchTrace(ctx, "o1")
+	must(t, err)
+	if len(tr.Waves) != 1 || len(tr.Offers) != 2 || tr.Offers[0].State != smp.InvitationAccepted || tr.Offers[0].DeliveredAt == nil ||
+		!tr.Offers[0].DeliveredAt.Equal(now.Add(time.Second)) || tr.Offers[1].DeliveredAt != nil || tr.Offers[1].RespondedAt == nil {
+		t.Fatalf("trace = %+v", tr)
+	}
+	if d, _ := db.DeclinedBy(ctx, "o1"); len(d) != 1 || d[0] != "T2" {
+		t.Fatalf("declined by %v", d)
+	}
+	must(t, db.InTx(ctx, func(tx smp.Tx) error {
+		return tx.AddAudit(ctx, smp.AuditEntry{At: now, Actor: "alice", Role: smp.RoleOps, Action: "order.03_assigned", Target: "order:o1", Before: "{}", After: "{}", Reason: "VIP"})
+	}))
+	a, err := db.FindAudit(ctx, smp.AuditFilter{Target: "order:o1"})
+	must(t, err)
+	if len(a) != 1 || a[0].Actor != "alice" || !a[0].At.Equal(now) || a[0].Role != smp.RoleOps {
+		t.Fatalf("audit = %+v", a)
 	}
 }

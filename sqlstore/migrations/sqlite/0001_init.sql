@@ -93,7 +93,7 @@ CREATE TABLE dispatch_offers (
   technician_id TEXT NOT NULL,
   round INTEGER NOT NULL,
   wave INTEGER NOT NULL,
-  rank INTEGER NOT NULL,
+  offer_rank INTEGER NOT NULL,
   distance_m REAL NOT NULL,
   rank_reason TEXT NOT NULL,
   state TEXT NOT NULL,

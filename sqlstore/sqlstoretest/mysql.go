@@ -1,0 +1,56 @@
+// Package sqlstoretest gives tests a fresh MySQL database on the server
+// named by SMP_TEST_MYSQL_DSN.
+package sqlstoretest
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// EnvDSN names the variable holding the test server's DSN, for example
+// root@tcp(127.0.0.1:3306)/ .
+const EnvDSN = "SMP_TEST_MYSQL_DSN"
+
+// MySQLDSN creates an empty database for the test and returns its DSN; it
+// is dropped at cleanup. The test is skipped when SMP_TEST_MYSQL_DSN is unset.
+func MySQLDSN(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv(EnvDSN)
+	if base == "" {
+		tb.Skipf("%s is not set: skipping the MySQL run (.ci/run sets it)", EnvDSN)
+	}
+	return CreateDatabase(tb, base)
+}
+
+// CreateDatabase creates an empty database on the server of base and
+// returns a DSN for it; it is dropped at cleanup.
+func CreateDatabase(tb testing.TB, base string) string {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		tb.Fatalf("%s: %v", EnvDSN, err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "smp_test_" + hex.EncodeToString(b)
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		admin.Close()
+		tb.Fatalf("create test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name)
+		admin.Close()
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
