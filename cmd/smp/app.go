@@ -45,12 +45,17 @@ type App struct {
 	wg     sync.WaitGroup
 }
 
-// openStore opens the embedded database (used by migrate and token too).
-func openStore(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+// openStore opens the system of record: MySQL when --mysql-dsn is set,
+// else SQLite in the data dir (used by migrate and token too).
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sqlstore.DB, error) {
+	sc := sqlstore.Config{MySQLDSN: cfg.MySQLDSN, MySQLReadDSN: cfg.MySQLReadDSN, ReplicaLagThreshold: cfg.ReplicaLagThreshold, Logger: log, Registerer: reg}
+	if cfg.MySQLDSN == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		sc.Path = filepath.Join(cfg.DataDir, "smp.db")
 	}
-	return sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(cfg.DataDir, "smp.db")})
+	return sqlstore.Open(ctx, sc)
 }
 
 // Open starts every component in dependency order; on error it closes
@@ -63,7 +68,10 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}()
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if a.Store, err = openStore(ctx, a.Cfg); err != nil {
+	if err := os.MkdirAll(a.Cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if a.Store, err = openStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
 		return err
 	}
 	if a.Bus, err = eventlog.Open(eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}); err != nil {
@@ -115,7 +123,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Log) }()
 	go func() { defer a.wg.Done(); a.Flags.Run(runCtx, 5*time.Second) }()
-	a.Log.Info("smp serving", "url", a.HTTP.URL(), "data_dir", a.Cfg.DataDir)
+	a.Log.Info("smp serving", "url", a.HTTP.URL(), "data_dir", a.Cfg.DataDir, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
 	return nil
 }
 

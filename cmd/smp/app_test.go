@@ -36,7 +36,7 @@ func startApp(t *testing.T, mutate func(*Config)) *testApp {
 		mutate(&cfg)
 	}
 	must(t, cfg.Validate())
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil, nil)
 	must(t, err)
 	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 3, Technicians: 30, Customers: 3, Seed: 7}, httpapi.HashToken)
 	must(t, err)

@@ -20,7 +20,7 @@ func BenchmarkOrderToOfferDelivered(b *testing.B) {
 	ctx := context.Background()
 	cfg := Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), AdminToken: "bench-admin", LogLevel: "error", LogFormat: "json",
 		InvitationTTL: time.Minute, RetryAfter: time.Second, StuckAfter: time.Hour, BackpressureThreshold: 100, Partitions: 12}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

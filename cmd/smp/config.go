@@ -14,6 +14,9 @@ import (
 type Config struct {
 	Addr                  string
 	DataDir               string
+	MySQLDSN              string
+	MySQLReadDSN          string
+	ReplicaLagThreshold   time.Duration
 	AdminToken            string
 	LogLevel              string
 	LogFormat             string
@@ -27,6 +30,7 @@ type Config struct {
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./smp-data", "directory of the embedded database and event log")
+	c.registerMySQL(fs)
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -35,6 +39,13 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StuckAfter, "stuck-after", 5*time.Minute, "an order in 02_dispatching longer than this counts as stuck")
 	fs.Int64Var(&c.BackpressureThreshold, "backpressure-threshold", 100, "a city queue longer than this is backpressure")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic of the embedded event log")
+}
+
+// registerMySQL adds the database flags (serve, demo, migrate, token).
+func (c *Config) registerMySQL(fs *flag.FlagSet) {
+	fs.StringVar(&c.MySQLDSN, "mysql-dsn", "", "MySQL primary, e.g. user:pass@tcp(host:3306)/smp (default: embedded SQLite in --data-dir)")
+	fs.StringVar(&c.MySQLReadDSN, "mysql-read-dsn", "", "MySQL replica for lag-tolerant reads (also MYSQL_READ_DSN)")
+	fs.DurationVar(&c.ReplicaLagThreshold, "replica-lag-threshold", 30*time.Second, "above this replica lag, reads move to the primary")
 }
 
 // Validate checks the configuration.
@@ -95,10 +106,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if set[f.Name] || err != nil {
 			return
 		}
-		env := "SMP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = usageError{fmt.Sprintf("%s=%q: %v", env, v, e)}
+		names := []string{"SMP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
+		if f.Name == "mysql-read-dsn" {
+			names = append(names, "MYSQL_READ_DSN") // the runbook's name (INC-003)
+		}
+		for _, env := range names {
+			if v, ok := os.LookupEnv(env); ok {
+				if e := f.Value.Set(v); e != nil {
+					err = usageError{fmt.Sprintf("%s: %v", env, e)} // the value may be a secret: not echoed
+				}
+				return
 			}
 		}
 	})

@@ -48,7 +48,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	// Seed before the services load the catalogue.
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}

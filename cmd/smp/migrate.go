@@ -18,10 +18,11 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("smp migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
+	cfg.registerMySQL(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -30,7 +31,11 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "database %s/smp.db is at schema version %s\n", cfg.DataDir, v)
+	where := cfg.DataDir + "/smp.db"
+	if cfg.MySQLDSN != "" {
+		where = "MySQL primary"
+	}
+	fmt.Fprintf(stdout, "%s is at schema version %s\n", where, v)
 	return nil
 }
 
@@ -42,6 +47,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("smp token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
+	cfg.registerMySQL(fs)
 	fs.StringVar(&role, "role", "", "ops, admin, finance or security")
 	fs.StringVar(&name, "name", "", "who the token is for (recorded in audit entries)")
 	if err := parseFlags(fs, args); err != nil {
@@ -53,7 +59,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !namePattern.MatchString(name) {
 		return usageError{"--name is required: 2-64 letters, digits, . _ @ -"}
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}
