@@ -1,0 +1,297 @@
+// Package dispatchtest holds the conformance suites of the dispatch-side
+// interfaces (queue, invitations, geo index, locker). The in-process and
+// Redis implementations both pass them.
+package dispatchtest
+
+import (
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"smp"
+)
+
+// RunQueue checks a DispatchQueue.
+func RunQueue(t *testing.T, newQueue func(t *testing.T) smp.DispatchQueue) {
+	t.Run("FIFODedupe", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		q := newQueue(t)
+		for _, id := range []string{"a", "b", "a", "c"} {
+			must(t, q.Push(ctx, "HCMC", id))
+		}
+		if n, _ := q.Len(ctx, "HCMC"); n != 3 {
+			t.Fatalf("len = %d, want 3 (a queued once)", n)
+		}
+		for _, want := range []string{"a", "b", "c"} {
+			if got, ok, err := q.Pop(ctx, "HCMC", time.Second); err != nil || !ok || got != want {
+				t.Fatalf("pop = %q %v %v, want %q", got, ok, err, want)
+			}
+		}
+		if _, ok, _ := q.Pop(ctx, "HCMC", 50*time.Millisecond); ok {
+			t.Fatal("pop from an empty queue")
+		}
+		// Once popped, an order may be queued again.
+		must(t, q.Push(ctx, "HCMC", "a"))
+		if n, _ := q.Len(ctx, "HCMC"); n != 1 {
+			t.Fatalf("len after re-push = %d", n)
+		}
+	})
+	t.Run("PopWaits", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		q := newQueue(t)
+		got := make(chan string)
+		go func() { id, _, _ := q.Pop(ctx, "HN", 10*time.Second); got <- id }()
+		must(t, q.Push(ctx, "HN", "z"))
+		select {
+		case id := <-got:
+			if id != "z" {
+				t.Fatalf("waiting pop got %q", id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiting pop never got the pushed order")
+		}
+	})
+	t.Run("CitiesSeparate", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		q := newQueue(t)
+		must(t, q.Push(ctx, "HCMC", "x"))
+		if n, _ := q.Len(ctx, "DN"); n != 0 {
+			t.Fatalf("DN len = %d", n)
+		}
+	})
+}
+
+// RunInvitations checks an InvitationStore.
+func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
+	t.Run("Lifecycle", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		inv := func(order, tech string, at time.Duration) smp.Invitation {
+			return smp.Invitation{ID: order + "/" + tech, OrderID: order, TechnicianID: tech, State: smp.InvitationSent, Wave: 1,
+				DistanceM: 120, SentAt: now.Add(at), ExpiresAt: now.Add(at + 20*time.Second)}
+		}
+		must(t, s.Put(ctx, inv("o1", "t1", 0), inv("o1", "t2", 0), inv("o2", "t1", time.Second)))
+		got, ok, err := s.Get(ctx, "o1", "t1")
+		if err != nil || !ok || got.ID != "o1/t1" || !got.ExpiresAt.Equal(now.Add(20*time.Second)) || got.DistanceM != 120 {
+			t.Fatalf("get = %+v %v %v", got, ok, err)
+		}
+		if _, ok, _ := s.Get(ctx, "o1", "t9"); ok {
+			t.Fatal("found an invitation never made")
+		}
+		if n, _ := s.Count(ctx); n != 3 {
+			t.Fatalf("count = %d", n)
+		}
+		open := []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}
+		if ok, _ := s.CompareAndSet(ctx, "o1", "t1", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); !ok {
+			t.Fatal("sent -> delivered refused")
+		}
+		if ok, _ := s.CompareAndSet(ctx, "o1", "t1", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); ok {
+			t.Fatal("delivered -> delivered from sent allowed")
+		}
+		if ok, _ := s.CompareAndSet(ctx, "o1", "t1", open, smp.InvitationAccepted); !ok {
+			t.Fatal("delivered -> accepted refused")
+		}
+		if ok, _ := s.CompareAndSet(ctx, "o9", "t1", open, smp.InvitationAccepted); ok {
+			t.Fatal("CAS on a missing invitation succeeded")
+		}
+		if n, _ := s.Count(ctx); n != 2 {
+			t.Fatalf("open count = %d after one accepted", n)
+		}
+		mine, _ := s.ForTechnician(ctx, "t1")
+		if len(mine) != 1 || mine[0].OrderID != "o2" {
+			t.Fatalf("t1's open invitations = %+v", mine)
+		}
+		all, _ := s.ForOrder(ctx, "o1")
+		if len(all) != 2 {
+			t.Fatalf("o1's invitations = %+v", all)
+		}
+		must(t, s.DeleteOrder(ctx, "o1"))
+		if all, _ := s.ForOrder(ctx, "o1"); len(all) != 0 {
+			t.Fatal("invitations left after DeleteOrder")
+		}
+		if n, _ := s.Count(ctx); n != 1 {
+			t.Fatalf("count after delete = %d", n)
+		}
+	})
+	t.Run("ConcurrentCASOneWinner", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		must(t, s.Put(ctx, smp.Invitation{ID: "i", OrderID: "o", TechnicianID: "t", State: smp.InvitationSent, SentAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				to := smp.InvitationAccepted
+				if i%2 == 1 {
+					to = smp.InvitationExpired
+				}
+				ok, err := s.CompareAndSet(ctx, "o", "t", []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, to)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}(i)
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d state changes won from one open invitation", wins)
+		}
+	})
+}
+
+// RunGeo checks a GeoIndex.
+func RunGeo(t *testing.T, newGeo func(t *testing.T) smp.GeoIndex) {
+	t.Run("MatchesBruteForce", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		g := newGeo(t)
+		rng := mrand.New(mrand.NewPCG(1, 2))
+		all := Fill(t, g, 600, rng)
+		for q := 0; q < 60; q++ {
+			lat, lng := 10.70+rng.Float64()*0.18, 106.60+rng.Float64()*0.20
+			radius := []float64{500, 2000, 5000, 20000}[q%4]
+			got, err := g.Nearby(ctx, "HCMC", "plumbing", lat, lng, radius, 10)
+			must(t, err)
+			var want []smp.Candidate
+			for _, p := range all {
+				if p.Online && p.Available && !p.Busy && p.Skills[0] == "plumbing" {
+					if d := smp.DistanceMeters(lat, lng, p.Lat, p.Lng); d <= radius {
+						want = append(want, smp.Candidate{TechnicianID: p.TechnicianID, DistanceM: d})
+					}
+				}
+			}
+			sort.Slice(want, func(i, j int) bool { return want[i].DistanceM < want[j].DistanceM })
+			if len(want) > 10 {
+				want = want[:10]
+			}
+			if len(got) != len(want) {
+				t.Fatalf("query %d: got %d, want %d", q, len(got), len(want))
+			}
+			for i := range got {
+				// Redis geohashes positions (about 0.6 m) and uses an Earth
+				// radius of 6372.8 km: compare distances within 0.1 % + 2 m.
+				if d := got[i].DistanceM - want[i].DistanceM; d > 2+want[i].DistanceM/1000 || d < -2-want[i].DistanceM/1000 {
+					t.Fatalf("query %d rank %d: got %s at %.1f m, want %s at %.1f m", q, i, got[i].TechnicianID, got[i].DistanceM, want[i].TechnicianID, want[i].DistanceM)
+				}
+			}
+		}
+	})
+	t.Run("UpdateMovesAndFilters", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		g := newGeo(t)
+		must(t, g.Upsert(ctx, smp.TechnicianPosition{TechnicianID: "T1", City: "HCMC", Lat: 10.70, Lng: 106.60, Skills: []string{"x", "y"}, Online: true, Available: true}))
+		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { p.Lat, p.Lng = 10.85, 106.75; return ok }))
+		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.70, 106.60, 1000, 5); len(got) != 0 {
+			t.Fatal("found at the old position")
+		}
+		if got, _ := g.Nearby(ctx, "HCMC", "y", 10.85, 106.75, 1000, 5); len(got) != 1 {
+			t.Fatal("not found at the new position by its second skill")
+		}
+		for _, change := range []func(p *smp.TechnicianPosition){
+			func(p *smp.TechnicianPosition) { p.Busy = true },
+			func(p *smp.TechnicianPosition) { p.Online = false },
+			func(p *smp.TechnicianPosition) { p.Available = false },
+		} {
+			must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { change(p); return ok }))
+			if got, _ := g.Nearby(ctx, "HCMC", "x", 10.85, 106.75, 1000, 5); len(got) != 0 {
+				t.Fatal("found while not free")
+			}
+			must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool {
+				p.Busy, p.Online, p.Available = false, true, true
+				return ok
+			}))
+		}
+		p, ok, _ := g.Get(ctx, "T1")
+		if !ok || p.City != "HCMC" || len(p.Skills) != 2 || !p.Online {
+			t.Fatalf("get = %+v %v", p, ok)
+		}
+		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { return false }))
+		if _, ok, _ := g.Get(ctx, "T1"); ok {
+			t.Fatal("not removed")
+		}
+		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.85, 106.75, 1000, 5); len(got) != 0 {
+			t.Fatal("found after removal")
+		}
+		// Update of an unknown technician sees ok=false.
+		must(t, g.Update(ctx, "T404", func(p *smp.TechnicianPosition, ok bool) bool {
+			if ok {
+				t.Error("unknown technician reported present")
+			}
+			return false
+		}))
+	})
+}
+
+// Fill adds n technicians at random places in HCMC.
+func Fill(tb testing.TB, g smp.GeoIndex, n int, rng *mrand.Rand) []smp.TechnicianPosition {
+	var all []smp.TechnicianPosition
+	skills := []string{"aircon_repair", "plumbing", "electrical"}
+	for i := 0; i < n; i++ {
+		p := smp.TechnicianPosition{TechnicianID: fmt.Sprintf("T%05d", i), City: "HCMC",
+			Lat: 10.70 + rng.Float64()*0.18, Lng: 106.60 + rng.Float64()*0.20, Skills: []string{skills[i%3]},
+			Online: rng.Float64() < 0.9, Available: rng.Float64() < 0.9, Busy: rng.Float64() < 0.2}
+		if err := g.Upsert(context.Background(), p); err != nil {
+			tb.Fatal(err)
+		}
+		all = append(all, p)
+	}
+	return all
+}
+
+// RunLocker checks a Locker.
+func RunLocker(t *testing.T, newLocker func(t *testing.T) smp.Locker) {
+	t.Run("Lease", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		l := newLocker(t)
+		if ok, _ := l.TryLock(ctx, "dispatch:lock:o1", "a", 300*time.Millisecond); !ok {
+			t.Fatal("first lock refused")
+		}
+		if ok, _ := l.TryLock(ctx, "dispatch:lock:o1", "b", time.Second); ok {
+			t.Fatal("second owner got a held lock")
+		}
+		must(t, l.Unlock(ctx, "dispatch:lock:o1", "b")) // not b's: no effect
+		if ok, _ := l.TryLock(ctx, "dispatch:lock:o1", "b", time.Second); ok {
+			t.Fatal("unlock by a non-owner released the lock")
+		}
+		must(t, l.Unlock(ctx, "dispatch:lock:o1", "a"))
+		if ok, _ := l.TryLock(ctx, "dispatch:lock:o1", "b", 100*time.Millisecond); !ok {
+			t.Fatal("lock not free after the owner's unlock")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if ok, _ := l.TryLock(ctx, "dispatch:lock:o1", "c", time.Second); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("lease never expired")
+			}
+			time.Sleep(20 * time.Millisecond) // polling with a deadline
+		}
+	})
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

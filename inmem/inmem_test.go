@@ -1,0 +1,17 @@
+package inmem_test
+
+import (
+	"testing"
+
+	"smp"
+	"smp/dispatchtest"
+	"smp/inmem"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	dispatchtest.RunQueue(t, func(*testing.T) smp.DispatchQueue { return inmem.NewQueue() })
+	dispatchtest.RunInvitations(t, func(*testing.T) smp.InvitationStore { return inmem.NewInvitations() })
+	dispatchtest.RunGeo(t, func(*testing.T) smp.GeoIndex { return inmem.NewGeo() })
+	dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return inmem.NewLocker() })
+}

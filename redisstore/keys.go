@@ -1,0 +1,70 @@
+// Package redisstore implements SMP's dispatch-side interfaces on Redis
+// (go-redis), under the key names the runbook uses, so that several smp
+// processes share queues, invitations, the geo index and locks.
+package redisstore
+
+import (
+	"strings"
+	"time"
+)
+
+// KeyClass is one family of keys and its expiry policy. Every key SMP
+// writes belongs to a class listed in KeyClasses; a test scans Redis
+// after load and fails on any key without a TTL outside the classes
+// declared persistent (the runbook's INC-004 leak: keys that never expire).
+type KeyClass struct {
+	Prefix string
+	// TTL set on every write; 0 only for persistent classes.
+	TTL        time.Duration
+	Persistent bool
+	// Cache classes may be flushed by ops (smp ctl redis flush-cache).
+	Cache bool
+	Why   string
+}
+
+// Key prefixes.
+const (
+	PrefixQueue       = "dispatch:queue:"       // LIST per city: the runbook's LLEN dispatch:queue:HCMC
+	PrefixQueued      = "dispatch:queued:"      // STRING per queued order: dedupe marker
+	PrefixInvitations = "dispatch:invitations:" // HASH per order: technician -> invitation
+	PrefixTechInv     = "dispatch:techinv:"     // SET per technician: orders offered to them
+	PrefixOpen        = "dispatch:open"         // SET of open invitations (order|technician), for counts
+	PrefixGeo         = "dispatch:geo:"         // GEO per city and skill: free technicians
+	PrefixTech        = "dispatch:tech:"        // HASH per technician: live state
+	PrefixLock        = "dispatch:lock:"        // STRING lease
+	PrefixStock       = "cache:wms:stock:"      // STRING cached wms stock per SKU
+	PrefixSession     = "session:"              // STRING per technician connection: which process holds it
+)
+
+// KeyClasses is the one place that says how long each key lives.
+var KeyClasses = []KeyClass{
+	{Prefix: PrefixQueue, Persistent: true, Why: "work queue: engines drain it; the database rebuilds it (sweeper)"},
+	{Prefix: PrefixQueued, TTL: 10 * time.Minute, Why: "dedupe marker; deleted at pop, expires if a popper died"},
+	{Prefix: PrefixInvitations, TTL: time.Hour, Why: "deleted at assignment and at the end of a round; the TTL bounds a leak"},
+	{Prefix: PrefixTechInv, TTL: time.Hour, Why: "index of invitations; refreshed on every offer"},
+	{Prefix: PrefixOpen, Persistent: true, Why: "one set; members removed as invitations close or are deleted"},
+	{Prefix: PrefixGeo, Persistent: true, Why: "one GEO set per city and skill, holding only free technicians"},
+	{Prefix: PrefixTech, TTL: 24 * time.Hour, Why: "live technician state, refreshed on every update"},
+	{Prefix: PrefixLock, Why: "lease; TTL given by the caller"},
+	{Prefix: PrefixStock, TTL: 30 * time.Second, Cache: true, Why: "cache of wms stock: must expire (runbook INC-004)"},
+	{Prefix: PrefixSession, TTL: 2 * time.Minute, Why: "refreshed by heartbeats while the connection lives"},
+}
+
+// ClassOf returns the class of a key (without the store's prefix).
+func ClassOf(key string) (KeyClass, bool) {
+	best := -1
+	for i, c := range KeyClasses {
+		if strings.HasPrefix(key, c.Prefix) && (best < 0 || len(c.Prefix) > len(KeyClasses[best].Prefix)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return KeyClass{}, false
+	}
+	return KeyClasses[best], true
+}
+
+func ttlOf(prefix string) time.Duration {
+	c, _ := ClassOf(prefix)
+	return c.TTL
+}

@@ -1,0 +1,297 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"smp"
+)
+
+// Config of the Redis backends.
+type Config struct {
+	Addr string
+	// Prefix is prepended to every key (tests use it to share a server).
+	Prefix string
+}
+
+// Store bundles the Redis implementations on one client.
+type Store struct {
+	rdb    *redis.Client
+	prefix string
+}
+
+// Open connects to Redis and checks that it answers.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Addr == "" {
+		return nil, smp.Errorf(smp.EINVALID, "redis: address is required")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr, PoolSize: 64, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "redis %s: %v", cfg.Addr, err)
+	}
+	return &Store{rdb: rdb, prefix: cfg.Prefix}, nil
+}
+
+// Client returns the underlying client.
+func (s *Store) Client() *redis.Client { return s.rdb }
+
+// Prefix returns the key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Close closes the client.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+func (s *Store) key(parts ...string) string { return s.prefix + strings.Join(parts, "") }
+
+// IsOOM reports Redis's out-of-memory refusal (runbook INC-004).
+func IsOOM(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "OOM ")
+}
+
+// wrap translates Redis errors at the boundary.
+func wrap(what string, err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if IsOOM(err) {
+		return smp.Errorf(smp.EUNAVAILABLE, "redis out of memory: %s: %v", what, err)
+	}
+	return fmt.Errorf("redis: %s: %w", what, err)
+}
+
+// Queue is the Redis smp.DispatchQueue: LIST dispatch:queue:{CITY}
+// (LPUSH, BRPOP) with a per-order dedupe marker.
+type Queue struct{ s *Store }
+
+var _ smp.DispatchQueue = Queue{}
+
+// Queue returns the dispatch queue.
+func (s *Store) Queue() Queue { return Queue{s} }
+
+var pushScript = redis.NewScript(`
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('LPUSH', KEYS[1], ARGV[1])
+  return 1
+end
+return 0`)
+
+// Push appends orderID unless it is already queued.
+func (q Queue) Push(ctx context.Context, city, orderID string) error {
+	keys := []string{q.s.key(smp.QueueKey(city)), q.s.key(PrefixQueued, orderID)}
+	return wrap("push "+smp.QueueKey(city), pushScript.Run(ctx, q.s.rdb, keys, orderID, int(ttlOf(PrefixQueued).Seconds())).Err())
+}
+
+// Pop removes the oldest order, waiting up to wait.
+func (q Queue) Pop(ctx context.Context, city string, wait time.Duration) (string, bool, error) {
+	// BRPOP takes fractional seconds (Redis 6+); go-redis's BRPop would round up to 1 s.
+	timeout := strconv.FormatFloat(max(wait, 10*time.Millisecond).Seconds(), 'f', 3, 64)
+	res, err := q.s.rdb.Do(ctx, "BRPOP", q.s.key(smp.QueueKey(city)), timeout).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	} else if err != nil {
+		if ctx.Err() != nil {
+			return "", false, ctx.Err()
+		}
+		return "", false, wrap("pop", err)
+	}
+	id := res[1]
+	q.s.rdb.Del(ctx, q.s.key(PrefixQueued, id))
+	return id, true, nil
+}
+
+// Len is the runbook's LLEN dispatch:queue:{CITY}.
+func (q Queue) Len(ctx context.Context, city string) (int64, error) {
+	n, err := q.s.rdb.LLen(ctx, q.s.key(smp.QueueKey(city))).Result()
+	return n, wrap("llen", err)
+}
+
+// Locker is the Redis smp.Locker (SET NX PX; compare-and-delete).
+type Locker struct{ s *Store }
+
+var _ smp.Locker = Locker{}
+
+// Locker returns the lease locker.
+func (s *Store) Locker() Locker { return Locker{s} }
+
+var lockScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// TryLock takes key for ttl unless another owner holds it.
+func (l Locker) TryLock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	n, err := lockScript.Run(ctx, l.s.rdb, []string{l.s.key(key)}, owner, ttl.Milliseconds()).Int()
+	return n == 1, wrap("lock", err)
+}
+
+// Unlock releases key if owner holds it.
+func (l Locker) Unlock(ctx context.Context, key, owner string) error {
+	return wrap("unlock", unlockScript.Run(ctx, l.s.rdb, []string{l.s.key(key)}, owner).Err())
+}
+
+// Invitations is the Redis smp.InvitationStore: HASH
+// dispatch:invitations:{order_id} (technician -> JSON), an index per
+// technician and a set of the open ones.
+type Invitations struct{ s *Store }
+
+var _ smp.InvitationStore = Invitations{}
+
+// Invitations returns the invitation store.
+func (s *Store) Invitations() Invitations { return Invitations{s} }
+
+func openMember(orderID, techID string) string { return orderID + "|" + techID }
+
+// Put stores invitations.
+func (iv Invitations) Put(ctx context.Context, invs ...smp.Invitation) error {
+	_, err := iv.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, inv := range invs {
+			b, _ := json.Marshal(inv)
+			hk := iv.s.key(smp.InvitationsKey(inv.OrderID))
+			p.HSet(ctx, hk, inv.TechnicianID, b)
+			p.Expire(ctx, hk, ttlOf(PrefixInvitations))
+			tk := iv.s.key(PrefixTechInv, inv.TechnicianID)
+			p.SAdd(ctx, tk, inv.OrderID)
+			p.Expire(ctx, tk, ttlOf(PrefixTechInv))
+			if inv.State.Open() {
+				p.SAdd(ctx, iv.s.key(PrefixOpen), openMember(inv.OrderID, inv.TechnicianID))
+			}
+		}
+		return nil
+	})
+	return wrap("put invitations", err)
+}
+
+// Get returns one invitation.
+func (iv Invitations) Get(ctx context.Context, orderID, techID string) (smp.Invitation, bool, error) {
+	b, err := iv.s.rdb.HGet(ctx, iv.s.key(smp.InvitationsKey(orderID)), techID).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return smp.Invitation{}, false, nil
+	} else if err != nil {
+		return smp.Invitation{}, false, wrap("get invitation", err)
+	}
+	var inv smp.Invitation
+	if err := json.Unmarshal(b, &inv); err != nil {
+		return inv, false, fmt.Errorf("redis: invitation %s/%s: %w", orderID, techID, err)
+	}
+	return inv, true, nil
+}
+
+// ForOrder returns an order's invitations, in the order they were sent.
+func (iv Invitations) ForOrder(ctx context.Context, orderID string) ([]smp.Invitation, error) {
+	m, err := iv.s.rdb.HGetAll(ctx, iv.s.key(smp.InvitationsKey(orderID))).Result()
+	if err != nil {
+		return nil, wrap("invitations of order", err)
+	}
+	out := make([]smp.Invitation, 0, len(m))
+	for _, v := range m {
+		var inv smp.Invitation
+		if err := json.Unmarshal([]byte(v), &inv); err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	slices.SortFunc(out, func(a, b smp.Invitation) int {
+		if c := a.SentAt.Compare(b.SentAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// ForTechnician returns a technician's open invitations.
+func (iv Invitations) ForTechnician(ctx context.Context, techID string) ([]smp.Invitation, error) {
+	orders, err := iv.s.rdb.SMembers(ctx, iv.s.key(PrefixTechInv, techID)).Result()
+	if err != nil {
+		return nil, wrap("invitations of technician", err)
+	}
+	var out []smp.Invitation
+	for _, o := range orders {
+		inv, ok, err := iv.Get(ctx, o, techID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			iv.s.rdb.SRem(ctx, iv.s.key(PrefixTechInv, techID), o) // the order's invitations are gone
+			continue
+		}
+		if inv.State.Open() {
+			out = append(out, inv)
+		}
+	}
+	slices.SortFunc(out, func(a, b smp.Invitation) int { return a.SentAt.Compare(b.SentAt) })
+	return out, nil
+}
+
+// casScript: ARGV = technician, new state, "1" if the new state is open,
+// the open-set member, then the allowed current states.
+var casScript = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local inv = cjson.decode(raw)
+local ok = false
+for i = 5, #ARGV do
+  if inv['state'] == ARGV[i] then ok = true end
+end
+if not ok then return 0 end
+inv['state'] = ARGV[2]
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(inv))
+if ARGV[3] == '0' then redis.call('SREM', KEYS[2], ARGV[4]) end
+return 1`)
+
+// CompareAndSet atomically moves an invitation between states.
+func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string, from []smp.InvitationState, to smp.InvitationState) (bool, error) {
+	open := "0"
+	if to.Open() {
+		open = "1"
+	}
+	args := []any{techID, string(to), open, openMember(orderID, techID)}
+	for _, f := range from {
+		args = append(args, string(f))
+	}
+	keys := []string{iv.s.key(smp.InvitationsKey(orderID)), iv.s.key(PrefixOpen)}
+	n, err := casScript.Run(ctx, iv.s.rdb, keys, args...).Int()
+	return n == 1, wrap("compare and set invitation", err)
+}
+
+// DeleteOrder removes an order's invitations.
+func (iv Invitations) DeleteOrder(ctx context.Context, orderID string) error {
+	hk := iv.s.key(smp.InvitationsKey(orderID))
+	techs, err := iv.s.rdb.HKeys(ctx, hk).Result()
+	if err != nil {
+		return wrap("delete invitations", err)
+	}
+	_, err = iv.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, t := range techs {
+			p.SRem(ctx, iv.s.key(PrefixTechInv, t), orderID)
+			p.SRem(ctx, iv.s.key(PrefixOpen), openMember(orderID, t))
+		}
+		p.Del(ctx, hk)
+		return nil
+	})
+	return wrap("delete invitations", err)
+}
+
+// Count returns the number of open invitations.
+func (iv Invitations) Count(ctx context.Context) (int64, error) {
+	n, err := iv.s.rdb.SCard(ctx, iv.s.key(PrefixOpen)).Result()
+	return n, wrap("count invitations", err)
+}

@@ -1,0 +1,48 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"smp"
+	"smp/dispatchtest"
+	"smp/redisstore"
+)
+
+// EnvAddr names the variable with the test Redis server's address.
+const EnvAddr = "SMP_TEST_REDIS_ADDR"
+
+// open connects with a key prefix of its own, so tests share the server.
+func open(t *testing.T) *redisstore.Store {
+	t.Helper()
+	addr := os.Getenv(EnvAddr)
+	if addr == "" {
+		t.Skipf("%s is not set: skipping the Redis run (.ci/run sets it)", EnvAddr)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	s, err := redisstore.Open(context.Background(), redisstore.Config{Addr: addr, Prefix: "t" + hex.EncodeToString(b) + ":"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := s.Client().Scan(ctx, 0, s.Prefix()+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			s.Client().Unlink(ctx, iter.Val())
+		}
+		s.Close()
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	dispatchtest.RunQueue(t, func(t *testing.T) smp.DispatchQueue { return open(t).Queue() })
+	dispatchtest.RunInvitations(t, func(t *testing.T) smp.InvitationStore { return open(t).Invitations() })
+	dispatchtest.RunGeo(t, func(t *testing.T) smp.GeoIndex { return open(t).Geo() })
+	dispatchtest.RunLocker(t, func(t *testing.T) smp.Locker { return open(t).Locker() })
+}
