@@ -241,7 +241,14 @@ func (e *Engine) handleEvent(ctx context.Context, m smp.Message) error {
 			e.log.Info("auto dispatch disabled; order waits for manual dispatch", "order_id", d.OrderID)
 			return nil
 		}
-		return e.enqueue(ctx, d.City, d.OrderID)
+		if err := e.enqueue(ctx, d.City, d.OrderID); err != nil {
+			// Do not retry into the dead-letter topic: the order is safe
+			// in the database as 02_dispatching and the sweeper queues it
+			// once the queue takes writes again (Redis out of memory, INC-004).
+			e.m.queueFailures.Inc()
+			e.log.Warn("dispatch: queue push failed; the sweeper will re-queue the order", "order_id", d.OrderID, "err", err)
+		}
+		return nil
 	case smp.EventOrderAssigned:
 		e.closeRun(ctx, d.OrderID, d.TechnicianID, "offer_taken")
 		return e.setBusy(ctx, d.TechnicianID, true)
@@ -369,7 +376,7 @@ func (e *Engine) sweep(ctx context.Context) {
 		e.mu.Unlock()
 		if !running {
 			if err := e.enqueue(ctx, o.City, o.ID); err != nil {
-				e.log.Error("dispatch: sweep enqueue failed", "order_id", o.ID, "err", err)
+				e.log.Warn("dispatch: sweep could not queue; retrying at the next sweep", "order_id", o.ID, "err", err)
 				return
 			}
 		}

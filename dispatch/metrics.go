@@ -10,13 +10,14 @@ import (
 )
 
 type metrics struct {
-	up           prometheus.Gauge
-	offers       *prometheus.CounterVec
-	assignments  *prometheus.CounterVec
-	backpressure *prometheus.CounterVec
-	exhausted    prometheus.Counter
-	latency      prometheus.Histogram
-	firstOffer   prometheus.Histogram
+	up            prometheus.Gauge
+	offers        *prometheus.CounterVec
+	assignments   *prometheus.CounterVec
+	backpressure  *prometheus.CounterVec
+	exhausted     prometheus.Counter
+	queueFailures prometheus.Counter
+	latency       prometheus.Histogram
+	firstOffer    prometheus.Histogram
 }
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}
@@ -32,6 +33,8 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Times a city queue was found over the backpressure threshold."}, []string{"city"}),
 		exhausted: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_rounds_exhausted_total",
 			Help: "Dispatch rounds that ended without an assignment (the order waits and is retried)."}),
+		queueFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_queue_push_failures_total",
+			Help: "Orders the intake could not queue (for example Redis out of memory); the sweeper re-queues them."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_latency_seconds",
 			Help: "Time from order creation to assignment.", Buckets: latencyBuckets}),
 		firstOffer: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_first_offer_delivered_seconds",
@@ -45,7 +48,7 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.latency, m.firstOffer, &engineCollector{e}} {
+	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.queueFailures, m.latency, m.firstOffer, &engineCollector{e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

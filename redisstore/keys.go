@@ -36,6 +36,10 @@ const (
 	PrefixSession     = "session:"              // STRING per technician connection: which process holds it
 )
 
+// CachePrefix: every cache class lives under it, and only keys under it
+// may be flushed by ops.
+const CachePrefix = "cache:"
+
 // KeyClasses is the one place that says how long each key lives.
 var KeyClasses = []KeyClass{
 	{Prefix: PrefixQueue, Persistent: true, Why: "work queue: engines drain it; the database rebuilds it (sweeper)"},

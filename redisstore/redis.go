@@ -20,6 +20,9 @@ type Config struct {
 	Addr string
 	// Prefix is prepended to every key (tests use it to share a server).
 	Prefix string
+	// PoolSize bounds connections (default 64). Redis counts each
+	// connection's buffers in used_memory.
+	PoolSize int
 }
 
 // Store bundles the Redis implementations on one client.
@@ -33,7 +36,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Addr == "" {
 		return nil, smp.Errorf(smp.EINVALID, "redis: address is required")
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr, PoolSize: 64, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 64
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr, PoolSize: cfg.PoolSize, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
@@ -54,9 +60,10 @@ func (s *Store) Close() error { return s.rdb.Close() }
 
 func (s *Store) key(parts ...string) string { return s.prefix + strings.Join(parts, "") }
 
-// IsOOM reports Redis's out-of-memory refusal (runbook INC-004).
+// IsOOM reports Redis's out-of-memory refusal (runbook INC-004), also
+// when it aborted a MULTI whose commands it refused.
 func IsOOM(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "OOM ")
+	return err != nil && (strings.HasPrefix(err.Error(), "OOM ") || strings.HasPrefix(err.Error(), "EXECABORT "))
 }
 
 // wrap translates Redis errors at the boundary.
@@ -65,7 +72,7 @@ func wrap(what string, err error) error {
 		return nil
 	}
 	if IsOOM(err) {
-		return smp.Errorf(smp.EUNAVAILABLE, "redis out of memory: %s: %v", what, err)
+		return smp.Errorf(smp.EUNAVAILABLE, "redis refused the write (out of memory?): %s: %v", what, err)
 	}
 	return fmt.Errorf("redis: %s: %w", what, err)
 }
@@ -79,7 +86,9 @@ var _ smp.DispatchQueue = Queue{}
 // Queue returns the dispatch queue.
 func (s *Store) Queue() Queue { return Queue{s} }
 
-var pushScript = redis.NewScript(`
+// Scripts carry a shebang so that Redis 7 refuses a writing script while
+// out of memory instead of letting it grow past maxmemory (INC-004).
+var pushScript = redis.NewScript(`#!lua
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
   redis.call('LPUSH', KEYS[1], ARGV[1])
   return 1
@@ -124,7 +133,7 @@ var _ smp.Locker = Locker{}
 // Locker returns the lease locker.
 func (s *Store) Locker() Locker { return Locker{s} }
 
-var lockScript = redis.NewScript(`
+var lockScript = redis.NewScript(`#!lua
 local cur = redis.call('GET', KEYS[1])
 if cur == false or cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -132,7 +141,8 @@ if cur == false or cur == ARGV[1] then
 end
 return 0`)
 
-var unlockScript = redis.NewScript(`
+// Unlocking only frees memory: allowed when Redis is full.
+var unlockScript = redis.NewScript(`#!lua flags=allow-oom
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
@@ -243,7 +253,7 @@ func (iv Invitations) ForTechnician(ctx context.Context, techID string) ([]smp.I
 
 // casScript: ARGV = technician, new state, "1" if the new state is open,
 // the open-set member, then the allowed current states.
-var casScript = redis.NewScript(`
+var casScript = redis.NewScript(`#!lua
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local inv = cjson.decode(raw)

@@ -22,6 +22,7 @@ import (
 	"smp/inmem"
 	"smp/orders"
 	"smp/outbox"
+	"smp/redisstore"
 	"smp/sqlstore"
 	"smp/wsapi"
 )
@@ -33,6 +34,7 @@ type App struct {
 	Registry *prometheus.Registry
 
 	Store  *sqlstore.DB
+	Redis  *redisstore.Store // nil on the embedded default
 	Bus    *eventlog.Log
 	Orders *orders.Service
 	Flags  *flags.Service
@@ -89,10 +91,18 @@ func (a *App) Open(ctx context.Context) (err error) {
 		wsapi.Config{Logger: a.Log, Registerer: a.Registry}); err != nil {
 		return err
 	}
-	if a.Engine, err = dispatch.New(dispatch.Deps{
-		Store: a.Store, Orders: a.Orders, Bus: a.Bus, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(),
-		Geo: inmem.NewGeo(), Locker: inmem.NewLocker(), Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
-	}, dispatch.Config{InvitationTTL: a.Cfg.InvitationTTL, RetryAfter: a.Cfg.RetryAfter, BackpressureThreshold: a.Cfg.BackpressureThreshold,
+	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
+		Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
+	if a.Cfg.RedisAddr != "" {
+		if a.Redis, err = redisstore.Open(ctx, redisstore.Config{Addr: a.Cfg.RedisAddr, Prefix: a.Cfg.RedisPrefix, PoolSize: a.Cfg.RedisPoolSize}); err != nil {
+			return err
+		}
+		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
+		if err := a.Registry.Register(redisstore.NewCollector(a.Redis)); err != nil {
+			return err
+		}
+	}
+	if a.Engine, err = dispatch.New(deps, dispatch.Config{InvitationTTL: a.Cfg.InvitationTTL, RetryAfter: a.Cfg.RetryAfter, BackpressureThreshold: a.Cfg.BackpressureThreshold,
 		Logger: a.Log, Registerer: a.Registry}); err != nil {
 		return err
 	}
@@ -135,6 +145,14 @@ func (a *App) checks() []httpapi.Check {
 			return err
 		}},
 		{Name: "dispatch_engine", Critical: true, Fn: func(context.Context) error { return a.Engine.Healthy() }},
+		{Name: "redis", Critical: false, Fn: func(ctx context.Context) error {
+			if a.Redis == nil {
+				return nil
+			}
+			// Degraded, not down: the database is the source of truth and
+			// the sweeper re-queues what Redis could not take.
+			return a.Redis.Check(ctx)
+		}},
 		{Name: "outbox", Critical: false, Fn: func(ctx context.Context) error {
 			n, oldest, err := a.Store.OutboxBacklog(ctx)
 			if err != nil {
@@ -171,6 +189,9 @@ func (a *App) Close() error {
 	}
 	if a.Bus != nil {
 		errs = append(errs, a.Bus.Close())
+	}
+	if a.Redis != nil {
+		errs = append(errs, a.Redis.Close())
 	}
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())

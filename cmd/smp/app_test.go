@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,7 +42,11 @@ func startApp(t *testing.T, mutate func(*Config)) *testApp {
 	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 3, Technicians: 30, Customers: 3, Seed: 7}, httpapi.HashToken)
 	must(t, err)
 	must(t, db.Close())
-	app := &App{Cfg: cfg, Log: slog.New(slog.DiscardHandler)}
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("SMP_TEST_LOG") != "" { // to debug a test: SMP_TEST_LOG=1
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	app := &App{Cfg: cfg, Log: log}
 	must(t, app.Open(ctx))
 	t.Cleanup(func() { app.Close() })
 	return &testApp{App: app, t: t, url: app.HTTP.URL(), admin: cfg.AdminToken, ds: ds}

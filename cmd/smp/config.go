@@ -17,6 +17,9 @@ type Config struct {
 	MySQLDSN              string
 	MySQLReadDSN          string
 	ReplicaLagThreshold   time.Duration
+	RedisAddr             string
+	RedisPrefix           string
+	RedisPoolSize         int
 	AdminToken            string
 	LogLevel              string
 	LogFormat             string
@@ -31,6 +34,9 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./smp-data", "directory of the embedded database and event log")
 	c.registerMySQL(fs)
+	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis for dispatch queues, invitations, geo index and locks, e.g. 127.0.0.1:6379 (default: in-process)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (to share one Redis between environments)")
+	fs.IntVar(&c.RedisPoolSize, "redis-pool-size", 64, "Redis connections per process")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"smp/redisstore"
+)
+
+const ctlUsage = `smp ctl: operate a running SMP
+
+  smp ctl redis flush-cache --redis-addr ADDR --pattern 'cache:wms:stock:*' [--dry-run]
+      delete cache keys with SCAN + UNLINK (never KEYS); refuses patterns that could
+      touch sessions, locks or dispatch keys (runbook INC-004 option A)
+`
+
+func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) >= 2 && args[0] == "redis" && args[1] == "flush-cache" {
+		return runFlushCache(ctx, args[2:], stdout, stderr)
+	}
+	fmt.Fprint(stderr, ctlUsage)
+	return usageError{"unknown ctl command"}
+}
+
+func runFlushCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("smp ctl redis flush-cache", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var addr, prefix, pattern string
+	var dry bool
+	fs.StringVar(&addr, "redis-addr", "", "Redis address")
+	fs.StringVar(&prefix, "redis-prefix", "", "the platform's Redis key prefix, if any")
+	fs.StringVar(&pattern, "pattern", "", "SCAN pattern of cache keys, e.g. 'cache:wms:stock:*'")
+	fs.BoolVar(&dry, "dry-run", false, "count the keys, delete nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if addr == "" {
+		return usageError{"--redis-addr is required (or SMP_REDIS_ADDR)"}
+	}
+	if err := redisstore.CheckFlushPattern(pattern); err != nil {
+		return usageError{err.Error()}
+	}
+	s, err := redisstore.Open(ctx, redisstore.Config{Addr: addr, Prefix: prefix})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	n, err := s.FlushCache(ctx, pattern, dry)
+	if err != nil {
+		return err
+	}
+	verb := "deleted"
+	if dry {
+		verb = "would delete"
+	}
+	fmt.Fprintf(stdout, "%s %d keys matching %s\n", verb, n, strings.TrimSpace(pattern))
+	return nil
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"smp"
+	"smp/redisstore"
+	"smp/sim"
+)
+
+const envRedis = "SMP_TEST_REDIS_ADDR"
+
+func redisAddr(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv(envRedis)
+	if addr == "" {
+		t.Skipf("%s is not set: skipping the Redis run (.ci/run sets it)", envRedis)
+	}
+	return addr
+}
+
+func randomPrefix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "t" + hex.EncodeToString(b) + ":"
+}
+
+// runLoad connects the seeded technicians and places n orders, waiting
+// until every acknowledged order is completed.
+func runLoad(t *testing.T, a *testApp, n int, rate float64) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for i, tech := range a.ds.Technicians {
+		st := sim.NewTechnician(a.url, tech, sim.Behavior{AcceptRate: 0.9, DeclineRate: 0.1, ThinkMin: 5 * time.Millisecond,
+			ThinkMax: 50 * time.Millisecond, StartAfter: 50 * time.Millisecond, WorkFor: 100 * time.Millisecond}, uint64(i+1), nil)
+		wg.Add(1)
+		go func() { defer wg.Done(); st.Run(ctx) }()
+	}
+	waitUntil(t, 15*time.Second, "technicians online", func() bool { return a.Hub.Connections() == len(a.ds.Technicians) })
+	cust := &sim.Customers{BaseURL: a.url, Customers: a.ds.Customers, Cities: a.ds.Cities, Services: a.ds.Services, Rate: rate, Max: n, Seed: 5}
+	wg.Add(1)
+	go func() { defer wg.Done(); cust.Run(ctx) }()
+	waitUntil(t, 30*time.Second, fmt.Sprintf("%d orders placed", n), func() bool { return len(cust.Created()) >= n })
+	ids := cust.Created()
+	waitUntil(t, 60*time.Second, "every order completed", func() bool { return allIn(t, a, ids, smp.StageCompleted) })
+	return ids
+}
+
+func allIn(t *testing.T, a *testApp, ids []string, stage smp.Stage) bool {
+	for _, id := range ids {
+		o, err := a.Store.FindOrderByID(context.Background(), id)
+		must(t, err)
+		if o.Stage != stage {
+			return false
+		}
+	}
+	return true
+}
+
+// TestRedisKeysExpire: after real load on Redis, every key belongs to a
+// declared class, and only persistent classes have no TTL; invitations are
+// gone for assigned orders.
+func TestRedisKeysExpire(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	prefix := randomPrefix()
+	a := startApp(t, func(c *Config) { c.RedisAddr, c.RedisPrefix = addr, prefix })
+	ids := runLoad(t, a, 40, 20)
+
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	t.Cleanup(func() {
+		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			rdb.Unlink(ctx, iter.Val())
+		}
+	})
+	seen := map[string]int{}
+	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator() // SCAN, never KEYS
+	for iter.Next(ctx) {
+		key := strings.TrimPrefix(iter.Val(), prefix)
+		class, ok := redisstore.ClassOf(key)
+		if !ok {
+			t.Errorf("key %s belongs to no declared class", key)
+			continue
+		}
+		seen[class.Prefix]++
+		ttl, err := rdb.TTL(ctx, iter.Val()).Result()
+		must(t, err)
+		if ttl < 0 && !class.Persistent {
+			t.Errorf("key %s has no TTL but class %s is not persistent", key, class.Prefix)
+		}
+	}
+	must(t, iter.Err())
+	for _, id := range ids {
+		if n, _ := rdb.Exists(ctx, prefix+smp.InvitationsKey(id)).Result(); n != 0 {
+			t.Errorf("%s still exists after the order was assigned", smp.InvitationsKey(id))
+		}
+	}
+	if seen[redisstore.PrefixTech] == 0 || seen[redisstore.PrefixGeo] == 0 {
+		t.Fatalf("the load wrote no technician state or geo index: %v", seen)
+	}
+	t.Logf("keys by class after %d orders: %v", len(ids), seen)
+}
+
+// startOOMRedis starts a Redis with 2 MB and no eviction (runbook INC-004).
+func startOOMRedis(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatal("redis-server not found: install the redis-server package (.ci/run does)")
+	}
+	port := freeAddr(t)
+	_, p, _ := strings.Cut(port, ":")
+	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", p, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction",
+		"--save", "", "--appendonly", "no")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	rdb := redis.NewClient(&redis.Options{Addr: port})
+	defer rdb.Close()
+	waitUntil(t, 10*time.Second, "redis-server up", func() bool { return rdb.Ping(context.Background()).Err() == nil })
+	return port
+}
+
+// fillUntilOOM writes small keys until Redis refuses with OOM.
+func fillUntilOOM(t *testing.T, addr string) int {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	val := strings.Repeat("x", 512)
+	for i := 0; i < 100000; i++ {
+		err := rdb.Set(ctx, fmt.Sprintf("filler:%d", i), val, 0).Err()
+		if redisstore.IsOOM(err) {
+			return i
+		}
+		must(t, err)
+	}
+	t.Fatal("Redis never ran out of memory")
+	return 0
+}
+
+func freeFiller(t *testing.T, addr string) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, "filler:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Del(ctx, iter.Val())
+	}
+	must(t, iter.Err())
+}
+
+// TestRedisOutOfMemoryLosesNothing: with Redis refusing writes, orders
+// are still accepted, /health says degraded, and after Redis recovers
+// every order is dispatched and completed.
+func TestRedisOutOfMemoryLosesNothing(t *testing.T) {
+	redisAddr(t) // CI gate
+	t.Parallel()
+	addr := startOOMRedis(t)
+	// A small pool: with 2 MB, connection buffers alone would fill Redis.
+	a := startApp(t, func(c *Config) { c.RedisAddr, c.RedisPoolSize = addr, 4 })
+	runLoad(t, a, 5, 20) // warm: technicians are in Redis
+
+	keys := fillUntilOOM(t, addr)
+	health := a.do("GET", "/health", "", nil)
+	checks, _ := health.Body["checks"].(map[string]any)
+	rc, _ := checks["redis"].(map[string]any)
+	if health.Status != 200 || health.Body["status"] != "degraded" || rc["status"] != "fail" {
+		t.Fatalf("health with Redis out of memory: %d %s", health.Status, health.Raw)
+	}
+	var ids []string
+	for i := 0; i < 10; i++ {
+		r := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%f,"price_vnd":250000}`, 106.70+float64(i)*0.001))
+		if r.Status != 201 {
+			t.Fatalf("order refused while Redis is out of memory: %d %s", r.Status, r.Raw)
+		}
+		ids = append(ids, r.Body["id"].(string))
+	}
+	waitUntil(t, 15*time.Second, "orders in 02 with their queue push refused", func() bool {
+		return allIn(t, a, ids, smp.StageDispatching) && metricValue(t, a, "smp_dispatch_queue_push_failures_total") >= 1
+	})
+
+	freeFiller(t, addr)
+	waitUntil(t, 60*time.Second, "every order completed after Redis recovered", func() bool { return allIn(t, a, ids, smp.StageCompleted) })
+	if h := a.do("GET", "/health", "", nil); h.Body["status"] != "ok" {
+		t.Fatalf("health after recovery: %s", h.Raw)
+	}
+	t.Logf("Redis refused writes after %d filler keys; %d orders accepted meanwhile, all completed after recovery", keys, len(ids))
+}
+
+func metricValue(t *testing.T, a *testApp, name string) float64 {
+	mfs, err := a.Registry.Gather()
+	must(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var v float64
+			for _, m := range mf.GetMetric() {
+				v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+func TestCtlFlushCache(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	prefix := randomPrefix()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	for i := 0; i < 1200; i++ {
+		must(t, rdb.Set(ctx, fmt.Sprintf("%scache:wms:stock:SKU-%d", prefix, i), "5", 30*time.Second).Err())
+	}
+	for _, k := range []string{"session:T1", "dispatch:lock:o1", "dispatch:queue:HCMC"} {
+		must(t, rdb.Set(ctx, prefix+k, "v", time.Minute).Err())
+	}
+	t.Cleanup(func() {
+		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			rdb.Unlink(ctx, iter.Val())
+		}
+	})
+	var out, errb bytes.Buffer
+	for _, bad := range []string{"*", "session:*", "dispatch:*"} {
+		err := run(ctx, []string{"ctl", "redis", "flush-cache", "--redis-addr", addr, "--redis-prefix", prefix, "--pattern", bad}, &out, &errb)
+		if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "refusing") {
+			t.Errorf("pattern %q: %v", bad, err)
+		}
+	}
+	must(t, run(ctx, []string{"ctl", "redis", "flush-cache", "--redis-addr", addr, "--redis-prefix", prefix, "--pattern", "cache:wms:stock:*", "--dry-run"}, &out, &errb))
+	if !strings.Contains(out.String(), "would delete 1200 keys") {
+		t.Fatalf("dry run: %s", out.String())
+	}
+	out.Reset()
+	must(t, run(ctx, []string{"ctl", "redis", "flush-cache", "--redis-addr", addr, "--redis-prefix", prefix, "--pattern", "cache:wms:stock:*"}, &out, &errb))
+	if !strings.Contains(out.String(), "deleted 1200 keys") {
+		t.Fatalf("flush: %s", out.String())
+	}
+	left, _ := rdb.Keys(ctx, prefix+"*").Result() // KEYS is fine in a test on its own prefix
+	if len(left) != 3 {
+		t.Fatalf("left %v: only the 1200 cache keys should be gone", left)
+	}
+}
