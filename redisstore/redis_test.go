@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"testing"
 
@@ -45,4 +47,35 @@ func TestConformance(t *testing.T) {
 	dispatchtest.RunInvitations(t, func(t *testing.T) smp.InvitationStore { return open(t).Invitations() })
 	dispatchtest.RunGeo(t, func(t *testing.T) smp.GeoIndex { return open(t).Geo() })
 	dispatchtest.RunLocker(t, func(t *testing.T) smp.Locker { return open(t).Locker() })
+}
+
+// BenchmarkNearby: GEOSEARCH over the same kind of technician set as
+// inmem's BenchmarkNearby.
+func BenchmarkNearby(b *testing.B) {
+	addr := os.Getenv(EnvAddr)
+	if addr == "" {
+		b.Skipf("%s is not set", EnvAddr)
+	}
+	for _, n := range []int{200, 10000} {
+		for _, radius := range []float64{2000, 5000} {
+			b.Run(fmt.Sprintf("technicians=%d/radius=%.0fkm", n, radius/1000), func(b *testing.B) {
+				s, err := redisstore.Open(context.Background(), redisstore.Config{Addr: addr, Prefix: fmt.Sprintf("bench%d:", n)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				g := s.Geo()
+				rng := mrand.New(mrand.NewPCG(1, 2))
+				dispatchtest.Fill(b, g, n, rng)
+				ctx := context.Background()
+				for b.Loop() {
+					g.Nearby(ctx, "HCMC", "plumbing", 10.70+rng.Float64()*0.18, 106.60+rng.Float64()*0.20, radius, 3)
+				}
+				iter := s.Client().Scan(ctx, 0, s.Prefix()+"*", 1000).Iterator()
+				for iter.Next(ctx) {
+					s.Client().Unlink(ctx, iter.Val())
+				}
+			})
+		}
+	}
 }

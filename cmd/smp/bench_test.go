@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -11,15 +12,32 @@ import (
 
 	"smp/httpapi"
 	"smp/sim"
+	"smp/sqlstore/sqlstoretest"
 )
 
 // BenchmarkOrderToOfferDelivered measures, through the real server, a
 // customer's POST /v1/orders until the first offer arrives on a
 // technician's WebSocket (and is acknowledged).
 func BenchmarkOrderToOfferDelivered(b *testing.B) {
+	b.Run("embedded", func(b *testing.B) { benchOrderToOffer(b, nil) })
+	b.Run("mysql+redis", func(b *testing.B) {
+		dsn, addr := os.Getenv(sqlstoretest.EnvDSN), os.Getenv(envRedis)
+		if dsn == "" || addr == "" {
+			b.Skipf("%s and %s are needed", sqlstoretest.EnvDSN, envRedis)
+		}
+		benchOrderToOffer(b, func(c *Config) {
+			c.MySQLDSN, c.RedisAddr, c.RedisPrefix = sqlstoretest.CreateDatabase(b, dsn), addr, randomPrefix()
+		})
+	})
+}
+
+func benchOrderToOffer(b *testing.B, mutate func(*Config)) {
 	ctx := context.Background()
 	cfg := Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), AdminToken: "bench-admin", LogLevel: "error", LogFormat: "json",
 		InvitationTTL: time.Minute, RetryAfter: time.Second, StuckAfter: time.Hour, BackpressureThreshold: 100, Partitions: 12}
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
