@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,18 +107,8 @@ func (s *Service) Cities() []*smp.City {
 	for _, c := range s.cities {
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b *smp.City) int { return compare(a.Code, b.Code) })
+	slices.SortFunc(out, func(a, b *smp.City) int { return strings.Compare(a.Code, b.Code) })
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func newID(prefix string) string { return prefix + uuid.Must(uuid.NewV7()).String() }
@@ -334,19 +325,31 @@ func (s *Service) byTechnician(technicianID string) func(o *smp.Order) error {
 	}
 }
 
-// StartJob moves the technician's order from 03 to 04.
+// already makes a technician's step idempotent: repeating it (a retry
+// after a lost response) returns the order unchanged.
+func already(technicianID string, stages ...smp.Stage) func(o *smp.Order) bool {
+	return func(o *smp.Order) bool {
+		return o.TechnicianID == technicianID && slices.Contains(stages, o.Stage)
+	}
+}
+
+// StartJob moves the technician's order from 03 to 04 (a no-op if they
+// already started or finished it).
 func (s *Service) StartJob(ctx context.Context, orderID, technicianID string) (*smp.Order, error) {
 	return s.apply(ctx, orderID, change{
 		to: smp.StageInProgress, actor: smp.Actor{Kind: "technician", ID: technicianID}, reason: "technician started the job",
 		guard: s.byTechnician(technicianID),
+		noop:  already(technicianID, smp.StageInProgress, smp.StageCompleted),
 	})
 }
 
-// CompleteJob moves the technician's order from 04 to 05 and frees them.
+// CompleteJob moves the technician's order from 04 to 05 and frees them
+// (a no-op if they already completed it).
 func (s *Service) CompleteJob(ctx context.Context, orderID, technicianID string) (*smp.Order, error) {
 	return s.apply(ctx, orderID, change{
 		to: smp.StageCompleted, actor: smp.Actor{Kind: "technician", ID: technicianID}, reason: "technician completed the job",
 		guard: s.byTechnician(technicianID),
+		noop:  already(technicianID, smp.StageCompleted),
 		mutate: func(tx smp.Tx, o *smp.Order) error {
 			return tx.ReleaseTechnician(ctx, technicianID, o.ID)
 		},

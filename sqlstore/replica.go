@@ -23,6 +23,7 @@ type replicaMonitor struct {
 	lastOK      time.Time
 	reachable   bool
 	onReplica   bool
+	decided     bool // a first routing decision was made
 	healthyRuns int
 
 	lagGauge  prometheus.Gauge
@@ -121,6 +122,7 @@ func (m *replicaMonitor) check(ctx context.Context) {
 	}
 	m.lagGauge.Set(m.lag.Seconds())
 	good := m.reachable && m.lag <= m.cfg.ReplicaLagThreshold
+	defer func() { m.decided = true }()
 	switch {
 	case m.onReplica && !good:
 		m.onReplica, m.healthyRuns = false, 0
@@ -129,7 +131,9 @@ func (m *replicaMonitor) check(ctx context.Context) {
 		m.cfg.Logger.Warn("mysql: replica lags or is unreachable; reads moved to the primary",
 			"replica_lag_seconds", m.lag.Seconds(), "threshold_seconds", m.cfg.ReplicaLagThreshold.Seconds(), "err", err)
 	case !m.onReplica && good:
-		if m.healthyRuns++; m.healthyRuns >= healthyRunsToReturn || m.lastSwitchWasNever() {
+		// At start a healthy replica is used at once; after a fall-back
+		// it must stay healthy for a few checks.
+		if m.healthyRuns++; m.healthyRuns >= healthyRunsToReturn || !m.decided {
 			m.onReplica = true
 			m.onPrimary.Set(0)
 			m.switches.WithLabelValues("replica").Inc()
@@ -138,20 +142,4 @@ func (m *replicaMonitor) check(ctx context.Context) {
 	case !good:
 		m.healthyRuns = 0
 	}
-}
-
-// lastSwitchWasNever: at start a healthy replica is used at once.
-func (m *replicaMonitor) lastSwitchWasNever() bool {
-	return testutilCount(m.switches) == 0
-}
-
-func testutilCount(c *prometheus.CounterVec) int {
-	ch := make(chan prometheus.Metric, 4)
-	c.Collect(ch)
-	close(ch)
-	n := 0
-	for range ch {
-		n++
-	}
-	return n
 }

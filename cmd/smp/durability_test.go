@@ -119,15 +119,26 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	check, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(dataDir, "smp.db")})
 	must(t, err)
 	defer check.Close()
-	waitUntil(t, 90*time.Second, "every acknowledged order completed", func() bool {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var stuck []string
 		for _, id := range acked {
 			o, err := check.FindOrderByID(ctx, id)
-			if err != nil || o.Stage != smp.StageCompleted {
-				return false
+			if err != nil {
+				t.Fatalf("acknowledged order %s lost: %v", id, err)
+			}
+			if o.Stage != smp.StageCompleted {
+				stuck = append(stuck, fmt.Sprintf("%s:%s:%s", o.ID, o.Stage, o.TechnicianID))
 			}
 		}
-		return true
-	})
+		if len(stuck) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orders not completed 90 s after the restart: %v", stuck)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
 	stopSim()
 	must(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	if err := <-srv.done; err != nil {
