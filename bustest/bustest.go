@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,72 @@ func Run(t *testing.T, f Features, newBackend func(t *testing.T) Connect) {
 	t.Run("RetryThenSucceed", func(t *testing.T) { t.Parallel(); testRetry(t, newBackend(t)) })
 	t.Run("PoisonToDLQ", func(t *testing.T) { t.Parallel(); testPoison(t, f, newBackend(t)) })
 	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, newBackend(t)) })
+	t.Run("MembersShareExactlyOnce", func(t *testing.T) { t.Parallel(); testMembersShare(t, newBackend(t)) })
+	t.Run("MemberFailover", func(t *testing.T) { t.Parallel(); testFailover(t, newBackend(t)) })
+}
+
+// testMembersShare: two members of one group, on two clients, handle
+// every message exactly once between them.
+func testMembersShare(t *testing.T, connect Connect) {
+	a, b := connect(t), connect(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	done := make(chan struct{})
+	const n = 200
+	handler := func(_ context.Context, m smp.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[string(m.Value)]++
+		if len(seen) == n {
+			select {
+			case <-done:
+			default:
+				close(done)
+			}
+		}
+		return nil
+	}
+	subscribe(t, a, "gs", []string{topic}, handler)
+	subscribe(t, b, "gs", []string{topic}, handler)
+	var keys []string
+	for i := 0; i < 20; i++ {
+		keys = append(keys, fmt.Sprintf("s%d", i))
+	}
+	publishN(t, a, keys, n/len(keys))
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d of %d messages handled", len(seen), n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for v, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s handled %d times by the group", v, c)
+		}
+	}
+}
+
+// testFailover: when a member stops, another member of the group goes on
+// from the committed position.
+func testFailover(t *testing.T, connect Connect) {
+	a, b := connect(t), connect(t)
+	publishN(t, a, []string{"f1", "f2", "f3"}, 10)
+	first := newCollector(30)
+	stopA := subscribe(t, a, "gf", []string{topic}, first.handle)
+	first.wait(t, 30*time.Second)
+	stopA() // graceful: leases released
+	publishN(t, a, []string{"f1", "f2", "f3"}, 1)
+	second := newCollector(3)
+	subscribe(t, b, "gf", []string{topic}, second.handle)
+	got := second.wait(t, 30*time.Second)
+	for _, m := range got {
+		if !strings.HasSuffix(string(m.Value), "/0") {
+			t.Fatalf("after failover got %s: committed messages came again", m.Value)
+		}
+	}
 }
 
 const topic = "bustest.events"

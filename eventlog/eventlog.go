@@ -1,13 +1,17 @@
-// Package eventlog is SMP's embedded event bus: a durable, partitioned,
-// append-only log in its own SQLite file, with consumer groups whose
-// positions are committed next to the log. It behaves like the Kafka bus
-// (partition by key, order per partition, at-least-once, resume from the
-// committed offset, dead letters on <topic>.dlq) within one process.
+// Package eventlog is SMP's durable event bus without Kafka: a
+// partitioned, append-only log in SQL (its own SQLite file for one
+// process, or MySQL to share it between processes), with consumer groups
+// whose positions are committed next to the log and whose partitions are
+// shared among members by leases. It behaves like the Kafka bus (partition
+// by key, order per partition, at-least-once, resume from the committed
+// offset, dead letters on <topic>.dlq).
 package eventlog
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,31 +19,43 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite"
 
 	"smp"
 )
 
-// Config of a Log.
+// Config of a Log: Path for SQLite (one process) or MySQLDSN to share
+// the log between processes.
 type Config struct {
-	Path string
+	Path     string
+	MySQLDSN string
 	// Partitions per topic (12, as the runbook's topics have).
 	Partitions int
 	// MaxAttempts before a failing message goes to <topic>.dlq; 0 means 5.
 	MaxAttempts int
 	// RetryBackoff is the first retry delay, doubled up to 5 s.
 	RetryBackoff time.Duration
+	// Owner names this member in partition leases (default random).
+	Owner string
+	// LeaseTTL: a member that stops renewing loses its partitions after it
+	// (default 10 s).
+	LeaseTTL time.Duration
+	// PollInterval: how often an idle partition looks for messages other
+	// processes appended (default 5 s on SQLite, 100 ms on MySQL).
+	PollInterval time.Duration
 	Logger       *slog.Logger
 }
 
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
-	if c.Path == "" {
-		return smp.Errorf(smp.EINVALID, "eventlog: path is required")
+	if (c.Path == "") == (c.MySQLDSN == "") {
+		return smp.Errorf(smp.EINVALID, "eventlog: give a SQLite path or a MySQL DSN")
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 12
@@ -50,22 +66,38 @@ func (c *Config) Validate() error {
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 100 * time.Millisecond
 	}
+	if c.Owner == "" {
+		b := make([]byte, 6)
+		rand.Read(b)
+		c.Owner = "member-" + hex.EncodeToString(b)
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 10 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
+		if c.MySQLDSN != "" {
+			c.PollInterval = 100 * time.Millisecond
+		}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
 
-// Log is the embedded smp.EventBus.
+// Log is the embedded smp.EventBus. Members of a consumer group share its
+// partitions through leases (one member per partition at a time, taken
+// over when a member stops renewing); offsets are committed only by the
+// lease holder.
 type Log struct {
 	cfg   Config
 	write *sql.DB
 	read  *sql.DB
+	mysql bool
 
 	mu     sync.Mutex
-	hwm    map[tp]int64 // next offset per topic-partition
 	wake   chan struct{}
-	groups map[string]bool
 	closed bool
 }
 
@@ -81,28 +113,36 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(cfg.Path)
-	if err != nil {
-		return nil, err
+	l := &Log{cfg: cfg, wake: make(chan struct{})}
+	if cfg.MySQLDSN != "" {
+		db, err := sql.Open("mysql", cfg.MySQLDSN)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: open: %w", err)
+		}
+		db.SetMaxOpenConns(64)
+		db.SetMaxIdleConns(64)
+		l.write, l.read, l.mysql = db, db, true
+	} else {
+		abs, err := filepath.Abs(cfg.Path)
+		if err != nil {
+			return nil, err
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+		dsn := "file:" + abs + "?" + q.Encode()
+		if l.write, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("eventlog: open: %w", err)
+		}
+		l.write.SetMaxOpenConns(1)
+		if l.read, err = sql.Open("sqlite", dsn); err != nil {
+			l.write.Close()
+			return nil, fmt.Errorf("eventlog: open: %w", err)
+		}
+		l.read.SetMaxOpenConns(4)
 	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + abs + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: open: %w", err)
-	}
-	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("eventlog: open: %w", err)
-	}
-	r.SetMaxOpenConns(4)
-	l := &Log{cfg: cfg, write: w, read: r, hwm: map[tp]int64{}, wake: make(chan struct{}), groups: map[string]bool{}}
 	if err := l.init(); err != nil {
 		l.Close()
 		return nil, err
@@ -110,31 +150,50 @@ func Open(cfg Config) (*Log, error) {
 	return l, nil
 }
 
+var schema = map[bool][]string{
+	false: {
+		`CREATE TABLE IF NOT EXISTS bus_messages (topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL,
+			msg_key TEXT NOT NULL, msg_value BLOB NOT NULL, headers TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (topic, part, off))`,
+		`CREATE TABLE IF NOT EXISTS bus_partitions (topic TEXT NOT NULL, part INTEGER NOT NULL, next_off INTEGER NOT NULL, PRIMARY KEY (topic, part))`,
+		`CREATE TABLE IF NOT EXISTS bus_offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next_off INTEGER NOT NULL,
+			PRIMARY KEY (grp, topic, part))`,
+		`CREATE TABLE IF NOT EXISTS bus_leases (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, owner TEXT NOT NULL,
+			expires_at INTEGER NOT NULL, PRIMARY KEY (grp, topic, part))`,
+	},
+	true: {
+		`CREATE TABLE IF NOT EXISTS bus_messages (topic VARCHAR(128) NOT NULL, part INT NOT NULL, off BIGINT NOT NULL,
+			msg_key VARCHAR(255) NOT NULL, msg_value MEDIUMBLOB NOT NULL, headers TEXT NOT NULL, ts BIGINT NOT NULL,
+			PRIMARY KEY (topic, part, off)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		`CREATE TABLE IF NOT EXISTS bus_partitions (topic VARCHAR(128) NOT NULL, part INT NOT NULL, next_off BIGINT NOT NULL,
+			PRIMARY KEY (topic, part)) ENGINE=InnoDB`,
+		`CREATE TABLE IF NOT EXISTS bus_offsets (grp VARCHAR(128) NOT NULL, topic VARCHAR(128) NOT NULL, part INT NOT NULL,
+			next_off BIGINT NOT NULL, PRIMARY KEY (grp, topic, part)) ENGINE=InnoDB`,
+		`CREATE TABLE IF NOT EXISTS bus_leases (grp VARCHAR(128) NOT NULL, topic VARCHAR(128) NOT NULL, part INT NOT NULL,
+			owner VARCHAR(128) NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (grp, topic, part)) ENGINE=InnoDB`,
+	},
+}
+
 func (l *Log) init() error {
-	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS messages (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
-			key TEXT NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (topic, partition, offset))`,
-		`CREATE TABLE IF NOT EXISTS offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
-			PRIMARY KEY (grp, topic, partition))`,
-	} {
+	for _, stmt := range schema[l.mysql] {
 		if _, err := l.write.Exec(stmt); err != nil {
 			return fmt.Errorf("eventlog: init: %w", err)
 		}
 	}
-	rows, err := l.write.Query(`SELECT topic, partition, MAX(offset) FROM messages GROUP BY topic, partition`)
-	if err != nil {
-		return fmt.Errorf("eventlog: load offsets: %w", err)
+	return nil
+}
+
+func (l *Log) insertIgnore() string {
+	if l.mysql {
+		return "INSERT IGNORE"
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k tp
-		var max int64
-		if err := rows.Scan(&k.topic, &k.partition, &max); err != nil {
-			return err
-		}
-		l.hwm[k] = max + 1
+	return "INSERT OR IGNORE"
+}
+
+func (l *Log) forUpdate() string {
+	if l.mysql {
+		return " FOR UPDATE"
 	}
-	return rows.Err()
+	return ""
 }
 
 // Close closes the log; safe to call twice.
@@ -147,7 +206,10 @@ func (l *Log) Close() error {
 	l.closed = true
 	close(l.wake)
 	l.mu.Unlock()
-	return errors.Join(l.write.Close(), l.read.Close())
+	if l.read != l.write {
+		l.read.Close()
+	}
+	return l.write.Close()
 }
 
 // PartitionFor returns the partition a key maps to.
@@ -158,48 +220,96 @@ func (l *Log) PartitionFor(key string) int32 {
 }
 
 // Publish appends messages durably (one transaction for the batch).
+// Offsets come from a per-partition row locked in the transaction, so
+// several processes may publish at once.
 func (l *Log) Publish(ctx context.Context, msgs ...smp.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
 		return smp.Errorf(smp.EUNAVAILABLE, "eventlog: closed")
 	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = l.publish(ctx, msgs); !isDeadlock(err) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if !l.closed {
+		close(l.wake)
+		l.wake = make(chan struct{})
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Log) publish(ctx context.Context, msgs []smp.Message) error {
+	parts := map[tp]bool{}
+	var order []tp
+	for _, m := range msgs {
+		if m.Topic == "" {
+			return smp.Errorf(smp.EINVALID, "eventlog: message without topic")
+		}
+		k := tp{m.Topic, l.PartitionFor(m.Key)}
+		if !parts[k] {
+			parts[k] = true
+			order = append(order, k)
+		}
+	}
+	// Lock partitions in one global order: concurrent publishers never deadlock on each other.
+	sort.Slice(order, func(i, j int) bool {
+		if order[i].topic != order[j].topic {
+			return order[i].topic < order[j].topic
+		}
+		return order[i].partition < order[j].partition
+	})
 	tx, err := l.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("eventlog: begin: %w", err)
 	}
+	defer tx.Rollback()
 	next := map[tp]int64{}
+	for _, k := range order {
+		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)`, k.topic, k.partition); err != nil {
+			return fmt.Errorf("eventlog: partition row: %w", err)
+		}
+		var n int64
+		if err := tx.QueryRowContext(ctx, `SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?`+l.forUpdate(), k.topic, k.partition).Scan(&n); err != nil {
+			return fmt.Errorf("eventlog: lock partition: %w", err)
+		}
+		next[k] = n
+	}
 	now := time.Now().UnixMicro()
 	for _, m := range msgs {
-		if m.Topic == "" {
-			tx.Rollback()
-			return smp.Errorf(smp.EINVALID, "eventlog: message without topic")
-		}
 		k := tp{m.Topic, l.PartitionFor(m.Key)}
-		off, ok := next[k]
-		if !ok {
-			off = l.hwm[k]
-		}
 		hdr, _ := json.Marshal(m.Headers)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (topic, partition, offset, key, value, headers, ts) VALUES (?,?,?,?,?,?,?)`,
-			m.Topic, k.partition, off, m.Key, m.Value, string(hdr), now); err != nil {
-			tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, off, msg_key, msg_value, headers, ts) VALUES (?,?,?,?,?,?,?)`,
+			m.Topic, k.partition, next[k], m.Key, m.Value, string(hdr), now); err != nil {
 			return fmt.Errorf("eventlog: append: %w", err)
 		}
-		next[k] = off + 1
+		next[k]++
+	}
+	for _, k := range order {
+		if _, err := tx.ExecContext(ctx, `UPDATE bus_partitions SET next_off = ? WHERE topic = ? AND part = ?`, next[k], k.topic, k.partition); err != nil {
+			return fmt.Errorf("eventlog: advance partition: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("eventlog: commit: %w", err)
 	}
-	for k, v := range next {
-		l.hwm[k] = v
-	}
-	close(l.wake)
-	l.wake = make(chan struct{})
 	return nil
+}
+
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
 func (l *Log) waitChan() (<-chan struct{}, bool) {
@@ -208,22 +318,11 @@ func (l *Log) waitChan() (<-chan struct{}, bool) {
 	return l.wake, l.closed
 }
 
-// Subscribe consumes topics as group until ctx is done. One subscription
-// per group per Log: a second concurrent one gets ECONFLICT.
+// Subscribe consumes topics as a member of group until ctx is done. Each
+// partition is consumed by the member holding its lease; members started
+// in several processes share the partitions and take over each other's
+// when one stops.
 func (l *Log) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
-	l.mu.Lock()
-	if l.groups[group] {
-		l.mu.Unlock()
-		return smp.Errorf(smp.ECONFLICT, "eventlog: group %q already has a consumer in this process", group)
-	}
-	l.groups[group] = true
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.groups, group)
-		l.mu.Unlock()
-	}()
-
 	var wg sync.WaitGroup
 	for _, topic := range topics {
 		for p := 0; p < l.cfg.Partitions; p++ {
@@ -238,17 +337,63 @@ func (l *Log) Subscribe(ctx context.Context, group string, topics []string, h sm
 	return ctx.Err()
 }
 
+// lease takes or renews the partition's lease; it reports whether this
+// member holds it.
+func (l *Log) lease(ctx context.Context, group string, k tp) (bool, error) {
+	now := time.Now()
+	exp := now.Add(l.cfg.LeaseTTL).UnixMilli()
+	if _, err := l.write.ExecContext(ctx, l.insertIgnore()+` INTO bus_leases (grp, topic, part, owner, expires_at) VALUES (?,?,?,?,?)`,
+		group, k.topic, k.partition, l.cfg.Owner, exp); err != nil {
+		return false, err
+	}
+	if _, err := l.write.ExecContext(ctx, `UPDATE bus_leases SET owner = ?, expires_at = ? WHERE grp = ? AND topic = ? AND part = ? AND (owner = ? OR expires_at < ?)`,
+		l.cfg.Owner, exp, group, k.topic, k.partition, l.cfg.Owner, now.UnixMilli()); err != nil {
+		return false, err
+	}
+	var owner string
+	err := l.write.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`, group, k.topic, k.partition).Scan(&owner)
+	return owner == l.cfg.Owner, err
+}
+
+func (l *Log) release(group string, k tp) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l.write.ExecContext(ctx, `UPDATE bus_leases SET expires_at = 0 WHERE grp = ? AND topic = ? AND part = ? AND owner = ?`, group, k.topic, k.partition, l.cfg.Owner)
+}
+
 func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	log := l.cfg.Logger.With("group", group, "topic", k.topic, "partition", k.partition)
-	next, err := l.committed(ctx, group, k)
-	if err != nil {
-		log.Error("eventlog: read committed offset", "err", err)
-		return
-	}
+	held, renewed := false, time.Time{}
+	var next int64
+	defer func() {
+		if held {
+			l.release(group, k)
+		}
+	}()
 	for ctx.Err() == nil {
 		wake, closed := l.waitChan()
 		if closed {
 			return
+		}
+		if !held || time.Since(renewed) > l.cfg.LeaseTTL/3 {
+			ok, err := l.lease(ctx, group, k)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("eventlog: lease", "err", err)
+				}
+				held = false
+			} else if ok && !held {
+				// Newly ours: start where the group committed.
+				if next, err = l.committed(ctx, group, k); err != nil {
+					log.Error("eventlog: read committed offset", "err", err)
+					ok = false
+				}
+			}
+			held, renewed = ok && err == nil, time.Now()
+			if !held {
+				smp.Sleep(ctx, min(l.cfg.LeaseTTL/3, time.Second))
+				continue
+			}
 		}
 		batch, err := l.fetch(ctx, k, next, 256)
 		if err != nil {
@@ -262,7 +407,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 			select {
 			case <-ctx.Done():
 			case <-wake:
-			case <-time.After(5 * time.Second):
+			case <-time.After(l.cfg.PollInterval):
 			}
 			continue
 		}
@@ -270,17 +415,21 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 			if !l.deliver(ctx, log, group, m, h) {
 				return
 			}
-			next = m.Offset + 1
 			// Commit even when ctx was just cancelled: a handled message
 			// must not come again after a graceful stop.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			err := l.commit(cctx, group, k, next)
+			ok, err := l.commit(cctx, group, k, m.Offset+1)
 			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
+			if err != nil || !ok {
+				if err != nil && ctx.Err() == nil {
 					log.Error("eventlog: commit offset", "err", err)
 				}
-				return
+				held = false // lost the lease (or the database): re-lease and re-read the offset
+				break
+			}
+			next = m.Offset + 1
+			if time.Since(renewed) > l.cfg.LeaseTTL/3 {
+				break // renew before going on
 			}
 		}
 	}
@@ -330,21 +479,39 @@ func (l *Log) deliver(ctx context.Context, log *slog.Logger, group string, m smp
 
 func (l *Log) committed(ctx context.Context, group string, k tp) (int64, error) {
 	var next int64
-	err := l.read.QueryRowContext(ctx, `SELECT next_offset FROM offsets WHERE grp = ? AND topic = ? AND partition = ?`, group, k.topic, k.partition).Scan(&next)
+	err := l.write.QueryRowContext(ctx, `SELECT next_off FROM bus_offsets WHERE grp = ? AND topic = ? AND part = ?`, group, k.topic, k.partition).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return next, err
 }
 
-func (l *Log) commit(ctx context.Context, group string, k tp, next int64) error {
-	_, err := l.write.ExecContext(ctx, `INSERT INTO offsets (grp, topic, partition, next_offset) VALUES (?,?,?,?)
-		ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = excluded.next_offset`, group, k.topic, k.partition, next)
-	return err
+// commit stores the group's position if this member still holds the
+// partition's lease (fencing: a member that lost it cannot move the offset).
+func (l *Log) commit(ctx context.Context, group string, k tp, next int64) (bool, error) {
+	tx, err := l.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var owner string
+	if err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner); err != nil {
+		return false, err
+	}
+	if owner != l.cfg.Owner {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_offsets (grp, topic, part, next_off) VALUES (?,?,?,?)`, group, k.topic, k.partition, next); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE bus_offsets SET next_off = ? WHERE grp = ? AND topic = ? AND part = ?`, next, group, k.topic, k.partition); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
 }
 
 func (l *Log) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Message, error) {
-	rows, err := l.read.QueryContext(ctx, `SELECT offset, key, value, headers FROM messages WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?`,
+	rows, err := l.read.QueryContext(ctx, `SELECT off, msg_key, msg_value, headers FROM bus_messages WHERE topic = ? AND part = ? AND off >= ? ORDER BY off LIMIT ?`,
 		k.topic, k.partition, from, limit)
 	if err != nil {
 		return nil, err
@@ -370,16 +537,29 @@ func (l *Log) Lag(ctx context.Context, group string, topics []string) (map[strin
 	out := map[string][]int64{}
 	for _, topic := range topics {
 		lag := make([]int64, l.cfg.Partitions)
+		hw := make([]int64, l.cfg.Partitions)
+		rows, err := l.read.QueryContext(ctx, `SELECT part, next_off FROM bus_partitions WHERE topic = ?`, topic)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: lag: %w", err)
+		}
+		for rows.Next() {
+			var p int
+			var n int64
+			if err := rows.Scan(&p, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if p < len(hw) {
+				hw[p] = n
+			}
+		}
+		rows.Close()
 		for p := range lag {
-			k := tp{topic, int32(p)}
-			c, err := l.committed(ctx, group, k)
+			c, err := l.committed(ctx, group, tp{topic, int32(p)})
 			if err != nil {
 				return nil, fmt.Errorf("eventlog: lag: %w", err)
 			}
-			l.mu.Lock()
-			h := l.hwm[k]
-			l.mu.Unlock()
-			lag[p] = max(0, h-c)
+			lag[p] = max(0, hw[p]-c)
 		}
 		out[topic] = lag
 	}

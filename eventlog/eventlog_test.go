@@ -3,13 +3,13 @@ package eventlog_test
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"smp"
 	"smp/bustest"
 	"smp/eventlog"
+	"smp/sqlstore/sqlstoretest"
 )
 
 func TestConformance(t *testing.T) {
@@ -27,32 +27,81 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestSecondConsumerOfGroupRefused(t *testing.T) {
+func TestConformanceMySQL(t *testing.T) {
 	t.Parallel()
-	l, err := eventlog.Open(eventlog.Config{Path: filepath.Join(t.TempDir(), "e.db"), Partitions: 1})
+	bustest.Run(t, bustest.Features{MaxAttempts: 3}, func(t *testing.T) bustest.Connect {
+		dsn := sqlstoretest.MySQLDSN(t)
+		return func(t *testing.T) smp.EventBus {
+			l, err := eventlog.Open(eventlog.Config{MySQLDSN: dsn, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond,
+				PollInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			return l
+		}
+	})
+}
+
+// TestLeaseTakeover: a member that dies without releasing its leases
+// loses its partitions after the lease TTL.
+func TestLeaseTakeover(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "e.db")
+	open := func(owner string) *eventlog.Log {
+		l, err := eventlog.Open(eventlog.Config{Path: path, Partitions: 2, Owner: owner, LeaseTTL: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	a, b := open("a"), open("b")
+	ctx, cancelA := context.WithCancel(context.Background())
+	got := make(chan string, 100)
+	doneA := make(chan struct{})
+	go func() {
+		defer close(doneA)
+		a.Subscribe(ctx, "g", []string{"t"}, func(_ context.Context, m smp.Message) error { got <- "a:" + string(m.Value); return nil })
+	}()
+	must(t, a.Publish(context.Background(), smp.Message{Topic: "t", Key: "k", Value: []byte("1")}))
+	if v := <-got; v != "a:1" {
+		t.Fatalf("got %s", v)
+	}
+	// Let a commit it (redelivery of an uncommitted message is allowed).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lag, err := a.Lag(context.Background(), "g", []string{"t"})
+		must(t, err)
+		if lag["t"][0]+lag["t"][1] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a never committed")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	// a "dies": its consumer stops without releasing (Close first, so the release fails).
+	a.Close()
+	cancelA()
+	<-doneA
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	go b.Subscribe(ctxB, "g", []string{"t"}, func(_ context.Context, m smp.Message) error { got <- "b:" + string(m.Value); return nil })
+	must(t, b.Publish(context.Background(), smp.Message{Topic: "t", Key: "k", Value: []byte("2")}))
+	select {
+	case v := <-got:
+		if v != "b:2" {
+			t.Fatalf("after takeover got %s, want b:2", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("b never took over the dead member's partition")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	running := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var once sync.Once
-		l.Subscribe(ctx, "g", []string{"t"}, func(context.Context, smp.Message) error {
-			once.Do(func() { close(running) })
-			return nil
-		})
-	}()
-	if err := l.Publish(ctx, smp.Message{Topic: "t", Key: "k", Value: []byte("v")}); err != nil {
-		t.Fatal(err)
-	}
-	<-running // the first consumer is registered and consuming
-	if err := l.Subscribe(ctx, "g", []string{"t"}, nil); smp.ErrorCode(err) != smp.ECONFLICT {
-		t.Fatalf("second subscribe = %v, want ECONFLICT", err)
-	}
-	cancel()
-	<-done
 }
