@@ -87,7 +87,8 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	defer stopSim()
 	var wg sync.WaitGroup
 	for i, tech := range ds.Technicians {
-		st := sim.NewTechnician(base, tech, sim.Behavior{AcceptRate: 0.9, DeclineRate: 0.1, ThinkMin: 5 * time.Millisecond,
+		st := sim.NewTechnician(base, tech, sim.Behavior{AcceptRate: 1, ThinkMin: 5 * time.Millisecond, // no declines: a declined order may rightly wait for ops
+
 			ThinkMax: 80 * time.Millisecond, StartAfter: 100 * time.Millisecond, WorkFor: 300 * time.Millisecond}, uint64(i+1), nil)
 		wg.Add(1)
 		go func() { defer wg.Done(); st.Run(simCtx) }()

@@ -45,7 +45,8 @@ func runLoad(t *testing.T, a *testApp, n int, rate float64) []string {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	for i, tech := range a.ds.Technicians {
-		st := sim.NewTechnician(a.url, tech, sim.Behavior{AcceptRate: 0.9, DeclineRate: 0.1, ThinkMin: 5 * time.Millisecond,
+		st := sim.NewTechnician(a.url, tech, sim.Behavior{AcceptRate: 1, ThinkMin: 5 * time.Millisecond, // no declines: a declined order may rightly wait for ops
+
 			ThinkMax: 50 * time.Millisecond, StartAfter: 50 * time.Millisecond, WorkFor: 100 * time.Millisecond}, uint64(i+1), nil)
 		wg.Add(1)
 		go func() { defer wg.Done(); st.Run(ctx) }()
@@ -56,7 +57,20 @@ func runLoad(t *testing.T, a *testApp, n int, rate float64) []string {
 	go func() { defer wg.Done(); cust.Run(ctx) }()
 	waitUntil(t, 30*time.Second, fmt.Sprintf("%d orders placed", n), func() bool { return len(cust.Created()) >= n })
 	ids := cust.Created()
-	waitUntil(t, 60*time.Second, "every order completed", func() bool { return allIn(t, a, ids, smp.StageCompleted) })
+	deadline := time.Now().Add(60 * time.Second)
+	for !allIn(t, a, ids, smp.StageCompleted) {
+		if time.Now().After(deadline) {
+			for _, id := range ids {
+				o, _ := a.Store.FindOrderByID(context.Background(), id)
+				if o.Stage != smp.StageCompleted {
+					tr, _ := a.Store.FindDispatchTrace(context.Background(), id)
+					t.Errorf("order %s is %s (technician %q); trace %+v", id, o.Stage, o.TechnicianID, tr)
+				}
+			}
+			t.FailNow()
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
 	return ids
 }
 
@@ -150,6 +164,9 @@ func fillUntilOOM(t *testing.T, addr string) int {
 	for i := 0; i < 100000; i++ {
 		err := rdb.Set(ctx, fmt.Sprintf("filler:%d", i), val, 0).Err()
 		if redisstore.IsOOM(err) {
+			// Client buffers make used memory wobble around the limit, so
+			// a later write could slip in: hold the limit below usage.
+			must(t, rdb.ConfigSet(ctx, "maxmemory", "1mb").Err())
 			return i
 		}
 		must(t, err)
@@ -167,6 +184,7 @@ func freeFiller(t *testing.T, addr string) {
 		rdb.Del(ctx, iter.Val())
 	}
 	must(t, iter.Err())
+	must(t, rdb.ConfigSet(ctx, "maxmemory", "2mb").Err())
 }
 
 // TestRedisOutOfMemoryLosesNothing: with Redis refusing writes, orders
