@@ -42,6 +42,9 @@ type Config struct {
 	Concurrency   int
 	SweepInterval time.Duration
 	PopWait       time.Duration
+	// RunPollInterval: a dispatch round re-reads its invitations this
+	// often, for answers that reached another process (default 250 ms).
+	RunPollInterval time.Duration
 	// Owner names this engine in locks (defaults to a random id).
 	Owner      string
 	Now        func() time.Time
@@ -70,6 +73,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PopWait <= 0 {
 		c.PopWait = time.Second
+	}
+	if c.RunPollInterval <= 0 {
+		c.RunPollInterval = 250 * time.Millisecond
 	}
 	if c.Owner == "" {
 		c.Owner = "engine-" + uuid.NewString()[:8]

@@ -180,6 +180,10 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 
 	timer := time.NewTimer(time.Until(expires))
 	defer timer.Stop()
+	// Answers handled by another process (its technicians' connections)
+	// do not signal this run: look every PollInterval too.
+	poll := time.NewTicker(e.cfg.RunPollInterval)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -187,6 +191,7 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 		case <-r.closed:
 			return true, nil
 		case <-r.changed:
+		case <-poll.C:
 		case <-timer.C:
 			for _, inv := range invs {
 				e.expire(ctx, inv)

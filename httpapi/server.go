@@ -54,6 +54,8 @@ type Deps struct {
 	Flags  *flags.Service
 	WS     http.Handler
 	Checks []Check
+	// PublicAPI serves /v1 (customers, technicians) in this process.
+	PublicAPI bool
 }
 
 // Server serves the HTTP API.
@@ -301,14 +303,16 @@ func (s *Server) routes() {
 	if s.cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
-	m.HandleFunc("GET /v1/cities", s.handleCities)
-	m.HandleFunc("POST /v1/orders", s.handleCreateOrder)
-	m.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
-	m.HandleFunc("POST /v1/orders/{id}/cancel", s.handleCancelOrder)
-	m.HandleFunc("POST /v1/jobs/{id}/start", s.handleJob(true))
-	m.HandleFunc("POST /v1/jobs/{id}/complete", s.handleJob(false))
-	if s.d.WS != nil {
-		m.Handle("GET /v1/technicians/ws", s.d.WS)
+	if s.d.PublicAPI {
+		m.HandleFunc("GET /v1/cities", s.handleCities)
+		m.HandleFunc("POST /v1/orders", s.handleCreateOrder)
+		m.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
+		m.HandleFunc("POST /v1/orders/{id}/cancel", s.handleCancelOrder)
+		m.HandleFunc("POST /v1/jobs/{id}/start", s.handleJob(true))
+		m.HandleFunc("POST /v1/jobs/{id}/complete", s.handleJob(false))
+		if s.d.WS != nil {
+			m.Handle("GET /v1/technicians/ws", s.d.WS)
+		}
 	}
 
 	anyRole := []smp.Role{smp.RoleOps, smp.RoleFinance, smp.RoleSecurity}

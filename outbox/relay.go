@@ -6,6 +6,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,10 +30,18 @@ type Config struct {
 	// PollInterval is the fallback poll (other processes' commits).
 	PollInterval time.Duration
 	BatchSize    int
-	Now          func() time.Time
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// Locker, when set, makes the relay run in one process at a time
+	// (lease "lock:outbox-relay"): several relays would publish one key's
+	// events out of order.
+	Locker     smp.Locker
+	Owner      string
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
+
+// LeaseKey is the relay's lease in the Locker.
+const LeaseKey = "lock:outbox-relay"
 
 // Relay moves outbox events to the bus.
 type Relay struct {
@@ -58,6 +67,9 @@ func New(store Store, bus smp.EventBus, cfg Config) (*Relay, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = fmt.Sprintf("relay-%d", time.Now().UnixNano())
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -97,6 +109,16 @@ func (r *Relay) run(ctx context.Context) {
 	defer close(r.done)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if r.cfg.Locker != nil {
+			ok, err := r.cfg.Locker.TryLock(ctx, LeaseKey, r.cfg.Owner, 10*time.Second)
+			if err != nil || !ok {
+				// Another process relays (or the lock store is down): stand by.
+				if !wait(ctx, nil, 2*time.Second) {
+					return
+				}
+				continue
+			}
+		}
 		n, err := r.Flush(ctx)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -14,10 +14,12 @@ import (
 
 // Customers places orders at a steady rate from seeded customers.
 type Customers struct {
-	BaseURL   string
-	Customers []SeededCustomer
-	Cities    []*smp.City
-	Services  []*smp.Service
+	BaseURL string
+	// Alternates are other processes; orders are spread over all of them.
+	Alternates []string
+	Customers  []SeededCustomer
+	Cities     []*smp.City
+	Services   []*smp.Service
 	// Rate is orders per second across all customers (default 1).
 	Rate float64
 	// Max stops after this many acknowledged orders (0: no limit).
@@ -77,7 +79,9 @@ func (c *Customers) Run(ctx context.Context) {
 		var out struct {
 			ID string `json:"id"`
 		}
-		err := postJSON(ctx, strings.TrimSuffix(c.BaseURL, "/")+"/v1/orders", cust.Token, body, &out)
+		bases := append([]string{c.BaseURL}, c.Alternates...)
+		base := bases[rng.IntN(len(bases))]
+		err := postJSON(ctx, strings.TrimSuffix(base, "/")+"/v1/orders", cust.Token, body, &out)
 		c.mu.Lock()
 		if err != nil {
 			c.failures++

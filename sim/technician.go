@@ -53,15 +53,19 @@ type TechnicianStats struct {
 
 // Technician is a simulated technician's phone.
 type Technician struct {
-	BaseURL  string // http://host:port
-	Me       SeededTechnician
-	Behavior Behavior
-	Logger   *slog.Logger
-	Stats    TechnicianStats
+	BaseURL string // http://host:port
+	// Alternates are other processes of the platform: after a lost
+	// connection the technician tries the next one.
+	Alternates []string
+	Me         SeededTechnician
+	Behavior   Behavior
+	Logger     *slog.Logger
+	Stats      TechnicianStats
 
 	rngMu sync.Mutex
 	rng   *mrand.Rand
 	jobs  sync.Map // order id -> struct{}
+	cur   atomic.Int64
 	wg    sync.WaitGroup
 }
 
@@ -117,14 +121,22 @@ type serverMsg struct {
 	Message  string `json:"message"`
 }
 
+// base is the server the technician uses now.
+func (t *Technician) base() string {
+	all := append([]string{t.BaseURL}, t.Alternates...)
+	return strings.TrimSuffix(all[int(t.cur.Load())%len(all)], "/")
+}
+
 func (t *Technician) session(ctx context.Context) error {
-	wsURL := "ws" + strings.TrimPrefix(t.BaseURL, "http") + "/v1/technicians/ws"
+	wsURL := "ws" + strings.TrimPrefix(t.base(), "http") + "/v1/technicians/ws"
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	c, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + t.Me.Token}}})
 	cancel()
 	if err != nil {
+		t.cur.Add(1) // try another process next time
 		return err
 	}
+	defer t.cur.Add(1)
 	defer c.CloseNow()
 	t.Stats.Connects.Add(1)
 	sctx, stop := context.WithCancel(ctx)
@@ -236,7 +248,11 @@ func (t *Technician) startJob(ctx context.Context, orderID string) {
 }
 
 func (t *Technician) post(ctx context.Context, path string) error {
-	return postJSON(ctx, t.BaseURL+path, t.Me.Token, nil, nil)
+	err := postJSON(ctx, t.base()+path, t.Me.Token, nil, nil)
+	if err != nil && !strings.Contains(err.Error(), ": 4") {
+		t.cur.Add(1) // the server did not answer: try another
+	}
+	return err
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}

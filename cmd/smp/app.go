@@ -76,7 +76,17 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if a.Store, err = openStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
 		return err
 	}
-	if a.Bus, err = eventlog.Open(eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}); err != nil {
+	services, err := a.Cfg.services()
+	if err != nil {
+		return err
+	}
+	// The event log lives beside the data: in the data dir on the embedded
+	// default, in MySQL (shared by every process) otherwise.
+	busCfg := eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}
+	if a.Cfg.MySQLDSN != "" {
+		busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
+	}
+	if a.Bus, err = eventlog.Open(busCfg); err != nil {
 		return err
 	}
 	if a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Registerer: a.Registry}); err != nil {
@@ -93,17 +103,28 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
 		Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
+	var broadcaster *redisstore.Broadcaster
 	if a.Cfg.RedisAddr != "" {
 		if a.Redis, err = redisstore.Open(ctx, redisstore.Config{Addr: a.Cfg.RedisAddr, Prefix: a.Cfg.RedisPrefix, PoolSize: a.Cfg.RedisPoolSize}); err != nil {
 			return err
 		}
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
+		// Offers for technicians connected to another process go through Redis.
+		broadcaster = redisstore.NewBroadcaster(a.Redis, a.Hub, a.Log)
+		deps.Notifier = broadcaster
 		if err := a.Registry.Register(redisstore.NewCollector(a.Redis)); err != nil {
 			return err
 		}
 	}
+	// Every process has an engine: it is the technicians' gateway and
+	// answers ops; only a dispatch-engine process starts it (and exports
+	// its metrics, so dispatch_engine_up means what it says).
+	engineReg := prometheus.Registerer(a.Registry)
+	if !services[ServiceDispatchEngine] {
+		engineReg = nil
+	}
 	if a.Engine, err = dispatch.New(deps, dispatch.Config{InvitationTTL: a.Cfg.InvitationTTL, RetryAfter: a.Cfg.RetryAfter, BackpressureThreshold: a.Cfg.BackpressureThreshold,
-		Logger: a.Log, Registerer: a.Registry}); err != nil {
+		Logger: a.Log, Registerer: engineReg}); err != nil {
 		return err
 	}
 	a.Hub.SetGateway(a.Engine)
@@ -112,12 +133,13 @@ func (a *App) Open(ctx context.Context) (err error) {
 			a.Engine.TriggerSweep()
 		}
 	})
-	if a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Logger: a.Log, Registerer: a.Registry}); err != nil {
+	if a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Locker: deps.Locker, Logger: a.Log, Registerer: a.Registry}); err != nil {
 		return err
 	}
 
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
-		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub, Checks: a.checks()}); err != nil {
+		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
+			Checks: a.checks(services), PublicAPI: services[ServiceAPI]}); err != nil {
 		return err
 	}
 	a.HTTP = srv
@@ -128,23 +150,34 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.Relay.Start(runCtx)
-	a.Engine.Start(runCtx)
-	a.wg.Add(2)
-	go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Log) }()
+	if broadcaster != nil {
+		if err = broadcaster.Run(runCtx); err != nil {
+			return err
+		}
+	}
+	if services[ServiceOutboxRelay] {
+		a.Relay.Start(runCtx)
+	}
+	if services[ServiceDispatchEngine] {
+		a.Engine.Start(runCtx)
+	}
+	if services[ServiceOrders] {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Log) }()
+	}
+	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Flags.Run(runCtx, 5*time.Second) }()
-	a.Log.Info("smp serving", "url", a.HTTP.URL(), "data_dir", a.Cfg.DataDir, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
+	a.Log.Info("smp serving", "url", a.HTTP.URL(), "services", a.Cfg.Services, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
 	return nil
 }
 
-func (a *App) checks() []httpapi.Check {
-	return []httpapi.Check{
+func (a *App) checks(services map[string]bool) []httpapi.Check {
+	checks := []httpapi.Check{
 		{Name: "database", Critical: true, Fn: a.Store.Ping},
 		{Name: "event_bus", Critical: true, Fn: func(ctx context.Context) error {
 			_, err := a.Bus.Lag(ctx, dispatch.ConsumerGroup, []string{smp.TopicOrders})
 			return err
 		}},
-		{Name: "dispatch_engine", Critical: true, Fn: func(context.Context) error { return a.Engine.Healthy() }},
 		{Name: "redis", Critical: false, Fn: func(ctx context.Context) error {
 			if a.Redis == nil {
 				return nil
@@ -164,6 +197,10 @@ func (a *App) checks() []httpapi.Check {
 			return nil
 		}},
 	}
+	if services[ServiceDispatchEngine] {
+		checks = append(checks, httpapi.Check{Name: "dispatch_engine", Critical: true, Fn: func(context.Context) error { return a.Engine.Healthy() }})
+	}
+	return checks
 }
 
 // Close stops everything in reverse order; safe after a failed Open.

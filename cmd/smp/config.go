@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,7 @@ type Config struct {
 	RedisAddr             string
 	RedisPrefix           string
 	RedisPoolSize         int
+	Services              string
 	AdminToken            string
 	LogLevel              string
 	LogFormat             string
@@ -37,6 +39,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis for dispatch queues, invitations, geo index and locks, e.g. 127.0.0.1:6379 (default: in-process)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (to share one Redis between environments)")
 	fs.IntVar(&c.RedisPoolSize, "redis-pool-size", 64, "Redis connections per process")
+	fs.StringVar(&c.Services, "services", "all", "what this process runs: all, or a comma list of api, order-svc, dispatch-engine, outbox-relay")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -70,6 +73,9 @@ func (c *Config) Validate() error {
 	case c.Partitions <= 0 || c.Partitions > 1024:
 		return usageError{"--partitions must be between 1 and 1024"}
 	}
+	if _, err := c.services(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
@@ -77,6 +83,40 @@ func (c *Config) Validate() error {
 		return usageError{"--log-format must be json or text"}
 	}
 	return nil
+}
+
+// Services a process can run.
+const (
+	ServiceAPI            = "api"             // /v1 for customers and technicians, the technicians' WebSocket
+	ServiceOrders         = "order-svc"       // the order intake consumer (01 -> 02)
+	ServiceDispatchEngine = "dispatch-engine" // queues, waves, sweeper
+	ServiceOutboxRelay    = "outbox-relay"    // outbox -> event bus (one active per cluster)
+)
+
+var allServices = []string{ServiceAPI, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay}
+
+// services parses --services. Every process serves /health, /metrics and
+// /admin. Splitting services over processes needs shared state: MySQL and
+// Redis.
+func (c *Config) services() (map[string]bool, error) {
+	out := map[string]bool{}
+	if strings.TrimSpace(c.Services) == "all" || c.Services == "" {
+		for _, s := range allServices {
+			out[s] = true
+		}
+		return out, nil
+	}
+	for _, s := range strings.Split(c.Services, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(allServices, s) {
+			return nil, usageError{fmt.Sprintf("--services: unknown service %q (use all or %s)", s, strings.Join(allServices, ", "))}
+		}
+		out[s] = true
+	}
+	if c.MySQLDSN == "" || c.RedisAddr == "" {
+		return nil, usageError{"--services other than all needs --mysql-dsn and --redis-addr: the processes share state there"}
+	}
+	return out, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

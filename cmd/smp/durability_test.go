@@ -25,10 +25,11 @@ type server struct {
 	done chan error
 }
 
-func startServer(t *testing.T, dataDir, addr string) *server {
+func startServer(t *testing.T, dataDir, addr string, extra ...string) *server {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", addr, "--data-dir", dataDir, "--invitation-ttl", "2s",
-		"--dispatch-retry-after", "500ms", "--log-level", "warn")
+	args := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--invitation-ttl", "2s",
+		"--dispatch-retry-after", "500ms", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "SMP_TEST_EXEC=1")
 	logf, err := os.Create(filepath.Join(dataDir, fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
 	must(t, err)
