@@ -119,8 +119,10 @@ func Open(cfg Config) (*Log, error) {
 		if err != nil {
 			return nil, fmt.Errorf("eventlog: open: %w", err)
 		}
-		db.SetMaxOpenConns(64)
-		db.SetMaxIdleConns(64)
+		// Consumers queue for connections: each partition's loop is short.
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(4)
+		db.SetConnMaxIdleTime(time.Minute)
 		l.write, l.read, l.mysql = db, db, true
 	} else {
 		abs, err := filepath.Abs(cfg.Path)

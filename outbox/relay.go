@@ -32,7 +32,8 @@ type Config struct {
 	BatchSize    int
 	// Locker, when set, makes the relay run in one process at a time
 	// (lease "lock:outbox-relay"): several relays would publish one key's
-	// events out of order.
+	// events out of order. cmd/smp gives it the database, so event
+	// delivery never depends on Redis.
 	Locker     smp.Locker
 	Owner      string
 	Now        func() time.Time

@@ -34,7 +34,6 @@ const (
 	PrefixLock        = "dispatch:lock:"        // STRING lease
 	PrefixStock       = "cache:wms:stock:"      // STRING cached wms stock per SKU
 	PrefixSession     = "session:"              // STRING per technician connection: which process holds it
-	PrefixSingleton   = "lock:"                 // STRING lease of a one-per-cluster worker (the outbox relay)
 	ChannelNotify     = "dispatch:notify"       // pub/sub channel: messages for technicians connected to another process
 )
 
@@ -54,7 +53,6 @@ var KeyClasses = []KeyClass{
 	{Prefix: PrefixLock, Why: "lease; TTL given by the caller"},
 	{Prefix: PrefixStock, TTL: 30 * time.Second, Cache: true, Why: "cache of wms stock: must expire (runbook INC-004)"},
 	{Prefix: PrefixSession, TTL: 2 * time.Minute, Why: "refreshed by heartbeats while the connection lives"},
-	{Prefix: PrefixSingleton, Why: "lease of a one-per-cluster worker; TTL given by the holder"},
 }
 
 // ClassOf returns the class of a key (without the store's prefix).

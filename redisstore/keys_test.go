@@ -13,7 +13,7 @@ func TestKeyClasses(t *testing.T) {
 		if c.Cache != strings.HasPrefix(c.Prefix, redisstore.CachePrefix) {
 			t.Errorf("%s: cache classes, and only they, live under %s", c.Prefix, redisstore.CachePrefix)
 		}
-		if !c.Persistent && c.TTL == 0 && c.Prefix != redisstore.PrefixLock && c.Prefix != redisstore.PrefixSingleton {
+		if !c.Persistent && c.TTL == 0 && c.Prefix != redisstore.PrefixLock {
 			t.Errorf("%s: neither persistent nor given a TTL", c.Prefix)
 		}
 		if c.Why == "" {

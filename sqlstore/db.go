@@ -38,6 +38,8 @@ type Config struct {
 	ReplicaLagThreshold time.Duration
 	// LagInterval is how often replica lag is measured (default 1 s).
 	LagInterval time.Duration
+	// MaxConns bounds each MySQL pool (default 32).
+	MaxConns int
 	// Now is the clock; time.Now by default.
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -67,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LagInterval <= 0 {
 		c.LagInterval = time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 32
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -160,8 +165,9 @@ func (db *DB) openMySQL(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		conn.SetMaxOpenConns(32)
-		conn.SetMaxIdleConns(32)
+		conn.SetMaxOpenConns(db.cfg.MaxConns)
+		conn.SetMaxIdleConns(max(2, db.cfg.MaxConns/4))
+		conn.SetConnMaxIdleTime(time.Minute)
 		conn.SetConnMaxLifetime(30 * time.Minute)
 		return conn, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/dispatchtest"
 	"smp/sqlstore"
 	"smp/sqlstore/sqlstoretest"
 )
@@ -44,6 +45,10 @@ func TestStore(t *testing.T) {
 		"FlagsAndProcessed":            testFlagsAndProcessed,
 		"FindDispatchableRespectsHold": testFindDispatchableRespectsHold,
 		"TraceAndAudit":                testTraceAndAudit,
+		"Leases": func(t *testing.T, open func(*testing.T) sqlstore.Config) {
+			db := mustOpen(t, open(t))
+			dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return db })
+		},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

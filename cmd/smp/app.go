@@ -50,7 +50,8 @@ type App struct {
 // openStore opens the system of record: MySQL when --mysql-dsn is set,
 // else SQLite in the data dir (used by migrate and token too).
 func openStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sqlstore.DB, error) {
-	sc := sqlstore.Config{MySQLDSN: cfg.MySQLDSN, MySQLReadDSN: cfg.MySQLReadDSN, ReplicaLagThreshold: cfg.ReplicaLagThreshold, Logger: log, Registerer: reg}
+	sc := sqlstore.Config{MySQLDSN: cfg.MySQLDSN, MySQLReadDSN: cfg.MySQLReadDSN, ReplicaLagThreshold: cfg.ReplicaLagThreshold,
+		MaxConns: cfg.MySQLMaxConns, Logger: log, Registerer: reg}
 	if cfg.MySQLDSN == "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
@@ -133,7 +134,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 			a.Engine.TriggerSweep()
 		}
 	})
-	if a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Locker: deps.Locker, Logger: a.Log, Registerer: a.Registry}); err != nil {
+	if a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Locker: a.Store, Logger: a.Log, Registerer: a.Registry}); err != nil {
 		return err
 	}
 

@@ -45,7 +45,7 @@ func TestOfferCrossesProcesses(t *testing.T) {
 	}
 	t.Parallel()
 	dsn, raddr, prefix, ds, db := sharedBackends(t, 20)
-	shared := []string{"--mysql-dsn", dsn, "--redis-addr", raddr, "--redis-prefix", prefix}
+	shared := []string{"--mysql-dsn", dsn, "--redis-addr", raddr, "--redis-prefix", prefix, "--mysql-max-conns", "8", "--redis-pool-size", "16"}
 	apiAddr, engAddr := freeAddr(t), freeAddr(t)
 	api := startServer(t, t.TempDir(), apiAddr, append(shared, "--services", "api")...)
 	eng := startServer(t, t.TempDir(), engAddr, append(shared, "--services", "order-svc,dispatch-engine,outbox-relay")...)
@@ -103,7 +103,7 @@ func TestThreeProcessesKillOne(t *testing.T) {
 	}
 	t.Parallel()
 	dsn, raddr, prefix, ds, db := sharedBackends(t, 45)
-	shared := []string{"--mysql-dsn", dsn, "--redis-addr", raddr, "--redis-prefix", prefix}
+	shared := []string{"--mysql-dsn", dsn, "--redis-addr", raddr, "--redis-prefix", prefix, "--mysql-max-conns", "8", "--redis-pool-size", "16"}
 	var addrs, urls []string
 	var servers []*server
 	for i := 0; i < 3; i++ {

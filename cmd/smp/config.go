@@ -18,6 +18,7 @@ type Config struct {
 	MySQLDSN              string
 	MySQLReadDSN          string
 	ReplicaLagThreshold   time.Duration
+	MySQLMaxConns         int
 	RedisAddr             string
 	RedisPrefix           string
 	RedisPoolSize         int
@@ -55,6 +56,7 @@ func (c *Config) registerMySQL(fs *flag.FlagSet) {
 	fs.StringVar(&c.MySQLDSN, "mysql-dsn", "", "MySQL primary, e.g. user:pass@tcp(host:3306)/smp (default: embedded SQLite in --data-dir)")
 	fs.StringVar(&c.MySQLReadDSN, "mysql-read-dsn", "", "MySQL replica for lag-tolerant reads (also MYSQL_READ_DSN)")
 	fs.DurationVar(&c.ReplicaLagThreshold, "replica-lag-threshold", 30*time.Second, "above this replica lag, reads move to the primary")
+	fs.IntVar(&c.MySQLMaxConns, "mysql-max-conns", 32, "connections per MySQL pool of this process (the event log adds up to 16)")
 }
 
 // Validate checks the configuration.

@@ -48,7 +48,8 @@ func startServer(t *testing.T, dataDir, addr string, extra ...string) *server {
 		}
 		select {
 		case err := <-s.done:
-			t.Fatalf("server exited during start: %v", err)
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("server exited during start: %v\n%s", err, out)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -1,0 +1,33 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"smp"
+)
+
+var _ smp.Locker = (*DB)(nil)
+
+// TryLock takes a lease in the database (for singleton workers such as the
+// outbox relay, which must not depend on Redis being writable).
+func (db *DB) TryLock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	now := db.now()
+	exp := now.Add(ttl).UnixMilli()
+	if _, err := db.write.ExecContext(ctx, db.dialect.InsertIgnore+` INTO leases (name, owner, expires_at) VALUES (?,?,?)`, key, owner, exp); err != nil {
+		return false, err
+	}
+	if _, err := db.write.ExecContext(ctx, `UPDATE leases SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?)`,
+		owner, exp, key, owner, now.UnixMilli()); err != nil {
+		return false, err
+	}
+	var cur string
+	err := db.write.QueryRowContext(ctx, `SELECT owner FROM leases WHERE name = ?`, key).Scan(&cur)
+	return cur == owner, err
+}
+
+// Unlock releases the lease if owner holds it.
+func (db *DB) Unlock(ctx context.Context, key, owner string) error {
+	_, err := db.write.ExecContext(ctx, `UPDATE leases SET expires_at = 0 WHERE name = ? AND owner = ?`, key, owner)
+	return err
+}
