@@ -199,13 +199,17 @@ func (s *Service) apply(ctx context.Context, id string, c change) (*smp.Order, e
 			return smp.Errorf(smp.ECONFLICT, "order %s is %s and cannot move to %s", o.ID, o.Stage, c.to)
 		}
 		before := *o
-		now := s.cfg.Now().UTC()
-		o.Stage, o.StageChangedAt = c.to, now
+		o.Stage = c.to
 		if c.mutate != nil {
 			if err := c.mutate(tx, o); err != nil {
 				return err
 			}
 		}
+		// Read the clock once every lock is held (mutate may have waited
+		// for a technician's row), so recorded times follow the order in
+		// which the database serialized the changes.
+		now := s.cfg.Now().UTC()
+		o.StageChangedAt = now
 		if err := tx.UpdateOrder(ctx, o); err != nil {
 			return err
 		}
