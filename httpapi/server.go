@@ -188,8 +188,13 @@ func ErrorStatus(code string) int {
 // are logged here, once, and their detail is not shown.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := smp.ErrorCode(err)
-	if code == smp.EINTERNAL {
-		rid, _ := r.Context().Value(keyRequestID).(string)
+	rid, _ := r.Context().Value(keyRequestID).(string)
+	if r.Context().Err() != nil {
+		// The client went away (or timed out): not a failure of ours.
+		s.log.Debug("request abandoned by the client", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
+		code = smp.EUNAVAILABLE
+		err = smp.Errorf(code, "request cancelled")
+	} else if code == smp.EINTERNAL {
 		s.log.Error("internal error", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, ErrorStatus(code), map[string]any{"error": map[string]string{"code": code, "message": smp.ErrorMessage(err)}})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -227,17 +228,17 @@ func (t *Technician) startJob(ctx context.Context, orderID string) {
 			}
 			if err := t.post(ctx, "/v1/jobs/"+orderID+"/"+step.path); err != nil {
 				t.Logger.Warn("sim technician job step failed", "technician_id", t.Me.ID, "order_id", orderID, "step", step.path, "err", err)
-				if strings.Contains(err.Error(), "409") {
+				if IsStatus(err, http.StatusConflict) {
 					return // cancelled meanwhile
 				}
-				// Retry the step once the server is back.
+				// Retry the step (steps are idempotent) until the server answers.
 				for ctx.Err() == nil {
 					select {
 					case <-ctx.Done():
 						return
 					case <-time.After(500 * time.Millisecond):
 					}
-					if err = t.post(ctx, "/v1/jobs/"+orderID+"/"+step.path); err == nil || strings.Contains(err.Error(), "409") {
+					if err = t.post(ctx, "/v1/jobs/"+orderID+"/"+step.path); err == nil || IsStatus(err, http.StatusConflict) {
 						break
 					}
 				}
@@ -249,7 +250,8 @@ func (t *Technician) startJob(ctx context.Context, orderID string) {
 
 func (t *Technician) post(ctx context.Context, path string) error {
 	err := postJSON(ctx, t.base()+path, t.Me.Token, nil, nil)
-	if err != nil && !strings.Contains(err.Error(), ": 4") {
+	var he *HTTPError
+	if err != nil && !errors.As(err, &he) {
 		t.cur.Add(1) // the server did not answer: try another
 	}
 	return err
@@ -280,10 +282,27 @@ func postJSON(ctx context.Context, url, token string, body, out any) error {
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("POST %s: %d %s: %s", url, resp.StatusCode, e.Error.Code, e.Error.Message)
+		return &HTTPError{URL: url, Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
 	return nil
+}
+
+// HTTPError is an answer of the platform with an error status.
+type HTTPError struct {
+	URL           string
+	Status        int
+	Code, Message string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("POST %s: %d %s: %s", e.URL, e.Status, e.Code, e.Message)
+}
+
+// IsStatus reports whether err is an answer with that status.
+func IsStatus(err error, status int) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && he.Status == status
 }

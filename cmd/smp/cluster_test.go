@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"slices"
-	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -130,26 +128,7 @@ func TestThreeProcessesKillOne(t *testing.T) {
 	<-servers[1].done
 	waitUntil(t, 60*time.Second, "150 orders acknowledged", func() bool { return len(cust.Created()) >= 150 })
 	acked := cust.Created()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		var stuck []string
-		for _, id := range acked {
-			o, err := db.FindOrderByID(context.Background(), id)
-			if err != nil {
-				t.Fatalf("acknowledged order %s lost: %v", id, err)
-			}
-			if o.Stage != smp.StageCompleted {
-				stuck = append(stuck, fmt.Sprintf("%s:%s", o.ID, o.Stage))
-			}
-		}
-		if len(stuck) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not completed 90 s after the kill: %v", stuck)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	waitAllCompleted(t, db, acked, 90*time.Second)
 	cancel()
 	wg.Wait()
 	for _, i := range []int{0, 2} {
@@ -159,41 +138,9 @@ func TestThreeProcessesKillOne(t *testing.T) {
 		}
 	}
 
-	type job struct {
-		order       string
-		from, until time.Time
-	}
-	jobs := map[string][]job{}
-	for _, id := range acked {
-		o, _ := db.FindOrderByID(context.Background(), id)
-		ts, err := db.FindTransitions(context.Background(), id)
-		must(t, err)
-		n := 0
-		var from, until time.Time
-		for _, tr := range ts {
-			if tr.To == smp.StageAssigned {
-				n++
-				from = tr.At
-			}
-			if tr.To == smp.StageCompleted {
-				until = tr.At
-			}
-		}
-		if n != 1 {
-			t.Fatalf("order %s assigned %d times", id, n)
-		}
-		jobs[o.TechnicianID] = append(jobs[o.TechnicianID], job{id, from, until})
-	}
-	for tech, js := range jobs {
-		sort.Slice(js, func(i, j int) bool { return js[i].from.Before(js[j].from) })
-		for i := 1; i < len(js); i++ {
-			if js[i].from.Before(js[i-1].until) {
-				t.Fatalf("technician %s double-booked: %s and %s", tech, js[i-1].order, js[i].order)
-			}
-		}
-	}
+	used := checkLifecycles(t, db, acked)
 	t.Logf("%d orders over 3 processes (one SIGKILLed after %d), %d refused while it died, %d technicians used",
-		len(acked), 40, cust.Failures(), len(jobs))
+		len(acked), 40, cust.Failures(), used)
 }
 
 func httpGet(url string) (int, error) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -122,26 +121,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	check, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(dataDir, "smp.db")})
 	must(t, err)
 	defer check.Close()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		var stuck []string
-		for _, id := range acked {
-			o, err := check.FindOrderByID(ctx, id)
-			if err != nil {
-				t.Fatalf("acknowledged order %s lost: %v", id, err)
-			}
-			if o.Stage != smp.StageCompleted {
-				stuck = append(stuck, fmt.Sprintf("%s:%s:%s", o.ID, o.Stage, o.TechnicianID))
-			}
-		}
-		if len(stuck) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("orders not completed 90 s after the restart: %v", stuck)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	waitAllCompleted(t, check, acked, 90*time.Second)
 	stopSim()
 	must(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	if err := <-srv.done; err != nil {
@@ -150,45 +130,9 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	wg.Wait()
 
 	// No order assigned twice; no technician holding two orders at once.
-	type job struct {
-		order       string
-		from, until time.Time
-	}
-	jobs := map[string][]job{}
-	for _, id := range acked {
-		o, err := check.FindOrderByID(ctx, id)
-		must(t, err)
-		ts, err := check.FindTransitions(ctx, id)
-		must(t, err)
-		var assignedAt, doneAt time.Time
-		n := 0
-		for _, tr := range ts {
-			switch tr.To {
-			case smp.StageAssigned:
-				n++
-				assignedAt = tr.At
-			case smp.StageCompleted, smp.StageCancelled:
-				doneAt = tr.At
-			}
-		}
-		if n != 1 {
-			t.Fatalf("order %s was assigned %d times", id, n)
-		}
-		jobs[o.TechnicianID] = append(jobs[o.TechnicianID], job{id, assignedAt, doneAt})
-	}
-	for tech, js := range jobs {
-		sort.Slice(js, func(i, j int) bool { return js[i].from.Before(js[j].from) })
-		for i := 1; i < len(js); i++ {
-			if js[i].from.Before(js[i-1].until) {
-				t.Fatalf("technician %s was double-booked: %s assigned at %s before %s finished at %s", tech, js[i].order, js[i].from, js[i-1].order, js[i-1].until)
-			}
-		}
-		if tt, _ := check.FindTechnicianByID(ctx, tech); tt.ActiveOrderID != "" {
-			t.Fatalf("technician %s still holds %s after every order completed", tech, tt.ActiveOrderID)
-		}
-	}
+	used := checkLifecycles(t, check, acked)
 	t.Logf("orders acknowledged: %d (%d before the SIGKILL; in flight at the kill: %v), requests refused while down: %d, technicians used: %d",
-		len(acked), ackedAtKill, atKill, cust.Failures(), len(jobs))
+		len(acked), ackedAtKill, atKill, cust.Failures(), used)
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
