@@ -44,7 +44,10 @@ const CachePrefix = "cache:"
 // KeyClasses is the one place that says how long each key lives.
 var KeyClasses = []KeyClass{
 	{Prefix: PrefixQueue, Persistent: true, Why: "work queue: engines drain it; the database rebuilds it (sweeper)"},
-	{Prefix: PrefixQueued, TTL: 10 * time.Minute, Why: "dedupe marker; deleted at pop, expires if a popper died"},
+	// Short: a process killed between BRPOP and deleting the marker leaves
+	// it behind, and until it expires the sweeper's re-push is swallowed.
+	// A duplicate queue entry is harmless (dispatch lock, stage check).
+	{Prefix: PrefixQueued, TTL: 30 * time.Second, Why: "dedupe marker; deleted at pop, expires soon if a popper died"},
 	{Prefix: PrefixInvitations, TTL: time.Hour, Why: "deleted at assignment and at the end of a round; the TTL bounds a leak"},
 	{Prefix: PrefixTechInv, TTL: time.Hour, Why: "index of invitations; refreshed on every offer"},
 	{Prefix: PrefixOpen, Persistent: true, Why: "one set; members removed as invitations close or are deleted"},

@@ -30,6 +30,12 @@ func waitAllCompleted(t *testing.T, store smp.Store, acked []string, d time.Dura
 			return
 		}
 		if time.Now().After(deadline) {
+			for _, id := range acked {
+				if o, _ := store.FindOrderByID(context.Background(), id); o.Stage != smp.StageCompleted {
+					tr, _ := store.FindDispatchTrace(context.Background(), id)
+					t.Logf("%s trace: %+v", id, tr)
+				}
+			}
 			t.Fatalf("orders not completed after %s: %v", d, stuck)
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
