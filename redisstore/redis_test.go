@@ -79,3 +79,27 @@ func BenchmarkNearby(b *testing.B) {
 		}
 	}
 }
+
+func TestSessions(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	a, b := s.Sessions("proc-a"), s.Sessions("proc-b")
+	if err := a.Touch(ctx, "T1"); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, _ := b.Holder(ctx, "T1"); !ok || h != "proc-a" {
+		t.Fatalf("holder = %q %v", h, ok)
+	}
+	if ttl, _ := s.Client().TTL(ctx, s.Prefix()+"session:T1").Result(); ttl <= 0 {
+		t.Fatalf("session without TTL: %s", ttl)
+	}
+	b.Drop(ctx, "T1") // not b's
+	if _, ok, _ := a.Holder(ctx, "T1"); !ok {
+		t.Fatal("another process dropped the session")
+	}
+	a.Drop(ctx, "T1")
+	if _, ok, _ := a.Holder(ctx, "T1"); ok {
+		t.Fatal("session left after its holder dropped it")
+	}
+}

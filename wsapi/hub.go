@@ -30,8 +30,25 @@ type Config struct {
 	IdleTimeout time.Duration
 	// SendBuffer is the per-connection outgoing queue (default 64).
 	SendBuffer int
+	// Sessions, when set, records which process holds each connection
+	// (Redis session:{technician_id}).
+	Sessions   Sessions
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+}
+
+// Sessions records connections outside the process.
+type Sessions interface {
+	Touch(ctx context.Context, technicianID string) error
+	Drop(ctx context.Context, technicianID string) error
+}
+
+func (h *Hub) touch(ctx context.Context, techID string) {
+	if h.cfg.Sessions != nil {
+		if err := h.cfg.Sessions.Touch(ctx, techID); err != nil {
+			h.cfg.Logger.Warn("ws: session not recorded", "technician_id", techID, "err", err)
+		}
+	}
 }
 
 // Hub holds the open technician connections. It implements smp.Notifier.
@@ -195,6 +212,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			delete(h.conns, techID)
 			h.mu.Unlock()
 			h.gateway.TechnicianDisconnected(context.Background(), techID)
+			if h.cfg.Sessions != nil {
+				h.cfg.Sessions.Drop(context.Background(), techID)
+			}
 		} else {
 			h.mu.Unlock()
 		}
@@ -209,6 +229,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusInternalError, "internal error")
 		return
 	}
+	h.touch(ctx, techID)
 	h.enqueue(c, Reply{Type: "welcome", TechID: techID, ServerTime: &now})
 	for _, m := range resume {
 		h.enqueue(c, m)
@@ -283,6 +304,7 @@ func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply
 	}
 	switch m.Type {
 	case "heartbeat":
+		h.touch(ctx, techID)
 		now := time.Now().UTC()
 		return &Reply{Type: "heartbeat_ack", Ref: m.Ref, ServerTime: &now}
 	case "availability":

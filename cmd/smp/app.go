@@ -98,17 +98,21 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 
 	var srv *httpapi.Server
-	if a.Hub, err = wsapi.NewHub(func(ctx context.Context, r *http.Request) (string, error) { return srv.TechnicianAuth(ctx, r) },
-		wsapi.Config{Logger: a.Log, Registerer: a.Registry}); err != nil {
+	hubCfg := wsapi.Config{Logger: a.Log, Registerer: a.Registry}
+	if a.Cfg.RedisAddr != "" {
+		if a.Redis, err = redisstore.Open(ctx, redisstore.Config{Addr: a.Cfg.RedisAddr, Prefix: a.Cfg.RedisPrefix, PoolSize: a.Cfg.RedisPoolSize}); err != nil {
+			return err
+		}
+		host, _ := os.Hostname()
+		hubCfg.Sessions = a.Redis.Sessions(fmt.Sprintf("%s/%d", host, os.Getpid()))
+	}
+	if a.Hub, err = wsapi.NewHub(func(ctx context.Context, r *http.Request) (string, error) { return srv.TechnicianAuth(ctx, r) }, hubCfg); err != nil {
 		return err
 	}
 	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
 		Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
 	var broadcaster *redisstore.Broadcaster
-	if a.Cfg.RedisAddr != "" {
-		if a.Redis, err = redisstore.Open(ctx, redisstore.Config{Addr: a.Cfg.RedisAddr, Prefix: a.Cfg.RedisPrefix, PoolSize: a.Cfg.RedisPoolSize}); err != nil {
-			return err
-		}
+	if a.Redis != nil {
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
 		// Offers for technicians connected to another process go through Redis.
 		broadcaster = redisstore.NewBroadcaster(a.Redis, a.Hub, a.Log)

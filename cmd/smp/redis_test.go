@@ -126,8 +126,8 @@ func TestRedisKeysExpire(t *testing.T) {
 			t.Errorf("%s still exists after the order was assigned", smp.InvitationsKey(id))
 		}
 	}
-	if seen[redisstore.PrefixTech] == 0 || seen[redisstore.PrefixGeo] == 0 {
-		t.Fatalf("the load wrote no technician state or geo index: %v", seen)
+	if seen[redisstore.PrefixTech] == 0 || seen[redisstore.PrefixGeo] == 0 || seen[redisstore.PrefixSession] != len(a.ds.Technicians) {
+		t.Fatalf("technician state, geo index or one session per connected technician missing: %v", seen)
 	}
 	t.Logf("keys by class after %d orders: %v", len(ids), seen)
 }
