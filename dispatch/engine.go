@@ -306,12 +306,6 @@ func (e *Engine) checkBackpressure(ctx context.Context, city string) {
 	}
 }
 
-// Backpressure reports whether city's queue is over the threshold.
-func (e *Engine) Backpressure(ctx context.Context, city string) bool {
-	n, err := e.d.Queue.Len(ctx, city)
-	return err == nil && n > e.cfg.BackpressureThreshold
-}
-
 // work pops city's queue and dispatches each order in its own goroutine,
 // at most Concurrency at once across cities.
 func (e *Engine) work(ctx context.Context, city string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"smp/internal/wait"
 	"strings"
 	"sync"
 	"testing"
@@ -39,9 +40,9 @@ func TestWavesNearestFirstWideningRadius(t *testing.T) {
 	for _, tech := range got {
 		must(t, h.engine.Decline(ctx, tech, o.ID, "busy"))
 	}
-	waitFor(t, 10*time.Second, "wave 2", func() bool { return slices.Contains(h.notes.offered(o.ID), "T4") })
+	wait.Until(t, 10*time.Second, "wave 2", func() bool { return slices.Contains(h.notes.offered(o.ID), "T4") })
 	must(t, h.engine.Decline(ctx, "T4", o.ID, "busy"))
-	waitFor(t, 10*time.Second, "wave 3 in the wider ring", func() bool { return slices.Contains(h.notes.offered(o.ID), "T5") })
+	wait.Until(t, 10*time.Second, "wave 3 in the wider ring", func() bool { return slices.Contains(h.notes.offered(o.ID), "T5") })
 	if _, err := h.engine.Accept(ctx, "T5", o.ID); err != nil {
 		t.Fatalf("accept: %v", err)
 	}
@@ -88,7 +89,7 @@ func TestExpiredOfferLeadsToNextWave(t *testing.T) {
 	o := h.createOrder(lat0, lng0)
 	h.waitOffered(o.ID, 1)
 	// T1 never answers.
-	waitFor(t, 10*time.Second, "offer to T2 after T1's expired", func() bool { return slices.Contains(h.notes.offered(o.ID), "T2") })
+	wait.Until(t, 10*time.Second, "offer to T2 after T1's expired", func() bool { return slices.Contains(h.notes.offered(o.ID), "T2") })
 	msgs := h.notes.of("T1")
 	if msgs[len(msgs)-1].Type != "offer_expired" {
 		t.Fatalf("T1 was not told the offer expired: %+v", msgs)
@@ -170,7 +171,7 @@ func TestExactlyOneWinner(t *testing.T) {
 		must(t, err)
 		_, err = h.orders.CompleteJob(ctx, o.ID, winners[0])
 		must(t, err)
-		waitFor(t, 10*time.Second, "winner free again", func() bool {
+		wait.Until(t, 10*time.Second, "winner free again", func() bool {
 			p, _, _ := h.geo.Get(ctx, winners[0])
 			return !p.Busy
 		})
@@ -202,7 +203,7 @@ func TestNoTechnicianDoubleBooked(t *testing.T) {
 		a := h.createOrder(lat0, lng0)
 		h.waitOffered(a.ID, 1)
 		b := h.createOrder(lat0+0.01, lng0)
-		waitFor(t, 5*time.Second, "order b in 02", func() bool { return h.stage(b.ID) == smp.StageDispatching })
+		wait.Until(t, 5*time.Second, "order b in 02", func() bool { return h.stage(b.ID) == smp.StageDispatching })
 		var wg sync.WaitGroup
 		var errA, errB error
 		wg.Add(2)
@@ -223,7 +224,7 @@ func TestNoTechnicianDoubleBooked(t *testing.T) {
 			_, err := h.orders.Cancel(ctx, id, smp.Actor{Kind: "ops", ID: "alice", Role: smp.RoleOps}, "test cleanup")
 			must(t, err)
 		}
-		waitFor(t, 5*time.Second, "T1 free", func() bool {
+		wait.Until(t, 5*time.Second, "T1 free", func() bool {
 			p, _, _ := h.geo.Get(ctx, "T1")
 			inv, _ := h.invs.ForTechnician(ctx, "T1")
 			return !p.Busy && len(inv) == 0
@@ -245,11 +246,11 @@ func TestAutoDispatchFlagAndManualDispatch(t *testing.T) {
 	must(t, err)
 
 	o := h.createOrder(lat0, lng0)
-	waitFor(t, 5*time.Second, "order in 02", func() bool { return h.stage(o.ID) == smp.StageDispatching })
+	wait.Until(t, 5*time.Second, "order in 02", func() bool { return h.stage(o.ID) == smp.StageDispatching })
 	// Give the engine every chance to (wrongly) dispatch: two sweeps.
 	h.engine.TriggerSweep()
 	h.engine.TriggerSweep()
-	waitFor(t, 5*time.Second, "intake consumed the event", func() bool {
+	wait.Until(t, 5*time.Second, "intake consumed the event", func() bool {
 		lag, _ := h.bus.Lag(ctx, "dispatch-engine", []string{smp.TopicOrders})
 		var n int64
 		for _, v := range lag[smp.TopicOrders] {
@@ -295,7 +296,7 @@ func TestAutoDispatchFlagAndManualDispatch(t *testing.T) {
 
 	// Turning the flag back on dispatches what waits.
 	o2 := h.createOrder(lat0, lng0)
-	waitFor(t, 5*time.Second, "o2 in 02", func() bool { return h.stage(o2.ID) == smp.StageDispatching })
+	wait.Until(t, 5*time.Second, "o2 in 02", func() bool { return h.stage(o2.ID) == smp.StageDispatching })
 	_, err = h.flags.Set(ctx, smp.FlagEnableAutoDispatch, true, ops, "engine recovered")
 	must(t, err)
 	h.waitOffered(o2.ID, 1)
@@ -313,7 +314,7 @@ func TestBackpressureNothingDropped(t *testing.T) {
 	}
 	// One order is being dispatched and the worker may hold one more
 	// while it waits for a free slot; the rest wait in the queue.
-	waitFor(t, 10*time.Second, "queue over the threshold", func() bool {
+	wait.Until(t, 10*time.Second, "queue over the threshold", func() bool {
 		st, err := h.engine.Stats(ctx)
 		return err == nil && st.Backpressure["HCMC"] && st.QueueLength["HCMC"] >= n-2 && st.ActiveDispatches == 1 &&
 			st.OrdersPerStage[smp.StageDispatching] == n
@@ -336,12 +337,12 @@ func TestRetryNeverReoffersDecliner(t *testing.T) {
 	o := h.createOrder(lat0, lng0)
 	h.waitOffered(o.ID, 1)
 	must(t, h.engine.Decline(ctx, "T1", o.ID, "too far"))
-	waitFor(t, 10*time.Second, "a second round that found nobody", func() bool {
+	wait.Until(t, 10*time.Second, "a second round that found nobody", func() bool {
 		tr, _ := h.engine.Trace(ctx, o.ID)
 		return len(tr.Waves) >= 2 && tr.Waves[len(tr.Waves)-1].Candidates == 0
 	})
 	h.addTech("T2", lat0+0.003, lng0)
-	waitFor(t, 10*time.Second, "offer to T2 in a later round", func() bool { return slices.Contains(h.notes.offered(o.ID), "T2") })
+	wait.Until(t, 10*time.Second, "offer to T2 in a later round", func() bool { return slices.Contains(h.notes.offered(o.ID), "T2") })
 	if n := len(h.notes.offered(o.ID)); n != 2 {
 		t.Fatalf("offers = %v: T1 was offered again after declining", h.notes.offered(o.ID))
 	}
@@ -421,7 +422,7 @@ func TestRoundEndLeavesNoInvitations(t *testing.T) {
 	o := h.createOrder(lat0, lng0)
 	h.waitOffered(o.ID, 1)
 	must(t, h.engine.Decline(ctx, "T1", o.ID, "no"))
-	waitFor(t, 10*time.Second, "the round to end", func() bool {
+	wait.Until(t, 10*time.Second, "the round to end", func() bool {
 		n, _ := h.invs.ForOrder(ctx, o.ID)
 		st, _ := h.engine.Stats(ctx)
 		return len(n) == 0 && st.ActiveDispatches == 0
@@ -431,7 +432,7 @@ func TestRoundEndLeavesNoInvitations(t *testing.T) {
 	h.waitOffered(c.ID, 1)
 	_, err := h.orders.Cancel(ctx, c.ID, smp.Actor{Kind: "customer", ID: "C1"}, "")
 	must(t, err)
-	waitFor(t, 10*time.Second, "the cancelled order's offer withdrawn", func() bool {
+	wait.Until(t, 10*time.Second, "the cancelled order's offer withdrawn", func() bool {
 		msgs := h.notes.of("T1")
 		return msgs[len(msgs)-1].Type == "offer_withdrawn" && msgs[len(msgs)-1].OrderID == c.ID
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"smp/internal/wait"
 	"sync"
 	"testing"
 	"time"
@@ -202,16 +203,6 @@ func (h *harness) createOrder(lat, lng float64) *smp.Order {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not waiting blind
-	}
-}
 
 func (h *harness) stage(id string) smp.Stage {
 	o, err := h.store.FindOrderByID(context.Background(), id)
@@ -224,7 +215,7 @@ func (h *harness) stage(id string) smp.Stage {
 func (h *harness) waitOffered(orderID string, n int) []string {
 	h.t.Helper()
 	var got []string
-	waitFor(h.t, 10*time.Second, fmt.Sprintf("%d offers of %s", n, orderID), func() bool {
+	wait.Until(h.t, 10*time.Second, fmt.Sprintf("%d offers of %s", n, orderID), func() bool {
 		got = h.notes.offered(orderID)
 		return len(got) >= n
 	})

@@ -17,8 +17,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"net/url"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -28,6 +26,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"smp"
+	"smp/internal/sqlitedsn"
 )
 
 // Config of a Log: Path for SQLite (one process) or MySQLDSN to share
@@ -125,16 +124,10 @@ func Open(cfg Config) (*Log, error) {
 		db.SetConnMaxIdleTime(time.Minute)
 		l.write, l.read, l.mysql = db, db, true
 	} else {
-		abs, err := filepath.Abs(cfg.Path)
+		dsn, err := sqlitedsn.For(cfg.Path, false)
 		if err != nil {
 			return nil, err
 		}
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(FULL)")
-		q.Set("_txlock", "immediate")
-		dsn := "file:" + abs + "?" + q.Encode()
 		if l.write, err = sql.Open("sqlite", dsn); err != nil {
 			return nil, fmt.Errorf("eventlog: open: %w", err)
 		}

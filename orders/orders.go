@@ -92,13 +92,6 @@ func (s *Service) Reload(ctx context.Context) error {
 	return nil
 }
 
-// City returns a city of the catalogue, or nil.
-func (s *Service) City(code string) *smp.City {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cities[code]
-}
-
 // Cities returns the catalogue's cities.
 func (s *Service) Cities() []*smp.City {
 	s.mu.RLock()

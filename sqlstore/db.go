@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"smp"
+	"smp/internal/sqlitedsn"
 )
 
 //go:embed migrations
@@ -132,17 +131,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 }
 
 func (db *DB) openSQLite() error {
-	abs, err := filepath.Abs(db.cfg.Path)
+	dsn, err := sqlitedsn.For(db.cfg.Path, true)
 	if err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + abs + "?" + q.Encode()
 	if db.write, err = sql.Open("sqlite", dsn); err != nil {
 		return fmt.Errorf("sqlstore: open: %w", err)
 	}

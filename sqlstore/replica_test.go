@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"smp/internal/wait"
 	"strings"
 	"sync"
 	"testing"
@@ -164,7 +165,7 @@ func TestReplicaLagMovesReads(t *testing.T) {
 		return false
 	}
 	insert("before")
-	waitUntil(t, 10*time.Second, "the replica to have the first order", func() bool { return listed("before") })
+	wait.Until(t, 10*time.Second, "the replica to have the first order", func() bool { return listed("before") })
 
 	execAll(t, replica.dsn(""), "STOP REPLICA SQL_THREAD")
 	insert("during")
@@ -197,15 +198,4 @@ func TestReplicaLagMovesReads(t *testing.T) {
 	// A replica that stops answering: reads move too.
 	replica.cmd.Process.Kill()
 	waitTarget("primary", 10*time.Second)
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"smp/internal/wait"
 
 	"slices"
 	"sync"
@@ -72,8 +73,8 @@ func TestOfferCrossesProcesses(t *testing.T) {
 	cust := &sim.Customers{BaseURL: "http://" + apiAddr, Customers: ds.Customers, Cities: ds.Cities, Services: ds.Services, Rate: 10, Max: 15, Seed: 2}
 	wg.Add(1)
 	go func() { defer wg.Done(); cust.Run(ctx) }()
-	waitUntil(t, 30*time.Second, "15 orders placed", func() bool { return len(cust.Created()) >= 15 })
-	waitUntil(t, 60*time.Second, "every order completed", func() bool {
+	wait.Until(t, 30*time.Second, "15 orders placed", func() bool { return len(cust.Created()) >= 15 })
+	wait.Until(t, 60*time.Second, "every order completed", func() bool {
 		for _, id := range cust.Created() {
 			if o, err := db.FindOrderByID(context.Background(), id); err != nil || o.Stage != smp.StageCompleted {
 				return false
@@ -123,10 +124,10 @@ func TestThreeProcessesKillOne(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); cust.Run(ctx) }()
 
-	waitUntil(t, 30*time.Second, "40 orders before the kill", func() bool { return len(cust.Created()) >= 40 })
+	wait.Until(t, 30*time.Second, "40 orders before the kill", func() bool { return len(cust.Created()) >= 40 })
 	must(t, servers[1].cmd.Process.Signal(syscall.SIGKILL))
 	<-servers[1].done
-	waitUntil(t, 60*time.Second, "150 orders acknowledged", func() bool { return len(cust.Created()) >= 150 })
+	wait.Until(t, 60*time.Second, "150 orders acknowledged", func() bool { return len(cust.Created()) >= 150 })
 	acked := cust.Created()
 	waitAllCompleted(t, db, acked, 90*time.Second)
 	cancel()

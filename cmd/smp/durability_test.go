@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"smp/internal/wait"
 	"sync"
 	"syscall"
 	"testing"
@@ -98,7 +99,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); cust.Run(simCtx) }()
 
-	waitUntil(t, 30*time.Second, "60 acknowledged orders before the kill", func() bool { return len(cust.Created()) >= 60 })
+	wait.Until(t, 30*time.Second, "60 acknowledged orders before the kill", func() bool { return len(cust.Created()) >= 60 })
 	must(t, srv.cmd.Process.Signal(syscall.SIGKILL))
 	<-srv.done
 	ackedAtKill := len(cust.Created())
@@ -114,7 +115,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	}
 	srv = startServer(t, dataDir, addr)
 
-	waitUntil(t, 60*time.Second, "all 200 orders acknowledged", func() bool { return len(cust.Created()) >= 200 })
+	wait.Until(t, 60*time.Second, "all 200 orders acknowledged", func() bool { return len(cust.Created()) >= 200 })
 	acked := cust.Created()
 	// Every acknowledged order must be completed: dispatch resumed after
 	// the restart for the orders that were in 02.
@@ -133,15 +134,4 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	used := checkLifecycles(t, check, acked)
 	t.Logf("orders acknowledged: %d (%d before the SIGKILL; in flight at the kill: %v), requests refused while down: %d, technicians used: %d",
 		len(acked), ackedAtKill, atKill, cust.Failures(), used)
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"smp/internal/wait"
 	"strings"
 	"sync"
 	"testing"
@@ -51,11 +52,11 @@ func runLoad(t *testing.T, a *testApp, n int, rate float64) []string {
 		wg.Add(1)
 		go func() { defer wg.Done(); st.Run(ctx) }()
 	}
-	waitUntil(t, 15*time.Second, "technicians online", func() bool { return a.Hub.Connections() == len(a.ds.Technicians) })
+	wait.Until(t, 15*time.Second, "technicians online", func() bool { return a.Hub.Connections() == len(a.ds.Technicians) })
 	cust := &sim.Customers{BaseURL: a.url, Customers: a.ds.Customers, Cities: a.ds.Cities, Services: a.ds.Services, Rate: rate, Max: n, Seed: 5}
 	wg.Add(1)
 	go func() { defer wg.Done(); cust.Run(ctx) }()
-	waitUntil(t, 30*time.Second, fmt.Sprintf("%d orders placed", n), func() bool { return len(cust.Created()) >= n })
+	wait.Until(t, 30*time.Second, fmt.Sprintf("%d orders placed", n), func() bool { return len(cust.Created()) >= n })
 	ids := cust.Created()
 	deadline := time.Now().Add(60 * time.Second)
 	for !allIn(t, a, ids, smp.StageCompleted) {
@@ -150,7 +151,7 @@ func startOOMRedis(t *testing.T) string {
 	t.Cleanup(func() { cmd.Process.Kill(); <-done })
 	rdb := redis.NewClient(&redis.Options{Addr: port})
 	defer rdb.Close()
-	waitUntil(t, 10*time.Second, "redis-server up", func() bool { return rdb.Ping(context.Background()).Err() == nil })
+	wait.Until(t, 10*time.Second, "redis-server up", func() bool { return rdb.Ping(context.Background()).Err() == nil })
 	return port
 }
 
@@ -213,12 +214,12 @@ func TestRedisOutOfMemoryLosesNothing(t *testing.T) {
 		}
 		ids = append(ids, r.Body["id"].(string))
 	}
-	waitUntil(t, 15*time.Second, "orders in 02 with their queue push refused", func() bool {
+	wait.Until(t, 15*time.Second, "orders in 02 with their queue push refused", func() bool {
 		return allIn(t, a, ids, smp.StageDispatching) && metricValue(t, a, "smp_dispatch_queue_push_failures_total") >= 1
 	})
 
 	freeFiller(t, addr)
-	waitUntil(t, 60*time.Second, "every order completed after Redis recovered", func() bool { return allIn(t, a, ids, smp.StageCompleted) })
+	wait.Until(t, 60*time.Second, "every order completed after Redis recovered", func() bool { return allIn(t, a, ids, smp.StageCompleted) })
 	if h := a.do("GET", "/health", "", nil); h.Body["status"] != "ok" {
 		t.Fatalf("health after recovery: %s", h.Raw)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"smp/internal/wait"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +206,7 @@ func TestManualDispatchOverHTTP(t *testing.T) {
 	id, _ := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, body).Body["id"].(string)
 
 	var stuck []any
-	waitUntil(t, 10*time.Second, "the order listed as waiting in 02", func() bool {
+	wait.Until(t, 10*time.Second, "the order listed as waiting in 02", func() bool {
 		stuck, _ = a.do("GET", "/admin/orders?stage=02_dispatching", opsToken, nil).Body["orders"].([]any)
 		return len(stuck) == 1
 	})
