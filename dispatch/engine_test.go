@@ -7,6 +7,7 @@ import (
 	"smp/internal/wait"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -443,5 +444,41 @@ func TestRoundEndLeavesNoInvitations(t *testing.T) {
 	h.waitOffered(next.ID, 1)
 	if n, _ := h.invs.Count(ctx); n != 1 {
 		t.Fatalf("open invitations = %d, want only next's", n)
+	}
+}
+
+// TestAcceptBookkeepingOutlivesTheCaller: once the assignment has
+// committed, the trace and the clean-up are completed even if the
+// technician's connection (the caller's context) goes away right then.
+func TestAcceptBookkeepingOutlivesTheCaller(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var orderID atomic.Value
+	orderID.Store("")
+	var h *harness
+	h = newHarness(t, options{waveSize: 1, ttl: 30 * time.Second, afterCommit: func() {
+		// The caller leaves the moment the assignment is committed.
+		if id := orderID.Load().(string); id != "" && h.stage(id) == smp.StageAssigned {
+			cancel()
+		}
+	}})
+	h.addTech("T1", lat0+0.001, lng0)
+	o := h.createOrder(lat0, lng0)
+	h.waitOffered(o.ID, 1)
+	orderID.Store(o.ID)
+	if _, err := h.engine.Accept(ctx, "T1", o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the caller's context was not cancelled: the test shows nothing")
+	}
+	tr, err := h.engine.Trace(context.Background(), o.ID)
+	must(t, err)
+	if len(tr.Offers) != 1 || tr.Offers[0].State != smp.InvitationAccepted || tr.Offers[0].RespondedAt == nil {
+		t.Fatalf("trace after a caller who left: %+v", tr.Offers)
+	}
+	if invs, _ := h.invs.ForOrder(context.Background(), o.ID); len(invs) != 0 {
+		t.Fatalf("invitations left: %v", invs)
 	}
 }

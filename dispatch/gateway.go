@@ -2,11 +2,19 @@ package dispatch
 
 import (
 	"context"
+	"time"
 
 	"smp"
 )
 
 var openStates = []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}
+
+// settled returns a context for the bookkeeping that follows a committed
+// change (trace, notifications): the caller leaving (a closed WebSocket)
+// must not leave it half done.
+func settled(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}
 
 // TechnicianConnected marks a technician online and returns what their app
 // must show again: their current job and their open offers.
@@ -86,6 +94,8 @@ func (e *Engine) Acknowledge(ctx context.Context, techID, orderID string) error 
 	if err != nil || !ok {
 		return err
 	}
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	now := e.cfg.Now()
 	e.m.offers.WithLabelValues(string(smp.InvitationDelivered)).Inc()
 	e.mu.Lock()
@@ -122,6 +132,8 @@ func (e *Engine) Accept(ctx context.Context, techID, orderID string) (*smp.Order
 		return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
 	}
 	o, err := e.d.Orders.Assign(ctx, orderID, techID, smp.Actor{Kind: "technician", ID: techID}, "accepted offer "+inv.ID, false)
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	now := e.cfg.Now()
 	if err != nil {
 		e.d.Invitations.CompareAndSet(ctx, orderID, techID, []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationWithdrawn)
@@ -177,6 +189,8 @@ func (e *Engine) Decline(ctx context.Context, techID, orderID, reason string) er
 	if !ok {
 		return smp.Errorf(smp.ECONFLICT, "the offer of order %s is already %s", orderID, inv.State)
 	}
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	e.m.offers.WithLabelValues(string(smp.InvitationDeclined)).Inc()
 	err = e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationDeclined, e.cfg.Now())
 	e.signal(orderID)
@@ -197,6 +211,8 @@ func (e *Engine) ManualAssign(ctx context.Context, orderID, techID string, p smp
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := settled(ctx)
+	defer cancel()
 	e.assigned(ctx, o, "manual")
 	return o, nil
 }

@@ -92,6 +92,22 @@ type options struct {
 	backpressure int64
 	noStart      bool
 	retryAfter   time.Duration
+	// afterCommit runs after every committed transaction of the order service.
+	afterCommit func()
+}
+
+// hookStore is the real store with a hook after each commit.
+type hookStore struct {
+	*sqlstore.DB
+	after func()
+}
+
+func (s hookStore) InTx(ctx context.Context, fn func(smp.Tx) error) error {
+	err := s.DB.InTx(ctx, fn)
+	if err == nil {
+		s.after()
+	}
+	return err
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -132,7 +148,11 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	t.Cleanup(func() { bus.Close() })
 	reg := prometheus.NewRegistry()
-	ord, err := orders.New(ctx, store, orders.Config{Registerer: reg})
+	var ordStore smp.Store = store
+	if o.afterCommit != nil {
+		ordStore = hookStore{store, o.afterCommit}
+	}
+	ord, err := orders.New(ctx, ordStore, orders.Config{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
