@@ -93,6 +93,45 @@ type EventBus interface {
 	Close() error
 }
 
+// Dead letters: a message a consumer group gave up on goes to
+// <topic>.dlq with these headers besides its own.
+const (
+	DLQSuffix          = ".dlq"
+	HeaderDLQReason    = "dlq.reason"
+	HeaderDLQGroup     = "dlq.group"
+	HeaderDLQTopic     = "dlq.topic"
+	HeaderDLQPartition = "dlq.partition"
+	HeaderDLQOffset    = "dlq.offset"
+	HeaderDLQAttempts  = "dlq.attempts"
+	// HeaderReplayedFrom marks a message put back on its topic from the
+	// DLQ: "<dlq topic>/<partition>/<offset>".
+	HeaderReplayedFrom = "replayed_from"
+)
+
+// PartitionOffsets is one partition's position for a consumer group.
+type PartitionOffsets struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Committed is the group's next offset to read; -1 when it never committed.
+	Committed int64 `json:"current_offset"`
+	Start     int64 `json:"log_start_offset"`
+	End       int64 `json:"log_end_offset"`
+	Lag       int64 `json:"lag"`
+}
+
+// BusAdmin is what operators need of a bus beyond EventBus: the runbook's
+// kafka-consumer-groups --describe / --reset-offsets and reading a DLQ.
+type BusAdmin interface {
+	// Offsets describes group's position on every partition of topics.
+	Offsets(ctx context.Context, group string, topics []string) ([]PartitionOffsets, error)
+	// ResetOffset sets group's next offset on one partition. The group's
+	// members must be stopped (as with kafka-consumer-groups --execute).
+	ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error
+	// Read returns up to max messages of topic, partition by partition from
+	// the start of the log.
+	Read(ctx context.Context, topic string, max int) ([]Message, error)
+}
+
 // DecodeEvent decodes a bus message carrying an Event. A message that is
 // not one fails with EINVALID ("schema mismatch") and will be dead-lettered.
 func DecodeEvent(m Message) (Event, error) {

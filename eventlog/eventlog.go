@@ -18,7 +18,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"smp"
+	"smp/internal/delivery"
 	"smp/internal/sqlitedsn"
 )
 
@@ -105,7 +105,10 @@ type tp struct {
 	partition int32
 }
 
-var _ smp.EventBus = (*Log)(nil)
+var (
+	_ smp.EventBus = (*Log)(nil)
+	_ smp.BusAdmin = (*Log)(nil)
+)
 
 // Open opens or creates the log.
 func Open(cfg Config) (*Log, error) {
@@ -430,46 +433,9 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	}
 }
 
-// deliver runs h until it succeeds, or dead-letters m after MaxAttempts.
-// It returns false if ctx ended first.
 func (l *Log) deliver(ctx context.Context, log *slog.Logger, group string, m smp.Message, h smp.Handler) bool {
-	backoff := l.cfg.RetryBackoff
-	var err error
-	for attempt := 1; attempt <= l.cfg.MaxAttempts; attempt++ {
-		if err = h(ctx, m); err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		log.Warn("eventlog: handler failed", "offset", m.Offset, "attempt", attempt, "err", err)
-		if attempt < l.cfg.MaxAttempts {
-			if !smp.Sleep(ctx, backoff) {
-				return false
-			}
-			backoff = min(backoff*2, 5*time.Second)
-		}
-	}
-	dlq := smp.Message{Topic: m.Topic + ".dlq", Key: m.Key, Value: m.Value, Headers: map[string]string{}}
-	for k, v := range m.Headers {
-		dlq.Headers[k] = v
-	}
-	dlq.Headers["dlq.reason"] = err.Error()
-	dlq.Headers["dlq.group"] = group
-	dlq.Headers["dlq.topic"] = m.Topic
-	dlq.Headers["dlq.partition"] = strconv.Itoa(int(m.Partition))
-	dlq.Headers["dlq.offset"] = strconv.FormatInt(m.Offset, 10)
-	dlq.Headers["dlq.attempts"] = strconv.Itoa(l.cfg.MaxAttempts)
-	for ctx.Err() == nil {
-		if perr := l.Publish(ctx, dlq); perr == nil {
-			log.Error("eventlog: message dead-lettered", "offset", m.Offset, "err", err)
-			return true
-		} else {
-			log.Error("eventlog: dead-letter publish failed", "err", perr)
-			smp.Sleep(ctx, time.Second)
-		}
-	}
-	return false
+	return delivery.Run(ctx, log, delivery.Policy{MaxAttempts: l.cfg.MaxAttempts, RetryBackoff: l.cfg.RetryBackoff}, group, m, h,
+		func(ctx context.Context, d smp.Message) error { return l.Publish(ctx, d) })
 }
 
 func (l *Log) committed(ctx context.Context, group string, k tp) (int64, error) {
@@ -529,13 +495,28 @@ func (l *Log) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Mes
 
 // Lag returns uncommitted message counts per topic and partition.
 func (l *Log) Lag(ctx context.Context, group string, topics []string) (map[string][]int64, error) {
+	offs, err := l.Offsets(ctx, group, topics)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]int64{}
+	for _, o := range offs {
+		if out[o.Topic] == nil {
+			out[o.Topic] = make([]int64, l.cfg.Partitions)
+		}
+		out[o.Topic][o.Partition] = o.Lag
+	}
+	return out, nil
+}
+
+// Offsets describes group's position on every partition of topics.
+func (l *Log) Offsets(ctx context.Context, group string, topics []string) ([]smp.PartitionOffsets, error) {
+	var out []smp.PartitionOffsets
 	for _, topic := range topics {
-		lag := make([]int64, l.cfg.Partitions)
 		hw := make([]int64, l.cfg.Partitions)
 		rows, err := l.read.QueryContext(ctx, `SELECT part, next_off FROM bus_partitions WHERE topic = ?`, topic)
 		if err != nil {
-			return nil, fmt.Errorf("eventlog: lag: %w", err)
+			return nil, fmt.Errorf("eventlog: offsets: %w", err)
 		}
 		for rows.Next() {
 			var p int
@@ -549,14 +530,80 @@ func (l *Log) Lag(ctx context.Context, group string, topics []string) (map[strin
 			}
 		}
 		rows.Close()
-		for p := range lag {
-			c, err := l.committed(ctx, group, tp{topic, int32(p)})
-			if err != nil {
-				return nil, fmt.Errorf("eventlog: lag: %w", err)
-			}
-			lag[p] = max(0, hw[p]-c)
+		committed := map[int32]int64{}
+		rows, err = l.read.QueryContext(ctx, `SELECT part, next_off FROM bus_offsets WHERE grp = ? AND topic = ?`, group, topic)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: offsets: %w", err)
 		}
-		out[topic] = lag
+		for rows.Next() {
+			var p int32
+			var n int64
+			if err := rows.Scan(&p, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			committed[p] = n
+		}
+		rows.Close()
+		for p := range hw {
+			o := smp.PartitionOffsets{Topic: topic, Partition: int32(p), Committed: -1, End: hw[p]}
+			pos := int64(0)
+			if c, ok := committed[int32(p)]; ok {
+				o.Committed, pos = c, c
+			}
+			o.Lag = max(0, hw[p]-pos)
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// ResetOffset sets group's next offset on one partition. It refuses while
+// a member holds the partition's lease: that member would overwrite it.
+func (l *Log) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
+	if partition < 0 || int(partition) >= l.cfg.Partitions {
+		return smp.Errorf(smp.EINVALID, "partition %d does not exist (0..%d)", partition, l.cfg.Partitions-1)
+	}
+	var end int64
+	err := l.read.QueryRowContext(ctx, `SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?`, topic, partition).Scan(&end)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if offset < 0 || offset > end {
+		return smp.Errorf(smp.EINVALID, "offset %d is outside %s:%d (0..%d)", offset, topic, partition, end)
+	}
+	tx, err := l.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var owner string
+	var exp int64
+	err = tx.QueryRowContext(ctx, `SELECT owner, expires_at FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, topic, partition).Scan(&owner, &exp)
+	if err == nil && exp > time.Now().UnixMilli() {
+		return smp.Errorf(smp.ECONFLICT, "group %s is consuming %s:%d (member %s): stop its members first", group, topic, partition, owner)
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_offsets (grp, topic, part, next_off) VALUES (?,?,?,?)`, group, topic, partition, offset); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE bus_offsets SET next_off = ? WHERE grp = ? AND topic = ? AND part = ?`, offset, group, topic, partition); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Read returns up to max messages of topic from the start of each partition.
+func (l *Log) Read(ctx context.Context, topic string, max int) ([]smp.Message, error) {
+	var out []smp.Message
+	for p := 0; p < l.cfg.Partitions && len(out) < max; p++ {
+		batch, err := l.fetch(ctx, tp{topic, int32(p)}, 0, max-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
 	}
 	return out, nil
 }

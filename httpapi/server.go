@@ -306,7 +306,9 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /health", s.handleHealth)
 	if s.cfg.Gatherer != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+		// Serve whatever could be gathered: Kafka being down must not hide
+		// dispatch_engine_up.
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	}
 	if s.d.PublicAPI {
 		m.HandleFunc("GET /v1/cities", s.handleCities)

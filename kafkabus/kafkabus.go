@@ -1,0 +1,477 @@
+// Package kafkabus is SMP's event bus on Kafka (franz-go): topics of 12
+// partitions keyed by aggregate id, an idempotent acks=all producer,
+// consumer groups named after the consuming service, retries and dead
+// letters on <topic>.dlq, and lag computed with kadm. It passes the same
+// conformance suite (bustest) as the embedded log.
+package kafkabus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"smp"
+	"smp/internal/delivery"
+)
+
+// Config of the Kafka bus.
+type Config struct {
+	Brokers []string
+	// Partitions of each topic the bus creates (12, as the runbook's).
+	Partitions int32
+	// ReplicationFactor of created topics; -1 takes the broker default.
+	ReplicationFactor int16
+	// MaxAttempts before a failing message goes to <topic>.dlq (default 5).
+	MaxAttempts  int
+	RetryBackoff time.Duration // first retry delay (default 100 ms)
+	// PublishTimeout bounds one Publish: past it the caller (the outbox
+	// relay) keeps the events and retries (default 10 s).
+	PublishTimeout time.Duration
+	// SessionTimeout of consumer group members (default 10 s).
+	SessionTimeout time.Duration
+	ClientID       string
+	Logger         *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if len(c.Brokers) == 0 {
+		return smp.Errorf(smp.EINVALID, "kafkabus: no brokers")
+	}
+	for _, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" || !strings.Contains(b, ":") {
+			return smp.Errorf(smp.EINVALID, "kafkabus: broker %q is not host:port", b)
+		}
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 12
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 10 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.ClientID == "" {
+		c.ClientID = "smp"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Bus is the Kafka smp.EventBus. One producing client is shared; each
+// Subscribe runs its own consumer-group client.
+type Bus struct {
+	cfg  Config
+	prod *kgo.Client
+	adm  *kadm.Client
+
+	mu      sync.Mutex
+	ensured map[string]bool
+	closed  bool
+}
+
+var (
+	_ smp.EventBus = (*Bus)(nil)
+	_ smp.BusAdmin = (*Bus)(nil)
+)
+
+// Open connects to the cluster. It does not wait for the brokers: while
+// they are unreachable Publish fails (the outbox keeps the events) and
+// consumers wait.
+func Open(cfg Config) (*Bus, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	prod, err := kgo.NewClient(append(cfg.common(),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are franz-go's default and need acks=all
+		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.RecordDeliveryTimeout(cfg.PublishTimeout),
+		kgo.MaxBufferedRecords(10000),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkabus: %w", err)
+	}
+	return &Bus{cfg: cfg, prod: prod, adm: kadm.NewClient(prod), ensured: map[string]bool{}}, nil
+}
+
+func (c *Config) common() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.DialTimeout(3 * time.Second),
+		kgo.RetryTimeout(c.PublishTimeout),
+		kgo.MetadataMinAge(500 * time.Millisecond),
+		kgo.WithLogger(logAdapter{c.Logger}),
+	}
+}
+
+// Close closes the producer; safe to call twice.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		b.prod.Close()
+	}
+	return nil
+}
+
+// EnsureTopics creates topics and their DLQs with the configured
+// partitions if they are missing.
+func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
+	var missing []string
+	b.mu.Lock()
+	for _, t := range topics {
+		for _, name := range []string{t, t + smp.DLQSuffix} {
+			if strings.HasSuffix(t, smp.DLQSuffix) && name != t {
+				continue
+			}
+			if !b.ensured[name] {
+				missing = append(missing, name)
+			}
+		}
+	}
+	b.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	resp, err := b.adm.CreateTopics(ctx, b.cfg.Partitions, b.cfg.ReplicationFactor, nil, missing...)
+	if err != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: create topics: %v", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: create topic %s: %v", r.Topic, r.Err)
+		}
+	}
+	b.mu.Lock()
+	for _, t := range missing {
+		b.ensured[t] = true
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// Publish writes msgs and returns once every one is acknowledged by the
+// cluster (acks=all), or fails as a whole; the caller retries, so a
+// message may be written twice (consumers dedupe by event id), never lost.
+func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	topics := map[string]bool{}
+	recs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		if m.Topic == "" {
+			return smp.Errorf(smp.EINVALID, "kafkabus: message without topic")
+		}
+		topics[m.Topic] = true
+		r := &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value}
+		for k, v := range m.Headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+		recs[i] = r
+	}
+	var names []string
+	for t := range topics {
+		names = append(names, t)
+	}
+	if err := b.EnsureTopics(ctx, names...); err != nil {
+		return err
+	}
+	if err := b.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", err)
+	}
+	return nil
+}
+
+// Subscribe consumes topics as a member of group until ctx is done. Each
+// polled batch is handled partition by partition in parallel (in order
+// within a partition); offsets are committed after the batch and before
+// any rebalance, so a partition moves to another member only at a
+// committed position.
+func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
+	if err := b.EnsureTopics(ctx, topics...); err != nil {
+		return err
+	}
+	log := b.cfg.Logger.With("group", group)
+	cl, err := kgo.NewClient(append(b.cfg.common(),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(b.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(b.cfg.SessionTimeout/10),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafkabus: %w", err)
+	}
+	defer func() {
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cl.LeaveGroupContext(lctx)
+		cl.Close()
+	}()
+	policy := delivery.Policy{MaxAttempts: b.cfg.MaxAttempts, RetryBackoff: b.cfg.RetryBackoff}
+	for {
+		fetches := cl.PollRecords(ctx, 1000)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			cl.AllowRebalance()
+			return ctx.Err()
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				log.Warn("kafkabus: fetch", "topic", t, "partition", p, "err", err)
+			}
+		})
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			done []*kgo.Record
+		)
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var last *kgo.Record
+				for _, r := range p.Records {
+					if !delivery.Run(ctx, log, policy, group, toMessage(r), h, func(ctx context.Context, d smp.Message) error { return b.Publish(ctx, d) }) {
+						break
+					}
+					last = r
+				}
+				if last != nil {
+					mu.Lock()
+					done = append(done, last)
+					mu.Unlock()
+				}
+			}()
+		})
+		wg.Wait()
+		if len(done) > 0 {
+			// Commit what was handled even if ctx just ended: a handled
+			// message must not come again after a graceful stop.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := cl.CommitRecords(cctx, done...); err != nil {
+				// The group moved on (session lost while brokers were
+				// away): these messages come again; consumers dedupe.
+				log.Warn("kafkabus: commit failed; the batch will be redelivered", "err", err)
+			}
+			cancel()
+		}
+		cl.AllowRebalance()
+	}
+}
+
+func toMessage(r *kgo.Record) smp.Message {
+	m := smp.Message{Topic: r.Topic, Key: string(r.Key), Value: r.Value, Partition: r.Partition, Offset: r.Offset, Headers: map[string]string{}}
+	for _, h := range r.Headers {
+		m.Headers[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+// Lag returns, per topic and partition, how many messages group has not
+// committed.
+func (b *Bus) Lag(ctx context.Context, group string, topics []string) (map[string][]int64, error) {
+	offs, err := b.Offsets(ctx, group, topics)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int64{}
+	for _, o := range offs {
+		lag := out[o.Topic]
+		for int(o.Partition) >= len(lag) {
+			lag = append(lag, 0)
+		}
+		lag[o.Partition] = o.Lag
+		out[o.Topic] = lag
+	}
+	return out, nil
+}
+
+// Offsets describes group's position on every partition of topics, with
+// kadm: committed offsets, log start and end; lag is end minus the
+// committed offset (or minus the start when the group never committed).
+func (b *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp.PartitionOffsets, error) {
+	ends, err := b.adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list end offsets: %v", err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list end offsets: %v", err)
+	}
+	starts, err := b.adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list start offsets: %v", err)
+	}
+	committed, err := b.adm.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: fetch offsets of %s: %v", group, err)
+	}
+	var out []smp.PartitionOffsets
+	for _, topic := range topics {
+		ps, ok := ends[topic]
+		if !ok {
+			return nil, smp.Errorf(smp.ENOTFOUND, "kafkabus: topic %s does not exist", topic)
+		}
+		for p := int32(0); p < int32(len(ps)); p++ {
+			end, ok := ps[p]
+			if !ok {
+				continue
+			}
+			o := smp.PartitionOffsets{Topic: topic, Partition: p, Committed: -1, End: end.Offset}
+			if s, ok := starts.Lookup(topic, p); ok && s.Err == nil {
+				o.Start = s.Offset
+			}
+			pos := o.Start
+			if c, ok := committed.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 {
+				o.Committed, pos = c.At, c.At
+			}
+			o.Lag = max(0, o.End-pos)
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// ResetOffset sets group's next offset on one partition, like
+// kafka-consumer-groups --reset-offsets --to-offset N --execute: the
+// group must have no active members.
+func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
+	ends, err := b.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
+	}
+	end, ok := ends.Lookup(topic, partition)
+	if !ok || end.Err != nil {
+		return smp.Errorf(smp.EINVALID, "partition %s:%d does not exist", topic, partition)
+	}
+	starts, err := b.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
+	}
+	start, _ := starts.Lookup(topic, partition)
+	if offset < start.Offset || offset > end.Offset {
+		return smp.Errorf(smp.EINVALID, "offset %d is outside %s:%d (%d..%d)", offset, topic, partition, start.Offset, end.Offset)
+	}
+	groups, err := b.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: describe group: %v", err)
+	}
+	if g, ok := groups[group]; ok && len(g.Members) > 0 {
+		return smp.Errorf(smp.ECONFLICT, "group %s has %d active members: stop them first", group, len(g.Members))
+	}
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: topic, Partition: partition, At: offset, LeaderEpoch: -1})
+	resp, err := b.adm.CommitOffsets(ctx, group, os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: commit offset: %v", err)
+	}
+	return nil
+}
+
+// Read returns up to max messages of topic from the start of each
+// partition, without joining any group.
+func (b *Bus) Read(ctx context.Context, topic string, max int) ([]smp.Message, error) {
+	ends, err := b.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
+	}
+	starts, err := b.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
+	}
+	want := map[int32]int64{} // partition -> end
+	offsets := map[string]map[int32]kgo.Offset{topic: {}}
+	total := int64(0)
+	ends.Each(func(o kadm.ListedOffset) {
+		s, _ := starts.Lookup(o.Topic, o.Partition)
+		if o.Err == nil && o.Offset > s.Offset {
+			want[o.Partition] = o.Offset
+			offsets[topic][o.Partition] = kgo.NewOffset().At(s.Offset)
+			total += o.Offset - s.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil, nil
+	}
+	cl, err := kgo.NewClient(append(b.cfg.common(), kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	byPart := map[int32][]smp.Message{}
+	got := 0
+	for got < max && int64(got) < total && len(want) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			byPart[r.Partition] = append(byPart[r.Partition], toMessage(r))
+			got++
+			if r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	parts := slices.Sorted(maps.Keys(byPart))
+	var out []smp.Message
+	for _, p := range parts {
+		for _, m := range byPart[p] {
+			if len(out) == max {
+				return out, nil
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// logAdapter sends franz-go's logs to slog at debug/warn, never error:
+// the client retries everything itself and the bus logs real failures.
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (a logAdapter) Log(level kgo.LogLevel, msg string, kv ...any) {
+	if level <= kgo.LogLevelWarn && level != kgo.LogLevelNone {
+		a.l.Debug("kafka: "+msg, kv...)
+	}
+}
