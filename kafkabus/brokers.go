@@ -64,7 +64,10 @@ var (
 )
 
 // Describe implements prometheus.Collector.
-func (c *BrokerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- brokerUpDesc; ch <- brokerDownDesc }
+func (c *BrokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- brokerUpDesc
+	ch <- brokerDownDesc
+}
 
 // Collect implements prometheus.Collector.
 func (c *BrokerCollector) Collect(ch chan<- prometheus.Metric) {
