@@ -40,6 +40,9 @@ type Store interface {
 	// DeclinedBy lists technicians who declined the order.
 	DeclinedBy(ctx context.Context, orderID string) ([]string, error)
 
+	// IsProcessed reports whether consumer already handled eventID.
+	IsProcessed(ctx context.Context, consumer, eventID string) (bool, error)
+
 	// Outbox access for the relay.
 	FetchOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
 	MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/consumer"
 )
 
 // ConsumerGroup is the engine's consumer group on orders.events.
@@ -100,6 +101,8 @@ type Deps struct {
 	Flags       smp.FlagReader
 	Notifier    smp.Notifier
 	Cities      []*smp.City
+	// Consumed counts the intake's events by outcome (may be nil).
+	Consumed *consumer.Metrics
 }
 
 // Engine is the dispatch engine.
@@ -174,7 +177,7 @@ func (e *Engine) Start(ctx context.Context) {
 	go func() {
 		defer e.wg.Done()
 		for ctx.Err() == nil {
-			err := e.d.Bus.Subscribe(ctx, ConsumerGroup, []string{smp.TopicOrders}, e.handleEvent)
+			err := e.d.Bus.Subscribe(ctx, ConsumerGroup, []string{smp.TopicOrders}, e.intake())
 			if ctx.Err() == nil {
 				e.log.Error("dispatch: event subscription ended; resubscribing", "err", err)
 				smp.Sleep(ctx, time.Second)
@@ -230,13 +233,22 @@ func (e *Engine) TriggerSweep() {
 	}
 }
 
-// handleEvent is the intake: orders.events as group dispatch-engine.
-// Every branch is idempotent, so redelivery is harmless.
-func (e *Engine) handleEvent(ctx context.Context, m smp.Message) error {
-	ev, err := smp.DecodeEvent(m)
-	if err != nil {
-		return err
-	}
+// intake is the engine's handler of orders.events as group
+// dispatch-engine: each event applied once (deduplicated by event id), and
+// every branch idempotent besides, so a crash between effect and record
+// is harmless too.
+func (e *Engine) intake() smp.Handler {
+	return consumer.Idempotent(e.d.Store, ConsumerGroup, e.d.Consumed, e.cfg.Now, func(ctx context.Context, ev smp.Event) (consumer.Result, error) {
+		switch ev.Type {
+		case smp.EventOrderDispatching, smp.EventOrderAssigned, smp.EventOrderCancelled, smp.EventOrderCompleted:
+		default:
+			return consumer.Skip, nil
+		}
+		return consumer.Done, e.handleEvent(ctx, ev)
+	})
+}
+
+func (e *Engine) handleEvent(ctx context.Context, ev smp.Event) error {
 	var d smp.OrderEventData
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		return smp.Errorf(smp.EINVALID, "schema mismatch in %s: %v", ev.Type, err)

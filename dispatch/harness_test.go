@@ -178,7 +178,7 @@ func newHarness(t testing.TB, o options) *harness {
 	relay.Start(runCtx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); ord.Consume(runCtx, bus, slog.New(slog.DiscardHandler)) }()
+	go func() { defer wg.Done(); ord.Consume(runCtx, bus, nil, slog.New(slog.DiscardHandler)) }()
 	if !o.noStart {
 		h.engine.Start(runCtx)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/consumer"
 )
 
 // Config of the order service.
@@ -169,12 +170,27 @@ type change struct {
 	mutate  func(tx smp.Tx, o *smp.Order) error
 	// noop: return the order unchanged, without error, when guard says so.
 	noop func(o *smp.Order) bool
+	// once, when set, records the triggering event as processed by a
+	// consumer group in the same transaction (consumer.ErrDuplicate if it
+	// already was).
+	once *processed
 }
+
+type processed struct{ group, eventID string }
 
 func (s *Service) apply(ctx context.Context, id string, c change) (*smp.Order, error) {
 	var out *smp.Order
 	changed := false
 	err := s.store.InTx(ctx, func(tx smp.Tx) error {
+		if c.once != nil {
+			first, err := tx.MarkProcessed(ctx, c.once.group, c.once.eventID, s.cfg.Now().UTC())
+			if err != nil {
+				return err
+			}
+			if !first {
+				return consumer.ErrDuplicate
+			}
+		}
 		o, err := tx.OrderForUpdate(ctx, id)
 		if err != nil {
 			return err
@@ -237,10 +253,23 @@ func summary(o *smp.Order) string {
 
 // StartDispatch moves an order from 01 to 02 (idempotent).
 func (s *Service) StartDispatch(ctx context.Context, id string) (*smp.Order, error) {
-	return s.apply(ctx, id, change{
+	return s.apply(ctx, id, s.startDispatch())
+}
+
+// StartDispatchFor is StartDispatch on behalf of consumer group handling
+// eventID: the event is recorded as processed in the same transaction, and
+// consumer.ErrDuplicate says it already was.
+func (s *Service) StartDispatchFor(ctx context.Context, id, group, eventID string) (*smp.Order, error) {
+	c := s.startDispatch()
+	c.once = &processed{group, eventID}
+	return s.apply(ctx, id, c)
+}
+
+func (s *Service) startDispatch() change {
+	return change{
 		to: smp.StageDispatching, actor: smp.SystemActor("order-svc"), reason: "submitted to dispatch",
 		noop: func(o *smp.Order) bool { return o.Stage != smp.StageCreated },
-	})
+	}
 }
 
 // Assign gives an order in 02 to a technician who holds no order.

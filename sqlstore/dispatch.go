@@ -208,3 +208,14 @@ func (db *DB) exec(ctx context.Context, what, q string, args ...any) error {
 	}
 	return nil
 }
+
+// IsProcessed reports whether consumer already handled eventID (read on
+// the primary: a replica could answer no for an event just handled).
+func (db *DB) IsProcessed(ctx context.Context, consumer, eventID string) (bool, error) {
+	var n int
+	err := db.fresh().QueryRowContext(ctx, `SELECT COUNT(*) FROM processed_events WHERE consumer = ? AND event_id = ?`, consumer, eventID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: is processed: %w", err)
+	}
+	return n > 0, nil
+}

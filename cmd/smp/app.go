@@ -15,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"smp"
+	"smp/busmetrics"
+	"smp/consumer"
 	"smp/dispatch"
 	"smp/eventlog"
 	"smp/flags"
 	"smp/httpapi"
 	"smp/inmem"
+	"smp/kafkabus"
 	"smp/orders"
 	"smp/outbox"
 	"smp/redisstore"
@@ -35,7 +38,10 @@ type App struct {
 
 	Store  *sqlstore.DB
 	Redis  *redisstore.Store // nil on the embedded default
-	Bus    *eventlog.Log
+	Bus    smp.EventBus // the embedded log, or Kafka with --kafka-brokers
+	Kafka  *kafkabus.Bus // nil on the embedded log
+	// Consumed counts each consumer group's events by outcome.
+	Consumed *consumer.Metrics
 	Orders *orders.Service
 	Flags  *flags.Service
 	Hub    *wsapi.Hub
@@ -61,6 +67,46 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus
 	return sqlstore.Open(ctx, sc)
 }
 
+// openBus opens the event bus: Kafka with --kafka-brokers; otherwise the
+// embedded log beside the data (in the data dir, or in MySQL so that every
+// process shares it). Consumer lag is exported for both.
+func (a *App) openBus() error {
+	if brokers := a.Cfg.kafkaBrokers(); len(brokers) > 0 {
+		k, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(a.Cfg.Partitions), ReplicationFactor: int16(a.Cfg.KafkaReplication),
+			ClientID: "smp-" + a.Cfg.Services, Logger: a.Log})
+		if err != nil {
+			return err
+		}
+		a.Bus, a.Kafka = k, k
+		// Create the topics now if the brokers answer; if not, the first
+		// publish or subscribe does (the outbox holds events meanwhile).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := k.EnsureTopics(ctx, smp.TopicOrders, smp.TopicPayments, smp.TopicPartners); err != nil {
+			a.Log.Warn("kafka: topics not created yet", "err", err)
+		}
+		a.Registry.MustRegister(kafkabus.NewBrokerCollector(k, a.Cfg.KafkaCluster))
+	} else {
+		busCfg := eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}
+		if a.Cfg.MySQLDSN != "" {
+			busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
+		}
+		l, err := eventlog.Open(busCfg)
+		if err != nil {
+			return err
+		}
+		a.Bus = l
+	}
+	a.Registry.MustRegister(busmetrics.NewLagCollector(a.Bus, Subscriptions...))
+	return nil
+}
+
+// Subscriptions are SMP's consumer groups and what they read.
+var Subscriptions = []busmetrics.Subscription{
+	{Group: orders.ConsumerGroup, Topics: []string{smp.TopicOrders}},
+	{Group: dispatch.ConsumerGroup, Topics: []string{smp.TopicOrders}},
+}
+
 // Open starts every component in dependency order; on error it closes
 // what it opened.
 func (a *App) Open(ctx context.Context) (err error) {
@@ -81,13 +127,10 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	// The event log lives beside the data: in the data dir on the embedded
-	// default, in MySQL (shared by every process) otherwise.
-	busCfg := eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}
-	if a.Cfg.MySQLDSN != "" {
-		busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
+	if err = a.openBus(); err != nil {
+		return err
 	}
-	if a.Bus, err = eventlog.Open(busCfg); err != nil {
+	if a.Consumed, err = consumer.NewMetrics(a.Registry); err != nil {
 		return err
 	}
 	if a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Registerer: a.Registry}); err != nil {
@@ -110,7 +153,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
-		Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
+		Consumed: a.Consumed, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
 	var broadcaster *redisstore.Broadcaster
 	if a.Redis != nil {
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
@@ -168,7 +211,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	if services[ServiceOrders] {
 		a.wg.Add(1)
-		go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Log) }()
+		go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Consumed, a.Log) }()
 	}
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Flags.Run(runCtx, 5*time.Second) }()
@@ -179,7 +222,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 func (a *App) checks(services map[string]bool) []httpapi.Check {
 	checks := []httpapi.Check{
 		{Name: "database", Critical: true, Fn: a.Store.Ping},
-		{Name: "event_bus", Critical: true, Fn: func(ctx context.Context) error {
+		// Not critical: while the bus is away the outbox keeps every event
+		// and orders are still taken (INC-006); restarting would not help.
+		{Name: "event_bus", Critical: false, Fn: func(ctx context.Context) error {
 			_, err := a.Bus.Lag(ctx, dispatch.ConsumerGroup, []string{smp.TopicOrders})
 			return err
 		}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -31,6 +32,9 @@ type Config struct {
 	StuckAfter            time.Duration
 	BackpressureThreshold int64
 	Partitions            int
+	KafkaBrokers          string
+	KafkaReplication      int
+	KafkaCluster          string
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -48,7 +52,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryAfter, "dispatch-retry-after", 10*time.Second, "wait before retrying an order nobody took")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", 5*time.Minute, "an order in 02_dispatching longer than this counts as stuck")
 	fs.Int64Var(&c.BackpressureThreshold, "backpressure-threshold", 100, "a city queue longer than this is backpressure")
-	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic of the embedded event log")
+	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic (embedded log; topics created on Kafka)")
+	c.registerKafka(fs)
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).
@@ -57,6 +62,23 @@ func (c *Config) registerMySQL(fs *flag.FlagSet) {
 	fs.StringVar(&c.MySQLReadDSN, "mysql-read-dsn", "", "MySQL replica for lag-tolerant reads (also MYSQL_READ_DSN)")
 	fs.DurationVar(&c.ReplicaLagThreshold, "replica-lag-threshold", 30*time.Second, "above this replica lag, reads move to the primary")
 	fs.IntVar(&c.MySQLMaxConns, "mysql-max-conns", 32, "connections per MySQL pool of this process (the event log adds up to 16)")
+}
+
+// registerKafka adds the Kafka flags (serve, demo, ctl bus).
+func (c *Config) registerKafka(fs *flag.FlagSet) {
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "Kafka seed brokers host:port,... for the event bus (default: the embedded event log)")
+	fs.IntVar(&c.KafkaReplication, "kafka-replication-factor", -1, "replication factor of topics SMP creates (-1: the brokers' default; 3 in production)")
+	fs.StringVar(&c.KafkaCluster, "kafka-cluster", "prod", "the cluster label of kafka_broker_down")
+}
+
+func (c *Config) kafkaBrokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Validate checks the configuration.
@@ -76,6 +98,9 @@ func (c *Config) Validate() error {
 		return usageError{"--partitions must be between 1 and 1024"}
 	}
 	if _, err := c.services(); err != nil {
+		return err
+	}
+	if err := c.validateKafka(); err != nil {
 		return err
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
@@ -116,9 +141,21 @@ func (c *Config) services() (map[string]bool, error) {
 		out[s] = true
 	}
 	if c.MySQLDSN == "" || c.RedisAddr == "" {
-		return nil, usageError{"--services other than all needs --mysql-dsn and --redis-addr: the processes share state there"}
+		return nil, usageError{"--services other than all needs --mysql-dsn and --redis-addr: the processes share state there (and --kafka-brokers or the log in MySQL carries their events)"}
 	}
 	return out, nil
+}
+
+func (c *Config) validateKafka() error {
+	for _, b := range c.kafkaBrokers() {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return usageError{fmt.Sprintf("--kafka-brokers: %q is not host:port", b)}
+		}
+	}
+	if c.KafkaReplication == 0 || c.KafkaReplication < -1 {
+		return usageError{"--kafka-replication-factor must be -1 or at least 1"}
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
