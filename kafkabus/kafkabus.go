@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -86,9 +87,10 @@ type Bus struct {
 	prod *kgo.Client
 	adm  *kadm.Client
 
-	mu      sync.Mutex
-	ensured map[string]bool
-	closed  bool
+	mu       sync.Mutex
+	ensured  map[string]bool
+	closed   bool
+	inflight atomic.Bool // a publish timed out with records still buffered
 }
 
 var (
@@ -202,8 +204,46 @@ func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	if err := b.EnsureTopics(ctx, names...); err != nil {
 		return err
 	}
-	if err := b.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", err)
+	// While an earlier batch is still in flight (brokers unreachable), do
+	// not pile more copies on it: the caller keeps the events and retries.
+	if b.inflight.Load() {
+		if n := b.prod.BufferedProduceRecords(); n > 0 {
+			return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: %d records of an earlier publish still in flight: brokers unreachable?", n)
+		}
+		b.inflight.Store(false)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	wg.Add(len(recs))
+	for _, r := range recs {
+		b.prod.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// An idempotent producer cannot drop a record it may have sent
+		// without an answer; it keeps retrying it. The outbox still holds
+		// these events, so the caller will publish them again; consumers
+		// dedupe the copy that arrives twice.
+		b.inflight.Store(true)
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", ctx.Err())
+	}
+	if firstErr != nil {
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", firstErr)
 	}
 	return nil
 }

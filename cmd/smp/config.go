@@ -152,8 +152,8 @@ func (c *Config) validateKafka() error {
 			return usageError{fmt.Sprintf("--kafka-brokers: %q is not host:port", b)}
 		}
 	}
-	if c.KafkaReplication == 0 || c.KafkaReplication < -1 {
-		return usageError{"--kafka-replication-factor must be -1 or at least 1"}
+	if c.KafkaReplication < -1 {
+		return usageError{"--kafka-replication-factor must be -1 (the brokers' default) or at least 1"}
 	}
 	return nil
 }

@@ -15,9 +15,16 @@ const ctlUsage = `smp ctl: operate a running SMP
   smp ctl redis flush-cache --redis-addr ADDR --pattern 'cache:wms:stock:*' [--dry-run]
       delete cache keys with SCAN + UNLINK (never KEYS); refuses patterns that could
       touch sessions, locks or dispatch keys (runbook INC-004 option A)
+
+  smp ctl bus lag | dlq list | dlq replay | reset-offsets ...
+      consumer-group lag, dead letters and offsets (runbook INC-006, INC-007);
+      smp ctl bus for details
 `
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) >= 1 && args[0] == "bus" {
+		return runCtlBus(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) >= 2 && args[0] == "redis" && args[1] == "flush-cache" {
 		return runFlushCache(ctx, args[2:], stdout, stderr)
 	}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"smp"
+	"smp/eventlog"
+	"smp/kafkabus"
+)
+
+const ctlBusUsage = `smp ctl bus: the event bus, as kafka-consumer-groups.sh and kafka-console-consumer.sh are used in the runbook (INC-007)
+
+  smp ctl bus lag --group dispatch-engine [--topic orders.events] [--output table|json]
+  smp ctl bus dlq list --topic orders.events.dlq [--max-messages 10] [--output table|json]
+  smp ctl bus dlq replay --topic orders.events.dlq [--offset P:O ...|--all]
+      put dead letters back on their topic; consumers dedupe by event id,
+      so replaying one twice applies it once
+  smp ctl bus reset-offsets --group G --topic orders.events:0 --to-offset N
+      the group's members must be stopped first
+
+  Which bus: --kafka-brokers (SMP_KAFKA_BROKERS), else the embedded log of
+  --mysql-dsn or --data-dir, as for smp serve.
+`
+
+// openBusForCtl opens the bus a running platform uses, from the same flags.
+func openBusForCtl(cfg *Config) (smp.EventBus, smp.BusAdmin, error) {
+	if brokers := cfg.kafkaBrokers(); len(brokers) > 0 {
+		b, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(cfg.Partitions), ReplicationFactor: int16(cfg.KafkaReplication), ClientID: "smp-ctl"})
+		return b, b, err
+	}
+	lc := eventlog.Config{Path: filepath.Join(cfg.DataDir, "events.db"), Partitions: cfg.Partitions, Owner: "smp-ctl"}
+	if cfg.MySQLDSN != "" {
+		lc.Path, lc.MySQLDSN = "", cfg.MySQLDSN
+	}
+	l, err := eventlog.Open(lc)
+	return l, l, err
+}
+
+func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, ctlBusUsage)
+		return usageError{"smp ctl bus: which command?"}
+	}
+	cmd := args[0]
+	rest := args[1:]
+	if cmd == "dlq" {
+		if len(rest) == 0 {
+			fmt.Fprint(stderr, ctlBusUsage)
+			return usageError{"smp ctl bus dlq: list or replay?"}
+		}
+		cmd, rest = "dlq "+rest[0], rest[1:]
+	}
+	fs := flag.NewFlagSet("smp ctl bus "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "data dir of the embedded event log")
+	cfg.registerMySQL(fs)
+	cfg.registerKafka(fs)
+	fs.IntVar(&cfg.Partitions, "partitions", 12, "partitions per topic")
+	var group, topic, output string
+	var maxMessages int
+	var toOffset int64
+	var all bool
+	var offsets multiFlag
+	fs.StringVar(&output, "output", "table", "table or json")
+	switch cmd {
+	case "lag":
+		fs.StringVar(&group, "group", "", "consumer group")
+		fs.StringVar(&topic, "topic", smp.TopicOrders, "topic")
+	case "dlq list":
+		fs.StringVar(&topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
+		fs.IntVar(&maxMessages, "max-messages", 10, "at most this many")
+	case "dlq replay":
+		fs.StringVar(&topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
+		fs.Var(&offsets, "offset", "PARTITION:OFFSET of a dead letter to replay (repeatable)")
+		fs.BoolVar(&all, "all", false, "replay every dead letter of the topic")
+	case "reset-offsets":
+		fs.StringVar(&group, "group", "", "consumer group")
+		fs.StringVar(&topic, "topic", "", "TOPIC:PARTITION, e.g. orders.events:0")
+		fs.Int64Var(&toOffset, "to-offset", -1, "the group's next offset")
+	default:
+		fmt.Fprint(stderr, ctlBusUsage)
+		return usageError{fmt.Sprintf("smp ctl bus: unknown command %q", cmd)}
+	}
+	if err := parseFlags(fs, rest); err != nil {
+		return err
+	}
+	if output != "table" && output != "json" {
+		return usageError{"--output must be table or json"}
+	}
+	if err := cfg.validateKafka(); err != nil {
+		return err
+	}
+	switch cmd {
+	case "lag", "reset-offsets":
+		if group == "" {
+			return usageError{"--group is required"}
+		}
+	case "dlq list", "dlq replay":
+		if !strings.HasSuffix(topic, smp.DLQSuffix) {
+			return usageError{fmt.Sprintf("--topic %q is not a dead-letter topic (*%s)", topic, smp.DLQSuffix)}
+		}
+	}
+	var part int32
+	if cmd == "reset-offsets" {
+		t, p, ok := strings.Cut(topic, ":")
+		n, err := strconv.Atoi(p)
+		if !ok || err != nil || t == "" || n < 0 {
+			return usageError{"--topic must be TOPIC:PARTITION, e.g. orders.events:0"}
+		}
+		if toOffset < 0 {
+			return usageError{"--to-offset is required (the next good offset)"}
+		}
+		topic, part = t, int32(n)
+	}
+	if cmd == "dlq replay" && all == (len(offsets) > 0) {
+		return usageError{"give --offset PARTITION:OFFSET (repeatable) or --all"}
+	}
+	want := map[string]bool{}
+	for _, o := range offsets {
+		p, off, ok := strings.Cut(o, ":")
+		if _, err := strconv.Atoi(p); !ok || err != nil {
+			return usageError{fmt.Sprintf("--offset %q: use PARTITION:OFFSET", o)}
+		}
+		if _, err := strconv.ParseInt(off, 10, 64); err != nil {
+			return usageError{fmt.Sprintf("--offset %q: use PARTITION:OFFSET", o)}
+		}
+		want[o] = true
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	bus, adm, err := openBusForCtl(&cfg)
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	switch cmd {
+	case "lag":
+		offs, err := adm.Offsets(ctx, group, []string{topic})
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			return json.NewEncoder(stdout).Encode(offs)
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG")
+		var total int64
+		for _, o := range offs {
+			cur := "-"
+			if o.Committed >= 0 {
+				cur = strconv.FormatInt(o.Committed, 10)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\n", group, o.Topic, o.Partition, cur, o.End, o.Lag)
+			total += o.Lag
+		}
+		w.Flush()
+		fmt.Fprintf(stdout, "total lag %d\n", total)
+	case "dlq list":
+		msgs, err := adm.Read(ctx, topic, maxMessages)
+		if err != nil {
+			return err
+		}
+		return printDeadLetters(stdout, output, msgs)
+	case "dlq replay":
+		msgs, err := adm.Read(ctx, topic, 100000)
+		if err != nil {
+			return err
+		}
+		var out []smp.Message
+		for _, m := range msgs {
+			id := fmt.Sprintf("%d:%d", m.Partition, m.Offset)
+			if !all && !want[id] {
+				continue
+			}
+			delete(want, id)
+			out = append(out, replayOf(topic, m))
+		}
+		if len(want) > 0 {
+			return smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(slices.Sorted(maps.Keys(want)), ", "), topic)
+		}
+		if err := bus.Publish(ctx, out...); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "replayed %d dead letters from %s\n", len(out), topic)
+	case "reset-offsets":
+		if err := adm.ResetOffset(ctx, group, topic, part, toOffset); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "group %s: %s:%d reset to offset %d\n", group, topic, part, toOffset)
+	}
+	return nil
+}
+
+// replayOf is a dead letter put back on its original topic: its own
+// headers, without the dlq.* ones, marked with where it came from.
+func replayOf(dlqTopic string, m smp.Message) smp.Message {
+	orig := m.Headers[smp.HeaderDLQTopic]
+	if orig == "" {
+		orig = strings.TrimSuffix(dlqTopic, smp.DLQSuffix)
+	}
+	r := smp.Message{Topic: orig, Key: m.Key, Value: m.Value, Headers: map[string]string{}}
+	for k, v := range m.Headers {
+		if !strings.HasPrefix(k, "dlq.") {
+			r.Headers[k] = v
+		}
+	}
+	r.Headers[smp.HeaderReplayedFrom] = fmt.Sprintf("%s/%d/%d", dlqTopic, m.Partition, m.Offset)
+	return r
+}
+
+func printDeadLetters(w io.Writer, output string, msgs []smp.Message) error {
+	type row struct {
+		Partition int32             `json:"partition"`
+		Offset    int64             `json:"offset"`
+		Key       string            `json:"key"`
+		Group     string            `json:"group"`
+		Reason    string            `json:"reason"`
+		From      string            `json:"from"`
+		Value     string            `json:"value"`
+		Headers   map[string]string `json:"headers"`
+	}
+	rows := make([]row, len(msgs))
+	for i, m := range msgs {
+		rows[i] = row{m.Partition, m.Offset, m.Key, m.Headers[smp.HeaderDLQGroup], m.Headers[smp.HeaderDLQReason],
+			m.Headers[smp.HeaderDLQTopic] + ":" + m.Headers[smp.HeaderDLQPartition] + "@" + m.Headers[smp.HeaderDLQOffset], string(m.Value), m.Headers}
+	}
+	if output == "json" {
+		return json.NewEncoder(w).Encode(rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION:OFFSET\tKEY\tGROUP\tFROM\tREASON")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d:%d\t%s\t%s\t%s\t%s\n", r.Partition, r.Offset, r.Key, r.Group, r.From, r.Reason)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d dead letters\n", len(rows))
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

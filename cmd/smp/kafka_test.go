@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"smp"
+	"smp/consumer"
+	"smp/dispatch"
+	"smp/internal/sqlitedsn"
+	"smp/internal/wait"
+	"smp/orders"
+	"smp/sim"
+)
+
+// fakeKafka is an in-process 3-broker cluster whose brokers can all be
+// taken down: every request then closes its connection, as a dead broker
+// does.
+type fakeKafka struct {
+	c    *kfake.Cluster
+	down atomic.Bool
+}
+
+func startKafka(t *testing.T) *fakeKafka {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	must(t, err)
+	t.Cleanup(c.Close)
+	k := &fakeKafka{c: c}
+	c.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if k.down.Load() {
+			return nil, errors.New("broker down"), true
+		}
+		return nil, nil, false
+	})
+	return k
+}
+
+func (k *fakeKafka) brokers() string { return strings.Join(k.c.ListenAddrs(), ",") }
+
+func startKafkaApp(t *testing.T, k *fakeKafka) *testApp {
+	return startApp(t, func(c *Config) { c.KafkaBrokers, c.Partitions = k.brokers(), 12 })
+}
+
+func consumed(a *testApp, group, outcome string) float64 {
+	return testutil.ToFloat64(a.Consumed.Counter(group, outcome))
+}
+
+// effects counts, over orders, the events each consumer group acts on:
+// order-svc the order.created, dispatch-engine every move to 02, 03, 05 or 09.
+func effects(t *testing.T, a *testApp, ids []string) (orderSvc, engine float64) {
+	t.Helper()
+	for _, id := range ids {
+		ts, err := a.Store.FindTransitions(context.Background(), id)
+		must(t, err)
+		orderSvc++
+		for _, tr := range ts {
+			switch tr.To {
+			case smp.StageDispatching, smp.StageAssigned, smp.StageCompleted, smp.StageCancelled:
+				engine++
+			}
+		}
+	}
+	return
+}
+
+// TestKafkaAllBrokersDownOneMinute (INC-006 scenario 3): every broker is
+// gone for a minute under load. Orders are still accepted and their events
+// wait in the outbox (nothing in memory to overflow); after recovery every
+// event takes effect exactly once per consumer group, and a second
+// publication of the whole outbox (a relay crash before marking, a
+// re-snapshot) changes nothing.
+func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
+	t.Parallel()
+	k := startKafka(t)
+	a := startKafkaApp(t, k)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	startTechnicians(t, ctx, &wg, a)
+	cust := &sim.Customers{BaseURL: a.url, Customers: a.ds.Customers, Cities: a.ds.Cities, Services: a.ds.Services, Rate: 4, Seed: 11}
+	cctx, stopCustomers := context.WithCancel(ctx)
+	customersDone := make(chan struct{})
+	go func() { defer close(customersDone); cust.Run(cctx) }()
+
+	completed := func() int64 {
+		n, err := a.Store.CountOrdersByStage(context.Background())
+		must(t, err)
+		return n[smp.StageCompleted]
+	}
+	wait.Until(t, 30*time.Second, "orders completing over Kafka", func() bool { return completed() >= 5 })
+
+	k.down.Store(true)
+	wait.Until(t, 30*time.Second, "kafka_broker_down = 3", func() bool { return metricValue(t, a, "kafka_broker_down") == 3 })
+	if h := a.do("GET", "/health", "", nil); h.Status != 200 || h.Body["status"] != "degraded" {
+		t.Fatalf("health with Kafka down: %d %s (want 200 degraded: restarting would not help)", h.Status, h.Raw)
+	}
+	createdAtOutage := len(cust.Created())
+	outage := time.NewTimer(time.Minute)
+	tick := time.NewTicker(2 * time.Second)
+	backlog := 0.0
+	for waiting := true; waiting; {
+		select {
+		case <-outage.C:
+			waiting = false
+		case <-tick.C:
+			b := metricValue(t, a, "smp_outbox_backlog")
+			if b < backlog {
+				t.Fatalf("outbox backlog fell from %v to %v with every broker down", backlog, b)
+			}
+			backlog = b
+		}
+	}
+	tick.Stop()
+	accepted := len(cust.Created()) - createdAtOutage
+	backlog = metricValue(t, a, "smp_outbox_backlog")
+	if accepted < 100 || cust.Failures() > 0 {
+		t.Fatalf("during the outage %d orders were accepted and %d refused; want >= 100 and none", accepted, cust.Failures())
+	}
+	if backlog < float64(accepted) {
+		t.Fatalf("outbox backlog %v after the outage, want at least the %d orders' events", backlog, accepted)
+	}
+	t.Logf("outage: %d orders accepted, outbox backlog %v events", accepted, backlog)
+
+	k.down.Store(false)
+	recovered := time.Now()
+	stopCustomers()
+	<-customersDone
+	ids := cust.Created()
+	waitAllCompleted(t, a.Store, ids, 2*time.Minute)
+	wait.Until(t, 30*time.Second, "outbox drained", func() bool { return metricValue(t, a, "smp_outbox_backlog") == 0 })
+	t.Logf("recovery: %d orders completed %s after the brokers came back", len(ids), time.Since(recovered).Round(time.Second))
+	checkLifecycles(t, a.Store, ids)
+
+	wantOrderSvc, wantEngine := effects(t, a, ids)
+	wait.Until(t, 30*time.Second, "every event applied", func() bool {
+		return consumed(a, orders.ConsumerGroup, consumer.Applied) == wantOrderSvc && consumed(a, dispatch.ConsumerGroup, consumer.Applied) == wantEngine
+	})
+	dupOrderSvc, dupEngine := consumed(a, orders.ConsumerGroup, consumer.Duplicate), consumed(a, dispatch.ConsumerGroup, consumer.Duplicate)
+
+	// Publish the whole outbox again.
+	db, err := sql.Open("sqlite", mustDSN(t, filepath.Join(a.Cfg.DataDir, "smp.db")))
+	must(t, err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE outbox SET published_at = NULL`)
+	must(t, err)
+	wait.Until(t, 60*time.Second, "every event delivered again and recognised", func() bool {
+		return consumed(a, orders.ConsumerGroup, consumer.Duplicate) >= dupOrderSvc+wantOrderSvc &&
+			consumed(a, dispatch.ConsumerGroup, consumer.Duplicate) >= dupEngine+wantEngine
+	})
+	if got := consumed(a, orders.ConsumerGroup, consumer.Applied); got != wantOrderSvc {
+		t.Fatalf("order-svc applied %v events after the replay, want %v", got, wantOrderSvc)
+	}
+	if got := consumed(a, dispatch.ConsumerGroup, consumer.Applied); got != wantEngine {
+		t.Fatalf("dispatch-engine applied %v events after the replay, want %v", got, wantEngine)
+	}
+	checkLifecycles(t, a.Store, ids)
+}
+
+func mustDSN(t *testing.T, path string) string {
+	dsn, err := sqlitedsn.For(path, false)
+	must(t, err)
+	return dsn
+}
+
+// TestKafkaPoisonMessage (INC-007 scenario 4): a message no consumer can
+// decode goes to orders.events.dlq with its reason, once per group, its
+// partition keeps flowing, lag returns under 1000; smp ctl bus lists it,
+// replays dead letters idempotently and resets offsets as the runbook does.
+func TestKafkaPoisonMessage(t *testing.T) {
+	t.Parallel()
+	k := startKafka(t)
+	a := startKafkaApp(t, k)
+	ids := runLoad(t, a, 5, 20)
+
+	// The poison shares a partition with a real order's events.
+	must(t, a.Bus.Publish(context.Background(), smp.Message{Topic: smp.TopicOrders, Key: ids[0], Value: []byte(`{"event_id":`)}))
+	ctl := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"ctl", "bus"}, append(args, "--kafka-brokers", k.brokers())...), &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	var listing string
+	wait.Until(t, 60*time.Second, "two dead letters (order-svc and dispatch-engine)", func() bool {
+		out, err := ctl("dlq", "list", "--topic", "orders.events.dlq")
+		listing = out
+		return err == nil && strings.Contains(out, "2 dead letters")
+	})
+	if !strings.Contains(listing, "schema mismatch") || !strings.Contains(listing, "order-svc") || !strings.Contains(listing, "dispatch-engine") {
+		t.Fatalf("dlq list:\n%s", listing)
+	}
+
+	// The partition flows on: more orders complete, lag is back under 1000.
+	more := runLoad(t, a, 10, 20)
+	wait.Until(t, 30*time.Second, "lag under 1000 for both groups", func() bool {
+		return metricValue(t, a, "kafka_consumergroup_lag") < 1000
+	})
+	for _, g := range []string{orders.ConsumerGroup, dispatch.ConsumerGroup} {
+		out, err := ctl("lag", "--group", g)
+		if err != nil || !strings.Contains(out, "LOG-END-OFFSET") {
+			t.Fatalf("ctl bus lag --group %s: %v\n%s", g, err, out)
+		}
+	}
+	t.Logf("after the poison: %d more orders completed; lag %v", len(more), metricValue(t, a, "kafka_consumergroup_lag"))
+
+	// Replaying a dead letter puts it back with its origin marked; replaying
+	// a dead copy of a real, applied event changes nothing (dedupe).
+	applied := consumed(a, orders.ConsumerGroup, consumer.Applied)
+	real, err := a.Kafka.Read(context.Background(), smp.TopicOrders, 1)
+	must(t, err)
+	dead := real[0]
+	dead.Topic = smp.TopicOrders + smp.DLQSuffix
+	dead.Headers = map[string]string{smp.HeaderDLQTopic: smp.TopicOrders, smp.HeaderDLQGroup: "order-svc", smp.HeaderDLQReason: "order not found"}
+	must(t, a.Bus.Publish(context.Background(), dead))
+	var letters []smp.Message
+	wait.Until(t, 30*time.Second, "three dead letters", func() bool {
+		letters, err = a.Kafka.Read(context.Background(), smp.TopicOrders+smp.DLQSuffix, 10)
+		return err == nil && len(letters) == 3
+	})
+	var at string
+	for _, l := range letters {
+		if l.Headers[smp.HeaderDLQReason] == "order not found" {
+			at = fmt.Sprintf("%d:%d", l.Partition, l.Offset)
+		}
+	}
+	dupBefore := consumed(a, orders.ConsumerGroup, consumer.Duplicate)
+	for i := 0; i < 2; i++ {
+		out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", at)
+		if err != nil || !strings.Contains(out, "replayed 1 dead letters") {
+			t.Fatalf("replay: %v\n%s", err, out)
+		}
+	}
+	wait.Until(t, 30*time.Second, "both replays delivered", func() bool {
+		return consumed(a, orders.ConsumerGroup, consumer.Duplicate) >= dupBefore+2
+	})
+	if got := consumed(a, orders.ConsumerGroup, consumer.Applied); got != applied {
+		t.Fatalf("replaying an applied event applied it again: %v -> %v", applied, got)
+	}
+	if out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", "0:999999"); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("replaying a missing dead letter: %v\n%s", err, out)
+	}
+
+	// Reset offsets: refused while the group runs, done on a stopped one.
+	if out, err := ctl("reset-offsets", "--group", dispatch.ConsumerGroup, "--topic", "orders.events:0", "--to-offset", "0"); smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("reset-offsets on a running group: %v\n%s", err, out)
+	}
+	out, err := ctl("reset-offsets", "--group", "analytics", "--topic", "orders.events:0", "--to-offset", "1")
+	if err != nil {
+		t.Fatalf("reset-offsets: %v\n%s", err, out)
+	}
+	offs, err := a.Kafka.Offsets(context.Background(), "analytics", []string{smp.TopicOrders})
+	must(t, err)
+	if offs[0].Committed != 1 {
+		t.Fatalf("after reset the group is at %d, want 1", offs[0].Committed)
+	}
+	for _, bad := range [][]string{
+		{"reset-offsets", "--group", "analytics", "--topic", "orders.events", "--to-offset", "1"},
+		{"reset-offsets", "--group", "analytics", "--topic", "orders.events:0"},
+		{"dlq", "list", "--topic", "orders.events"},
+		{"dlq", "replay", "--topic", "orders.events.dlq"},
+		{"lag"},
+	} {
+		if _, err := ctl(bad...); !errors.As(err, new(usageError)) {
+			t.Errorf("ctl bus %v: %v, want a usage error", bad, err)
+		}
+	}
+}
