@@ -19,7 +19,7 @@ type BrokerState struct {
 // Brokers probes every configured broker with an ApiVersions request (the
 // runbook's kafka-broker-api-versions.sh) within timeout.
 func (b *Bus) Brokers(ctx context.Context, timeout time.Duration) []BrokerState {
-	seeds := b.prod.SeedBrokers()
+	seeds := b.producer().SeedBrokers()
 	out := make([]BrokerState, len(b.cfg.Brokers))
 	var wg sync.WaitGroup
 	for i, addr := range b.cfg.Brokers {

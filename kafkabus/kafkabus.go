@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -90,7 +89,43 @@ type Bus struct {
 	mu       sync.Mutex
 	ensured  map[string]bool
 	closed   bool
-	inflight atomic.Bool // a publish timed out with records still buffered
+}
+
+func (b *Bus) newProducer() (*kgo.Client, error) {
+	return kgo.NewClient(append(b.cfg.common(),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are franz-go's default and need acks=all
+		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.RecordDeliveryTimeout(b.cfg.PublishTimeout),
+		kgo.MaxBufferedRecords(10000),
+	)...)
+}
+
+func (b *Bus) producer() *kgo.Client {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.prod
+}
+
+func (b *Bus) admin() *kadm.Client {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.adm
+}
+
+// replaceProducer swaps a stuck producer for a new one (if no one did yet).
+func (b *Bus) replaceProducer(stuck *kgo.Client) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.prod != stuck {
+		return
+	}
+	fresh, err := b.newProducer()
+	if err != nil {
+		b.cfg.Logger.Warn("kafkabus: new producer", "err", err)
+		return
+	}
+	b.prod, b.adm = fresh, kadm.NewClient(fresh)
+	go stuck.Close() // fails its buffered records
 }
 
 var (
@@ -105,16 +140,13 @@ func Open(cfg Config) (*Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	prod, err := kgo.NewClient(append(cfg.common(),
-		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are franz-go's default and need acks=all
-		kgo.ProducerLinger(2*time.Millisecond),
-		kgo.RecordDeliveryTimeout(cfg.PublishTimeout),
-		kgo.MaxBufferedRecords(10000),
-	)...)
+	b := &Bus{cfg: cfg, ensured: map[string]bool{}}
+	prod, err := b.newProducer()
 	if err != nil {
 		return nil, fmt.Errorf("kafkabus: %w", err)
 	}
-	return &Bus{cfg: cfg, prod: prod, adm: kadm.NewClient(prod), ensured: map[string]bool{}}, nil
+	b.prod, b.adm = prod, kadm.NewClient(prod)
+	return b, nil
 }
 
 func (c *Config) common() []kgo.Opt {
@@ -158,7 +190,7 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	resp, err := b.adm.CreateTopics(ctx, b.cfg.Partitions, b.cfg.ReplicationFactor, nil, missing...)
+	resp, err := b.admin().CreateTopics(ctx, b.cfg.Partitions, b.cfg.ReplicationFactor, nil, missing...)
 	if err != nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: create topics: %v", err)
 	}
@@ -204,14 +236,7 @@ func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	if err := b.EnsureTopics(ctx, names...); err != nil {
 		return err
 	}
-	// While an earlier batch is still in flight (brokers unreachable), do
-	// not pile more copies on it: the caller keeps the events and retries.
-	if b.inflight.Load() {
-		if n := b.prod.BufferedProduceRecords(); n > 0 {
-			return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: %d records of an earlier publish still in flight: brokers unreachable?", n)
-		}
-		b.inflight.Store(false)
-	}
+	prod := b.producer()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -219,7 +244,7 @@ func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	)
 	wg.Add(len(recs))
 	for _, r := range recs {
-		b.prod.Produce(ctx, r, func(_ *kgo.Record, err error) {
+		prod.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -236,10 +261,11 @@ func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	case <-done:
 	case <-ctx.Done():
 		// An idempotent producer cannot drop a record it may have sent
-		// without an answer; it keeps retrying it. The outbox still holds
-		// these events, so the caller will publish them again; consumers
-		// dedupe the copy that arrives twice.
-		b.inflight.Store(true)
+		// without an answer: it would retry it for as long as it lives,
+		// blocking what follows. Replace it; the outbox still holds these
+		// events, the caller publishes them again, and consumers dedupe a
+		// copy that arrives twice.
+		b.replaceProducer(prod)
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", ctx.Err())
 	}
 	if firstErr != nil {
@@ -362,18 +388,18 @@ func (b *Bus) Lag(ctx context.Context, group string, topics []string) (map[strin
 // kadm: committed offsets, log start and end; lag is end minus the
 // committed offset (or minus the start when the group never committed).
 func (b *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp.PartitionOffsets, error) {
-	ends, err := b.adm.ListEndOffsets(ctx, topics...)
+	ends, err := b.admin().ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list end offsets: %v", err)
 	}
 	if err := ends.Error(); err != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list end offsets: %v", err)
 	}
-	starts, err := b.adm.ListStartOffsets(ctx, topics...)
+	starts, err := b.admin().ListStartOffsets(ctx, topics...)
 	if err != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list start offsets: %v", err)
 	}
-	committed, err := b.adm.FetchOffsets(ctx, group)
+	committed, err := b.admin().FetchOffsets(ctx, group)
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: fetch offsets of %s: %v", group, err)
 	}
@@ -407,7 +433,7 @@ func (b *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp
 // kafka-consumer-groups --reset-offsets --to-offset N --execute: the
 // group must have no active members.
 func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
-	ends, err := b.adm.ListEndOffsets(ctx, topic)
+	ends, err := b.admin().ListEndOffsets(ctx, topic)
 	if err != nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
 	}
@@ -415,7 +441,7 @@ func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition in
 	if !ok || end.Err != nil {
 		return smp.Errorf(smp.EINVALID, "partition %s:%d does not exist", topic, partition)
 	}
-	starts, err := b.adm.ListStartOffsets(ctx, topic)
+	starts, err := b.admin().ListStartOffsets(ctx, topic)
 	if err != nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
 	}
@@ -423,7 +449,7 @@ func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition in
 	if offset < start.Offset || offset > end.Offset {
 		return smp.Errorf(smp.EINVALID, "offset %d is outside %s:%d (%d..%d)", offset, topic, partition, start.Offset, end.Offset)
 	}
-	groups, err := b.adm.DescribeGroups(ctx, group)
+	groups, err := b.admin().DescribeGroups(ctx, group)
 	if err != nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: describe group: %v", err)
 	}
@@ -432,7 +458,7 @@ func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition in
 	}
 	var os kadm.Offsets
 	os.Add(kadm.Offset{Topic: topic, Partition: partition, At: offset, LeaderEpoch: -1})
-	resp, err := b.adm.CommitOffsets(ctx, group, os)
+	resp, err := b.admin().CommitOffsets(ctx, group, os)
 	if err == nil {
 		err = resp.Error()
 	}
@@ -445,11 +471,11 @@ func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition in
 // Read returns up to max messages of topic from the start of each
 // partition, without joining any group.
 func (b *Bus) Read(ctx context.Context, topic string, max int) ([]smp.Message, error) {
-	ends, err := b.adm.ListEndOffsets(ctx, topic)
+	ends, err := b.admin().ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
 	}
-	starts, err := b.adm.ListStartOffsets(ctx, topic)
+	starts, err := b.admin().ListStartOffsets(ctx, topic)
 	if err != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // newCluster starts an in-process 3-broker Kafka (kfake).
-func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(3)}, opts...)...)
 	if err != nil {

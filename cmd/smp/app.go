@@ -36,18 +36,18 @@ type App struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
-	Store  *sqlstore.DB
-	Redis  *redisstore.Store // nil on the embedded default
-	Bus    smp.EventBus // the embedded log, or Kafka with --kafka-brokers
-	Kafka  *kafkabus.Bus // nil on the embedded log
+	Store *sqlstore.DB
+	Redis *redisstore.Store // nil on the embedded default
+	Bus   smp.EventBus      // the embedded log, or Kafka with --kafka-brokers
+	Kafka *kafkabus.Bus     // nil on the embedded log
 	// Consumed counts each consumer group's events by outcome.
 	Consumed *consumer.Metrics
-	Orders *orders.Service
-	Flags  *flags.Service
-	Hub    *wsapi.Hub
-	Engine *dispatch.Engine
-	Relay  *outbox.Relay
-	HTTP   *httpapi.Server
+	Orders   *orders.Service
+	Flags    *flags.Service
+	Hub      *wsapi.Hub
+	Engine   *dispatch.Engine
+	Relay    *outbox.Relay
+	HTTP     *httpapi.Server
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

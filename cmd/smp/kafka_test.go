@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -258,14 +259,21 @@ func TestKafkaPoisonMessage(t *testing.T) {
 	if out, err := ctl("reset-offsets", "--group", dispatch.ConsumerGroup, "--topic", "orders.events:0", "--to-offset", "0"); smp.ErrorCode(err) != smp.ECONFLICT {
 		t.Fatalf("reset-offsets on a running group: %v\n%s", err, out)
 	}
-	out, err := ctl("reset-offsets", "--group", "analytics", "--topic", "orders.events:0", "--to-offset", "1")
+	offs, err := a.Kafka.Offsets(context.Background(), "analytics", []string{smp.TopicOrders})
+	must(t, err)
+	p := slices.IndexFunc(offs, func(o smp.PartitionOffsets) bool { return o.End >= 2 })
+	tp := fmt.Sprintf("orders.events:%d", p)
+	out, err := ctl("reset-offsets", "--group", "analytics", "--topic", tp, "--to-offset", "1")
 	if err != nil {
 		t.Fatalf("reset-offsets: %v\n%s", err, out)
 	}
-	offs, err := a.Kafka.Offsets(context.Background(), "analytics", []string{smp.TopicOrders})
+	offs, err = a.Kafka.Offsets(context.Background(), "analytics", []string{smp.TopicOrders})
 	must(t, err)
-	if offs[0].Committed != 1 {
-		t.Fatalf("after reset the group is at %d, want 1", offs[0].Committed)
+	if offs[p].Committed != 1 || offs[p].Lag != offs[p].End-1 {
+		t.Fatalf("after reset the group is at %+v, want offset 1", offs[p])
+	}
+	if _, err := ctl("reset-offsets", "--group", "analytics", "--topic", tp, "--to-offset", "999999"); smp.ErrorCode(err) != smp.EINVALID {
+		t.Fatalf("reset past the log end: %v", err)
 	}
 	for _, bad := range [][]string{
 		{"reset-offsets", "--group", "analytics", "--topic", "orders.events", "--to-offset", "1"},
