@@ -86,9 +86,9 @@ type Bus struct {
 	prod *kgo.Client
 	adm  *kadm.Client
 
-	mu       sync.Mutex
-	ensured  map[string]bool
-	closed   bool
+	mu      sync.Mutex
+	ensured map[string]bool
+	closed  bool
 }
 
 func (b *Bus) newProducer() (*kgo.Client, error) {
