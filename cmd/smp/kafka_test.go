@@ -93,7 +93,7 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	startTechnicians(t, ctx, &wg, a)
-	cust := &sim.Customers{BaseURL: a.url, Customers: a.ds.Customers, Cities: a.ds.Cities, Services: a.ds.Services, Rate: 4, Seed: 11}
+	cust := &sim.Customers{BaseURL: a.url, Customers: a.ds.Customers, Cities: a.ds.Cities, Services: a.ds.Services, Rate: 2.5, Seed: 11}
 	cctx, stopCustomers := context.WithCancel(ctx)
 	customersDone := make(chan struct{})
 	go func() { defer close(customersDone); cust.Run(cctx) }()
@@ -142,6 +142,14 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	stopCustomers()
 	<-customersDone
 	ids := cust.Created()
+	wait.Until(t, 2*time.Minute, "outbox drained", func() bool { return metricValue(t, a, "smp_outbox_backlog") == 0 })
+	t.Logf("recovery: outbox drained after %s", time.Since(recovered).Round(100*time.Millisecond))
+	wait.Until(t, 2*time.Minute, "every order dispatching or further", func() bool {
+		n, err := a.Store.CountOrdersByStage(context.Background())
+		must(t, err)
+		return n[smp.StageCreated] == 0
+	})
+	t.Logf("recovery: order-svc consumed every order.created after %s", time.Since(recovered).Round(100*time.Millisecond))
 	waitAllCompleted(t, a.Store, ids, 2*time.Minute)
 	wait.Until(t, 30*time.Second, "outbox drained", func() bool { return metricValue(t, a, "smp_outbox_backlog") == 0 })
 	t.Logf("recovery: %d orders completed %s after the brokers came back", len(ids), time.Since(recovered).Round(time.Second))
