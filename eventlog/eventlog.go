@@ -410,7 +410,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 			continue
 		}
 		for _, m := range batch {
-			if !l.deliver(ctx, log, group, m, h) {
+			if !l.deliver(ctx, group, m, h) {
 				return
 			}
 			// Commit even when ctx was just cancelled: a handled message
@@ -434,7 +434,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 }
 
 func (l *Log) deliver(ctx context.Context, log *slog.Logger, group string, m smp.Message, h smp.Handler) bool {
-	return delivery.Run(ctx, log, delivery.Policy{MaxAttempts: l.cfg.MaxAttempts, RetryBackoff: l.cfg.RetryBackoff}, group, m, h,
+	return delivery.Run(ctx, l.cfg.Logger, delivery.Policy{MaxAttempts: l.cfg.MaxAttempts, RetryBackoff: l.cfg.RetryBackoff}, group, m, h,
 		func(ctx context.Context, d smp.Message) error { return l.Publish(ctx, d) })
 }
 

@@ -329,7 +329,7 @@ func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h sm
 				defer wg.Done()
 				var last *kgo.Record
 				for _, r := range p.Records {
-					if !delivery.Run(ctx, log, policy, group, toMessage(r), h, func(ctx context.Context, d smp.Message) error { return b.Publish(ctx, d) }) {
+					if !delivery.Run(ctx, b.cfg.Logger, policy, group, toMessage(r), h, func(ctx context.Context, d smp.Message) error { return b.Publish(ctx, d) }) {
 						break
 					}
 					last = r

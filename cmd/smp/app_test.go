@@ -316,7 +316,10 @@ func TestRunRejectsBadUsage(t *testing.T) {
 	t.Parallel()
 	var out, errb bytes.Buffer
 	for _, args := range [][]string{{}, {"bogus"}, {"serve", "--addr", ""}, {"serve", "stray"}, {"token", "--role", "king", "--name", "x1"},
-		{"serve", "--log-level", "loud", "--data-dir", filepath.Join(t.TempDir(), "d")}} {
+		{"serve", "--log-level", "loud", "--data-dir", filepath.Join(t.TempDir(), "d")},
+		{"serve", "--kafka-brokers", "kafka-0", "--data-dir", filepath.Join(t.TempDir(), "d")},
+		{"serve", "--kafka-replication-factor", "-3", "--data-dir", filepath.Join(t.TempDir(), "d")},
+		{"ctl", "bus"}, {"ctl", "bus", "dlq"}, {"ctl", "bus", "purge"}, {"ctl", "bus", "lag", "--group", "g", "--output", "xml"}} {
 		err := run(context.Background(), args, &out, &errb)
 		if err == nil || exitCode(err) != 2 {
 			t.Errorf("smp %v: err %v (exit %d), want a usage error", args, err, exitCode(err))

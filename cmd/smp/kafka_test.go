@@ -295,3 +295,37 @@ func TestKafkaPoisonMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestCtlBusEmbedded: the same smp ctl bus commands work on the embedded
+// log of a running platform (its data dir).
+func TestCtlBusEmbedded(t *testing.T) {
+	t.Parallel()
+	a := startApp(t, nil)
+	runLoad(t, a, 3, 20)
+	ctl := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"ctl", "bus"}, append(args, "--data-dir", a.Cfg.DataDir, "--partitions", "4")...), &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	wait.Until(t, 30*time.Second, "lag 0 in smp ctl bus lag", func() bool {
+		out, err := ctl("lag", "--group", "dispatch-engine")
+		return err == nil && strings.Contains(out, "total lag 0") && strings.Contains(out, "CURRENT-OFFSET")
+	})
+	if out, err := ctl("dlq", "list", "--topic", "orders.events.dlq"); err != nil || !strings.Contains(out, "0 dead letters") {
+		t.Fatalf("dlq list: %v\n%s", err, out)
+	}
+	must(t, a.Bus.Publish(context.Background(), smp.Message{Topic: smp.TopicOrders, Key: "x", Value: []byte("poison")}))
+	var listing string
+	wait.Until(t, 30*time.Second, "the poison dead-lettered by both groups", func() bool {
+		out, err := ctl("dlq", "list", "--topic", "orders.events.dlq")
+		listing = out
+		if err != nil {
+			t.Logf("dlq list: %v\n%s", err, out)
+		}
+		return err == nil && strings.Count(out, "schema mismatch") == 2
+	})
+	t.Logf("smp ctl bus dlq list:\n%s", listing)
+	if out, err := ctl("reset-offsets", "--group", "dispatch-engine", "--topic", "orders.events:0", "--to-offset", "0"); smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("reset-offsets on a running group: %v\n%s", err, out)
+	}
+}
