@@ -433,7 +433,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	}
 }
 
-func (l *Log) deliver(ctx context.Context, log *slog.Logger, group string, m smp.Message, h smp.Handler) bool {
+func (l *Log) deliver(ctx context.Context, group string, m smp.Message, h smp.Handler) bool {
 	return delivery.Run(ctx, l.cfg.Logger, delivery.Policy{MaxAttempts: l.cfg.MaxAttempts, RetryBackoff: l.cfg.RetryBackoff}, group, m, h,
 		func(ctx context.Context, d smp.Message) error { return l.Publish(ctx, d) })
 }
