@@ -280,10 +280,22 @@ func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 // any rebalance, so a partition moves to another member only at a
 // committed position.
 func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
-	if err := b.EnsureTopics(ctx, topics...); err != nil {
-		return err
-	}
 	log := b.cfg.Logger.With("group", group)
+	// Brokers away at start: wait for them here rather than fail (the
+	// caller would resubscribe in a loop).
+	for backoff := 500 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
+		err := b.EnsureTopics(ctx, topics...)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("kafkabus: topics not ready; waiting for the brokers", "err", err, "retry_in", backoff)
+		if !smp.Sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+	}
 	cl, err := kgo.NewClient(append(b.cfg.common(),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics...),

@@ -329,3 +329,27 @@ func TestCtlBusEmbedded(t *testing.T) {
 		t.Fatalf("reset-offsets on a running group: %v\n%s", err, out)
 	}
 }
+
+// TestKafkaDownAtStart: the platform starts while no broker answers
+// (topics not created yet), takes orders, and completes them once Kafka
+// is back.
+func TestKafkaDownAtStart(t *testing.T) {
+	t.Parallel()
+	k := startKafka(t)
+	k.down.Store(true)
+	a := startKafkaApp(t, k)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		r := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%f,"price_vnd":250000}`, 106.70+float64(i)*0.001))
+		if r.Status != 201 {
+			t.Fatalf("order refused with Kafka down: %d %s", r.Status, r.Raw)
+		}
+		ids = append(ids, r.Body["id"].(string))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	startTechnicians(t, ctx, &wg, a)
+	k.down.Store(false)
+	waitAllCompleted(t, a.Store, ids, time.Minute)
+}
