@@ -43,6 +43,15 @@ type Store interface {
 	// IsProcessed reports whether consumer already handled eventID.
 	IsProcessed(ctx context.Context, consumer, eventID string) (bool, error)
 
+	// The provider event inbox (event_log).
+	InsertInboxEvent(ctx context.Context, e *InboxEvent) (existing *InboxEvent, inserted bool, err error)
+	FindInboxEvent(ctx context.Context, eventID string) (*InboxEvent, error) // ENOTFOUND
+	FindInboxEvents(ctx context.Context, f InboxFilter) ([]*InboxEvent, error)
+	DueInboxEvents(ctx context.Context, now time.Time, limit int) ([]*InboxEvent, error)
+	CountInboxEvents(ctx context.Context) (map[InboxStatus]int64, error)
+	// CountPaymentOverdue counts completed orders not paid, finished before before.
+	CountPaymentOverdue(ctx context.Context, before time.Time) (int64, error)
+
 	// Outbox access for the relay.
 	FetchOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
 	MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error
@@ -79,6 +88,9 @@ type Tx interface {
 	ReleaseTechnician(ctx context.Context, technicianID, orderID string) error
 	// SetFlag sets a flag and returns its previous value.
 	SetFlag(ctx context.Context, name string, value bool, actor string, at time.Time) (before bool, err error)
+	// InboxEventForUpdate reads and locks a provider event.
+	InboxEventForUpdate(ctx context.Context, eventID string) (*InboxEvent, error) // ENOTFOUND
+	UpdateInboxEvent(ctx context.Context, e *InboxEvent) error
 	// MarkProcessed records that consumer handled eventID; first is false
 	// if it had already been recorded (the event is a duplicate).
 	MarkProcessed(ctx context.Context, consumer, eventID string, at time.Time) (first bool, err error)

@@ -24,6 +24,7 @@ import (
 	"smp"
 	"smp/dispatch"
 	"smp/flags"
+	"smp/payments"
 )
 
 // Check is one dependency check of /health.
@@ -56,6 +57,10 @@ type Deps struct {
 	Checks []Check
 	// PublicAPI serves /v1 (customers, technicians) in this process.
 	PublicAPI bool
+	// Payments, when set, serves the admin event endpoints and mark-paid;
+	// with Integration also inside's webhook.
+	Payments    *payments.Service
+	Integration bool
 }
 
 // Server serves the HTTP API.
@@ -333,6 +338,16 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /admin/orders/{id}/candidates", s.adminOnly(ops, s.handleCandidates))
 	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.adminOnly(ops, s.handleTrace))
 	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
+	if s.d.Payments != nil {
+		if s.d.Integration {
+			m.HandleFunc("POST /integrations/inside/payment-webhook", s.handleInsideWebhook)
+		}
+		adminRole := []smp.Role{smp.RoleAdmin}
+		m.HandleFunc("GET /admin/events", s.adminOnly(anyRole, s.handleEvents))
+		m.HandleFunc("POST /admin/events/replay", s.adminOnly(adminRole, s.handleBulkReplay))
+		m.HandleFunc("POST /admin/events/{id}/replay", s.adminOnly(adminRole, s.handleReplay))
+		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.adminOnly([]smp.Role{smp.RoleFinance}, s.handleMarkPaid))
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})

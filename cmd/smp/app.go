@@ -25,6 +25,7 @@ import (
 	"smp/kafkabus"
 	"smp/orders"
 	"smp/outbox"
+	"smp/payments"
 	"smp/redisstore"
 	"smp/sqlstore"
 	"smp/wsapi"
@@ -47,6 +48,8 @@ type App struct {
 	Hub      *wsapi.Hub
 	Engine   *dispatch.Engine
 	Relay    *outbox.Relay
+	// Payments ingests inside's webhooks and applies them.
+	Payments *payments.Service
 	HTTP     *httpapi.Server
 
 	cancel context.CancelFunc
@@ -185,9 +188,21 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
+	secrets := a.Cfg.InsideWebhookSecrets
+	if secrets == "" {
+		secrets = os.Getenv("SMP_INSIDE_WEBHOOK_SECRET")
+	}
+	if services[ServiceIntegration] && secrets == "" {
+		a.Log.Warn("SMP_INSIDE_WEBHOOK_SECRET is not set: inside's payment webhooks will be refused with 503")
+	}
+	if a.Payments, err = payments.New(a.Store, payments.Config{Secrets: payments.ParseSecrets(secrets), PaymentDueAfter: a.Cfg.PaymentDueAfter,
+		Backoff: a.Cfg.PaymentRetryBackoff, Logger: a.Log, Registerer: a.Registry}); err != nil {
+		return err
+	}
+
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
-			Checks: a.checks(services), PublicAPI: services[ServiceAPI]}); err != nil {
+			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration]}); err != nil {
 		return err
 	}
 	a.HTTP = srv
@@ -208,6 +223,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	if services[ServiceDispatchEngine] {
 		a.Engine.Start(runCtx)
+	}
+	if services[ServiceIntegration] {
+		a.Payments.Start(runCtx)
 	}
 	if services[ServiceOrders] {
 		a.wg.Add(1)
@@ -273,6 +291,9 @@ func (a *App) Close() error {
 	a.wg.Wait()
 	if a.Relay != nil {
 		a.Relay.Stop()
+	}
+	if a.Payments != nil {
+		a.Payments.Stop()
 	}
 	if a.Bus != nil {
 		errs = append(errs, a.Bus.Close())

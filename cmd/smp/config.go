@@ -35,6 +35,11 @@ type Config struct {
 	KafkaBrokers          string
 	KafkaReplication      int
 	KafkaCluster          string
+	PaymentDueAfter       time.Duration
+	PaymentRetryBackoff   time.Duration
+	// InsideWebhookSecrets comes from SMP_INSIDE_WEBHOOK_SECRET only (never
+	// a flag: flags show in ps), comma-separated while rotating.
+	InsideWebhookSecrets string
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -44,7 +49,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis for dispatch queues, invitations, geo index and locks, e.g. 127.0.0.1:6379 (default: in-process)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (to share one Redis between environments)")
 	fs.IntVar(&c.RedisPoolSize, "redis-pool-size", 64, "Redis connections per process")
-	fs.StringVar(&c.Services, "services", "all", "what this process runs: all, or a comma list of api, order-svc, dispatch-engine, outbox-relay")
+	fs.StringVar(&c.Services, "services", "all", "what this process runs: all, or a comma list of api, order-svc, dispatch-engine, outbox-relay, integration-svc")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -54,6 +59,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BackpressureThreshold, "backpressure-threshold", 100, "a city queue longer than this is backpressure")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic (embedded log; topics created on Kafka)")
 	c.registerKafka(fs)
+	fs.DurationVar(&c.PaymentRetryBackoff, "payment-retry-backoff", time.Second, "first retry delay of a payment event that failed (doubled per attempt; 5 attempts, then dlq)")
+	fs.DurationVar(&c.PaymentDueAfter, "payment-due-after", 15*time.Minute, "a completed order unpaid for longer counts in order_payment_pending_count")
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).
@@ -118,9 +125,10 @@ const (
 	ServiceOrders         = "order-svc"       // the order intake consumer (01 -> 02)
 	ServiceDispatchEngine = "dispatch-engine" // queues, waves, sweeper
 	ServiceOutboxRelay    = "outbox-relay"    // outbox -> event bus (one active per cluster)
+	ServiceIntegration    = "integration-svc" // inside's payment webhook and the payment event processor
 )
 
-var allServices = []string{ServiceAPI, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay}
+var allServices = []string{ServiceAPI, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay, ServiceIntegration}
 
 // services parses --services. Every process serves /health, /metrics and
 // /admin. Splitting services over processes needs shared state: MySQL and
