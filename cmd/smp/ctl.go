@@ -19,9 +19,15 @@ const ctlUsage = `smp ctl: operate a running SMP
   smp ctl bus lag | dlq list | dlq replay | reset-offsets ...
       consumer-group lag, dead letters and offsets (runbook INC-006, INC-007);
       smp ctl bus for details
+
+  smp ctl events list --status dlq --type inside.payment.succeeded
+      provider events in event_log (runbook INC-002)
 `
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) >= 1 && args[0] == "events" {
+		return runCtlEvents(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) >= 1 && args[0] == "bus" {
 		return runCtlBus(ctx, args[1:], stdout, stderr)
 	}

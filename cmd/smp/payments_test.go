@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -121,6 +122,20 @@ func TestPaymentWebhookOverHTTP(t *testing.T) {
 	audit := a.do("GET", "/admin/audit", a.admin, nil)
 	if !strings.Contains(audit.Raw, `"action": "order.mark_paid"`) || !strings.Contains(audit.Raw, `"action": "event.replay"`) {
 		t.Fatalf("audit: %s", audit.Raw)
+	}
+
+	// smp ctl events list: the runbook's DLQ query.
+	wait.Until(t, 10*time.Second, "e-lost in dlq again after the bulk replay", func() bool {
+		ev, err := a.Store.FindInboxEvent(ctx, "e-lost")
+		return err == nil && ev.Status == smp.InboxDLQ
+	})
+	var out, errb bytes.Buffer
+	must(t, run(ctx, []string{"ctl", "events", "list", "--status", "dlq", "--type", "inside.payment.succeeded", "--data-dir", a.Cfg.DataDir}, &out, &errb))
+	if !strings.Contains(out.String(), "e-lost") || !strings.Contains(out.String(), "order not found: ord_nope") || !strings.Contains(out.String(), "1 events") {
+		t.Fatalf("ctl events list:\n%s%s", out.String(), errb.String())
+	}
+	if err := run(ctx, []string{"ctl", "events", "list", "--status", "lost", "--data-dir", a.Cfg.DataDir}, &out, &errb); exitCode(err) != 2 {
+		t.Fatalf("ctl events list --status lost: %v", err)
 	}
 
 	// Metrics.
