@@ -61,6 +61,8 @@ type Deps struct {
 	// with Integration also inside's webhook.
 	Payments    *payments.Service
 	Integration bool
+	// Integrations: inside and wms clients (either may be nil).
+	Integrations Integrations
 }
 
 // Server serves the HTTP API.
@@ -322,6 +324,9 @@ func (s *Server) routes() {
 		m.HandleFunc("POST /v1/orders/{id}/cancel", s.handleCancelOrder)
 		m.HandleFunc("POST /v1/jobs/{id}/start", s.handleJob(true))
 		m.HandleFunc("POST /v1/jobs/{id}/complete", s.handleJob(false))
+		m.HandleFunc("GET /v1/me/profile", s.handleProfile)
+		m.HandleFunc("GET /v1/stock/{sku}", s.handleStock)
+		m.HandleFunc("POST /v1/orders/{id}/pay", s.handlePay)
 		if s.d.WS != nil {
 			m.Handle("GET /v1/technicians/ws", s.d.WS)
 		}
@@ -338,6 +343,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /admin/orders/{id}/candidates", s.adminOnly(ops, s.handleCandidates))
 	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.adminOnly(ops, s.handleTrace))
 	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
+	m.HandleFunc("GET /admin/circuit-breaker", s.adminOnly(anyRole, s.handleBreakers))
+	m.HandleFunc("POST /admin/circuit-breaker/half-open", s.adminOnly(ops, s.handleHalfOpen))
 	if s.d.Payments != nil {
 		if s.d.Integration {
 			m.HandleFunc("POST /integrations/inside/payment-webhook", s.handleInsideWebhook)

@@ -33,6 +33,7 @@ const (
 	PrefixTech        = "dispatch:tech:"        // HASH per technician: live state
 	PrefixLock        = "dispatch:lock:"        // STRING lease
 	PrefixStock       = "cache:wms:stock:"      // STRING cached wms stock per SKU
+	PrefixCustomer    = "cache:inside:customer:" // STRING cached inside customer info
 	PrefixSession     = "session:"              // STRING per technician connection: which process holds it
 	ChannelNotify     = "dispatch:notify"       // pub/sub channel: messages for technicians connected to another process
 )
@@ -55,6 +56,7 @@ var KeyClasses = []KeyClass{
 	{Prefix: PrefixTech, TTL: 24 * time.Hour, Why: "live technician state, refreshed on every update"},
 	{Prefix: PrefixLock, Why: "lease; TTL given by the caller"},
 	{Prefix: PrefixStock, TTL: 30 * time.Second, Cache: true, Why: "cache of wms stock: must expire (runbook INC-004)"},
+	{Prefix: PrefixCustomer, TTL: 24 * time.Hour, Cache: true, Why: "last good customer info from inside, served stale while inside is down"},
 	{Prefix: PrefixSession, TTL: 2 * time.Minute, Why: "refreshed by heartbeats while the connection lives"},
 }
 
@@ -76,3 +78,7 @@ func ttlOf(prefix string) time.Duration {
 	c, _ := ClassOf(prefix)
 	return c.TTL
 }
+
+// TTLOf returns the TTL of key's class (0 for unknown or persistent keys);
+// the embedded cache uses it too, so both backends expire alike.
+func TTLOf(key string) time.Duration { return ttlOf(key) }

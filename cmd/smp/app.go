@@ -22,6 +22,7 @@ import (
 	"smp/flags"
 	"smp/httpapi"
 	"smp/inmem"
+	"smp/integrations"
 	"smp/kafkabus"
 	"smp/orders"
 	"smp/outbox"
@@ -102,6 +103,34 @@ func (a *App) openBus() error {
 	}
 	a.Registry.MustRegister(busmetrics.NewLagCollector(a.Bus, Subscriptions...))
 	return nil
+}
+
+// openIntegrations builds the inside and wms clients that are configured,
+// each with its circuit breaker; reads' last good answers are cached in
+// Redis when configured, else in memory.
+func (a *App) openIntegrations() (httpapi.Integrations, error) {
+	var out httpapi.Integrations
+	var cache integrations.Cache = inmem.NewCache(redisstore.TTLOf)
+	if a.Redis != nil {
+		cache = a.Redis.Cache()
+	}
+	var clients []*integrations.Client
+	for _, it := range []struct{ name, url string }{{"inside", a.Cfg.InsideURL}, {"wms", a.Cfg.WMSURL}} {
+		if it.url == "" {
+			continue
+		}
+		c, err := integrations.New(integrations.Config{Name: it.name, BaseURL: it.url, OpenFor: a.Cfg.BreakerOpenFor, Flags: a.Flags, Cache: cache, Logger: a.Log})
+		if err != nil {
+			return out, err
+		}
+		clients = append(clients, c)
+		if it.name == "inside" {
+			out.Inside = &integrations.Inside{Client: c}
+		} else {
+			out.WMS = &integrations.WMS{Client: c}
+		}
+	}
+	return out, a.Registry.Register(integrations.NewCollector(clients...))
 }
 
 // Subscriptions are SMP's consumer groups and what they read.
@@ -200,9 +229,15 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
+	integ, err := a.openIntegrations()
+	if err != nil {
+		return err
+	}
+
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
-			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration]}); err != nil {
+			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration],
+			Integrations: integ}); err != nil {
 		return err
 	}
 	a.HTTP = srv

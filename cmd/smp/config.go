@@ -37,6 +37,9 @@ type Config struct {
 	KafkaCluster          string
 	PaymentDueAfter       time.Duration
 	PaymentRetryBackoff   time.Duration
+	InsideURL             string
+	WMSURL                string
+	BreakerOpenFor        time.Duration
 	// InsideWebhookSecrets comes from SMP_INSIDE_WEBHOOK_SECRET only (never
 	// a flag: flags show in ps), comma-separated while rotating.
 	InsideWebhookSecrets string
@@ -59,6 +62,9 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BackpressureThreshold, "backpressure-threshold", 100, "a city queue longer than this is backpressure")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic (embedded log; topics created on Kafka)")
 	c.registerKafka(fs)
+	fs.StringVar(&c.InsideURL, "inside-url", "", "base URL of inside's API (customer info, payment requests)")
+	fs.StringVar(&c.WMSURL, "wms-url", "", "base URL of wms's API (stock)")
+	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", 30*time.Second, "how long an integration's circuit breaker stays open before a half-open probe")
 	fs.DurationVar(&c.PaymentRetryBackoff, "payment-retry-backoff", time.Second, "first retry delay of a payment event that failed (doubled per attempt; 5 attempts, then dlq)")
 	fs.DurationVar(&c.PaymentDueAfter, "payment-due-after", 15*time.Minute, "a completed order unpaid for longer counts in order_payment_pending_count")
 }

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"smp"
+	"smp/integrations"
+)
+
+// Integrations are the third-party clients the API uses (nil: not configured).
+type Integrations struct {
+	Inside *integrations.Inside
+	WMS    *integrations.WMS
+}
+
+func (s *Server) clients() []*integrations.Client {
+	var out []*integrations.Client
+	if s.d.Integrations.Inside != nil {
+		out = append(out, s.d.Integrations.Inside.Client)
+	}
+	if s.d.Integrations.WMS != nil {
+		out = append(out, s.d.Integrations.WMS.Client)
+	}
+	return out
+}
+
+// handleBreakers is GET /admin/circuit-breaker.
+func (s *Server) handleBreakers(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	var out []integrations.Status
+	for _, c := range s.clients() {
+		out = append(out, c.Status())
+	}
+	if out == nil {
+		out = []integrations.Status{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"breakers": out})
+}
+
+type halfOpenRequest struct {
+	Service string `json:"service"`
+	Reason  string `json:"reason"`
+}
+
+// handleHalfOpen is POST /admin/circuit-breaker/half-open {"service":"inside"}:
+// the next call probes the service and closes (or reopens) the breaker. Audited.
+func (s *Server) handleHalfOpen(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	var req halfOpenRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var target *integrations.Client
+	var names []string
+	for _, c := range s.clients() {
+		names = append(names, c.Name())
+		if c.Name() == req.Service {
+			target = c
+		}
+	}
+	if target == nil {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "service %q: use one of %s", req.Service, strings.Join(names, ", ")))
+		return
+	}
+	before := target.Status()
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" {
+		reason = "force half-open (runbook INC-005)"
+	}
+	if err := s.d.Store.InTx(r.Context(), func(tx smp.Tx) error {
+		return tx.AddAudit(r.Context(), smp.AuditEntry{At: time.Now().UTC(), Actor: p.Name, Role: p.Role, Action: "circuit_breaker.half_open",
+			Target: "integration:" + req.Service, Before: fmt.Sprintf(`{"state":%q}`, before.State), After: `{"state":"half-open"}`, Reason: reason})
+	}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	target.HalfOpen()
+	writeJSON(w, http.StatusOK, target.Status())
+}
+
+// handleProfile is GET /v1/me/profile: the customer's info from inside,
+// the last good copy (stale) while inside is unavailable.
+func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
+	id, err := s.owner(r, "customer")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.d.Integrations.Inside == nil {
+		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "inside is not configured"))
+		return
+	}
+	res, err := s.d.Integrations.Inside.Customer(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handleStock is GET /v1/stock/{sku}: wms stock, cached for 30 s, stale
+// while wms is unavailable.
+func (s *Server) handleStock(w http.ResponseWriter, r *http.Request) {
+	// Any customer, technician or admin token.
+	if tok := bearer(r); tok == "" {
+		s.writeError(w, r, smp.Errorf(smp.EUNAUTHORIZED, "a bearer token is required"))
+		return
+	} else if _, _, _, err := s.d.Store.FindTokenOwner(r.Context(), HashToken(tok)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.d.Integrations.WMS == nil {
+		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "wms is not configured"))
+		return
+	}
+	res, err := s.d.Integrations.WMS.Stock(r.Context(), r.PathValue("sku"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handlePay is POST /v1/orders/{id}/pay: asks inside to collect the
+// order's price. A write: while inside is unavailable it fails at once
+// (503), never pretends.
+func (s *Server) handlePay(w http.ResponseWriter, r *http.Request) {
+	o, _, err := s.customerOrder(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.d.Integrations.Inside == nil {
+		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "inside is not configured"))
+		return
+	}
+	if o.PaymentStatus == smp.PaymentPaid || o.PaymentStatus == smp.PaymentRefunded {
+		s.writeError(w, r, smp.Errorf(smp.ECONFLICT, "order %s is already %s", o.ID, o.PaymentStatus))
+		return
+	}
+	if o.Stage == smp.StageCancelled {
+		s.writeError(w, r, smp.Errorf(smp.ECONFLICT, "order %s is cancelled", o.ID))
+		return
+	}
+	pr, err := s.d.Integrations.Inside.RequestPayment(r.Context(), o.ID, o.PriceVND)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, pr)
+}
