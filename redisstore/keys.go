@@ -24,18 +24,18 @@ type KeyClass struct {
 
 // Key prefixes.
 const (
-	PrefixQueue       = "dispatch:queue:"       // LIST per city: the runbook's LLEN dispatch:queue:HCMC
-	PrefixQueued      = "dispatch:queued:"      // STRING per queued order: dedupe marker
-	PrefixInvitations = "dispatch:invitations:" // HASH per order: technician -> invitation
-	PrefixTechInv     = "dispatch:techinv:"     // SET per technician: orders offered to them
-	PrefixOpen        = "dispatch:open"         // SET of open invitations (order|technician), for counts
-	PrefixGeo         = "dispatch:geo:"         // GEO per city and skill: free technicians
-	PrefixTech        = "dispatch:tech:"        // HASH per technician: live state
-	PrefixLock        = "dispatch:lock:"        // STRING lease
-	PrefixStock       = "cache:wms:stock:"      // STRING cached wms stock per SKU
+	PrefixQueue       = "dispatch:queue:"        // LIST per city: the runbook's LLEN dispatch:queue:HCMC
+	PrefixQueued      = "dispatch:queued:"       // STRING per queued order: dedupe marker
+	PrefixInvitations = "dispatch:invitations:"  // HASH per order: technician -> invitation
+	PrefixTechInv     = "dispatch:techinv:"      // SET per technician: orders offered to them
+	PrefixOpen        = "dispatch:open"          // SET of open invitations (order|technician), for counts
+	PrefixGeo         = "dispatch:geo:"          // GEO per city and skill: free technicians
+	PrefixTech        = "dispatch:tech:"         // HASH per technician: live state
+	PrefixLock        = "dispatch:lock:"         // STRING lease
+	PrefixStock       = "cache:wms:stock:"       // STRING cached wms stock per SKU
 	PrefixCustomer    = "cache:inside:customer:" // STRING cached inside customer info
-	PrefixSession     = "session:"              // STRING per technician connection: which process holds it
-	ChannelNotify     = "dispatch:notify"       // pub/sub channel: messages for technicians connected to another process
+	PrefixSession     = "session:"               // STRING per technician connection: which process holds it
+	ChannelNotify     = "dispatch:notify"        // pub/sub channel: messages for technicians connected to another process
 )
 
 // CachePrefix: every cache class lives under it, and only keys under it

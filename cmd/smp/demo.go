@@ -5,11 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"smp"
 	"smp/httpapi"
+	"smp/payments"
 	"smp/sim"
 )
 
@@ -58,11 +62,42 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("seed: %w", err)
 	}
 
+	// The third parties, simulated: inside (customer info, payments, signed
+	// webhooks) and wms (stock), unless real ones are configured.
+	var inside *sim.Inside
+	if cfg.InsideURL == "" {
+		if cfg.InsideWebhookSecrets == "" && os.Getenv("SMP_INSIDE_WEBHOOK_SECRET") == "" {
+			cfg.InsideWebhookSecrets = sim.NewToken("whsec_")
+		}
+		secrets := cfg.InsideWebhookSecrets
+		if secrets == "" {
+			secrets = os.Getenv("SMP_INSIDE_WEBHOOK_SECRET")
+		}
+		inside = &sim.Inside{Secret: payments.ParseSecrets(secrets)[0], AutoPay: true, PayAfter: 2 * time.Second}
+		url, stop, err := serveSim(inside)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.InsideURL = url
+	}
+	if cfg.WMSURL == "" {
+		url, stop, err := serveSim(&sim.WMS{})
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.WMSURL = url
+	}
+
 	app := &App{Cfg: cfg, Log: cfg.logger(stderr)}
 	if err := app.Open(ctx); err != nil {
 		return err
 	}
 	base := app.HTTP.URL()
+	if inside != nil {
+		inside.WebhookURL = base + "/integrations/inside/payment-webhook"
+	}
 	fmt.Fprintf(stdout, `SMP demo running on the embedded default (data in %s)
 
   API            %s/v1/orders
@@ -72,9 +107,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   Admin stats    curl -H 'Authorization: Bearer %s' %s/admin/stats
   Admin token    %s   (role admin)
   A customer     curl -H 'Authorization: Bearer %s' %s/v1/orders/<id>
+  Third parties  inside %s, wms %s (simulated unless --inside-url/--wms-url)
 
 %d technicians from 20 partners are connecting; customers place %.1f orders/s. Ctrl-C stops.
-`, cfg.DataDir, base, "ws"+base[4:], base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, len(ds.Technicians), rate)
+`, cfg.DataDir, base, "ws"+base[4:], base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
 
 	simCtx, stopSim := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -86,6 +122,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cust := &sim.Customers{BaseURL: base, Customers: ds.Customers, Cities: ds.Cities, Services: ds.Services, Rate: rate, Logger: app.Log, Seed: 1}
 	wg.Add(1)
 	go func() { defer wg.Done(); cust.Run(simCtx) }()
+
+	// Customers pay completed orders through inside, which reports back
+	// with signed webhooks.
+	tokens := map[string]string{}
+	for _, c := range ds.Customers {
+		tokens[c.ID] = c.Token
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); payCompleted(simCtx, app, base, tokens) }()
 
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -101,10 +146,11 @@ loop:
 				continue
 			}
 			s := st.OrdersPerStage
-			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | dispatch p50=%.0fms p99=%.0fms\n",
+			ev, _ := app.Store.CountInboxEvents(ctx)
+			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | dispatch p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d\n",
 				time.Since(start).Seconds(), s[smp.StageCreated], s[smp.StageDispatching], s[smp.StageAssigned], s[smp.StageInProgress],
 				s[smp.StageCompleted], s[smp.StageCancelled], st.WebSocketConnections, st.QueueLength["HCMC"], st.QueueLength["HN"], st.QueueLength["DN"],
-				st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99)
+				st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ])
 		}
 	}
 	fmt.Fprintln(stdout, "stopping demo")
@@ -112,4 +158,45 @@ loop:
 	app.HTTP.Close(context.Background())
 	wg.Wait()
 	return app.Close()
+}
+
+// serveSim serves a simulated third party on a loopback port.
+func serveSim(h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// payCompleted asks inside to collect every completed, unpaid order, as
+// its customer would from the app.
+func payCompleted(ctx context.Context, app *App, base string, tokens map[string]string) {
+	asked := map[string]bool{}
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		done, err := app.Store.FindOrders(ctx, smp.OrderFilter{Stage: smp.StageCompleted, Limit: 200})
+		if err != nil {
+			continue
+		}
+		for _, o := range done {
+			if asked[o.ID] || o.PaymentStatus != smp.PaymentPending {
+				continue
+			}
+			asked[o.ID] = true
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/orders/"+o.ID+"/pay", nil)
+			req.Header.Set("Authorization", "Bearer "+tokens[o.CustomerID])
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
 }

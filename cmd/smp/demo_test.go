@@ -60,8 +60,24 @@ func TestDemoCompletesOrdersWithin30s(t *testing.T) {
 	if counts[smp.StageCompleted] < 5 {
 		t.Fatalf("orders per stage after 30 s: %v", counts)
 	}
+	// Payments: customers paid through the simulated inside, whose signed
+	// webhooks were applied.
+	if !regexp.MustCompile(`payments processed=[1-9]`).MatchString(text) {
+		t.Errorf("no payment processed in the demo's progress lines:\n%s", text)
+	}
+	paid, err := db.FindOrders(context.Background(), smp.OrderFilter{Stage: smp.StageCompleted, Limit: 1000})
+	must(t, err)
+	n := 0
+	for _, o := range paid {
+		if o.PaymentStatus == smp.PaymentPaid {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Errorf("no completed order was paid")
+	}
 	if strings.Contains(errb.String(), "level=ERROR") {
 		t.Errorf("the demo logged errors:\n%s", errb.String())
 	}
-	t.Logf("after 30 s: %v", counts)
+	t.Logf("after 30 s: %v; %d completed orders paid through inside's webhooks", counts, n)
 }
