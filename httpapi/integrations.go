@@ -92,12 +92,7 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "inside is not configured"))
 		return
 	}
-	res, err := s.d.Integrations.Inside.Customer(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeRead(w, r, func() (integrations.Read, error) { return s.d.Integrations.Inside.Customer(r.Context(), id) })
 }
 
 // handleStock is GET /v1/stock/{sku}: wms stock, cached for 30 s, stale
@@ -115,7 +110,12 @@ func (s *Server) handleStock(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "wms is not configured"))
 		return
 	}
-	res, err := s.d.Integrations.WMS.Stock(r.Context(), r.PathValue("sku"))
+	s.writeRead(w, r, func() (integrations.Read, error) { return s.d.Integrations.WMS.Stock(r.Context(), r.PathValue("sku")) })
+}
+
+// writeRead answers with a third party's read, fresh or stale.
+func (s *Server) writeRead(w http.ResponseWriter, r *http.Request, read func() (integrations.Read, error)) {
+	res, err := read()
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -335,3 +335,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(cl.State()), cl.Name())
 	}
 }
+
+// Get is a raw GET through the breaker (no cache), for checks and tests.
+func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
+	return c.call(ctx, http.MethodGet, path, nil)
+}

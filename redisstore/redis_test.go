@@ -8,6 +8,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"testing"
+	"time"
 
 	"smp"
 	"smp/dispatchtest"
@@ -101,5 +102,27 @@ func TestSessions(t *testing.T) {
 	a.Drop(ctx, "T1")
 	if _, ok, _ := a.Holder(ctx, "T1"); ok {
 		t.Fatal("session left after its holder dropped it")
+	}
+}
+
+func TestCacheTTL(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	c := s.Cache()
+	if err := c.Set(ctx, "cache:wms:stock:A1", []byte(`{"available":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	v, ok, err := c.Get(ctx, "cache:wms:stock:A1")
+	if err != nil || !ok || string(v) != `{"available":3}` {
+		t.Fatalf("get: %q %v %v", v, ok, err)
+	}
+	if ttl := s.Client().PTTL(ctx, s.Prefix()+"cache:wms:stock:A1").Val(); ttl <= 0 || ttl > 30*time.Second {
+		t.Fatalf("TTL %s, want at most 30 s", ttl)
+	}
+	if err := c.Set(ctx, "dispatch:queue:HCMC", []byte("x")); err == nil {
+		t.Fatal("the cache wrote a non-cache key")
+	}
+	if _, ok, _ := c.Get(ctx, "cache:wms:stock:none"); ok {
+		t.Fatal("found a missing key")
 	}
 }

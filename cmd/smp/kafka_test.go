@@ -338,14 +338,7 @@ func TestKafkaDownAtStart(t *testing.T) {
 	k := startKafka(t)
 	k.down.Store(true)
 	a := startKafkaApp(t, k)
-	var ids []string
-	for i := 0; i < 3; i++ {
-		r := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%f,"price_vnd":250000}`, 106.70+float64(i)*0.001))
-		if r.Status != 201 {
-			t.Fatalf("order refused with Kafka down: %d %s", r.Status, r.Raw)
-		}
-		ids = append(ids, r.Body["id"].(string))
-	}
+	ids := placeOrders(t, a, 3, "with Kafka down")
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })

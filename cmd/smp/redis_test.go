@@ -81,6 +81,21 @@ func startTechnicians(t *testing.T, ctx context.Context, wg *sync.WaitGroup, a *
 	wait.Until(t, 15*time.Second, "technicians online", func() bool { return a.Hub.Connections() == len(a.ds.Technicians) })
 }
 
+// placeOrders places n orders in HCMC through the API and fails the test
+// (saying when) if one is refused.
+func placeOrders(t *testing.T, a *testApp, n int, when string) []string {
+	t.Helper()
+	var ids []string
+	for i := 0; i < n; i++ {
+		r := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%f,"price_vnd":250000}`, 106.70+float64(i)*0.001))
+		if r.Status != 201 {
+			t.Fatalf("order refused %s: %d %s", when, r.Status, r.Raw)
+		}
+		ids = append(ids, r.Body["id"].(string))
+	}
+	return ids
+}
+
 func allIn(t *testing.T, a *testApp, ids []string, stage smp.Stage) bool {
 	for _, id := range ids {
 		o, err := a.Store.FindOrderByID(context.Background(), id)
@@ -212,14 +227,7 @@ func TestRedisOutOfMemoryLosesNothing(t *testing.T) {
 	if health.Status != 200 || health.Body["status"] != "degraded" || rc["status"] != "fail" {
 		t.Fatalf("health with Redis out of memory: %d %s", health.Status, health.Raw)
 	}
-	var ids []string
-	for i := 0; i < 10; i++ {
-		r := a.do("POST", "/v1/orders", a.ds.Customers[0].Token, fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%f,"price_vnd":250000}`, 106.70+float64(i)*0.001))
-		if r.Status != 201 {
-			t.Fatalf("order refused while Redis is out of memory: %d %s", r.Status, r.Raw)
-		}
-		ids = append(ids, r.Body["id"].(string))
-	}
+	ids := placeOrders(t, a, 10, "while Redis is out of memory")
 	wait.Until(t, 15*time.Second, "orders in 02 with their queue push refused", func() bool {
 		return allIn(t, a, ids, smp.StageDispatching) && metricValue(t, a, "smp_dispatch_queue_push_failures_total") >= 1
 	})
