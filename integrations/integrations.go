@@ -226,6 +226,10 @@ func (c *Client) call(ctx context.Context, method, path string, body any) ([]byt
 	if err == nil {
 		return b, nil
 	}
+	if !errors.Is(err, circuitbreaker.ErrOpen) && !isClientError(err) {
+		// The runbook greps for "circuit|failed_to_call".
+		c.log.Warn("failed_to_call", "method", method, "path", path, "err", err)
+	}
 	var se *statusError
 	switch {
 	case errors.As(err, &se) && se.code == http.StatusNotFound:
@@ -271,6 +275,7 @@ func (c *Client) read(ctx context.Context, path, key string) (Read, error) {
 	if smp.ErrorCode(err) != smp.EUNAVAILABLE || c.bypassed() {
 		return Read{}, err
 	}
+	c.log.Debug("circuit breaker open or call failed, fallback to the last good response", "key", key, "err", err)
 	if c.cfg.Cache != nil {
 		if v, ok, cerr := c.cfg.Cache.Get(ctx, key); cerr == nil && ok {
 			var e cached

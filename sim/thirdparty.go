@@ -214,6 +214,10 @@ func (s *WMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.inject(w, r) {
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/health" {
+		writeJSONResp(w, 200, map[string]string{"status": "ok"})
+		return
+	}
 	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/stock/") {
 		sku := strings.TrimPrefix(r.URL.Path, "/stock/")
 		n := 0
