@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func TestStore(t *testing.T) {
 		"FlagsAndProcessed":            testFlagsAndProcessed,
 		"FindDispatchableRespectsHold": testFindDispatchableRespectsHold,
 		"TraceAndAudit":                testTraceAndAudit,
+		"EventLog":                     testEventLog,
 		"Leases": func(t *testing.T, open func(*testing.T) sqlstore.Config) {
 			db := mustOpen(t, open(t))
 			dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return db })
@@ -274,5 +276,67 @@ func testTraceAndAudit(t *testing.T, open func(*testing.T) sqlstore.Config) {
 	must(t, err)
 	if len(a) != 1 || a[0].Actor != "alice" || !a[0].At.Equal(now) || a[0].Role != smp.RoleOps {
 		t.Fatalf("audit = %+v", a)
+	}
+}
+
+// testEventLog: provider events are stored once per id, listed by status
+// and type, due by next attempt, updated under a row lock, counted; overdue
+// payments are counted on completed orders only.
+func testEventLog(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
+	seed(t, db)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ev := func(id, typ string, next time.Time) *smp.InboxEvent {
+		return &smp.InboxEvent{EventID: id, Provider: "inside", EventType: typ, OrderID: "o1", AmountVND: 100000, OccurredAt: now,
+			BodyHash: strings.Repeat("a", 64), Body: `{"event_id":"` + id + `"}`, Status: smp.InboxReceived, ReceivedAt: now, NextAttemptAt: next}
+	}
+	for _, e := range []*smp.InboxEvent{ev("e1", smp.InsidePaymentSucceeded, now), ev("e2", smp.InsidePaymentFailed, now.Add(time.Minute))} {
+		if _, inserted, err := db.InsertInboxEvent(ctx, e); err != nil || !inserted {
+			t.Fatalf("insert %s: %v %v", e.EventID, inserted, err)
+		}
+	}
+	dup := ev("e1", smp.InsidePaymentSucceeded, now)
+	dup.BodyHash = strings.Repeat("b", 64)
+	existing, inserted, err := db.InsertInboxEvent(ctx, dup)
+	if err != nil || inserted || existing.BodyHash != strings.Repeat("a", 64) {
+		t.Fatalf("second insert of e1: %+v %v %v", existing, inserted, err)
+	}
+	due, err := db.DueInboxEvents(ctx, now, 10)
+	must(t, err)
+	if len(due) != 1 || due[0].EventID != "e1" || !due[0].OccurredAt.Equal(now) || due[0].AmountVND != 100000 {
+		t.Fatalf("due = %+v", due)
+	}
+	must(t, db.InTx(ctx, func(tx smp.Tx) error {
+		e, err := tx.InboxEventForUpdate(ctx, "e1")
+		if err != nil {
+			return err
+		}
+		e.Status, e.Attempts, e.LastError = smp.InboxDLQ, 5, "order not found: o1"
+		return tx.UpdateInboxEvent(ctx, e)
+	}))
+	dlq, err := db.FindInboxEvents(ctx, smp.InboxFilter{Status: smp.InboxDLQ, EventType: smp.InsidePaymentSucceeded})
+	must(t, err)
+	if len(dlq) != 1 || dlq[0].Attempts != 5 || dlq[0].LastError != "order not found: o1" {
+		t.Fatalf("dlq = %+v", dlq)
+	}
+	counts, err := db.CountInboxEvents(ctx)
+	must(t, err)
+	if counts[smp.InboxDLQ] != 1 || counts[smp.InboxReceived] != 1 {
+		t.Fatalf("counts = %v", counts)
+	}
+	if _, err := db.FindInboxEvent(ctx, "nope"); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("missing event: %v", err)
+	}
+	done, open2 := newOrder("done", now.Add(-time.Hour)), newOrder("open", now.Add(-time.Hour))
+	done.Stage = smp.StageCompleted
+	must(t, db.InTx(ctx, func(tx smp.Tx) error {
+		if err := tx.InsertOrder(ctx, done); err != nil {
+			return err
+		}
+		return tx.InsertOrder(ctx, open2)
+	}))
+	if n, err := db.CountPaymentOverdue(ctx, now.Add(-time.Minute)); err != nil || n != 1 {
+		t.Fatalf("overdue = %d %v", n, err)
 	}
 }
