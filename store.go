@@ -52,6 +52,10 @@ type Store interface {
 	// CountPaymentOverdue counts completed orders not paid, finished before before.
 	CountPaymentOverdue(ctx context.Context, before time.Time) (int64, error)
 
+	// Alerts received from Alertmanager.
+	UpsertAlert(ctx context.Context, a *Alert) error
+	FindAlerts(ctx context.Context, status string, limit int) ([]*Alert, error)
+
 	// Outbox access for the relay.
 	FetchOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
 	MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error

@@ -343,6 +343,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /admin/orders/{id}/candidates", s.adminOnly(ops, s.handleCandidates))
 	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.adminOnly(ops, s.handleTrace))
 	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
+	m.HandleFunc("POST /integrations/alertmanager/webhook", s.adminOnly(anyRole, s.handleAlertmanager))
+	m.HandleFunc("GET /admin/alerts", s.adminOnly(anyRole, s.handleAlerts))
 	m.HandleFunc("GET /admin/circuit-breaker", s.adminOnly(anyRole, s.handleBreakers))
 	m.HandleFunc("POST /admin/circuit-breaker/half-open", s.adminOnly(ops, s.handleHalfOpen))
 	if s.d.Payments != nil {

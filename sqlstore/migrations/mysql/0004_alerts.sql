@@ -1,0 +1,12 @@
+CREATE TABLE alerts (
+  fingerprint VARCHAR(64) PRIMARY KEY,
+  name VARCHAR(128) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  severity VARCHAR(32) NOT NULL,
+  labels TEXT NOT NULL,
+  annotations TEXT NOT NULL,
+  starts_at BIGINT NOT NULL,
+  ends_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  KEY alerts_status (status, updated_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
