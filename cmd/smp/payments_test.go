@@ -54,6 +54,9 @@ func TestPaymentWebhookOverHTTP(t *testing.T) {
 	if r := a.webhook("new-secret", map[string]any{"event_id": "e1"}); r.Status != 400 {
 		t.Fatalf("malformed: %d %s", r.Status, r.Raw)
 	}
+	if r := a.webhook("new-secret", map[string]any{"test": true, "pad": strings.Repeat("x", 70<<10)}); r.Status != 413 {
+		t.Fatalf("70 KiB body: %d %s", r.Status, r.Raw)
+	}
 	if r := a.webhook("old-secret", map[string]any{"test": true}); r.Status != 200 || r.Body["status"] != "test" {
 		t.Fatalf("probe with the old secret (rotation): %d %s", r.Status, r.Raw)
 	}
@@ -139,7 +142,7 @@ func TestPaymentWebhookOverHTTP(t *testing.T) {
 	}
 
 	// Metrics.
-	for name, want := range map[string]float64{"webhook_requests_total": 8, "smp_webhook_signature_failures_total": 2, "smp_webhook_event_conflicts_total": 1} {
+	for name, want := range map[string]float64{"webhook_requests_total": 9, "smp_webhook_signature_failures_total": 2, "smp_webhook_event_conflicts_total": 1} {
 		if got := metricValue(t, a, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
