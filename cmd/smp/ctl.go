@@ -12,6 +12,9 @@ import (
 
 const ctlUsage = `smp ctl: operate a running SMP
 
+` + ctlAPIUsage + `
+Against the backends directly:
+
   smp ctl redis flush-cache --redis-addr ADDR --pattern 'cache:wms:stock:*' [--dry-run]
       delete cache keys with SCAN + UNLINK (never KEYS); refuses patterns that could
       touch sessions, locks or dispatch keys (runbook INC-004 option A)
@@ -25,6 +28,9 @@ const ctlUsage = `smp ctl: operate a running SMP
 `
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if cmd, rest, ok := apiCommand(args); ok {
+		return runCtlAPI(ctx, cmd, rest, stdout, stderr)
+	}
 	if len(args) >= 1 && args[0] == "events" {
 		return runCtlEvents(ctx, args[1:], stdout, stderr)
 	}

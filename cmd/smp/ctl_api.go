@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const ctlAPIUsage = `smp ctl over a running platform's admin API (token from SMP_ADMIN_TOKEN,
+server from --server or SMP_SERVER, default http://127.0.0.1:8080;
+--output table|json|csv):
+
+  smp ctl stats                                     WebSocket connections, queues, latency (INC-001)
+  smp ctl queues                                    queue length per city (LLEN dispatch:queue:*)
+  smp ctl flags get [--name NAME]
+  smp ctl flags set --name ENABLE_AUTO_DISPATCH --value false --reason "..."
+  smp ctl orders list [--stage 02_dispatching]
+  smp ctl candidates --order ID
+  smp ctl assign --order ID --technician T0042 --reason "..."
+  smp ctl events replay --id EVENT_ID [--reason "..."]
+  smp ctl events replay --type inside.payment.succeeded --reason "..."   (every dlq event of the type)
+  smp ctl breakers [status]
+  smp ctl breakers half-open --service inside
+  smp ctl alerts [--status firing]
+`
+
+// apiError is an answer of the admin API other than 2xx.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%s (HTTP %d %s)", e.Message, e.Status, e.Code) }
+
+type apiClient struct {
+	server, token string
+	http          *http.Client
+}
+
+func (c *apiClient) do(ctx context.Context, method, path string, body any) (any, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, rd)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--server %q: %v", c.server, err)}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach %s: %w", c.server, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("%s answered HTTP %d with a body that is not JSON", c.server, resp.StatusCode)
+	}
+	if resp.StatusCode >= 300 {
+		e := &apiError{Status: resp.StatusCode}
+		if m, ok := v.(map[string]any); ok {
+			if em, ok := m["error"].(map[string]any); ok {
+				e.Code, _ = em["code"].(string)
+				e.Message, _ = em["message"].(string)
+			}
+		}
+		return nil, e
+	}
+	return v, nil
+}
+
+// apiCommands are the admin-API commands; a bare "flags" or "breakers"
+// means their listing.
+var apiCommands = map[string]bool{"stats": true, "queues": true, "flags get": true, "flags set": true, "orders list": true,
+	"candidates": true, "assign": true, "events replay": true, "breakers status": true, "breakers half-open": true, "alerts": true}
+
+// apiCommand recognises an admin-API command in args.
+func apiCommand(args []string) (cmd string, rest []string, ok bool) {
+	if len(args) == 0 {
+		return "", nil, false
+	}
+	if len(args) >= 2 && apiCommands[args[0]+" "+args[1]] {
+		return args[0] + " " + args[1], args[2:], true
+	}
+	switch args[0] {
+	case "flags":
+		return "flags get", args[1:], true
+	case "breakers":
+		return "breakers status", args[1:], true
+	}
+	return args[0], args[1:], apiCommands[args[0]]
+}
+
+func runCtlAPI(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("smp ctl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server, output := "http://127.0.0.1:8080", "table"
+	fs.StringVar(&server, "server", server, "the platform's base URL (SMP_SERVER)")
+	fs.StringVar(&output, "output", output, "table, json or csv")
+	var name, value, reason, order, tech, id, typ, service, stage, status string
+	switch cmd {
+	case "flags get":
+		fs.StringVar(&name, "name", "", "one flag")
+	case "flags set":
+		fs.StringVar(&name, "name", "", "the flag, e.g. ENABLE_AUTO_DISPATCH")
+		fs.StringVar(&value, "value", "", "true or false")
+		fs.StringVar(&reason, "reason", "", "why (audited)")
+	case "orders list":
+		fs.StringVar(&stage, "stage", "", "e.g. 02_dispatching")
+	case "candidates":
+		fs.StringVar(&order, "order", "", "order id")
+	case "assign":
+		fs.StringVar(&order, "order", "", "order id")
+		fs.StringVar(&tech, "technician", "", "technician id")
+		fs.StringVar(&reason, "reason", "", "why (audited)")
+	case "events replay":
+		fs.StringVar(&id, "id", "", "one event id")
+		fs.StringVar(&typ, "type", "", "every dlq event of this type")
+		fs.StringVar(&reason, "reason", "", "why (audited)")
+	case "breakers half-open":
+		fs.StringVar(&service, "service", "", "inside or wms")
+	case "alerts":
+		fs.StringVar(&status, "status", "", "firing or resolved")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if output != "table" && output != "json" && output != "csv" {
+		return usageError{"--output must be table, json or csv"}
+	}
+	token := os.Getenv("SMP_ADMIN_TOKEN")
+	if token == "" {
+		return usageError{"SMP_ADMIN_TOKEN is not set (an admin bearer token: smp token --role ops --name you)"}
+	}
+	need := func(v, flagName string) error {
+		if strings.TrimSpace(v) == "" {
+			return usageError{"--" + flagName + " is required"}
+		}
+		return nil
+	}
+	var method, path, list string
+	var body any
+	var cols []string
+	method = http.MethodGet
+	switch cmd {
+	case "stats":
+		path = "/admin/stats"
+	case "queues":
+		path, list = "/admin/stats", "queue_length"
+	case "flags get":
+		path, list, cols = "/admin/flags", "flags", []string{"name", "value", "updated_at", "updated_by"}
+	case "flags set":
+		if err := need(name, "name"); err != nil {
+			return err
+		}
+		if value != "true" && value != "false" {
+			return usageError{"--value must be true or false"}
+		}
+		if err := need(reason, "reason"); err != nil {
+			return err
+		}
+		method, path, body = http.MethodPut, "/admin/flags/"+url.PathEscape(name), map[string]any{"value": value == "true", "reason": reason}
+	case "orders list":
+		path, list, cols = "/admin/orders", "orders", []string{"id", "city", "service", "stage", "payment_status", "technician_id", "stage_changed_at"}
+		if stage != "" {
+			path += "?stage=" + url.QueryEscape(stage)
+		}
+	case "candidates":
+		if err := need(order, "order"); err != nil {
+			return err
+		}
+		path, list = "/admin/orders/"+url.PathEscape(order)+"/candidates", "candidates"
+	case "assign":
+		for f, v := range map[string]string{"order": order, "technician": tech, "reason": reason} {
+			if err := need(v, f); err != nil {
+				return err
+			}
+		}
+		method, path, body = http.MethodPost, "/admin/orders/"+url.PathEscape(order)+"/assign", map[string]string{"technician_id": tech, "reason": reason}
+	case "events replay":
+		if (id == "") == (typ == "") {
+			return usageError{"give --id EVENT_ID or --type EVENT_TYPE"}
+		}
+		method = http.MethodPost
+		if id != "" {
+			path, body = "/admin/events/"+url.PathEscape(id)+"/replay", map[string]string{"reason": reason}
+		} else {
+			if err := need(reason, "reason"); err != nil {
+				return err
+			}
+			path, body = "/admin/events/replay", map[string]string{"event_type": typ, "reason": reason}
+		}
+	case "breakers status":
+		path, list, cols = "/admin/circuit-breaker", "breakers", []string{"service", "state", "failures", "successes", "remaining_open_seconds", "bypassed"}
+	case "breakers half-open":
+		if err := need(service, "service"); err != nil {
+			return err
+		}
+		method, path, body = http.MethodPost, "/admin/circuit-breaker/half-open", map[string]string{"service": service}
+	case "alerts":
+		path, list, cols = "/admin/alerts", "alerts", []string{"name", "status", "severity", "starts_at", "updated_at"}
+		if status != "" {
+			path += "?status=" + url.QueryEscape(status)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c := &apiClient{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	v, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return render(stdout, output, v, list, cols)
+}
+
+// render prints v: JSON as is; table and CSV as rows. With list, the
+// rows are v[list] (a list of objects, or a map shown as key/value);
+// without, v itself is flattened into key/value rows.
+func render(w io.Writer, output string, v any, list string, cols []string) error {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	var header []string
+	var rows [][]string
+	target := v
+	if m, ok := v.(map[string]any); ok && list != "" {
+		target = m[list]
+	}
+	switch t := target.(type) {
+	case []any:
+		if len(cols) == 0 && len(t) > 0 {
+			if first, ok := t[0].(map[string]any); ok {
+				cols = slices.Sorted(maps.Keys(first))
+			}
+		}
+		header = cols
+		for _, it := range t {
+			m, _ := it.(map[string]any)
+			row := make([]string, len(cols))
+			for i, c := range cols {
+				row[i] = cell(m[c])
+			}
+			rows = append(rows, row)
+		}
+	default:
+		header = []string{"key", "value"}
+		flat := map[string]string{}
+		flatten("", target, flat)
+		for _, k := range slices.Sorted(maps.Keys(flat)) {
+			rows = append(rows, []string{k, flat[k]})
+		}
+	}
+	if output == "csv" {
+		cw := csv.NewWriter(w)
+		cw.Write(header)
+		cw.WriteAll(rows)
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(header, "\t")))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func flatten(prefix string, v any, out map[string]string) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flatten(key, x, out)
+		}
+	default:
+		out[prefix] = cell(t)
+	}
+}
+
+func cell(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case float64:
+		if t == float64(int64(t)) {
+			return fmt.Sprintf("%d", int64(t))
+		}
+		return fmt.Sprintf("%g", t)
+	case map[string]any, []any:
+		b, _ := json.Marshal(t)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}

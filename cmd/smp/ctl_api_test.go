@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"smp/sim"
+)
+
+// TestCtlAdminAPI: smp ctl's admin-API commands against a running
+// platform, in table, JSON and CSV, with clear errors and exit codes.
+// Not parallel: the token comes from SMP_ADMIN_TOKEN.
+func TestCtlAdminAPI(t *testing.T) {
+	insideSrv := httptest.NewServer(&sim.Inside{})
+	t.Cleanup(insideSrv.Close)
+	a := startApp(t, func(c *Config) { c.InsideURL = insideSrv.URL })
+	ctl := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append(append([]string{"ctl"}, args...), "--server", a.url), &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	t.Setenv("SMP_ADMIN_TOKEN", "")
+	if _, err := ctl("stats"); exitCode(err) != 2 || !strings.Contains(err.Error(), "SMP_ADMIN_TOKEN") {
+		t.Fatalf("without a token: %v", err)
+	}
+	t.Setenv("SMP_ADMIN_TOKEN", "wrong")
+	if _, err := ctl("stats"); exitCode(err) != 1 || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("with a wrong token: %v", err)
+	}
+	t.Setenv("SMP_ADMIN_TOKEN", a.admin)
+
+	out, err := ctl("stats")
+	if err != nil || !strings.Contains(out, "websocket_connections") || !strings.Contains(out, "queue_length.HCMC") {
+		t.Fatalf("stats: %v\n%s", err, out)
+	}
+	out, err = ctl("stats", "--output", "json")
+	var st map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || st["engine_up"] != true {
+		t.Fatalf("stats json: %v\n%s", err, out)
+	}
+	if out, err = ctl("queues", "--output", "csv"); err != nil || !strings.HasPrefix(out, "key,value\n") || !strings.Contains(out, "HCMC,0") {
+		t.Fatalf("queues csv: %v\n%s", err, out)
+	}
+	if out, err = ctl("flags"); err != nil || !strings.Contains(out, "ENABLE_AUTO_DISPATCH") {
+		t.Fatalf("flags: %v\n%s", err, out)
+	}
+	if _, err = ctl("flags", "set", "--name", "ENABLE_AUTO_DISPATCH", "--value", "false"); exitCode(err) != 2 {
+		t.Fatalf("flags set without a reason: %v", err)
+	}
+	if out, err = ctl("flags", "set", "--name", "ENABLE_AUTO_DISPATCH", "--value", "false", "--reason", "INC-001 option D"); err != nil {
+		t.Fatalf("flags set: %v\n%s", err, out)
+	}
+	if out, _ = ctl("flags", "get", "--output", "csv"); !strings.Contains(out, "ENABLE_AUTO_DISPATCH,false") {
+		t.Fatalf("flag not set:\n%s", out)
+	}
+	if out, err = ctl("orders", "list", "--stage", "02_dispatching"); err != nil || !strings.Contains(out, "PAYMENT_STATUS") {
+		t.Fatalf("orders list: %v\n%s", err, out)
+	}
+	_, err = ctl("assign", "--order", "ord_nope", "--technician", "T0001", "--reason", "manual dispatch")
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != 404 || exitCode(err) != 1 {
+		t.Fatalf("assign of an unknown order: %v", err)
+	}
+	if _, err = ctl("events", "replay", "--id", "nope"); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Fatalf("replay of an unknown event: %v", err)
+	}
+	if _, err = ctl("events", "replay"); exitCode(err) != 2 {
+		t.Fatalf("replay without --id or --type: %v", err)
+	}
+	if out, err = ctl("breakers"); err != nil || !strings.Contains(out, "inside") || !strings.Contains(out, "closed") {
+		t.Fatalf("breakers: %v\n%s", err, out)
+	}
+	if out, err = ctl("breakers", "half-open", "--service", "inside"); err != nil || !strings.Contains(out, "half-open") {
+		t.Fatalf("half-open: %v\n%s", err, out)
+	}
+	if out, err = ctl("alerts"); err != nil || !strings.Contains(out, "NAME") {
+		t.Fatalf("alerts: %v\n%s", err, out)
+	}
+	if _, err = ctl("stats", "--output", "xml"); exitCode(err) != 2 {
+		t.Fatalf("bad output: %v", err)
+	}
+	var o, e bytes.Buffer
+	if err := run(context.Background(), []string{"ctl", "stats", "--server", "http://127.0.0.1:1"}, &o, &e); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "cannot reach") {
+		t.Fatalf("unreachable server: %v", err)
+	}
+}
