@@ -63,6 +63,8 @@ type Deps struct {
 	Integration bool
 	// Integrations: inside and wms clients (either may be nil).
 	Integrations Integrations
+	// Ops: the bus and replica views for /admin/bus and /admin/replica.
+	Ops Ops
 }
 
 // Server serves the HTTP API.
@@ -345,6 +347,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
 	m.HandleFunc("POST /integrations/alertmanager/webhook", s.adminOnly(anyRole, s.handleAlertmanager))
 	m.HandleFunc("GET /admin/alerts", s.adminOnly(anyRole, s.handleAlerts))
+	m.HandleFunc("GET /admin/replica", s.adminOnly(anyRole, s.handleReplica))
+	m.HandleFunc("GET /admin/bus/lag", s.adminOnly(anyRole, s.handleBusLag))
+	m.HandleFunc("GET /admin/bus/dlq", s.adminOnly(anyRole, s.handleDLQ))
+	m.HandleFunc("POST /admin/bus/dlq/replay", s.adminOnly([]smp.Role{smp.RoleAdmin}, s.handleDLQReplay))
+	m.HandleFunc("POST /admin/bus/reset-offsets", s.adminOnly([]smp.Role{smp.RoleAdmin}, s.handleResetOffsets))
 	m.HandleFunc("GET /admin/circuit-breaker", s.adminOnly(anyRole, s.handleBreakers))
 	m.HandleFunc("POST /admin/circuit-breaker/half-open", s.adminOnly(ops, s.handleHalfOpen))
 	if s.d.Payments != nil {

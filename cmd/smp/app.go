@@ -237,7 +237,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration],
-			Integrations: integ}); err != nil {
+			Integrations: integ, Ops: httpapi.Ops{Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}}); err != nil {
 		return err
 	}
 	a.HTTP = srv

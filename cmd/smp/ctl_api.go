@@ -34,6 +34,8 @@ server from --server or SMP_SERVER, default http://127.0.0.1:8080;
   smp ctl breakers [status]
   smp ctl breakers half-open --service inside
   smp ctl alerts [--status firing]
+  smp ctl replica                                   where reads go, replica lag (INC-003)
+  smp ctl bus ... --server URL                      consumer lag, DLQ list/replay, offset reset through the API (audited)
 `
 
 // apiError is an answer of the admin API other than 2xx.
@@ -96,7 +98,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) (any,
 // apiCommands are the admin-API commands; a bare "flags" or "breakers"
 // means their listing.
 var apiCommands = map[string]bool{"stats": true, "queues": true, "flags get": true, "flags set": true, "orders list": true,
-	"candidates": true, "assign": true, "events replay": true, "breakers status": true, "breakers half-open": true, "alerts": true}
+	"candidates": true, "assign": true, "events replay": true, "breakers status": true, "breakers half-open": true, "alerts": true, "replica": true}
 
 // apiCommand recognises an admin-API command in args.
 func apiCommand(args []string) (cmd string, rest []string, ok bool) {
@@ -221,6 +223,8 @@ func runCtlAPI(ctx context.Context, cmd string, args []string, stdout, stderr io
 			return err
 		}
 		method, path, body = http.MethodPost, "/admin/circuit-breaker/half-open", map[string]string{"service": service}
+	case "replica":
+		path = "/admin/replica"
 	case "alerts":
 		path, list, cols = "/admin/alerts", "alerts", []string{"name", "status", "severity", "starts_at", "updated_at"}
 		if status != "" {

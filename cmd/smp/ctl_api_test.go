@@ -8,7 +8,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"smp"
+	"smp/internal/wait"
 	"smp/sim"
 )
 
@@ -81,6 +84,32 @@ func TestCtlAdminAPI(t *testing.T) {
 	if out, err = ctl("alerts"); err != nil || !strings.Contains(out, "NAME") {
 		t.Fatalf("alerts: %v\n%s", err, out)
 	}
+	if out, err = ctl("replica", "--output", "json"); err != nil || !strings.Contains(out, `"reads": "sqlite"`) {
+		t.Fatalf("replica: %v\n%s", err, out)
+	}
+
+	// The bus through the API: lag, a dead letter listed and replayed (audited), a refused reset.
+	must(t, a.Bus.Publish(context.Background(), smp.Message{Topic: smp.TopicOrders, Key: "x", Value: []byte("poison")}))
+	wait.Until(t, 30*time.Second, "the poison dead-lettered twice", func() bool {
+		out, err := ctl("bus", "dlq", "list", "--topic", "orders.events.dlq", "--output", "csv")
+		return err == nil && strings.Count(out, "schema mismatch") == 2
+	})
+	if out, err = ctl("bus", "lag", "--group", "dispatch-engine"); err != nil || !strings.Contains(out, "LOG_END_OFFSET") {
+		t.Fatalf("bus lag: %v\n%s", err, out)
+	}
+	if _, err = ctl("bus", "dlq", "replay", "--topic", "orders.events.dlq", "--all"); exitCode(err) != 2 {
+		t.Fatalf("replay without a reason: %v", err)
+	}
+	if out, err = ctl("bus", "dlq", "replay", "--topic", "orders.events.dlq", "--all", "--reason", "INC-007 after the fix"); err != nil || !strings.Contains(out, "replayed") {
+		t.Fatalf("bus dlq replay: %v\n%s", err, out)
+	}
+	if _, err = ctl("bus", "reset-offsets", "--group", "dispatch-engine", "--topic", "orders.events:0", "--to-offset", "0", "--reason", "skip it"); !errors.As(err, &ae) || ae.Status != 409 {
+		t.Fatalf("reset of a running group: %v", err)
+	}
+	if audit := a.do("GET", "/admin/audit", a.admin, nil); !strings.Contains(audit.Raw, "bus.dlq_replay") {
+		t.Fatalf("dlq replay not audited: %s", audit.Raw)
+	}
+
 	if _, err = ctl("stats", "--output", "xml"); exitCode(err) != 2 {
 		t.Fatalf("bad output: %v", err)
 	}

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +19,7 @@ import (
 
 	"smp"
 	"smp/eventlog"
+	"smp/internal/delivery"
 	"smp/kafkabus"
 )
 
@@ -68,7 +72,8 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg.registerMySQL(fs)
 	cfg.registerKafka(fs)
 	fs.IntVar(&cfg.Partitions, "partitions", 12, "partitions per topic")
-	var group, topic, output string
+	var group, topic, output, server, reason string
+	fs.StringVar(&server, "server", "", "a running platform's URL: go through its admin API (audited) instead of the bus (SMP_SERVER)")
 	var maxMessages int
 	var toOffset int64
 	var all bool
@@ -85,10 +90,12 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
 		fs.Var(&offsets, "offset", "PARTITION:OFFSET of a dead letter to replay (repeatable)")
 		fs.BoolVar(&all, "all", false, "replay every dead letter of the topic")
+		fs.StringVar(&reason, "reason", "", "why (audited; required with --server)")
 	case "reset-offsets":
 		fs.StringVar(&group, "group", "", "consumer group")
 		fs.StringVar(&topic, "topic", "", "TOPIC:PARTITION, e.g. orders.events:0")
 		fs.Int64Var(&toOffset, "to-offset", -1, "the group's next offset")
+		fs.StringVar(&reason, "reason", "", "why (audited; required with --server)")
 	default:
 		fmt.Fprint(stderr, ctlBusUsage)
 		return usageError{fmt.Sprintf("smp ctl bus: unknown command %q", cmd)}
@@ -96,8 +103,8 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
-	if output != "table" && output != "json" {
-		return usageError{"--output must be table or json"}
+	if output != "table" && output != "json" && !(server != "" && output == "csv") {
+		return usageError{"--output must be table or json (or csv with --server)"}
 	}
 	if err := cfg.validateKafka(); err != nil {
 		return err
@@ -141,6 +148,9 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if server != "" {
+		return busOverAPI(ctx, server, cmd, group, topic, part, toOffset, maxMessages, offsets, all, reason, output, stdout)
+	}
 	bus, adm, err := openBusForCtl(&cfg)
 	if err != nil {
 		return err
@@ -186,7 +196,7 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				continue
 			}
 			delete(want, id)
-			out = append(out, replayOf(topic, m))
+			out = append(out, delivery.Replayed(topic, m))
 		}
 		if len(want) > 0 {
 			return smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(slices.Sorted(maps.Keys(want)), ", "), topic)
@@ -202,23 +212,6 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "group %s: %s:%d reset to offset %d\n", group, topic, part, toOffset)
 	}
 	return nil
-}
-
-// replayOf is a dead letter put back on its original topic: its own
-// headers, without the dlq.* ones, marked with where it came from.
-func replayOf(dlqTopic string, m smp.Message) smp.Message {
-	orig := m.Headers[smp.HeaderDLQTopic]
-	if orig == "" {
-		orig = strings.TrimSuffix(dlqTopic, smp.DLQSuffix)
-	}
-	r := smp.Message{Topic: orig, Key: m.Key, Value: m.Value, Headers: map[string]string{}}
-	for k, v := range m.Headers {
-		if !strings.HasPrefix(k, "dlq.") {
-			r.Headers[k] = v
-		}
-	}
-	r.Headers[smp.HeaderReplayedFrom] = fmt.Sprintf("%s/%d/%d", dlqTopic, m.Partition, m.Offset)
-	return r
 }
 
 func printDeadLetters(w io.Writer, output string, msgs []smp.Message) error {
@@ -254,3 +247,37 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// busOverAPI runs a bus command through the admin API: the same result,
+// and replays and resets are audited with the caller's token.
+func busOverAPI(ctx context.Context, server, cmd, group, topic string, part int32, toOffset int64, max int, offsets []string, all bool,
+	reason, output string, stdout io.Writer) error {
+	token := os.Getenv("SMP_ADMIN_TOKEN")
+	if token == "" {
+		return usageError{"SMP_ADMIN_TOKEN is not set"}
+	}
+	if (cmd == "dlq replay" || cmd == "reset-offsets") && len(strings.TrimSpace(reason)) < 3 {
+		return usageError{"--reason is required: replays and resets are audited"}
+	}
+	c := &apiClient{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	var v any
+	var err error
+	var list string
+	var cols []string
+	switch cmd {
+	case "lag":
+		v, err = c.do(ctx, http.MethodGet, "/admin/bus/lag?group="+url.QueryEscape(group)+"&topic="+url.QueryEscape(topic), nil)
+		list, cols = "partitions", []string{"topic", "partition", "current_offset", "log_end_offset", "lag"}
+	case "dlq list":
+		v, err = c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/bus/dlq?topic=%s&max=%d", url.QueryEscape(topic), max), nil)
+		list, cols = "dead_letters", []string{"partition", "offset", "key", "group", "from", "reason"}
+	case "dlq replay":
+		v, err = c.do(ctx, http.MethodPost, "/admin/bus/dlq/replay", map[string]any{"topic": topic, "offsets": offsets, "all": all, "reason": reason})
+	case "reset-offsets":
+		v, err = c.do(ctx, http.MethodPost, "/admin/bus/reset-offsets", map[string]any{"group": group, "topic": topic, "partition": part, "offset": toOffset, "reason": reason})
+	}
+	if err != nil {
+		return err
+	}
+	return render(stdout, output, v, list, cols)
+}

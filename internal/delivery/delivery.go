@@ -5,8 +5,10 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"smp"
@@ -67,4 +69,21 @@ func DeadLetter(m smp.Message, group, reason string, attempts int) smp.Message {
 	d.Headers[smp.HeaderDLQOffset] = strconv.FormatInt(m.Offset, 10)
 	d.Headers[smp.HeaderDLQAttempts] = strconv.Itoa(attempts)
 	return d
+}
+
+// Replayed is a dead letter put back on its original topic: its own
+// headers without the dlq.* ones, marked with where it came from.
+func Replayed(dlqTopic string, m smp.Message) smp.Message {
+	orig := m.Headers[smp.HeaderDLQTopic]
+	if orig == "" {
+		orig = strings.TrimSuffix(dlqTopic, smp.DLQSuffix)
+	}
+	r := smp.Message{Topic: orig, Key: m.Key, Value: m.Value, Headers: map[string]string{}}
+	for k, v := range m.Headers {
+		if !strings.HasPrefix(k, "dlq.") {
+			r.Headers[k] = v
+		}
+	}
+	r.Headers[smp.HeaderReplayedFrom] = fmt.Sprintf("%s/%d/%d", dlqTopic, m.Partition, m.Offset)
+	return r
 }

@@ -1,0 +1,219 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"smp"
+	"smp/internal/delivery"
+)
+
+// Ops is what the admin API needs of the platform's backends beyond the
+// store: the event bus's admin side and the database's read routing.
+type Ops struct {
+	Bus      smp.EventBus
+	BusAdmin smp.BusAdmin
+	// Replica reports the replica's lag; ok is false without a replica.
+	Replica func() (lag time.Duration, reachable, ok bool)
+	// ReadTarget says where lag-tolerant reads go: sqlite, primary or replica.
+	ReadTarget func() string
+}
+
+// handleReplica is GET /admin/replica (INC-003).
+func (s *Server) handleReplica(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	out := map[string]any{"reads": "unknown", "configured": false}
+	if s.d.Ops.ReadTarget != nil {
+		out["reads"] = s.d.Ops.ReadTarget()
+	}
+	if s.d.Ops.Replica != nil {
+		if lag, reachable, ok := s.d.Ops.Replica(); ok {
+			out["configured"], out["reachable"], out["lag_seconds"] = true, reachable, lag.Seconds()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) busAdmin(w http.ResponseWriter, r *http.Request) bool {
+	if s.d.Ops.BusAdmin == nil {
+		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "no event bus in this process"))
+		return false
+	}
+	return true
+}
+
+// handleBusLag is GET /admin/bus/lag?group=dispatch-engine[&topic=orders.events] (INC-007).
+func (s *Server) handleBusLag(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	if !s.busAdmin(w, r) {
+		return
+	}
+	group, topic := r.URL.Query().Get("group"), r.URL.Query().Get("topic")
+	if group == "" {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "group is required"))
+		return
+	}
+	if topic == "" {
+		topic = smp.TopicOrders
+	}
+	offs, err := s.d.Ops.BusAdmin.Offsets(r.Context(), group, []string{topic})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var total int64
+	for _, o := range offs {
+		total += o.Lag
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": group, "topic": topic, "partitions": offs, "total_lag": total})
+}
+
+type deadLetter struct {
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Key       string            `json:"key"`
+	Group     string            `json:"group"`
+	Reason    string            `json:"reason"`
+	From      string            `json:"from"`
+	Value     string            `json:"value"`
+	Headers   map[string]string `json:"headers"`
+}
+
+// handleDLQ is GET /admin/bus/dlq?topic=orders.events.dlq&max=10.
+func (s *Server) handleDLQ(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	if !s.busAdmin(w, r) {
+		return
+	}
+	topic := r.URL.Query().Get("topic")
+	if topic == "" {
+		topic = smp.TopicOrders + smp.DLQSuffix
+	}
+	if !strings.HasSuffix(topic, smp.DLQSuffix) {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "topic %q is not a dead-letter topic", topic))
+		return
+	}
+	max, err := atoi(r.URL.Query().Get("max"), 10)
+	if err != nil || max < 1 || max > 10000 {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "max must be between 1 and 10000"))
+		return
+	}
+	msgs, err := s.d.Ops.BusAdmin.Read(r.Context(), topic, max)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := []deadLetter{}
+	for _, m := range msgs {
+		out = append(out, deadLetter{m.Partition, m.Offset, m.Key, m.Headers[smp.HeaderDLQGroup], m.Headers[smp.HeaderDLQReason],
+			m.Headers[smp.HeaderDLQTopic] + ":" + m.Headers[smp.HeaderDLQPartition] + "@" + m.Headers[smp.HeaderDLQOffset], string(m.Value), m.Headers})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"topic": topic, "dead_letters": out})
+}
+
+type dlqReplayRequest struct {
+	Topic   string   `json:"topic"`
+	Offsets []string `json:"offsets"` // "partition:offset"
+	All     bool     `json:"all"`
+	Reason  string   `json:"reason"`
+}
+
+// handleDLQReplay is POST /admin/bus/dlq/replay (admin role, audited):
+// dead letters go back on their topic; consumers dedupe by event id.
+func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	if !s.busAdmin(w, r) {
+		return
+	}
+	var req dlqReplayRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case !strings.HasSuffix(req.Topic, smp.DLQSuffix):
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "topic %q is not a dead-letter topic", req.Topic))
+		return
+	case req.All == (len(req.Offsets) > 0):
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, `give offsets ["partition:offset", ...] or all`))
+		return
+	case len(strings.TrimSpace(req.Reason)) < 3:
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required"))
+		return
+	}
+	want := map[string]bool{}
+	for _, o := range req.Offsets {
+		want[o] = true
+	}
+	msgs, err := s.d.Ops.BusAdmin.Read(r.Context(), req.Topic, 100000)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var out []smp.Message
+	for _, m := range msgs {
+		id := fmt.Sprintf("%d:%d", m.Partition, m.Offset)
+		if req.All || want[id] {
+			delete(want, id)
+			out = append(out, delivery.Replayed(req.Topic, m))
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for k := range want {
+			missing = append(missing, k)
+		}
+		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), req.Topic))
+		return
+	}
+	if err := s.audit(r, p, "bus.dlq_replay", "topic:"+req.Topic, "", fmt.Sprintf(`{"replayed":%d}`, len(out)), req.Reason); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.d.Ops.Bus.Publish(r.Context(), out...); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"replayed": len(out)})
+}
+
+type resetOffsetsRequest struct {
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    *int64 `json:"offset"`
+	Reason    string `json:"reason"`
+}
+
+// handleResetOffsets is POST /admin/bus/reset-offsets (admin role,
+// audited): the runbook's kafka-consumer-groups --reset-offsets. The
+// group's members must be stopped.
+func (s *Server) handleResetOffsets(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	if !s.busAdmin(w, r) {
+		return
+	}
+	var req resetOffsetsRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Group == "" || req.Topic == "" || req.Offset == nil || len(strings.TrimSpace(req.Reason)) < 3 {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "group, topic, partition, offset and reason are required"))
+		return
+	}
+	if err := s.d.Ops.BusAdmin.ResetOffset(r.Context(), req.Group, req.Topic, req.Partition, *req.Offset); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.audit(r, p, "bus.reset_offsets", "group:"+req.Group, "", fmt.Sprintf(`{"topic":%q,"partition":%d,"offset":%d}`, req.Topic, req.Partition, *req.Offset), req.Reason); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "topic": req.Topic, "partition": req.Partition, "offset": *req.Offset})
+}
+
+// audit records a manual action that is not a change of an order or of money.
+func (s *Server) audit(r *http.Request, p smp.Principal, action, target, before, after, reason string) error {
+	return s.d.Store.InTx(r.Context(), func(tx smp.Tx) error {
+		return tx.AddAudit(r.Context(), smp.AuditEntry{At: time.Now().UTC(), Actor: p.Name, Role: p.Role, Action: action, Target: target,
+			Before: before, After: after, Reason: reason})
+	})
+}
