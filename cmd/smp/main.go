@@ -19,7 +19,8 @@ Usage:
   smp demo     [flags]   serve + seeded data + simulated technicians and customers
   smp migrate  [flags]   apply database migrations and exit
   smp token    [flags]   create an admin API token with a role (ops, admin, finance, security)
-  smp ctl      ...       operate a running platform (smp ctl redis flush-cache ...)
+  smp ctl      ...       operate a running platform (smp ctl stats, smp ctl bus lag, ...)
+  smp runbook check INC-00N|--all   run an incident's Detect and Triage steps; exit 1 if it holds
   smp version
 
 Every flag can also be set as SMP_<FLAG> in the environment (for example --data-dir as SMP_DATA_DIR).
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(ctx, rest, stdout, stderr)
 	case "ctl":
 		return runCtl(ctx, rest, stdout, stderr)
+	case "runbook":
+		return runRunbook(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "smp", version)
 		return nil

@@ -154,3 +154,7 @@ func TestPaymentWebhookOverHTTP(t *testing.T) {
 		t.Errorf("smp_event_log_events = %v, want 2 (one processed, one dlq)", got)
 	}
 }
+
+func signWebhook(secret string, body []byte) string {
+	return payments.Sign([]byte(secret), time.Now(), body)
+}
