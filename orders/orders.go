@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type Config struct {
 	StuckAfter time.Duration
 	Now        func() time.Time
 	Registerer prometheus.Registerer
+	// Logger gets a debug line per stage change, with the order id.
+	Logger *slog.Logger
 }
 
 // Service implements smp.OrderService.
@@ -49,6 +52,9 @@ func New(ctx context.Context, store smp.Store, cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{store: store, cfg: cfg}
 	if err := s.Reload(ctx); err != nil {
@@ -135,6 +141,7 @@ func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewO
 		return nil, err
 	}
 	s.transitions.WithLabelValues(string(smp.StageCreated)).Inc()
+	s.cfg.Logger.Debug("order created", "order_id", o.ID, "city", o.City, "service", o.Service, "customer_id", customerID)
 	return o, nil
 }
 
@@ -242,6 +249,7 @@ func (s *Service) apply(ctx context.Context, id string, c change) (*smp.Order, e
 	}
 	if changed {
 		s.transitions.WithLabelValues(string(c.to)).Inc()
+		s.cfg.Logger.Debug("order stage changed", "order_id", out.ID, "to", c.to, "actor", c.actor.String(), "reason", c.reason)
 	}
 	return out, nil
 }

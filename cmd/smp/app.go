@@ -165,7 +165,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if a.Consumed, err = consumer.NewMetrics(a.Registry); err != nil {
 		return err
 	}
-	if a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Registerer: a.Registry}); err != nil {
+	if a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Registerer: a.Registry, Logger: a.Log}); err != nil {
 		return err
 	}
 	if a.Flags, err = flags.New(ctx, a.Store, nil); err != nil {

@@ -30,6 +30,13 @@ type testApp struct {
 
 func startApp(t *testing.T, mutate func(*Config)) *testApp {
 	t.Helper()
+	return startAppLogging(t, mutate, nil)
+}
+
+// startAppLogging is startApp with the platform's logs, as JSON at info
+// level, written to logs (nil: discarded unless SMP_TEST_LOG is set).
+func startAppLogging(t *testing.T, mutate func(*Config), logs io.Writer) *testApp {
+	t.Helper()
 	ctx := context.Background()
 	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: "test-admin-token", LogLevel: "error", LogFormat: "json",
 		InvitationTTL: 5 * time.Second, RetryAfter: time.Second, StuckAfter: 5 * time.Minute, BackpressureThreshold: 100, Partitions: 4}
@@ -43,7 +50,9 @@ func startApp(t *testing.T, mutate func(*Config)) *testApp {
 	must(t, err)
 	must(t, db.Close())
 	log := slog.New(slog.DiscardHandler)
-	if os.Getenv("SMP_TEST_LOG") != "" { // to debug a test: SMP_TEST_LOG=1
+	if logs != nil {
+		log = cfg.logger(logs)
+	} else if os.Getenv("SMP_TEST_LOG") != "" { // to debug a test: SMP_TEST_LOG=1
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	app := &App{Cfg: cfg, Log: log}
