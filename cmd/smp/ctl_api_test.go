@@ -72,6 +72,9 @@ func TestCtlAdminAPI(t *testing.T) {
 	if _, err = ctl("events", "replay", "--id", "nope"); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Fatalf("replay of an unknown event: %v", err)
 	}
+	if out, err = ctl("events", "list", "--status", "dlq", "--output", "csv"); err != nil || !strings.HasPrefix(out, "event_id,event_type,order_id") {
+		t.Fatalf("events list through the API: %v\n%s", err, out)
+	}
 	if _, err = ctl("events", "replay"); exitCode(err) != 2 {
 		t.Fatalf("replay without --id or --type: %v", err)
 	}

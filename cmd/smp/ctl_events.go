@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +18,8 @@ import (
 const ctlEventsUsage = `smp ctl events list [--status received|processed|dlq] [--type inside.payment.succeeded] [--order ID] [--limit 100] [--output table|json]
     provider events in event_log, as the runbook's mongosh queries (INC-002):
     smp ctl events list --status dlq --type inside.payment.succeeded
-  Which database: --mysql-dsn (SMP_MYSQL_DSN), else SQLite in --data-dir, as for smp serve.
+  With --server URL (SMP_SERVER) it reads through the admin API (SMP_ADMIN_TOKEN); otherwise
+  the database: --mysql-dsn (SMP_MYSQL_DSN), else SQLite in --data-dir, as for smp serve.
   Replays go through the admin API (POST /admin/events/{id}/replay): they are audited.
 `
 
@@ -29,7 +33,8 @@ func runCtlEvents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var cfg Config
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "data dir of the embedded database")
 	cfg.registerMySQL(fs)
-	var status, typ, order, output string
+	var status, typ, order, output, server string
+	fs.StringVar(&server, "server", "", "a running platform's URL: read through its admin API instead of the database (SMP_SERVER)")
 	var limit int
 	fs.StringVar(&status, "status", "", "received, processed or dlq")
 	fs.StringVar(&typ, "type", "", "event type, e.g. inside.payment.succeeded")
@@ -44,14 +49,32 @@ func runCtlEvents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	default:
 		return usageError{"--status must be received, processed or dlq"}
 	}
-	if output != "table" && output != "json" {
-		return usageError{"--output must be table or json"}
+	if output != "table" && output != "json" && !(server != "" && output == "csv") {
+		return usageError{"--output must be table or json (or csv with --server)"}
 	}
 	if limit < 1 || limit > 10000 {
 		return usageError{"--limit must be between 1 and 10000"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if server != "" {
+		token := os.Getenv("SMP_ADMIN_TOKEN")
+		if token == "" {
+			return usageError{"SMP_ADMIN_TOKEN is not set"}
+		}
+		q := url.Values{"limit": {fmt.Sprint(limit)}}
+		for k, v := range map[string]string{"status": status, "event_type": typ, "order_id": order} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		c := &apiClient{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+		v, err := c.do(ctx, http.MethodGet, "/admin/events?"+q.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		return render(stdout, output, v, "events", []string{"event_id", "event_type", "order_id", "amount_vnd", "status", "attempts", "received_at", "last_error"})
+	}
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
