@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,6 +20,46 @@ type Ops struct {
 	Replica func() (lag time.Duration, reachable, ok bool)
 	// ReadTarget says where lag-tolerant reads go: sqlite, primary or replica.
 	ReadTarget func() string
+	// FlushCache deletes cache keys matching a safe pattern (EINVALID for
+	// patterns that could touch sessions, locks or dispatch keys); nil
+	// without Redis.
+	FlushCache func(ctx context.Context, pattern string, dryRun bool) (int64, error)
+}
+
+type flushRequest struct {
+	Pattern string `json:"pattern"`
+	DryRun  bool   `json:"dry_run"`
+	Reason  string `json:"reason"`
+}
+
+// handleFlushCache is POST /admin/redis/flush-cache (admin role, audited):
+// the runbook's INC-004 option A, with SCAN + UNLINK and only cache:* patterns.
+func (s *Server) handleFlushCache(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	if s.d.Ops.FlushCache == nil {
+		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "no Redis in this deployment"))
+		return
+	}
+	var req flushRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !req.DryRun && len(strings.TrimSpace(req.Reason)) < 3 {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required (a dry run needs none)"))
+		return
+	}
+	n, err := s.d.Ops.FlushCache(r.Context(), req.Pattern, req.DryRun)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !req.DryRun {
+		if err := s.audit(r, p, "redis.flush_cache", "redis:"+req.Pattern, "", fmt.Sprintf(`{"deleted":%d}`, n), req.Reason); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pattern": req.Pattern, "dry_run": req.DryRun, "keys": n})
 }
 
 // handleReplica is GET /admin/replica (INC-003).

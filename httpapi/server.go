@@ -347,6 +347,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
 	m.HandleFunc("POST /integrations/alertmanager/webhook", s.adminOnly(anyRole, s.handleAlertmanager))
 	m.HandleFunc("GET /admin/alerts", s.adminOnly(anyRole, s.handleAlerts))
+	m.HandleFunc("POST /admin/redis/flush-cache", s.adminOnly([]smp.Role{smp.RoleAdmin}, s.handleFlushCache))
 	m.HandleFunc("GET /admin/replica", s.adminOnly(anyRole, s.handleReplica))
 	m.HandleFunc("GET /admin/bus/lag", s.adminOnly(anyRole, s.handleBusLag))
 	m.HandleFunc("GET /admin/bus/dlq", s.adminOnly(anyRole, s.handleDLQ))

@@ -234,10 +234,20 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
+	ops := httpapi.Ops{Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
+	if a.Redis != nil {
+		ops.FlushCache = func(ctx context.Context, pattern string, dryRun bool) (int64, error) {
+			if err := redisstore.CheckFlushPattern(pattern); err != nil {
+				return 0, smp.Errorf(smp.EINVALID, "%v", err)
+			}
+			return a.Redis.FlushCache(ctx, pattern, dryRun)
+		}
+	}
+
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration],
-			Integrations: integ, Ops: httpapi.Ops{Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}}); err != nil {
+			Integrations: integ, Ops: ops}); err != nil {
 		return err
 	}
 	a.HTTP = srv

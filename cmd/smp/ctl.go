@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"smp/redisstore"
 )
@@ -47,8 +50,10 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func runFlushCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("smp ctl redis flush-cache", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var addr, prefix, pattern string
+	var addr, prefix, pattern, server, reason string
 	var dry bool
+	fs.StringVar(&server, "server", "", "a running platform's URL: flush through its admin API, audited (SMP_SERVER)")
+	fs.StringVar(&reason, "reason", "", "why (audited; required with --server unless --dry-run)")
 	fs.StringVar(&addr, "redis-addr", "", "Redis address")
 	fs.StringVar(&prefix, "redis-prefix", "", "the platform's Redis key prefix, if any")
 	fs.StringVar(&pattern, "pattern", "", "SCAN pattern of cache keys, e.g. 'cache:wms:stock:*'")
@@ -56,11 +61,32 @@ func runFlushCache(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if addr == "" {
-		return usageError{"--redis-addr is required (or SMP_REDIS_ADDR)"}
-	}
 	if err := redisstore.CheckFlushPattern(pattern); err != nil {
 		return usageError{err.Error()}
+	}
+	if server != "" {
+		token := os.Getenv("SMP_ADMIN_TOKEN")
+		if token == "" {
+			return usageError{"SMP_ADMIN_TOKEN is not set"}
+		}
+		if !dry && len(strings.TrimSpace(reason)) < 3 {
+			return usageError{"--reason is required: a flush is audited"}
+		}
+		c := &apiClient{server: server, token: token, http: &http.Client{Timeout: time.Minute}}
+		v, err := c.do(ctx, http.MethodPost, "/admin/redis/flush-cache", map[string]any{"pattern": pattern, "dry_run": dry, "reason": reason})
+		if err != nil {
+			return err
+		}
+		n, _ := v.(map[string]any)["keys"].(float64)
+		verb := "deleted"
+		if dry {
+			verb = "would delete"
+		}
+		fmt.Fprintf(stdout, "%s %d keys matching %s\n", verb, int64(n), strings.TrimSpace(pattern))
+		return nil
+	}
+	if addr == "" {
+		return usageError{"--redis-addr is required (or SMP_REDIS_ADDR), or --server to go through the admin API"}
 	}
 	s, err := redisstore.Open(ctx, redisstore.Config{Addr: addr, Prefix: prefix})
 	if err != nil {

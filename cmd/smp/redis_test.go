@@ -294,3 +294,45 @@ func TestCtlFlushCache(t *testing.T) {
 		t.Fatalf("left %v: only the 1200 cache keys should be gone", left)
 	}
 }
+
+// TestCtlFlushCacheOverAPI: the same flush through the admin API, audited.
+// Not parallel: the token comes from SMP_ADMIN_TOKEN.
+func TestCtlFlushCacheOverAPI(t *testing.T) {
+	addr := redisAddr(t)
+	prefix := randomPrefix()
+	a := startApp(t, func(c *Config) { c.RedisAddr, c.RedisPrefix = addr, prefix })
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		must(t, rdb.Set(ctx, fmt.Sprintf("%scache:wms:stock:SKU-%d", prefix, i), "5", 30*time.Second).Err())
+	}
+	must(t, rdb.Set(ctx, prefix+"session:T1", "v", time.Minute).Err())
+	t.Setenv("SMP_ADMIN_TOKEN", a.admin)
+	ctl := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, append([]string{"ctl", "redis", "flush-cache", "--server", a.url}, args...), &out, &errb)
+		return out.String(), err
+	}
+	if out, err := ctl("--pattern", "cache:wms:stock:*", "--dry-run"); err != nil || !strings.Contains(out, "would delete 50 keys") {
+		t.Fatalf("dry run: %v %s", err, out)
+	}
+	if _, err := ctl("--pattern", "cache:wms:stock:*"); exitCode(err) != 2 {
+		t.Fatalf("without a reason: %v", err)
+	}
+	if _, err := ctl("--pattern", "session:*", "--reason", "no"); exitCode(err) != 2 {
+		t.Fatalf("unsafe pattern: %v", err)
+	}
+	if r := a.do("POST", "/admin/redis/flush-cache", a.admin, `{"pattern":"*","reason":"bypassing the CLI"}`); r.Status != 400 {
+		t.Fatalf("unsafe pattern at the API: %d %s", r.Status, r.Raw)
+	}
+	if out, err := ctl("--pattern", "cache:wms:stock:*", "--reason", "INC-004 option A"); err != nil || !strings.Contains(out, "deleted 50 keys") {
+		t.Fatalf("flush: %v %s", err, out)
+	}
+	if n, _ := rdb.Exists(ctx, prefix+"session:T1").Result(); n != 1 {
+		t.Fatal("the session key went too")
+	}
+	if !strings.Contains(a.do("GET", "/admin/audit", a.admin, nil).Raw, "redis.flush_cache") {
+		t.Fatal("the flush was not audited")
+	}
+}
