@@ -109,17 +109,6 @@ func (s *Server) handleBusLag(w http.ResponseWriter, r *http.Request, _ smp.Prin
 	writeJSON(w, http.StatusOK, map[string]any{"group": group, "topic": topic, "partitions": offs, "total_lag": total})
 }
 
-type deadLetter struct {
-	Partition int32             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Key       string            `json:"key"`
-	Group     string            `json:"group"`
-	Reason    string            `json:"reason"`
-	From      string            `json:"from"`
-	Value     string            `json:"value"`
-	Headers   map[string]string `json:"headers"`
-}
-
 // handleDLQ is GET /admin/bus/dlq?topic=orders.events.dlq&max=10.
 func (s *Server) handleDLQ(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
 	if !s.busAdmin(w, r) {
@@ -143,10 +132,9 @@ func (s *Server) handleDLQ(w http.ResponseWriter, r *http.Request, _ smp.Princip
 		s.writeError(w, r, err)
 		return
 	}
-	out := []deadLetter{}
+	out := []delivery.View{}
 	for _, m := range msgs {
-		out = append(out, deadLetter{m.Partition, m.Offset, m.Key, m.Headers[smp.HeaderDLQGroup], m.Headers[smp.HeaderDLQReason],
-			m.Headers[smp.HeaderDLQTopic] + ":" + m.Headers[smp.HeaderDLQPartition] + "@" + m.Headers[smp.HeaderDLQOffset], string(m.Value), m.Headers})
+		out = append(out, delivery.ViewOf(m))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"topic": topic, "dead_letters": out})
 }
@@ -180,28 +168,13 @@ func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request, p smp.P
 		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required"))
 		return
 	}
-	want := map[string]bool{}
-	for _, o := range req.Offsets {
-		want[o] = true
-	}
 	msgs, err := s.d.Ops.BusAdmin.Read(r.Context(), req.Topic, 100000)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var out []smp.Message
-	for _, m := range msgs {
-		id := fmt.Sprintf("%d:%d", m.Partition, m.Offset)
-		if req.All || want[id] {
-			delete(want, id)
-			out = append(out, delivery.Replayed(req.Topic, m))
-		}
-	}
-	if len(want) > 0 {
-		var missing []string
-		for k := range want {
-			missing = append(missing, k)
-		}
+	out, missing := delivery.SelectReplays(msgs, req.Topic, req.Offsets, req.All)
+	if len(missing) > 0 {
 		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), req.Topic))
 		return
 	}

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -134,7 +132,6 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cmd == "dlq replay" && all == (len(offsets) > 0) {
 		return usageError{"give --offset PARTITION:OFFSET (repeatable) or --all"}
 	}
-	want := map[string]bool{}
 	for _, o := range offsets {
 		p, off, ok := strings.Cut(o, ":")
 		if _, err := strconv.Atoi(p); !ok || err != nil {
@@ -143,7 +140,6 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if _, err := strconv.ParseInt(off, 10, 64); err != nil {
 			return usageError{fmt.Sprintf("--offset %q: use PARTITION:OFFSET", o)}
 		}
-		want[o] = true
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -189,17 +185,9 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		var out []smp.Message
-		for _, m := range msgs {
-			id := fmt.Sprintf("%d:%d", m.Partition, m.Offset)
-			if !all && !want[id] {
-				continue
-			}
-			delete(want, id)
-			out = append(out, delivery.Replayed(topic, m))
-		}
-		if len(want) > 0 {
-			return smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(slices.Sorted(maps.Keys(want)), ", "), topic)
+		out, missing := delivery.SelectReplays(msgs, topic, offsets, all)
+		if len(missing) > 0 {
+			return smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), topic)
 		}
 		if err := bus.Publish(ctx, out...); err != nil {
 			return err
@@ -215,20 +203,9 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func printDeadLetters(w io.Writer, output string, msgs []smp.Message) error {
-	type row struct {
-		Partition int32             `json:"partition"`
-		Offset    int64             `json:"offset"`
-		Key       string            `json:"key"`
-		Group     string            `json:"group"`
-		Reason    string            `json:"reason"`
-		From      string            `json:"from"`
-		Value     string            `json:"value"`
-		Headers   map[string]string `json:"headers"`
-	}
-	rows := make([]row, len(msgs))
+	rows := make([]delivery.View, len(msgs))
 	for i, m := range msgs {
-		rows[i] = row{m.Partition, m.Offset, m.Key, m.Headers[smp.HeaderDLQGroup], m.Headers[smp.HeaderDLQReason],
-			m.Headers[smp.HeaderDLQTopic] + ":" + m.Headers[smp.HeaderDLQPartition] + "@" + m.Headers[smp.HeaderDLQOffset], string(m.Value), m.Headers}
+		rows[i] = delivery.ViewOf(m)
 	}
 	if output == "json" {
 		return json.NewEncoder(w).Encode(rows)

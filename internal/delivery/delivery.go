@@ -87,3 +87,44 @@ func Replayed(dlqTopic string, m smp.Message) smp.Message {
 	r.Headers[smp.HeaderReplayedFrom] = fmt.Sprintf("%s/%d/%d", dlqTopic, m.Partition, m.Offset)
 	return r
 }
+
+// View is a dead letter as ops read it.
+type View struct {
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Key       string            `json:"key"`
+	Group     string            `json:"group"`
+	Reason    string            `json:"reason"`
+	From      string            `json:"from"` // topic:partition@offset it was given up at
+	Value     string            `json:"value"`
+	Headers   map[string]string `json:"headers"`
+}
+
+// ViewOf describes a dead letter.
+func ViewOf(m smp.Message) View {
+	return View{m.Partition, m.Offset, m.Key, m.Headers[smp.HeaderDLQGroup], m.Headers[smp.HeaderDLQReason],
+		m.Headers[smp.HeaderDLQTopic] + ":" + m.Headers[smp.HeaderDLQPartition] + "@" + m.Headers[smp.HeaderDLQOffset], string(m.Value), m.Headers}
+}
+
+// SelectReplays picks the dead letters of dlqTopic to put back: all of
+// them, or those at offsets ("partition:offset"); missing lists offsets
+// that hold no dead letter.
+func SelectReplays(letters []smp.Message, dlqTopic string, offsets []string, all bool) (out []smp.Message, missing []string) {
+	want := map[string]bool{}
+	for _, o := range offsets {
+		want[o] = true
+	}
+	for _, m := range letters {
+		id := fmt.Sprintf("%d:%d", m.Partition, m.Offset)
+		if all || want[id] {
+			delete(want, id)
+			out = append(out, Replayed(dlqTopic, m))
+		}
+	}
+	for _, o := range offsets {
+		if want[o] {
+			missing = append(missing, o)
+		}
+	}
+	return out, missing
+}
