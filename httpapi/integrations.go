@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"smp"
 	"smp/integrations"
@@ -69,10 +68,7 @@ func (s *Server) handleHalfOpen(w http.ResponseWriter, r *http.Request, p smp.Pr
 	if reason == "" {
 		reason = "force half-open (runbook INC-005)"
 	}
-	if err := s.d.Store.InTx(r.Context(), func(tx smp.Tx) error {
-		return tx.AddAudit(r.Context(), smp.AuditEntry{At: time.Now().UTC(), Actor: p.Name, Role: p.Role, Action: "circuit_breaker.half_open",
-			Target: "integration:" + req.Service, Before: fmt.Sprintf(`{"state":%q}`, before.State), After: `{"state":"half-open"}`, Reason: reason})
-	}); err != nil {
+	if err := s.audit(r, p, "circuit_breaker.half_open", "integration:"+req.Service, fmt.Sprintf(`{"state":%q}`, before.State), `{"state":"half-open"}`, reason); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -65,14 +64,13 @@ func runFlushCache(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usageError{err.Error()}
 	}
 	if server != "" {
-		token := os.Getenv("SMP_ADMIN_TOKEN")
-		if token == "" {
-			return usageError{"SMP_ADMIN_TOKEN is not set"}
-		}
 		if !dry && len(strings.TrimSpace(reason)) < 3 {
 			return usageError{"--reason is required: a flush is audited"}
 		}
-		c := &apiClient{server: server, token: token, http: &http.Client{Timeout: time.Minute}}
+		c, err := newAPIClient(server, time.Minute)
+		if err != nil {
+			return err
+		}
 		v, err := c.do(ctx, http.MethodPost, "/admin/redis/flush-cache", map[string]any{"pattern": pattern, "dry_run": dry, "reason": reason})
 		if err != nil {
 			return err

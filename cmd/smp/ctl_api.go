@@ -47,6 +47,16 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%s (HTTP %d %s)", e.Message, e.Status, e.Code) }
 
+// newAPIClient is a client of the admin API at server with the token in
+// SMP_ADMIN_TOKEN (never a flag: flags show in ps).
+func newAPIClient(server string, timeout time.Duration) (*apiClient, error) {
+	token := os.Getenv("SMP_ADMIN_TOKEN")
+	if token == "" {
+		return nil, usageError{"SMP_ADMIN_TOKEN is not set (an admin bearer token: smp token --role ops --name you)"}
+	}
+	return &apiClient{server: server, token: token, http: &http.Client{Timeout: timeout}}, nil
+}
+
 type apiClient struct {
 	server, token string
 	http          *http.Client
@@ -154,9 +164,9 @@ func runCtlAPI(ctx context.Context, cmd string, args []string, stdout, stderr io
 	if output != "table" && output != "json" && output != "csv" {
 		return usageError{"--output must be table, json or csv"}
 	}
-	token := os.Getenv("SMP_ADMIN_TOKEN")
-	if token == "" {
-		return usageError{"SMP_ADMIN_TOKEN is not set (an admin bearer token: smp token --role ops --name you)"}
+	c, err := newAPIClient(server, 30*time.Second)
+	if err != nil {
+		return err
 	}
 	need := func(v, flagName string) error {
 		if strings.TrimSpace(v) == "" {
@@ -233,7 +243,6 @@ func runCtlAPI(ctx context.Context, cmd string, args []string, stdout, stderr io
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c := &apiClient{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
 	v, err := c.do(ctx, method, path, body)
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,16 +228,14 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // and replays and resets are audited with the caller's token.
 func busOverAPI(ctx context.Context, server, cmd, group, topic string, part int32, toOffset int64, max int, offsets []string, all bool,
 	reason, output string, stdout io.Writer) error {
-	token := os.Getenv("SMP_ADMIN_TOKEN")
-	if token == "" {
-		return usageError{"SMP_ADMIN_TOKEN is not set"}
-	}
 	if (cmd == "dlq replay" || cmd == "reset-offsets") && len(strings.TrimSpace(reason)) < 3 {
 		return usageError{"--reason is required: replays and resets are audited"}
 	}
-	c := &apiClient{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	c, err := newAPIClient(server, 30*time.Second)
+	if err != nil {
+		return err
+	}
 	var v any
-	var err error
 	var list string
 	var cols []string
 	switch cmd {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -58,9 +57,9 @@ func runCtlEvents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if server != "" {
-		token := os.Getenv("SMP_ADMIN_TOKEN")
-		if token == "" {
-			return usageError{"SMP_ADMIN_TOKEN is not set"}
+		c, err := newAPIClient(server, 30*time.Second)
+		if err != nil {
+			return err
 		}
 		q := url.Values{"limit": {fmt.Sprint(limit)}}
 		for k, v := range map[string]string{"status": status, "event_type": typ, "order_id": order} {
@@ -68,7 +67,6 @@ func runCtlEvents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				q.Set(k, v)
 			}
 		}
-		c := &apiClient{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
 		v, err := c.do(ctx, http.MethodGet, "/admin/events?"+q.Encode(), nil)
 		if err != nil {
 			return err
