@@ -87,7 +87,9 @@ type OrderFilter struct {
 	City         string
 	CustomerID   string
 	TechnicianID string
-	Limit        int
+	// ChangedBefore keeps orders whose stage changed before it (stuck ones).
+	ChangedBefore time.Time
+	Limit         int
 }
 
 // NewOrder is a customer's order request, validated by Validate.

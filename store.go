@@ -56,6 +56,9 @@ type Store interface {
 	UpsertAlert(ctx context.Context, a *Alert) error
 	FindAlerts(ctx context.Context, status string, limit int) ([]*Alert, error)
 
+	// FindComponentStatuses lists the states ops set on the status page.
+	FindComponentStatuses(ctx context.Context) ([]ComponentStatus, error)
+
 	// Outbox access for the relay.
 	FetchOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
 	MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error
@@ -90,6 +93,9 @@ type Tx interface {
 	ClaimTechnician(ctx context.Context, technicianID, orderID string) error
 	// ReleaseTechnician clears the technician's active order if it is orderID.
 	ReleaseTechnician(ctx context.Context, technicianID, orderID string) error
+	// SetComponentStatus sets a status-page component's state and returns
+	// the previous one (operational when never set).
+	SetComponentStatus(ctx context.Context, cs ComponentStatus) (before ComponentStatus, err error)
 	// SetFlag sets a flag and returns its previous value.
 	SetFlag(ctx context.Context, name string, value bool, actor string, at time.Time) (before bool, err error)
 	// InboxEventForUpdate reads and locks a provider event.

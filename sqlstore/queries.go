@@ -39,6 +39,9 @@ func (db *DB) FindOrders(ctx context.Context, f smp.OrderFilter) ([]*smp.Order, 
 	if f.TechnicianID != "" {
 		where, args = append(where, "technician_id = ?"), append(args, f.TechnicianID)
 	}
+	if !f.ChangedBefore.IsZero() {
+		where, args = append(where, "stage_changed_at < ?"), append(args, micros(f.ChangedBefore))
+	}
 	q := `SELECT ` + orderCols + ` FROM orders`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +48,7 @@ func TestStore(t *testing.T) {
 		"FindDispatchableRespectsHold": testFindDispatchableRespectsHold,
 		"TraceAndAudit":                testTraceAndAudit,
 		"EventLog":                     testEventLog,
+		"StatusAndStuckOrders":         testStatusAndStuckOrders,
 		"Leases": func(t *testing.T, open func(*testing.T) sqlstore.Config) {
 			db := mustOpen(t, open(t))
 			dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return db })
@@ -338,5 +340,53 @@ func testEventLog(t *testing.T, open func(*testing.T) sqlstore.Config) {
 	}))
 	if n, err := db.CountPaymentOverdue(ctx, now.Add(-time.Minute)); err != nil || n != 1 {
 		t.Fatalf("overdue = %d %v", n, err)
+	}
+}
+
+func testStatusAndStuckOrders(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	db := mustOpen(t, open(t))
+	seed(t, db)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+
+	if got, err := db.FindComponentStatuses(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("fresh store: %v %v", got, err)
+	}
+	set := func(state smp.ComponentState, fail bool) (smp.ComponentStatus, error) {
+		var before smp.ComponentStatus
+		err := db.InTx(ctx, func(tx smp.Tx) error {
+			var err error
+			before, err = tx.SetComponentStatus(ctx, smp.ComponentStatus{Component: "dispatch", State: state, Message: "chậm", UpdatedBy: "ops1", UpdatedAt: now})
+			if err == nil && fail {
+				err = smp.Errorf(smp.EINVALID, "rolled back")
+			}
+			return err
+		})
+		return before, err
+	}
+	if before, err := set(smp.StateDegraded, false); err != nil || before.State != smp.StateOperational {
+		t.Fatalf("first set: before %+v, %v", before, err)
+	}
+	if _, err := set(smp.StateOutage, true); err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	if before, err := set(smp.StateOperational, false); err != nil || before.State != smp.StateDegraded || before.UpdatedBy != "ops1" {
+		t.Fatalf("second set: before %+v, %v (the rolled back outage must not show)", before, err)
+	}
+	got, err := db.FindComponentStatuses(ctx)
+	if err != nil || len(got) != 1 || got[0].State != smp.StateOperational || got[0].Message != "chậm" || !got[0].UpdatedAt.Equal(now) {
+		t.Fatalf("statuses: %+v %v", got, err)
+	}
+
+	// ChangedBefore finds orders stuck in their stage.
+	for i, age := range []time.Duration{10 * time.Minute, time.Second} {
+		o := newOrder(fmt.Sprintf("s%d", i), now.Add(-age))
+		if err := db.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stuck, err := db.FindOrders(ctx, smp.OrderFilter{Stage: smp.StageCreated, ChangedBefore: now.Add(-time.Minute)})
+	if err != nil || len(stuck) != 1 || stuck[0].ID != "s0" {
+		t.Fatalf("stuck orders: %v %v", stuck, err)
 	}
 }
