@@ -238,7 +238,20 @@ func (s *Server) handleAdminOrders(w http.ResponseWriter, r *http.Request, _ smp
 		s.writeError(w, r, smp.Errorf(smp.EINVALID, "unknown stage %q", f.Stage))
 		return
 	}
-	orders, err := s.d.Store.FindOrders(r.Context(), f)
+	var orders []*smp.Order
+	if v := q.Get("stuck_after"); v != "" {
+		after, err := parseSeconds(v)
+		if err == nil && (f.Stage != "" || f.CustomerID != "" || f.TechnicianID != "") {
+			err = smp.Errorf(smp.EINVALID, "stuck_after combines only with city and limit")
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		orders, err = s.stuckOrders(r.Context(), after, f.City, limit)
+	} else {
+		orders, err = s.d.Store.FindOrders(r.Context(), f)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -25,6 +25,7 @@ import (
 	"smp/dispatch"
 	"smp/flags"
 	"smp/payments"
+	"smp/status"
 )
 
 // Check is one dependency check of /health.
@@ -43,6 +44,9 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// SampleEvery is how often the dashboard's history is sampled (5s);
+	// it keeps 720 samples (an hour at 5s).
+	SampleEvery time.Duration
 }
 
 // Deps of the server. Engine may be nil when this process does not run
@@ -65,6 +69,8 @@ type Deps struct {
 	Integrations Integrations
 	// Ops: the bus and replica views for /admin/bus and /admin/replica.
 	Ops Ops
+	// Status, when set, serves /status, /v1/banners and /admin/status.
+	Status *status.Service
 }
 
 // Server serves the HTTP API.
@@ -76,6 +82,9 @@ type Server struct {
 	srv   *http.Server
 	mux   *http.ServeMux
 	admin [32]byte
+	hist  *history
+	stop  context.CancelFunc
+	done  chan struct{}
 
 	requests *prometheus.CounterVec
 }
@@ -85,7 +94,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux()}
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = 5 * time.Second
+	}
+	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
 	if cfg.AdminToken != "" {
 		s.admin = sha256.Sum256([]byte(cfg.AdminToken))
 	}
@@ -111,6 +123,12 @@ func (s *Server) Open() error {
 		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.sample(ctx, s.cfg.SampleEvery)
+	}()
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http: serve", "err", err)
@@ -132,6 +150,8 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
+	s.stop()
+	<-s.done
 	return s.srv.Shutdown(ctx)
 }
 
@@ -334,37 +354,35 @@ func (s *Server) routes() {
 		}
 	}
 
-	anyRole := []smp.Role{smp.RoleOps, smp.RoleFinance, smp.RoleSecurity}
-	ops := []smp.Role{smp.RoleOps}
-	m.HandleFunc("GET /admin/stats", s.adminOnly(anyRole, s.handleStats))
-	m.HandleFunc("GET /admin/flags", s.adminOnly(anyRole, s.handleFlags))
-	m.HandleFunc("PUT /admin/flags/{name}", s.adminOnly(ops, s.handleSetFlag))
-	m.HandleFunc("GET /admin/orders", s.adminOnly(anyRole, s.handleAdminOrders))
-	m.HandleFunc("GET /admin/orders/{id}", s.adminOnly(anyRole, s.handleAdminOrder))
-	m.HandleFunc("POST /admin/orders/{id}/assign", s.adminOnly(ops, s.handleAssign))
-	m.HandleFunc("GET /admin/orders/{id}/candidates", s.adminOnly(ops, s.handleCandidates))
-	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.adminOnly(ops, s.handleTrace))
-	m.HandleFunc("GET /admin/audit", s.adminOnly(anyRole, s.handleAudit))
-	m.HandleFunc("POST /integrations/alertmanager/webhook", s.adminOnly(anyRole, s.handleAlertmanager))
-	m.HandleFunc("GET /admin/alerts", s.adminOnly(anyRole, s.handleAlerts))
-	m.HandleFunc("POST /admin/redis/flush-cache", s.adminOnly([]smp.Role{smp.RoleAdmin}, s.handleFlushCache))
-	m.HandleFunc("GET /admin/replica", s.adminOnly(anyRole, s.handleReplica))
-	m.HandleFunc("GET /admin/bus/lag", s.adminOnly(anyRole, s.handleBusLag))
-	m.HandleFunc("GET /admin/bus/dlq", s.adminOnly(anyRole, s.handleDLQ))
-	m.HandleFunc("POST /admin/bus/dlq/replay", s.adminOnly([]smp.Role{smp.RoleAdmin}, s.handleDLQReplay))
-	m.HandleFunc("POST /admin/bus/reset-offsets", s.adminOnly([]smp.Role{smp.RoleAdmin}, s.handleResetOffsets))
-	m.HandleFunc("GET /admin/circuit-breaker", s.adminOnly(anyRole, s.handleBreakers))
-	m.HandleFunc("POST /admin/circuit-breaker/half-open", s.adminOnly(ops, s.handleHalfOpen))
+	m.HandleFunc("GET /admin/stats", s.can("view", s.handleStats))
+	m.HandleFunc("GET /admin/flags", s.can("view", s.handleFlags))
+	m.HandleFunc("PUT /admin/flags/{name}", s.can("flags.set", s.handleSetFlag))
+	m.HandleFunc("GET /admin/orders", s.can("view", s.handleAdminOrders))
+	m.HandleFunc("GET /admin/orders/{id}", s.can("view", s.handleAdminOrder))
+	m.HandleFunc("POST /admin/orders/{id}/assign", s.can("orders.assign", s.handleAssign))
+	m.HandleFunc("GET /admin/orders/{id}/candidates", s.can("orders.candidates", s.handleCandidates))
+	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.can("orders.trace", s.handleTrace))
+	m.HandleFunc("GET /admin/audit", s.can("view", s.handleAudit))
+	m.HandleFunc("POST /integrations/alertmanager/webhook", s.can("view", s.handleAlertmanager))
+	m.HandleFunc("GET /admin/alerts", s.can("view", s.handleAlerts))
+	m.HandleFunc("POST /admin/redis/flush-cache", s.can("redis.flush_cache", s.handleFlushCache))
+	m.HandleFunc("GET /admin/replica", s.can("view", s.handleReplica))
+	m.HandleFunc("GET /admin/bus/lag", s.can("view", s.handleBusLag))
+	m.HandleFunc("GET /admin/bus/dlq", s.can("view", s.handleDLQ))
+	m.HandleFunc("POST /admin/bus/dlq/replay", s.can("bus.dlq_replay", s.handleDLQReplay))
+	m.HandleFunc("POST /admin/bus/reset-offsets", s.can("bus.reset_offsets", s.handleResetOffsets))
+	m.HandleFunc("GET /admin/circuit-breaker", s.can("view", s.handleBreakers))
+	m.HandleFunc("POST /admin/circuit-breaker/half-open", s.can("breaker.half_open", s.handleHalfOpen))
 	if s.d.Payments != nil {
 		if s.d.Integration {
 			m.HandleFunc("POST /integrations/inside/payment-webhook", s.handleInsideWebhook)
 		}
-		adminRole := []smp.Role{smp.RoleAdmin}
-		m.HandleFunc("GET /admin/events", s.adminOnly(anyRole, s.handleEvents))
-		m.HandleFunc("POST /admin/events/replay", s.adminOnly(adminRole, s.handleBulkReplay))
-		m.HandleFunc("POST /admin/events/{id}/replay", s.adminOnly(adminRole, s.handleReplay))
-		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.adminOnly([]smp.Role{smp.RoleFinance}, s.handleMarkPaid))
+		m.HandleFunc("GET /admin/events", s.can("view", s.handleEvents))
+		m.HandleFunc("POST /admin/events/replay", s.can("events.replay", s.handleBulkReplay))
+		m.HandleFunc("POST /admin/events/{id}/replay", s.can("events.replay", s.handleReplay))
+		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.can("orders.mark_paid", s.handleMarkPaid))
 	}
+	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})

@@ -29,6 +29,7 @@ import (
 	"smp/payments"
 	"smp/redisstore"
 	"smp/sqlstore"
+	"smp/status"
 	"smp/wsapi"
 )
 
@@ -244,10 +245,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 		}
 	}
 
-	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry},
+	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts}, a.Store)
+	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
+		SampleEvery: a.Cfg.DashboardSampleEvery},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration],
-			Integrations: integ, Ops: ops}); err != nil {
+			Integrations: integ, Ops: ops, Status: statusPage}); err != nil {
 		return err
 	}
 	a.HTTP = srv

@@ -40,6 +40,8 @@ type Config struct {
 	InsideURL             string
 	WMSURL                string
 	BreakerOpenFor        time.Duration
+	StatusFromAlerts      bool
+	DashboardSampleEvery  time.Duration
 	// InsideWebhookSecrets comes from SMP_INSIDE_WEBHOOK_SECRET only (never
 	// a flag: flags show in ps), comma-separated while rotating.
 	InsideWebhookSecrets string
@@ -67,6 +69,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", 30*time.Second, "how long an integration's circuit breaker stays open before a half-open probe")
 	fs.DurationVar(&c.PaymentRetryBackoff, "payment-retry-backoff", time.Second, "first retry delay of a payment event that failed (doubled per attempt; 5 attempts, then dlq)")
 	fs.DurationVar(&c.PaymentDueAfter, "payment-due-after", 15*time.Minute, "a completed order unpaid for longer counts in order_payment_pending_count")
+	fs.BoolVar(&c.StatusFromAlerts, "status-from-alerts", true, "let firing alerts (from Alertmanager) degrade their component on the status page")
+	fs.DurationVar(&c.DashboardSampleEvery, "dashboard-sample-every", 5*time.Second, "how often the admin dashboard's latency history is sampled")
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).

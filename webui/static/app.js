@@ -1,0 +1,615 @@
+// SMP admin portal. Plain JavaScript, no dependencies, no build step.
+// Every value from the server goes into the page as text (textContent),
+// never as HTML. The token lives in sessionStorage: this tab only.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const STAGES = ["01_created", "02_dispatching", "03_assigned", "04_in_progress", "05_completed", "09_cancelled"];
+const POLL_MS = 2000;
+
+let me = null; // {name, role, can}
+let pollTimer = null;
+let cities = [];
+
+// ---------- API ----------
+function token() { return sessionStorage.getItem("smp-admin-token") || ""; }
+
+async function api(method, path, body) {
+  const opts = { method, headers: { "Authorization": "Bearer " + token() } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch (e) {
+    throw new Error("cannot reach SMP: " + e.message);
+  }
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 401 && me) { logout("Your session ended: log in again."); }
+  if (!res.ok) {
+    const msg = (data.error && data.error.message) || res.statusText;
+    const err = new Error(msg);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+// ---------- small DOM helpers ----------
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") e.textContent = v;
+    else if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+const td = (text, cls) => el("td", { text: text === undefined || text === null ? "" : String(text), class: cls });
+function fill(tbody, rows) { tbody.replaceChildren(...rows); }
+function fmtTime(t) {
+  if (!t || t.startsWith("0001")) return "";
+  const d = new Date(t);
+  return d.toLocaleString();
+}
+function ago(t) {
+  const s = Math.max(0, (Date.now() - new Date(t).getTime()) / 1000);
+  if (s < 90) return Math.round(s) + " s";
+  if (s < 5400) return Math.round(s / 60) + " min";
+  return (s / 3600).toFixed(1) + " h";
+}
+const ms = (v) => (v === undefined || v === null ? "–" : (v >= 100 ? Math.round(v) : v.toFixed(1)) + " ms");
+
+// latest(key) starts a load and returns a check that it is still the
+// newest of its kind: an older answer arriving late must not overwrite a
+// newer one.
+const loads = {};
+function latest(key) {
+  const n = (loads[key] || 0) + 1;
+  loads[key] = n;
+  return () => loads[key] === n;
+}
+
+let toastTimer;
+function toast(msg, bad) {
+  const t = $("#toast");
+  t.textContent = msg;
+  t.className = "toast show" + (bad ? " bad" : "");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.className = "toast"; }, 5000);
+}
+
+// Role gating: controls carrying data-perm are disabled, with the reason,
+// when the token's role may not do that action (the API refuses it too).
+function applyPermissions(root) {
+  for (const b of (root || document).querySelectorAll("[data-perm]")) {
+    const ok = me && me.can[b.dataset.perm];
+    b.disabled = !ok;
+    if (!ok) b.title = "Your role (" + (me ? me.role : "?") + ") may not do this";
+    else b.removeAttribute("title");
+  }
+}
+
+// confirmAction opens the confirmation dialog; it resolves with the
+// reason typed, or null when cancelled.
+function confirmAction(title, text, needReason) {
+  const dlg = $("#confirm");
+  $("#confirm-title").textContent = title;
+  $("#confirm-text").textContent = text;
+  $("#confirm-error").textContent = "";
+  const reason = $("#confirm-reason");
+  reason.value = "";
+  reason.required = needReason !== false;
+  return new Promise((resolve) => {
+    const done = (v) => {
+      dlg.removeEventListener("close", onClose);
+      $("#confirm-form").removeEventListener("submit", onSubmit);
+      $("#confirm-cancel").removeEventListener("click", onCancel);
+      resolve(v);
+    };
+    const onSubmit = (ev) => {
+      ev.preventDefault();
+      const r = reason.value.trim();
+      if (reason.required && r.length < 3) {
+        $("#confirm-error").textContent = "A reason (at least 3 characters) is required.";
+        reason.focus();
+        return;
+      }
+      dlg.close();
+      done(r);
+    };
+    const onCancel = () => { dlg.close(); };
+    const onClose = () => done(null);
+    dlg.addEventListener("close", onClose);
+    $("#confirm-form").addEventListener("submit", onSubmit);
+    $("#confirm-cancel").addEventListener("click", onCancel);
+    dlg.showModal();
+    reason.focus();
+  });
+}
+
+// ---------- login ----------
+async function login(tok) {
+  sessionStorage.setItem("smp-admin-token", tok);
+  try {
+    me = await api("GET", "/admin/me");
+  } catch (e) {
+    sessionStorage.removeItem("smp-admin-token");
+    me = null;
+    throw e;
+  }
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#whoami").textContent = me.name + " · " + me.role;
+  applyPermissions();
+  route();
+}
+
+function logout(msg) {
+  // A full reload drops everything the last user had on screen.
+  sessionStorage.removeItem("smp-admin-token");
+  if (msg) sessionStorage.setItem("smp-login-message", msg);
+  me = null;
+  location.replace("/admin/");
+}
+
+// ---------- routing ----------
+const views = {
+  dashboard: { load: loadDashboard, poll: true },
+  dispatch: { load: loadStuck },
+  orders: { load: loadOrders },
+  events: { load: () => Promise.all([loadEvents(), loadBusDLQ()]) },
+  integrations: { load: loadIntegrations },
+  flags: { load: loadFlags },
+  status: { load: loadStatus },
+  audit: { load: loadAudit },
+};
+
+function route() {
+  if (!me) return;
+  const name = (location.hash || "#dashboard").slice(1).split("/")[0];
+  const v = views[name] ? name : "dashboard";
+  for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== "view-" + v;
+  for (const a of document.querySelectorAll(".tabs a")) {
+    if (a.dataset.tab === v) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  clearInterval(pollTimer);
+  const run = () => views[v].load().catch((e) => toast(e.message, true));
+  run();
+  if (views[v].poll) pollTimer = setInterval(run, POLL_MS);
+}
+
+// ---------- dashboard ----------
+async function loadDashboard() {
+  const current = latest("dashboard");
+  const d = await api("GET", "/admin/dashboard");
+  if (!current()) return;
+  $("#dash-updated").textContent = new Date(d.at).toLocaleTimeString();
+  $("#dash-updated").setAttribute("datetime", d.at);
+  const errs = Object.entries(d.errors || {}).map(([k, v]) => k + ": " + v);
+  $("#dash-errors").textContent = errs.join(" · ");
+  const e = d.engine;
+  if (e) {
+    $("#stat-engine").textContent = e.engine_up ? "up" : "DOWN";
+    $("#stat-engine").className = "value " + (e.engine_up ? "state-up" : "state-down");
+    $("#stat-ws").textContent = e.websocket_connections;
+    $("#stat-latency").textContent = ms(e.dispatch_latency_ms.p50) + " / " + ms(e.dispatch_latency_ms.p99);
+    $("#stat-first-offer").textContent = ms(e.first_offer_latency_ms.p50) + " / " + ms(e.first_offer_latency_ms.p99);
+    $("#stat-active").textContent = e.active_dispatches;
+    const qs = Object.entries(e.queue_length || {}).sort();
+    cities = qs.map(([c]) => c);
+    fill($("#dash-queues tbody"), qs.map(([c, n]) => el("tr", {}, td(c), td(n), td(e.backpressure[c] ? "yes" : "no", e.backpressure[c] ? "state-down" : ""))));
+    drawFunnel(e.orders_per_stage || {});
+  }
+  const wh = d.webhook_events || {};
+  $("#stat-dlq").textContent = wh.dlq || 0;
+  const busDLQ = Object.values(d.bus_dlq || {}).reduce((a, b) => a + b, 0);
+  $("#stat-bus-dlq").textContent = busDLQ;
+  const r = d.replica || {};
+  $("#stat-replica").textContent = !r.configured ? "no replica" : (r.reachable ? r.lag_seconds.toFixed(1) + " s" : "unreachable");
+  const lags = Object.entries(d.consumer_lag || {}).sort();
+  $("#stat-lag").textContent = lags.length ? lags.reduce((a, [, n]) => a + n, 0) : "–";
+  fill($("#dash-lag tbody"), lags.map(([g, n]) => el("tr", {}, td(g), td(n))));
+  $("#stat-alerts").textContent = d.alerts_firing.length;
+  $("#stat-alerts").className = "value" + (d.alerts_firing.length ? " state-down" : "");
+  $("#dash-alerts").replaceChildren(...(d.alerts_firing.length ? d.alerts_firing.map((a) => {
+    const li = el("li", {}, el("strong", { text: a.name }), " (" + (a.severity || "none") + ") " + ((a.annotations || {}).summary || "") + " ");
+    const url = (a.annotations || {}).runbook_url;
+    if (url) li.append(el("a", { href: url, text: "runbook" }));
+    return li;
+  }) : [el("li", { class: "muted", text: "none" })]));
+  fill($("#dash-breakers tbody"), (d.breakers || []).map((b) => el("tr", {}, td(b.service), td(b.state, "state-" + b.state), td(b.failures))));
+  drawLatency(d.history || []);
+}
+
+const SVGNS = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// The stage funnel: one bar per stage, its count written beside it.
+function drawFunnel(perStage) {
+  const s = $("#chart-funnel");
+  const title = s.querySelector("title");
+  const max = Math.max(1, ...STAGES.map((st) => perStage[st] || 0));
+  const parts = [title];
+  STAGES.forEach((st, i) => {
+    const n = perStage[st] || 0;
+    const y = 8 + i * 30;
+    const w = Math.round((n / max) * 250);
+    parts.push(svg("text", { x: 0, y: y + 15 }, st));
+    parts.push(svg("rect", { class: "bar", x: 105, y: y, width: Math.max(w, 1), height: 20, "data-stage": st }));
+    parts.push(svg("text", { x: 110 + w, y: y + 15, "data-count": st }, String(n)));
+  });
+  title.textContent = "Orders per stage: " + STAGES.map((st) => st + " " + (perStage[st] || 0)).join(", ");
+  s.replaceChildren(...parts);
+}
+
+// Latency over time: dispatch (created → assigned) p50 and p99, and the
+// first offer's p50, from the server's samples.
+function drawLatency(hist) {
+  const s = $("#chart-latency");
+  const title = s.querySelector("title");
+  const parts = [title];
+  const W = 400, H = 190, L = 40, B = 20;
+  parts.push(svg("line", { class: "axis", x1: L, y1: H - B, x2: W, y2: H - B }));
+  parts.push(svg("line", { class: "axis", x1: L, y1: 0, x2: L, y2: H - B }));
+  if (hist.length < 2) {
+    parts.push(svg("text", { x: L + 10, y: 90 }, "collecting samples…"));
+    title.textContent = "Dispatch latency over time: not enough samples yet";
+    s.replaceChildren(...parts);
+    return;
+  }
+  const max = Math.max(1, ...hist.map((h) => Math.max(h.dispatch_p99_ms, h.first_offer_p50_ms)));
+  const t0 = new Date(hist[0].at).getTime(), t1 = new Date(hist[hist.length - 1].at).getTime();
+  const x = (h) => L + ((new Date(h.at).getTime() - t0) / Math.max(1, t1 - t0)) * (W - L - 5);
+  const y = (v) => (H - B) - (v / max) * (H - B - 10);
+  const line = (key, cls) => svg("polyline", { class: cls, points: hist.map((h) => x(h).toFixed(1) + "," + y(h[key]).toFixed(1)).join(" ") });
+  parts.push(line("dispatch_p50_ms", "l1"), line("dispatch_p99_ms", "l2"), line("first_offer_p50_ms", "l3"));
+  parts.push(svg("text", { x: 0, y: 12 }, Math.round(max) + " ms"));
+  parts.push(svg("text", { x: 0, y: H - B }, "0"));
+  parts.push(svg("text", { x: L, y: H - 4 }, new Date(t0).toLocaleTimeString()));
+  parts.push(svg("text", { x: W - 2, y: H - 4, "text-anchor": "end" }, new Date(t1).toLocaleTimeString()));
+  const last = hist[hist.length - 1];
+  title.textContent = "Dispatch latency over time; latest p50 " + ms(last.dispatch_p50_ms) + ", p99 " + ms(last.dispatch_p99_ms);
+  s.replaceChildren(...parts);
+}
+
+// ---------- manual dispatch ----------
+let selectedOrder = null;
+
+function fillCitySelect(sel) {
+  const keep = sel.value;
+  const opts = [sel.options[0]];
+  for (const c of cities) opts.push(el("option", { value: c, text: c }));
+  sel.replaceChildren(...opts);
+  sel.value = keep;
+}
+
+async function ensureCities() {
+  if (cities.length) return;
+  try {
+    const d = await api("GET", "/admin/stats");
+    cities = Object.keys(d.queue_length || {}).sort();
+  } catch (e) { /* the selects keep "all" */ }
+}
+
+async function loadStuck() {
+  const current = latest("stuck");
+  await ensureCities();
+  fillCitySelect($("#stuck-city"));
+  const q = new URLSearchParams({ stuck_after: $("#stuck-after").value, limit: "200" });
+  if ($("#stuck-city").value) q.set("city", $("#stuck-city").value);
+  const d = await api("GET", "/admin/orders?" + q);
+  if (!current()) return;
+  $("#stuck-empty").hidden = d.orders.length > 0;
+  fill($("#stuck-orders tbody"), d.orders.map((o) => el("tr", { "data-order": o.id },
+    td(o.id), td(o.city), td(o.service), td(o.stage), td(ago(o.stage_changed_at)),
+    el("td", {}, el("button", { type: "button", class: "small", "data-perm": "orders.candidates", "aria-label": "Find technicians for " + o.id, text: "Find technicians",
+      onclick: () => loadCandidates(o) })))));
+  applyPermissions($("#stuck-orders"));
+}
+
+async function loadCandidates(o) {
+  selectedOrder = o;
+  const d = await api("GET", "/admin/orders/" + encodeURIComponent(o.id) + "/candidates?limit=10");
+  const panel = $("#candidates-panel");
+  panel.hidden = false;
+  $("#candidates-title").textContent = "Candidates for " + o.id + " (" + o.city + ", " + o.service + ")";
+  const list = $("#candidates-list");
+  if (!d.candidates.length) {
+    list.replaceChildren(el("p", { class: "muted", text: "No technician is online and free near this order." }));
+  } else {
+    list.replaceChildren(...d.candidates.map((c, i) => {
+      const id = "cand-" + i;
+      return el("div", { class: "candidate" },
+        el("input", { type: "radio", name: "candidate", id, value: c.technician_id, checked: i === 0 }),
+        el("label", { for: id, text: c.technician_id + " — " + (c.distance_m / 1000).toFixed(2) + " km" }));
+    }));
+  }
+  applyPermissions(panel);
+  const first = list.querySelector("input");
+  (first || $("#assign-reason")).focus();
+}
+
+async function assign(ev) {
+  ev.preventDefault();
+  const pick = document.querySelector('input[name="candidate"]:checked');
+  if (!selectedOrder || !pick) { toast("Choose a technician first.", true); return; }
+  const reason = $("#assign-reason").value.trim();
+  if (reason.length < 3) { toast("A reason is required.", true); $("#assign-reason").focus(); return; }
+  try {
+    const o = await api("POST", "/admin/orders/" + encodeURIComponent(selectedOrder.id) + "/assign", { technician_id: pick.value, reason });
+    toast("Order " + o.id + " assigned to " + o.technician_id + " (" + o.stage + ")");
+    $("#candidates-panel").hidden = true;
+    $("#assign-reason").value = "";
+    selectedOrder = null;
+    await loadStuck();
+  } catch (e) { toast(e.message, true); }
+}
+
+// ---------- orders ----------
+async function loadOrders() {
+  await ensureCities();
+  fillCitySelect($("#orders-city"));
+  const id = $("#orders-id").value.trim();
+  if (id) {
+    const o = await showOrder(id);
+    fill($("#orders-table tbody"), [orderRow(o)]);
+    return;
+  }
+  const q = new URLSearchParams({ limit: "100" });
+  for (const [k, sel] of [["stage", "#orders-stage"], ["city", "#orders-city"], ["customer_id", "#orders-customer"], ["technician_id", "#orders-technician"]]) {
+    const v = $(sel).value.trim();
+    if (v) q.set(k, v);
+  }
+  const current = latest("orders");
+  const d = await api("GET", "/admin/orders?" + q);
+  if (!current()) return;
+  fill($("#orders-table tbody"), d.orders.map(orderRow));
+}
+
+function orderRow(o) {
+  return el("tr", {},
+    el("td", {}, el("button", { type: "button", class: "small secondary", text: o.id, "aria-label": "Show order " + o.id,
+      onclick: () => showOrder(o.id).catch((e) => toast(e.message, true)) })),
+    td(o.city), td(o.service), td(o.stage), td(o.payment_status), td(o.technician_id), td(fmtTime(o.created_at)));
+}
+
+async function showOrder(id) {
+  const o = await api("GET", "/admin/orders/" + encodeURIComponent(id));
+  selectedOrder = o;
+  const p = $("#order-detail");
+  p.hidden = false;
+  $("#order-title").textContent = "Order " + o.id;
+  const f = [["Stage", o.stage], ["Payment", o.payment_status], ["Price", (o.price_vnd || 0).toLocaleString("vi-VN") + " ₫"], ["City", o.city],
+    ["Service", o.service], ["Customer", o.customer_id], ["Technician", o.technician_id || "—"], ["Address", o.address || "—"],
+    ["Created", fmtTime(o.created_at)], ["Stage changed", fmtTime(o.stage_changed_at)]];
+  $("#order-fields").replaceChildren(...f.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v, "data-field": k.toLowerCase() })]));
+  fill($("#order-history tbody"), (o.transitions || []).map((t) => el("tr", {}, td(fmtTime(t.at)), td(t.from), td(t.to), td(t.actor), td(t.reason, "wrap"))));
+  $("#mark-paid").hidden = o.payment_status === "paid" || o.payment_status === "refunded";
+  applyPermissions(p);
+  $("#trace-note").textContent = "";
+  fill($("#order-trace tbody"), []);
+  $("#order-trace").hidden = !me.can["orders.trace"];
+  if (me.can["orders.trace"]) {
+    try {
+      const tr = await api("GET", "/admin/orders/" + encodeURIComponent(o.id) + "/dispatch-trace");
+      const rows = (tr.offers || []).map((x) => el("tr", {}, td(x.round + "." + x.wave), td(x.technician_id), td((x.distance_m / 1000).toFixed(2) + " km"), td(x.state), td(fmtTime(x.sent_at))));
+      $("#trace-note").textContent = (tr.waves || []).length + " wave(s), " + rows.length + " offer(s)";
+      fill($("#order-trace tbody"), rows);
+    } catch (e) { $("#trace-note").textContent = e.message; }
+  } else {
+    $("#trace-note").textContent = "Your role may not read dispatch traces.";
+  }
+  $("#order-title").scrollIntoView({ block: "nearest" });
+  return o;
+}
+
+async function markPaid() {
+  if (!selectedOrder) return;
+  const reason = await confirmAction("Mark " + selectedOrder.id + " paid?", "Only when inside shows the payment completed (runbook INC-002 option B). This is audited.");
+  if (reason === null) return;
+  try {
+    const r = await api("POST", "/admin/orders/" + encodeURIComponent(selectedOrder.id) + "/mark-paid", { reason });
+    toast(r.changed ? "Order " + r.order.id + " marked paid" : "Order " + r.order.id + " was already paid");
+    await showOrder(r.order.id);
+  } catch (e) { toast(e.message, true); }
+}
+
+// ---------- events ----------
+function eventFilter() {
+  return { status: $("#events-status").value, event_type: $("#events-type").value, order_id: $("#events-order").value.trim() };
+}
+
+async function loadEvents() {
+  const current = latest("events");
+  const f = eventFilter();
+  const q = new URLSearchParams({ limit: "200" });
+  for (const [k, v] of Object.entries(f)) if (v) q.set(k, v);
+  const d = await api("GET", "/admin/events?" + q);
+  if (!current()) return;
+  $("#events-empty").hidden = d.events.length > 0;
+  $("#events-all").checked = false;
+  fill($("#events-table tbody"), d.events.map((e) => el("tr", { "data-event": e.event_id },
+    el("td", {}, el("input", { type: "checkbox", class: "event-pick", value: e.event_id, "aria-label": "Select event " + e.event_id })),
+    td(e.event_id), td(e.event_type), td(e.order_id), td(e.status), td(e.attempts), td(e.last_error, "wrap"),
+    el("td", {}, e.status === "processed" ? "" : el("button", { type: "button", class: "small", "data-perm": "events.replay", "aria-label": "Replay " + e.event_id, text: "Replay",
+      onclick: () => replay([e.event_id]) })))));
+  applyPermissions($("#events-table"));
+}
+
+async function replay(ids) {
+  if (!ids.length) { toast("Select events to replay first.", true); return; }
+  const reason = await confirmAction("Replay " + ids.length + " event(s)?", ids.join(", "));
+  if (reason === null) return;
+  let ok = 0;
+  const failed = [];
+  for (const id of ids) {
+    try {
+      await api("POST", "/admin/events/" + encodeURIComponent(id) + "/replay", { reason });
+      ok++;
+    } catch (e) { failed.push(id + ": " + e.message); }
+  }
+  toast("Replayed " + ok + " event(s)" + (failed.length ? "; failed " + failed.join("; ") : ""), failed.length > 0);
+  await loadEvents();
+}
+
+async function replayAll() {
+  const f = eventFilter();
+  const what = [f.event_type || "every type", f.order_id ? "order " + f.order_id : "every order"].join(", ");
+  const reason = await confirmAction("Replay every dead-lettered event?", "Matching: " + what + ".");
+  if (reason === null) return;
+  try {
+    const r = await api("POST", "/admin/events/replay", { event_type: f.event_type, order_id: f.order_id, reason });
+    toast("Replayed " + r.replayed + " event(s)");
+    await loadEvents();
+  } catch (e) { toast(e.message, true); }
+}
+
+async function loadBusDLQ() {
+  const topic = $("#busdlq-topic").value;
+  try {
+    const d = await api("GET", "/admin/bus/dlq?max=100&topic=" + encodeURIComponent(topic));
+    fill($("#busdlq-table tbody"), d.dead_letters.map((m) => el("tr", {}, td(m.partition + ":" + m.offset), td(m.group), td(m.reason, "wrap"),
+      td((m.headers || {})["dlq.attempts"] || ""), td(m.key))));
+  } catch (e) {
+    fill($("#busdlq-table tbody"), [el("tr", {}, el("td", { colspan: 5, class: "muted", text: e.message }))]);
+  }
+}
+
+async function replayBusDLQ() {
+  const topic = $("#busdlq-topic").value;
+  const reason = await confirmAction("Replay every dead letter of " + topic + "?", "They go back on their topic; consumers apply each event once.");
+  if (reason === null) return;
+  try {
+    const r = await api("POST", "/admin/bus/dlq/replay", { topic, all: true, reason });
+    toast("Replayed " + r.replayed + " message(s)");
+    await loadBusDLQ();
+  } catch (e) { toast(e.message, true); }
+}
+
+// ---------- flags and integrations ----------
+function flagSwitch(f) {
+  return el("button", { type: "button", class: "switch", role: "switch", "aria-checked": String(f.value), "data-flag": f.name, "data-perm": "flags.set",
+    "aria-label": f.name, text: f.value ? "On" : "Off", onclick: () => toggleFlag(f) });
+}
+
+async function toggleFlag(f) {
+  const to = !f.value;
+  const reason = await confirmAction("Turn " + f.name + " " + (to ? "on" : "off") + "?", "This changes the platform's behaviour at once and is audited.");
+  if (reason === null) return;
+  try {
+    await api("PUT", "/admin/flags/" + encodeURIComponent(f.name), { value: to, reason });
+    toast(f.name + " is now " + (to ? "on" : "off"));
+  } catch (e) { toast(e.message, true); }
+  route();
+}
+
+async function loadFlags() {
+  const d = await api("GET", "/admin/flags");
+  fill($("#flags-table tbody"), d.flags.map((f) => el("tr", {}, el("th", { scope: "row", text: f.name }), el("td", {}, flagSwitch(f)))));
+  applyPermissions($("#flags-table"));
+}
+
+async function loadIntegrations() {
+  const [b, fl] = await Promise.all([api("GET", "/admin/circuit-breaker"), api("GET", "/admin/flags")]);
+  fill($("#breakers-table tbody"), b.breakers.length ? b.breakers.map((x) => el("tr", { "data-service": x.service }, td(x.service), td(x.state, "state-" + x.state), td(x.failures), td(x.changed_at || ""),
+    el("td", {}, el("button", { type: "button", class: "small", "data-perm": "breaker.half_open", "aria-label": "Force " + x.service + " half-open", text: "Force half-open",
+      onclick: () => halfOpen(x.service) })))) : [el("tr", {}, el("td", { colspan: 5, class: "muted", text: "No integrations are configured in this process." }))]);
+  const bypass = fl.flags.find((f) => f.name === "INTEGRATION_BYPASS_CIRCUIT");
+  $("#bypass-flag").replaceChildren(...(bypass ? [el("span", { text: "INTEGRATION_BYPASS_CIRCUIT " }), flagSwitch(bypass)] : []));
+  applyPermissions($("#view-integrations"));
+}
+
+async function halfOpen(service) {
+  const reason = await confirmAction("Force " + service + " half-open?", "The next call probes " + service + ": success closes the breaker, failure opens it again.");
+  if (reason === null) return;
+  try {
+    const s = await api("POST", "/admin/circuit-breaker/half-open", { service, reason });
+    toast(service + " is " + s.state);
+  } catch (e) { toast(e.message, true); }
+  await loadIntegrations();
+}
+
+// ---------- status page ----------
+async function loadStatus() {
+  const p = await api("GET", "/admin/status");
+  const sel = $("#status-component");
+  if (!sel.options.length) sel.replaceChildren(...p.components.map((c) => el("option", { value: c.id, text: c.name })));
+  fill($("#status-table tbody"), p.components.map((c) => el("tr", { "data-component": c.id }, el("th", { scope: "row", text: c.name }),
+    el("td", {}, el("span", { class: "pill state-" + c.state, text: c.state })), td(c.source || ""),
+    td(c.set ? c.set.state + (c.set.message ? ": " + c.set.message : "") + " (" + c.set.updated_by + ")" : "operational", "wrap"))));
+  applyPermissions($("#view-status"));
+}
+
+async function setStatus(ev) {
+  ev.preventDefault();
+  const id = $("#status-component").value;
+  const body = { state: $("#status-state").value, message: $("#status-message").value, reason: $("#status-reason").value };
+  try {
+    await api("PUT", "/admin/status/components/" + encodeURIComponent(id), body);
+    toast(id + " set to " + body.state);
+    $("#status-reason").value = "";
+    await loadStatus();
+  } catch (e) { toast(e.message, true); }
+}
+
+// ---------- audit ----------
+async function loadAudit() {
+  const q = new URLSearchParams({ limit: "200" });
+  if ($("#audit-action").value.trim()) q.set("action", $("#audit-action").value.trim());
+  if ($("#audit-target").value.trim()) q.set("target", $("#audit-target").value.trim());
+  const d = await api("GET", "/admin/audit?" + q);
+  fill($("#audit-table tbody"), (d.entries || d.audit || []).map((a) => el("tr", {}, td(fmtTime(a.at)), td(a.actor), td(a.role), td(a.action), td(a.target, "wrap"),
+    td(a.before, "wrap"), td(a.after, "wrap"), td(a.reason, "wrap"))));
+}
+
+// ---------- wiring ----------
+function onSubmit(sel, fn) {
+  $(sel).addEventListener("submit", (ev) => { ev.preventDefault(); fn(ev).catch((e) => toast(e.message, true)); });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const st of STAGES) $("#orders-stage").append(el("option", { value: st, text: st }));
+  $("#login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("#login-error").textContent = "";
+    try {
+      await login($("#login-token").value.trim());
+    } catch (e) {
+      $("#login-error").textContent = e.status === 401 || e.status === 403 ? "That token is not valid for the admin portal." : e.message;
+      $("#login-token").select(); // typing again replaces it
+    }
+  });
+  $("#logout").addEventListener("click", () => logout());
+  window.addEventListener("hashchange", route);
+  onSubmit("#stuck-form", loadStuck);
+  $("#assign-form").addEventListener("submit", assign);
+  onSubmit("#orders-form", loadOrders);
+  $("#mark-paid").addEventListener("click", markPaid);
+  onSubmit("#events-form", loadEvents);
+  $("#events-all").addEventListener("change", (ev) => { for (const c of document.querySelectorAll(".event-pick")) c.checked = ev.target.checked; });
+  $("#replay-selected").addEventListener("click", () => replay([...document.querySelectorAll(".event-pick:checked")].map((c) => c.value)));
+  $("#replay-all").addEventListener("click", replayAll);
+  onSubmit("#busdlq-form", loadBusDLQ);
+  $("#busdlq-replay").addEventListener("click", replayBusDLQ);
+  $("#status-form").addEventListener("submit", setStatus);
+  onSubmit("#audit-form", loadAudit);
+  $("#login-error").textContent = sessionStorage.getItem("smp-login-message") || "";
+  sessionStorage.removeItem("smp-login-message");
+  if (token()) {
+    login(token()).catch(() => { sessionStorage.removeItem("smp-admin-token"); $("#login-token").focus(); });
+  } else {
+    $("#login-token").focus();
+  }
+});
