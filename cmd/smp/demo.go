@@ -104,13 +104,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   Technician WS  %s/v1/technicians/ws
   Health         %s/health
   Metrics        %s/metrics
+  Admin portal   %s/admin/   (log in with the admin token)
+  Status page    %s/status
   Admin stats    curl -H 'Authorization: Bearer %s' %s/admin/stats
   Admin token    %s   (role admin)
   A customer     curl -H 'Authorization: Bearer %s' %s/v1/orders/<id>
   Third parties  inside %s, wms %s (simulated unless --inside-url/--wms-url)
 
 %d technicians from 20 partners are connecting; customers place %.1f orders/s. Ctrl-C stops.
-`, cfg.DataDir, base, "ws"+base[4:], base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
+`, cfg.DataDir, base, "ws"+base[4:], base, base, base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
 
 	simCtx, stopSim := context.WithCancel(ctx)
 	var wg sync.WaitGroup
