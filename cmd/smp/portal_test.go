@@ -395,6 +395,18 @@ func TestAdminPortalInBrowser(t *testing.T) {
 	// The audit log shows every manual action of this test.
 	b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-token")))
 	b.do("admin again", chromedp.SendKeys(chromedp.CSS("#login-token"), a.admin), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#app")))
+	// An order the engine dispatched: its detail shows the dispatch trace.
+	if r := a.do("PUT", "/admin/flags/ENABLE_AUTO_DISPATCH", a.admin, `{"value":true,"reason":"drill over"}`); r.Status != 200 {
+		t.Fatalf("flag back on: %d %s", r.Status, r.Raw)
+	}
+	auto := placeOrders(t, a, 1, "after the drill")[0]
+	wait.Until(t, 20*time.Second, "auto-dispatched order assigned", func() bool { return !allIn(t, a, []string{auto}, smp.StageDispatching) })
+	b.tab("orders")
+	b.do("search dispatched order", chromedp.SendKeys(chromedp.CSS("#orders-id"), auto), chromedp.Click(chromedp.CSS(`#orders-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#order-detail")))
+	b.until("dispatch trace shown", `document.querySelectorAll("#order-trace tbody tr").length >= 1 && document.querySelector("#trace-note").textContent.includes("wave")`)
+	b.shot("order-trace-1280")
+
 	b.tab("audit")
 	b.until("audit listed", `document.querySelectorAll("#audit-table tbody tr").length >= 5`)
 	log := b.text("#audit-table tbody")
