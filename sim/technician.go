@@ -62,6 +62,9 @@ type Technician struct {
 	Behavior   Behavior
 	Logger     *slog.Logger
 	Stats      TechnicianStats
+	// Observe, when set, hears what happens to an order on this phone:
+	// "offer" (received), "won" (accept confirmed), "completed".
+	Observe func(event, orderID string)
 
 	rngMu sync.Mutex
 	rng   *mrand.Rand
@@ -176,6 +179,7 @@ func (t *Technician) session(ctx context.Context) error {
 		switch m.Type {
 		case "offer":
 			t.Stats.Offers.Add(1)
+			t.observe("offer", m.OrderID)
 			send(map[string]string{"type": "ack", "order_id": m.OrderID})
 			orderID := m.OrderID
 			t.wg.Add(1)
@@ -199,12 +203,19 @@ func (t *Technician) session(ctx context.Context) error {
 		case "accept_result":
 			if m.Accepted != nil && *m.Accepted {
 				t.Stats.Won.Add(1)
+				t.observe("won", m.OrderID)
 			} else {
 				t.Stats.Lost.Add(1)
 			}
 		case "assigned":
 			t.startJob(ctx, m.OrderID)
 		}
+	}
+}
+
+func (t *Technician) observe(event, orderID string) {
+	if t.Observe != nil {
+		t.Observe(event, orderID)
 	}
 }
 
@@ -245,6 +256,7 @@ func (t *Technician) startJob(ctx context.Context, orderID string) {
 			}
 		}
 		t.Stats.Completed.Add(1)
+		t.observe("completed", orderID)
 	}()
 }
 

@@ -21,6 +21,7 @@ Usage:
   smp token    [flags]   create an admin API token with a role (ops, admin, finance, security)
   smp ctl      ...       operate a running platform (smp ctl stats, smp ctl bus lag, ...)
   smp runbook check INC-00N|--all   run an incident's Detect and Triage steps; exit 1 if it holds
+  smp bench SCENARIO|all [--quick]  measure SMP beside a reference (dispatch, candidate-search, order-create, ...)
   smp version
 
 Every flag can also be set as SMP_<FLAG> in the environment (for example --data-dir as SMP_DATA_DIR).
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCtl(ctx, rest, stdout, stderr)
 	case "runbook":
 		return runRunbook(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "smp", version)
 		return nil
