@@ -95,8 +95,10 @@ type Log struct {
 	read  *sql.DB
 	mysql bool
 
-	mu     sync.Mutex
-	wake   chan struct{}
+	mu sync.Mutex
+	// wakes has one channel per partition, closed when a publish of this
+	// process appends to it: only that partition's consumers wake.
+	wakes  map[tp]chan struct{}
 	closed bool
 }
 
@@ -115,7 +117,7 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, wake: make(chan struct{})}
+	l := &Log{cfg: cfg, wakes: map[tp]chan struct{}{}}
 	if cfg.MySQLDSN != "" {
 		db, err := sql.Open("mysql", cfg.MySQLDSN)
 		if err != nil {
@@ -127,15 +129,12 @@ func Open(cfg Config) (*Log, error) {
 		db.SetConnMaxIdleTime(time.Minute)
 		l.write, l.read, l.mysql = db, db, true
 	} else {
-		dsn, err := sqlitedsn.For(cfg.Path, false)
-		if err != nil {
-			return nil, err
-		}
-		if l.write, err = sql.Open("sqlite", dsn); err != nil {
+		var err error
+		if l.write, err = sqlitedsn.Open(cfg.Path, false); err != nil {
 			return nil, fmt.Errorf("eventlog: open: %w", err)
 		}
 		l.write.SetMaxOpenConns(1)
-		if l.read, err = sql.Open("sqlite", dsn); err != nil {
+		if l.read, err = sqlitedsn.Open(cfg.Path, false); err != nil {
 			l.write.Close()
 			return nil, fmt.Errorf("eventlog: open: %w", err)
 		}
@@ -202,7 +201,9 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	close(l.wake)
+	for _, ch := range l.wakes {
+		close(ch)
+	}
 	l.mu.Unlock()
 	if l.read != l.write {
 		l.read.Close()
@@ -241,8 +242,13 @@ func (l *Log) Publish(ctx context.Context, msgs ...smp.Message) error {
 	}
 	l.mu.Lock()
 	if !l.closed {
-		close(l.wake)
-		l.wake = make(chan struct{})
+		for _, m := range msgs {
+			k := tp{m.Topic, l.PartitionFor(m.Key)}
+			if ch, ok := l.wakes[k]; ok {
+				close(ch)
+				delete(l.wakes, k)
+			}
+		}
 	}
 	l.mu.Unlock()
 	return nil
@@ -310,10 +316,18 @@ func isDeadlock(err error) bool {
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
-func (l *Log) waitChan() (<-chan struct{}, bool) {
+func (l *Log) waitChan(k tp) (<-chan struct{}, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.wake, l.closed
+	if l.closed {
+		return nil, true
+	}
+	ch, ok := l.wakes[k]
+	if !ok {
+		ch = make(chan struct{})
+		l.wakes[k] = ch
+	}
+	return ch, false
 }
 
 // Subscribe consumes topics as a member of group until ctx is done. Each
@@ -369,7 +383,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 		}
 	}()
 	for ctx.Err() == nil {
-		wake, closed := l.waitChan()
+		wake, closed := l.waitChan(k)
 		if closed {
 			return
 		}
@@ -409,26 +423,37 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 			}
 			continue
 		}
+		// Deliver the batch, then commit once: a crash replays at most the
+		// batch, which idempotent consumers absorb.
+		handled := int64(-1)
+		stopped := false
 		for _, m := range batch {
 			if !l.deliver(ctx, group, m, h) {
-				return
+				stopped = true
+				break
 			}
+			handled = m.Offset
+			if time.Since(renewed) > l.cfg.LeaseTTL/3 {
+				break // renew before going on
+			}
+		}
+		if handled >= 0 {
 			// Commit even when ctx was just cancelled: a handled message
 			// must not come again after a graceful stop.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			ok, err := l.commit(cctx, group, k, m.Offset+1)
+			ok, err := l.commit(cctx, group, k, handled+1)
 			cancel()
 			if err != nil || !ok {
 				if err != nil && ctx.Err() == nil {
 					log.Error("eventlog: commit offset", "err", err)
 				}
 				held = false // lost the lease (or the database): re-lease and re-read the offset
-				break
+				continue
 			}
-			next = m.Offset + 1
-			if time.Since(renewed) > l.cfg.LeaseTTL/3 {
-				break // renew before going on
-			}
+			next = handled + 1
+		}
+		if stopped {
+			return
 		}
 	}
 }

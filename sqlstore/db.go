@@ -98,6 +98,7 @@ type DB struct {
 	closeOnce sync.Once
 
 	replica *replicaMonitor
+	offers  offerBatch
 }
 
 var _ smp.Store = (*DB)(nil)
@@ -108,6 +109,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{cfg: cfg, now: cfg.Now}
+	db.startOffers()
 	var err error
 	if cfg.MySQLDSN != "" {
 		err = db.openMySQL(ctx)
@@ -131,15 +133,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 }
 
 func (db *DB) openSQLite() error {
-	dsn, err := sqlitedsn.For(db.cfg.Path, true)
-	if err != nil {
-		return fmt.Errorf("sqlstore: %w", err)
-	}
-	if db.write, err = sql.Open("sqlite", dsn); err != nil {
+	var err error
+	if db.write, err = sqlitedsn.Open(db.cfg.Path, true); err != nil {
 		return fmt.Errorf("sqlstore: open: %w", err)
 	}
 	db.write.SetMaxOpenConns(1)
-	if db.read, err = sql.Open("sqlite", dsn); err != nil {
+	if db.read, err = sqlitedsn.Open(db.cfg.Path, true); err != nil {
 		db.write.Close()
 		return fmt.Errorf("sqlstore: open: %w", err)
 	}
@@ -303,6 +302,7 @@ func (db *DB) SchemaVersion(ctx context.Context) (string, error) {
 func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
+		db.stopOffers()
 		if db.replica != nil {
 			db.replica.stop()
 		}

@@ -43,23 +43,10 @@ func (db *DB) AddOffers(ctx context.Context, offers []smp.OfferRecord) error {
 	return nil
 }
 
-// UpdateOffer records an offer's state change: delivered sets
-// delivered_at, any final state sets responded_at.
-func (db *DB) UpdateOffer(ctx context.Context, invitationID string, state smp.InvitationState, at time.Time) error {
-	var q string
-	if state == smp.InvitationDelivered {
-		q = `UPDATE dispatch_offers SET state = ?, delivered_at = ? WHERE invitation_id = ? AND state = 'sent'`
-	} else {
-		q = `UPDATE dispatch_offers SET state = ?, responded_at = ? WHERE invitation_id = ?`
-	}
-	if _, err := db.write.ExecContext(ctx, q, state, micros(at), invitationID); err != nil {
-		return fmt.Errorf("sqlstore: update offer: %w", err)
-	}
-	return nil
-}
-
-// FindDispatchTrace returns every wave and offer of an order.
 func (db *DB) FindDispatchTrace(ctx context.Context, orderID string) (*smp.DispatchTrace, error) {
+	if err := db.flushOffers(ctx); err != nil { // read what was recorded
+		return nil, err
+	}
 	tr := &smp.DispatchTrace{OrderID: orderID, Waves: []smp.DispatchWave{}, Offers: []smp.OfferRecord{}}
 	rows, err := db.fresh().QueryContext(ctx, `SELECT round, wave, radius_m, started_at, candidates, note FROM dispatch_waves WHERE order_id = ? ORDER BY round, wave`, orderID)
 	if err != nil {

@@ -49,6 +49,7 @@ func TestStore(t *testing.T) {
 		"TraceAndAudit":                testTraceAndAudit,
 		"EventLog":                     testEventLog,
 		"StatusAndStuckOrders":         testStatusAndStuckOrders,
+		"OfferStatesBatched":           testOfferStatesBatched,
 		"Leases": func(t *testing.T, open func(*testing.T) sqlstore.Config) {
 			db := mustOpen(t, open(t))
 			dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return db })
@@ -388,5 +389,48 @@ func testStatusAndStuckOrders(t *testing.T, open func(*testing.T) sqlstore.Confi
 	stuck, err := db.FindOrders(ctx, smp.OrderFilter{Stage: smp.StageCreated, ChangedBefore: now.Add(-time.Minute)})
 	if err != nil || len(stuck) != 1 || stuck[0].ID != "s0" {
 		t.Fatalf("stuck orders: %v %v", stuck, err)
+	}
+}
+
+// testOfferStatesBatched: delivered, withdrawn and expired are written in
+// batches, but a trace read, a later accept or decline, and Close all see
+// them, in order; withdrawn or expired never overwrite an answer.
+func testOfferStatesBatched(t *testing.T, open func(*testing.T) sqlstore.Config) {
+	cfg := open(t)
+	db, err := sqlstore.Open(context.Background(), cfg)
+	must(t, err)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var offers []smp.OfferRecord
+	for i := 1; i <= 4; i++ {
+		offers = append(offers, smp.OfferRecord{InvitationID: fmt.Sprint("i", i), OrderID: "o1", TechnicianID: fmt.Sprint("T", i), Round: 1, Wave: 1, Rank: i,
+			DistanceM: float64(100 * i), State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)})
+	}
+	must(t, db.AddOffers(ctx, offers))
+	must(t, db.UpdateOffer(ctx, "i1", smp.InvitationDelivered, now.Add(time.Second)))
+	must(t, db.UpdateOffer(ctx, "i2", smp.InvitationDelivered, now.Add(time.Second)))
+	must(t, db.UpdateOffer(ctx, "i2", smp.InvitationDeclined, now.Add(2*time.Second)))  // after its delivery
+	must(t, db.UpdateOffer(ctx, "i2", smp.InvitationWithdrawn, now.Add(3*time.Second))) // must not hide the decline
+	must(t, db.UpdateOffer(ctx, "i3", smp.InvitationExpired, now.Add(3*time.Second)))
+	tr, err := db.FindDispatchTrace(ctx, "o1")
+	must(t, err)
+	state := map[string]smp.InvitationState{}
+	for _, o := range tr.Offers {
+		state[o.InvitationID] = o.State
+	}
+	if state["i1"] != smp.InvitationDelivered || state["i2"] != smp.InvitationDeclined || state["i3"] != smp.InvitationExpired || state["i4"] != smp.InvitationSent {
+		t.Fatalf("states %v", state)
+	}
+	if tr.Offers[1].DeliveredAt == nil {
+		t.Fatalf("i2's delivery was lost behind its decline: %+v", tr.Offers[1])
+	}
+	// Pending at Close: written before the store closes.
+	must(t, db.UpdateOffer(ctx, "i4", smp.InvitationWithdrawn, now.Add(4*time.Second)))
+	must(t, db.Close())
+	db = mustOpen(t, cfg)
+	tr, err = db.FindDispatchTrace(ctx, "o1")
+	must(t, err)
+	if tr.Offers[3].State != smp.InvitationWithdrawn {
+		t.Fatalf("an update pending at Close was lost: %+v", tr.Offers[3])
 	}
 }

@@ -151,6 +151,11 @@ type benchEnv struct {
 	redisAddr string // for mysql+redis, and the GEOSEARCH reference
 	log       io.Writer
 	dir       string
+	// technicians online in the dispatch scenario (0: 10,000, or 300 with --quick)
+	technicians int
+	// fleet: where the dispatch scenario's technicians run: "process" (a
+	// child process), "inline" (this one), or "" (a child above 1,000)
+	fleet string
 }
 
 func (e *benchEnv) logf(format string, args ...any) {
@@ -279,6 +284,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		backend, mysqlDSN, redisAddr string
 		jsonOut, mdOut, chartOut     string
 		cpuProfile, output           string
+		technicians                  int
+		fleet                        string
 	)
 	fs.BoolVar(&quick, "quick", false, "a small, fast run (CI smoke): fewer technicians, operations and rates")
 	fs.StringVar(&backend, "backend", "embedded", "embedded, mysql+redis or all")
@@ -289,6 +296,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&chartOut, "chart", "", "write an SVG chart of dispatch latency against offered load to this file")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	fs.StringVar(&output, "output", "markdown", "what to print: markdown or json")
+	fs.StringVar(&fleet, "fleet", "", "where the dispatch scenario's simulated technicians run: process (a child process), inline, or empty (a child above 1,000)")
+	fs.IntVar(&technicians, "technicians", 0, "technicians online in the dispatch scenario (default 10000; 300 with --quick)")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -311,6 +320,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(picked) == 0 {
 		return usageError{fmt.Sprintf("unknown scenario %q (run smp bench -h)", scenario)}
+	}
+	if fleet != "" && fleet != "process" && fleet != "inline" {
+		return usageError{"--fleet must be process or inline"}
+	}
+	if technicians < 0 {
+		return usageError{"--technicians must be positive"}
 	}
 	if output != "markdown" && output != "json" {
 		return usageError{"--output must be markdown or json"}
@@ -347,7 +362,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rep := benchReport{At: time.Now().UTC(), Quick: quick, Machine: machine()}
 	for _, b := range backends {
 		for _, s := range picked {
-			env := &benchEnv{backend: b, quick: quick, mysqlDSN: mysqlDSN, redisAddr: redisAddr, log: stderr, dir: dir}
+			env := &benchEnv{backend: b, quick: quick, mysqlDSN: mysqlDSN, redisAddr: redisAddr, log: stderr, dir: dir, technicians: technicians, fleet: fleet}
 			env.logf("%s on %s…", s.name, b)
 			start := time.Now()
 			res, err := s.run(ctx, env)

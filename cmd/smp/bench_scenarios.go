@@ -559,6 +559,12 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if e.quick {
 		techs, phase, rates = 300, 2*time.Second, []float64{5, 10}
 	}
+	if e.technicians > 0 {
+		techs = e.technicians
+	}
+	if err := raiseFileLimit(uint64(techs + 2048)); err != nil {
+		return benchResult{}, usageError{err.Error()}
+	}
 	cfg, cleanup, err := e.config(ctx)
 	if err != nil {
 		return benchResult{}, err
@@ -576,32 +582,25 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 
 	var cur atomic.Pointer[phaseTimes]
 	cur.Store(newPhaseTimes())
-	tctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
 	connStart := time.Now()
-	for i, t := range ds.Technicians {
-		if i > 0 && i%500 == 0 { // dial in batches: a listen backlog is finite
-			if err := waitConnections(app, i-250, time.Minute); err != nil {
-				return benchResult{}, err
-			}
+	// Jobs last longer than the run: each assignment keeps its technician.
+	spec := fleetSpec{URL: app.HTTP.URL(), Technicians: ds.Technicians, Behavior: sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond,
+		ThinkMax: 3 * time.Millisecond, StartAfter: time.Hour, WorkFor: time.Hour, Heartbeat: 60 * time.Second}}
+	separate := e.fleet == "process" || (e.fleet == "" && techs > 1000)
+	stopFleet, err := startFleet(ctx, spec, separate, func(ev, id string, at time.Time) {
+		p := cur.Load()
+		switch ev {
+		case "offer":
+			p.seen(p.offer, id, at)
+		case "won":
+			p.seen(p.won, id, at)
 		}
-		// Jobs last longer than the run: each assignment keeps its technician.
-		st := sim.NewTechnician(app.HTTP.URL(), t, sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond, ThinkMax: 3 * time.Millisecond,
-			StartAfter: time.Hour, WorkFor: time.Hour, Heartbeat: 60 * time.Second}, uint64(i+1), nil)
-		st.Observe = func(ev, id string) {
-			p := cur.Load()
-			switch ev {
-			case "offer":
-				p.seen(p.offer, id, time.Now())
-			case "won":
-				p.seen(p.won, id, time.Now())
-			}
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); st.Run(tctx) }()
+	})
+	if err != nil {
+		return benchResult{}, err
 	}
-	if err := waitConnections(app, len(ds.Technicians), 5*time.Minute); err != nil {
+	defer stopFleet()
+	if err := waitConnections(app, len(ds.Technicians), time.Minute); err != nil {
 		return benchResult{}, err
 	}
 	e.logf("dispatch: %d technicians online in %s", techs, time.Since(connStart).Round(time.Second))

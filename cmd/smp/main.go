@@ -74,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRunbook(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "bench-technicians": // hidden: the dispatch bench's fleet of phones
+		return runBenchTechnicians(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "smp", version)
 		return nil
