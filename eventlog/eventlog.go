@@ -119,7 +119,12 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l := &Log{cfg: cfg, wakes: map[tp]chan struct{}{}}
 	if cfg.MySQLDSN != "" {
-		db, err := sql.Open("mysql", cfg.MySQLDSN)
+		mc, err := mysql.ParseDSN(cfg.MySQLDSN)
+		if err != nil {
+			return nil, smp.Errorf(smp.EINVALID, "eventlog: MySQL DSN: %v", err)
+		}
+		mc.InterpolateParams = true // one round trip per query (see sqlstore)
+		db, err := sql.Open("mysql", mc.FormatDSN())
 		if err != nil {
 			return nil, fmt.Errorf("eventlog: open: %w", err)
 		}

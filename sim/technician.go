@@ -158,6 +158,17 @@ func (t *Technician) session(ctx context.Context) error {
 		return err
 	}
 	go func() {
+		// Phones do not beat in step: the first heartbeat comes after a
+		// random part of the period (thousands connecting at once would
+		// otherwise all beat in the same instant, every period).
+		select {
+		case <-sctx.Done():
+			return
+		case <-time.After(time.Duration(t.float() * float64(t.Behavior.Heartbeat))):
+		}
+		if send(map[string]string{"type": "heartbeat"}) != nil {
+			return
+		}
 		tick := time.NewTicker(t.Behavior.Heartbeat)
 		defer tick.Stop()
 		for {

@@ -152,6 +152,11 @@ func (db *DB) openMySQL(ctx context.Context) error {
 		c, _ := mysql.ParseDSN(dsn)
 		c.ParseTime = false
 		c.Params = nil
+		// One round trip per query: without it the driver prepares,
+		// executes and closes a statement for every query with arguments
+		// (a tenth of the CPU of smp bench dispatch on MySQL). Safe with
+		// utf8mb4, the only charset SMP uses.
+		c.InterpolateParams = true
 		conn, err := sql.Open("mysql", c.FormatDSN())
 		if err != nil {
 			return nil, err
