@@ -1,6 +1,7 @@
 package inmem
 
 import (
+	"container/heap"
 	"context"
 	"math"
 	"slices"
@@ -24,14 +25,14 @@ func cellOf(lat, lng float64) cell {
 type Geo struct {
 	mu    sync.RWMutex
 	pos   map[string]*smp.TechnicianPosition
-	cells map[string]map[cell]map[string]bool // city -> cell -> technicians
+	cells map[string]map[cell]map[string]*smp.TechnicianPosition // city -> cell -> technicians (the entries of pos)
 }
 
 var _ smp.GeoIndex = (*Geo)(nil)
 
 // NewGeo returns an empty index.
 func NewGeo() *Geo {
-	return &Geo{pos: map[string]*smp.TechnicianPosition{}, cells: map[string]map[cell]map[string]bool{}}
+	return &Geo{pos: map[string]*smp.TechnicianPosition{}, cells: map[string]map[cell]map[string]*smp.TechnicianPosition{}}
 }
 
 func (g *Geo) unindex(p *smp.TechnicianPosition) {
@@ -46,13 +47,13 @@ func (g *Geo) unindex(p *smp.TechnicianPosition) {
 
 func (g *Geo) index(p *smp.TechnicianPosition) {
 	if g.cells[p.City] == nil {
-		g.cells[p.City] = map[cell]map[string]bool{}
+		g.cells[p.City] = map[cell]map[string]*smp.TechnicianPosition{}
 	}
 	c := cellOf(p.Lat, p.Lng)
 	if g.cells[p.City][c] == nil {
-		g.cells[p.City][c] = map[string]bool{}
+		g.cells[p.City][c] = map[string]*smp.TechnicianPosition{}
 	}
-	g.cells[p.City][c][p.TechnicianID] = true
+	g.cells[p.City][c][p.TechnicianID] = p
 }
 
 // Upsert replaces a technician's entry.
@@ -100,6 +101,9 @@ func (g *Geo) Get(_ context.Context, id string) (smp.TechnicianPosition, bool, e
 }
 
 // Nearby returns matching technicians within radiusM, nearest first.
+// With a limit it keeps only the limit nearest while scanning (a bounded
+// max-heap) instead of sorting every match: the search then costs little
+// more in a dense city than in a sparse one.
 func (g *Geo) Nearby(_ context.Context, city, skill string, lat, lng, radiusM float64, limit int) ([]smp.Candidate, error) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
@@ -107,28 +111,53 @@ func (g *Geo) Nearby(_ context.Context, city, skill string, lat, lng, radiusM fl
 	dLng := radiusM / (111320.0 * math.Max(0.01, math.Cos(lat*math.Pi/180)))
 	lo, hi := cellOf(lat-dLat, lng-dLng), cellOf(lat+dLat, lng+dLng)
 	grid := g.cells[city]
-	var out []smp.Candidate
+	var out nearest
 	for a := lo.lat; a <= hi.lat; a++ {
 		for b := lo.lng; b <= hi.lng; b++ {
-			for id := range grid[cell{a, b}] {
-				p := g.pos[id]
-				if !p.Online || !p.Available || p.Busy || !slices.Contains(p.Skills, skill) {
+			for id, p := range grid[cell{a, b}] {
+				if !p.Online || !p.Available || p.Busy || math.Abs(p.Lat-lat) > dLat || math.Abs(p.Lng-lng) > dLng {
 					continue
 				}
-				if d := smp.DistanceMeters(lat, lng, p.Lat, p.Lng); d <= radiusM {
-					out = append(out, smp.Candidate{TechnicianID: id, DistanceM: d})
+				d := smp.DistanceMeters(lat, lng, p.Lat, p.Lng)
+				if d > radiusM || (limit > 0 && len(out) == limit && !closer(smp.Candidate{TechnicianID: id, DistanceM: d}, out[0])) {
+					continue
+				}
+				if !slices.Contains(p.Skills, skill) {
+					continue
+				}
+				c := smp.Candidate{TechnicianID: id, DistanceM: d}
+				if limit <= 0 || len(out) < limit {
+					heap.Push(&out, c)
+				} else {
+					out[0] = c
+					heap.Fix(&out, 0)
 				}
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].DistanceM != out[j].DistanceM {
-			return out[i].DistanceM < out[j].DistanceM
-		}
-		return out[i].TechnicianID < out[j].TechnicianID
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+	res := []smp.Candidate(out)
+	sort.Slice(res, func(i, j int) bool { return closer(res[i], res[j]) })
+	return res, nil
+}
+
+// closer orders candidates by distance, then id (a stable order for ties).
+func closer(a, b smp.Candidate) bool {
+	if a.DistanceM != b.DistanceM {
+		return a.DistanceM < b.DistanceM
 	}
-	return out, nil
+	return a.TechnicianID < b.TechnicianID
+}
+
+// nearest is a max-heap of candidates: the farthest kept is at the root.
+type nearest []smp.Candidate
+
+func (h nearest) Len() int           { return len(h) }
+func (h nearest) Less(i, j int) bool { return closer(h[j], h[i]) }
+func (h nearest) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nearest) Push(x any)        { *h = append(*h, x.(smp.Candidate)) }
+func (h *nearest) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
