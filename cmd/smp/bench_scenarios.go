@@ -67,6 +67,20 @@ func parallel(n, conc int, op func(i int) error) (*recorder, time.Duration, erro
 	return rec, time.Since(start), firstErr
 }
 
+// measured runs n operations on conc workers and measures them.
+func measured(name, unit string, n, conc int, op func(i int) error) (benchMeasure, error) {
+	rec, elapsed, err := parallel(n, conc, op)
+	if err != nil {
+		return benchMeasure{}, err
+	}
+	return measure(name, unit, n, elapsed, rec.summary()), nil
+}
+
+// compared is a result: SMP beside its reference, the ratio of their throughputs.
+func compared(smpM, refM benchMeasure, notes string) benchResult {
+	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput), Notes: notes}
+}
+
 func benchClient(conns int) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
@@ -183,8 +197,7 @@ func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error)
 		})
 		refM = measure("linear scan of every technician (no --redis-addr for GEOSEARCH)", "searches/s", queries, elapsed, rec.summary())
 	}
-	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput),
-		Notes: fmt.Sprintf("%d technicians in HCMC, 3 km radius, 10 nearest of a skill, one caller; %.1f found per search", n, float64(found)/float64(queries))}, nil
+	return compared(smpM, refM, fmt.Sprintf("%d technicians in HCMC, 3 km radius, 10 nearest of a skill, one caller; %.1f found per search", n, float64(found)/float64(queries))), nil
 }
 
 // ---------- order-create ----------
@@ -206,7 +219,7 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (benchResult, error) {
 	defer app.Close()
 	c := benchClient(conc)
 	url := app.HTTP.URL() + "/v1/orders"
-	rec, elapsed, err := parallel(n, conc, func(i int) error {
+	smpM, err := measured("POST /v1/orders (HTTP, validation, order + transition + outbox in one transaction)", "orders/s", n, conc, func(i int) error {
 		body := fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%.5f,"price_vnd":250000}`, 106.70+float64(i%100)*0.0005)
 		_, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, []byte(body), http.StatusCreated)
 		return err
@@ -214,10 +227,9 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	smpM := measure("POST /v1/orders (HTTP, validation, order + transition + outbox in one transaction)", "orders/s", n, elapsed, rec.summary())
 
 	now := time.Now().UTC()
-	rec, elapsed, err = parallel(n, conc, func(i int) error {
+	refM, err := measured("raw INSERT of the order row, one transaction each (same store)", "inserts/s", n, conc, func(i int) error {
 		o := &smp.Order{ID: fmt.Sprintf("raw-%d", i), CustomerID: ds.Customers[0].ID, City: "HCMC", Service: "plumbing", Lat: 10.78, Lng: 106.7,
 			PriceVND: 250000, Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending, CreatedAt: now, StageChangedAt: now}
 		return app.Store.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) })
@@ -225,9 +237,7 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	refM := measure("raw INSERT of the order row, one transaction each (same store)", "inserts/s", n, elapsed, rec.summary())
-	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput),
-		Notes: fmt.Sprintf("%d concurrent clients; the platform runs meanwhile (order-svc and the engine act on every order)", conc)}, nil
+	return compared(smpM, refM, fmt.Sprintf("%d concurrent clients; the platform runs meanwhile (order-svc and the engine act on every order)", conc)), nil
 }
 
 // ---------- webhook-ingest ----------
@@ -257,7 +267,7 @@ func benchWebhookIngest(ctx context.Context, e *benchEnv) (benchResult, error) {
 	}
 	c := benchClient(conc)
 	url := app.HTTP.URL() + "/integrations/inside/payment-webhook"
-	rec, elapsed, err := parallel(n, conc, func(i int) error {
+	smpM, err := measured("signed webhook over HTTP: verify, parse, durable insert before the 200", "webhooks/s", n, conc, func(i int) error {
 		b := body("evt", i)
 		_, err := post(c, url, "", b, http.StatusOK, payments.SignatureHeader, payments.Sign([]byte(secret), time.Now(), b))
 		return err
@@ -265,10 +275,9 @@ func benchWebhookIngest(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	smpM := measure("signed webhook over HTTP: verify, parse, durable insert before the 200", "webhooks/s", n, elapsed, rec.summary())
 
 	now := time.Now().UTC()
-	rec, elapsed, err = parallel(n, conc, func(i int) error {
+	refM, err := measured("raw INSERT of the same event_log rows (same store)", "inserts/s", n, conc, func(i int) error {
 		b := body("raw", i)
 		_, _, err := app.Store.InsertInboxEvent(ctx, &smp.InboxEvent{EventID: fmt.Sprintf("raw-%d", i), Provider: payments.Provider, EventType: smp.InsidePaymentSucceeded,
 			OrderID: fmt.Sprintf("ord_bench_%d", i), AmountVND: 250000, OccurredAt: now, BodyHash: fmt.Sprintf("%064d", i), Body: string(b),
@@ -278,9 +287,7 @@ func benchWebhookIngest(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	refM := measure("raw INSERT of the same event_log rows (same store)", "inserts/s", n, elapsed, rec.summary())
-	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput),
-		Notes: fmt.Sprintf("%d concurrent senders", conc)}, nil
+	return compared(smpM, refM, fmt.Sprintf("%d concurrent senders", conc)), nil
 }
 
 // ---------- events ----------
@@ -391,8 +398,7 @@ func benchEvents(ctx context.Context, e *benchEnv) (benchResult, error) {
 		return benchResult{}, fmt.Errorf("raw: %d of %d records consumed", rawGot.Load(), n)
 	}
 	refM := measure("raw franz-go produce (async, acks=all) → group consumer", "events/s", n, time.Since(start), raw.summary())
-	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput),
-		Notes: "one writer committing one event per transaction, as an order change does"}, nil
+	return compared(smpM, refM, "one writer committing one event per transaction, as an order change does"), nil
 }
 
 // ---------- lifecycle ----------
@@ -445,7 +451,7 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 	}
 	c := benchClient(conc)
 	url := app.HTTP.URL() + "/v1/orders"
-	rec, elapsed, err := parallel(n, conc, func(i int) error {
+	smpM, err := measured("order placed → 05_completed (offer, accept, start, complete by simulated technicians)", "orders/s", n, conc, func(i int) error {
 		out, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, bodies[i], http.StatusCreated)
 		if err != nil {
 			return err
@@ -462,13 +468,12 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	smpM := measure("order placed → 05_completed (offer, accept, start, complete by simulated technicians)", "orders/s", n, elapsed, rec.summary())
 
 	// The reference: the same store doing only the five stage changes of
 	// an order, each its own transaction, with the same concurrency.
 	now := time.Now().UTC()
 	stages := []smp.Stage{smp.StageDispatching, smp.StageAssigned, smp.StageInProgress, smp.StageCompleted}
-	rec, elapsed, err = parallel(n, conc, func(i int) error {
+	refM, err := measured("the store's 5 raw transactions per order (insert + 4 stage updates)", "orders/s", n, conc, func(i int) error {
 		o := &smp.Order{ID: fmt.Sprintf("raw-%d", i), CustomerID: ds.Customers[0].ID, City: "HCMC", Service: "plumbing", Lat: 10.78, Lng: 106.7,
 			PriceVND: 250000, Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending, CreatedAt: now, StageChangedAt: now}
 		if err := app.Store.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) }); err != nil {
@@ -485,9 +490,7 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err != nil {
 		return benchResult{}, err
 	}
-	refM := measure("the store's 5 raw transactions per order (insert + 4 stage updates)", "orders/s", n, elapsed, rec.summary())
-	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput),
-		Notes: fmt.Sprintf("%d orders in flight at a time, %d technicians online (accept at once, jobs of 1 ms)", conc, techs)}, nil
+	return compared(smpM, refM, fmt.Sprintf("%d orders in flight at a time, %d technicians online (accept at once, jobs of 1 ms)", conc, techs)), nil
 }
 
 // orderNear is an order body near technician t, for one of their skills,
