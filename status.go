@@ -54,12 +54,13 @@ func FindComponent(id string) (Component, bool) {
 }
 
 // IncidentComponents says which component a firing alert of each runbook
-// incident degrades (an alert's "component" label overrides it).
+// incident degrades (an alert's "component" label overrides it). INC-004
+// (Redis memory) is left to ops: only sessions actually lost call for the
+// "log in again" banner, and the alert cannot tell.
 var IncidentComponents = map[string]string{
 	"INC-001": "dispatch",     // dispatch engine down
 	"INC-002": "payments",     // payment webhooks failing
 	"INC-003": "orders",       // replica lag: stale order reads
-	"INC-004": "accounts",     // Redis out of memory: sessions evicted
 	"INC-005": "integrations", // circuit breaker open
 	"INC-006": "events",       // Kafka brokers down
 	"INC-007": "dispatch",     // dispatch consumer lag

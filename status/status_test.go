@@ -53,7 +53,9 @@ func TestPageMergesOpsAndAlerts(t *testing.T) {
 	for _, a := range []*smp.Alert{
 		{Fingerprint: "f1", Name: "DispatchEngineDown", Status: "firing", Severity: "critical", Labels: map[string]string{"incident": "INC-001"},
 			Annotations: map[string]string{"summary": "dispatch engine down"}, StartsAt: now},
-		{Fingerprint: "f2", Name: "RedisMemoryHigh", Status: "resolved", Labels: map[string]string{"incident": "INC-004"}, StartsAt: now},
+		{Fingerprint: "f2", Name: "IntegrationCircuitOpen", Status: "resolved", Labels: map[string]string{"incident": "INC-005"}, StartsAt: now},
+		// Redis memory alone does not ask customers to log in again.
+		{Fingerprint: "f4", Name: "RedisMemoryHigh", Status: "firing", Labels: map[string]string{"incident": "INC-004"}, StartsAt: now},
 		{Fingerprint: "f3", Name: "Custom", Status: "firing", Labels: map[string]string{"component": "events", "status_state": "outage"}, StartsAt: now},
 	} {
 		if err := db.UpsertAlert(ctx, a); err != nil {
