@@ -261,6 +261,21 @@ func startBenchApp(ctx context.Context, cfg Config, seed sim.SeedConfig, mutate 
 	return app, ds, nil
 }
 
+// app opens the whole platform on this backend, with a fresh database and
+// the data set seeded; stop closes it and removes the data.
+func (e *benchEnv) app(ctx context.Context, seed sim.SeedConfig, mutate func(*Config)) (*App, *sim.Dataset, func(), error) {
+	cfg, cleanup, err := e.config(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	app, ds, err := startBenchApp(ctx, cfg, seed, mutate)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return app, ds, func() { app.Close(); cleanup() }, nil
+}
+
 type benchScenario struct {
 	name string
 	run  func(ctx context.Context, e *benchEnv) (benchResult, error)

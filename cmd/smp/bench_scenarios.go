@@ -207,16 +207,11 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if e.quick {
 		n, conc = 200, 4
 	}
-	cfg, cleanup, err := e.config(ctx)
+	app, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 2, Technicians: 10, Customers: 20, Seed: 3}, nil)
 	if err != nil {
 		return benchResult{}, err
 	}
-	defer cleanup()
-	app, ds, err := startBenchApp(ctx, cfg, sim.SeedConfig{Partners: 2, Technicians: 10, Customers: 20, Seed: 3}, nil)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer app.Close()
+	defer stop()
 	c := benchClient(conc)
 	url := app.HTTP.URL() + "/v1/orders"
 	smpM, err := measured("POST /v1/orders (HTTP, validation, order + transition + outbox in one transaction)", "orders/s", n, conc, func(i int) error {
@@ -247,19 +242,14 @@ func benchWebhookIngest(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if e.quick {
 		n, conc = 200, 4
 	}
-	cfg, cleanup, err := e.config(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer cleanup()
 	secret := "whsec_" + randomHex(16)
-	app, _, err := startBenchApp(ctx, cfg, sim.SeedConfig{Partners: 1, Technicians: 1, Customers: 1, Seed: 3}, func(c *Config) {
+	app, _, stop, err := e.app(ctx, sim.SeedConfig{Partners: 1, Technicians: 1, Customers: 1, Seed: 3}, func(c *Config) {
 		c.InsideWebhookSecrets, c.PaymentRetryBackoff = secret, time.Hour // a failed event waits: ingest is measured, not retries
 	})
 	if err != nil {
 		return benchResult{}, err
 	}
-	defer app.Close()
+	defer stop()
 	body := func(prefix string, i int) []byte {
 		b, _ := json.Marshal(map[string]any{"event_id": fmt.Sprintf("%s-%d", prefix, i), "event_type": smp.InsidePaymentSucceeded,
 			"order_id": fmt.Sprintf("ord_bench_%d", i), "amount_vnd": 250000, "occurred_at": time.Now().UTC().Format(time.RFC3339)})
@@ -408,18 +398,13 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if e.quick {
 		n, conc, techs = 40, 4, 30
 	}
-	cfg, cleanup, err := e.config(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer cleanup()
-	app, ds, err := startBenchApp(ctx, cfg, sim.SeedConfig{Partners: 5, Technicians: techs, Customers: conc, Seed: 5}, func(c *Config) {
+	app, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 5, Technicians: techs, Customers: conc, Seed: 5}, func(c *Config) {
 		c.InvitationTTL, c.RetryAfter = 5*time.Second, 200*time.Millisecond
 	})
 	if err != nil {
 		return benchResult{}, err
 	}
-	defer app.Close()
+	defer stop()
 	var completed sync.Map // order id -> chan struct{}
 	waitFor := func(id string) chan struct{} {
 		ch, _ := completed.LoadOrStore(id, make(chan struct{}))
@@ -568,19 +553,14 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 	if err := raiseFileLimit(uint64(techs + 2048)); err != nil {
 		return benchResult{}, usageError{err.Error()}
 	}
-	cfg, cleanup, err := e.config(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer cleanup()
 	seedStart := time.Now()
-	app, ds, err := startBenchApp(ctx, cfg, sim.SeedConfig{Partners: 50, Technicians: techs, Customers: 200, Seed: 11}, func(c *Config) {
+	app, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 50, Technicians: techs, Customers: 200, Seed: 11}, func(c *Config) {
 		c.InvitationTTL, c.RetryAfter, c.BackpressureThreshold = 10*time.Second, 500*time.Millisecond, 100000
 	})
 	if err != nil {
 		return benchResult{}, err
 	}
-	defer app.Close()
+	defer stop()
 	e.logf("dispatch: %d technicians seeded in %s", techs, time.Since(seedStart).Round(time.Second))
 
 	var cur atomic.Pointer[phaseTimes]
