@@ -54,6 +54,9 @@ func (s *Server) can(perm string, h adminHandler) http.HandlerFunc {
 func (s *Server) portalRoutes() {
 	m := s.mux
 	files := http.FileServerFS(webui.Static)
+	m.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
+	})
 	m.HandleFunc("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
 		http.ServeFileFS(w, r, webui.Static, "index.html")

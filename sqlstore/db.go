@@ -109,7 +109,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{cfg: cfg, now: cfg.Now}
-	db.startOffers()
 	var err error
 	if cfg.MySQLDSN != "" {
 		err = db.openMySQL(ctx)
@@ -129,6 +128,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, err
 		}
 	}
+	db.startOffers()
 	return db, nil
 }
 

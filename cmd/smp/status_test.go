@@ -51,6 +51,9 @@ func TestPortalAndStatusAPI(t *testing.T) {
 	if resp, _ := get("/admin/ui/missing.js"); resp.StatusCode != 404 {
 		t.Errorf("missing asset: %d", resp.StatusCode)
 	}
+	if resp, body := get("/admin"); resp.StatusCode != 200 || resp.Request.URL.Path != "/admin/" || !strings.Contains(body, "login-token") {
+		t.Errorf("/admin does not lead to the portal: %d %s", resp.StatusCode, resp.Request.URL)
+	}
 
 	// GET /admin/me says what the role may do, as the API enforces it.
 	if r := a.do("GET", "/admin/me", "", nil); r.Status != 401 {
