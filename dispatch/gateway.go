@@ -271,6 +271,12 @@ type Quantiles struct {
 	Count int     `json:"samples"`
 }
 
+// Latencies returns the recent dispatch (created → assigned) and first-offer
+// latencies: in memory, no I/O (the dashboard samples them every few seconds).
+func (e *Engine) Latencies() (dispatch, firstOffer Quantiles) {
+	return e.lat.quantiles(), e.firstLat.quantiles()
+}
+
 // Stats gathers the engine's figures.
 func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{EngineUp: e.Healthy() == nil, AutoDispatch: e.d.Flags.Enabled(smp.FlagEnableAutoDispatch),
@@ -294,7 +300,7 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 	e.mu.Lock()
 	s.ActiveDispatches = len(e.runs)
 	e.mu.Unlock()
-	s.DispatchLatencyMs, s.FirstOfferLatencyMs = e.lat.quantiles(), e.firstLat.quantiles()
+	s.DispatchLatencyMs, s.FirstOfferLatencyMs = e.Latencies()
 	return s, nil
 }
 

@@ -62,8 +62,9 @@ func (s *Server) handleFlushCache(w http.ResponseWriter, r *http.Request, p smp.
 	writeJSON(w, http.StatusOK, map[string]any{"pattern": req.Pattern, "dry_run": req.DryRun, "keys": n})
 }
 
-// handleReplica is GET /admin/replica (INC-003).
-func (s *Server) handleReplica(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+// replicaView is the replica's state for ops: where reads go, and the
+// replica's lag when there is one.
+func (s *Server) replicaView() map[string]any {
 	out := map[string]any{"reads": "unknown", "configured": false}
 	if s.d.Ops.ReadTarget != nil {
 		out["reads"] = s.d.Ops.ReadTarget()
@@ -73,7 +74,12 @@ func (s *Server) handleReplica(w http.ResponseWriter, r *http.Request, _ smp.Pri
 			out["configured"], out["reachable"], out["lag_seconds"] = true, reachable, lag.Seconds()
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
+}
+
+// handleReplica is GET /admin/replica (INC-003).
+func (s *Server) handleReplica(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	writeJSON(w, http.StatusOK, s.replicaView())
 }
 
 func (s *Server) busAdmin(w http.ResponseWriter, r *http.Request) bool {

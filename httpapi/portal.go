@@ -96,16 +96,13 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, p smp.Principa
 	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "can": can})
 }
 
-// Sample is one point of the dashboard's history.
+// Sample is one point of the dashboard's latency history.
 type Sample struct {
-	At                  time.Time `json:"at"`
-	DispatchP50Ms       float64   `json:"dispatch_p50_ms"`
-	DispatchP99Ms       float64   `json:"dispatch_p99_ms"`
-	FirstOfferP50Ms     float64   `json:"first_offer_p50_ms"`
-	FirstOfferP99Ms     float64   `json:"first_offer_p99_ms"`
-	QueueLength         int64     `json:"queue_length"`
-	Connections         int       `json:"websocket_connections"`
-	OrdersInDispatching int64     `json:"orders_dispatching"`
+	At              time.Time `json:"at"`
+	DispatchP50Ms   float64   `json:"dispatch_p50_ms"`
+	DispatchP99Ms   float64   `json:"dispatch_p99_ms"`
+	FirstOfferP50Ms float64   `json:"first_offer_p50_ms"`
+	FirstOfferP99Ms float64   `json:"first_offer_p99_ms"`
 }
 
 // history keeps the last samples of the dashboard's time series.
@@ -135,7 +132,7 @@ func (s *Server) sample(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		s.sampleOnce(ctx)
+		s.sampleOnce()
 		select {
 		case <-ctx.Done():
 			return
@@ -144,23 +141,14 @@ func (s *Server) sample(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (s *Server) sampleOnce(ctx context.Context) {
+// sampleOnce reads only the engine's in-memory latency windows: it runs
+// whether or not anyone watches, so it must cost no I/O.
+func (s *Server) sampleOnce() {
 	if s.d.Engine == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	st, err := s.d.Engine.Stats(ctx)
-	if err != nil {
-		return // the dashboard shows the error; the chart shows the gap
-	}
-	sm := Sample{At: time.Now().UTC(), DispatchP50Ms: st.DispatchLatencyMs.P50, DispatchP99Ms: st.DispatchLatencyMs.P99,
-		FirstOfferP50Ms: st.FirstOfferLatencyMs.P50, FirstOfferP99Ms: st.FirstOfferLatencyMs.P99, Connections: st.WebSocketConnections,
-		OrdersInDispatching: st.OrdersPerStage[smp.StageDispatching]}
-	for _, n := range st.QueueLength {
-		sm.QueueLength += n
-	}
-	s.hist.add(sm)
+	d, f := s.d.Engine.Latencies()
+	s.hist.add(Sample{At: time.Now().UTC(), DispatchP50Ms: d.P50, DispatchP99Ms: d.P99, FirstOfferP50Ms: f.P50, FirstOfferP99Ms: f.P99})
 }
 
 // Dashboard is GET /admin/dashboard: everything the portal's first screen
@@ -184,7 +172,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, _ smp.P
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	d := Dashboard{At: time.Now().UTC(), Breakers: []integrations.Status{}, Webhooks: map[string]int64{}, BusDLQ: map[string]int64{},
-		ConsumerLag: map[string]int64{}, Replica: map[string]any{"configured": false}, Alerts: []*smp.Alert{}, History: s.hist.all(), Errors: map[string]string{}}
+		ConsumerLag: map[string]int64{}, Alerts: []*smp.Alert{}, History: s.hist.all(), Errors: map[string]string{}}
 	fail := func(part string, err error) { d.Errors[part] = smp.ErrorMessage(err) }
 	if s.d.Engine != nil {
 		if st, err := s.d.Engine.Stats(ctx); err != nil {
@@ -231,11 +219,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, _ smp.P
 			d.ConsumerLag[g] = lag
 		}
 	}
-	if s.d.Ops.Replica != nil {
-		if lag, reachable, ok := s.d.Ops.Replica(); ok {
-			d.Replica = map[string]any{"configured": true, "reachable": reachable, "lag_seconds": lag.Seconds()}
-		}
-	}
+	d.Replica = s.replicaView()
 	if as, err := s.d.Store.FindAlerts(ctx, "firing", 50); err != nil {
 		fail("alerts", err)
 	} else if as != nil {
@@ -261,21 +245,22 @@ func (s *Server) handleStatusJSON(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// pageLang is ?lang=vi|en, else Accept-Language.
-func pageLang(r *http.Request) string {
-	switch r.URL.Query().Get("lang") {
-	case "vi":
-		return "vi"
-	case "en":
-		return "en"
+// pageLang is ?lang=vi|en, else Accept-Language; EINVALID for another lang.
+func pageLang(r *http.Request) (string, error) {
+	switch l := r.URL.Query().Get("lang"); l {
+	case "vi", "en":
+		return l, nil
+	case "":
+		return lang(r), nil
 	}
-	return lang(r)
+	return "", smp.Errorf(smp.EINVALID, "lang must be vi or en")
 }
 
 // handleStatusPage is GET /status: HTML, or JSON for Accept: application/json.
 func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
-	if l := r.URL.Query().Get("lang"); l != "" && l != "vi" && l != "en" {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "lang must be vi or en"))
+	l, err := pageLang(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if r.Header.Get("Accept") == "application/json" {
@@ -287,7 +272,6 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	l := pageLang(r)
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -298,8 +282,9 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 
 // handleBanners is GET /v1/banners[?lang=vi|en]: the in-app banners.
 func (s *Server) handleBanners(w http.ResponseWriter, r *http.Request) {
-	if l := r.URL.Query().Get("lang"); l != "" && l != "vi" && l != "en" {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "lang must be vi or en"))
+	l, err := pageLang(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	p, err := s.d.Status.Page(r.Context())
@@ -308,7 +293,7 @@ func (s *Server) handleBanners(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "max-age=15")
-	writeJSON(w, http.StatusOK, map[string]any{"banners": status.Banners(p, pageLang(r))})
+	writeJSON(w, http.StatusOK, map[string]any{"banners": status.Banners(p, l)})
 }
 
 type setStatusRequest struct {
