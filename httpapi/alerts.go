@@ -59,6 +59,9 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request, _ sm
 		}
 		s.log.Info("alert received", "alert", al.Name, "status", al.Status, "severity", al.Severity, "summary", a.Annotations["summary"])
 	}
+	if s.d.Status != nil {
+		s.d.Status.Invalidate() // the page shows firing alerts
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"recorded": len(p.Alerts)})
 }
 

@@ -6,7 +6,9 @@ package status
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"smp"
@@ -17,13 +19,20 @@ type Config struct {
 	// FromAlerts lets firing alerts (received from Alertmanager) degrade
 	// the components of their incident.
 	FromAlerts bool
-	Now        func() time.Time
+	// CacheFor keeps a computed page this long: /status and /v1/banners
+	// are public and every app asks. Changes made through this process
+	// (Set, Invalidate) show at once; others within CacheFor. 0: no cache.
+	CacheFor time.Duration
+	Now      func() time.Time
 }
 
 // Service reads and sets component states.
 type Service struct {
 	cfg   Config
 	store smp.Store
+
+	mu     sync.Mutex
+	cached *Page
 }
 
 // New returns the service.
@@ -56,8 +65,42 @@ type Page struct {
 	At         time.Time          `json:"generated_at"`
 }
 
-// Page computes every component's effective state.
+// Invalidate drops the cached page (an alert arrived, a state was set).
+func (s *Service) Invalidate() {
+	s.mu.Lock()
+	s.cached = nil
+	s.mu.Unlock()
+}
+
+// Page returns every component's effective state, computed at most once
+// per CacheFor.
 func (s *Service) Page(ctx context.Context) (Page, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	if c := s.cached; c != nil && now.Sub(c.At) < s.cfg.CacheFor {
+		s.mu.Unlock()
+		return clonePage(*c), nil
+	}
+	s.mu.Unlock()
+	p, err := s.compute(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	if s.cfg.CacheFor > 0 {
+		s.mu.Lock()
+		s.cached = &p
+		s.mu.Unlock()
+	}
+	return clonePage(p), nil
+}
+
+// clonePage copies the slices a caller might change.
+func clonePage(p Page) Page {
+	p.Components = slices.Clone(p.Components)
+	return p
+}
+
+func (s *Service) compute(ctx context.Context) (Page, error) {
 	set, err := s.store.FindComponentStatuses(ctx)
 	if err != nil {
 		return Page{}, err
@@ -146,6 +189,7 @@ func (s *Service) Set(ctx context.Context, p smp.Principal, component string, st
 	if err != nil {
 		return smp.ComponentStatus{}, err
 	}
+	s.Invalidate()
 	return cs, nil
 }
 

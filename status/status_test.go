@@ -148,3 +148,50 @@ func TestSetRejectsBadInputAndAudits(t *testing.T) {
 		t.Fatalf("audit %+v %v", audit, err)
 	}
 }
+
+// TestPageCache: a page is computed once per CacheFor; what another
+// process writes shows after it, what this process sets or invalidates
+// shows at once.
+func TestPageCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := open(t)
+	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	svc := status.New(status.Config{FromAlerts: true, CacheFor: 5 * time.Second, Now: func() time.Time { return now }}, db)
+	other := status.New(status.Config{}, db) // another process, same database
+	ops := smp.Principal{Name: "lan", Role: smp.RoleOps}
+	dispatch := func() smp.ComponentState {
+		t.Helper()
+		p, err := svc.Page(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return states(p)["dispatch"]
+	}
+	if st := dispatch(); st != smp.StateOperational {
+		t.Fatalf("fresh: %s", st)
+	}
+	if _, err := other.Set(ctx, ops, "dispatch", smp.StateDegraded, "", "set elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if st := dispatch(); st != smp.StateOperational {
+		t.Fatalf("within CacheFor the cached page should be served, got %s", st)
+	}
+	now = now.Add(5 * time.Second)
+	if st := dispatch(); st != smp.StateDegraded {
+		t.Fatalf("after CacheFor: %s", st)
+	}
+	if _, err := svc.Set(ctx, ops, "dispatch", smp.StateOutage, "", "set here"); err != nil {
+		t.Fatal(err)
+	}
+	if st := dispatch(); st != smp.StateOutage {
+		t.Fatalf("this process's Set must show at once, got %s", st)
+	}
+	if err := db.UpsertAlert(ctx, &smp.Alert{Fingerprint: "f", Name: "PaymentWebhookErrors", Status: "firing", Labels: map[string]string{"incident": "INC-002"}, StartsAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Invalidate()
+	if p, _ := svc.Page(ctx); states(p)["payments"] != smp.StateDegraded {
+		t.Fatalf("after Invalidate the new alert must show: %v", states(p))
+	}
+}

@@ -245,7 +245,7 @@ func (a *App) Open(ctx context.Context) (err error) {
 		}
 	}
 
-	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts}, a.Store)
+	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second}, a.Store)
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
 		SampleEvery: a.Cfg.DashboardSampleEvery},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
