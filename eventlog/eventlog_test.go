@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -103,5 +104,45 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPublishWakesItsPartition: with polling practically off (an hour), a
+// publish must wake the consumers of the partitions it appended to, and
+// only by that are the messages delivered at once.
+func TestPublishWakesItsPartition(t *testing.T) {
+	t.Parallel()
+	l, err := eventlog.Open(eventlog.Config{Path: filepath.Join(t.TempDir(), "events.db"), Partitions: 4, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 100)
+	go l.Subscribe(ctx, "g", []string{smp.TopicOrders}, func(_ context.Context, m smp.Message) error {
+		got <- m.Key
+		return nil
+	})
+	for round := 0; round < 2; round++ { // the second round finds every consumer idle
+		want := map[string]bool{}
+		var msgs []smp.Message
+		for i := 0; i < 8; i++ {
+			k := fmt.Sprintf("r%d-o%d", round, i)
+			want[k] = true
+			msgs = append(msgs, smp.Message{Topic: smp.TopicOrders, Key: k, Value: []byte(`{}`)})
+		}
+		if err := l.Publish(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for len(want) > 0 {
+			select {
+			case k := <-got:
+				delete(want, k)
+			case <-deadline:
+				t.Fatalf("round %d: %d messages not delivered: no wake-up reached their partitions", round, len(want))
+			}
+		}
 	}
 }
