@@ -1,6 +1,7 @@
 package smp
 
 import (
+	"context"
 	"math"
 	"strings"
 	"time"
@@ -193,4 +194,45 @@ func DistanceMeters(lat1, lng1, lat2, lng2 float64) float64 {
 	dLng := (lng2 - lng1) * rad
 	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
+}
+
+// OrderStore reads orders. Reads that callers act on (FindOrderByID,
+// FindTransitions, FindDispatchable) see every committed write; listings
+// and counts may come from a replica that lags.
+type OrderStore interface {
+	// FindOrderByID returns an order; ENOTFOUND if there is none with id.
+	FindOrderByID(ctx context.Context, id string) (*Order, error)
+	// FindOrders lists orders matching f, newest first. A Limit of 0,
+	// negative or above 1000 means 100. No codes.
+	FindOrders(ctx context.Context, f OrderFilter) ([]*Order, error)
+	// FindTransitions returns an order's stage history, oldest first
+	// (empty, not ENOTFOUND, for an unknown order). No codes.
+	FindTransitions(ctx context.Context, orderID string) ([]Transition, error)
+	// CountOrdersByStage counts orders in every stage; every stage of
+	// Stages is present, zero when empty. No codes.
+	CountOrdersByStage(ctx context.Context) (map[Stage]int64, error)
+	// CountInStageSince counts orders in stage whose stage began before
+	// before. No codes.
+	CountInStageSince(ctx context.Context, stage Stage, before time.Time) (int64, error)
+	// FindDispatchable returns 02_dispatching orders whose hold
+	// (DispatchNotBefore) is at or before now, longest waiting first, at
+	// most limit; EINVALID if limit is not positive.
+	FindDispatchable(ctx context.Context, now time.Time, limit int) ([]*Order, error)
+	// CountPaymentOverdue counts completed orders still pending or failed
+	// in payment whose job finished before before. No codes.
+	CountPaymentOverdue(ctx context.Context, before time.Time) (int64, error)
+}
+
+// OrderTx is the order writes of a transaction.
+type OrderTx interface {
+	// OrderForUpdate reads an order and locks it for the rest of the tx;
+	// ENOTFOUND if there is none with id.
+	OrderForUpdate(ctx context.Context, id string) (*Order, error)
+	// InsertOrder inserts a new order; ECONFLICT if its id exists.
+	InsertOrder(ctx context.Context, o *Order) error
+	// UpdateOrder writes stage, payment status, technician and
+	// timestamps; ENOTFOUND if the order does not exist.
+	UpdateOrder(ctx context.Context, o *Order) error
+	// AddTransition records a stage change. No codes.
+	AddTransition(ctx context.Context, t Transition) error
 }

@@ -1,6 +1,9 @@
 package smp
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // PaymentFailed: the provider reported a failed payment attempt; the order
 // can still be paid.
@@ -74,4 +77,38 @@ type InboxFilter struct {
 	EventType string
 	OrderID   string
 	Limit     int
+}
+
+// InboxStore is the provider event inbox (event_log): webhooks stored
+// before they are acknowledged, processed later, with retries and a DLQ.
+type InboxStore interface {
+	// InsertInboxEvent stores a received event. If one with the same
+	// EventID exists it is returned with inserted false and nothing is
+	// written (the caller compares body hashes: the same body is a
+	// duplicate, another a conflict). No codes.
+	InsertInboxEvent(ctx context.Context, e *InboxEvent) (existing *InboxEvent, inserted bool, err error)
+	// FindInboxEvent reads one event as last committed; ENOTFOUND if
+	// unknown.
+	FindInboxEvent(ctx context.Context, eventID string) (*InboxEvent, error)
+	// FindInboxEvents lists events matching f, newest received first. A
+	// Limit of 0, negative or above 10000 means 100. No codes.
+	FindInboxEvents(ctx context.Context, f InboxFilter) ([]*InboxEvent, error)
+	// DueInboxEvents lists at most limit received events whose next
+	// attempt is at or before now, soonest first; EINVALID if limit is
+	// not positive.
+	DueInboxEvents(ctx context.Context, now time.Time, limit int) ([]*InboxEvent, error)
+	// CountInboxEvents counts events per status (statuses with none are
+	// absent). No codes.
+	CountInboxEvents(ctx context.Context) (map[InboxStatus]int64, error)
+}
+
+// InboxTx is the inbox writes of a transaction (with the payment they
+// apply).
+type InboxTx interface {
+	// InboxEventForUpdate reads an event and locks it for the rest of the
+	// tx; ENOTFOUND if unknown.
+	InboxEventForUpdate(ctx context.Context, eventID string) (*InboxEvent, error)
+	// UpdateInboxEvent writes an event's processing state (status,
+	// attempts, last error, next attempt, processed at). No codes.
+	UpdateInboxEvent(ctx context.Context, e *InboxEvent) error
 }

@@ -1,6 +1,9 @@
 package smp
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // ComponentState is a status-page state.
 type ComponentState string
@@ -83,4 +86,18 @@ type Banner struct {
 	Message   string `json:"message"`  // in the requested language
 	// Messages holds every language: vi and en.
 	Messages map[string]string `json:"messages"`
+}
+
+// StatusStore reads the states ops set on the status page.
+type StatusStore interface {
+	// FindComponentStatuses lists the states ops set, by component
+	// (components never set are absent). No codes.
+	FindComponentStatuses(ctx context.Context) ([]ComponentStatus, error)
+}
+
+// StatusTx sets a status-page state in the transaction of its audit entry.
+type StatusTx interface {
+	// SetComponentStatus sets a component's state and returns the previous
+	// one (StateOperational, empty otherwise, when never set). No codes.
+	SetComponentStatus(ctx context.Context, cs ComponentStatus) (before ComponentStatus, err error)
 }

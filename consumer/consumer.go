@@ -63,6 +63,12 @@ const (
 	DoneRecorded
 )
 
+// Store is what an idempotent consumer needs of the system of record.
+type Store interface {
+	smp.Transactor
+	smp.ProcessedStore
+}
+
 // Apply is a consumer's effect for one event.
 type Apply func(ctx context.Context, ev smp.Event) (Result, error)
 
@@ -73,7 +79,7 @@ type Apply func(ctx context.Context, ev smp.Event) (Result, error)
 // themselves be idempotent; effects in the database should record the
 // event in their own transaction (tx.MarkProcessed) and return
 // ErrDuplicate when it was already there.
-func Idempotent(store smp.Store, group string, m *Metrics, now func() time.Time, apply Apply) smp.Handler {
+func Idempotent(store Store, group string, m *Metrics, now func() time.Time, apply Apply) smp.Handler {
 	return func(ctx context.Context, msg smp.Message) error {
 		ev, err := smp.DecodeEvent(msg)
 		if err != nil {

@@ -89,9 +89,24 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Store is what the engine needs of the system of record: orders and
+// technicians read fresh, its trace written, and the processed events of
+// its intake (consumer.Store). Orders change only through Orders.
+type Store interface {
+	consumer.Store
+	smp.DispatchTraceStore
+	// FindOrderByID, FindDispatchable and CountOrdersByStage are
+	// smp.OrderStore's.
+	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
+	FindDispatchable(ctx context.Context, now time.Time, limit int) ([]*smp.Order, error)
+	CountOrdersByStage(ctx context.Context) (map[smp.Stage]int64, error)
+	// FindTechnicianByID is smp.CatalogStore's.
+	FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error)
+}
+
 // Deps are the engine's collaborators.
 type Deps struct {
-	Store       smp.Store
+	Store       Store
 	Orders      smp.OrderService
 	Bus         smp.EventBus
 	Queue       smp.DispatchQueue

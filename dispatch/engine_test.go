@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"smp/internal/wait"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"smp/internal/wait"
 
 	"smp"
 )

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"smp/internal/wait"
 	"sync"
 	"testing"
 	"time"
+
+	"smp/internal/wait"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -148,7 +149,7 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	t.Cleanup(func() { bus.Close() })
 	reg := prometheus.NewRegistry()
-	var ordStore smp.Store = store
+	var ordStore orders.Store = store
 	if o.afterCommit != nil {
 		ordStore = hookStore{store, o.afterCommit}
 	}

@@ -13,9 +13,16 @@ import (
 	"smp"
 )
 
+// Store is what the flag service needs of the system of record: flags
+// read, and set in one transaction with their audit entry.
+type Store interface {
+	smp.Transactor
+	smp.FlagStore
+}
+
 // Service reads and changes feature flags.
 type Service struct {
-	store smp.Store
+	store Store
 	now   func() time.Time
 
 	mu       sync.RWMutex
@@ -26,7 +33,7 @@ type Service struct {
 var _ smp.FlagReader = (*Service)(nil)
 
 // New loads the flags.
-func New(ctx context.Context, store smp.Store, now func() time.Time) (*Service, error) {
+func New(ctx context.Context, store Store, now func() time.Time) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}

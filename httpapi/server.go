@@ -49,10 +49,26 @@ type Config struct {
 	SampleEvery time.Duration
 }
 
+// Store is what the HTTP API reads of the system of record (changes go
+// through the services, except the audit entries of bus operations).
+type Store interface {
+	smp.Transactor
+	smp.TokenStore
+	smp.AuditStore
+	smp.AlertStore
+	// FindOrderByID, FindOrders and FindTransitions are smp.OrderStore's.
+	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
+	FindOrders(ctx context.Context, f smp.OrderFilter) ([]*smp.Order, error)
+	FindTransitions(ctx context.Context, orderID string) ([]smp.Transition, error)
+	// FindInboxEvents and CountInboxEvents are smp.InboxStore's.
+	FindInboxEvents(ctx context.Context, f smp.InboxFilter) ([]*smp.InboxEvent, error)
+	CountInboxEvents(ctx context.Context) (map[smp.InboxStatus]int64, error)
+}
+
 // Deps of the server. Engine may be nil when this process does not run
 // the dispatch engine.
 type Deps struct {
-	Store  smp.Store
+	Store  Store
 	Orders smp.OrderService
 	Cities func() []*smp.City
 	Engine *dispatch.Engine

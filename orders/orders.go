@@ -1,5 +1,5 @@
-// Package orders implements smp.OrderService: the order lifecycle on an
-// smp.Store, each change committed with its transition, outbox event and,
+// Package orders implements smp.OrderService: the order lifecycle on the
+// store interfaces it declares (Store), each change committed with its transition, outbox event and,
 // for manual actions, audit entry.
 package orders
 
@@ -31,9 +31,25 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Store is what the order service needs of the system of record: orders
+// and the catalogue read, every change in one transaction, and the
+// processed events of its consumer (consumer.Store).
+type Store interface {
+	smp.Transactor
+	smp.ProcessedStore
+	// FindOrderByID, CountOrdersByStage and CountInStageSince are
+	// smp.OrderStore's.
+	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
+	CountOrdersByStage(ctx context.Context) (map[smp.Stage]int64, error)
+	CountInStageSince(ctx context.Context, stage smp.Stage, before time.Time) (int64, error)
+	// FindCities and FindServices are smp.CatalogStore's.
+	FindCities(ctx context.Context) ([]*smp.City, error)
+	FindServices(ctx context.Context) ([]*smp.Service, error)
+}
+
 // Service implements smp.OrderService.
 type Service struct {
-	store smp.Store
+	store Store
 	cfg   Config
 
 	mu       sync.RWMutex
@@ -46,7 +62,7 @@ type Service struct {
 var _ smp.OrderService = (*Service)(nil)
 
 // New loads the catalogue (cities, services) and returns the service.
-func New(ctx context.Context, store smp.Store, cfg Config) (*Service, error) {
+func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	if cfg.StuckAfter <= 0 {
 		cfg.StuckAfter = 5 * time.Minute
 	}

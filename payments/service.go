@@ -41,9 +41,19 @@ type Config struct {
 	Registerer      prometheus.Registerer
 }
 
+// Store is what the payment service needs of the system of record: the
+// provider event inbox, and transactions in which an event, its order's
+// payment status, the outbox event and the audit entry commit together.
+type Store interface {
+	smp.Transactor
+	smp.InboxStore
+	// CountPaymentOverdue is smp.OrderStore's.
+	CountPaymentOverdue(ctx context.Context, before time.Time) (int64, error)
+}
+
 // Service ingests, processes and replays payment events.
 type Service struct {
-	store smp.Store
+	store Store
 	cfg   Config
 	log   *slog.Logger
 	wake  chan struct{}
@@ -60,7 +70,7 @@ type Service struct {
 }
 
 // New returns the service; Start runs its processor.
-func New(store smp.Store, cfg Config) (*Service, error) {
+func New(store Store, cfg Config) (*Service, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}

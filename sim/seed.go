@@ -73,10 +73,16 @@ func NewToken(prefix string) string {
 var lastNames = []string{"Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"}
 var firstNames = []string{"An", "Bình", "Cường", "Dũng", "Hải", "Hùng", "Khoa", "Long", "Minh", "Nam", "Phúc", "Quân", "Sơn", "Tài", "Thắng", "Tuấn", "Việt"}
 
+// SeedStore is what Seed writes: the catalogue, people and tokens.
+type SeedStore interface {
+	smp.CatalogWriter
+	smp.TokenStore
+}
+
 // Seed writes the demo dataset (idempotently for the catalogue and
 // people) and issues fresh tokens, which it returns. hashToken is how the
 // API stores tokens.
-func Seed(ctx context.Context, store smp.Store, cfg SeedConfig, hashToken func(string) string) (*Dataset, error) {
+func Seed(ctx context.Context, store SeedStore, cfg SeedConfig, hashToken func(string) string) (*Dataset, error) {
 	if cfg.Partners <= 0 {
 		cfg.Partners = 20
 	}

@@ -1,4 +1,5 @@
-// Package sqlstore implements smp.Store on database/sql: SQLite (embedded
+// Package sqlstore implements the store interfaces of package smp (one
+// file per aggregate) on database/sql: SQLite (embedded
 // default) with migrations per dialect in migrations/<dialect>/.
 package sqlstore
 
@@ -81,7 +82,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// DB is an smp.Store on SQL. On SQLite, writes go through one connection
+// DB is SMP's system of record on SQL. On SQLite, writes go through one connection
 // (SQLite has one writer; queuing in Go is cheaper than busy-waiting in
 // SQLite) and reads through a pool. On MySQL, writes and reads that must
 // see them go to the primary; other reads go to the replica while its lag
@@ -100,8 +101,6 @@ type DB struct {
 	replica *replicaMonitor
 	offers  offerBatch
 }
-
-var _ smp.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database and applies migrations.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
@@ -349,38 +348,6 @@ func (db *DB) signalCommit() {
 		default:
 		}
 	}
-}
-
-// InTx runs fn in a transaction on the primary. A transaction MySQL
-// aborted for a deadlock or lock wait is run again (up to 3 times), so fn
-// must only act through the Tx.
-func (db *DB) InTx(ctx context.Context, fn func(smp.Tx) error) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = db.inTx(ctx, fn); !isRetryable(err) {
-			return err
-		}
-	}
-	return err
-}
-
-func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
-	}
-	tx := &Tx{tx: sqlTx, db: db}
-	if err := fn(tx); err != nil {
-		sqlTx.Rollback()
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	if tx.events > 0 {
-		db.signalCommit()
-	}
-	return nil
 }
 
 func micros(t time.Time) int64 {

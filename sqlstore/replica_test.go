@@ -6,11 +6,12 @@ import (
 	"database/sql"
 	"log/slog"
 	"os"
-	"smp/internal/wait"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"smp/internal/wait"
 
 	"smp"
 	"smp/sqlstore"

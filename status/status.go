@@ -26,17 +26,25 @@ type Config struct {
 	Now      func() time.Time
 }
 
+// Store is what the status page needs of the system of record: the states
+// ops set (set with their audit entry) and the alerts received.
+type Store interface {
+	smp.Transactor
+	smp.StatusStore
+	smp.AlertStore
+}
+
 // Service reads and sets component states.
 type Service struct {
 	cfg   Config
-	store smp.Store
+	store Store
 
 	mu     sync.Mutex
 	cached *Page
 }
 
 // New returns the service.
-func New(cfg Config, store smp.Store) *Service {
+func New(cfg Config, store Store) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

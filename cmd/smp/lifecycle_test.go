@@ -10,9 +10,16 @@ import (
 	"smp"
 )
 
+// lifecycleStore is what the lifecycle checks read.
+type lifecycleStore interface {
+	smp.OrderStore
+	smp.CatalogStore
+	smp.DispatchTraceStore
+}
+
 // waitAllCompleted polls until every acknowledged order is 05_completed;
 // a missing order fails at once (it was lost), a stuck one after d.
-func waitAllCompleted(t *testing.T, store smp.Store, acked []string, d time.Duration) {
+func waitAllCompleted(t *testing.T, store lifecycleStore, acked []string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -45,7 +52,7 @@ func waitAllCompleted(t *testing.T, store smp.Store, acked []string, d time.Dura
 // checkLifecycles: each order was assigned exactly once, and no
 // technician's jobs overlap (assignment to completion). It returns how
 // many technicians worked.
-func checkLifecycles(t *testing.T, store smp.Store, acked []string) int {
+func checkLifecycles(t *testing.T, store lifecycleStore, acked []string) int {
 	t.Helper()
 	type job struct {
 		order       string

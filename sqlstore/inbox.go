@@ -13,7 +13,10 @@ import (
 
 // event_log: provider webhooks, stored before they are acknowledged and
 // processed later (the runbook's MongoDB event_log, kept in SQL so that a
-// payment and its event commit together).
+// payment and its event commit together): smp.InboxStore, smp.InboxTx.
+
+var _ smp.InboxStore = (*DB)(nil)
+var _ smp.InboxTx = (*Tx)(nil)
 
 const inboxCols = `event_id, provider, event_type, order_id, amount_vnd, occurred_at, body_sha256, body, status, attempts,
 	last_error, received_at, next_attempt_at, processed_at`
@@ -64,6 +67,9 @@ func (db *DB) FindInboxEvent(ctx context.Context, eventID string) (*smp.InboxEve
 
 // DueInboxEvents lists received events whose next attempt is due.
 func (db *DB) DueInboxEvents(ctx context.Context, now time.Time, limit int) ([]*smp.InboxEvent, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
 	return db.queryInbox(ctx, db.fresh(), `SELECT `+inboxCols+` FROM event_log WHERE status = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, received_at LIMIT ?`,
 		smp.InboxReceived, micros(now), limit)
 }
@@ -126,18 +132,6 @@ func (db *DB) CountInboxEvents(ctx context.Context) (map[smp.InboxStatus]int64, 
 		out[s] = n
 	}
 	return out, rows.Err()
-}
-
-// CountPaymentOverdue counts completed orders still waiting for payment
-// whose job finished before before.
-func (db *DB) CountPaymentOverdue(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := db.reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE payment_status IN (?, ?) AND stage = ? AND stage_changed_at < ?`,
-		smp.PaymentPending, smp.PaymentFailed, smp.StageCompleted, micros(before)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("sqlstore: count overdue payments: %w", err)
-	}
-	return n, nil
 }
 
 // InboxEventForUpdate reads and locks an event for the rest of the tx.

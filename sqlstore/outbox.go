@@ -1,0 +1,85 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"smp"
+)
+
+// The transactional outbox (smp.OutboxStore, smp.OutboxTx).
+
+var _ smp.OutboxStore = (*DB)(nil)
+var _ smp.OutboxTx = (*Tx)(nil)
+
+// AddEvent appends an event to the outbox.
+func (tx *Tx) AddEvent(ctx context.Context, e smp.Event) error {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("sqlstore: encode event: %w", err)
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO outbox (event_id, event_type, aggregate_id, payload, created_at) VALUES (?,?,?,?,?)`,
+		e.ID, e.Type, e.AggregateID, string(payload), micros(e.OccurredAt))
+	if err != nil {
+		return fmt.Errorf("sqlstore: add outbox event: %w", err)
+	}
+	tx.events++
+	return nil
+}
+
+// FetchOutbox returns unpublished events in commit order.
+func (db *DB) FetchOutbox(ctx context.Context, limit int) ([]smp.OutboxRecord, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := db.fresh().QueryContext(ctx, `SELECT id, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: fetch outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []smp.OutboxRecord
+	for rows.Next() {
+		var r smp.OutboxRecord
+		var payload string
+		var at int64
+		if err := rows.Scan(&r.ID, &payload, &at); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(payload), &r.Event); err != nil {
+			return nil, fmt.Errorf("sqlstore: outbox %d: %w", r.ID, err)
+		}
+		r.CreatedAt = fromMicros(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarkOutboxPublished marks events as handed to the bus.
+func (db *DB) MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{micros(at)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := db.write.ExecContext(ctx, `UPDATE outbox SET published_at = ? WHERE id IN (`+placeholders(len(ids))+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: mark published: %w", err)
+	}
+	return nil
+}
+
+// OutboxBacklog returns the number of unpublished events and the oldest one's time.
+func (db *DB) OutboxBacklog(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := db.reader().QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("sqlstore: outbox backlog: %w", err)
+	}
+	return n, fromMicros(oldest.Int64), nil
+}
