@@ -79,7 +79,7 @@ type Message struct {
 type Handler func(ctx context.Context, m Message) error
 
 // EventBus carries events between services. Implementations: the embedded
-// durable log (eventlog) and Kafka. Both pass bustest.Run.
+// durable log (sqlbus) and Kafka. Both pass bustest.Run.
 type EventBus interface {
 	// Publish appends msgs durably; when it returns nil they will be delivered.
 	Publish(ctx context.Context, msgs ...Message) error

@@ -15,11 +15,11 @@ import (
 
 	"smp"
 	"smp/dispatch"
-	"smp/eventlog"
 	"smp/flags"
 	"smp/inmem"
 	"smp/orders"
 	"smp/outbox"
+	"smp/sqlbus"
 	"smp/sqlstore"
 )
 
@@ -72,7 +72,7 @@ func (r *recorder) offered(orderID string) []string {
 type harness struct {
 	t        testing.TB
 	store    *sqlstore.DB
-	bus      *eventlog.Log
+	bus      *sqlbus.Bus
 	orders   *orders.Service
 	flags    *flags.Service
 	engine   *dispatch.Engine
@@ -143,7 +143,7 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	must(t, store.UpsertPartner(ctx, &smp.Partner{ID: "P1", Name: "P1"}))
 	must(t, store.UpsertCustomer(ctx, &smp.Customer{ID: "C1", Name: "C1"}))
-	bus, err := eventlog.Open(eventlog.Config{Path: filepath.Join(dir, "events.db"), Partitions: 4})
+	bus, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "events.db"), Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"smp"
-	"smp/eventlog"
 	"smp/outbox"
+	"smp/sqlbus"
 	"smp/sqlstore"
 )
 
 // downBus is the real embedded log with an outage switch.
 type downBus struct {
-	*eventlog.Log
+	*sqlbus.Bus
 	down atomic.Bool
 }
 
@@ -25,7 +25,7 @@ func (b *downBus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	if b.down.Load() {
 		return smp.Errorf(smp.EUNAVAILABLE, "dial tcp: connection refused")
 	}
-	return b.Log.Publish(ctx, msgs...)
+	return b.Bus.Publish(ctx, msgs...)
 }
 
 func TestRelayHoldsEventsThroughOutageInOrder(t *testing.T) {
@@ -37,12 +37,12 @@ func TestRelayHoldsEventsThroughOutageInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	log, err := eventlog.Open(eventlog.Config{Path: filepath.Join(dir, "events.db"), Partitions: 3})
+	log, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "events.db"), Partitions: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	bus := &downBus{Log: log}
+	bus := &downBus{Bus: log}
 	bus.down.Store(true)
 	relay, err := outbox.New(store, bus, outbox.Config{Signal: store.CommitSignal(), PollInterval: 20 * time.Millisecond, BatchSize: 7})
 	if err != nil {

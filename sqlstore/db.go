@@ -9,19 +9,15 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"smp"
-	"smp/internal/sqlitedsn"
+	"smp/internal/sqldb"
 )
 
 //go:embed migrations
@@ -60,7 +56,7 @@ func (c *Config) Validate() error {
 		if dsn == "" {
 			continue
 		}
-		if _, err := mysql.ParseDSN(dsn); err != nil {
+		if _, err := sqldb.ParseMySQLDSN(dsn); err != nil {
 			return smp.Errorf(smp.EINVALID, "sqlstore: invalid MySQL DSN: %v", err)
 		}
 	}
@@ -84,7 +80,7 @@ func (c *Config) Validate() error {
 
 // DB is SMP's system of record on SQL. On SQLite, writes go through one connection
 // (SQLite has one writer; queuing in Go is cheaper than busy-waiting in
-// SQLite) and reads through a pool. On MySQL, writes and reads that must
+// SQLite) and reads through a pool (sqldb.OpenSQLitePools). On MySQL, writes and reads that must
 // see them go to the primary; other reads go to the replica while its lag
 // is under the threshold.
 type DB struct {
@@ -133,39 +129,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 
 func (db *DB) openSQLite() error {
 	var err error
-	if db.write, err = sqlitedsn.Open(db.cfg.Path, true); err != nil {
-		return fmt.Errorf("sqlstore: open: %w", err)
+	if db.write, db.read, err = sqldb.OpenSQLitePools(db.cfg.Path, true); err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
 	}
-	db.write.SetMaxOpenConns(1)
-	if db.read, err = sqlitedsn.Open(db.cfg.Path, true); err != nil {
-		db.write.Close()
-		return fmt.Errorf("sqlstore: open: %w", err)
-	}
-	db.read.SetMaxOpenConns(4)
 	db.dialect = SQLite
 	return nil
 }
 
 func (db *DB) openMySQL(ctx context.Context) error {
-	open := func(dsn string) (*sql.DB, error) {
-		c, _ := mysql.ParseDSN(dsn)
-		c.ParseTime = false
-		c.Params = nil
-		// One round trip per query: without it the driver prepares,
-		// executes and closes a statement for every query with arguments
-		// (a tenth of the CPU of smp bench dispatch on MySQL). Safe with
-		// utf8mb4, the only charset SMP uses.
-		c.InterpolateParams = true
-		conn, err := sql.Open("mysql", c.FormatDSN())
-		if err != nil {
-			return nil, err
-		}
-		conn.SetMaxOpenConns(db.cfg.MaxConns)
-		conn.SetMaxIdleConns(max(2, db.cfg.MaxConns/4))
-		conn.SetConnMaxIdleTime(time.Minute)
-		conn.SetConnMaxLifetime(30 * time.Minute)
-		return conn, nil
-	}
+	pool := sqldb.Pool{MaxOpen: db.cfg.MaxConns, MaxIdle: max(2, db.cfg.MaxConns/4), MaxIdleTime: time.Minute, MaxLifetime: 30 * time.Minute}
+	open := func(dsn string) (*sql.DB, error) { return sqldb.OpenMySQL(dsn, true, pool) }
 	var err error
 	if db.write, err = open(db.cfg.MySQLDSN); err != nil {
 		return fmt.Errorf("sqlstore: open mysql: %w", err)
@@ -235,62 +208,9 @@ func (db *DB) Dialect() string { return db.dialect.Name }
 // Migrate applies pending migrations; Open already does. On MySQL a named
 // lock keeps several processes from migrating at once.
 func (db *DB) migrate(ctx context.Context) error {
-	conn, err := db.write.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
-	}
-	defer conn.Close()
-	if db.dialect.Name == MySQL.Name {
-		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK('smp_migrate', 60)`).Scan(&got); err != nil || got.Int64 != 1 {
-			return fmt.Errorf("sqlstore: migration lock: %v", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK('smp_migrate')`)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(64) PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("sqlstore: migrations table: %w", err)
-	}
-	dir := "migrations/" + db.dialect.Name
-	entries, err := fs.ReadDir(migrationsFS, dir)
-	if err != nil {
-		return fmt.Errorf("sqlstore: read migrations: %w", err)
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		version := strings.TrimSuffix(e.Name(), ".sql")
-		var n int
-		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-			return fmt.Errorf("sqlstore: check migration %s: %w", version, err)
-		}
-		if n > 0 {
-			continue
-		}
-		body, err := fs.ReadFile(migrationsFS, dir+"/"+e.Name())
-		if err != nil {
-			return err
-		}
-		// MySQL commits DDL statement by statement; SQLite runs the
-		// migration in one transaction.
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		for _, stmt := range strings.Split(string(body), ";\n") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("sqlstore: migration %s: %w", version, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, db.now().UnixMicro()); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("sqlstore: commit migration %s: %w", version, err)
-		}
+	m := sqldb.Migrations{FS: migrationsFS, Dir: "migrations", Table: "schema_migrations", Lock: "smp_migrate", Now: db.now}
+	if err := m.Migrate(ctx, db.write, db.dialect); err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
 	}
 	return nil
 }

@@ -18,7 +18,6 @@ import (
 	"smp/busmetrics"
 	"smp/consumer"
 	"smp/dispatch"
-	"smp/eventlog"
 	"smp/flags"
 	"smp/httpapi"
 	"smp/inmem"
@@ -28,6 +27,7 @@ import (
 	"smp/outbox"
 	"smp/payments"
 	"smp/redisstore"
+	"smp/sqlbus"
 	"smp/sqlstore"
 	"smp/status"
 	"smp/wsapi"
@@ -92,11 +92,11 @@ func (a *App) openBus() error {
 		}
 		a.Registry.MustRegister(kafkabus.NewBrokerCollector(k, a.Cfg.KafkaCluster))
 	} else {
-		busCfg := eventlog.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}
+		busCfg := sqlbus.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Logger: a.Log}
 		if a.Cfg.MySQLDSN != "" {
 			busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
 		}
-		l, err := eventlog.Open(busCfg)
+		l, err := sqlbus.Open(busCfg)
 		if err != nil {
 			return err
 		}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"smp"
-	"smp/eventlog"
 	"smp/internal/delivery"
 	"smp/kafkabus"
+	"smp/sqlbus"
 )
 
 const ctlBusUsage = `smp ctl bus: the event bus, as kafka-consumer-groups.sh and kafka-console-consumer.sh are used in the runbook (INC-007)
@@ -40,11 +40,11 @@ func openBusForCtl(cfg *Config) (smp.EventBus, smp.BusAdmin, error) {
 		b, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(cfg.Partitions), ReplicationFactor: int16(cfg.KafkaReplication), ClientID: "smp-ctl"})
 		return b, b, err
 	}
-	lc := eventlog.Config{Path: filepath.Join(cfg.DataDir, "events.db"), Partitions: cfg.Partitions, Owner: "smp-ctl"}
+	lc := sqlbus.Config{Path: filepath.Join(cfg.DataDir, "events.db"), Partitions: cfg.Partitions, Owner: "smp-ctl"}
 	if cfg.MySQLDSN != "" {
 		lc.Path, lc.MySQLDSN = "", cfg.MySQLDSN
 	}
-	l, err := eventlog.Open(lc)
+	l, err := sqlbus.Open(lc)
 	return l, l, err
 }
 

@@ -21,7 +21,7 @@ import (
 	"smp"
 	"smp/consumer"
 	"smp/dispatch"
-	"smp/internal/sqlitedsn"
+	"smp/internal/sqldb"
 	"smp/internal/wait"
 	"smp/orders"
 	"smp/sim"
@@ -181,7 +181,7 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 }
 
 func mustDSN(t *testing.T, path string) string {
-	dsn, err := sqlitedsn.For(path, false)
+	dsn, err := sqldb.SQLiteDSN(path, false)
 	must(t, err)
 	return dsn
 }

@@ -1,7 +1,8 @@
-package eventlog_test
+package sqlbus_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -9,7 +10,8 @@ import (
 
 	"smp"
 	"smp/bustest"
-	"smp/eventlog"
+	"smp/internal/sqldb"
+	"smp/sqlbus"
 	"smp/sqlstore/sqlstoretest"
 )
 
@@ -18,7 +20,7 @@ func TestConformance(t *testing.T) {
 	bustest.Run(t, bustest.Features{MaxAttempts: 3}, func(t *testing.T) bustest.Connect {
 		path := filepath.Join(t.TempDir(), "events.db")
 		return func(t *testing.T) smp.EventBus {
-			l, err := eventlog.Open(eventlog.Config{Path: path, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond})
+			l, err := sqlbus.Open(sqlbus.Config{Path: path, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +35,7 @@ func TestConformanceMySQL(t *testing.T) {
 	bustest.Run(t, bustest.Features{MaxAttempts: 3}, func(t *testing.T) bustest.Connect {
 		dsn := sqlstoretest.MySQLDSN(t)
 		return func(t *testing.T) smp.EventBus {
-			l, err := eventlog.Open(eventlog.Config{MySQLDSN: dsn, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond,
+			l, err := sqlbus.Open(sqlbus.Config{MySQLDSN: dsn, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond,
 				PollInterval: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
@@ -49,8 +51,8 @@ func TestConformanceMySQL(t *testing.T) {
 func TestLeaseTakeover(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "e.db")
-	open := func(owner string) *eventlog.Log {
-		l, err := eventlog.Open(eventlog.Config{Path: path, Partitions: 2, Owner: owner, LeaseTTL: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	open := func(owner string) *sqlbus.Bus {
+		l, err := sqlbus.Open(sqlbus.Config{Path: path, Partitions: 2, Owner: owner, LeaseTTL: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +114,7 @@ func must(t *testing.T, err error) {
 // only by that are the messages delivered at once.
 func TestPublishWakesItsPartition(t *testing.T) {
 	t.Parallel()
-	l, err := eventlog.Open(eventlog.Config{Path: filepath.Join(t.TempDir(), "events.db"), Partitions: 4, PollInterval: time.Hour})
+	l, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(t.TempDir(), "events.db"), Partitions: 4, PollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +146,77 @@ func TestPublishWakesItsPartition(t *testing.T) {
 				t.Fatalf("round %d: %d messages not delivered: no wake-up reached their partitions", round, len(want))
 			}
 		}
+	}
+}
+
+// TestInjectedClock: lease expiries are read on Config.Now, not the wall
+// clock. A member holds a partition; an operator whose clock is past the
+// lease's TTL may reset the offset, one on the member's clock may not.
+func TestInjectedClock(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "e.db")
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	open := func(owner string, now func() time.Time) *sqlbus.Bus {
+		l, err := sqlbus.Open(sqlbus.Config{Path: path, Partitions: 1, Owner: owner, LeaseTTL: time.Minute, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	member := open("member", func() time.Time { return base })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	got := make(chan struct{}, 1)
+	go func() {
+		defer close(done)
+		member.Subscribe(ctx, "g", []string{"t"}, func(context.Context, smp.Message) error { got <- struct{}{}; return nil })
+	}()
+	defer func() { cancel(); <-done }()
+	must(t, member.Publish(context.Background(), smp.Message{Topic: "t", Key: "k", Value: []byte("1")}))
+	select {
+	case <-got: // the member holds the lease now
+	case <-time.After(10 * time.Second):
+		t.Fatal("not delivered")
+	}
+	same := open("op1", func() time.Time { return base.Add(30 * time.Second) })
+	if err := same.ResetOffset(context.Background(), "g", "t", 0, 0); smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("reset within the lease on the injected clock: %v, want ECONFLICT", err)
+	}
+	later := open("op2", func() time.Time { return base.Add(2 * time.Minute) })
+	if err := later.ResetOffset(context.Background(), "g", "t", 0, 0); err != nil {
+		t.Fatalf("reset after the lease expired on the injected clock: %v", err)
+	}
+}
+
+// TestMigrations: the schema comes from migrations/<dialect>/ and is
+// recorded once; reopening applies nothing again.
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "e.db")
+	for i := 0; i < 2; i++ {
+		l, err := sqlbus.Open(sqlbus.Config{Path: path})
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		must(t, l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k", Value: []byte("v")}))
+		l.Close()
+	}
+	dsn, err := sqldb.SQLiteDSN(path, false)
+	must(t, err)
+	db, err := sql.Open("sqlite", dsn)
+	must(t, err)
+	defer db.Close()
+	var versions []string
+	rows, err := db.Query(`SELECT version FROM bus_schema_migrations ORDER BY version`)
+	must(t, err)
+	for rows.Next() {
+		var v string
+		must(t, rows.Scan(&v))
+		versions = append(versions, v)
+	}
+	must(t, rows.Err())
+	if len(versions) != 1 || versions[0] != "0001_bus" {
+		t.Fatalf("applied migrations %v, want [0001_bus]", versions)
 	}
 }

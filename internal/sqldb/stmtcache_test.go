@@ -1,4 +1,4 @@
-package sqlitedsn
+package sqldb
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 func openTest(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "t.db"), true)
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "t.db"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func BenchmarkPointQuery(b *testing.B) {
 	}{
 		{"cached", openTest},
 		{"plain", func(tb testing.TB) *sql.DB {
-			dsn, _ := For(filepath.Join(tb.TempDir(), "p.db"), true)
+			dsn, _ := SQLiteDSN(filepath.Join(tb.TempDir(), "p.db"), true)
 			db, err := sql.Open("sqlite", dsn)
 			if err != nil {
 				tb.Fatal(err)

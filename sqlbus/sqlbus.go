@@ -1,16 +1,19 @@
-// Package eventlog is SMP's durable event bus without Kafka: a
+// Package sqlbus is SMP's durable event bus without Kafka: a
 // partitioned, append-only log in SQL (its own SQLite file for one
 // process, or MySQL to share it between processes), with consumer groups
 // whose positions are committed next to the log and whose partitions are
 // shared among members by leases. It behaves like the Kafka bus (partition
 // by key, order per partition, at-least-once, resume from the committed
 // offset, dead letters on <topic>.dlq).
-package eventlog
+// (Named sqlbus, not eventlog: the payments inbox table is event_log.)
+// Its schema is in migrations/<dialect>/, recorded in bus_schema_migrations.
+package sqlbus
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,13 +24,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
 	_ "modernc.org/sqlite"
 
 	"smp"
 	"smp/internal/delivery"
-	"smp/internal/sqlitedsn"
+	"smp/internal/sqldb"
 )
+
+//go:embed migrations
+var migrationsFS embed.FS
 
 // Config of a Log: Path for SQLite (one process) or MySQLDSN to share
 // the log between processes.
@@ -48,13 +54,16 @@ type Config struct {
 	// PollInterval: how often an idle partition looks for messages other
 	// processes appended (default 5 s on SQLite, 100 ms on MySQL).
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// Now is the clock of message timestamps and lease expiries (default
+	// time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
 	if (c.Path == "") == (c.MySQLDSN == "") {
-		return smp.Errorf(smp.EINVALID, "eventlog: give a SQLite path or a MySQL DSN")
+		return smp.Errorf(smp.EINVALID, "sqlbus: give a SQLite path or a MySQL DSN")
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 12
@@ -79,21 +88,24 @@ func (c *Config) Validate() error {
 			c.PollInterval = 100 * time.Millisecond
 		}
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
 
-// Log is the embedded smp.EventBus. Members of a consumer group share its
+// Bus is the embedded smp.EventBus. Members of a consumer group share its
 // partitions through leases (one member per partition at a time, taken
 // over when a member stops renewing); offsets are committed only by the
 // lease holder.
-type Log struct {
-	cfg   Config
-	write *sql.DB
-	read  *sql.DB
-	mysql bool
+type Bus struct {
+	cfg     Config
+	write   *sql.DB
+	read    *sql.DB
+	dialect sqldb.Dialect
 
 	mu sync.Mutex
 	// wakes has one channel per partition, closed when a publish of this
@@ -108,98 +120,47 @@ type tp struct {
 }
 
 var (
-	_ smp.EventBus = (*Log)(nil)
-	_ smp.BusAdmin = (*Log)(nil)
+	_ smp.EventBus = (*Bus)(nil)
+	_ smp.BusAdmin = (*Bus)(nil)
 )
 
-// Open opens or creates the log.
-func Open(cfg Config) (*Log, error) {
+// Open opens or creates the log and applies its migrations.
+func Open(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, wakes: map[tp]chan struct{}{}}
+	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}}
 	if cfg.MySQLDSN != "" {
-		mc, err := mysql.ParseDSN(cfg.MySQLDSN)
-		if err != nil {
-			return nil, smp.Errorf(smp.EINVALID, "eventlog: MySQL DSN: %v", err)
-		}
-		mc.InterpolateParams = true // one round trip per query (see sqlstore)
-		db, err := sql.Open("mysql", mc.FormatDSN())
-		if err != nil {
-			return nil, fmt.Errorf("eventlog: open: %w", err)
+		if _, err := sqldb.ParseMySQLDSN(cfg.MySQLDSN); err != nil {
+			return nil, smp.Errorf(smp.EINVALID, "sqlbus: MySQL DSN: %v", err)
 		}
 		// Consumers queue for connections: each partition's loop is short.
-		db.SetMaxOpenConns(16)
-		db.SetMaxIdleConns(4)
-		db.SetConnMaxIdleTime(time.Minute)
-		l.write, l.read, l.mysql = db, db, true
+		db, err := sqldb.OpenMySQL(cfg.MySQLDSN, false, sqldb.Pool{MaxOpen: 16, MaxIdle: 4, MaxIdleTime: time.Minute})
+		if err != nil {
+			return nil, fmt.Errorf("sqlbus: open: %w", err)
+		}
+		l.write, l.read, l.dialect = db, db, sqldb.MySQL
 	} else {
 		var err error
-		if l.write, err = sqlitedsn.Open(cfg.Path, false); err != nil {
-			return nil, fmt.Errorf("eventlog: open: %w", err)
+		if l.write, l.read, err = sqldb.OpenSQLitePools(cfg.Path, false); err != nil {
+			return nil, fmt.Errorf("sqlbus: %w", err)
 		}
-		l.write.SetMaxOpenConns(1)
-		if l.read, err = sqlitedsn.Open(cfg.Path, false); err != nil {
-			l.write.Close()
-			return nil, fmt.Errorf("eventlog: open: %w", err)
-		}
-		l.read.SetMaxOpenConns(4)
+		l.dialect = sqldb.SQLite
 	}
-	if err := l.init(); err != nil {
+	m := sqldb.Migrations{FS: migrationsFS, Dir: "migrations", Table: "bus_schema_migrations", Lock: "smp_bus_migrate", Now: cfg.Now}
+	if err := m.Migrate(context.Background(), l.write, l.dialect); err != nil {
 		l.Close()
-		return nil, err
+		return nil, fmt.Errorf("sqlbus: %w", err)
 	}
 	return l, nil
 }
 
-var schema = map[bool][]string{
-	false: {
-		`CREATE TABLE IF NOT EXISTS bus_messages (topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL,
-			msg_key TEXT NOT NULL, msg_value BLOB NOT NULL, headers TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (topic, part, off))`,
-		`CREATE TABLE IF NOT EXISTS bus_partitions (topic TEXT NOT NULL, part INTEGER NOT NULL, next_off INTEGER NOT NULL, PRIMARY KEY (topic, part))`,
-		`CREATE TABLE IF NOT EXISTS bus_offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next_off INTEGER NOT NULL,
-			PRIMARY KEY (grp, topic, part))`,
-		`CREATE TABLE IF NOT EXISTS bus_leases (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, owner TEXT NOT NULL,
-			expires_at INTEGER NOT NULL, PRIMARY KEY (grp, topic, part))`,
-	},
-	true: {
-		`CREATE TABLE IF NOT EXISTS bus_messages (topic VARCHAR(128) NOT NULL, part INT NOT NULL, off BIGINT NOT NULL,
-			msg_key VARCHAR(255) NOT NULL, msg_value MEDIUMBLOB NOT NULL, headers TEXT NOT NULL, ts BIGINT NOT NULL,
-			PRIMARY KEY (topic, part, off)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-		`CREATE TABLE IF NOT EXISTS bus_partitions (topic VARCHAR(128) NOT NULL, part INT NOT NULL, next_off BIGINT NOT NULL,
-			PRIMARY KEY (topic, part)) ENGINE=InnoDB`,
-		`CREATE TABLE IF NOT EXISTS bus_offsets (grp VARCHAR(128) NOT NULL, topic VARCHAR(128) NOT NULL, part INT NOT NULL,
-			next_off BIGINT NOT NULL, PRIMARY KEY (grp, topic, part)) ENGINE=InnoDB`,
-		`CREATE TABLE IF NOT EXISTS bus_leases (grp VARCHAR(128) NOT NULL, topic VARCHAR(128) NOT NULL, part INT NOT NULL,
-			owner VARCHAR(128) NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (grp, topic, part)) ENGINE=InnoDB`,
-	},
-}
+func (l *Bus) insertIgnore() string { return l.dialect.InsertIgnore }
 
-func (l *Log) init() error {
-	for _, stmt := range schema[l.mysql] {
-		if _, err := l.write.Exec(stmt); err != nil {
-			return fmt.Errorf("eventlog: init: %w", err)
-		}
-	}
-	return nil
-}
-
-func (l *Log) insertIgnore() string {
-	if l.mysql {
-		return "INSERT IGNORE"
-	}
-	return "INSERT OR IGNORE"
-}
-
-func (l *Log) forUpdate() string {
-	if l.mysql {
-		return " FOR UPDATE"
-	}
-	return ""
-}
+func (l *Bus) forUpdate() string { return l.dialect.ForUpdate }
 
 // Close closes the log; safe to call twice.
-func (l *Log) Close() error {
+func (l *Bus) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -217,7 +178,7 @@ func (l *Log) Close() error {
 }
 
 // PartitionFor returns the partition a key maps to.
-func (l *Log) PartitionFor(key string) int32 {
+func (l *Bus) PartitionFor(key string) int32 {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return int32(h.Sum32() % uint32(l.cfg.Partitions))
@@ -226,7 +187,7 @@ func (l *Log) PartitionFor(key string) int32 {
 // Publish appends messages durably (one transaction for the batch).
 // Offsets come from a per-partition row locked in the transaction, so
 // several processes may publish at once.
-func (l *Log) Publish(ctx context.Context, msgs ...smp.Message) error {
+func (l *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -234,11 +195,11 @@ func (l *Log) Publish(ctx context.Context, msgs ...smp.Message) error {
 	closed := l.closed
 	l.mu.Unlock()
 	if closed {
-		return smp.Errorf(smp.EUNAVAILABLE, "eventlog: closed")
+		return smp.Errorf(smp.EUNAVAILABLE, "sqlbus: closed")
 	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if err = l.publish(ctx, msgs); !isDeadlock(err) {
+		if err = l.publish(ctx, msgs); !sqldb.IsRetryable(err) {
 			break
 		}
 	}
@@ -259,12 +220,12 @@ func (l *Log) Publish(ctx context.Context, msgs ...smp.Message) error {
 	return nil
 }
 
-func (l *Log) publish(ctx context.Context, msgs []smp.Message) error {
+func (l *Bus) publish(ctx context.Context, msgs []smp.Message) error {
 	parts := map[tp]bool{}
 	var order []tp
 	for _, m := range msgs {
 		if m.Topic == "" {
-			return smp.Errorf(smp.EINVALID, "eventlog: message without topic")
+			return smp.Errorf(smp.EINVALID, "sqlbus: message without topic")
 		}
 		k := tp{m.Topic, l.PartitionFor(m.Key)}
 		if !parts[k] {
@@ -281,47 +242,42 @@ func (l *Log) publish(ctx context.Context, msgs []smp.Message) error {
 	})
 	tx, err := l.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("eventlog: begin: %w", err)
+		return fmt.Errorf("sqlbus: begin: %w", err)
 	}
 	defer tx.Rollback()
 	next := map[tp]int64{}
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)`, k.topic, k.partition); err != nil {
-			return fmt.Errorf("eventlog: partition row: %w", err)
+			return fmt.Errorf("sqlbus: partition row: %w", err)
 		}
 		var n int64
 		if err := tx.QueryRowContext(ctx, `SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?`+l.forUpdate(), k.topic, k.partition).Scan(&n); err != nil {
-			return fmt.Errorf("eventlog: lock partition: %w", err)
+			return fmt.Errorf("sqlbus: lock partition: %w", err)
 		}
 		next[k] = n
 	}
-	now := time.Now().UnixMicro()
+	now := l.cfg.Now().UnixMicro()
 	for _, m := range msgs {
 		k := tp{m.Topic, l.PartitionFor(m.Key)}
 		hdr, _ := json.Marshal(m.Headers)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, off, msg_key, msg_value, headers, ts) VALUES (?,?,?,?,?,?,?)`,
 			m.Topic, k.partition, next[k], m.Key, m.Value, string(hdr), now); err != nil {
-			return fmt.Errorf("eventlog: append: %w", err)
+			return fmt.Errorf("sqlbus: append: %w", err)
 		}
 		next[k]++
 	}
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, `UPDATE bus_partitions SET next_off = ? WHERE topic = ? AND part = ?`, next[k], k.topic, k.partition); err != nil {
-			return fmt.Errorf("eventlog: advance partition: %w", err)
+			return fmt.Errorf("sqlbus: advance partition: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("eventlog: commit: %w", err)
+		return fmt.Errorf("sqlbus: commit: %w", err)
 	}
 	return nil
 }
 
-func isDeadlock(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
-}
-
-func (l *Log) waitChan(k tp) (<-chan struct{}, bool) {
+func (l *Bus) waitChan(k tp) (<-chan struct{}, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -339,7 +295,7 @@ func (l *Log) waitChan(k tp) (<-chan struct{}, bool) {
 // partition is consumed by the member holding its lease; members started
 // in several processes share the partitions and take over each other's
 // when one stops.
-func (l *Log) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
+func (l *Bus) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
 	var wg sync.WaitGroup
 	for _, topic := range topics {
 		for p := 0; p < l.cfg.Partitions; p++ {
@@ -356,8 +312,8 @@ func (l *Log) Subscribe(ctx context.Context, group string, topics []string, h sm
 
 // lease takes or renews the partition's lease; it reports whether this
 // member holds it.
-func (l *Log) lease(ctx context.Context, group string, k tp) (bool, error) {
-	now := time.Now()
+func (l *Bus) lease(ctx context.Context, group string, k tp) (bool, error) {
+	now := l.cfg.Now()
 	exp := now.Add(l.cfg.LeaseTTL).UnixMilli()
 	if _, err := l.write.ExecContext(ctx, l.insertIgnore()+` INTO bus_leases (grp, topic, part, owner, expires_at) VALUES (?,?,?,?,?)`,
 		group, k.topic, k.partition, l.cfg.Owner, exp); err != nil {
@@ -372,13 +328,13 @@ func (l *Log) lease(ctx context.Context, group string, k tp) (bool, error) {
 	return owner == l.cfg.Owner, err
 }
 
-func (l *Log) release(group string, k tp) {
+func (l *Bus) release(group string, k tp) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	l.write.ExecContext(ctx, `UPDATE bus_leases SET expires_at = 0 WHERE grp = ? AND topic = ? AND part = ? AND owner = ?`, group, k.topic, k.partition, l.cfg.Owner)
 }
 
-func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
+func (l *Bus) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	log := l.cfg.Logger.With("group", group, "topic", k.topic, "partition", k.partition)
 	held, renewed := false, time.Time{}
 	var next int64
@@ -392,21 +348,21 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 		if closed {
 			return
 		}
-		if !held || time.Since(renewed) > l.cfg.LeaseTTL/3 {
+		if !held || l.cfg.Now().Sub(renewed) > l.cfg.LeaseTTL/3 {
 			ok, err := l.lease(ctx, group, k)
 			if err != nil {
 				if ctx.Err() == nil {
-					log.Warn("eventlog: lease", "err", err)
+					log.Warn("sqlbus: lease", "err", err)
 				}
 				held = false
 			} else if ok && !held {
 				// Newly ours: start where the group committed.
 				if next, err = l.committed(ctx, group, k); err != nil {
-					log.Error("eventlog: read committed offset", "err", err)
+					log.Error("sqlbus: read committed offset", "err", err)
 					ok = false
 				}
 			}
-			held, renewed = ok && err == nil, time.Now()
+			held, renewed = ok && err == nil, l.cfg.Now()
 			if !held {
 				smp.Sleep(ctx, min(l.cfg.LeaseTTL/3, time.Second))
 				continue
@@ -415,7 +371,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 		batch, err := l.fetch(ctx, k, next, 256)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Error("eventlog: fetch", "err", err)
+				log.Error("sqlbus: fetch", "err", err)
 				smp.Sleep(ctx, time.Second)
 			}
 			continue
@@ -438,7 +394,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 				break
 			}
 			handled = m.Offset
-			if time.Since(renewed) > l.cfg.LeaseTTL/3 {
+			if l.cfg.Now().Sub(renewed) > l.cfg.LeaseTTL/3 {
 				break // renew before going on
 			}
 		}
@@ -450,7 +406,7 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 			cancel()
 			if err != nil || !ok {
 				if err != nil && ctx.Err() == nil {
-					log.Error("eventlog: commit offset", "err", err)
+					log.Error("sqlbus: commit offset", "err", err)
 				}
 				held = false // lost the lease (or the database): re-lease and re-read the offset
 				continue
@@ -463,12 +419,12 @@ func (l *Log) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	}
 }
 
-func (l *Log) deliver(ctx context.Context, group string, m smp.Message, h smp.Handler) bool {
+func (l *Bus) deliver(ctx context.Context, group string, m smp.Message, h smp.Handler) bool {
 	return delivery.Run(ctx, l.cfg.Logger, delivery.Policy{MaxAttempts: l.cfg.MaxAttempts, RetryBackoff: l.cfg.RetryBackoff}, group, m, h,
 		func(ctx context.Context, d smp.Message) error { return l.Publish(ctx, d) })
 }
 
-func (l *Log) committed(ctx context.Context, group string, k tp) (int64, error) {
+func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) {
 	var next int64
 	err := l.write.QueryRowContext(ctx, `SELECT next_off FROM bus_offsets WHERE grp = ? AND topic = ? AND part = ?`, group, k.topic, k.partition).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -479,7 +435,7 @@ func (l *Log) committed(ctx context.Context, group string, k tp) (int64, error) 
 
 // commit stores the group's position if this member still holds the
 // partition's lease (fencing: a member that lost it cannot move the offset).
-func (l *Log) commit(ctx context.Context, group string, k tp, next int64) (bool, error) {
+func (l *Bus) commit(ctx context.Context, group string, k tp, next int64) (bool, error) {
 	tx, err := l.write.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -501,7 +457,7 @@ func (l *Log) commit(ctx context.Context, group string, k tp, next int64) (bool,
 	return true, tx.Commit()
 }
 
-func (l *Log) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Message, error) {
+func (l *Bus) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Message, error) {
 	rows, err := l.read.QueryContext(ctx, `SELECT off, msg_key, msg_value, headers FROM bus_messages WHERE topic = ? AND part = ? AND off >= ? ORDER BY off LIMIT ?`,
 		k.topic, k.partition, from, limit)
 	if err != nil {
@@ -524,7 +480,7 @@ func (l *Log) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Mes
 }
 
 // Lag returns uncommitted message counts per topic and partition.
-func (l *Log) Lag(ctx context.Context, group string, topics []string) (map[string][]int64, error) {
+func (l *Bus) Lag(ctx context.Context, group string, topics []string) (map[string][]int64, error) {
 	offs, err := l.Offsets(ctx, group, topics)
 	if err != nil {
 		return nil, err
@@ -540,13 +496,13 @@ func (l *Log) Lag(ctx context.Context, group string, topics []string) (map[strin
 }
 
 // Offsets describes group's position on every partition of topics.
-func (l *Log) Offsets(ctx context.Context, group string, topics []string) ([]smp.PartitionOffsets, error) {
+func (l *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp.PartitionOffsets, error) {
 	var out []smp.PartitionOffsets
 	for _, topic := range topics {
 		hw := make([]int64, l.cfg.Partitions)
 		rows, err := l.read.QueryContext(ctx, `SELECT part, next_off FROM bus_partitions WHERE topic = ?`, topic)
 		if err != nil {
-			return nil, fmt.Errorf("eventlog: offsets: %w", err)
+			return nil, fmt.Errorf("sqlbus: offsets: %w", err)
 		}
 		for rows.Next() {
 			var p int
@@ -563,7 +519,7 @@ func (l *Log) Offsets(ctx context.Context, group string, topics []string) ([]smp
 		committed := map[int32]int64{}
 		rows, err = l.read.QueryContext(ctx, `SELECT part, next_off FROM bus_offsets WHERE grp = ? AND topic = ?`, group, topic)
 		if err != nil {
-			return nil, fmt.Errorf("eventlog: offsets: %w", err)
+			return nil, fmt.Errorf("sqlbus: offsets: %w", err)
 		}
 		for rows.Next() {
 			var p int32
@@ -590,7 +546,7 @@ func (l *Log) Offsets(ctx context.Context, group string, topics []string) ([]smp
 
 // ResetOffset sets group's next offset on one partition. It refuses while
 // a member holds the partition's lease: that member would overwrite it.
-func (l *Log) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
+func (l *Bus) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
 	if partition < 0 || int(partition) >= l.cfg.Partitions {
 		return smp.Errorf(smp.EINVALID, "partition %d does not exist (0..%d)", partition, l.cfg.Partitions-1)
 	}
@@ -610,7 +566,7 @@ func (l *Log) ResetOffset(ctx context.Context, group, topic string, partition in
 	var owner string
 	var exp int64
 	err = tx.QueryRowContext(ctx, `SELECT owner, expires_at FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, topic, partition).Scan(&owner, &exp)
-	if err == nil && exp > time.Now().UnixMilli() {
+	if err == nil && exp > l.cfg.Now().UnixMilli() {
 		return smp.Errorf(smp.ECONFLICT, "group %s is consuming %s:%d (member %s): stop its members first", group, topic, partition, owner)
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -626,7 +582,7 @@ func (l *Log) ResetOffset(ctx context.Context, group, topic string, partition in
 }
 
 // Read returns up to max messages of topic from the start of each partition.
-func (l *Log) Read(ctx context.Context, topic string, max int) ([]smp.Message, error) {
+func (l *Bus) Read(ctx context.Context, topic string, max int) ([]smp.Message, error) {
 	var out []smp.Message
 	for p := 0; p < l.cfg.Partitions && len(out) < max; p++ {
 		batch, err := l.fetch(ctx, tp{topic, int32(p)}, 0, max-len(out))

@@ -1,4 +1,4 @@
-package sqlitedsn
+package sqldb
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"modernc.org/sqlite"
 )
 
-// Open opens the SQLite database at path (see For) behind a connector that
+// OpenSQLite opens the SQLite database at path (see SQLiteDSN) behind a connector that
 // keeps each connection's prepared statements. The driver otherwise parses
 // every query anew; under load SQL parsing was the first CPU hotspot of
 // smp bench dispatch (docs/performance.md).
-func Open(path string, foreignKeys bool) (*sql.DB, error) {
-	dsn, err := For(path, foreignKeys)
+func OpenSQLite(path string, foreignKeys bool) (*sql.DB, error) {
+	dsn, err := SQLiteDSN(path, foreignKeys)
 	if err != nil {
 		return nil, err
 	}
