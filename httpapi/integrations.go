@@ -95,10 +95,7 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 // while wms is unavailable.
 func (s *Server) handleStock(w http.ResponseWriter, r *http.Request) {
 	// Any customer, technician or admin token.
-	if tok := bearer(r); tok == "" {
-		s.writeError(w, r, smp.Errorf(smp.EUNAUTHORIZED, "a bearer token is required"))
-		return
-	} else if _, _, _, err := s.d.Store.FindTokenOwner(r.Context(), HashToken(tok)); err != nil {
+	if err := s.auth.Known(r.Context(), bearer(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/auth"
 	"smp/dispatch"
 	"smp/integrations"
 	"smp/orders"
@@ -17,38 +18,27 @@ import (
 	"smp/webui"
 )
 
-// Roles of the admin API. Routes and GET /admin/me use this one table, so
-// the portal shows exactly the actions the API will accept.
-var (
-	roleAny     = []smp.Role{smp.RoleOps, smp.RoleFinance, smp.RoleSecurity}
-	roleOps     = []smp.Role{smp.RoleOps}
-	roleFinance = []smp.Role{smp.RoleFinance}
-	roleAdmin   = []smp.Role{smp.RoleAdmin}
-)
+// Permissions is the admin API's permission table.
+//
+// Deprecated: it is auth.Permissions (the same map): routes, GET /admin/me
+// and ops all read that one table.
+var Permissions = auth.Permissions
 
-// Permissions maps each admin action to the roles allowed to do it (the
-// admin role may do everything).
-var Permissions = map[string][]smp.Role{
-	"view":              roleAny,
-	"flags.set":         roleOps,
-	"orders.assign":     roleOps,
-	"orders.candidates": roleOps,
-	"orders.trace":      roleOps,
-	"orders.mark_paid":  roleFinance,
-	"events.replay":     roleAdmin,
-	"bus.dlq_replay":    roleAdmin,
-	"bus.reset_offsets": roleAdmin,
-	"redis.flush_cache": roleAdmin,
-	"breaker.half_open": roleOps,
-	"status.set":        roleOps,
-}
-
+// can wraps h with authentication and the permission's role check
+// (auth.Permissions; an unknown permission panics when routes are built).
 func (s *Server) can(perm string, h adminHandler) http.HandlerFunc {
-	roles, ok := Permissions[perm]
-	if !ok {
-		panic("httpapi: unknown permission " + perm)
+	auth.Roles(perm)
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.principal(r)
+		if err == nil {
+			err = auth.Check(p, perm)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r, p)
 	}
-	return s.adminOnly(roles, h)
 }
 
 func (s *Server) portalRoutes() {
@@ -89,11 +79,7 @@ func securityHeaders(w http.ResponseWriter) {
 
 // handleMe is GET /admin/me: who the token belongs to and what it may do.
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	can := map[string]bool{}
-	for perm, roles := range Permissions {
-		can[perm] = p.Allows(roles...)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "can": can})
+	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "can": auth.Can(p)})
 }
 
 // Sample is one point of the dashboard's latency history.

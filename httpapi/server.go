@@ -5,9 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"smp"
+	"smp/auth"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/payments"
@@ -91,16 +89,16 @@ type Deps struct {
 
 // Server serves the HTTP API.
 type Server struct {
-	cfg   Config
-	d     Deps
-	log   *slog.Logger
-	ln    net.Listener
-	srv   *http.Server
-	mux   *http.ServeMux
-	admin [32]byte
-	hist  *history
-	stop  context.CancelFunc
-	done  chan struct{}
+	cfg  Config
+	d    Deps
+	log  *slog.Logger
+	ln   net.Listener
+	srv  *http.Server
+	mux  *http.ServeMux
+	auth *auth.Authenticator
+	hist *history
+	stop context.CancelFunc
+	done chan struct{}
 
 	requests *prometheus.CounterVec
 }
@@ -114,9 +112,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.SampleEvery = 5 * time.Second
 	}
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
-	if cfg.AdminToken != "" {
-		s.admin = sha256.Sum256([]byte(cfg.AdminToken))
-	}
+	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_http_requests_total", Help: "HTTP requests by route and status code."},
 		[]string{"route", "code"})
 	if cfg.Registerer != nil {
@@ -269,11 +265,10 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// HashToken is how tokens are stored: hex SHA-256.
-func HashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
-}
+// HashToken is how tokens are stored.
+//
+// Deprecated: use auth.HashToken; this forwards to it.
+func HashToken(token string) string { return auth.HashToken(token) }
 
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
@@ -285,24 +280,7 @@ func bearer(r *http.Request) string {
 
 // principal resolves the caller's admin token.
 func (s *Server) principal(r *http.Request) (smp.Principal, error) {
-	tok := bearer(r)
-	if tok == "" {
-		return smp.Principal{}, smp.Errorf(smp.EUNAUTHORIZED, "an admin bearer token is required")
-	}
-	if s.cfg.AdminToken != "" {
-		sum := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1 {
-			return smp.Principal{Name: "admin", Role: smp.RoleAdmin}, nil
-		}
-	}
-	kind, owner, role, err := s.d.Store.FindTokenOwner(r.Context(), HashToken(tok))
-	if err != nil {
-		return smp.Principal{}, err
-	}
-	if kind != "admin" {
-		return smp.Principal{}, smp.Errorf(smp.EFORBIDDEN, "this token is not an admin token")
-	}
-	return smp.Principal{Name: owner, Role: role}, nil
+	return s.auth.Admin(r.Context(), bearer(r))
 }
 
 // owner resolves a customer's or technician's token.
@@ -311,17 +289,7 @@ func (s *Server) owner(r *http.Request, want string) (string, error) {
 	if tok == "" {
 		tok = r.URL.Query().Get("access_token") // browsers cannot set headers on WebSockets
 	}
-	if tok == "" {
-		return "", smp.Errorf(smp.EUNAUTHORIZED, "a %s bearer token is required", want)
-	}
-	kind, id, _, err := s.d.Store.FindTokenOwner(r.Context(), HashToken(tok))
-	if err != nil {
-		return "", err
-	}
-	if kind != want {
-		return "", smp.Errorf(smp.EFORBIDDEN, "this is not a %s token", want)
-	}
-	return id, nil
+	return s.auth.Owner(r.Context(), tok, want)
 }
 
 // TechnicianAuth authenticates WebSocket upgrades.
@@ -330,22 +298,6 @@ func (s *Server) TechnicianAuth(ctx context.Context, r *http.Request) (string, e
 }
 
 type adminHandler func(w http.ResponseWriter, r *http.Request, p smp.Principal)
-
-// admin wraps h with authentication and a role check.
-func (s *Server) adminOnly(roles []smp.Role, h adminHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.principal(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if len(roles) > 0 && !p.Allows(roles...) {
-			s.writeError(w, r, smp.Errorf(smp.EFORBIDDEN, "role %s may not do this (needs one of %v)", p.Role, roles))
-			return
-		}
-		h(w, r, p)
-	}
-}
 
 func (s *Server) routes() {
 	m := s.mux

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/payments"
 	"smp/sim"
 )
@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Technicians: techs, Customers: customers, Seed: 1}, httpapi.HashToken)
+	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Technicians: techs, Customers: customers, Seed: 1}, auth.HashToken)
 	db.Close()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -39,8 +36,6 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-var namePattern = regexp.MustCompile(`^[a-zA-Z0-9._@-]{2,64}$`)
-
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
 	var role, name string
@@ -56,7 +51,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !smp.ValidRole(smp.Role(role)) {
 		return usageError{fmt.Sprintf("--role %q: use ops, admin, finance or security", role)}
 	}
-	if !namePattern.MatchString(name) {
+	if !auth.ValidName(name) {
 		return usageError{"--name is required: 2-64 letters, digits, . _ @ -"}
 	}
 	db, err := openStore(ctx, cfg, nil, nil)
@@ -64,10 +59,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	b := make([]byte, 24)
-	rand.Read(b)
-	tok := "adm_" + hex.EncodeToString(b)
-	if err := db.PutToken(ctx, httpapi.HashToken(tok), "admin", name, smp.Role(role)); err != nil {
+	tok, err := auth.NewAdminToken()
+	if err != nil {
+		return err
+	}
+	if err := db.PutToken(ctx, auth.HashToken(tok), auth.KindAdmin, name, smp.Role(role)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", tok)
