@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
 	"smp/httpapi"
 	"smp/sim"
@@ -290,43 +291,56 @@ var benchScenarios = []benchScenario{
 	{"lifecycle", benchLifecycle},
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// benchOpts are smp bench's flags.
+type benchOpts struct {
+	quick                        bool
+	backend, mysqlDSN, redisAddr string
+	jsonOut, mdOut, chartOut     string
+	cpuProfile, output           string
+	technicians                  int
+	fleet                        string
+}
+
+func (c *cli) benchCmd() *cobra.Command {
+	var o benchOpts
 	fs := flag.NewFlagSet("smp bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
-	var (
-		quick                        bool
-		backend, mysqlDSN, redisAddr string
-		jsonOut, mdOut, chartOut     string
-		cpuProfile, output           string
-		technicians                  int
-		fleet                        string
-	)
-	fs.BoolVar(&quick, "quick", false, "a small, fast run (CI smoke): fewer technicians, operations and rates")
-	fs.StringVar(&backend, "backend", "embedded", "embedded, mysql+redis or all")
-	fs.StringVar(&mysqlDSN, "mysql-dsn", "", "MySQL server for the mysql+redis backend, e.g. root@tcp(127.0.0.1:3306)/ (a database is made and dropped)")
-	fs.StringVar(&redisAddr, "redis-addr", "", "Redis for the mysql+redis backend (a key prefix is used and removed) and the GEOSEARCH reference")
-	fs.StringVar(&jsonOut, "json", "", "also write the results as JSON to this file")
-	fs.StringVar(&mdOut, "markdown", "", "also write the results as a markdown table to this file")
-	fs.StringVar(&chartOut, "chart", "", "write an SVG chart of dispatch latency against offered load to this file")
-	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
-	fs.StringVar(&output, "output", "markdown", "what to print: markdown or json")
-	fs.StringVar(&fleet, "fleet", "", "where the dispatch scenario's simulated technicians run: process (a child process), inline, or empty (a child above 1,000)")
-	fs.IntVar(&technicians, "technicians", 0, "technicians online in the dispatch scenario (default 10000; 300 with --quick)")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		fs.Usage()
-		return usageError{"a scenario is required"}
+	fs.BoolVar(&o.quick, "quick", false, "a small, fast run (CI smoke): fewer technicians, operations and rates")
+	fs.StringVar(&o.backend, "backend", "embedded", "embedded, mysql+redis or all")
+	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "", "MySQL server for the mysql+redis backend, e.g. root@tcp(127.0.0.1:3306)/ (a database is made and dropped)")
+	fs.StringVar(&o.redisAddr, "redis-addr", "", "Redis for the mysql+redis backend (a key prefix is used and removed) and the GEOSEARCH reference")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.mdOut, "markdown", "", "also write the results as a markdown table to this file")
+	fs.StringVar(&o.chartOut, "chart", "", "write an SVG chart of dispatch latency against offered load to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
+	fs.StringVar(&o.output, "output", "markdown", "what to print: markdown or json")
+	fs.StringVar(&o.fleet, "fleet", "", "where the dispatch scenario's simulated technicians run: process (a child process), inline, or empty (a child above 1,000)")
+	fs.IntVar(&o.technicians, "technicians", 0, "technicians online in the dispatch scenario (default 10000; 300 with --quick)")
+	var names []string
+	for _, s := range benchScenarios {
+		names = append(names, s.name)
 	}
-	scenario := args[0]
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:       "bench SCENARIO|all",
+		Short:     "measure SMP beside a reference (dispatch, candidate-search, order-create, ...)",
+		Long:      benchUsage,
+		ValidArgs: append(names, "all"),
+		Args: func(_ *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				return usageError{"a scenario is required"}
+			case len(args) > 1:
+				return usageError{fmt.Sprintf("unexpected arguments %v", args[1:])}
+			}
+			return nil
+		},
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected arguments %v", fs.Args())}
-	}
+	return c.leaf(cmd, fs, func(args []string) error { return runBench(c.ctx, args[0], o, c.stdout, c.stderr) })
+}
+
+func runBench(ctx context.Context, scenario string, o benchOpts, stdout, stderr io.Writer) error {
+	quick, backend, mysqlDSN, redisAddr := o.quick, o.backend, o.mysqlDSN, o.redisAddr
+	jsonOut, mdOut, chartOut, cpuProfile, output := o.jsonOut, o.mdOut, o.chartOut, o.cpuProfile, o.output
+	technicians, fleet := o.technicians, o.fleet
 	var picked []benchScenario
 	for _, s := range benchScenarios {
 		if scenario == "all" || s.name == scenario {

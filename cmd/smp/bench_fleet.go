@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"smp/sim"
 )
 
@@ -125,13 +127,20 @@ func runFleet(ctx context.Context, wg *sync.WaitGroup, spec fleetSpec, observe f
 	connects.Store(connected())
 }
 
-// runBenchTechnicians is the hidden command of a separate fleet: it
+// benchTechniciansCmd is the hidden command of a separate fleet: it
 // connects the technicians of the spec file, prints "ready", then one line
 // per event ("offer ORDER UNIXNANO"), until its stdin closes.
-func runBenchTechnicians(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
-		return usageError{"usage: smp bench-technicians SPEC.json"}
-	}
+func (c *cli) benchTechniciansCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "bench-technicians SPEC.json", Hidden: true, Args: func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageError{"usage: smp bench-technicians SPEC.json"}
+		}
+		return nil
+	}}
+	return c.leaf(cmd, nil, func(args []string) error { return runBenchTechnicians(c.ctx, args, c.stdout) })
+}
+
+func runBenchTechnicians(ctx context.Context, args []string, stdout io.Writer) error {
 	raw, err := os.ReadFile(args[0])
 	if err != nil {
 		return err

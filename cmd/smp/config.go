@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -191,36 +190,4 @@ func (c *Config) logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// parseFlags parses args, then fills every flag not given on the command
-// line from SMP_<FLAG> (dashes as underscores), e.g. SMP_DATA_DIR.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
-			return
-		}
-		names := []string{"SMP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
-		if f.Name == "mysql-read-dsn" {
-			names = append(names, "MYSQL_READ_DSN") // the runbook's name (INC-003)
-		}
-		for _, env := range names {
-			if v, ok := os.LookupEnv(env); ok {
-				if e := f.Value.Set(v); e != nil {
-					err = usageError{fmt.Sprintf("%s: %v", env, e)} // the value may be a secret: not echoed
-				}
-				return
-			}
-		}
-	})
-	return err
 }

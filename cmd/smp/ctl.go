@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"smp/redisstore"
 )
 
@@ -23,43 +25,52 @@ Against the backends directly:
 
   smp ctl bus lag | dlq list | dlq replay | reset-offsets ...
       consumer-group lag, dead letters and offsets (runbook INC-006, INC-007);
-      smp ctl bus for details
+      smp ctl bus --help for details
 
   smp ctl events list --status dlq --type inside.payment.succeeded
       provider events in event_log (runbook INC-002)
 `
 
-func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if cmd, rest, ok := apiCommand(args); ok {
-		return runCtlAPI(ctx, cmd, rest, stdout, stderr)
+// ctlFlags are the flags of every smp ctl command, given before or after
+// the subcommand (smp ctl --server URL stats).
+type ctlFlags struct{ server, output string }
+
+// apiServer is --server for the admin-API commands: the local platform
+// when not given.
+func (g *ctlFlags) apiServer() string {
+	if g.server == "" {
+		return "http://127.0.0.1:8080"
 	}
-	if len(args) >= 1 && args[0] == "events" {
-		return runCtlEvents(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) >= 1 && args[0] == "bus" {
-		return runCtlBus(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) >= 2 && args[0] == "redis" && args[1] == "flush-cache" {
-		return runFlushCache(ctx, args[2:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, ctlUsage)
-	return usageError{"unknown ctl command"}
+	return g.server
 }
 
-func runFlushCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (c *cli) ctlCmd() *cobra.Command {
+	g := &ctlFlags{}
+	ctl := group(&cobra.Command{Use: "ctl", Short: "operate a running platform (smp ctl stats, smp ctl bus lag, ...)", Long: ctlUsage},
+		c.ctlAPICmds(g)...)
+	ctl.AddCommand(c.ctlEventsCmd(g), c.ctlBusCmd(g), c.ctlRedisCmd(g))
+	ctl.PersistentFlags().StringVar(&g.server, "server", "", "a running platform's URL (SMP_SERVER): the admin-API commands' target (default http://127.0.0.1:8080); "+
+		"with it, events list, bus and redis flush-cache go through the admin API (audited) instead of the backends")
+	ctl.PersistentFlags().StringVar(&g.output, "output", "table", "table, json or csv")
+	return ctl
+}
+
+func (c *cli) ctlRedisCmd(g *ctlFlags) *cobra.Command {
 	fs := flag.NewFlagSet("smp ctl redis flush-cache", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var addr, prefix, pattern, server, reason string
+	var addr, prefix, pattern, reason string
 	var dry bool
-	fs.StringVar(&server, "server", "", "a running platform's URL: flush through its admin API, audited (SMP_SERVER)")
 	fs.StringVar(&reason, "reason", "", "why (audited; required with --server unless --dry-run)")
 	fs.StringVar(&addr, "redis-addr", "", "Redis address")
 	fs.StringVar(&prefix, "redis-prefix", "", "the platform's Redis key prefix, if any")
 	fs.StringVar(&pattern, "pattern", "", "SCAN pattern of cache keys, e.g. 'cache:wms:stock:*'")
 	fs.BoolVar(&dry, "dry-run", false, "count the keys, delete nothing")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	flush := c.leaf(&cobra.Command{Use: "flush-cache", Short: "delete cache keys with SCAN + UNLINK (runbook INC-004 option A)"}, fs, func([]string) error {
+		return runFlushCache(c.ctx, g.server, reason, addr, prefix, pattern, dry, c.stdout)
+	})
+	return group(&cobra.Command{Use: "redis", Short: "Redis, directly or through the admin API"}, flush)
+}
+
+func runFlushCache(ctx context.Context, server, reason, addr, prefix, pattern string, dry bool, stdout io.Writer) error {
 	if err := redisstore.CheckFlushPattern(pattern); err != nil {
 		return usageError{err.Error()}
 	}

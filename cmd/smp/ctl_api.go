@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,8 +13,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 const ctlAPIUsage = `smp ctl over a running platform's admin API (token from SMP_ADMIN_TOKEN,
@@ -105,64 +105,68 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) (any,
 	return v, nil
 }
 
-// apiCommands are the admin-API commands; a bare "flags" or "breakers"
-// means their listing.
-var apiCommands = map[string]bool{"stats": true, "queues": true, "flags get": true, "flags set": true, "orders list": true,
-	"candidates": true, "assign": true, "events replay": true, "breakers status": true, "breakers half-open": true, "alerts": true, "replica": true}
+// apiOpts are the flags of the admin-API commands.
+type apiOpts struct{ name, value, reason, order, tech, id, typ, service, stage, status string }
 
-// apiCommand recognises an admin-API command in args.
-func apiCommand(args []string) (cmd string, rest []string, ok bool) {
-	if len(args) == 0 {
-		return "", nil, false
+// ctlAPICmds are the admin-API commands but events replay (under events).
+// A bare "flags" or "breakers" means their listing.
+func (c *cli) ctlAPICmds(g *ctlFlags) []*cobra.Command {
+	flags := c.apiCmd(g, "flags get", "flags", "feature flags (get, set); bare: get")
+	flags.AddCommand(c.apiCmd(g, "flags get", "get", "feature flags and who changed them"),
+		c.apiCmd(g, "flags set", "set", "change a flag (audited)"))
+	breakers := c.apiCmd(g, "breakers status", "breakers", "the integrations' circuit breakers (status, half-open); bare: status")
+	breakers.AddCommand(c.apiCmd(g, "breakers status", "status", "each breaker's state"),
+		c.apiCmd(g, "breakers half-open", "half-open", "let a probe through an open breaker"))
+	return []*cobra.Command{
+		c.apiCmd(g, "stats", "stats", "WebSocket connections, queues, latency (INC-001)"),
+		c.apiCmd(g, "queues", "queues", "queue length per city (LLEN dispatch:queue:*)"),
+		flags,
+		group(&cobra.Command{Use: "orders", Short: "orders (list)"}, c.apiCmd(g, "orders list", "list", "orders, e.g. --stage 02_dispatching")),
+		c.apiCmd(g, "candidates", "candidates", "an order's candidate technicians"),
+		c.apiCmd(g, "assign", "assign", "assign an order to a technician (manual dispatch, audited)"),
+		breakers,
+		c.apiCmd(g, "alerts", "alerts", "alerts received from Alertmanager"),
+		c.apiCmd(g, "replica", "replica", "where reads go, replica lag (INC-003)"),
 	}
-	if len(args) >= 2 && apiCommands[args[0]+" "+args[1]] {
-		return args[0] + " " + args[1], args[2:], true
-	}
-	switch args[0] {
-	case "flags":
-		return "flags get", args[1:], true
-	case "breakers":
-		return "breakers status", args[1:], true
-	}
-	return args[0], args[1:], apiCommands[args[0]]
 }
 
-func runCtlAPI(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+// apiCmd is the admin-API command cmd ("flags set"), named use.
+func (c *cli) apiCmd(g *ctlFlags, cmd, use, short string) *cobra.Command {
+	o := &apiOpts{}
 	fs := flag.NewFlagSet("smp ctl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server, output := "http://127.0.0.1:8080", "table"
-	fs.StringVar(&server, "server", server, "the platform's base URL (SMP_SERVER)")
-	fs.StringVar(&output, "output", output, "table, json or csv")
-	var name, value, reason, order, tech, id, typ, service, stage, status string
 	switch cmd {
 	case "flags get":
-		fs.StringVar(&name, "name", "", "one flag")
+		fs.StringVar(&o.name, "name", "", "one flag")
 	case "flags set":
-		fs.StringVar(&name, "name", "", "the flag, e.g. ENABLE_AUTO_DISPATCH")
-		fs.StringVar(&value, "value", "", "true or false")
-		fs.StringVar(&reason, "reason", "", "why (audited)")
+		fs.StringVar(&o.name, "name", "", "the flag, e.g. ENABLE_AUTO_DISPATCH")
+		fs.StringVar(&o.value, "value", "", "true or false")
+		fs.StringVar(&o.reason, "reason", "", "why (audited)")
 	case "orders list":
-		fs.StringVar(&stage, "stage", "", "e.g. 02_dispatching")
+		fs.StringVar(&o.stage, "stage", "", "e.g. 02_dispatching")
 	case "candidates":
-		fs.StringVar(&order, "order", "", "order id")
+		fs.StringVar(&o.order, "order", "", "order id")
 	case "assign":
-		fs.StringVar(&order, "order", "", "order id")
-		fs.StringVar(&tech, "technician", "", "technician id")
-		fs.StringVar(&reason, "reason", "", "why (audited)")
+		fs.StringVar(&o.order, "order", "", "order id")
+		fs.StringVar(&o.tech, "technician", "", "technician id")
+		fs.StringVar(&o.reason, "reason", "", "why (audited)")
 	case "events replay":
-		fs.StringVar(&id, "id", "", "one event id")
-		fs.StringVar(&typ, "type", "", "every dlq event of this type")
-		fs.StringVar(&reason, "reason", "", "why (audited)")
+		fs.StringVar(&o.id, "id", "", "one event id")
+		fs.StringVar(&o.typ, "type", "", "every dlq event of this type")
+		fs.StringVar(&o.reason, "reason", "", "why (audited)")
 	case "breakers half-open":
-		fs.StringVar(&service, "service", "", "inside or wms")
+		fs.StringVar(&o.service, "service", "", "inside or wms")
 	case "alerts":
-		fs.StringVar(&status, "status", "", "firing or resolved")
+		fs.StringVar(&o.status, "status", "", "firing or resolved")
 	}
-	if err := parseFlags(fs, args); err != nil {
+	return c.leaf(&cobra.Command{Use: use, Short: short}, fs, func([]string) error {
+		return runCtlAPI(c.ctx, cmd, g.apiServer(), g.output, o, c.stdout)
+	})
+}
+
+func runCtlAPI(ctx context.Context, cmd, server, output string, o *apiOpts, stdout io.Writer) error {
+	name, value, reason, order, tech, id, typ, service, stage, status := o.name, o.value, o.reason, o.order, o.tech, o.id, o.typ, o.service, o.stage, o.status
+	if err := checkOutput(output); err != nil {
 		return err
-	}
-	if output != "table" && output != "json" && output != "csv" {
-		return usageError{"--output must be table, json or csv"}
 	}
 	c, err := newAPIClient(server, 30*time.Second)
 	if err != nil {
@@ -289,18 +293,7 @@ func render(w io.Writer, output string, v any, list string, cols []string) error
 			rows = append(rows, []string{k, flat[k]})
 		}
 	}
-	if output == "csv" {
-		cw := csv.NewWriter(w)
-		cw.Write(header)
-		cw.WriteAll(rows)
-		return cw.Error()
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(header, "\t")))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	return tw.Flush()
+	return writeRows(w, output, header, rows)
 }
 
 func flatten(prefix string, v any, out map[string]string) {

@@ -11,8 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"smp"
 	"smp/internal/delivery"
@@ -22,8 +23,8 @@ import (
 
 const ctlBusUsage = `smp ctl bus: the event bus, as kafka-consumer-groups.sh and kafka-console-consumer.sh are used in the runbook (INC-007)
 
-  smp ctl bus lag --group dispatch-engine [--topic orders.events] [--output table|json]
-  smp ctl bus dlq list --topic orders.events.dlq [--max-messages 10] [--output table|json]
+  smp ctl bus lag --group dispatch-engine [--topic orders.events] [--output table|json|csv]
+  smp ctl bus dlq list --topic orders.events.dlq [--max-messages 10] [--output table|json|csv]
   smp ctl bus dlq replay --topic orders.events.dlq [--offset P:O ...|--all]
       put dead letters back on their topic; consumers dedupe by event id,
       so replaying one twice applies it once
@@ -48,60 +49,62 @@ func openBusForCtl(cfg *Config) (smp.EventBus, smp.BusAdmin, error) {
 	return l, l, err
 }
 
-func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, ctlBusUsage)
-		return usageError{"smp ctl bus: which command?"}
-	}
-	cmd := args[0]
-	rest := args[1:]
-	if cmd == "dlq" {
-		if len(rest) == 0 {
-			fmt.Fprint(stderr, ctlBusUsage)
-			return usageError{"smp ctl bus dlq: list or replay?"}
-		}
-		cmd, rest = "dlq "+rest[0], rest[1:]
-	}
-	fs := flag.NewFlagSet("smp ctl bus "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// busOpts are the flags of the smp ctl bus commands.
+type busOpts struct {
+	group, topic, reason string
+	maxMessages          int
+	toOffset             int64
+	all                  bool
+	offsets              multiFlag
+}
+
+func (c *cli) ctlBusCmd(g *ctlFlags) *cobra.Command {
 	var cfg Config
-	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "data dir of the embedded event log")
-	cfg.registerMySQL(fs)
-	cfg.registerKafka(fs)
-	fs.IntVar(&cfg.Partitions, "partitions", 12, "partitions per topic")
-	var group, topic, output, server, reason string
-	fs.StringVar(&server, "server", "", "a running platform's URL: go through its admin API (audited) instead of the bus (SMP_SERVER)")
-	var maxMessages int
-	var toOffset int64
-	var all bool
-	var offsets multiFlag
-	fs.StringVar(&output, "output", "table", "table or json")
-	switch cmd {
-	case "lag":
-		fs.StringVar(&group, "group", "", "consumer group")
-		fs.StringVar(&topic, "topic", smp.TopicOrders, "topic")
-	case "dlq list":
-		fs.StringVar(&topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
-		fs.IntVar(&maxMessages, "max-messages", 10, "at most this many")
-	case "dlq replay":
-		fs.StringVar(&topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
-		fs.Var(&offsets, "offset", "PARTITION:OFFSET of a dead letter to replay (repeatable)")
-		fs.BoolVar(&all, "all", false, "replay every dead letter of the topic")
-		fs.StringVar(&reason, "reason", "", "why (audited; required with --server)")
-	case "reset-offsets":
-		fs.StringVar(&group, "group", "", "consumer group")
-		fs.StringVar(&topic, "topic", "", "TOPIC:PARTITION, e.g. orders.events:0")
-		fs.Int64Var(&toOffset, "to-offset", -1, "the group's next offset")
-		fs.StringVar(&reason, "reason", "", "why (audited; required with --server)")
-	default:
-		fmt.Fprint(stderr, ctlBusUsage)
-		return usageError{fmt.Sprintf("smp ctl bus: unknown command %q", cmd)}
+	// Which bus: given before or after the subcommand.
+	pfs := flag.NewFlagSet("smp ctl bus", flag.ContinueOnError)
+	pfs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "data dir of the embedded event log")
+	cfg.registerMySQL(pfs)
+	cfg.registerKafka(pfs)
+	pfs.IntVar(&cfg.Partitions, "partitions", 12, "partitions per topic")
+	sub := func(cmd, use, short string) *cobra.Command {
+		o := &busOpts{}
+		fs := flag.NewFlagSet("smp ctl bus "+cmd, flag.ContinueOnError)
+		switch cmd {
+		case "lag":
+			fs.StringVar(&o.group, "group", "", "consumer group")
+			fs.StringVar(&o.topic, "topic", smp.TopicOrders, "topic")
+		case "dlq list":
+			fs.StringVar(&o.topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
+			fs.IntVar(&o.maxMessages, "max-messages", 10, "at most this many")
+		case "dlq replay":
+			fs.StringVar(&o.topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
+			fs.Var(&o.offsets, "offset", "PARTITION:OFFSET of a dead letter to replay (repeatable)")
+			fs.BoolVar(&o.all, "all", false, "replay every dead letter of the topic")
+			fs.StringVar(&o.reason, "reason", "", "why (audited; required with --server)")
+		case "reset-offsets":
+			fs.StringVar(&o.group, "group", "", "consumer group")
+			fs.StringVar(&o.topic, "topic", "", "TOPIC:PARTITION, e.g. orders.events:0")
+			fs.Int64Var(&o.toOffset, "to-offset", -1, "the group's next offset")
+			fs.StringVar(&o.reason, "reason", "", "why (audited; required with --server)")
+		}
+		return c.leaf(&cobra.Command{Use: use, Short: short}, fs, func([]string) error {
+			return runCtlBus(c.ctx, cmd, &cfg, g.server, g.output, o, c.stdout)
+		})
 	}
-	if err := parseFlags(fs, rest); err != nil {
+	dlq := group(&cobra.Command{Use: "dlq", Short: "dead letters (list, replay)"},
+		sub("dlq list", "list", "dead letters of a topic"),
+		sub("dlq replay", "replay", "put dead letters back on their topic"))
+	bus := group(&cobra.Command{Use: "bus", Short: "consumer-group lag, dead letters and offsets (INC-006, INC-007)", Long: ctlBusUsage},
+		sub("lag", "lag", "a consumer group's lag per partition"), dlq,
+		sub("reset-offsets", "reset-offsets", "move a group's offset (stop its members first)"))
+	bus.PersistentFlags().AddGoFlagSet(pfs)
+	return bus
+}
+
+func runCtlBus(ctx context.Context, cmd string, cfg *Config, server, output string, o *busOpts, stdout io.Writer) error {
+	group, topic, reason, maxMessages, toOffset, all, offsets := o.group, o.topic, o.reason, o.maxMessages, o.toOffset, o.all, o.offsets
+	if err := checkOutput(output); err != nil {
 		return err
-	}
-	if output != "table" && output != "json" && !(server != "" && output == "csv") {
-		return usageError{"--output must be table or json (or csv with --server)"}
 	}
 	if err := cfg.validateKafka(); err != nil {
 		return err
@@ -146,7 +149,7 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if server != "" {
 		return busOverAPI(ctx, server, cmd, group, topic, part, toOffset, maxMessages, offsets, all, reason, output, stdout)
 	}
-	bus, adm, err := openBusForCtl(&cfg)
+	bus, adm, err := openBusForCtl(cfg)
 	if err != nil {
 		return err
 	}
@@ -160,19 +163,20 @@ func runCtlBus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if output == "json" {
 			return json.NewEncoder(stdout).Encode(offs)
 		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG")
+		var rows [][]string
 		var total int64
 		for _, o := range offs {
 			cur := "-"
 			if o.Committed >= 0 {
 				cur = strconv.FormatInt(o.Committed, 10)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\n", group, o.Topic, o.Partition, cur, o.End, o.Lag)
+			rows = append(rows, []string{group, o.Topic, fmt.Sprint(o.Partition), cur, fmt.Sprint(o.End), fmt.Sprint(o.Lag)})
 			total += o.Lag
 		}
-		w.Flush()
-		fmt.Fprintf(stdout, "total lag %d\n", total)
+		writeRows(stdout, output, []string{"group", "topic", "partition", "current-offset", "log-end-offset", "lag"}, rows)
+		if output == "table" {
+			fmt.Fprintf(stdout, "total lag %d\n", total)
+		}
 	case "dlq list":
 		msgs, err := adm.Read(ctx, topic, maxMessages)
 		if err != nil {
@@ -209,13 +213,14 @@ func printDeadLetters(w io.Writer, output string, msgs []smp.Message) error {
 	if output == "json" {
 		return json.NewEncoder(w).Encode(rows)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION:OFFSET\tKEY\tGROUP\tFROM\tREASON")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%d:%d\t%s\t%s\t%s\t%s\n", r.Partition, r.Offset, r.Key, r.Group, r.From, r.Reason)
+	table := make([][]string, len(rows))
+	for i, r := range rows {
+		table[i] = []string{fmt.Sprintf("%d:%d", r.Partition, r.Offset), r.Key, r.Group, r.From, r.Reason}
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "%d dead letters\n", len(rows))
+	writeRows(w, output, []string{"partition:offset", "key", "group", "from", "reason"}, table)
+	if output == "table" {
+		fmt.Fprintf(w, "%d dead letters\n", len(rows))
+	}
 	return nil
 }
 

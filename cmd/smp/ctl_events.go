@@ -8,13 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"smp"
 )
 
-const ctlEventsUsage = `smp ctl events list [--status received|processed|dlq] [--type inside.payment.succeeded] [--order ID] [--limit 100] [--output table|json]
+const ctlEventsUsage = `smp ctl events list [--status received|processed|dlq] [--type inside.payment.succeeded] [--order ID] [--limit 100] [--output table|json|csv]
     provider events in event_log, as the runbook's mongosh queries (INC-002):
     smp ctl events list --status dlq --type inside.payment.succeeded
   With --server URL (SMP_SERVER) it reads through the admin API (SMP_ADMIN_TOKEN); otherwise
@@ -22,34 +23,32 @@ const ctlEventsUsage = `smp ctl events list [--status received|processed|dlq] [-
   Replays go through the admin API (POST /admin/events/{id}/replay): they are audited.
 `
 
-func runCtlEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "list" {
-		fmt.Fprint(stderr, ctlEventsUsage)
-		return usageError{"smp ctl events: use list"}
-	}
+func (c *cli) ctlEventsCmd(g *ctlFlags) *cobra.Command {
 	fs := flag.NewFlagSet("smp ctl events list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg Config
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "data dir of the embedded database")
 	cfg.registerMySQL(fs)
-	var status, typ, order, output, server string
-	fs.StringVar(&server, "server", "", "a running platform's URL: read through its admin API instead of the database (SMP_SERVER)")
+	var status, typ, order string
 	var limit int
 	fs.StringVar(&status, "status", "", "received, processed or dlq")
 	fs.StringVar(&typ, "type", "", "event type, e.g. inside.payment.succeeded")
 	fs.StringVar(&order, "order", "", "order id")
 	fs.IntVar(&limit, "limit", 100, "at most this many, newest first")
-	fs.StringVar(&output, "output", "table", "table or json")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
+	list := c.leaf(&cobra.Command{Use: "list", Short: "provider events in event_log (INC-002)", Long: ctlEventsUsage}, fs, func([]string) error {
+		return runCtlEvents(c.ctx, cfg, g.server, g.output, status, typ, order, limit, c.stdout)
+	})
+	return group(&cobra.Command{Use: "events", Short: "provider events (list, replay)", Long: ctlEventsUsage},
+		list, c.apiCmd(g, "events replay", "replay", "replay provider events through the admin API (audited)"))
+}
+
+func runCtlEvents(ctx context.Context, cfg Config, server, output, status, typ, order string, limit int, stdout io.Writer) error {
 	switch smp.InboxStatus(status) {
 	case "", smp.InboxReceived, smp.InboxProcessed, smp.InboxDLQ:
 	default:
 		return usageError{"--status must be received, processed or dlq"}
 	}
-	if output != "table" && output != "json" && !(server != "" && output == "csv") {
-		return usageError{"--output must be table or json (or csv with --server)"}
+	if err := checkOutput(output); err != nil {
+		return err
 	}
 	if limit < 1 || limit > 10000 {
 		return usageError{"--limit must be between 1 and 10000"}
@@ -88,12 +87,14 @@ func runCtlEvents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return json.NewEncoder(stdout).Encode(evs)
 	}
-	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "EVENT_ID\tTYPE\tORDER\tAMOUNT_VND\tSTATUS\tATTEMPTS\tRECEIVED\tLAST_ERROR")
-	for _, e := range evs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", e.EventID, e.EventType, e.OrderID, e.AmountVND, e.Status, e.Attempts, e.ReceivedAt.Format(time.RFC3339), e.LastError)
+	rows := make([][]string, len(evs))
+	for i, e := range evs {
+		rows[i] = []string{e.EventID, e.EventType, e.OrderID, fmt.Sprint(e.AmountVND), string(e.Status), fmt.Sprint(e.Attempts), e.ReceivedAt.Format(time.RFC3339), e.LastError}
 	}
-	w.Flush()
+	if output == "csv" {
+		return writeRows(stdout, output, []string{"event_id", "event_type", "order_id", "amount_vnd", "status", "attempts", "received_at", "last_error"}, rows)
+	}
+	writeRows(stdout, output, []string{"event_id", "type", "order", "amount_vnd", "status", "attempts", "received", "last_error"}, rows)
 	fmt.Fprintf(stdout, "%d events\n", len(evs))
 	return nil
 }

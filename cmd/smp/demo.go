@@ -11,19 +11,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"smp"
 	"smp/auth"
 	"smp/payments"
 	"smp/sim"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (c *cli) demoCmd() *cobra.Command {
 	var cfg Config
 	var techs, customers int
 	var rate float64
 	var duration time.Duration
 	fs := flag.NewFlagSet("smp demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	cfg.register(fs)
 	fs.IntVar(&techs, "technicians", 200, "simulated technicians (connected over WebSocket)")
 	fs.IntVar(&customers, "customers", 50, "simulated customers")
@@ -33,9 +35,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Lookup("log-level").DefValue, fs.Lookup("log-format").DefValue = "warn", "text"
 	fs.Set("log-level", "warn")
 	fs.Set("log-format", "text")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	cmd := &cobra.Command{Use: "demo", Short: "serve + seeded data + simulated technicians and customers"}
+	return c.leaf(cmd, fs, func([]string) error {
+		return runDemo(c.ctx, cfg, demoLoad{techs, customers, rate, duration}, c.stdout, c.stderr)
+	})
+}
+
+// demoLoad is the simulated load of smp demo.
+type demoLoad struct {
+	techs, customers int
+	rate             float64
+	duration         time.Duration
+}
+
+func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.Writer) error {
+	techs, customers, rate, duration := load.techs, load.customers, load.rate, load.duration
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -9,38 +9,39 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
-
-const usage = `smp: SMP field-service marketplace platform
-
-Usage:
-  smp serve    [flags]   run every service in one process (embedded SQLite, in-process queues, durable event log)
-  smp demo     [flags]   serve + seeded data + simulated technicians and customers
-  smp migrate  [flags]   apply database migrations and exit
-  smp token    [flags]   create an admin API token with a role (ops, admin, finance, security)
-  smp ctl      ...       operate a running platform (smp ctl stats, smp ctl bus lag, ...)
-  smp runbook check INC-00N|--all   run an incident's Detect and Triage steps; exit 1 if it holds
-  smp bench SCENARIO|all [--quick]  measure SMP beside a reference (dispatch, candidate-search, order-create, ...)
-  smp version
-
-Every flag can also be set as SMP_<FLAG> in the environment (for example --data-dir as SMP_DATA_DIR).
-Run 'smp <command> -h' for a command's flags.
-`
 
 var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+	if err := run(ctx, argv(os.Args[0], os.Args[1:]), os.Stdout, os.Stderr); err != nil {
+		if exitCode(err) != 2 { // run reported a usage error with its hint
 			fmt.Fprintln(os.Stderr, "smp:", err)
 		}
+		stop()
 		os.Exit(exitCode(err))
 	}
 }
 
+// toolNames are the names the runbook runs SMP's tools under
+// (/app/bin/recon-report, /app/bin/replay-webhooks, /app/bin/admin): links
+// to this binary, which then runs the command of that name.
+var toolNames = map[string]bool{"recon-report": true, "replay-webhooks": true, "admin": true}
+
+// argv is the command line smp runs when invoked as arg0 with args: under
+// one of toolNames, that command; otherwise args as given.
+func argv(arg0 string, args []string) []string {
+	if name := filepath.Base(arg0); toolNames[name] {
+		return append([]string{name}, args...)
+	}
+	return args
+}
+
+// usageError is a command line smp cannot run: exit 2 with a hint.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
@@ -53,36 +54,25 @@ func exitCode(err error) int {
 	return 1
 }
 
+// run runs the command line args (without the program name). A usage
+// error it reports on stderr itself, with a one-line hint naming the
+// command's help; other errors are the caller's to report.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageError{"a command is required"}
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return runServe(ctx, rest, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, rest, stdout, stderr)
-	case "migrate":
-		return runMigrate(ctx, rest, stdout, stderr)
-	case "token":
-		return runToken(ctx, rest, stdout, stderr)
-	case "ctl":
-		return runCtl(ctx, rest, stdout, stderr)
-	case "runbook":
-		return runRunbook(ctx, rest, stdout, stderr)
-	case "bench":
-		return runBench(ctx, rest, stdout, stderr)
-	case "bench-technicians": // hidden: the dispatch bench's fleet of phones
-		return runBenchTechnicians(ctx, rest, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "smp", version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr}
+	root := c.root()
+	root.SetArgs(longFlags(root, args))
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	if !c.ran && !errors.As(err, new(usageError)) {
+		// Cobra's own: an unknown command or flag, a bad flag value,
+		// arguments a command does not take.
+		err = usageError{err.Error()}
+	}
+	if exitCode(err) == 2 {
+		fmt.Fprintln(stderr, "smp:", err)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return err
 }

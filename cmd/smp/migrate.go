@@ -6,19 +6,22 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"smp"
 	"smp/auth"
 )
 
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (c *cli) migrateCmd() *cobra.Command {
 	var cfg Config
 	fs := flag.NewFlagSet("smp migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
 	cfg.registerMySQL(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	cmd := &cobra.Command{Use: "migrate", Short: "apply database migrations and exit"}
+	return c.leaf(cmd, fs, func([]string) error { return runMigrate(c.ctx, cfg, c.stdout) })
+}
+
+func runMigrate(ctx context.Context, cfg Config, stdout io.Writer) error {
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
@@ -36,18 +39,19 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (c *cli) tokenCmd() *cobra.Command {
 	var cfg Config
 	var role, name string
 	fs := flag.NewFlagSet("smp token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
 	cfg.registerMySQL(fs)
 	fs.StringVar(&role, "role", "", "ops, admin, finance or security")
 	fs.StringVar(&name, "name", "", "who the token is for (recorded in audit entries)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	cmd := &cobra.Command{Use: "token", Short: "create an admin API token with a role (ops, admin, finance, security)"}
+	return c.leaf(cmd, fs, func([]string) error { return runToken(c.ctx, cfg, role, name, c.stdout, c.stderr) })
+}
+
+func runToken(ctx context.Context, cfg Config, role, name string, stdout, stderr io.Writer) error {
 	if !smp.ValidRole(smp.Role(role)) {
 		return usageError{fmt.Sprintf("--role %q: use ops, admin, finance or security", role)}
 	}

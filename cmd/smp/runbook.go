@@ -10,40 +10,44 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"smp/runbook"
 )
 
 // errIncident: an incident condition holds (exit 1, not a usage error).
 var errIncident = errors.New("an incident condition holds")
 
-func runRunbook(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprint(stderr, "smp runbook check INC-00N | --all [--server URL] [--output table|json]\n")
-		return usageError{"smp runbook: use check"}
-	}
-	args = args[1:]
-	var ids []string
-	if len(args) > 0 && strings.HasPrefix(args[0], "INC-") {
-		ids, args = []string{args[0]}, args[1:]
-	}
+func (c *cli) runbookCmd() *cobra.Command {
 	fs := flag.NewFlagSet("smp runbook check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	server, output := "http://127.0.0.1:8080", "table"
 	var all bool
 	fs.StringVar(&server, "server", server, "the platform's base URL (SMP_SERVER)")
-	fs.StringVar(&output, "output", output, "table or json")
+	fs.StringVar(&output, "output", output, "table, json or csv")
 	fs.BoolVar(&all, "all", false, "check every incident")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	check := c.leaf(&cobra.Command{
+		Use:   "check INC-00N | --all",
+		Short: "run an incident's Detect and Triage steps; exit 1 if its condition holds",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 || (len(args) == 1 && !strings.HasPrefix(args[0], "INC-")) {
+				return usageError{fmt.Sprintf("unexpected argument %q", args[len(args)-1])}
+			}
+			return nil
+		},
+		ValidArgs: runbook.Incidents,
+	}, fs, func(ids []string) error { return runRunbookCheck(c.ctx, ids, all, server, output, c.stdout) })
+	return group(&cobra.Command{Use: "runbook", Short: "the runbook's checks (smp runbook check INC-00N|--all)"}, check)
+}
+
+func runRunbookCheck(ctx context.Context, ids []string, all bool, server, output string, stdout io.Writer) error {
 	if all == (len(ids) > 0) {
 		return usageError{"give one incident (INC-001 to INC-007) or --all"}
 	}
 	if all {
 		ids = runbook.Incidents
 	}
-	if output != "table" && output != "json" {
-		return usageError{"--output must be table or json"}
+	if err := checkOutput(output); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		if _, err := runbook.Check(&runbook.Snapshot{}, id); err != nil {
@@ -67,16 +71,15 @@ func runRunbook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(verdicts)
+	} else if output == "csv" {
+		var rows [][]string
+		for _, v := range verdicts {
+			rows = append(rows, []string{v.Incident, v.Title, verdictState(v), strings.Join(v.Findings, "; "), v.Case, v.Mitigation})
+		}
+		writeRows(stdout, output, []string{"incident", "title", "state", "findings", "triage", "mitigation"}, rows)
 	} else {
 		for _, v := range verdicts {
-			state := "healthy"
-			switch {
-			case v.Holds:
-				state = "CONDITION HOLDS"
-			case v.Unknown:
-				state = "not applicable"
-			}
-			fmt.Fprintf(stdout, "%s %s: %s\n", v.Incident, v.Title, state)
+			fmt.Fprintf(stdout, "%s %s: %s\n", v.Incident, v.Title, verdictState(v))
 			for _, f := range v.Findings {
 				fmt.Fprintf(stdout, "  - %s\n", f)
 			}
@@ -93,4 +96,14 @@ func runRunbook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errIncident
 	}
 	return nil
+}
+
+func verdictState(v runbook.Verdict) string {
+	switch {
+	case v.Holds:
+		return "CONDITION HOLDS"
+	case v.Unknown:
+		return "not applicable"
+	}
+	return "healthy"
 }

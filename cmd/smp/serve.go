@@ -4,15 +4,18 @@ import (
 	"context"
 	"flag"
 	"io"
+
+	"github.com/spf13/cobra"
 )
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (c *cli) serveCmd() *cobra.Command {
 	var cfg Config
 	fs := newFlagSet("smp serve", &cfg)
-	fs.SetOutput(stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	cmd := &cobra.Command{Use: "serve", Short: "run every service in one process (embedded SQLite, in-process queues, durable event log)"}
+	return c.leaf(cmd, fs, func([]string) error { return runServe(c.ctx, cfg, c.stdout, c.stderr) })
+}
+
+func runServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
