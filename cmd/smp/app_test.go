@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/app"
 	"smp/httpapi"
 	"smp/sim"
 )
@@ -38,8 +39,8 @@ func startApp(t *testing.T, mutate func(*Config)) *testApp {
 func startAppLogging(t *testing.T, mutate func(*Config), logs io.Writer) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: "test-admin-token", LogLevel: "error", LogFormat: "json",
-		InvitationTTL: 5 * time.Second, RetryAfter: time.Second, StuckAfter: 5 * time.Minute, BackpressureThreshold: 100, Partitions: 4}
+	cfg := Config{LogLevel: "error", LogFormat: "json", Config: app.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: "test-admin-token",
+		InvitationTTL: 5 * time.Second, RetryAfter: time.Second, StuckAfter: 5 * time.Minute, BackpressureThreshold: 100, Partitions: 4}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -55,10 +56,10 @@ func startAppLogging(t *testing.T, mutate func(*Config), logs io.Writer) *testAp
 	} else if os.Getenv("SMP_TEST_LOG") != "" { // to debug a test: SMP_TEST_LOG=1
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	app := &App{Cfg: cfg, Log: log}
-	must(t, app.Open(ctx))
-	t.Cleanup(func() { app.Close() })
-	return &testApp{App: app, t: t, url: app.HTTP.URL(), admin: cfg.AdminToken, ds: ds}
+	a := &App{Cfg: cfg.Config, Log: log}
+	must(t, a.Open(ctx))
+	t.Cleanup(func() { a.Close() })
+	return &testApp{App: a, t: t, url: a.HTTP.URL(), admin: cfg.AdminToken, ds: ds}
 }
 
 func must(t testing.TB, err error) {

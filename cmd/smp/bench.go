@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"smp/app"
 	"smp/httpapi"
 	"smp/sim"
 )
@@ -170,9 +171,9 @@ func (e *benchEnv) config(ctx context.Context) (Config, func(), error) {
 	if err != nil {
 		return Config{}, nil, err
 	}
-	cfg := Config{Addr: "127.0.0.1:0", DataDir: dir, AdminToken: sim.NewToken("bench_"), LogLevel: "error", LogFormat: "json",
+	cfg := Config{LogLevel: "error", LogFormat: "json", Config: app.Config{Addr: "127.0.0.1:0", DataDir: dir, AdminToken: sim.NewToken("bench_"),
 		InvitationTTL: 20 * time.Second, RetryAfter: time.Second, StuckAfter: time.Hour, BackpressureThreshold: 100, Partitions: 12,
-		PaymentRetryBackoff: time.Second, PaymentDueAfter: time.Hour, BreakerOpenFor: 30 * time.Second, DashboardSampleEvery: 5 * time.Second}
+		PaymentRetryBackoff: time.Second, PaymentDueAfter: time.Hour, BreakerOpenFor: 30 * time.Second, DashboardSampleEvery: 5 * time.Second}}
 	cleanup := func() { os.RemoveAll(dir) }
 	if e.backend == "embedded" {
 		return cfg, cleanup, nil
@@ -255,11 +256,11 @@ func startBenchApp(ctx context.Context, cfg Config, seed sim.SeedConfig, mutate 
 	if err != nil {
 		return nil, nil, fmt.Errorf("seed: %w", err)
 	}
-	app := &App{Cfg: cfg, Log: slog.New(slog.DiscardHandler)}
-	if err := app.Open(ctx); err != nil {
+	a := &App{Cfg: cfg.Config, Log: slog.New(slog.DiscardHandler)}
+	if err := a.Open(ctx); err != nil {
 		return nil, nil, err
 	}
-	return app, ds, nil
+	return a, ds, nil
 }
 
 // app opens the whole platform on this backend, with a fresh database and

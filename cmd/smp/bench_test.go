@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket/wsjson"
 
+	"smp/app"
 	"smp/httpapi"
 	"smp/sim"
 	"smp/sqlstore/sqlstoretest"
@@ -33,8 +34,8 @@ func BenchmarkOrderToOfferDelivered(b *testing.B) {
 
 func benchOrderToOffer(b *testing.B, mutate func(*Config)) {
 	ctx := context.Background()
-	cfg := Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), AdminToken: "bench-admin", LogLevel: "error", LogFormat: "json",
-		InvitationTTL: time.Minute, RetryAfter: time.Second, StuckAfter: time.Hour, BackpressureThreshold: 100, Partitions: 12}
+	cfg := Config{LogLevel: "error", LogFormat: "json", Config: app.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), AdminToken: "bench-admin",
+		InvitationTTL: time.Minute, RetryAfter: time.Second, StuckAfter: time.Hour, BackpressureThreshold: 100, Partitions: 12}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -47,12 +48,12 @@ func benchOrderToOffer(b *testing.B, mutate func(*Config)) {
 		b.Fatal(err)
 	}
 	db.Close()
-	app := &App{Cfg: cfg, Log: slog.New(slog.DiscardHandler)}
-	if err := app.Open(ctx); err != nil {
+	a := &App{Cfg: cfg.Config, Log: slog.New(slog.DiscardHandler)}
+	if err := a.Open(ctx); err != nil {
 		b.Fatal(err)
 	}
-	defer app.Close()
-	ta := &testApp{App: app, t: b, url: app.HTTP.URL(), admin: cfg.AdminToken, ds: ds}
+	defer a.Close()
+	ta := &testApp{App: a, t: b, url: a.HTTP.URL(), admin: cfg.AdminToken, ds: ds}
 
 	// Every technician of HCMC with the plumbing skill is online.
 	offers := make(chan string, 1024)

@@ -37,7 +37,7 @@ const ctlBusUsage = `smp ctl bus: the event bus, as kafka-consumer-groups.sh and
 
 // openBusForCtl opens the bus a running platform uses, from the same flags.
 func openBusForCtl(cfg *Config) (smp.EventBus, smp.BusAdmin, error) {
-	if brokers := cfg.kafkaBrokers(); len(brokers) > 0 {
+	if brokers := cfg.KafkaBrokerList(); len(brokers) > 0 {
 		b, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(cfg.Partitions), ReplicationFactor: int16(cfg.KafkaReplication), ClientID: "smp-ctl"})
 		return b, b, err
 	}
@@ -106,8 +106,8 @@ func runCtlBus(ctx context.Context, cmd string, cfg *Config, server, output stri
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if err := cfg.validateKafka(); err != nil {
-		return err
+	if err := cfg.ValidateKafka(); err != nil {
+		return usageError{err.Error()}
 	}
 	switch cmd {
 	case "lag", "reset-offsets":

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -53,6 +52,7 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg.fromEnv()
 	if techs <= 0 || customers <= 0 || rate <= 0 {
 		return usageError{"--technicians, --customers and --order-rate must be positive"}
 	}
@@ -80,14 +80,10 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	// webhooks) and wms (stock), unless real ones are configured.
 	var inside *sim.Inside
 	if cfg.InsideURL == "" {
-		if cfg.InsideWebhookSecrets == "" && os.Getenv("SMP_INSIDE_WEBHOOK_SECRET") == "" {
+		if cfg.InsideWebhookSecrets == "" {
 			cfg.InsideWebhookSecrets = sim.NewToken("whsec_")
 		}
-		secrets := cfg.InsideWebhookSecrets
-		if secrets == "" {
-			secrets = os.Getenv("SMP_INSIDE_WEBHOOK_SECRET")
-		}
-		inside = &sim.Inside{Secret: payments.ParseSecrets(secrets)[0], AutoPay: true, PayAfter: 2 * time.Second}
+		inside = &sim.Inside{Secret: payments.ParseSecrets(cfg.InsideWebhookSecrets)[0], AutoPay: true, PayAfter: 2 * time.Second}
 		url, stop, err := serveSim(inside)
 		if err != nil {
 			return err
@@ -104,7 +100,7 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 		cfg.WMSURL = url
 	}
 
-	app := &App{Cfg: cfg, Log: cfg.logger(stderr)}
+	app := &App{Cfg: cfg.Config, Log: cfg.logger(stderr)}
 	if err := app.Open(ctx); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/app"
 	"smp/httpapi"
 	"smp/sim"
 	"smp/sqlstore"
@@ -76,7 +77,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dataDir := t.TempDir()
-	db, err := openStore(ctx, Config{DataDir: dataDir}, nil, nil)
+	db, err := app.OpenStore(ctx, app.Config{DataDir: dataDir}, nil, nil)
 	must(t, err)
 	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: 60, Customers: 10, Seed: 3}, httpapi.HashToken)
 	must(t, err)

@@ -19,7 +19,8 @@ func runServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	app := &App{Cfg: cfg, Log: cfg.logger(stderr)}
+	cfg.fromEnv()
+	app := &App{Cfg: cfg.Config, Log: cfg.logger(stderr)}
 	if err := app.Open(ctx); err != nil {
 		return err
 	}

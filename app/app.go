@@ -1,4 +1,7 @@
-package main
+// Package app is the whole platform in one process: it opens the backends
+// and services a configuration asks for, in dependency order, and closes
+// them in reverse. cmd/smp turns flags into a Config and runs an App.
+package app
 
 import (
 	"context"
@@ -58,9 +61,9 @@ type App struct {
 	wg     sync.WaitGroup
 }
 
-// openStore opens the system of record: MySQL when --mysql-dsn is set,
-// else SQLite in the data dir (used by migrate and token too).
-func openStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sqlstore.DB, error) {
+// OpenStore opens the system of record: MySQL when MySQLDSN is set, else
+// SQLite in the data dir (smp migrate and smp token use it too).
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sqlstore.DB, error) {
 	sc := sqlstore.Config{MySQLDSN: cfg.MySQLDSN, MySQLReadDSN: cfg.MySQLReadDSN, ReplicaLagThreshold: cfg.ReplicaLagThreshold,
 		MaxConns: cfg.MySQLMaxConns, Logger: log, Registerer: reg}
 	if cfg.MySQLDSN == "" {
@@ -76,7 +79,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus
 // embedded log beside the data (in the data dir, or in MySQL so that every
 // process shares it). Consumer lag is exported for both.
 func (a *App) openBus() error {
-	if brokers := a.Cfg.kafkaBrokers(); len(brokers) > 0 {
+	if brokers := a.Cfg.KafkaBrokerList(); len(brokers) > 0 {
 		k, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(a.Cfg.Partitions), ReplicationFactor: int16(a.Cfg.KafkaReplication),
 			ClientID: "smp-" + a.Cfg.Services, Logger: a.Log})
 		if err != nil {
@@ -153,10 +156,10 @@ func (a *App) Open(ctx context.Context) (err error) {
 	if err := os.MkdirAll(a.Cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	if a.Store, err = openStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
+	if a.Store, err = OpenStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
 		return err
 	}
-	services, err := a.Cfg.services()
+	services, err := a.Cfg.ServiceSet()
 	if err != nil {
 		return err
 	}
@@ -219,9 +222,6 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 
 	secrets := a.Cfg.InsideWebhookSecrets
-	if secrets == "" {
-		secrets = os.Getenv("SMP_INSIDE_WEBHOOK_SECRET")
-	}
 	if services[ServiceIntegration] && secrets == "" {
 		a.Log.Warn("SMP_INSIDE_WEBHOOK_SECRET is not set: inside's payment webhooks will be refused with 503")
 	}

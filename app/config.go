@@ -1,0 +1,168 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the platform's configuration: plain values, filled by cmd/smp
+// from its flags and SMP_* variables (this package reads neither).
+type Config struct {
+	Addr                  string
+	DataDir               string
+	MySQLDSN              string
+	MySQLReadDSN          string
+	ReplicaLagThreshold   time.Duration
+	MySQLMaxConns         int
+	RedisAddr             string
+	RedisPrefix           string
+	RedisPoolSize         int
+	Services              string
+	AdminToken            string
+	InvitationTTL         time.Duration
+	RetryAfter            time.Duration
+	StuckAfter            time.Duration
+	BackpressureThreshold int64
+	Partitions            int
+	KafkaBrokers          string
+	KafkaReplication      int
+	KafkaCluster          string
+	PaymentDueAfter       time.Duration
+	PaymentRetryBackoff   time.Duration
+	InsideURL             string
+	WMSURL                string
+	BreakerOpenFor        time.Duration
+	StatusFromAlerts      bool
+	DashboardSampleEvery  time.Duration
+	// InsideWebhookSecrets are inside's webhook signing secrets,
+	// comma-separated while rotating (cmd/smp reads them from
+	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
+	InsideWebhookSecrets string
+}
+
+// DefaultConfig is the configuration of a single process on the embedded
+// default; cmd/smp's flags take their defaults from it.
+func DefaultConfig() Config {
+	return Config{
+		Addr:                  "127.0.0.1:8080",
+		DataDir:               "./smp-data",
+		ReplicaLagThreshold:   30 * time.Second,
+		MySQLMaxConns:         32,
+		RedisPoolSize:         64,
+		Services:              "all",
+		InvitationTTL:         20 * time.Second,
+		RetryAfter:            10 * time.Second,
+		StuckAfter:            5 * time.Minute,
+		BackpressureThreshold: 100,
+		Partitions:            12,
+		KafkaReplication:      -1,
+		KafkaCluster:          "prod",
+		PaymentDueAfter:       15 * time.Minute,
+		PaymentRetryBackoff:   time.Second,
+		BreakerOpenFor:        30 * time.Second,
+		StatusFromAlerts:      true,
+		DashboardSampleEvery:  5 * time.Second,
+	}
+}
+
+// ConfigError is a configuration that cannot run; its message names the
+// setting by its flag.
+type ConfigError struct{ Msg string }
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+func invalid(format string, args ...any) error {
+	return &ConfigError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the configuration; every error is a *ConfigError.
+func (c *Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return invalid("--addr is required")
+	case c.DataDir == "":
+		return invalid("--data-dir is required")
+	case c.InvitationTTL < 100*time.Millisecond:
+		return invalid("--invitation-ttl must be at least 100ms")
+	case c.RetryAfter <= 0 || c.StuckAfter <= 0:
+		return invalid("--dispatch-retry-after and --stuck-after must be positive")
+	case c.BackpressureThreshold <= 0:
+		return invalid("--backpressure-threshold must be positive")
+	case c.Partitions <= 0 || c.Partitions > 1024:
+		return invalid("--partitions must be between 1 and 1024")
+	}
+	if _, err := c.ServiceSet(); err != nil {
+		return err
+	}
+	return c.ValidateKafka()
+}
+
+// KafkaBrokerList is KafkaBrokers split on commas, blanks dropped.
+func (c *Config) KafkaBrokerList() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// ValidateKafka checks the Kafka settings alone (smp ctl bus uses them).
+func (c *Config) ValidateKafka() error {
+	for _, b := range c.KafkaBrokerList() {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return invalid("--kafka-brokers: %q is not host:port", b)
+		}
+	}
+	if c.KafkaReplication < -1 {
+		return invalid("--kafka-replication-factor must be -1 (the brokers' default) or at least 1")
+	}
+	return nil
+}
+
+// Services a process can run.
+const (
+	ServiceAPI            = "api"             // /v1 for customers and technicians, the technicians' WebSocket
+	ServiceOrders         = "order-svc"       // the order intake consumer (01 -> 02)
+	ServiceDispatchEngine = "dispatch-engine" // queues, waves, sweeper
+	ServiceOutboxRelay    = "outbox-relay"    // outbox -> event bus (one active per cluster)
+	ServiceIntegration    = "integration-svc" // inside's payment webhook and the payment event processor
+)
+
+// AllServices are the services of --services all, in their order.
+var AllServices = []string{ServiceAPI, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay, ServiceIntegration}
+
+// ServiceSet parses Services. Every process serves /health, /metrics and
+// /admin. Splitting services over processes needs shared state: MySQL and
+// Redis.
+func (c *Config) ServiceSet() (map[string]bool, error) {
+	out := map[string]bool{}
+	if strings.TrimSpace(c.Services) == "all" || c.Services == "" {
+		for _, s := range AllServices {
+			out[s] = true
+		}
+		return out, nil
+	}
+	for _, s := range strings.Split(c.Services, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(AllServices, s) {
+			return nil, invalid("--services: unknown service %q (use all or %s)", s, strings.Join(AllServices, ", "))
+		}
+		out[s] = true
+	}
+	if c.MySQLDSN == "" || c.RedisAddr == "" {
+		return nil, invalid("--services other than all needs --mysql-dsn and --redis-addr: the processes share state there (and --kafka-brokers or the log in MySQL carries their events)")
+	}
+	return out, nil
+}
+
+// IsConfigError reports whether err is (or wraps) a *ConfigError.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}

@@ -1,0 +1,43 @@
+package app
+
+import (
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	if err := new(DefaultConfig()).Validate(); err != nil {
+		t.Fatalf("the default configuration: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"NoAddr", func(c *Config) { c.Addr = "" }},
+		{"NoDataDir", func(c *Config) { c.DataDir = "" }},
+		{"ShortInvitationTTL", func(c *Config) { c.InvitationTTL = time.Millisecond }},
+		{"RetryAfter", func(c *Config) { c.RetryAfter = 0 }},
+		{"Backpressure", func(c *Config) { c.BackpressureThreshold = 0 }},
+		{"Partitions", func(c *Config) { c.Partitions = 2000 }},
+		{"UnknownService", func(c *Config) { c.Services = "api,billing" }},
+		{"SplitWithoutSharedState", func(c *Config) { c.Services = ServiceAPI }},
+		{"BrokerWithoutPort", func(c *Config) { c.KafkaBrokers = "kafka-0" }},
+		{"Replication", func(c *Config) { c.KafkaReplication = -3 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := DefaultConfig()
+			tt.mutate(&c)
+			if err := c.Validate(); !IsConfigError(err) {
+				t.Fatalf("Validate() = %v, want a *ConfigError", err)
+			}
+		})
+	}
+	c := DefaultConfig()
+	c.Services, c.MySQLDSN, c.RedisAddr = "api, outbox-relay", "dsn", "127.0.0.1:6379"
+	set, err := c.ServiceSet()
+	if err != nil || len(set) != 2 || !set[ServiceAPI] || !set[ServiceOutboxRelay] {
+		t.Fatalf("ServiceSet() = %v, %v", set, err)
+	}
+}
