@@ -27,6 +27,14 @@ func MySQLDSN(tb testing.TB) string {
 	return CreateDatabase(tb, base)
 }
 
+// SkipUnlessMySQL skips the test, visibly, when SMP_TEST_MYSQL_DSN is unset.
+func SkipUnlessMySQL(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv(EnvDSN) == "" {
+		tb.Skipf("%s is not set: skipping the MySQL run (.ci/run sets it)", EnvDSN)
+	}
+}
+
 // CreateDatabase creates an empty database on the server of base and
 // returns a DSN for it; it is dropped at cleanup.
 func CreateDatabase(tb testing.TB, base string) string {
