@@ -26,6 +26,7 @@ import (
 	"smp/inmem"
 	"smp/integrations"
 	"smp/kafkabus"
+	"smp/ops"
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
@@ -235,22 +236,29 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
-	ops := httpapi.Ops{Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
-	if a.Redis != nil {
-		ops.FlushCache = func(ctx context.Context, pattern string, dryRun bool) (int64, error) {
-			if err := redisstore.CheckFlushPattern(pattern); err != nil {
-				return 0, smp.Errorf(smp.EINVALID, "%v", err)
-			}
-			return a.Redis.FlushCache(ctx, pattern, dryRun)
-		}
-	}
-
 	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second}, a.Store)
+	// Every operator action, for the admin API.
+	actCfg := ops.Config{Store: a.Store, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: statusPage, Dispatch: a.Engine,
+		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin)}
+	if integ.Inside != nil {
+		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
+	}
+	if integ.WMS != nil {
+		actCfg.Breakers = append(actCfg.Breakers, integ.WMS.Client)
+	}
+	if a.Redis != nil {
+		actCfg.FlushCache, actCfg.CheckFlushPattern = a.Redis.FlushCache, redisstore.CheckFlushPattern
+	}
+	actions, err := ops.New(actCfg)
+	if err != nil {
+		return err
+	}
+	views := httpapi.Ops{BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
 	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
 		SampleEvery: a.Cfg.DashboardSampleEvery},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration],
-			Integrations: integ, Ops: ops, Status: statusPage}); err != nil {
+			Integrations: integ, Ops: views, Actions: actions, Status: statusPage}); err != nil {
 		return err
 	}
 	a.HTTP = srv

@@ -1,29 +1,24 @@
 package httpapi
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"smp"
 	"smp/internal/delivery"
+	"smp/ops"
 )
 
-// Ops is what the admin API needs of the platform's backends beyond the
-// store: the event bus's admin side and the database's read routing.
+// Ops is what the admin API reads of the platform's backends beyond the
+// store: the event bus's admin side (lag, dead letters) and the database's
+// read routing. (What it changes goes through Deps.Actions.)
 type Ops struct {
-	Bus      smp.EventBus
 	BusAdmin smp.BusAdmin
 	// Replica reports the replica's lag; ok is false without a replica.
 	Replica func() (lag time.Duration, reachable, ok bool)
 	// ReadTarget says where lag-tolerant reads go: sqlite, primary or replica.
 	ReadTarget func() string
-	// FlushCache deletes cache keys matching a safe pattern (EINVALID for
-	// patterns that could touch sessions, locks or dispatch keys); nil
-	// without Redis.
-	FlushCache func(ctx context.Context, pattern string, dryRun bool) (int64, error)
 }
 
 type flushRequest struct {
@@ -32,32 +27,18 @@ type flushRequest struct {
 	Reason  string `json:"reason"`
 }
 
-// handleFlushCache is POST /admin/redis/flush-cache (admin role, audited):
-// the runbook's INC-004 option A, with SCAN + UNLINK and only cache:* patterns.
+// handleFlushCache is POST /admin/redis/flush-cache: the runbook's INC-004
+// option A (ops.FlushCache).
 func (s *Server) handleFlushCache(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	if s.d.Ops.FlushCache == nil {
-		s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "no Redis in this deployment"))
-		return
-	}
 	var req flushRequest
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if !req.DryRun && len(strings.TrimSpace(req.Reason)) < 3 {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required (a dry run needs none)"))
-		return
-	}
-	n, err := s.d.Ops.FlushCache(r.Context(), req.Pattern, req.DryRun)
+	n, err := s.d.Actions.FlushCache(r.Context(), p, req.Pattern, req.DryRun, req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if !req.DryRun {
-		if err := s.audit(r, p, "redis.flush_cache", "redis:"+req.Pattern, "", fmt.Sprintf(`{"deleted":%d}`, n), req.Reason); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pattern": req.Pattern, "dry_run": req.DryRun, "keys": n})
 }
@@ -152,47 +133,20 @@ type dlqReplayRequest struct {
 	Reason  string   `json:"reason"`
 }
 
-// handleDLQReplay is POST /admin/bus/dlq/replay (admin role, audited):
-// dead letters go back on their topic; consumers dedupe by event id.
+// handleDLQReplay is POST /admin/bus/dlq/replay: dead letters go back on
+// their topic (ops.ReplayDeadLetters).
 func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	if !s.busAdmin(w, r) {
-		return
-	}
 	var req dlqReplayRequest
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	switch {
-	case !strings.HasSuffix(req.Topic, smp.DLQSuffix):
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "topic %q is not a dead-letter topic", req.Topic))
-		return
-	case req.All == (len(req.Offsets) > 0):
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, `give offsets ["partition:offset", ...] or all`))
-		return
-	case len(strings.TrimSpace(req.Reason)) < 3:
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required"))
-		return
-	}
-	msgs, err := s.d.Ops.BusAdmin.Read(r.Context(), req.Topic, 100000)
+	n, err := s.d.Actions.ReplayDeadLetters(r.Context(), p, ops.DLQReplay{Topic: req.Topic, Offsets: req.Offsets, All: req.All}, req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out, missing := delivery.SelectReplays(msgs, req.Topic, req.Offsets, req.All)
-	if len(missing) > 0 {
-		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), req.Topic))
-		return
-	}
-	if err := s.audit(r, p, "bus.dlq_replay", "topic:"+req.Topic, "", fmt.Sprintf(`{"replayed":%d}`, len(out)), req.Reason); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.d.Ops.Bus.Publish(r.Context(), out...); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"replayed": len(out)})
+	writeJSON(w, http.StatusOK, map[string]any{"replayed": n})
 }
 
 type resetOffsetsRequest struct {
@@ -203,37 +157,22 @@ type resetOffsetsRequest struct {
 	Reason    string `json:"reason"`
 }
 
-// handleResetOffsets is POST /admin/bus/reset-offsets (admin role,
-// audited): the runbook's kafka-consumer-groups --reset-offsets. The
-// group's members must be stopped.
+// handleResetOffsets is POST /admin/bus/reset-offsets: the runbook's
+// kafka-consumer-groups --reset-offsets (ops.ResetOffset). The group's
+// members must be stopped.
 func (s *Server) handleResetOffsets(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	if !s.busAdmin(w, r) {
-		return
-	}
 	var req resetOffsetsRequest
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Group == "" || req.Topic == "" || req.Offset == nil || len(strings.TrimSpace(req.Reason)) < 3 {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "group, topic, partition, offset and reason are required"))
-		return
+	off := int64(-1) // absent: refused as missing
+	if req.Offset != nil {
+		off = *req.Offset
 	}
-	if err := s.d.Ops.BusAdmin.ResetOffset(r.Context(), req.Group, req.Topic, req.Partition, *req.Offset); err != nil {
+	if err := s.d.Actions.ResetOffset(r.Context(), p, ops.OffsetReset{Group: req.Group, Topic: req.Topic, Partition: req.Partition, Offset: off}, req.Reason); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.audit(r, p, "bus.reset_offsets", "group:"+req.Group, "", fmt.Sprintf(`{"topic":%q,"partition":%d,"offset":%d}`, req.Topic, req.Partition, *req.Offset), req.Reason); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "topic": req.Topic, "partition": req.Partition, "offset": *req.Offset})
-}
-
-// audit records a manual action that is not a change of an order or of money.
-func (s *Server) audit(r *http.Request, p smp.Principal, action, target, before, after, reason string) error {
-	return s.d.Store.InTx(r.Context(), func(tx smp.Tx) error {
-		return tx.AddAudit(r.Context(), smp.AuditEntry{At: time.Now().UTC(), Actor: p.Name, Role: p.Role, Action: action, Target: target,
-			Before: before, After: after, Reason: reason})
-	})
+	writeJSON(w, http.StatusOK, map[string]any{"group": req.Group, "topic": req.Topic, "partition": req.Partition, "offset": off})
 }

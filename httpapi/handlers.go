@@ -208,7 +208,7 @@ func (s *Server) handleSetFlag(w http.ResponseWriter, r *http.Request, p smp.Pri
 		s.writeError(w, r, smp.Errorf(smp.EINVALID, "value (true or false) is required"))
 		return
 	}
-	f, err := s.d.Flags.Set(r.Context(), r.PathValue("name"), *req.Value, p, req.Reason)
+	f, err := s.d.Actions.SetFlag(r.Context(), p, r.PathValue("name"), *req.Value, req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -294,24 +294,15 @@ type assignRequest struct {
 	Reason       string `json:"reason"`
 }
 
+// handleAssign is POST /admin/orders/{id}/assign: manual dispatch, the
+// runbook's INC-001 option C (ops.Assign).
 func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	if !s.engine(w, r) {
-		return
-	}
 	var req assignRequest
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if strings.TrimSpace(req.TechnicianID) == "" {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "technician_id is required"))
-		return
-	}
-	if len(strings.TrimSpace(req.Reason)) < 3 {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required for a manual assignment"))
-		return
-	}
-	o, err := s.d.Engine.ManualAssign(r.Context(), r.PathValue("id"), req.TechnicianID, p, req.Reason)
+	o, err := s.d.Actions.Assign(r.Context(), p, r.PathValue("id"), req.TechnicianID, req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 
 	"smp"
 	"smp/integrations"
@@ -44,36 +42,20 @@ type halfOpenRequest struct {
 }
 
 // handleHalfOpen is POST /admin/circuit-breaker/half-open {"service":"inside"}:
-// the next call probes the service and closes (or reopens) the breaker. Audited.
+// the next call probes the service and closes (or reopens) the breaker
+// (ops.HalfOpen).
 func (s *Server) handleHalfOpen(w http.ResponseWriter, r *http.Request, p smp.Principal) {
 	var req halfOpenRequest
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var target *integrations.Client
-	var names []string
-	for _, c := range s.clients() {
-		names = append(names, c.Name())
-		if c.Name() == req.Service {
-			target = c
-		}
-	}
-	if target == nil {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "service %q: use one of %s", req.Service, strings.Join(names, ", ")))
-		return
-	}
-	before := target.Status()
-	reason := strings.TrimSpace(req.Reason)
-	if reason == "" {
-		reason = "force half-open (runbook INC-005)"
-	}
-	if err := s.audit(r, p, "circuit_breaker.half_open", "integration:"+req.Service, fmt.Sprintf(`{"state":%q}`, before.State), `{"state":"half-open"}`, reason); err != nil {
+	st, err := s.d.Actions.HalfOpen(r.Context(), p, req.Service, req.Reason)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	target.HalfOpen()
-	writeJSON(w, http.StatusOK, target.Status())
+	writeJSON(w, http.StatusOK, st)
 }
 
 // handleProfile is GET /v1/me/profile: the customer's info from inside,

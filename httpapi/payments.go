@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 
 	"smp"
 	"smp/payments"
@@ -81,7 +80,7 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request, p smp.Prin
 		s.writeError(w, r, err)
 		return
 	}
-	ev, replayed, err := s.d.Payments.Replay(r.Context(), r.PathValue("id"), p, strings.TrimSpace(req.Reason))
+	ev, replayed, err := s.d.Actions.ReplayEvent(r.Context(), p, r.PathValue("id"), req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -104,11 +103,7 @@ func (s *Server) handleBulkReplay(w http.ResponseWriter, r *http.Request, p smp.
 		s.writeError(w, r, err)
 		return
 	}
-	if len(strings.TrimSpace(req.Reason)) < 3 {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "reason is required for a bulk replay"))
-		return
-	}
-	n, err := s.d.Payments.ReplayAll(r.Context(), smp.InboxFilter{EventType: req.EventType, OrderID: req.OrderID, Limit: req.Limit}, p, req.Reason)
+	n, err := s.d.Actions.ReplayEvents(r.Context(), p, smp.InboxFilter{EventType: req.EventType, OrderID: req.OrderID, Limit: req.Limit}, req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -124,7 +119,7 @@ func (s *Server) handleMarkPaid(w http.ResponseWriter, r *http.Request, p smp.Pr
 		s.writeError(w, r, err)
 		return
 	}
-	o, changed, err := s.d.Payments.MarkPaid(r.Context(), r.PathValue("id"), p, strings.TrimSpace(req.Reason))
+	o, changed, err := s.d.Actions.MarkPaid(r.Context(), p, r.PathValue("id"), req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -295,7 +295,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request, p smp.P
 		s.writeError(w, r, err)
 		return
 	}
-	cs, err := s.d.Status.Set(r.Context(), p, r.PathValue("id"), req.State, req.Message, req.Reason)
+	cs, err := s.d.Actions.SetComponentStatus(r.Context(), p, r.PathValue("id"), req.State, req.Message, req.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -22,6 +22,7 @@ import (
 	"smp/auth"
 	"smp/dispatch"
 	"smp/flags"
+	"smp/ops"
 	"smp/payments"
 	"smp/status"
 )
@@ -83,6 +84,9 @@ type Deps struct {
 	Integrations Integrations
 	// Ops: the bus and replica views for /admin/bus and /admin/replica.
 	Ops Ops
+	// Actions are the operator actions (ops): every admin write goes
+	// through them. Without, they answer 503 (nothing is wired to act on).
+	Actions *ops.Service
 	// Status, when set, serves /status, /v1/banners and /admin/status.
 	Status *status.Service
 }
@@ -113,6 +117,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
 	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken)
+	if d.Actions == nil {
+		var err error
+		if s.d.Actions, err = ops.New(ops.Config{Store: d.Store, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_http_requests_total", Help: "HTTP requests by route and status code."},
 		[]string{"route", "code"})
 	if cfg.Registerer != nil {

@@ -220,7 +220,10 @@ func TestFailedDatabaseActionLeavesNoEntry(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"finance sets a flag", func() error { _, err := f.ops.SetFlag(ctx, fiona, smp.FlagEnableAutoDispatch, false, "nope"); return err }()},
+		{"finance sets a flag", func() error {
+			_, err := f.ops.SetFlag(ctx, fiona, smp.FlagEnableAutoDispatch, false, "nope")
+			return err
+		}()},
 		{"ops marks paid", func() error { _, _, err := f.ops.MarkPaid(ctx, olga, second.ID, "nope"); return err }()},
 		{"ops replays the bus DLQ", func() error {
 			_, err := f.ops.ReplayDeadLetters(ctx, olga, ops.DLQReplay{Topic: "orders.events.dlq", All: true}, "nope")
@@ -258,7 +261,9 @@ func (f *fixture) phases(target string) ([]smp.AuditEntry, []string) {
 	return a, out
 }
 
-func samePhases(got []string, want ...string) bool { return strings.Join(got, ",") == strings.Join(want, ",") }
+func samePhases(got []string, want ...string) bool {
+	return strings.Join(got, ",") == strings.Join(want, ",")
+}
 
 // TestExternalActionsRecordIntentThenOutcome: bus offsets, bus dead letters
 // and the breaker are outside the database: an intent is committed before

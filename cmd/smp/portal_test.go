@@ -308,7 +308,9 @@ func TestAdminPortalInBrowser(t *testing.T) {
 	b.do("half-open", chromedp.Click(chromedp.CSS(`#breakers-table tr[data-service="inside"] button`)))
 	b.confirm("INC-005 probe inside")
 	b.until("half-open toast", `document.querySelector("#toast").textContent.startsWith("inside is")`)
-	if audit, _ := a.Store.FindAudit(ctx, smp.AuditFilter{Target: "integration:inside"}); len(audit) != 1 || audit[0].Reason != "INC-005 probe inside" {
+	// The breaker is outside the database: its intent, then its outcome (ops).
+	if audit, _ := a.Store.FindAudit(ctx, smp.AuditFilter{Target: "integration:inside"}); len(audit) != 2 || audit[0].Reason != "INC-005 probe inside" ||
+		audit[1].Reason != "INC-005 probe inside" {
 		t.Fatalf("half-open audit %+v", audit)
 	}
 
