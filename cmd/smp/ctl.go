@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"smp/ops"
 	"smp/redisstore"
 )
 
@@ -59,25 +60,31 @@ func (c *cli) ctlRedisCmd(g *ctlFlags) *cobra.Command {
 	fs := flag.NewFlagSet("smp ctl redis flush-cache", flag.ContinueOnError)
 	var addr, prefix, pattern, reason string
 	var dry bool
-	fs.StringVar(&reason, "reason", "", "why (audited; required with --server unless --dry-run)")
+	fs.StringVar(&reason, "reason", "", "why (audited; required unless --dry-run)")
+	// Where a flush is audited without --server: the platform's database.
+	var cfg Config
+	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "data dir of the embedded database (the audit log, without --server)")
+	cfg.registerMySQL(fs)
 	fs.StringVar(&addr, "redis-addr", "", "Redis address")
 	fs.StringVar(&prefix, "redis-prefix", "", "the platform's Redis key prefix, if any")
 	fs.StringVar(&pattern, "pattern", "", "SCAN pattern of cache keys, e.g. 'cache:wms:stock:*'")
 	fs.BoolVar(&dry, "dry-run", false, "count the keys, delete nothing")
 	flush := c.leaf(&cobra.Command{Use: "flush-cache", Short: "delete cache keys with SCAN + UNLINK (runbook INC-004 option A)"}, fs, func([]string) error {
-		return runFlushCache(c.ctx, g.server, reason, addr, prefix, pattern, dry, c.stdout)
+		return runFlushCache(c.ctx, cfg, g.server, reason, addr, prefix, pattern, dry, c.stdout)
 	})
 	return group(&cobra.Command{Use: "redis", Short: "Redis, directly or through the admin API"}, flush)
 }
 
-func runFlushCache(ctx context.Context, server, reason, addr, prefix, pattern string, dry bool, stdout io.Writer) error {
+func runFlushCache(ctx context.Context, cfg Config, server, reason, addr, prefix, pattern string, dry bool, stdout io.Writer) error {
 	if err := redisstore.CheckFlushPattern(pattern); err != nil {
 		return usageError{err.Error()}
 	}
-	if server != "" {
-		if !dry && len(strings.TrimSpace(reason)) < 3 {
-			return usageError{"--reason is required: a flush is audited"}
+	if !dry {
+		if err := needReason(reason); err != nil {
+			return err
 		}
+	}
+	if server != "" {
 		c, err := newAPIClient(server, time.Minute)
 		if err != nil {
 			return err
@@ -102,7 +109,18 @@ func runFlushCache(ctx context.Context, server, reason, addr, prefix, pattern st
 		return err
 	}
 	defer s.Close()
-	n, err := s.FlushCache(ctx, pattern, dry)
+	var n int64
+	if dry {
+		n, err = s.FlushCache(ctx, pattern, true)
+	} else {
+		// Audited in the platform's database, as through the admin API.
+		act, closeDB, oerr := localActions(ctx, cfg, func(c *ops.Config) { c.FlushCache, c.CheckFlushPattern = s.FlushCache, redisstore.CheckFlushPattern })
+		if oerr != nil {
+			return oerr
+		}
+		defer closeDB()
+		n, err = act.FlushCache(ctx, localPrincipal(), pattern, false, reason)
+	}
 	if err != nil {
 		return err
 	}

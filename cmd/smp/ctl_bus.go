@@ -18,6 +18,7 @@ import (
 	"smp"
 	"smp/internal/delivery"
 	"smp/kafkabus"
+	"smp/ops"
 	"smp/sqlbus"
 )
 
@@ -80,12 +81,12 @@ func (c *cli) ctlBusCmd(g *ctlFlags) *cobra.Command {
 			fs.StringVar(&o.topic, "topic", smp.TopicOrders+smp.DLQSuffix, "dead-letter topic")
 			fs.Var(&o.offsets, "offset", "PARTITION:OFFSET of a dead letter to replay (repeatable)")
 			fs.BoolVar(&o.all, "all", false, "replay every dead letter of the topic")
-			fs.StringVar(&o.reason, "reason", "", "why (audited; required with --server)")
+			fs.StringVar(&o.reason, "reason", "", "why (audited; required)")
 		case "reset-offsets":
 			fs.StringVar(&o.group, "group", "", "consumer group")
 			fs.StringVar(&o.topic, "topic", "", "TOPIC:PARTITION, e.g. orders.events:0")
 			fs.Int64Var(&o.toOffset, "to-offset", -1, "the group's next offset")
-			fs.StringVar(&o.reason, "reason", "", "why (audited; required with --server)")
+			fs.StringVar(&o.reason, "reason", "", "why (audited; required)")
 		}
 		return c.leaf(&cobra.Command{Use: use, Short: short}, fs, func([]string) error {
 			return runCtlBus(c.ctx, cmd, &cfg, g.server, g.output, o, c.stdout)
@@ -130,6 +131,11 @@ func runCtlBus(ctx context.Context, cmd string, cfg *Config, server, output stri
 			return usageError{"--to-offset is required (the next good offset)"}
 		}
 		topic, part = t, int32(n)
+	}
+	if cmd == "dlq replay" || cmd == "reset-offsets" {
+		if err := needReason(reason); err != nil {
+			return err
+		}
 	}
 	if cmd == "dlq replay" && all == (len(offsets) > 0) {
 		return usageError{"give --offset PARTITION:OFFSET (repeatable) or --all"}
@@ -183,21 +189,22 @@ func runCtlBus(ctx context.Context, cmd string, cfg *Config, server, output stri
 			return err
 		}
 		return printDeadLetters(stdout, output, msgs)
-	case "dlq replay":
-		msgs, err := adm.Read(ctx, topic, 100000)
+	case "dlq replay", "reset-offsets":
+		// Audited in the platform's database, as through the admin API.
+		act, closeDB, err := localActions(ctx, *cfg, func(c *ops.Config) { c.Bus, c.BusAdmin = bus, adm })
 		if err != nil {
 			return err
 		}
-		out, missing := delivery.SelectReplays(msgs, topic, offsets, all)
-		if len(missing) > 0 {
-			return smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), topic)
+		defer closeDB()
+		if cmd == "dlq replay" {
+			n, err := act.ReplayDeadLetters(ctx, localPrincipal(), ops.DLQReplay{Topic: topic, Offsets: offsets, All: all}, reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "replayed %d dead letters from %s\n", n, topic)
+			return nil
 		}
-		if err := bus.Publish(ctx, out...); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "replayed %d dead letters from %s\n", len(out), topic)
-	case "reset-offsets":
-		if err := adm.ResetOffset(ctx, group, topic, part, toOffset); err != nil {
+		if err := act.ResetOffset(ctx, localPrincipal(), ops.OffsetReset{Group: group, Topic: topic, Partition: part, Offset: toOffset}, reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "group %s: %s:%d reset to offset %d\n", group, topic, part, toOffset)
@@ -233,9 +240,6 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // and replays and resets are audited with the caller's token.
 func busOverAPI(ctx context.Context, server, cmd, group, topic string, part int32, toOffset int64, max int, offsets []string, all bool,
 	reason, output string, stdout io.Writer) error {
-	if (cmd == "dlq replay" || cmd == "reset-offsets") && len(strings.TrimSpace(reason)) < 3 {
-		return usageError{"--reason is required: replays and resets are audited"}
-	}
 	c, err := newAPIClient(server, 30*time.Second)
 	if err != nil {
 		return err

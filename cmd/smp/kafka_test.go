@@ -325,8 +325,29 @@ func TestCtlBusEmbedded(t *testing.T) {
 		return err == nil && strings.Count(out, "schema mismatch") == 2
 	})
 	t.Logf("smp ctl bus dlq list:\n%s", listing)
-	if out, err := ctl("reset-offsets", "--group", "dispatch-engine", "--topic", "orders.events:0", "--to-offset", "0"); smp.ErrorCode(err) != smp.ECONFLICT {
+	if out, err := ctl("reset-offsets", "--group", "dispatch-engine", "--topic", "orders.events:0", "--to-offset", "0"); exitCode(err) != 2 {
+		t.Fatalf("reset-offsets without a reason: %v\n%s", err, out)
+	}
+	if out, err := ctl("reset-offsets", "--group", "dispatch-engine", "--topic", "orders.events:0", "--to-offset", "0", "--reason", "INC-007 skip"); smp.ErrorCode(err) != smp.ECONFLICT {
 		t.Fatalf("reset-offsets on a running group: %v\n%s", err, out)
+	}
+	// Without --server the attempt is audited in the platform's database:
+	// the intent, then the failure.
+	audit, err := a.Store.FindAudit(context.Background(), smp.AuditFilter{Target: "group:dispatch-engine"})
+	must(t, err)
+	if len(audit) != 2 || !strings.HasPrefix(audit[0].Actor, "cli:") || audit[0].Reason != "INC-007 skip" ||
+		!strings.Contains(audit[0].After, `"phase":"failed"`) || !strings.Contains(audit[1].After, `"phase":"intent"`) {
+		t.Fatalf("the local reset's audit: %+v", audit)
+	}
+	// A dead letter replayed from the command line is audited too.
+	if out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--all", "--reason", "INC-007 poison understood"); err != nil ||
+		!strings.Contains(out, "replayed 2 dead letters") {
+		t.Fatalf("dlq replay: %v\n%s", err, out)
+	}
+	audit, err = a.Store.FindAudit(context.Background(), smp.AuditFilter{Action: "bus.dlq_replay"})
+	must(t, err)
+	if len(audit) != 2 || audit[0].Target != "topic:orders.events.dlq" || !strings.Contains(audit[0].After, `"replayed":2`) {
+		t.Fatalf("the local replay's audit: %+v", audit)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"smp"
+	"smp/app"
 	"smp/redisstore"
 	"smp/sim"
 )
@@ -285,9 +286,25 @@ func TestCtlFlushCache(t *testing.T) {
 		t.Fatalf("dry run: %s", out.String())
 	}
 	out.Reset()
-	must(t, run(ctx, []string{"ctl", "redis", "flush-cache", "--redis-addr", addr, "--redis-prefix", prefix, "--pattern", "cache:wms:stock:*"}, &out, &errb))
+	// A flush is audited: without --server, in the database of --data-dir,
+	// under the local principal; without a reason it is refused.
+	dataDir := t.TempDir()
+	flush := []string{"ctl", "redis", "flush-cache", "--redis-addr", addr, "--redis-prefix", prefix, "--pattern", "cache:wms:stock:*", "--data-dir", dataDir}
+	if err := run(ctx, flush, &out, &errb); exitCode(err) != 2 || !strings.Contains(err.Error(), "--reason") {
+		t.Fatalf("flush without a reason: %v", err)
+	}
+	must(t, run(ctx, append(flush, "--reason", "INC-004 stock keys without TTL"), &out, &errb))
 	if !strings.Contains(out.String(), "deleted 1200 keys") {
 		t.Fatalf("flush: %s", out.String())
+	}
+	db, err := openStore(ctx, Config{Config: app.Config{DataDir: dataDir}}, nil, nil)
+	must(t, err)
+	defer db.Close()
+	audit, err := db.FindAudit(ctx, smp.AuditFilter{Action: "redis.flush_cache"})
+	must(t, err)
+	if len(audit) != 2 || !strings.HasPrefix(audit[0].Actor, "cli:") || audit[0].Reason != "INC-004 stock keys without TTL" ||
+		!strings.Contains(audit[0].After, `"deleted":1200`) || !strings.Contains(audit[1].After, `"phase":"intent"`) {
+		t.Fatalf("the local flush's audit: %+v", audit)
 	}
 	left, _ := rdb.Keys(ctx, prefix+"*").Result() // KEYS is fine in a test on its own prefix
 	if len(left) != 3 {

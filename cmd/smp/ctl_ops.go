@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/user"
+	"strings"
+
+	"smp"
+	"smp/auth"
+	"smp/ops"
+	"smp/sqlstore"
+)
+
+// Operator actions of smp ctl without --server: the same use cases as the
+// admin API (package ops), run on the backends directly, audited in the
+// platform's database under a local principal.
+
+// localPrincipal is who acts from this host: "cli:<os user>", admin role
+// (whoever can open the database directly may do everything).
+func localPrincipal() smp.Principal {
+	name := ""
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if name == "" {
+		name = os.Getenv("USER")
+	}
+	return auth.Local(name)
+}
+
+// needReason is the usage error of an action without a --reason.
+func needReason(reason string) error {
+	if len(strings.TrimSpace(reason)) < 3 {
+		return usageError{"--reason is required: the action is audited"}
+	}
+	return nil
+}
+
+// localActions opens the platform's database (--data-dir or --mysql-dsn,
+// as for smp serve) and returns the operations over it and the given
+// backends; close closes the database.
+func localActions(ctx context.Context, cfg Config, with func(*ops.Config)) (*ops.Service, func(), error) {
+	db, err := openStore(ctx, cfg, nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	oc := ops.Config{Store: db}
+	with(&oc)
+	svc, err := ops.New(oc)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return svc, func() { db.Close() }, nil
+}
+
+var _ ops.Store = (*sqlstore.DB)(nil)
