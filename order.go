@@ -228,7 +228,8 @@ type OrderTx interface {
 	// OrderForUpdate reads an order and locks it for the rest of the tx;
 	// ENOTFOUND if there is none with id.
 	OrderForUpdate(ctx context.Context, id string) (*Order, error)
-	// InsertOrder inserts a new order; ECONFLICT if its id exists.
+	// InsertOrder inserts a new order; ECONFLICT if its id exists,
+	// EINVALID if PriceVND is not positive.
 	InsertOrder(ctx context.Context, o *Order) error
 	// UpdateOrder writes stage, payment status, technician and
 	// timestamps; ENOTFOUND if the order does not exist.

@@ -24,8 +24,13 @@ import "context"
 // Error contract: a method returns only the codes its comment names (see
 // error.go). Any other failure (the database unreachable, a driver error)
 // is returned without a code, which ErrorCode reports as EINTERNAL.
-// Limits and lengths behave the same on every backend; the conformance
-// suite (smp/storetest) holds every implementation to these comments.
+// Besides the codes it names, every write returns EINVALID, and writes
+// nothing, for a value longer than its field is kept (sizes count
+// characters: identifiers 64, names 100 to 200, reasons 1000, free texts
+// 64 KiB; the migrations have each one), rather than truncating it on one
+// backend and keeping it whole on another. Limits and lengths behave the
+// same on every backend; the conformance suite (smp/storetest) holds
+// every implementation to these comments.
 
 // Transactor runs writes that must commit together.
 type Transactor interface {

@@ -16,6 +16,15 @@ var _ smp.AlertStore = (*DB)(nil)
 func (db *DB) UpsertAlert(ctx context.Context, a *smp.Alert) error {
 	labels, _ := json.Marshal(a.Labels)
 	ann, _ := json.Marshal(a.Annotations)
+	if err := checkSizes("upsert alert",
+		chars("fingerprint", a.Fingerprint, 64),
+		chars("name", a.Name, 128),
+		chars("status", a.Status, 16),
+		chars("severity", a.Severity, 32),
+		text("labels", string(labels), maxText),
+		text("annotations", string(ann), maxText)); err != nil {
+		return err
+	}
 	return db.exec(ctx, "upsert alert", db.dialect.Upsert("alerts", []string{"fingerprint"},
 		[]string{"fingerprint", "name", "status", "severity", "labels", "annotations", "starts_at", "ends_at", "updated_at"}),
 		a.Fingerprint, a.Name, a.Status, a.Severity, string(labels), string(ann), micros(a.StartsAt), micros(a.EndsAt), micros(a.UpdatedAt))

@@ -51,6 +51,16 @@ func (db *DB) FindAudit(ctx context.Context, f smp.AuditFilter) ([]smp.AuditEntr
 
 // AddAudit records a manual action.
 func (tx *Tx) AddAudit(ctx context.Context, a smp.AuditEntry) error {
+	if err := checkSizes("add audit",
+		chars("actor", a.Actor, 200),
+		chars("role", string(a.Role), 16),
+		chars("action", a.Action, 64),
+		chars("target", a.Target, 200),
+		text("before", a.Before, maxText),
+		text("after", a.After, maxText),
+		chars("reason", a.Reason, 1000)); err != nil {
+		return err
+	}
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO audit_log (at, actor, role, action, target, before_state, after_state, reason) VALUES (?,?,?,?,?,?,?,?)`,
 		micros(a.At), a.Actor, a.Role, a.Action, a.Target, a.Before, a.After, a.Reason)
 	if err != nil {

@@ -118,6 +118,11 @@ func (db *DB) FindTechnicians(ctx context.Context, city string) ([]*smp.Technici
 
 // UpsertCity creates or updates a city.
 func (db *DB) UpsertCity(ctx context.Context, c *smp.City) error {
+	if err := checkSizes("upsert city",
+		chars("code", c.Code, 16),
+		chars("name", c.Name, 100)); err != nil {
+		return err
+	}
 	cfg, _ := json.Marshal(dispatchConfig{RadiusStepsKm: c.RadiusStepsKm, WaveSize: c.WaveSize, MaxWaves: c.MaxWaves})
 	return db.exec(ctx, "upsert city", db.dialect.Upsert("cities", []string{"code"}, []string{"code", "name", "min_lat", "max_lat", "min_lng", "max_lng", "dispatch_config"}),
 		c.Code, c.Name, c.MinLat, c.MaxLat, c.MinLng, c.MaxLng, string(cfg))
@@ -125,27 +130,55 @@ func (db *DB) UpsertCity(ctx context.Context, c *smp.City) error {
 
 // UpsertService creates or updates a service.
 func (db *DB) UpsertService(ctx context.Context, s *smp.Service) error {
+	if err := checkSizes("upsert service",
+		chars("code", s.Code, 64),
+		chars("name", s.Name, 100)); err != nil {
+		return err
+	}
 	return db.exec(ctx, "upsert service", db.dialect.Upsert("services", []string{"code"}, []string{"code", "name"}), s.Code, s.Name)
 }
 
 // UpsertPartner creates or updates a partner.
 func (db *DB) UpsertPartner(ctx context.Context, p *smp.Partner) error {
+	if err := checkSizes("upsert partner",
+		chars("id", p.ID, 64),
+		chars("name", p.Name, 200)); err != nil {
+		return err
+	}
 	return db.exec(ctx, "upsert partner", db.dialect.Upsert("partners", []string{"id"}, []string{"id", "name"}), p.ID, p.Name)
 }
 
 // UpsertTechnician creates or updates a technician (not their active order).
 func (db *DB) UpsertTechnician(ctx context.Context, t *smp.Technician) error {
+	skills := strings.Join(t.Skills, ",")
+	if err := checkSizes("upsert technician",
+		chars("id", t.ID, 64),
+		chars("partner_id", t.PartnerID, 64),
+		chars("name", t.Name, 200),
+		chars("city", t.City, 16),
+		chars("skills", skills, 500)); err != nil {
+		return err
+	}
 	return db.exec(ctx, "upsert technician", db.dialect.Upsert("technicians", []string{"id"}, []string{"id", "partner_id", "name", "city", "skills"}),
-		t.ID, t.PartnerID, t.Name, t.City, strings.Join(t.Skills, ","))
+		t.ID, t.PartnerID, t.Name, t.City, skills)
 }
 
 // UpsertCustomer creates or updates a customer.
 func (db *DB) UpsertCustomer(ctx context.Context, c *smp.Customer) error {
+	if err := checkSizes("upsert customer",
+		chars("id", c.ID, 64),
+		chars("name", c.Name, 200)); err != nil {
+		return err
+	}
 	return db.exec(ctx, "upsert customer", db.dialect.Upsert("customers", []string{"id"}, []string{"id", "name"}), c.ID, c.Name)
 }
 
 // ClaimTechnician sets the technician's active order if they hold none.
 func (tx *Tx) ClaimTechnician(ctx context.Context, technicianID, orderID string) error {
+	if err := checkSizes("claim technician",
+		chars("order_id", orderID, 64)); err != nil {
+		return err
+	}
 	res, err := tx.tx.ExecContext(ctx, `UPDATE technicians SET active_order_id = ? WHERE id = ? AND active_order_id IS NULL`, orderID, technicianID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: claim technician: %w", err)

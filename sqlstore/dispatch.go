@@ -16,6 +16,11 @@ var _ smp.DispatchTraceStore = (*DB)(nil)
 
 // AddDispatchWave records a wave of a dispatch round.
 func (db *DB) AddDispatchWave(ctx context.Context, w smp.DispatchWave) error {
+	if err := checkSizes("add dispatch wave",
+		chars("order_id", w.OrderID, 64),
+		chars("note", w.Note, 500)); err != nil {
+		return err
+	}
 	_, err := db.write.ExecContext(ctx, db.dialect.Upsert("dispatch_waves", []string{"order_id", "round", "wave"},
 		[]string{"order_id", "round", "wave", "radius_m", "started_at", "candidates", "note"}),
 		w.OrderID, w.Round, w.Wave, w.RadiusM, micros(w.StartedAt), w.Candidates, w.Note)
@@ -34,6 +39,14 @@ func (db *DB) AddOffers(ctx context.Context, offers []smp.OfferRecord) error {
 	sb.WriteString(`INSERT INTO dispatch_offers (invitation_id, order_id, technician_id, round, wave, offer_rank, distance_m, rank_reason, state, sent_at, expires_at) VALUES `)
 	args := make([]any, 0, len(offers)*11)
 	for i, o := range offers {
+		if err := checkSizes("add offers",
+			chars("invitation_id", o.InvitationID, 64),
+			chars("order_id", o.OrderID, 64),
+			chars("technician_id", o.TechnicianID, 64),
+			chars("rank_reason", o.RankReason, 500),
+			chars("state", string(o.State), 16)); err != nil {
+			return err
+		}
 		if i > 0 {
 			sb.WriteString(",")
 		}

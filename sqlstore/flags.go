@@ -39,6 +39,11 @@ func (db *DB) FindFlags(ctx context.Context) (map[string]bool, error) {
 
 // SetFlag sets a feature flag, returning its previous value.
 func (tx *Tx) SetFlag(ctx context.Context, name string, value bool, actor string, at time.Time) (bool, error) {
+	if err := checkSizes("set flag",
+		chars("name", name, 64),
+		chars("updated_by", actor, 200)); err != nil {
+		return false, err
+	}
 	var before bool
 	err := tx.tx.QueryRowContext(ctx, `SELECT value FROM feature_flags WHERE name = ?`+tx.db.dialect.ForUpdate, name).Scan(&before)
 	if errors.Is(err, sql.ErrNoRows) {

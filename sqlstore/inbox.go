@@ -41,6 +41,17 @@ func scanInbox(row scanner) (*smp.InboxEvent, error) {
 // id exists it is returned with inserted false (the caller compares body
 // hashes: same body is a duplicate, another body a conflict).
 func (db *DB) InsertInboxEvent(ctx context.Context, e *smp.InboxEvent) (existing *smp.InboxEvent, inserted bool, err error) {
+	if err := checkSizes("insert event_log",
+		chars("event_id", e.EventID, 64),
+		chars("provider", e.Provider, 32),
+		chars("event_type", e.EventType, 64),
+		chars("order_id", e.OrderID, 64),
+		chars("body_sha256", e.BodyHash, 64),
+		text("body", e.Body, maxMediumText),
+		chars("status", string(e.Status), 16),
+		text("last_error", e.LastError, maxText)); err != nil {
+		return nil, false, err
+	}
 	res, err := db.write.ExecContext(ctx, db.dialect.InsertIgnore+` INTO event_log (`+inboxCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)`,
 		e.EventID, e.Provider, e.EventType, e.OrderID, e.AmountVND, micros(e.OccurredAt), e.BodyHash, e.Body, e.Status, e.Attempts,
 		e.LastError, micros(e.ReceivedAt), micros(e.NextAttemptAt))
@@ -147,6 +158,11 @@ func (tx *Tx) InboxEventForUpdate(ctx context.Context, eventID string) (*smp.Inb
 
 // UpdateInboxEvent writes an event's processing state.
 func (tx *Tx) UpdateInboxEvent(ctx context.Context, e *smp.InboxEvent) error {
+	if err := checkSizes("update event_log",
+		chars("status", string(e.Status), 16),
+		text("last_error", e.LastError, maxText)); err != nil {
+		return err
+	}
 	var processed any
 	if e.ProcessedAt != nil {
 		processed = micros(*e.ProcessedAt)

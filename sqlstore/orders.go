@@ -175,6 +175,20 @@ func (tx *Tx) OrderForUpdate(ctx context.Context, id string) (*smp.Order, error)
 
 // InsertOrder inserts a new order.
 func (tx *Tx) InsertOrder(ctx context.Context, o *smp.Order) error {
+	if err := checkSizes("insert order",
+		chars("id", o.ID, 64),
+		chars("customer_id", o.CustomerID, 64),
+		chars("city", o.City, 16),
+		chars("service", o.Service, 64),
+		chars("address", o.Address, 500),
+		chars("stage", string(o.Stage), 20),
+		chars("payment_status", string(o.PaymentStatus), 16),
+		chars("technician_id", o.TechnicianID, 64)); err != nil {
+		return err
+	}
+	if o.PriceVND <= 0 {
+		return smp.Errorf(smp.EINVALID, "insert order: price_vnd %d: must be positive", o.PriceVND)
+	}
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO orders (id, customer_id, city, service, lat, lng, address, price_vnd,
 		stage, payment_status, technician_id, created_at, stage_changed_at, dispatch_not_before)
 		VALUES (?,?,?,?,?,?,?,?,?,?,NULLIF(?, ''),?,?,?)`,
@@ -190,6 +204,12 @@ func (tx *Tx) InsertOrder(ctx context.Context, o *smp.Order) error {
 
 // UpdateOrder writes an order's mutable fields.
 func (tx *Tx) UpdateOrder(ctx context.Context, o *smp.Order) error {
+	if err := checkSizes("update order",
+		chars("stage", string(o.Stage), 20),
+		chars("payment_status", string(o.PaymentStatus), 16),
+		chars("technician_id", o.TechnicianID, 64)); err != nil {
+		return err
+	}
 	res, err := tx.tx.ExecContext(ctx, `UPDATE orders SET stage = ?, payment_status = ?, technician_id = NULLIF(?, ''),
 		stage_changed_at = ?, dispatch_not_before = ? WHERE id = ?`,
 		o.Stage, o.PaymentStatus, o.TechnicianID, micros(o.StageChangedAt), micros(o.DispatchNotBefore), o.ID)
@@ -204,6 +224,14 @@ func (tx *Tx) UpdateOrder(ctx context.Context, o *smp.Order) error {
 
 // AddTransition records a stage change.
 func (tx *Tx) AddTransition(ctx context.Context, t smp.Transition) error {
+	if err := checkSizes("add transition",
+		chars("order_id", t.OrderID, 64),
+		chars("from_stage", string(t.From), 20),
+		chars("to_stage", string(t.To), 20),
+		chars("actor", t.Actor, 200),
+		chars("reason", t.Reason, 1000)); err != nil {
+		return err
+	}
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO order_transitions (order_id, from_stage, to_stage, at, actor, reason) VALUES (?,?,?,?,?,?)`,
 		t.OrderID, t.From, t.To, micros(t.At), t.Actor, t.Reason)
 	if err != nil {

@@ -17,6 +17,12 @@ var _ smp.OutboxTx = (*Tx)(nil)
 
 // AddEvent appends an event to the outbox.
 func (tx *Tx) AddEvent(ctx context.Context, e smp.Event) error {
+	if err := checkSizes("add event",
+		chars("event_id", e.ID, 64),
+		chars("event_type", e.Type, 64),
+		chars("aggregate_id", e.AggregateID, 64)); err != nil {
+		return err
+	}
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("sqlstore: encode event: %w", err)

@@ -26,6 +26,11 @@ func (db *DB) IsProcessed(ctx context.Context, consumer, eventID string) (bool, 
 
 // MarkProcessed records a consumer's handling of an event.
 func (tx *Tx) MarkProcessed(ctx context.Context, consumer, eventID string, at time.Time) (bool, error) {
+	if err := checkSizes("mark processed",
+		chars("consumer", consumer, 64),
+		chars("event_id", eventID, 64)); err != nil {
+		return false, err
+	}
 	res, err := tx.tx.ExecContext(ctx, tx.db.dialect.InsertIgnore+` INTO processed_events (consumer, event_id, at) VALUES (?,?,?)`, consumer, eventID, micros(at))
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: mark processed: %w", err)

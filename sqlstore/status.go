@@ -36,6 +36,13 @@ func (db *DB) FindComponentStatuses(ctx context.Context) ([]smp.ComponentStatus,
 
 // SetComponentStatus sets a component's state, returning the previous one.
 func (tx *Tx) SetComponentStatus(ctx context.Context, cs smp.ComponentStatus) (smp.ComponentStatus, error) {
+	if err := checkSizes("set component status",
+		chars("component", cs.Component, 32),
+		chars("state", string(cs.State), 16),
+		text("message", cs.Message, maxText),
+		chars("updated_by", cs.UpdatedBy, 128)); err != nil {
+		return smp.ComponentStatus{}, err
+	}
 	before := smp.ComponentStatus{Component: cs.Component, State: smp.StateOperational}
 	var at int64
 	err := tx.tx.QueryRowContext(ctx, `SELECT state, message, updated_by, updated_at FROM status_components WHERE component = ?`+tx.db.dialect.ForUpdate, cs.Component).

@@ -27,6 +27,13 @@ func (db *DB) FindTokenOwner(ctx context.Context, tokenHash string) (string, str
 
 // PutToken stores a token hash.
 func (db *DB) PutToken(ctx context.Context, tokenHash, kind, ownerID string, role smp.Role) error {
+	if err := checkSizes("put token",
+		chars("token_hash", tokenHash, 64),
+		chars("kind", kind, 16),
+		chars("owner_id", ownerID, 64),
+		chars("role", string(role), 16)); err != nil {
+		return err
+	}
 	return db.exec(ctx, "put token", db.dialect.Upsert("tokens", []string{"token_hash"}, []string{"token_hash", "kind", "owner_id", "role"}),
 		tokenHash, kind, ownerID, string(role))
 }

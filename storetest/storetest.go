@@ -44,7 +44,7 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests} {
+		traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, limitTests} {
 		all = append(all, group...)
 	}
 	return all
