@@ -48,8 +48,9 @@ type Config struct {
 	SampleEvery time.Duration
 }
 
-// Store is what the HTTP API reads of the system of record (changes go
-// through the services, except the audit entries of bus operations).
+// Store is what the HTTP API reads of the system of record, with what it
+// hands to auth (tokens) and, when Deps.Actions is nil, to ops
+// (transactions): changes go through the services and ops.
 type Store interface {
 	smp.Transactor
 	smp.TokenStore
