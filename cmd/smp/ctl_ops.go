@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"smp"
@@ -39,8 +41,15 @@ func needReason(reason string) error {
 
 // localActions opens the platform's database (--data-dir or --mysql-dsn,
 // as for smp serve) and returns the operations over it and the given
-// backends; close closes the database.
+// backends; close closes the database. It never creates an embedded
+// database: an audit entry in a file nobody reads is no audit at all.
 func localActions(ctx context.Context, cfg Config, with func(*ops.Config)) (*ops.Service, func(), error) {
+	if cfg.MySQLDSN == "" {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "smp.db")); err != nil {
+			return nil, nil, usageError{fmt.Sprintf("no platform database in --data-dir %s: give the platform's --data-dir or --mysql-dsn "+
+				"(the action is audited there), or --server to go through the admin API", cfg.DataDir)}
+		}
+	}
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return nil, nil, err

@@ -293,13 +293,17 @@ func TestCtlFlushCache(t *testing.T) {
 	if err := run(ctx, flush, &out, &errb); exitCode(err) != 2 || !strings.Contains(err.Error(), "--reason") {
 		t.Fatalf("flush without a reason: %v", err)
 	}
-	must(t, run(ctx, append(flush, "--reason", "INC-004 stock keys without TTL"), &out, &errb))
-	if !strings.Contains(out.String(), "deleted 1200 keys") {
-		t.Fatalf("flush: %s", out.String())
+	// No platform database there: refused rather than audited in a new file.
+	if err := run(ctx, append(flush, "--reason", "INC-004 stock keys without TTL"), &out, &errb); exitCode(err) != 2 || !strings.Contains(err.Error(), "no platform database") {
+		t.Fatalf("flush audited into a new database: %v", err)
 	}
 	db, err := openStore(ctx, Config{Config: app.Config{DataDir: dataDir}}, nil, nil)
 	must(t, err)
 	defer db.Close()
+	must(t, run(ctx, append(flush, "--reason", "INC-004 stock keys without TTL"), &out, &errb))
+	if !strings.Contains(out.String(), "deleted 1200 keys") {
+		t.Fatalf("flush: %s", out.String())
+	}
 	audit, err := db.FindAudit(ctx, smp.AuditFilter{Action: "redis.flush_cache"})
 	must(t, err)
 	if len(audit) != 2 || !strings.HasPrefix(audit[0].Actor, "cli:") || audit[0].Reason != "INC-004 stock keys without TTL" ||
