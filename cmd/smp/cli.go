@@ -52,7 +52,7 @@ func (c *cli) root() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.AddCommand(
 		c.serveCmd(), c.demoCmd(), c.migrateCmd(), c.tokenCmd(), c.ctlCmd(), c.runbookCmd(),
-		c.benchCmd(), c.benchTechniciansCmd(), c.versionCmd(),
+		c.versionCmd(), movedBenchCmd(),
 	)
 	root.AddCommand(c.toolCmds()...)
 	// smp completion bash|zsh|fish: cobra's, but without a shell it is a
@@ -64,6 +64,14 @@ func (c *cli) root() *cobra.Command {
 		}
 	}
 	return root
+}
+
+// movedBenchCmd answers smp bench, which became a binary of its own (its
+// references, kfake and raw drivers, stay out of smp).
+func movedBenchCmd() *cobra.Command {
+	return &cobra.Command{Use: "bench", Hidden: true, DisableFlagParsing: true, RunE: func(*cobra.Command, []string) error {
+		return usageError{"the benchmarks are a binary of their own: smp-bench SCENARIO|all [flags] (go run ./cmd/smp-bench --help)"}
+	}}
 }
 
 func (c *cli) versionCmd() *cobra.Command {

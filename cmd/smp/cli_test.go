@@ -74,10 +74,11 @@ func fakeAdminAPI(t *testing.T, token string) (*httptest.Server, *atomic.Int64) 
 }
 
 // TestHelp: -h, --help and help print to stdout and succeed, for every
-// level of the tree (smp bench --help used to exit 2).
+// level of the tree (smp bench --help used to exit 2; smp-bench's own test
+// checks it there).
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"help", "ctl"}, {"bench", "--help"}, {"serve", "-h"},
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"help", "ctl"}, {"ctl", "events", "list", "--help"}, {"serve", "-h"},
 		{"ctl", "--help"}, {"ctl", "bus", "lag", "-h"}, {"ctl", "--server", "http://x", "stats", "--help"}, {"runbook", "check", "-help"},
 		{"recon-report", "--help"}, {"admin", "freeze", "-h"}} {
 		out, errOut, err := smpRun(args...)
@@ -85,9 +86,9 @@ func TestHelp(t *testing.T) {
 			t.Errorf("smp %v: err %v, stdout %.80q, stderr %q", args, err, out, errOut)
 		}
 	}
-	out, errOut, code := smpExec(t, "", "bench", "--help")
-	if code != 0 || !strings.Contains(out, "--quick") || errOut != "" {
-		t.Errorf("smp bench --help as a process: exit %d, stdout %.80q, stderr %q", code, out, errOut)
+	out, errOut, code := smpExec(t, "", "demo", "--help")
+	if code != 0 || !strings.Contains(out, "--order-rate") || errOut != "" {
+		t.Errorf("smp demo --help as a process: exit %d, stdout %.80q, stderr %q", code, out, errOut)
 	}
 }
 
@@ -110,7 +111,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"ctl", "bus", "dlq"}, "smp ctl bus dlq"},
 		{[]string{"ctl", "stats", "--output", "xml"}, "smp ctl stats"},
 		{[]string{"runbook", "check"}, "smp runbook check"},
-		{[]string{"bench"}, "smp bench"},
+		{[]string{"bench", "all", "--quick"}, "smp bench"}, // now smp-bench
 		{[]string{"completion", "tcsh"}, "smp completion"},
 		{[]string{"admin", "freeze", "--partner", "P001"}, "smp admin freeze"},
 	} {

@@ -23,7 +23,7 @@ type Pool struct {
 // OpenMySQL opens a pool on dsn (it does not connect yet). Queries
 // interpolate their arguments: without it the driver prepares, executes
 // and closes a statement for every query with arguments (a tenth of the
-// CPU of smp bench dispatch on MySQL); safe with utf8mb4, the only charset
+// CPU of smp-bench dispatch on MySQL); safe with utf8mb4, the only charset
 // SMP uses. SMP scans times as integers, so parseTime and other DSN
 // parameters are dropped when plain is true.
 func OpenMySQL(dsn string, plain bool, p Pool) (*sql.DB, error) {

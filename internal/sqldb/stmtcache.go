@@ -11,7 +11,7 @@ import (
 // OpenSQLite opens the SQLite database at path (see SQLiteDSN) behind a connector that
 // keeps each connection's prepared statements. The driver otherwise parses
 // every query anew; under load SQL parsing was the first CPU hotspot of
-// smp bench dispatch (docs/performance.md).
+// smp-bench dispatch (docs/performance.md).
 func OpenSQLite(path string, foreignKeys bool) (*sql.DB, error) {
 	dsn, err := SQLiteDSN(path, foreignKeys)
 	if err != nil {

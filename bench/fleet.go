@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"smp/sim"
 )
@@ -31,7 +29,10 @@ type fleetSpec struct {
 
 // startFleet connects the technicians; observe hears each one's offers,
 // wins and completions with the time they happened. stop disconnects them.
-func startFleet(ctx context.Context, spec fleetSpec, separate bool, observe func(event, orderID string, at time.Time)) (stop func(), err error) {
+//
+// A separate fleet is this executable's bench-technicians command, with
+// env added to the environment.
+func startFleet(ctx context.Context, spec fleetSpec, separate bool, env []string, observe func(event, orderID string, at time.Time)) (stop func(), err error) {
 	if !separate {
 		fctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
@@ -54,7 +55,7 @@ func startFleet(ctx context.Context, spec fleetSpec, separate bool, observe func
 		return nil, err
 	}
 	cmd := exec.Command(exe, "bench-technicians", f.Name())
-	cmd.Env = append(os.Environ(), "SMP_TEST_EXEC=1") // a test binary runs main() with it
+	cmd.Env = append(cmd.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -127,21 +128,12 @@ func runFleet(ctx context.Context, wg *sync.WaitGroup, spec fleetSpec, observe f
 	connects.Store(connected())
 }
 
-// benchTechniciansCmd is the hidden command of a separate fleet: it
-// connects the technicians of the spec file, prints "ready", then one line
-// per event ("offer ORDER UNIXNANO"), until its stdin closes.
-func (c *cli) benchTechniciansCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "bench-technicians SPEC.json", Hidden: true, Args: func(_ *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return usageError{"usage: smp bench-technicians SPEC.json"}
-		}
-		return nil
-	}}
-	return c.leaf(cmd, nil, func(args []string) error { return runBenchTechnicians(c.ctx, args, c.stdout) })
-}
-
-func runBenchTechnicians(ctx context.Context, args []string, stdout io.Writer) error {
-	raw, err := os.ReadFile(args[0])
+// RunTechnicians is a separate fleet (the command "bench-technicians
+// SPEC.json" of the executable that runs the bench): it connects the
+// technicians of the spec file, prints "ready", then one line per event
+// ("offer ORDER UNIXNANO"), until its stdin closes.
+func RunTechnicians(ctx context.Context, specPath string, stdout io.Writer) error {
+	raw, err := os.ReadFile(specPath)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 //go:build !unix
 
-package main
+package bench
 
 func raiseFileLimit(uint64) error { return nil }

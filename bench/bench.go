@@ -1,19 +1,22 @@
-package main
+// Package bench measures SMP beside a reference in the same run: each
+// scenario opens the whole platform (app.App) on a backend, with a fresh
+// database and data set, and measures one path of it and a baseline of the
+// same work without SMP (raw inserts, Redis GEOSEARCH, raw franz-go on
+// kfake, a bare push server). cmd/smp-bench is its command; it is not in
+// the production binary.
+package bench
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -21,80 +24,63 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
-	"github.com/spf13/cobra"
 
 	"smp/app"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/sim"
 )
 
-const benchUsage = `smp bench SCENARIO|all [flags]: measure SMP beside a reference in the same run
-
-Scenarios:
-  dispatch          order created -> first offer on a technician's WebSocket, and -> assigned,
-                    10,000 technicians online, open-loop order rates; the highest rate with p99 < 100 ms
-  candidate-search  SMP's nearest-technician search beside Redis GEOSEARCH on the same technicians
-  order-create      POST /v1/orders throughput beside the raw insert rate of the same store
-  webhook-ingest    signed webhooks verified and durably stored, beside raw inserts
-  events            outbox -> Kafka (kfake) -> consumer, beside raw franz-go produce+consume
-  lifecycle         whole orders 01 -> 05 per second with simulated technicians
-  all               every scenario
-
-Backends (--backend): embedded (SQLite, in-process; default), mysql+redis (--mysql-dsn and
---redis-addr: a throwaway database and key prefix are made and removed), or all.
-`
-
-// benchLatency is a latency summary in milliseconds.
-type benchLatency struct {
+// Latency is a latency summary in milliseconds.
+type Latency struct {
 	P50 float64 `json:"p50_ms"`
 	P95 float64 `json:"p95_ms"`
 	P99 float64 `json:"p99_ms"`
 	Max float64 `json:"max_ms"`
 }
 
-// benchMeasure is one measured path: how many operations, how fast.
-type benchMeasure struct {
-	Name       string       `json:"name"`
-	Ops        int          `json:"ops"`
-	Seconds    float64      `json:"seconds"`
-	Throughput float64      `json:"throughput"`
-	Unit       string       `json:"unit"`
-	Latency    benchLatency `json:"latency"`
+// Measure is one measured path: how many operations, how fast.
+type Measure struct {
+	Name       string  `json:"name"`
+	Ops        int     `json:"ops"`
+	Seconds    float64 `json:"seconds"`
+	Throughput float64 `json:"throughput"`
+	Unit       string  `json:"unit"`
+	Latency    Latency `json:"latency"`
 }
 
-// benchPoint is one offered load of a sweep (the dispatch scenario).
-type benchPoint struct {
-	Rate       float64      `json:"rate_per_s"`
-	Orders     int          `json:"orders"`
-	FirstOffer benchLatency `json:"first_offer"`
-	Assigned   benchLatency `json:"assigned"`
-	Reference  benchLatency `json:"reference"`
-	Failed     int          `json:"failed"`
+// Point is one offered load of a sweep (the dispatch scenario).
+type Point struct {
+	Rate       float64 `json:"rate_per_s"`
+	Orders     int     `json:"orders"`
+	FirstOffer Latency `json:"first_offer"`
+	Assigned   Latency `json:"assigned"`
+	Reference  Latency `json:"reference"`
+	Failed     int     `json:"failed"`
 }
 
-// benchResult is one scenario on one backend.
-type benchResult struct {
-	Scenario  string       `json:"scenario"`
-	Backend   string       `json:"backend"`
-	SMP       benchMeasure `json:"smp"`
-	Reference benchMeasure `json:"reference"`
+// Result is one scenario on one backend.
+type Result struct {
+	Scenario  string  `json:"scenario"`
+	Backend   string  `json:"backend"`
+	SMP       Measure `json:"smp"`
+	Reference Measure `json:"reference"`
 	// Ratio is SMP's throughput over the reference's (for dispatch: the
 	// reference's p99 over SMP's, at the highest passing rate).
 	Ratio float64        `json:"ratio"`
 	Notes string         `json:"notes,omitempty"`
-	Sweep []benchPoint   `json:"sweep,omitempty"`
+	Sweep []Point        `json:"sweep,omitempty"`
 	Extra map[string]any `json:"extra,omitempty"`
 }
 
-// benchReport is the whole run.
-type benchReport struct {
-	At      time.Time     `json:"at"`
-	Quick   bool          `json:"quick"`
-	Machine benchMachine  `json:"machine"`
-	Results []benchResult `json:"results"`
+// Report is the whole run.
+type Report struct {
+	At      time.Time `json:"at"`
+	Quick   bool      `json:"quick"`
+	Machine Machine   `json:"machine"`
+	Results []Result  `json:"results"`
 }
 
-type benchMachine struct {
+type Machine struct {
 	CPUs      int    `json:"cpus"`
 	GoVersion string `json:"go"`
 	OS        string `json:"os"`
@@ -119,27 +105,27 @@ func (r *recorder) len() int {
 	return len(r.d)
 }
 
-func (r *recorder) summary() benchLatency {
+func (r *recorder) summary() Latency {
 	r.mu.Lock()
 	d := slices.Clone(r.d)
 	r.mu.Unlock()
 	return summarize(d)
 }
 
-func summarize(d []time.Duration) benchLatency {
+func summarize(d []time.Duration) Latency {
 	if len(d) == 0 {
-		return benchLatency{}
+		return Latency{}
 	}
 	slices.Sort(d)
 	q := func(p float64) float64 {
 		i := int(math.Ceil(p*float64(len(d)))) - 1
 		return float64(d[max(0, min(i, len(d)-1))].Microseconds()) / 1000
 	}
-	return benchLatency{P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: float64(d[len(d)-1].Microseconds()) / 1000}
+	return Latency{P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: float64(d[len(d)-1].Microseconds()) / 1000}
 }
 
-func measure(name, unit string, ops int, elapsed time.Duration, lat benchLatency) benchMeasure {
-	return benchMeasure{Name: name, Ops: ops, Seconds: round3(elapsed.Seconds()), Throughput: round1(float64(ops) / elapsed.Seconds()), Unit: unit, Latency: lat}
+func measure(name, unit string, ops int, elapsed time.Duration, lat Latency) Measure {
+	return Measure{Name: name, Ops: ops, Seconds: round3(elapsed.Seconds()), Throughput: round1(float64(ops) / elapsed.Seconds()), Unit: unit, Latency: lat}
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
@@ -157,7 +143,8 @@ type benchEnv struct {
 	technicians int
 	// fleet: where the dispatch scenario's technicians run: "process" (a
 	// child process), "inline" (this one), or "" (a child above 1,000)
-	fleet string
+	fleet    string
+	fleetEnv []string
 }
 
 func (e *benchEnv) logf(format string, args ...any) {
@@ -166,21 +153,21 @@ func (e *benchEnv) logf(format string, args ...any) {
 
 // config is a platform configuration on this backend, with a fresh
 // database and key prefix; cleanup removes them.
-func (e *benchEnv) config(ctx context.Context) (Config, func(), error) {
+func (e *benchEnv) config(ctx context.Context) (app.Config, func(), error) {
 	dir, err := os.MkdirTemp(e.dir, "app-")
 	if err != nil {
-		return Config{}, nil, err
+		return app.Config{}, nil, err
 	}
-	cfg := Config{LogLevel: "error", LogFormat: "json", Config: app.Config{Addr: "127.0.0.1:0", DataDir: dir, AdminToken: sim.NewToken("bench_"),
+	cfg := app.Config{Addr: "127.0.0.1:0", DataDir: dir, AdminToken: sim.NewToken("bench_"),
 		InvitationTTL: 20 * time.Second, RetryAfter: time.Second, StuckAfter: time.Hour, BackpressureThreshold: 100, Partitions: 12,
-		PaymentRetryBackoff: time.Second, PaymentDueAfter: time.Hour, BreakerOpenFor: 30 * time.Second, DashboardSampleEvery: 5 * time.Second}}
+		PaymentRetryBackoff: time.Second, PaymentDueAfter: time.Hour, BreakerOpenFor: 30 * time.Second, DashboardSampleEvery: 5 * time.Second}
 	cleanup := func() { os.RemoveAll(dir) }
 	if e.backend == "embedded" {
 		return cfg, cleanup, nil
 	}
 	dsn, drop, err := createBenchDatabase(ctx, e.mysqlDSN)
 	if err != nil {
-		return Config{}, cleanup, err
+		return app.Config{}, cleanup, err
 	}
 	prefix := "bench" + randomHex(4) + ":"
 	cfg.MySQLDSN, cfg.RedisAddr, cfg.RedisPrefix, cfg.MySQLMaxConns = dsn, e.redisAddr, prefix, 64
@@ -201,7 +188,7 @@ func randomHex(n int) string {
 func createBenchDatabase(ctx context.Context, server string) (string, func(), error) {
 	mc, err := mysql.ParseDSN(server)
 	if err != nil {
-		return "", nil, usageError{fmt.Sprintf("--mysql-dsn: %v", err)}
+		return "", nil, usageError("--mysql-dsn: %v", err)
 	}
 	mc.DBName = ""
 	db, err := sql.Open("mysql", mc.FormatDSN())
@@ -240,23 +227,23 @@ func dropRedisPrefix(addr, prefix string) {
 }
 
 // startBenchApp seeds the data set and opens the whole platform.
-func startBenchApp(ctx context.Context, cfg Config, seed sim.SeedConfig, mutate func(*Config)) (*App, *sim.Dataset, error) {
+func startBenchApp(ctx context.Context, cfg app.Config, seed sim.SeedConfig, mutate func(*app.Config)) (*app.App, *sim.Dataset, error) {
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	db, err := openStore(ctx, cfg, nil, nil)
+	db, err := app.OpenStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	ds, err := sim.Seed(ctx, db, seed, httpapi.HashToken)
+	ds, err := sim.Seed(ctx, db, seed, auth.HashToken)
 	db.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("seed: %w", err)
 	}
-	a := &App{Cfg: cfg.Config, Log: slog.New(slog.DiscardHandler)}
+	a := &app.App{Cfg: cfg, Log: slog.New(slog.DiscardHandler)}
 	if err := a.Open(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -265,22 +252,22 @@ func startBenchApp(ctx context.Context, cfg Config, seed sim.SeedConfig, mutate 
 
 // app opens the whole platform on this backend, with a fresh database and
 // the data set seeded; stop closes it and removes the data.
-func (e *benchEnv) app(ctx context.Context, seed sim.SeedConfig, mutate func(*Config)) (*App, *sim.Dataset, func(), error) {
+func (e *benchEnv) app(ctx context.Context, seed sim.SeedConfig, mutate func(*app.Config)) (*app.App, *sim.Dataset, func(), error) {
 	cfg, cleanup, err := e.config(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	app, ds, err := startBenchApp(ctx, cfg, seed, mutate)
+	a, ds, err := startBenchApp(ctx, cfg, seed, mutate)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, err
 	}
-	return app, ds, func() { app.Close(); cleanup() }, nil
+	return a, ds, func() { a.Close(); cleanup() }, nil
 }
 
 type benchScenario struct {
 	name string
-	run  func(ctx context.Context, e *benchEnv) (benchResult, error)
+	run  func(ctx context.Context, e *benchEnv) (Result, error)
 }
 
 var benchScenarios = []benchScenario{
@@ -292,146 +279,126 @@ var benchScenarios = []benchScenario{
 	{"lifecycle", benchLifecycle},
 }
 
-// benchOpts are smp bench's flags.
-type benchOpts struct {
-	quick                        bool
-	backend, mysqlDSN, redisAddr string
-	jsonOut, mdOut, chartOut     string
-	cpuProfile, output           string
-	technicians                  int
-	fleet                        string
-}
-
-func (c *cli) benchCmd() *cobra.Command {
-	var o benchOpts
-	fs := flag.NewFlagSet("smp bench", flag.ContinueOnError)
-	fs.BoolVar(&o.quick, "quick", false, "a small, fast run (CI smoke): fewer technicians, operations and rates")
-	fs.StringVar(&o.backend, "backend", "embedded", "embedded, mysql+redis or all")
-	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "", "MySQL server for the mysql+redis backend, e.g. root@tcp(127.0.0.1:3306)/ (a database is made and dropped)")
-	fs.StringVar(&o.redisAddr, "redis-addr", "", "Redis for the mysql+redis backend (a key prefix is used and removed) and the GEOSEARCH reference")
-	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
-	fs.StringVar(&o.mdOut, "markdown", "", "also write the results as a markdown table to this file")
-	fs.StringVar(&o.chartOut, "chart", "", "write an SVG chart of dispatch latency against offered load to this file")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
-	fs.StringVar(&o.output, "output", "markdown", "what to print: markdown or json")
-	fs.StringVar(&o.fleet, "fleet", "", "where the dispatch scenario's simulated technicians run: process (a child process), inline, or empty (a child above 1,000)")
-	fs.IntVar(&o.technicians, "technicians", 0, "technicians online in the dispatch scenario (default 10000; 300 with --quick)")
+// Scenarios are the scenarios' names, in the order "all" runs them.
+func Scenarios() []string {
 	var names []string
 	for _, s := range benchScenarios {
 		names = append(names, s.name)
 	}
-	cmd := &cobra.Command{
-		Use:       "bench SCENARIO|all",
-		Short:     "measure SMP beside a reference (dispatch, candidate-search, order-create, ...)",
-		Long:      benchUsage,
-		ValidArgs: append(names, "all"),
-		Args: func(_ *cobra.Command, args []string) error {
-			switch {
-			case len(args) == 0:
-				return usageError{"a scenario is required"}
-			case len(args) > 1:
-				return usageError{fmt.Sprintf("unexpected arguments %v", args[1:])}
-			}
-			return nil
-		},
-	}
-	return c.leaf(cmd, fs, func(args []string) error { return runBench(c.ctx, args[0], o, c.stdout, c.stderr) })
+	return names
 }
 
-func runBench(ctx context.Context, scenario string, o benchOpts, stdout, stderr io.Writer) error {
-	quick, backend, mysqlDSN, redisAddr := o.quick, o.backend, o.mysqlDSN, o.redisAddr
-	jsonOut, mdOut, chartOut, cpuProfile, output := o.jsonOut, o.mdOut, o.chartOut, o.cpuProfile, o.output
-	technicians, fleet := o.technicians, o.fleet
+// Backends are the backends a scenario runs on.
+var Backends = []string{"embedded", "mysql+redis"}
+
+// Options are a run's scenarios, backends and knobs.
+type Options struct {
+	Scenarios []string // names from Scenarios; "all" is every one
+	Backends  []string // from Backends
+	Quick     bool     // a small, fast run (CI smoke)
+	// MySQLDSN and RedisAddr are the servers of the mysql+redis backend (a
+	// database and a key prefix are made and removed); RedisAddr is also
+	// the GEOSEARCH reference.
+	MySQLDSN, RedisAddr string
+	// Technicians online in the dispatch scenario (0: 10,000, or 300
+	// with Quick).
+	Technicians int
+	// Fleet is where the dispatch scenario's technicians run: "process" (a
+	// child: this executable's bench-technicians command, RunTechnicians),
+	// "inline", or "" (a child above 1,000).
+	Fleet string
+	// FleetEnv is added to the environment of the fleet's child process
+	// (a test binary runs as smp-bench with SMP_TEST_EXEC=1).
+	FleetEnv []string
+	Log      io.Writer // progress; nil: discarded
+}
+
+// UsageError is a run that cannot start as asked (a usage error of the
+// command that runs it).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usageError(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the options; its errors are *UsageError.
+func (o *Options) Validate() error {
+	if len(o.Scenarios) == 0 {
+		return usageError("a scenario is required")
+	}
+	for _, name := range o.Scenarios {
+		if name != "all" && !slices.Contains(Scenarios(), name) {
+			return usageError("unknown scenario %q (use all or %s)", name, strings.Join(Scenarios(), ", "))
+		}
+	}
+	if o.Fleet != "" && o.Fleet != "process" && o.Fleet != "inline" {
+		return usageError("--fleet must be process or inline")
+	}
+	if o.Technicians < 0 {
+		return usageError("--technicians must be positive")
+	}
+	if len(o.Backends) == 0 {
+		return usageError("a backend is required")
+	}
+	for _, b := range o.Backends {
+		if !slices.Contains(Backends, b) {
+			return usageError("--backend must be embedded, mysql+redis or all")
+		}
+	}
+	if slices.Contains(o.Backends, "mysql+redis") {
+		if o.MySQLDSN == "" || o.RedisAddr == "" {
+			return usageError("the mysql+redis backend needs --mysql-dsn and --redis-addr (or SMP_MYSQL_DSN and SMP_REDIS_ADDR)")
+		}
+		if _, err := mysql.ParseDSN(o.MySQLDSN); err != nil {
+			return usageError("--mysql-dsn: %v", err)
+		}
+	}
+	return nil
+}
+
+// Run measures the scenarios on the backends, each on a fresh platform
+// and data set, in this process.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if err := o.Validate(); err != nil {
+		return Report{}, err
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
 	var picked []benchScenario
 	for _, s := range benchScenarios {
-		if scenario == "all" || s.name == scenario {
+		if slices.Contains(o.Scenarios, "all") || slices.Contains(o.Scenarios, s.name) {
 			picked = append(picked, s)
 		}
 	}
-	if len(picked) == 0 {
-		return usageError{fmt.Sprintf("unknown scenario %q (run smp bench -h)", scenario)}
-	}
-	if fleet != "" && fleet != "process" && fleet != "inline" {
-		return usageError{"--fleet must be process or inline"}
-	}
-	if technicians < 0 {
-		return usageError{"--technicians must be positive"}
-	}
-	if output != "markdown" && output != "json" {
-		return usageError{"--output must be markdown or json"}
-	}
-	var backends []string
-	switch backend {
-	case "embedded", "mysql+redis":
-		backends = []string{backend}
-	case "all":
-		backends = []string{"embedded", "mysql+redis"}
-	default:
-		return usageError{"--backend must be embedded, mysql+redis or all"}
-	}
-	if slices.Contains(backends, "mysql+redis") && (mysqlDSN == "" || redisAddr == "") {
-		return usageError{"the mysql+redis backend needs --mysql-dsn and --redis-addr (or SMP_MYSQL_DSN and SMP_REDIS_ADDR)"}
-	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	dir, err := os.MkdirTemp("", "smp-bench-")
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	defer os.RemoveAll(dir)
 
-	rep := benchReport{At: time.Now().UTC(), Quick: quick, Machine: machine()}
-	for _, b := range backends {
+	rep := Report{At: time.Now().UTC(), Quick: o.Quick, Machine: machine()}
+	for _, b := range o.Backends {
 		for _, s := range picked {
-			env := &benchEnv{backend: b, quick: quick, mysqlDSN: mysqlDSN, redisAddr: redisAddr, log: stderr, dir: dir, technicians: technicians, fleet: fleet}
+			env := &benchEnv{backend: b, quick: o.Quick, mysqlDSN: o.MySQLDSN, redisAddr: o.RedisAddr, log: o.Log, dir: dir, technicians: o.Technicians, fleet: o.Fleet, fleetEnv: o.FleetEnv}
 			env.logf("%s on %s…", s.name, b)
 			start := time.Now()
 			res, err := s.run(ctx, env)
 			if err != nil {
-				return fmt.Errorf("bench %s on %s: %w", s.name, b, err)
+				return rep, fmt.Errorf("bench %s on %s: %w", s.name, b, err)
 			}
 			res.Scenario, res.Backend = s.name, b
 			env.logf("%s on %s done in %s", s.name, b, time.Since(start).Round(100*time.Millisecond))
 			rep.Results = append(rep.Results, res)
 		}
 	}
-	md := markdownReport(rep)
-	js, _ := json.MarshalIndent(rep, "", "  ")
-	if output == "json" {
-		fmt.Fprintln(stdout, string(js))
-	} else {
-		fmt.Fprint(stdout, md)
-	}
-	for path, data := range map[string][]byte{jsonOut: append(js, '\n'), mdOut: []byte(md)} {
-		if path != "" {
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	if chartOut != "" {
-		svg, ok := dispatchChart(rep)
-		if !ok {
-			return usageError{"--chart needs the dispatch scenario"}
-		}
-		if err := os.WriteFile(chartOut, []byte(svg), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rep, nil
 }
 
-func machine() benchMachine {
-	m := benchMachine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -443,8 +410,8 @@ func machine() benchMachine {
 	return m
 }
 
-// markdownReport renders the results as one table plus the dispatch sweeps.
-func markdownReport(rep benchReport) string {
+// Markdown renders the results as one table plus the dispatch sweeps.
+func (rep Report) Markdown() string {
 	var b strings.Builder
 	mode := "full"
 	if rep.Quick {
@@ -493,10 +460,10 @@ func num(v float64) string {
 	}
 }
 
-// dispatchChart draws p50/p99 to first offer and p99 to assignment against
+// Chart draws p50/p99 to first offer and p99 to assignment against
 // the offered order rate, one panel per backend, as a standalone SVG.
-func dispatchChart(rep benchReport) (string, bool) {
-	var rs []benchResult
+func (rep Report) Chart() (string, bool) {
+	var rs []Result
 	for _, r := range rep.Results {
 		if r.Scenario == "dispatch" && len(r.Sweep) > 0 {
 			rs = append(rs, r)
@@ -511,12 +478,12 @@ func dispatchChart(rep benchReport) (string, bool) {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	series := []struct {
 		name, color, dash string
-		get               func(benchPoint) float64
+		get               func(Point) float64
 	}{
-		{"first offer p50", "#0a58ca", "", func(p benchPoint) float64 { return p.FirstOffer.P50 }},
-		{"first offer p99", "#cf222e", "", func(p benchPoint) float64 { return p.FirstOffer.P99 }},
-		{"assigned p99", "#9a6700", "6 3", func(p benchPoint) float64 { return p.Assigned.P99 }},
-		{"reference p99", "#1a7f37", "2 3", func(p benchPoint) float64 { return p.Reference.P99 }},
+		{"first offer p50", "#0a58ca", "", func(p Point) float64 { return p.FirstOffer.P50 }},
+		{"first offer p99", "#cf222e", "", func(p Point) float64 { return p.FirstOffer.P99 }},
+		{"assigned p99", "#9a6700", "6 3", func(p Point) float64 { return p.Assigned.P99 }},
+		{"reference p99", "#1a7f37", "2 3", func(p Point) float64 { return p.Reference.P99 }},
 	}
 	for i, r := range rs {
 		y0 := i * H

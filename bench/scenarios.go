@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"smp"
+	"smp/app"
 	"smp/inmem"
 	"smp/kafkabus"
 	"smp/outbox"
@@ -68,17 +69,17 @@ func parallel(n, conc int, op func(i int) error) (*recorder, time.Duration, erro
 }
 
 // measured runs n operations on conc workers and measures them.
-func measured(name, unit string, n, conc int, op func(i int) error) (benchMeasure, error) {
+func measured(name, unit string, n, conc int, op func(i int) error) (Measure, error) {
 	rec, elapsed, err := parallel(n, conc, op)
 	if err != nil {
-		return benchMeasure{}, err
+		return Measure{}, err
 	}
 	return measure(name, unit, n, elapsed, rec.summary()), nil
 }
 
 // compared is a result: SMP beside its reference, the ratio of their throughputs.
-func compared(smpM, refM benchMeasure, notes string) benchResult {
-	return benchResult{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput), Notes: notes}
+func compared(smpM, refM Measure, notes string) Result {
+	return Result{SMP: smpM, Reference: refM, Ratio: round3(smpM.Throughput / refM.Throughput), Notes: notes}
 }
 
 func benchClient(conns int) *http.Client {
@@ -113,7 +114,7 @@ func post(c *http.Client, url, token string, body []byte, want int, hdr ...strin
 
 // ---------- candidate-search ----------
 
-func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error) {
+func benchCandidateSearch(ctx context.Context, e *benchEnv) (Result, error) {
 	n, queries := 10000, 20000
 	if e.quick {
 		n, queries = 1000, 1000
@@ -144,14 +145,14 @@ func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error)
 	} else {
 		rs, err := redisstore.Open(ctx, redisstore.Config{Addr: e.redisAddr, Prefix: prefix})
 		if err != nil {
-			return benchResult{}, err
+			return Result{}, err
 		}
 		defer rs.Close()
 		geo, name = rs.Geo(), "SMP Nearby, Redis geo index"
 	}
 	for _, p := range pos {
 		if err := geo.Upsert(ctx, p); err != nil {
-			return benchResult{}, err
+			return Result{}, err
 		}
 	}
 	found := 0
@@ -161,11 +162,11 @@ func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error)
 		return err
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	smpM := measure(name, "searches/s", queries, elapsed, rec.summary())
 
-	var refM benchMeasure
+	var refM Measure
 	if rdb != nil {
 		key := prefix + "rawgeo"
 		pipe := rdb.Pipeline()
@@ -173,7 +174,7 @@ func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error)
 			pipe.GeoAdd(ctx, key, &redis.GeoLocation{Name: p.TechnicianID, Longitude: p.Lng, Latitude: p.Lat})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return benchResult{}, err
+			return Result{}, err
 		}
 		rec, elapsed, err := parallel(queries, 1, func(i int) error {
 			_, err := rdb.GeoSearchLocation(ctx, key, &redis.GeoSearchLocationQuery{GeoSearchQuery: redis.GeoSearchQuery{Longitude: qs[i][1], Latitude: qs[i][0],
@@ -181,7 +182,7 @@ func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error)
 			return err
 		})
 		if err != nil {
-			return benchResult{}, err
+			return Result{}, err
 		}
 		refM = measure("Redis GEOSEARCH BYRADIUS ASC COUNT 10 (go-redis)", "searches/s", queries, elapsed, rec.summary())
 	} else {
@@ -202,52 +203,52 @@ func benchCandidateSearch(ctx context.Context, e *benchEnv) (benchResult, error)
 
 // ---------- order-create ----------
 
-func benchOrderCreate(ctx context.Context, e *benchEnv) (benchResult, error) {
+func benchOrderCreate(ctx context.Context, e *benchEnv) (Result, error) {
 	n, conc := 3000, 16
 	if e.quick {
 		n, conc = 200, 4
 	}
-	app, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 2, Technicians: 10, Customers: 20, Seed: 3}, nil)
+	a, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 2, Technicians: 10, Customers: 20, Seed: 3}, nil)
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer stop()
 	c := benchClient(conc)
-	url := app.HTTP.URL() + "/v1/orders"
+	url := a.HTTP.URL() + "/v1/orders"
 	smpM, err := measured("POST /v1/orders (HTTP, validation, order + transition + outbox in one transaction)", "orders/s", n, conc, func(i int) error {
 		body := fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%.5f,"price_vnd":250000}`, 106.70+float64(i%100)*0.0005)
 		_, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, []byte(body), http.StatusCreated)
 		return err
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 
 	now := time.Now().UTC()
 	refM, err := measured("raw INSERT of the order row, one transaction each (same store)", "inserts/s", n, conc, func(i int) error {
 		o := &smp.Order{ID: fmt.Sprintf("raw-%d", i), CustomerID: ds.Customers[0].ID, City: "HCMC", Service: "plumbing", Lat: 10.78, Lng: 106.7,
 			PriceVND: 250000, Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending, CreatedAt: now, StageChangedAt: now}
-		return app.Store.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) })
+		return a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) })
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	return compared(smpM, refM, fmt.Sprintf("%d concurrent clients; the platform runs meanwhile (order-svc and the engine act on every order)", conc)), nil
 }
 
 // ---------- webhook-ingest ----------
 
-func benchWebhookIngest(ctx context.Context, e *benchEnv) (benchResult, error) {
+func benchWebhookIngest(ctx context.Context, e *benchEnv) (Result, error) {
 	n, conc := 3000, 16
 	if e.quick {
 		n, conc = 200, 4
 	}
 	secret := "whsec_" + randomHex(16)
-	app, _, stop, err := e.app(ctx, sim.SeedConfig{Partners: 1, Technicians: 1, Customers: 1, Seed: 3}, func(c *Config) {
+	a, _, stop, err := e.app(ctx, sim.SeedConfig{Partners: 1, Technicians: 1, Customers: 1, Seed: 3}, func(c *app.Config) {
 		c.InsideWebhookSecrets, c.PaymentRetryBackoff = secret, time.Hour // a failed event waits: ingest is measured, not retries
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer stop()
 	body := func(prefix string, i int) []byte {
@@ -256,50 +257,50 @@ func benchWebhookIngest(ctx context.Context, e *benchEnv) (benchResult, error) {
 		return b
 	}
 	c := benchClient(conc)
-	url := app.HTTP.URL() + "/integrations/inside/payment-webhook"
+	url := a.HTTP.URL() + "/integrations/inside/payment-webhook"
 	smpM, err := measured("signed webhook over HTTP: verify, parse, durable insert before the 200", "webhooks/s", n, conc, func(i int) error {
 		b := body("evt", i)
 		_, err := post(c, url, "", b, http.StatusOK, payments.SignatureHeader, payments.Sign([]byte(secret), time.Now(), b))
 		return err
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 
 	now := time.Now().UTC()
 	refM, err := measured("raw INSERT of the same event_log rows (same store)", "inserts/s", n, conc, func(i int) error {
 		b := body("raw", i)
-		_, _, err := app.Store.InsertInboxEvent(ctx, &smp.InboxEvent{EventID: fmt.Sprintf("raw-%d", i), Provider: payments.Provider, EventType: smp.InsidePaymentSucceeded,
+		_, _, err := a.Store.InsertInboxEvent(ctx, &smp.InboxEvent{EventID: fmt.Sprintf("raw-%d", i), Provider: payments.Provider, EventType: smp.InsidePaymentSucceeded,
 			OrderID: fmt.Sprintf("ord_bench_%d", i), AmountVND: 250000, OccurredAt: now, BodyHash: fmt.Sprintf("%064d", i), Body: string(b),
 			Status: smp.InboxReceived, ReceivedAt: now, NextAttemptAt: now.Add(time.Hour)})
 		return err
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	return compared(smpM, refM, fmt.Sprintf("%d concurrent senders", conc)), nil
 }
 
 // ---------- events ----------
 
-func benchEvents(ctx context.Context, e *benchEnv) (benchResult, error) {
+func benchEvents(ctx context.Context, e *benchEnv) (Result, error) {
 	n := 5000
 	if e.quick {
 		n = 300
 	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(3))
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer cluster.Close()
 	bus, err := kafkabus.Open(kafkabus.Config{Brokers: cluster.ListenAddrs()})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer bus.Close()
 	cfg, cleanup, err := e.config(ctx)
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer cleanup()
 	sc := sqlstore.Config{MySQLDSN: cfg.MySQLDSN}
@@ -308,12 +309,12 @@ func benchEvents(ctx context.Context, e *benchEnv) (benchResult, error) {
 	}
 	store, err := sqlstore.Open(ctx, sc)
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer store.Close()
 	relay, err := outbox.New(store, bus, outbox.Config{Signal: store.CommitSignal(), PollInterval: 50 * time.Millisecond})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	relay.Start(ctx)
 	defer relay.Stop()
@@ -338,28 +339,28 @@ func benchEvents(ctx context.Context, e *benchEnv) (benchResult, error) {
 		data, _ := json.Marshal(smp.OrderEventData{OrderID: fmt.Sprintf("o%d", i%500), To: smp.StageCreated})
 		ev := smp.Event{ID: fmt.Sprintf("e%d", i), Type: smp.EventOrderCreated, SchemaVersion: 1, AggregateID: fmt.Sprintf("o%d", i%500), OccurredAt: time.Now(), Data: data}
 		if err := store.InTx(ctx, func(tx smp.Tx) error { return tx.AddEvent(ctx, ev) }); err != nil {
-			return benchResult{}, err
+			return Result{}, err
 		}
 	}
 	select {
 	case <-done:
 	case <-time.After(2 * time.Minute):
-		return benchResult{}, fmt.Errorf("%d of %d events consumed", got.Load(), n)
+		return Result{}, fmt.Errorf("%d of %d events consumed", got.Load(), n)
 	}
 	smpM := measure("outbox commit → relay → Kafka (kfake, 3 brokers) → consumer group", "events/s", n, time.Since(start), rec.summary())
 
 	if err := bus.EnsureTopics(ctx, "raw"); err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerLinger(2*time.Millisecond))
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer prod.Close()
 	cons, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumerGroup("raw"), kgo.ConsumeTopics("raw"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(250*time.Millisecond))
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer cons.Close()
 	raw, rawDone := &recorder{}, make(chan struct{})
@@ -385,7 +386,7 @@ func benchEvents(ctx context.Context, e *benchEnv) (benchResult, error) {
 	select {
 	case <-rawDone:
 	case <-time.After(2 * time.Minute):
-		return benchResult{}, fmt.Errorf("raw: %d of %d records consumed", rawGot.Load(), n)
+		return Result{}, fmt.Errorf("raw: %d of %d records consumed", rawGot.Load(), n)
 	}
 	refM := measure("raw franz-go produce (async, acks=all) → group consumer", "events/s", n, time.Since(start), raw.summary())
 	return compared(smpM, refM, "one writer committing one event per transaction, as an order change does"), nil
@@ -393,16 +394,16 @@ func benchEvents(ctx context.Context, e *benchEnv) (benchResult, error) {
 
 // ---------- lifecycle ----------
 
-func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
+func benchLifecycle(ctx context.Context, e *benchEnv) (Result, error) {
 	n, conc, techs := 600, 24, 200
 	if e.quick {
 		n, conc, techs = 40, 4, 30
 	}
-	app, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 5, Technicians: techs, Customers: conc, Seed: 5}, func(c *Config) {
+	a, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 5, Technicians: techs, Customers: conc, Seed: 5}, func(c *app.Config) {
 		c.InvitationTTL, c.RetryAfter = 5*time.Second, 200*time.Millisecond
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer stop()
 	var completed sync.Map // order id -> chan struct{}
@@ -414,7 +415,7 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	for i, t := range ds.Technicians {
-		st := sim.NewTechnician(app.HTTP.URL(), t, sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond, ThinkMax: 5 * time.Millisecond,
+		st := sim.NewTechnician(a.HTTP.URL(), t, sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond, ThinkMax: 5 * time.Millisecond,
 			StartAfter: time.Millisecond, WorkFor: time.Millisecond, Heartbeat: 30 * time.Second}, uint64(i+1), nil)
 		st.Observe = func(ev, id string) {
 			if ev == "completed" {
@@ -424,8 +425,8 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); st.Run(tctx) }()
 	}
-	if err := waitConnections(app, len(ds.Technicians), 30*time.Second); err != nil {
-		return benchResult{}, err
+	if err := waitConnections(a, len(ds.Technicians), 30*time.Second); err != nil {
+		return Result{}, err
 	}
 	// Orders go where technicians are: each customer orders near a random
 	// technician, for one of their skills.
@@ -435,7 +436,7 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 		bodies[i] = orderNear(ds, ds.Technicians[rng.IntN(len(ds.Technicians))], rng, 0.002)
 	}
 	c := benchClient(conc)
-	url := app.HTTP.URL() + "/v1/orders"
+	url := a.HTTP.URL() + "/v1/orders"
 	smpM, err := measured("order placed → 05_completed (offer, accept, start, complete by simulated technicians)", "orders/s", n, conc, func(i int) error {
 		out, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, bodies[i], http.StatusCreated)
 		if err != nil {
@@ -451,7 +452,7 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 		}
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 
 	// The reference: the same store doing only the five stage changes of
@@ -461,19 +462,19 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (benchResult, error) {
 	refM, err := measured("the store's 5 raw transactions per order (insert + 4 stage updates)", "orders/s", n, conc, func(i int) error {
 		o := &smp.Order{ID: fmt.Sprintf("raw-%d", i), CustomerID: ds.Customers[0].ID, City: "HCMC", Service: "plumbing", Lat: 10.78, Lng: 106.7,
 			PriceVND: 250000, Stage: smp.StageCreated, PaymentStatus: smp.PaymentPending, CreatedAt: now, StageChangedAt: now}
-		if err := app.Store.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) }); err != nil {
+		if err := a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) }); err != nil {
 			return err
 		}
 		for _, st := range stages {
 			o.Stage = st
-			if err := app.Store.InTx(ctx, func(tx smp.Tx) error { return tx.UpdateOrder(ctx, o) }); err != nil {
+			if err := a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.UpdateOrder(ctx, o) }); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	return compared(smpM, refM, fmt.Sprintf("%d orders in flight at a time, %d technicians online (accept at once, jobs of 1 ms)", conc, techs)), nil
 }
@@ -490,11 +491,11 @@ func orderNear(ds *sim.Dataset, t sim.SeededTechnician, rng *mrand.Rand, jitter 
 	return []byte(fmt.Sprintf(`{"city":%q,"service":%q,"lat":%.6f,"lng":%.6f,"price_vnd":250000}`, t.City, t.Skills[rng.IntN(len(t.Skills))], lat, lng))
 }
 
-func waitConnections(app *App, n int, d time.Duration) error {
+func waitConnections(a *app.App, n int, d time.Duration) error {
 	deadline := time.Now().Add(d)
-	for app.Hub.Connections() < n {
+	for a.Hub.Connections() < n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d technicians connected", app.Hub.Connections(), n)
+			return fmt.Errorf("%d of %d technicians connected", a.Hub.Connections(), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -541,7 +542,7 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, send func(i in
 	wg.Wait()
 }
 
-func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
+func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	techs, phase := 10000, 8*time.Second
 	rates := []float64{10, 25, 50, 75, 100, 150, 200, 300, 400}
 	if e.quick {
@@ -551,14 +552,14 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 		techs = e.technicians
 	}
 	if err := raiseFileLimit(uint64(techs + 2048)); err != nil {
-		return benchResult{}, usageError{err.Error()}
+		return Result{}, &UsageError{Msg: err.Error()}
 	}
 	seedStart := time.Now()
-	app, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 50, Technicians: techs, Customers: 200, Seed: 11}, func(c *Config) {
+	a, ds, stop, err := e.app(ctx, sim.SeedConfig{Partners: 50, Technicians: techs, Customers: 200, Seed: 11}, func(c *app.Config) {
 		c.InvitationTTL, c.RetryAfter, c.BackpressureThreshold = 10*time.Second, 500*time.Millisecond, 100000
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer stop()
 	e.logf("dispatch: %d technicians seeded in %s", techs, time.Since(seedStart).Round(time.Second))
@@ -567,10 +568,10 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 	cur.Store(newPhaseTimes())
 	connStart := time.Now()
 	// Jobs last longer than the run: each assignment keeps its technician.
-	spec := fleetSpec{URL: app.HTTP.URL(), Technicians: ds.Technicians, Behavior: sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond,
+	spec := fleetSpec{URL: a.HTTP.URL(), Technicians: ds.Technicians, Behavior: sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond,
 		ThinkMax: 3 * time.Millisecond, StartAfter: time.Hour, WorkFor: time.Hour, Heartbeat: 60 * time.Second}}
 	separate := e.fleet == "process" || (e.fleet == "" && techs > 1000)
-	stopFleet, err := startFleet(ctx, spec, separate, func(ev, id string, at time.Time) {
+	stopFleet, err := startFleet(ctx, spec, separate, e.fleetEnv, func(ev, id string, at time.Time) {
 		p := cur.Load()
 		switch ev {
 		case "offer":
@@ -580,11 +581,11 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 		}
 	})
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer stopFleet()
-	if err := waitConnections(app, len(ds.Technicians), time.Minute); err != nil {
-		return benchResult{}, err
+	if err := waitConnections(a, len(ds.Technicians), time.Minute); err != nil {
+		return Result{}, err
 	}
 	e.logf("dispatch: %d technicians online in %s", techs, time.Since(connStart).Round(time.Second))
 
@@ -592,13 +593,13 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 	// the connected WebSockets (no SMP logic), at the same rates.
 	ref, err := startPushServer(ctx, min(techs, 1000))
 	if err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
 	defer ref.close()
 
 	rng := mrand.New(mrand.NewPCG(11, 11))
 	c := benchClient(256)
-	url := app.HTTP.URL() + "/v1/orders"
+	url := a.HTTP.URL() + "/v1/orders"
 	// Warm up (caches, connections, the JIT-free but cold database pages)
 	// at the lowest rate; not recorded.
 	warm := 3 * time.Second
@@ -610,9 +611,9 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 		post(c, url, ds.Customers[i%len(ds.Customers)].Token, orderNear(ds, t, mrand.New(mrand.NewPCG(uint64(i), 1)), 0.004), http.StatusCreated)
 	})
 	if _, err := ref.run(ctx, c, rates[0], warm); err != nil {
-		return benchResult{}, err
+		return Result{}, err
 	}
-	var sweep []benchPoint
+	var sweep []Point
 	best := -1
 	for _, rate := range rates {
 		p := newPhaseTimes()
@@ -663,11 +664,11 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 				wonLat = append(wonLat, t.Sub(s))
 			}
 		}
-		pt := benchPoint{Rate: rate, Orders: len(p.sched), FirstOffer: summarize(offerLat), Assigned: summarize(wonLat), Failed: p.failed}
+		pt := Point{Rate: rate, Orders: len(p.sched), FirstOffer: summarize(offerLat), Assigned: summarize(wonLat), Failed: p.failed}
 		p.mu.Unlock()
 		refRec, err := ref.run(ctx, c, rate, phase)
 		if err != nil {
-			return benchResult{}, err
+			return Result{}, err
 		}
 		pt.Reference = refRec.summary()
 		sweep = append(sweep, pt)
@@ -681,7 +682,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 		}
 		best = len(sweep) - 1
 	}
-	res := benchResult{Sweep: sweep, Extra: map[string]any{"technicians": techs, "phase_seconds": phase.Seconds(), "warmup_seconds": warm.Seconds()}}
+	res := Result{Sweep: sweep, Extra: map[string]any{"technicians": techs, "phase_seconds": phase.Seconds(), "warmup_seconds": warm.Seconds()}}
 	if best < 0 {
 		res.Notes = fmt.Sprintf("p99 to the first offer was over 100 ms (or orders failed) already at %.0f orders/s", rates[0])
 		best = 0
@@ -690,8 +691,8 @@ func benchDispatch(ctx context.Context, e *benchEnv) (benchResult, error) {
 		res.Extra["max_rate_p99_under_100ms"] = sweep[best].Rate
 	}
 	b := sweep[best]
-	res.SMP = benchMeasure{Name: "order created → first offer on a technician's WebSocket", Ops: b.Orders, Seconds: phase.Seconds(), Throughput: b.Rate, Unit: "orders/s", Latency: b.FirstOffer}
-	res.Reference = benchMeasure{Name: "bare net/http POST → WebSocket push (no SMP logic)", Ops: b.Orders, Seconds: phase.Seconds(), Throughput: b.Rate, Unit: "pushes/s", Latency: b.Reference}
+	res.SMP = Measure{Name: "order created → first offer on a technician's WebSocket", Ops: b.Orders, Seconds: phase.Seconds(), Throughput: b.Rate, Unit: "orders/s", Latency: b.FirstOffer}
+	res.Reference = Measure{Name: "bare net/http POST → WebSocket push (no SMP logic)", Ops: b.Orders, Seconds: phase.Seconds(), Throughput: b.Rate, Unit: "pushes/s", Latency: b.Reference}
 	res.Extra["assigned"] = b.Assigned
 	if b.Reference.P99 > 0 {
 		res.Ratio = round3(b.FirstOffer.P99 / b.Reference.P99)

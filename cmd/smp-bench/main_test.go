@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"smp/bench"
+	"smp/sqlstore/sqlstoretest"
+)
+
+// TestMain lets the dispatch scenario's fleet run this test binary as
+// smp-bench bench-technicians (SMP_TEST_EXEC=1).
+func TestMain(m *testing.M) {
+	if os.Getenv("SMP_TEST_EXEC") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBenchQuick is the CI smoke run of smp-bench: every scenario with
+// --quick, on the embedded default and (when the servers are given) on
+// MySQL + Redis. It checks that each measured something beside its
+// reference and that the outputs are written, never how fast.
+func TestBenchQuick(t *testing.T) {
+	t.Parallel()
+	backends := []string{"embedded"}
+	args := []string{}
+	if dsn, addr := os.Getenv(sqlstoretest.EnvDSN), os.Getenv("SMP_TEST_REDIS_ADDR"); dsn != "" && addr != "" {
+		backends = append(backends, "mysql+redis")
+		args = append(args, "--mysql-dsn", dsn, "--redis-addr", addr)
+	} else {
+		t.Logf("%s and %s are unset: the mysql+redis backend is not smoke-tested", sqlstoretest.EnvDSN, "SMP_TEST_REDIS_ADDR")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			dir := t.TempDir()
+			js, md, chart := filepath.Join(dir, "bench.json"), filepath.Join(dir, "bench.md"), filepath.Join(dir, "dispatch.svg")
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append([]string{"all", "--quick", "--backend", b, "--json", js, "--markdown", md, "--chart", chart}, args...), &out, &errOut)
+			if err != nil {
+				t.Fatalf("smp-bench: %v\n%s", err, errOut.String())
+			}
+			raw, err := os.ReadFile(js)
+			must(t, err)
+			var rep bench.Report
+			must(t, json.Unmarshal(raw, &rep))
+			seen := map[string]bool{}
+			for _, r := range rep.Results {
+				seen[r.Scenario] = true
+				if r.Backend != b || r.SMP.Ops <= 0 || r.SMP.Throughput <= 0 || r.Reference.Ops <= 0 || r.Reference.Throughput <= 0 || r.Ratio <= 0 || r.SMP.Latency.P99 <= 0 {
+					t.Errorf("%s: %+v", r.Scenario, r)
+				}
+			}
+			for _, s := range bench.Scenarios() {
+				if !seen[s] {
+					t.Errorf("scenario %s did not run", s)
+				}
+				if !strings.Contains(out.String(), "| "+s+" | "+b+" |") {
+					t.Errorf("the markdown table lacks %s", s)
+				}
+			}
+			if m, _ := os.ReadFile(md); string(m) != out.String() {
+				t.Error("--markdown differs from what was printed")
+			}
+			if svg, _ := os.ReadFile(chart); !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("polyline")) {
+				t.Errorf("chart: %.200s", svg)
+			}
+		})
+	}
+}
+
+func TestBenchRejectsBadUsage(t *testing.T) {
+	t.Parallel()
+	for name, args := range map[string][]string{
+		"NoScenario":        {},
+		"UnknownScenario":   {"warp-speed"},
+		"BadBackend":        {"events", "--backend", "postgres"},
+		"MySQLWithoutDSN":   {"events", "--backend", "mysql+redis"},
+		"BadMySQLDSN":       {"events", "--backend", "mysql+redis", "--mysql-dsn", "not a dsn", "--redis-addr", "127.0.0.1:1"},
+		"BadOutput":         {"events", "--output", "xml"},
+		"ExtraArgs":         {"events", "now"},
+		"UnknownFlag":       {"events", "--fast"},
+		"ChartWithoutSweep": {"candidate-search", "--quick", "--chart", filepath.Join(t.TempDir(), "c.svg")},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut)
+		if exitCode(err) != 2 || out.Len() != 0 || !strings.Contains(errOut.String(), "Run 'smp-bench --help' for usage.") {
+			t.Errorf("%s: %v (exit %d), stdout %q, stderr %q; want a usage error with its hint", name, err, exitCode(err), out.String(), errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "--quick") || errOut.Len() != 0 {
+		t.Errorf("--help: %v, stdout %.80q, stderr %q", err, out.String(), errOut.String())
+	}
+}
