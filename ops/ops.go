@@ -265,12 +265,17 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, p smp.Principal, r DLQR
 	if len(missing) > 0 {
 		return 0, smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), r.Topic)
 	}
-	picked := make([]string, len(out))
-	for i, m := range out {
-		picked[i] = m.Headers[smp.HeaderReplayedFrom] // dlq topic/partition/offset
+	// The intent names the letters (dlq topic/partition/offset), the first
+	// maxListed of them: an entry's state is at most 64 KiB.
+	var picked []string
+	for _, m := range out[:min(len(out), maxListed)] {
+		picked = append(picked, m.Headers[smp.HeaderReplayedFrom])
 	}
-	err = s.external(ctx, p, "bus.dlq_replay", "topic:"+r.Topic, "", reason,
-		map[string]any{"replay": len(out), "letters": picked},
+	intent := map[string]any{"replay": len(out), "letters": picked}
+	if len(out) > maxListed {
+		intent["letters_not_listed"] = len(out) - maxListed
+	}
+	err = s.external(ctx, p, "bus.dlq_replay", "topic:"+r.Topic, "", reason, intent,
 		func(ctx context.Context) (map[string]any, error) {
 			if err := s.cfg.Bus.Publish(ctx, out...); err != nil {
 				return nil, err
@@ -402,6 +407,13 @@ const (
 	PhaseFailed = "failed" // the effect failed; "error" says why
 )
 
+// maxListed bounds the dead letters an intent names; maxErrorText the
+// error an outcome quotes (an audit entry's state is at most 64 KiB).
+const (
+	maxListed    = 200
+	maxErrorText = 2000
+)
+
 // outcomeTimeout bounds recording an outcome, which is done even when the
 // caller's context has ended (the effect may have happened regardless).
 const outcomeTimeout = 10 * time.Second
@@ -447,10 +459,14 @@ func (s *Service) record(ctx context.Context, e smp.AuditEntry, phase string, de
 // coded error, the full text of another (the audit log is for operators,
 // not for the API's callers).
 func errorText(err error) string {
+	msg := smp.ErrorMessage(err)
 	if smp.ErrorCode(err) == smp.EINTERNAL {
-		return err.Error()
+		msg = err.Error()
 	}
-	return smp.ErrorMessage(err)
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
+	return msg
 }
 
 func jsonString(v any) string {

@@ -410,3 +410,33 @@ func TestFlushCacheRecordsIntentThenOutcome(t *testing.T) {
 
 func itoa(n int32) string   { return strconv.Itoa(int(n)) }
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestReplayOfManyDeadLettersStaysAuditable: an intent names at most 200
+// letters (an entry's state is at most 64 KiB) and counts the others.
+func TestReplayOfManyDeadLettersStaysAuditable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	dlq := smp.TopicOrders + smp.DLQSuffix
+	msgs := make([]smp.Message, 250)
+	for i := range msgs {
+		msgs[i] = smp.Message{Topic: dlq, Key: "o" + strconv.Itoa(i), Value: []byte(`{}`), Headers: map[string]string{smp.HeaderDLQTopic: smp.TopicOrders}}
+	}
+	must(t, f.bus.Publish(ctx, msgs...))
+	if n, err := f.ops.ReplayDeadLetters(ctx, root, ops.DLQReplay{Topic: dlq, All: true}, "INC-007 all of them"); err != nil || n != 250 {
+		t.Fatalf("replay all: %d %v", n, err)
+	}
+	a, ph := f.phases("topic:" + dlq)
+	if !samePhases(ph, ops.PhaseIntent, ops.PhaseDone) {
+		t.Fatalf("phases %v", ph)
+	}
+	var intent struct {
+		Replay    int      `json:"replay"`
+		Letters   []string `json:"letters"`
+		NotListed int      `json:"letters_not_listed"`
+	}
+	must(t, json.Unmarshal([]byte(a[0].After), &intent))
+	if intent.Replay != 250 || len(intent.Letters) != 200 || intent.NotListed != 50 || !strings.Contains(a[1].After, `"replayed":250`) {
+		t.Fatalf("intent %+v, outcome %s", intent, a[1].After)
+	}
+}
