@@ -5,17 +5,14 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"smp"
 	"smp/busmetrics"
@@ -26,14 +23,12 @@ import (
 	"smp/inmem"
 	"smp/integrations"
 	"smp/kafkabus"
-	"smp/ops"
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
 	"smp/redisstore"
 	"smp/sqlbus"
 	"smp/sqlstore"
-	"smp/status"
 	"smp/wsapi"
 )
 
@@ -58,8 +53,16 @@ type App struct {
 	Payments *payments.Service
 	HTTP     *httpapi.Server
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	services     map[string]bool
+	broadcaster  *redisstore.Broadcaster
+	integrations httpapi.Integrations
+
+	mu       sync.Mutex
+	running  []running // started modules, in start order
+	cancel   context.CancelFunc
+	failed   chan struct{}
+	failOnce sync.Once
+	failErr  error
 }
 
 // OpenStore opens the system of record: MySQL when MySQLDSN is set, else
@@ -144,157 +147,11 @@ var Subscriptions = []busmetrics.Subscription{
 	{Group: dispatch.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 }
 
-// Open starts every component in dependency order; on error it closes
-// what it opened.
-func (a *App) Open(ctx context.Context) (err error) {
-	defer func() {
-		if err != nil {
-			a.Close()
-		}
-	}()
-	a.Registry = prometheus.NewRegistry()
-	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := os.MkdirAll(a.Cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if a.Store, err = OpenStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
-		return err
-	}
-	services, err := a.Cfg.ServiceSet()
-	if err != nil {
-		return err
-	}
-	if err = a.openBus(); err != nil {
-		return err
-	}
-	if a.Consumed, err = consumer.NewMetrics(a.Registry); err != nil {
-		return err
-	}
-	if a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Registerer: a.Registry, Logger: a.Log}); err != nil {
-		return err
-	}
-	if a.Flags, err = flags.New(ctx, a.Store, nil); err != nil {
-		return err
-	}
-
-	var srv *httpapi.Server
-	hubCfg := wsapi.Config{Logger: a.Log, Registerer: a.Registry}
-	if a.Cfg.RedisAddr != "" {
-		if a.Redis, err = redisstore.Open(ctx, redisstore.Config{Addr: a.Cfg.RedisAddr, Prefix: a.Cfg.RedisPrefix, PoolSize: a.Cfg.RedisPoolSize}); err != nil {
-			return err
-		}
-		host, _ := os.Hostname()
-		hubCfg.Sessions = a.Redis.Sessions(fmt.Sprintf("%s/%d", host, os.Getpid()))
-	}
-	if a.Hub, err = wsapi.NewHub(func(ctx context.Context, r *http.Request) (string, error) { return srv.TechnicianAuth(ctx, r) }, hubCfg); err != nil {
-		return err
-	}
-	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
-		Consumed: a.Consumed, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
-	var broadcaster *redisstore.Broadcaster
-	if a.Redis != nil {
-		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
-		// Offers for technicians connected to another process go through Redis.
-		broadcaster = redisstore.NewBroadcaster(a.Redis, a.Hub, a.Log)
-		deps.Notifier = broadcaster
-		if err := a.Registry.Register(redisstore.NewCollector(a.Redis)); err != nil {
-			return err
-		}
-	}
-	// Every process has an engine: it is the technicians' gateway and
-	// answers ops; only a dispatch-engine process starts it (and exports
-	// its metrics, so dispatch_engine_up means what it says).
-	engineReg := prometheus.Registerer(a.Registry)
-	if !services[ServiceDispatchEngine] {
-		engineReg = nil
-	}
-	if a.Engine, err = dispatch.New(deps, dispatch.Config{InvitationTTL: a.Cfg.InvitationTTL, RetryAfter: a.Cfg.RetryAfter, BackpressureThreshold: a.Cfg.BackpressureThreshold,
-		Logger: a.Log, Registerer: engineReg}); err != nil {
-		return err
-	}
-	a.Hub.SetGateway(a.Engine)
-	a.Flags.OnChange(func(name string, v bool) {
-		if name == smp.FlagEnableAutoDispatch && v {
-			a.Engine.TriggerSweep()
-		}
-	})
-	if a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Locker: a.Store, Logger: a.Log, Registerer: a.Registry}); err != nil {
-		return err
-	}
-
-	secrets := a.Cfg.InsideWebhookSecrets
-	if services[ServiceIntegration] && secrets == "" {
-		a.Log.Warn("SMP_INSIDE_WEBHOOK_SECRET is not set: inside's payment webhooks will be refused with 503")
-	}
-	if a.Payments, err = payments.New(a.Store, payments.Config{Secrets: payments.ParseSecrets(secrets), PaymentDueAfter: a.Cfg.PaymentDueAfter,
-		Backoff: a.Cfg.PaymentRetryBackoff, Logger: a.Log, Registerer: a.Registry}); err != nil {
-		return err
-	}
-
-	integ, err := a.openIntegrations()
-	if err != nil {
-		return err
-	}
-
-	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second}, a.Store)
-	// Every operator action, for the admin API.
-	actCfg := ops.Config{Store: a.Store, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: statusPage, Dispatch: a.Engine,
-		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin)}
-	if integ.Inside != nil {
-		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
-	}
-	if integ.WMS != nil {
-		actCfg.Breakers = append(actCfg.Breakers, integ.WMS.Client)
-	}
-	if a.Redis != nil {
-		actCfg.FlushCache, actCfg.CheckFlushPattern = a.Redis.FlushCache, redisstore.CheckFlushPattern
-	}
-	actions, err := ops.New(actCfg)
-	if err != nil {
-		return err
-	}
-	views := httpapi.Ops{BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
-	if srv, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
-		SampleEvery: a.Cfg.DashboardSampleEvery},
-		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
-			Checks: a.checks(services), PublicAPI: services[ServiceAPI], Payments: a.Payments, Integration: services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: actions, Status: statusPage}); err != nil {
-		return err
-	}
-	a.HTTP = srv
-
-	// Bind first: a taken or bad port fails before anything starts.
-	if err = a.HTTP.Open(); err != nil {
-		return err
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	if broadcaster != nil {
-		if err = broadcaster.Run(runCtx); err != nil {
-			return err
-		}
-	}
-	if services[ServiceOutboxRelay] {
-		a.Relay.Start(runCtx)
-	}
-	if services[ServiceDispatchEngine] {
-		a.Engine.Start(runCtx)
-	}
-	if services[ServiceIntegration] {
-		a.Payments.Start(runCtx)
-	}
-	if services[ServiceOrders] {
-		a.wg.Add(1)
-		go func() { defer a.wg.Done(); a.Orders.Consume(runCtx, a.Bus, a.Consumed, a.Log) }()
-	}
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.Flags.Run(runCtx, 5*time.Second) }()
-	a.Log.Info("smp serving", "url", a.HTTP.URL(), "services", a.Cfg.Services, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
-	return nil
-}
-
 func (a *App) checks(services map[string]bool) []httpapi.Check {
 	checks := []httpapi.Check{
+		// Every module: a failed one stops the process, and a stopped one
+		// should not be running in a serving process.
+		{Name: "modules", Critical: true, Fn: a.checkModules},
 		{Name: "database", Critical: true, Fn: a.Store.Ping},
 		// Not critical: while the bus is away the outbox keeps every event
 		// and orders are still taken (INC-006); restarting would not help.
@@ -315,8 +172,8 @@ func (a *App) checks(services map[string]bool) []httpapi.Check {
 			if err != nil {
 				return err
 			}
-			if n > 0 && time.Since(oldest) > time.Minute {
-				return fmt.Errorf("%d events unpublished, oldest %s old", n, time.Since(oldest).Round(time.Second))
+			if age := a.Cfg.Now().Sub(oldest); n > 0 && age > time.Minute {
+				return fmt.Errorf("%d events unpublished, oldest %s old", n, age.Round(time.Second))
 			}
 			return nil
 		}},
@@ -327,38 +184,21 @@ func (a *App) checks(services map[string]bool) []httpapi.Check {
 	return checks
 }
 
-// Close stops everything in reverse order; safe after a failed Open.
-func (a *App) Close() error {
-	var errs []error
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if a.HTTP != nil {
-		errs = append(errs, a.HTTP.Close(ctx))
+// checkModules reports a failed module, or a started one that stopped.
+func (a *App) checkModules(context.Context) error {
+	if err := a.Err(); err != nil {
+		return err
 	}
-	if a.Hub != nil {
-		a.Hub.Close()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var down []string
+	for _, r := range a.running {
+		if s, ok := r.svc.(interface{ Running() bool }); ok && !s.Running() {
+			down = append(down, r.name)
+		}
 	}
-	if a.Engine != nil {
-		a.Engine.Stop()
+	if len(down) > 0 {
+		return fmt.Errorf("modules not running: %v", down)
 	}
-	if a.cancel != nil {
-		a.cancel()
-	}
-	a.wg.Wait()
-	if a.Relay != nil {
-		a.Relay.Stop()
-	}
-	if a.Payments != nil {
-		a.Payments.Stop()
-	}
-	if a.Bus != nil {
-		errs = append(errs, a.Bus.Close())
-	}
-	if a.Redis != nil {
-		errs = append(errs, a.Redis.Close())
-	}
-	if a.Store != nil {
-		errs = append(errs, a.Store.Close())
-	}
-	return errors.Join(errs...)
+	return nil
 }

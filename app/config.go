@@ -42,6 +42,9 @@ type Config struct {
 	// comma-separated while rotating (cmd/smp reads them from
 	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
 	InsideWebhookSecrets string
+	// Now is every component's clock (default time.Now): tests shorten or
+	// fake time through it.
+	Now func() time.Time
 }
 
 // DefaultConfig is the configuration of a single process on the embedded

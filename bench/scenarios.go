@@ -317,7 +317,7 @@ func benchEvents(ctx context.Context, e *benchEnv) (Result, error) {
 		return Result{}, err
 	}
 	relay.Start(ctx)
-	defer relay.Stop()
+	defer relay.Stop(context.Background())
 
 	rec, done := &recorder{}, make(chan struct{})
 	var got atomic.Int64

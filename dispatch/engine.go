@@ -22,6 +22,7 @@ import (
 
 	"smp"
 	"smp/consumer"
+	"smp/internal/startstop"
 )
 
 // ConsumerGroup is the engine's consumer group on orders.events.
@@ -134,13 +135,11 @@ type Engine struct {
 	lat      *window // created -> assigned
 	firstLat *window // created -> first offer delivered
 
+	startstop.Base
 	running  atomic.Bool
 	beat     atomic.Int64 // unix nanos of the last worker loop
 	sem      chan struct{}
 	sweepNow chan struct{}
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stopOnce sync.Once
 }
 
 var _ smp.TechnicianGateway = (*Engine)(nil)
@@ -182,15 +181,17 @@ func New(d Deps, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Start runs the intake consumer, one worker per city and the sweeper.
-func (e *Engine) Start(ctx context.Context) {
-	ctx, e.cancel = context.WithCancel(ctx)
+// Start runs the intake consumer, one worker per city and the sweeper;
+// idempotent.
+func (e *Engine) Start(ctx context.Context) error {
+	ctx, ok := e.StartInit(ctx)
+	if !ok {
+		return nil
+	}
 	e.running.Store(true)
 	e.beat.Store(e.cfg.Now().UnixNano())
 	e.m.up.Set(1)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.Go(func() {
 		for ctx.Err() == nil {
 			err := e.d.Bus.Subscribe(ctx, ConsumerGroup, []string{smp.TopicOrders}, e.intake())
 			if ctx.Err() == nil {
@@ -198,34 +199,29 @@ func (e *Engine) Start(ctx context.Context) {
 				smp.Sleep(ctx, time.Second)
 			}
 		}
-	}()
+	})
 	for code := range e.cities {
-		e.wg.Add(1)
-		go func(city string) {
-			defer e.wg.Done()
-			e.work(ctx, city)
-		}(code)
+		e.Go(func() { e.work(ctx, code) })
 	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		e.sweepLoop(ctx)
-	}()
+	e.Go(func() { e.sweepLoop(ctx) })
+	e.MarkStarted()
 	e.log.Info("dispatch engine started", "owner", e.cfg.Owner, "cities", len(e.cities))
+	return nil
 }
 
-// Stop stops the engine and waits for its goroutines; safe to call twice.
-func (e *Engine) Stop() {
-	e.stopOnce.Do(func() {
-		if e.cancel == nil {
-			return
-		}
-		e.cancel()
-		e.wg.Wait()
+// Stop stops the engine and waits for its goroutines (and the dispatch
+// rounds they started) until ctx ends; safe before Start and twice.
+func (e *Engine) Stop(ctx context.Context) error {
+	wasRunning := e.Running()
+	if err := e.Base.Stop(ctx); err != nil {
+		return err
+	}
+	if wasRunning {
 		e.running.Store(false)
 		e.m.up.Set(0)
 		e.log.Info("dispatch engine stopped")
-	})
+	}
+	return nil
 }
 
 // Healthy reports whether the engine runs and its workers loop.
@@ -358,14 +354,13 @@ func (e *Engine) work(ctx context.Context, city string) {
 			e.d.Queue.Push(context.Background(), city, id)
 			return
 		}
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
+		// Started from a tracked worker, so Stop joins the round too.
+		e.Go(func() {
 			defer func() { <-e.sem }()
 			if err := e.dispatch(ctx, id); err != nil && ctx.Err() == nil {
 				e.log.Error("dispatch failed", "order_id", id, "err", err)
 			}
-		}()
+		})
 	}
 }
 

@@ -184,10 +184,10 @@ func newHarness(t testing.TB, o options) *harness {
 		h.engine.Start(runCtx)
 	}
 	t.Cleanup(func() {
-		h.engine.Stop()
+		h.engine.Stop(context.Background())
 		cancel()
 		wg.Wait()
-		relay.Stop()
+		relay.Stop(context.Background())
 	})
 	return h
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/internal/startstop"
 )
 
 // Store is what the flag service needs of the system of record: flags
@@ -22,6 +23,11 @@ type Store interface {
 
 // Service reads and changes feature flags.
 type Service struct {
+	// RefreshEvery is how often a started service re-reads the flags
+	// (default 5 s; set before Start).
+	RefreshEvery time.Duration
+
+	startstop.Base
 	store Store
 	now   func() time.Time
 
@@ -63,18 +69,31 @@ func (s *Service) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Run refreshes every interval until ctx is done.
-func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Refresh(ctx)
-		}
+// Start refreshes the flags every RefreshEvery until Stop (from
+// startstop.Base, bounded by its context); idempotent.
+func (s *Service) Start(ctx context.Context) error {
+	ctx, ok := s.StartInit(ctx)
+	if !ok {
+		return nil
 	}
+	every := s.RefreshEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	s.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.Refresh(ctx)
+			}
+		}
+	})
+	s.MarkStarted()
+	return nil
 }
 
 // OnChange registers fn to run after a flag changes value.

@@ -43,7 +43,7 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request, _ sm
 		s.writeError(w, r, smp.Errorf(smp.EINVALID, "no alerts in the payload"))
 		return
 	}
-	now := time.Now().UTC()
+	now := s.cfg.Now().UTC()
 	for _, a := range p.Alerts {
 		if a.Fingerprint == "" || a.Labels["alertname"] == "" || (a.Status != "firing" && a.Status != "resolved") {
 			s.writeError(w, r, smp.Errorf(smp.EINVALID, "each alert needs a fingerprint, an alertname label and status firing or resolved"))

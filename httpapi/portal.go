@@ -134,7 +134,7 @@ func (s *Server) sampleOnce() {
 		return
 	}
 	d, f := s.d.Engine.Latencies()
-	s.hist.add(Sample{At: time.Now().UTC(), DispatchP50Ms: d.P50, DispatchP99Ms: d.P99, FirstOfferP50Ms: f.P50, FirstOfferP99Ms: f.P99})
+	s.hist.add(Sample{At: s.cfg.Now().UTC(), DispatchP50Ms: d.P50, DispatchP99Ms: d.P99, FirstOfferP50Ms: f.P50, FirstOfferP99Ms: f.P99})
 }
 
 // Dashboard is GET /admin/dashboard: everything the portal's first screen
@@ -157,7 +157,7 @@ type Dashboard struct {
 func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	d := Dashboard{At: time.Now().UTC(), Breakers: []integrations.Status{}, Webhooks: map[string]int64{}, BusDLQ: map[string]int64{},
+	d := Dashboard{At: s.cfg.Now().UTC(), Breakers: []integrations.Status{}, Webhooks: map[string]int64{}, BusDLQ: map[string]int64{},
 		ConsumerLag: map[string]int64{}, Alerts: []*smp.Alert{}, History: s.hist.all(), Errors: map[string]string{}}
 	fail := func(part string, err error) { d.Errors[part] = smp.ErrorMessage(err) }
 	if s.d.Engine != nil {
@@ -309,7 +309,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request, p smp.P
 func (s *Server) stuckOrders(ctx context.Context, after time.Duration, city string, limit int) ([]*smp.Order, error) {
 	var out []*smp.Order
 	for _, st := range []smp.Stage{smp.StageCreated, smp.StageDispatching} {
-		os, err := s.d.Store.FindOrders(ctx, smp.OrderFilter{Stage: st, City: city, ChangedBefore: time.Now().Add(-after), Limit: limit})
+		os, err := s.d.Store.FindOrders(ctx, smp.OrderFilter{Stage: st, City: city, ChangedBefore: s.cfg.Now().Add(-after), Limit: limit})
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,8 @@ import (
 	"smp/auth"
 	"smp/dispatch"
 	"smp/flags"
+	"smp/internal/panics"
+	"smp/internal/startstop"
 	"smp/ops"
 	"smp/payments"
 	"smp/status"
@@ -46,6 +48,11 @@ type Config struct {
 	// SampleEvery is how often the dashboard's history is sampled (5s);
 	// it keeps 720 samples (an hour at 5s).
 	SampleEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// OnServeError, when set, is told that the server stopped serving on
+	// its own (the listener failed): the process cannot go on.
+	OnServeError func(error)
 }
 
 // Store is what the HTTP API reads of the system of record, with the
@@ -101,8 +108,8 @@ type Server struct {
 	mux  *http.ServeMux
 	auth *auth.Authenticator
 	hist *history
-	stop context.CancelFunc
-	done chan struct{}
+	startstop.Base
+	panics *panics.Counter
 
 	requests *prometheus.CounterVec
 }
@@ -115,6 +122,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.SampleEvery <= 0 {
 		cfg.SampleEvery = 5 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
 	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken)
 	if d.Actions == nil {
@@ -125,6 +135,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.panics = panics.New(cfg.Registerer, cfg.Logger)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_http_requests_total", Help: "HTTP requests by route and status code."},
 		[]string{"route", "code"})
 	if cfg.Registerer != nil {
@@ -140,24 +151,29 @@ func New(cfg Config, d Deps) (*Server, error) {
 // Handler returns the routes (for tests with httptest).
 func (s *Server) Handler() http.Handler { return s }
 
-// Open binds the address synchronously (a bad port fails here) and serves.
-func (s *Server) Open() error {
+// Start binds the address synchronously (a bad port fails here), then
+// serves and samples the dashboard's history until Stop; idempotent.
+func (s *Server) Start(ctx context.Context) error {
+	ctx, ok := s.StartInit(ctx)
+	if !ok {
+		return nil
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
+		s.Abort()
 		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop, s.done = cancel, make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.sample(ctx, s.cfg.SampleEvery)
-	}()
-	go func() {
+	s.Go(func() { s.sample(ctx, s.cfg.SampleEvery) })
+	s.Go(func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http: serve", "err", err)
+			if s.cfg.OnServeError != nil {
+				s.cfg.OnServeError(err)
+			}
 		}
-	}()
+	})
+	s.MarkStarted()
 	return nil
 }
 
@@ -169,14 +185,14 @@ func (s *Server) URL() string {
 	return "http://" + s.ln.Addr().String()
 }
 
-// Close stops accepting requests and waits for in-flight ones.
-func (s *Server) Close(ctx context.Context) error {
-	if s.ln == nil {
+// Stop stops accepting requests and waits for in-flight ones and the
+// sampler until ctx ends; safe before Start and twice.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.Running() {
 		return nil
 	}
-	s.stop()
-	<-s.done
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	return errors.Join(err, s.Base.Stop(ctx))
 }
 
 type ctxKey int
@@ -187,21 +203,29 @@ const (
 
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	wrote bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
+	w.code, w.wrote = code, true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController (and the WebSocket upgrade) reach
 // the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// ServeHTTP adds a request id, counts and logs the request.
+// ServeHTTP adds a request id, recovers a panicking handler (500 with the
+// JSON error body; logged once with the stack and counted in
+// smp_panics_total{component="http"}), counts and logs the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := s.cfg.Now()
 	rid := r.Header.Get("X-Request-ID")
 	if rid == "" || len(rid) > 64 {
 		rid = uuid.NewString()
@@ -209,13 +233,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-ID", rid)
 	r = r.WithContext(context.WithValue(r.Context(), keyRequestID, rid))
 	sw := &statusWriter{ResponseWriter: w, code: 200}
-	s.mux.ServeHTTP(sw, r)
+	s.serveRecovering(sw, r)
 	_, pattern := s.mux.Handler(r)
 	if pattern == "" {
 		pattern = "unmatched"
 	}
 	s.requests.WithLabelValues(pattern, fmt.Sprint(sw.code)).Inc()
-	s.log.Debug("http request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "status", sw.code, "duration_ms", time.Since(start).Milliseconds())
+	s.log.Debug("http request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "status", sw.code, "duration_ms", s.cfg.Now().Sub(start).Milliseconds())
+}
+
+func (s *Server) serveRecovering(sw *statusWriter, r *http.Request) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v) // net/http's way to abort a response: not a bug
+		}
+		s.panics.Record("http", v)
+		if !sw.wrote {
+			writeJSON(sw, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": smp.EINTERNAL, "message": "internal error"}})
+		}
+		sw.code = http.StatusInternalServerError
+	}()
+	s.mux.ServeHTTP(sw, r)
 }
 
 // ErrorStatus maps an error code to an HTTP status.

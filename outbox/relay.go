@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/internal/startstop"
 )
 
 // Store is what the relay needs of the system of record.
@@ -53,9 +53,7 @@ type Relay struct {
 	published prometheus.Counter
 	failures  prometheus.Counter
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	startstop.Base
 }
 
 // New returns a relay; Start runs it.
@@ -89,25 +87,19 @@ func New(store Store, bus smp.EventBus, cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// Start runs the relay in the background.
-func (r *Relay) Start(ctx context.Context) {
-	ctx, r.cancel = context.WithCancel(ctx)
-	r.done = make(chan struct{})
-	go r.run(ctx)
-}
-
-// Stop stops the relay and waits for it; safe to call twice.
-func (r *Relay) Stop() {
-	r.once.Do(func() {
-		if r.cancel != nil {
-			r.cancel()
-			<-r.done
-		}
-	})
+// Start runs the relay in the background; idempotent. Stop (from
+// startstop.Base) stops it and waits for it, bounded by its context.
+func (r *Relay) Start(ctx context.Context) error {
+	ctx, ok := r.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	r.Go(func() { r.run(ctx) })
+	r.MarkStarted()
+	return nil
 }
 
 func (r *Relay) run(ctx context.Context) {
-	defer close(r.done)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if r.cfg.Locker != nil {

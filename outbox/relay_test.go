@@ -49,7 +49,7 @@ func TestRelayHoldsEventsThroughOutageInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	relay.Start(ctx)
-	defer relay.Stop()
+	defer relay.Stop(context.Background())
 
 	const n = 50
 	for i := 0; i < n; i++ {

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/internal/startstop"
 )
 
 // Provider is the payment provider whose webhooks this service takes.
@@ -64,9 +64,7 @@ type Service struct {
 	procErrors *prometheus.CounterVec
 	applied    *prometheus.CounterVec
 
-	once   sync.Once
-	cancel context.CancelFunc
-	done   chan struct{}
+	startstop.Base
 }
 
 // New returns the service; Start runs its processor.
@@ -173,25 +171,19 @@ func (s *Service) Wake() {
 	}
 }
 
-// Start runs the processor until Stop.
-func (s *Service) Start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go s.run(ctx)
-}
-
-// Stop stops the processor and waits for it; safe to call twice.
-func (s *Service) Stop() {
-	s.once.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
-			<-s.done
-		}
-	})
+// Start runs the processor until Stop (from startstop.Base: it waits for
+// the processor, bounded by its context); idempotent.
+func (s *Service) Start(ctx context.Context) error {
+	ctx, ok := s.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	s.Go(func() { s.run(ctx) })
+	s.MarkStarted()
+	return nil
 }
 
 func (s *Service) run(ctx context.Context) {
-	defer close(s.done)
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {

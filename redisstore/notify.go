@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"smp"
+	"smp/internal/startstop"
 )
 
 // Broadcaster is an smp.Notifier for several processes: a message for a
@@ -13,6 +14,7 @@ import (
 // it is published on dispatch:notify, and the process holding the
 // technician's connection delivers it.
 type Broadcaster struct {
+	startstop.Base
 	s     *Store
 	local smp.Notifier
 	log   *slog.Logger
@@ -48,15 +50,22 @@ func (b *Broadcaster) Notify(techID string, m smp.TechnicianMessage) bool {
 // Connections counts this process's connections.
 func (b *Broadcaster) Connections() int { return b.local.Connections() }
 
-// Run delivers messages published by other processes until ctx is done.
-// It returns once subscribed, running the delivery in the background.
-func (b *Broadcaster) Run(ctx context.Context) error {
+// Start subscribes (an unreachable Redis fails here) and delivers messages
+// published by other processes in the background until Stop (from
+// startstop.Base: it waits for the delivery loop, bounded by its
+// context); idempotent.
+func (b *Broadcaster) Start(ctx context.Context) error {
+	ctx, ok := b.StartInit(ctx)
+	if !ok {
+		return nil
+	}
 	sub := b.s.rdb.Subscribe(ctx, b.s.key(ChannelNotify))
 	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
 		sub.Close()
+		b.Abort()
 		return wrap("subscribe "+ChannelNotify, err)
 	}
-	go func() {
+	b.Go(func() {
 		defer sub.Close()
 		ch := sub.Channel()
 		for {
@@ -75,6 +84,7 @@ func (b *Broadcaster) Run(ctx context.Context) error {
 				b.local.Notify(e.TechnicianID, e.Message)
 			}
 		}
-	}()
+	})
+	b.MarkStarted()
 	return nil
 }

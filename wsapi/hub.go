@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/internal/panics"
 )
 
 // Authenticator resolves a technician's bearer token to their id.
@@ -32,7 +34,9 @@ type Config struct {
 	SendBuffer int
 	// Sessions, when set, records which process holds each connection
 	// (Redis session:{technician_id}).
-	Sessions   Sessions
+	Sessions Sessions
+	// Now is the clock (default time.Now).
+	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -63,6 +67,7 @@ type Hub struct {
 
 	gauge    prometheus.GaugeFunc
 	messages *prometheus.CounterVec
+	panics   *panics.Counter
 }
 
 var _ smp.Notifier = (*Hub)(nil)
@@ -78,7 +83,10 @@ func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{cfg: cfg, auth: auth, conns: map[string]*conn{}}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Hub{cfg: cfg, auth: auth, conns: map[string]*conn{}, panics: panics.New(cfg.Registerer, cfg.Logger)}
 	h.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "smp_websocket_connections", Help: "Open technician WebSocket connections."},
 		func() float64 { return float64(h.Connections()) })
 	h.messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_websocket_messages_total", Help: "WebSocket messages by direction and type."},
@@ -140,14 +148,26 @@ func (h *Hub) enqueue(c *conn, m any) bool {
 	}
 }
 
-// Close closes every connection and waits for their goroutines.
-func (h *Hub) Close() {
+// Start does nothing: connections arrive through ServeHTTP. It is there
+// so that the hub has the lifecycle of every long-running part.
+func (h *Hub) Start(context.Context) error { return nil }
+
+// Stop closes every connection and waits for their goroutines until ctx
+// ends; safe to call twice.
+func (h *Hub) Stop(ctx context.Context) error {
 	h.mu.Lock()
 	for _, c := range h.conns {
 		c.close()
 	}
 	h.mu.Unlock()
-	h.wg.Wait()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ws: connections still open: %w", ctx.Err())
+	}
 }
 
 // ClientMessage is what a technician's app sends.
@@ -199,13 +219,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	watchDone := make(chan struct{})
 	go func() {
+		defer close(watchDone)
 		select {
 		case <-c.done:
 		case <-r.Context().Done():
 		}
 		cancel()
 	}()
+	defer func() { <-watchDone }() // after the cleanup below has closed c
 	defer func() {
 		h.mu.Lock()
 		if h.conns[techID] == c {
@@ -222,7 +245,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusNormalClosure, "bye")
 	}()
 
-	now := time.Now().UTC()
+	now := h.cfg.Now().UTC()
 	resume, err := h.gateway.TechnicianConnected(ctx, techID)
 	if err != nil {
 		h.cfg.Logger.Error("ws: connect", "technician_id", techID, "err", err)
@@ -237,7 +260,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		h.writeLoop(ctx, c)
+		// A panic ends this connection (the app reconnects), not the process.
+		defer c.close()
+		h.panics.Go("websocket", func() { h.writeLoop(ctx, c) })
 	}()
 	h.readLoop(ctx, c)
 	c.close()
@@ -287,7 +312,12 @@ func (h *Hub) readLoop(ctx context.Context, c *conn) {
 			return
 		}
 		h.messages.WithLabelValues("in", m.Type).Inc()
-		if reply := h.handle(ctx, c.techID, m); reply != nil {
+		var reply *Reply
+		if err := h.panics.Recover("websocket", func() error { reply = h.handle(ctx, c.techID, m); return nil }); err != nil {
+			// Logged and counted once by Record; the connection goes on.
+			reply = &Reply{Type: "error", Ref: m.Ref, Code: smp.EINTERNAL, Message: "internal error"}
+		}
+		if reply != nil {
 			h.enqueue(c, *reply)
 		}
 	}
@@ -305,7 +335,7 @@ func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply
 	switch m.Type {
 	case "heartbeat":
 		h.touch(ctx, techID)
-		now := time.Now().UTC()
+		now := h.cfg.Now().UTC()
 		return &Reply{Type: "heartbeat_ack", Ref: m.Ref, ServerTime: &now}
 	case "availability":
 		if m.Available == nil {

@@ -105,7 +105,7 @@ scrape_configs:
 	}
 
 	stopped := time.Now()
-	a.Engine.Stop()
+	a.Engine.Stop(context.Background())
 	var got response
 	wait.Until(t, 60*time.Second, "DispatchEngineDown delivered to SMP", func() bool {
 		got = a.do("GET", "/admin/alerts?status=firing", a.admin, nil)

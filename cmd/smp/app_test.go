@@ -222,7 +222,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 
 	// A failing dependency turns /health into 503 and dispatch_engine_up to 0.
-	a.Engine.Stop()
+	a.Engine.Stop(context.Background())
 	r = a.do("GET", "/health", "", nil)
 	checks, _ := r.Body["checks"].(map[string]any)
 	de, _ := checks["dispatch_engine"].(map[string]any)

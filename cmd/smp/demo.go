@@ -167,7 +167,7 @@ loop:
 	}
 	fmt.Fprintln(stdout, "stopping demo")
 	stopSim()
-	app.HTTP.Close(context.Background())
+	app.HTTP.Stop(context.Background())
 	wg.Wait()
 	return app.Close()
 }

@@ -40,8 +40,11 @@ func TestPaymentWebhookOverHTTP(t *testing.T) {
 		return r.Body["id"].(string)
 	}
 	o1 := create()
+	// One occurred_at: a duplicate must be byte-identical, and a second
+	// boundary crossed between two calls would make it a conflict.
+	at := time.Now().UTC().Format(time.RFC3339)
 	ev := func(id, typ, order string, amount int64) map[string]any {
-		return map[string]any{"event_id": id, "event_type": typ, "order_id": order, "amount_vnd": amount, "occurred_at": time.Now().UTC().Format(time.RFC3339)}
+		return map[string]any{"event_id": id, "event_type": typ, "order_id": order, "amount_vnd": amount, "occurred_at": at}
 	}
 
 	// Unsigned, badly signed, malformed, probe.

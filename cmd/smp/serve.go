@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 
@@ -24,9 +25,12 @@ func runServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := app.Open(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-app.Failed(): // one failing module stops the process
+	}
 	app.Log.Info("shutting down")
-	return app.Close()
+	return errors.Join(app.Err(), app.Close())
 }
 
 func newFlagSet(name string, cfg *Config) *flag.FlagSet {

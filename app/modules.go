@@ -1,0 +1,417 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"smp"
+	"smp/consumer"
+	"smp/dispatch"
+	"smp/flags"
+	"smp/httpapi"
+	"smp/inmem"
+	"smp/internal/startstop"
+	"smp/ops"
+	"smp/orders"
+	"smp/outbox"
+	"smp/payments"
+	"smp/redisstore"
+	"smp/status"
+	"smp/wsapi"
+)
+
+// Internal modules: every process has them (the targets of --services
+// depend on them). The targets are the Service* constants.
+const (
+	ModuleStore       = "store"        // the system of record (SQLite or MySQL)
+	ModuleEventBus    = "event-bus"    // the embedded log or Kafka
+	ModuleRedis       = "redis"        // shared queues, invitations, geo, locks (when configured)
+	ModuleOrders      = "orders"       // the order service and the consumers' metrics
+	ModuleFlags       = "flags"        // feature flags, refreshed every 5 s
+	ModuleHub         = "ws-hub"       // the technicians' WebSocket connections
+	ModuleEngine      = "engine"       // the dispatch engine object: the technicians' gateway in every process
+	ModuleBroadcaster = "broadcaster"  // offers for technicians connected to other processes (Redis)
+	ModuleRelay       = "relay"        // the outbox relay object
+	ModulePayments    = "payments"     // inside's webhooks and the payment processor object
+	ModuleIntegration = "integrations" // inside and wms clients behind breakers
+	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
+)
+
+// module is one row of the table: a name, what it needs opened first, and
+// its constructor. init may return a service, which the App starts right
+// after and stops in reverse order.
+type module struct {
+	name string
+	deps []string
+	init func(a *App, ctx context.Context) (startstop.Service, error)
+}
+
+// modules is the table behind --services, in the manner of dskit's
+// modules.Manager. A new subsystem is one row here.
+var modules = []module{
+	{ModuleStore, nil, (*App).initStore},
+	{ModuleEventBus, []string{ModuleStore}, (*App).initBus},
+	{ModuleRedis, nil, (*App).initRedis},
+	{ModuleOrders, []string{ModuleStore}, (*App).initOrders},
+	{ModuleFlags, []string{ModuleStore}, (*App).initFlags},
+	{ModuleHub, []string{ModuleRedis}, (*App).initHub},
+	{ModuleBroadcaster, []string{ModuleRedis, ModuleHub}, (*App).initBroadcaster},
+	{ModuleEngine, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleBroadcaster}, (*App).initEngine},
+	{ModuleRelay, []string{ModuleStore, ModuleEventBus}, (*App).initRelay},
+	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
+	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
+	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration}, (*App).initServer},
+
+	{ServiceAPI, []string{ModuleServer}, nil},
+	{ServiceOrders, []string{ModuleOrders, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
+	{ServiceDispatchEngine, []string{ModuleEngine, ModuleServer}, (*App).initDispatchEngine},
+	{ServiceOutboxRelay, []string{ModuleRelay, ModuleServer}, (*App).initOutboxRelay},
+	{ServiceIntegration, []string{ModulePayments, ModuleServer}, (*App).initIntegration},
+}
+
+// alwaysOn are the modules every process runs whatever --services says.
+var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster}
+
+// order returns the modules that targets need, dependencies first (ties
+// in table order, so the order is stable).
+func order(targets []string) ([]module, error) {
+	byName := map[string]module{}
+	for _, m := range modules {
+		byName[m.name] = m
+	}
+	var out []module
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(name string) error
+	visit = func(name string) error {
+		m, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("app: unknown module %q", name)
+		}
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("app: module %q depends on itself", name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		for _, d := range m.deps {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		out = append(out, m)
+		return nil
+	}
+	// Visit in table order so independent modules keep it.
+	want := map[string]bool{}
+	for _, t := range targets {
+		want[t] = true
+	}
+	for _, m := range modules {
+		if want[m.name] {
+			if err := visit(m.name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, t := range targets {
+		if _, ok := byName[t]; !ok {
+			return nil, fmt.Errorf("app: unknown module %q", t)
+		}
+	}
+	return out, nil
+}
+
+// running is a started module.
+type running struct {
+	name string
+	svc  startstop.Service
+}
+
+// Open opens and starts the modules that Cfg.Services asks for, in
+// dependency order; on error it stops what it started.
+func (a *App) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.Cfg.Now == nil {
+		a.Cfg.Now = time.Now
+	}
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.services, err = a.Cfg.ServiceSet(); err != nil {
+		return err
+	}
+	targets := slices.Clone(alwaysOn)
+	for s := range a.services {
+		targets = append(targets, s)
+	}
+	mods, err := order(targets)
+	if err != nil {
+		return err
+	}
+	a.failed = make(chan struct{})
+	// The modules run until Close, whatever happens to Open's context.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	for _, m := range mods {
+		if m.init == nil {
+			continue
+		}
+		svc, err := m.init(a, ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		if svc == nil {
+			continue
+		}
+		a.mu.Lock()
+		a.running = append(a.running, running{m.name, svc})
+		a.mu.Unlock()
+		if err := svc.Start(runCtx); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+	}
+	a.Log.Info("smp serving", "url", a.HTTP.URL(), "services", a.Cfg.Services, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
+	return nil
+}
+
+// Close stops the running modules in reverse order and closes the
+// backends, each within 10 s; safe after a failed Open and twice.
+func (a *App) Close() error {
+	a.mu.Lock()
+	rs := a.running
+	a.running = nil
+	a.mu.Unlock()
+	var errs []error
+	for i := len(rs) - 1; i >= 0; i-- {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := rs[i].svc.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", rs[i].name, err))
+		}
+		cancel()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// Fail stops the process: a module that cannot go on calls it; Failed is
+// closed and Err returns err. Only the first failure counts.
+func (a *App) Fail(module string, err error) {
+	a.failOnce.Do(func() {
+		a.failErr = fmt.Errorf("%s: %w", module, err)
+		a.Log.Error("module failed; stopping", "module", module, "err", err)
+		if a.failed != nil {
+			close(a.failed)
+		}
+	})
+}
+
+// Failed is closed when a module has failed; cmd/smp then closes the App
+// and exits non-zero.
+func (a *App) Failed() <-chan struct{} { return a.failed }
+
+// Err is the first module failure, or nil.
+func (a *App) Err() error {
+	select {
+	case <-a.failed:
+		return a.failErr
+	default:
+		return nil
+	}
+}
+
+// Modules are the running modules' names, in start order.
+func (a *App) Modules() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, r := range a.running {
+		out = append(out, r.name)
+	}
+	return out
+}
+
+// closer is a backend as a module: nothing to start, Close to stop.
+type closer func() error
+
+func (c closer) Start(context.Context) error { return nil }
+func (c closer) Stop(context.Context) error  { return c() }
+
+func (a *App) initStore(ctx context.Context) (startstop.Service, error) {
+	if err := os.MkdirAll(a.Cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	var err error
+	if a.Store, err = OpenStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
+		return nil, err
+	}
+	return closer(a.Store.Close), nil
+}
+
+func (a *App) initBus(ctx context.Context) (startstop.Service, error) {
+	if err := a.openBus(); err != nil {
+		return nil, err
+	}
+	return closer(a.Bus.Close), nil
+}
+
+func (a *App) initRedis(ctx context.Context) (startstop.Service, error) {
+	if a.Cfg.RedisAddr == "" {
+		return nil, nil
+	}
+	var err error
+	if a.Redis, err = redisstore.Open(ctx, redisstore.Config{Addr: a.Cfg.RedisAddr, Prefix: a.Cfg.RedisPrefix, PoolSize: a.Cfg.RedisPoolSize}); err != nil {
+		return nil, err
+	}
+	if err := a.Registry.Register(redisstore.NewCollector(a.Redis)); err != nil {
+		a.Redis.Close()
+		return nil, err
+	}
+	return closer(a.Redis.Close), nil
+}
+
+func (a *App) initOrders(ctx context.Context) (startstop.Service, error) {
+	var err error
+	if a.Consumed, err = consumer.NewMetrics(a.Registry); err != nil {
+		return nil, err
+	}
+	a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Now: a.Cfg.Now, Registerer: a.Registry, Logger: a.Log})
+	return nil, err
+}
+
+func (a *App) initFlags(ctx context.Context) (startstop.Service, error) {
+	var err error
+	if a.Flags, err = flags.New(ctx, a.Store, a.Cfg.Now); err != nil {
+		return nil, err
+	}
+	return a.Flags, nil
+}
+
+func (a *App) initHub(ctx context.Context) (startstop.Service, error) {
+	cfg := wsapi.Config{Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
+	if a.Redis != nil {
+		host, _ := os.Hostname()
+		cfg.Sessions = a.Redis.Sessions(fmt.Sprintf("%s/%d", host, os.Getpid()))
+	}
+	var err error
+	// The server comes later in the table; technicians connect only once it serves.
+	a.Hub, err = wsapi.NewHub(func(ctx context.Context, r *http.Request) (string, error) { return a.HTTP.TechnicianAuth(ctx, r) }, cfg)
+	return a.Hub, err
+}
+
+func (a *App) initBroadcaster(ctx context.Context) (startstop.Service, error) {
+	if a.Redis == nil {
+		return nil, nil
+	}
+	// Offers for technicians connected to another process go through Redis.
+	a.broadcaster = redisstore.NewBroadcaster(a.Redis, a.Hub, a.Log)
+	return a.broadcaster, nil
+}
+
+func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
+	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
+		Consumed: a.Consumed, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
+	if a.Redis != nil {
+		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
+		deps.Notifier = a.broadcaster
+	}
+	// Every process has an engine: it is the technicians' gateway and
+	// answers ops; only a dispatch-engine process starts it (and exports
+	// its metrics, so dispatch_engine_up means what it says).
+	reg := prometheus.Registerer(a.Registry)
+	if !a.services[ServiceDispatchEngine] {
+		reg = nil
+	}
+	var err error
+	if a.Engine, err = dispatch.New(deps, dispatch.Config{InvitationTTL: a.Cfg.InvitationTTL, RetryAfter: a.Cfg.RetryAfter,
+		BackpressureThreshold: a.Cfg.BackpressureThreshold, Now: a.Cfg.Now, Logger: a.Log, Registerer: reg}); err != nil {
+		return nil, err
+	}
+	a.Hub.SetGateway(a.Engine)
+	a.Flags.OnChange(func(name string, v bool) {
+		if name == smp.FlagEnableAutoDispatch && v {
+			a.Engine.TriggerSweep()
+		}
+	})
+	return nil, nil
+}
+
+func (a *App) initRelay(ctx context.Context) (startstop.Service, error) {
+	var err error
+	a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Locker: a.Store, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+	return nil, err
+}
+
+func (a *App) initPayments(ctx context.Context) (startstop.Service, error) {
+	if a.services[ServiceIntegration] && a.Cfg.InsideWebhookSecrets == "" {
+		a.Log.Warn("SMP_INSIDE_WEBHOOK_SECRET is not set: inside's payment webhooks will be refused with 503")
+	}
+	var err error
+	a.Payments, err = payments.New(a.Store, payments.Config{Secrets: payments.ParseSecrets(a.Cfg.InsideWebhookSecrets), PaymentDueAfter: a.Cfg.PaymentDueAfter,
+		Backoff: a.Cfg.PaymentRetryBackoff, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+	return nil, err
+}
+
+func (a *App) initIntegrations(ctx context.Context) (startstop.Service, error) {
+	var err error
+	a.integrations, err = a.openIntegrations()
+	return nil, err
+}
+
+func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
+	integ := a.integrations
+	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now}, a.Store)
+	// Every operator action, for the admin API.
+	actCfg := ops.Config{Store: a.Store, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: statusPage, Dispatch: a.Engine,
+		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now}
+	if integ.Inside != nil {
+		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
+	}
+	if integ.WMS != nil {
+		actCfg.Breakers = append(actCfg.Breakers, integ.WMS.Client)
+	}
+	if a.Redis != nil {
+		actCfg.FlushCache, actCfg.CheckFlushPattern = a.Redis.FlushCache, redisstore.CheckFlushPattern
+	}
+	actions, err := ops.New(actCfg)
+	if err != nil {
+		return nil, err
+	}
+	views := httpapi.Ops{BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
+	a.HTTP, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
+		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
+		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
+			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
+			Integrations: integ, Ops: views, Actions: actions, Status: statusPage})
+	return a.HTTP, err
+}
+
+func (a *App) initOrderIntake(ctx context.Context) (startstop.Service, error) {
+	return startstop.NewFunc(func(ctx context.Context) { a.Orders.Consume(ctx, a.Bus, a.Consumed, a.Log) }), nil
+}
+
+func (a *App) initDispatchEngine(ctx context.Context) (startstop.Service, error) {
+	return a.Engine, nil
+}
+
+func (a *App) initOutboxRelay(ctx context.Context) (startstop.Service, error) { return a.Relay, nil }
+
+func (a *App) initIntegration(ctx context.Context) (startstop.Service, error) { return a.Payments, nil }
