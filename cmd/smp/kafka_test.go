@@ -200,7 +200,8 @@ func TestKafkaPoisonMessage(t *testing.T) {
 	must(t, a.Bus.Publish(context.Background(), smp.Message{Topic: smp.TopicOrders, Key: ids[0], Value: []byte(`{"event_id":`)}))
 	ctl := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
-		err := run(context.Background(), append([]string{"ctl", "bus"}, append(args, "--kafka-brokers", k.brokers())...), &out, &errb)
+		// --data-dir: actions are audited in the platform's database.
+		err := run(context.Background(), append([]string{"ctl", "bus"}, append(args, "--kafka-brokers", k.brokers(), "--data-dir", a.Cfg.DataDir)...), &out, &errb)
 		return out.String() + errb.String(), err
 	}
 	var listing string
@@ -248,7 +249,7 @@ func TestKafkaPoisonMessage(t *testing.T) {
 	}
 	dupBefore := consumed(a, orders.ConsumerGroup, consumer.Duplicate)
 	for i := 0; i < 2; i++ {
-		out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", at)
+		out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", at, "--reason", "INC-007 replay")
 		if err != nil || !strings.Contains(out, "replayed 1 dead letters") {
 			t.Fatalf("replay: %v\n%s", err, out)
 		}
@@ -259,19 +260,19 @@ func TestKafkaPoisonMessage(t *testing.T) {
 	if got := consumed(a, orders.ConsumerGroup, consumer.Applied); got != applied {
 		t.Fatalf("replaying an applied event applied it again: %v -> %v", applied, got)
 	}
-	if out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", "0:999999"); smp.ErrorCode(err) != smp.ENOTFOUND {
+	if out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", "0:999999", "--reason", "INC-007 replay"); smp.ErrorCode(err) != smp.ENOTFOUND {
 		t.Fatalf("replaying a missing dead letter: %v\n%s", err, out)
 	}
 
 	// Reset offsets: refused while the group runs, done on a stopped one.
-	if out, err := ctl("reset-offsets", "--group", dispatch.ConsumerGroup, "--topic", "orders.events:0", "--to-offset", "0"); smp.ErrorCode(err) != smp.ECONFLICT {
+	if out, err := ctl("reset-offsets", "--group", dispatch.ConsumerGroup, "--topic", "orders.events:0", "--to-offset", "0", "--reason", "INC-007"); smp.ErrorCode(err) != smp.ECONFLICT {
 		t.Fatalf("reset-offsets on a running group: %v\n%s", err, out)
 	}
 	offs, err := a.Kafka.Offsets(context.Background(), "analytics", []string{smp.TopicOrders})
 	must(t, err)
 	p := slices.IndexFunc(offs, func(o smp.PartitionOffsets) bool { return o.End >= 2 })
 	tp := fmt.Sprintf("orders.events:%d", p)
-	out, err := ctl("reset-offsets", "--group", "analytics", "--topic", tp, "--to-offset", "1")
+	out, err := ctl("reset-offsets", "--group", "analytics", "--topic", tp, "--to-offset", "1", "--reason", "INC-007 skip")
 	if err != nil {
 		t.Fatalf("reset-offsets: %v\n%s", err, out)
 	}
@@ -280,8 +281,15 @@ func TestKafkaPoisonMessage(t *testing.T) {
 	if offs[p].Committed != 1 || offs[p].Lag != offs[p].End-1 {
 		t.Fatalf("after reset the group is at %+v, want offset 1", offs[p])
 	}
-	if _, err := ctl("reset-offsets", "--group", "analytics", "--topic", tp, "--to-offset", "999999"); smp.ErrorCode(err) != smp.EINVALID {
+	if _, err := ctl("reset-offsets", "--group", "analytics", "--topic", tp, "--to-offset", "999999", "--reason", "INC-007 skip"); smp.ErrorCode(err) != smp.EINVALID {
 		t.Fatalf("reset past the log end: %v", err)
+	}
+	// Each attempt is on record: intent, then done or failed.
+	audit, err := a.Store.FindAudit(context.Background(), smp.AuditFilter{Target: "group:analytics"})
+	must(t, err)
+	if len(audit) != 4 || !strings.Contains(audit[0].After, `"phase":"failed"`) || !strings.Contains(audit[2].After, `"phase":"done"`) ||
+		!strings.HasPrefix(audit[0].Actor, "cli:") {
+		t.Fatalf("the resets' audit: %+v", audit)
 	}
 	for _, bad := range [][]string{
 		{"reset-offsets", "--group", "analytics", "--topic", "orders.events", "--to-offset", "1"},
