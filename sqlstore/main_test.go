@@ -1,0 +1,12 @@
+package sqlstore_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind: the
+// offer-state writer and the replica monitor belong to a DB that Close
+// stops, and the pools close with it.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
