@@ -81,52 +81,41 @@ var modules = []module{
 // alwaysOn are the modules every process runs whatever --services says.
 var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster}
 
-// order returns the modules that targets need, dependencies first (ties
-// in table order, so the order is stable).
+// order returns the modules that targets need, in table order. The table
+// lists every module after its dependencies (TestModuleOrder checks it), so
+// that order is a dependency order, and a stable one.
 func order(targets []string) ([]module, error) {
 	byName := map[string]module{}
 	for _, m := range modules {
 		byName[m.name] = m
 	}
-	var out []module
-	state := map[string]int{} // 1 visiting, 2 done
+	need := map[string]bool{}
 	var visit func(name string) error
 	visit = func(name string) error {
 		m, ok := byName[name]
 		if !ok {
 			return fmt.Errorf("app: unknown module %q", name)
 		}
-		switch state[name] {
-		case 1:
-			return fmt.Errorf("app: module %q depends on itself", name)
-		case 2:
+		if need[name] {
 			return nil
 		}
-		state[name] = 1
+		need[name] = true
 		for _, d := range m.deps {
 			if err := visit(d); err != nil {
 				return err
 			}
 		}
-		state[name] = 2
-		out = append(out, m)
 		return nil
 	}
-	// Visit in table order so independent modules keep it.
-	want := map[string]bool{}
 	for _, t := range targets {
-		want[t] = true
-	}
-	for _, m := range modules {
-		if want[m.name] {
-			if err := visit(m.name); err != nil {
-				return nil, err
-			}
+		if err := visit(t); err != nil {
+			return nil, err
 		}
 	}
-	for _, t := range targets {
-		if _, ok := byName[t]; !ok {
-			return nil, fmt.Errorf("app: unknown module %q", t)
+	var out []module
+	for _, m := range modules {
+		if need[m.name] {
+			out = append(out, m)
 		}
 	}
 	return out, nil

@@ -1,0 +1,11 @@
+package app
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind: Close
+// stops every module and joins its goroutines.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
