@@ -16,11 +16,9 @@ import (
 	"smp/internal/startstop"
 )
 
-// Store is what the relay needs of the system of record.
+// Store is what the relay needs of the system of record: the outbox.
 type Store interface {
-	FetchOutbox(ctx context.Context, limit int) ([]smp.OutboxRecord, error)
-	MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error
-	OutboxBacklog(ctx context.Context) (int64, time.Time, error)
+	smp.OutboxStore
 }
 
 // Config of the relay.
