@@ -23,12 +23,14 @@ import (
 	"smp/inmem"
 	"smp/integrations"
 	"smp/kafkabus"
+	"smp/ops"
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
 	"smp/redisstore"
 	"smp/sqlbus"
 	"smp/sqlstore"
+	"smp/status"
 	"smp/wsapi"
 )
 
@@ -51,7 +53,11 @@ type App struct {
 	Relay    *outbox.Relay
 	// Payments ingests inside's webhooks and applies them.
 	Payments *payments.Service
-	HTTP     *httpapi.Server
+	// Status is the status page and its components' states.
+	Status *status.Service
+	// Actions are the operator actions (audited), for every transport.
+	Actions *ops.Service
+	HTTP    *httpapi.Server
 
 	services     map[string]bool
 	broadcaster  *redisstore.Broadcaster

@@ -43,6 +43,7 @@ const (
 	ModuleRelay       = "relay"        // the outbox relay object
 	ModulePayments    = "payments"     // inside's webhooks and the payment processor object
 	ModuleIntegration = "integrations" // inside and wms clients behind breakers
+	ModuleOps         = "ops"          // the operator actions (audited) and the status page
 	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
 )
 
@@ -69,7 +70,8 @@ var modules = []module{
 	{ModuleRelay, []string{ModuleStore, ModuleEventBus}, (*App).initRelay},
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
-	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration}, (*App).initServer},
+	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration}, (*App).initOps},
+	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleOps}, (*App).initServer},
 
 	{ServiceAPI, []string{ModuleServer}, nil},
 	{ServiceOrders, []string{ModuleOrders, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
@@ -365,11 +367,12 @@ func (a *App) initIntegrations(ctx context.Context) (startstop.Service, error) {
 	return nil, err
 }
 
-func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
+// initOps builds the status page and every operator action (package ops),
+// which the admin API (and any other transport) calls.
+func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	integ := a.integrations
-	statusPage := status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now}, a.Store)
-	// Every operator action, for the admin API.
-	actCfg := ops.Config{Store: a.Store, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: statusPage, Dispatch: a.Engine,
+	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now}, a.Store)
+	actCfg := ops.Config{Store: a.Store, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now}
 	if integ.Inside != nil {
 		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
@@ -380,16 +383,20 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 	if a.Redis != nil {
 		actCfg.FlushCache, actCfg.CheckFlushPattern = a.Redis.FlushCache, redisstore.CheckFlushPattern
 	}
-	actions, err := ops.New(actCfg)
-	if err != nil {
-		return nil, err
-	}
+	var err error
+	a.Actions, err = ops.New(actCfg)
+	return nil, err
+}
+
+func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
+	integ := a.integrations
 	views := httpapi.Ops{BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
+	var err error
 	a.HTTP, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: actions, Status: statusPage})
+			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status})
 	return a.HTTP, err
 }
 
