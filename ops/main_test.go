@@ -1,0 +1,11 @@
+package ops_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind: the
+// actions start none, and the backends they drive are closed.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
