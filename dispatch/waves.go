@@ -178,7 +178,7 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 		e.d.Notifier.Notify(inv.TechnicianID, offerMessage(o, inv))
 	}
 
-	timer := time.NewTimer(time.Until(expires))
+	timer := time.NewTimer(expires.Sub(e.cfg.Now()))
 	defer timer.Stop()
 	// Answers handled by another process (its technicians' connections)
 	// do not signal this run: look every PollInterval too.

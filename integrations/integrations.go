@@ -56,7 +56,11 @@ type Config struct {
 	OpenFor time.Duration
 	Flags   smp.FlagReader
 	Cache   Cache
-	Logger  *slog.Logger
+	// Now is the clock of the cache's and the admin view's timestamps
+	// (default time.Now). The breaker keeps failsafe-go's own wall clock:
+	// shorten OpenFor to test it.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Client is one third party behind its breaker.
@@ -93,6 +97,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	c := &Client{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout}, log: cfg.Logger.With("integration", cfg.Name)}
 	c.cb = circuitbreaker.NewBuilder[[]byte]().
 		HandleIf(func(_ []byte, err error) bool { return err != nil && !isClientError(err) }).
@@ -101,7 +108,7 @@ func New(cfg Config) (*Client, error) {
 		WithSuccessThreshold(1).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 			c.mu.Lock()
-			c.last = time.Now().UTC().Format(time.RFC3339)
+			c.last = cfg.Now().UTC().Format(time.RFC3339)
 			c.mu.Unlock()
 			c.log.Warn("circuit breaker state changed", "from", e.OldState.String(), "to", e.NewState.String())
 		}).
@@ -263,7 +270,7 @@ type cached struct {
 func (c *Client) read(ctx context.Context, path, key string) (Read, error) {
 	b, err := c.call(ctx, http.MethodGet, path, nil)
 	if err == nil {
-		now := time.Now().UTC()
+		now := c.cfg.Now().UTC()
 		if c.cfg.Cache != nil {
 			v, _ := json.Marshal(cached{Data: b, FetchedAt: now})
 			if cerr := c.cfg.Cache.Set(ctx, key, v); cerr != nil {
