@@ -18,12 +18,6 @@ import (
 	"smp/webui"
 )
 
-// Permissions is the admin API's permission table.
-//
-// Deprecated: it is auth.Permissions (the same map): routes, GET /admin/me
-// and ops all read that one table.
-var Permissions = auth.Permissions
-
 // can wraps h with authentication and the permission's role check
 // (auth.Permissions; an unknown permission panics when routes are built).
 func (s *Server) can(perm string, h adminHandler) http.HandlerFunc {

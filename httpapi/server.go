@@ -319,11 +319,6 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// HashToken is how tokens are stored.
-//
-// Deprecated: use auth.HashToken; this forwards to it.
-func HashToken(token string) string { return auth.HashToken(token) }
-
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {

@@ -16,7 +16,7 @@ import (
 
 	"smp"
 	"smp/app"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/sim"
 )
 
@@ -47,7 +47,7 @@ func startAppLogging(t *testing.T, mutate func(*Config), logs io.Writer) *testAp
 	must(t, cfg.Validate())
 	db, err := openStore(ctx, cfg, nil, nil)
 	must(t, err)
-	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 3, Technicians: 30, Customers: 3, Seed: 7}, httpapi.HashToken)
+	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 3, Technicians: 30, Customers: 3, Seed: 7}, auth.HashToken)
 	must(t, err)
 	must(t, db.Close())
 	log := slog.New(slog.DiscardHandler)
@@ -168,8 +168,8 @@ func TestAdminAuthRoles(t *testing.T) {
 	t.Parallel()
 	a := startApp(t, nil)
 	ctx := context.Background()
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
 	cases := []struct {
 		method, path, token string
 		body                any

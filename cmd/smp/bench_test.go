@@ -11,7 +11,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"smp/app"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/sim"
 	"smp/sqlstore/sqlstoretest"
 )
@@ -43,7 +43,7 @@ func benchOrderToOffer(b *testing.B, mutate func(*Config)) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: 60, Customers: 5, Seed: 9}, httpapi.HashToken)
+	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: 60, Customers: 5, Seed: 9}, auth.HashToken)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/sim"
 	"smp/sqlstore"
 	"smp/sqlstore/sqlstoretest"
@@ -30,7 +30,7 @@ func sharedBackends(t *testing.T, techs int) (dsn, raddr, prefix string, ds *sim
 	db, err = sqlstore.Open(ctx, sqlstore.Config{MySQLDSN: dsn})
 	must(t, err)
 	t.Cleanup(func() { db.Close() })
-	ds, err = sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: techs, Customers: 10, Seed: 11}, httpapi.HashToken)
+	ds, err = sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: techs, Customers: 10, Seed: 11}, auth.HashToken)
 	must(t, err)
 	return dsn, raddr, prefix, ds, db
 }

@@ -16,7 +16,7 @@ import (
 
 	"smp"
 	"smp/app"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/sim"
 	"smp/sqlstore"
 )
@@ -79,7 +79,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 	dataDir := t.TempDir()
 	db, err := app.OpenStore(ctx, app.Config{DataDir: dataDir}, nil, nil)
 	must(t, err)
-	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: 60, Customers: 10, Seed: 3}, httpapi.HashToken)
+	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Partners: 5, Technicians: 60, Customers: 10, Seed: 3}, auth.HashToken)
 	must(t, err)
 	must(t, db.Close())
 	addr := freeAddr(t)

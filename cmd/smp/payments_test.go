@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/internal/wait"
 	"smp/payments"
 )
@@ -29,8 +29,8 @@ func TestPaymentWebhookOverHTTP(t *testing.T) {
 		c.InsideWebhookSecrets, c.PaymentRetryBackoff, c.PaymentDueAfter = "old-secret,new-secret", 5*time.Millisecond, time.Millisecond
 	})
 	ctx := context.Background()
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
 	cust := a.ds.Customers[0].Token
 	create := func() string {
 		r := a.do("POST", "/v1/orders", cust, `{"city":"HCMC","service":"plumbing","lat":10.78,"lng":106.7,"price_vnd":300000}`)

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/internal/wait"
 	"smp/sim"
 )
@@ -192,7 +192,7 @@ func TestAdminPortalInBrowser(t *testing.T) {
 		c.PaymentRetryBackoff, c.DashboardSampleEvery, c.StatusFromAlerts = 5*time.Millisecond, 200*time.Millisecond, true
 	})
 	ctx := context.Background()
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
 	b := newBrowser(t)
 
 	// Log in by keyboard only: a wrong token first.

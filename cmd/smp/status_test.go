@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 	"smp/internal/wait"
 )
 
@@ -20,8 +20,8 @@ func TestPortalAndStatusAPI(t *testing.T) {
 	t.Parallel()
 	a := startApp(t, func(c *Config) { c.DashboardSampleEvery = 20 * time.Millisecond })
 	ctx := context.Background()
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
 
 	// Assets are in the binary, with a strict content policy.
 	get := func(path string) (*http.Response, string) {

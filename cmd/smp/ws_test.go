@@ -13,7 +13,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"smp"
-	"smp/httpapi"
+	"smp/auth"
 )
 
 type wsClient struct {
@@ -190,7 +190,7 @@ func TestManualDispatchOverHTTP(t *testing.T) {
 	a := startApp(t, nil)
 	ctx := context.Background()
 	opsToken := "ops-olga"
-	must(t, a.Store.PutToken(ctx, httpapi.HashToken(opsToken), "admin", "olga", smp.RoleOps))
+	must(t, a.Store.PutToken(ctx, auth.HashToken(opsToken), "admin", "olga", smp.RoleOps))
 	if r := a.do("PUT", "/admin/flags/ENABLE_AUTO_DISPATCH", opsToken, map[string]any{"value": false, "reason": "INC-001 option D"}); r.Status != 200 {
 		t.Fatal(r.Raw)
 	}
