@@ -1,6 +1,4 @@
-// Package busmetrics exports consumer-group lag of any smp.EventBus under
-// the name the runbook's alerts use: kafka_consumergroup_lag.
-package busmetrics
+package bus
 
 import (
 	"context"
@@ -18,7 +16,9 @@ type Subscription struct {
 	Topics []string
 }
 
-// LagCollector computes lag at scrape time (so it is never stale).
+// LagCollector exports the lag of subscriptions on any smp.EventBus under
+// the name the runbook's alerts use, kafka_consumergroup_lag; it computes
+// it at scrape time (so it is never stale).
 type LagCollector struct {
 	bus     smp.EventBus
 	subs    []Subscription

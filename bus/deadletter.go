@@ -1,59 +1,12 @@
-// Package delivery is what both event buses do with a delivered message:
-// run the handler, retry it with backoff, and after MaxAttempts turn it
-// into a dead letter on <topic>.dlq so its partition keeps flowing.
-package delivery
+package bus
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"smp"
 )
-
-// Policy is how often and how patiently a message is retried.
-type Policy struct {
-	MaxAttempts  int
-	RetryBackoff time.Duration // doubled after each attempt, up to 5 s
-}
-
-// Run delivers m to h until h succeeds or MaxAttempts fail; then it
-// publishes the dead letter with publish (retrying until ctx ends). It
-// returns false only if ctx ended first, in which case m is not done and
-// must not be committed.
-func Run(ctx context.Context, log *slog.Logger, p Policy, group string, m smp.Message, h smp.Handler, publish func(context.Context, smp.Message) error) bool {
-	backoff := p.RetryBackoff
-	var err error
-	for attempt := 1; attempt <= p.MaxAttempts; attempt++ {
-		if err = h(ctx, m); err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		log.Warn("event handler failed", "group", group, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "attempt", attempt, "err", err)
-		if attempt < p.MaxAttempts {
-			if !smp.Sleep(ctx, backoff) {
-				return false
-			}
-			backoff = min(backoff*2, 5*time.Second)
-		}
-	}
-	dlq := DeadLetter(m, group, err.Error(), p.MaxAttempts)
-	for ctx.Err() == nil {
-		perr := publish(ctx, dlq)
-		if perr == nil {
-			log.Error("event dead-lettered", "group", group, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "dlq", dlq.Topic, "err", err)
-			return true
-		}
-		log.Warn("dead-letter publish failed; retrying", "dlq", dlq.Topic, "err", perr)
-		smp.Sleep(ctx, time.Second)
-	}
-	return false
-}
 
 // DeadLetter is m as it goes to <topic>.dlq: same key and value, its
 // headers plus why, by whom and from where it was given up.

@@ -1,0 +1,218 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"smp"
+	"smp/internal/panics"
+)
+
+// Config of a Router.
+type Config struct {
+	// MaxAttempts of a message before it is dead-lettered (default 5).
+	MaxAttempts int
+	// RetryBackoff is the first delay between attempts (default 100 ms),
+	// doubled after each, up to MaxBackoff (default 5 s).
+	RetryBackoff time.Duration
+	MaxBackoff   time.Duration
+	// Timeout bounds each attempt (0: unbounded, as before the router).
+	Timeout time.Duration
+	// ResubscribeAfter: the wait before subscribing again when a
+	// subscription ended with an error (default 1 s).
+	ResubscribeAfter time.Duration
+	// Metrics counts outcomes; by default created on Registerer (shared by
+	// the routers of one registry).
+	Metrics    *Metrics
+	Registerer prometheus.Registerer
+	// Panics counts recovered panics; by default created on Registerer.
+	Panics *panics.Counter
+	Logger *slog.Logger
+}
+
+// Validate fills defaults.
+func (c *Config) Validate() error {
+	if c.MaxAttempts < 0 || c.RetryBackoff < 0 || c.MaxBackoff < 0 || c.Timeout < 0 || c.ResubscribeAfter < 0 {
+		return smp.Errorf(smp.EINVALID, "bus: negative limits in the router configuration")
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.ResubscribeAfter == 0 {
+		c.ResubscribeAfter = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		m, err := NewMetrics(c.Registerer)
+		if err != nil {
+			return err
+		}
+		c.Metrics = m
+	}
+	if c.Panics == nil {
+		c.Panics = panics.New(c.Registerer, c.Logger)
+	}
+	return nil
+}
+
+// Router subscribes its handlers to a bus, each as its consumer group,
+// through the middleware chain
+//
+//	metrics → poison → retry → timeout → recoverer → Use(…) → AddHandler(…, mw) → handler
+//
+// It has the lifecycle of SMP's long-running parts: Start, then Stop, both
+// idempotent.
+type Router struct {
+	bus smp.EventBus
+	cfg Config
+	mw  []Middleware
+
+	mu      sync.Mutex
+	routes  []route
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type route struct {
+	group  string
+	topics []string
+	h      Handler
+}
+
+// NewRouter returns a router on b; add handlers, then Start it.
+func NewRouter(b smp.EventBus, cfg Config) (*Router, error) {
+	if b == nil {
+		return nil, smp.Errorf(smp.EINVALID, "bus: a router needs a bus")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Router{bus: b, cfg: cfg, done: make(chan struct{})}, nil
+}
+
+// Use adds middleware run inside the router's own (after the recoverer)
+// for every handler added after it.
+func (r *Router) Use(mw ...Middleware) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mw = append(r.mw, mw...)
+}
+
+// AddHandler subscribes h as group to topics once the router starts, with
+// mw innermost (Idempotent, typically). A group has one handler per
+// router. It fails with EINVALID after Start or for a group added twice.
+func (r *Router) AddHandler(group string, topics []string, h Handler, mw ...Middleware) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return smp.Errorf(smp.EINVALID, "bus: handler %s added after the router started", group)
+	}
+	if group == "" || len(topics) == 0 || h == nil {
+		return smp.Errorf(smp.EINVALID, "bus: a handler needs a group, topics and a function")
+	}
+	for _, rt := range r.routes {
+		if rt.group == group {
+			return smp.Errorf(smp.EINVALID, "bus: group %s already has a handler", group)
+		}
+	}
+	chain := []Middleware{
+		r.cfg.Metrics.Middleware(),
+		Poison(r.bus, r.cfg.Logger),
+		Retry(RetryPolicy{MaxAttempts: r.cfg.MaxAttempts, Backoff: r.cfg.RetryBackoff, MaxBackoff: r.cfg.MaxBackoff, Logger: r.cfg.Logger}),
+		Timeout(r.cfg.Timeout),
+		Recoverer(r.cfg.Panics),
+	}
+	chain = append(append(chain, r.mw...), mw...)
+	inner := Chain(h, chain...)
+	r.routes = append(r.routes, route{group: group, topics: append([]string(nil), topics...), h: func(ctx context.Context, m smp.Message) error {
+		ctx, _ = withDelivery(ctx, group)
+		return inner(ctx, m)
+	}})
+	return nil
+}
+
+// Subscriptions lists the router's groups and their topics (for the lag
+// collector).
+func (r *Router) Subscriptions() []Subscription {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Subscription, len(r.routes))
+	for i, rt := range r.routes {
+		out[i] = Subscription{Group: rt.group, Topics: rt.topics}
+	}
+	return out
+}
+
+// Metrics returns the router's outcome counters.
+func (r *Router) Metrics() *Metrics { return r.cfg.Metrics }
+
+// Start subscribes every handler; they run until ctx ends or Stop. A
+// subscription that ends with an error is logged and subscribed again
+// after ResubscribeAfter. Starting twice, or after Stop, does nothing.
+func (r *Router) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started || r.stopped {
+		return nil
+	}
+	r.started = true
+	ctx, r.cancel = context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, rt := range r.routes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.subscribe(ctx, rt)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(r.done)
+	}()
+	return nil
+}
+
+func (r *Router) subscribe(ctx context.Context, rt route) {
+	for ctx.Err() == nil {
+		err := r.cfg.Panics.Recover(Component(rt.group), func() error { return r.bus.Subscribe(ctx, rt.group, rt.topics, rt.h) })
+		if ctx.Err() != nil {
+			return
+		}
+		r.cfg.Logger.Error("bus: subscription ended; resubscribing", "group", rt.group, "topics", rt.topics, "err", err, "retry_in", r.cfg.ResubscribeAfter)
+		smp.Sleep(ctx, r.cfg.ResubscribeAfter)
+	}
+}
+
+// Stop ends every subscription and waits for them, at most until ctx
+// ends (then it returns ctx's error). Safe to call twice, and before Start.
+func (r *Router) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	r.stopped = true
+	started, cancel := r.started, r.cancel
+	r.mu.Unlock()
+	if !started {
+		return nil
+	}
+	cancel()
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return errors.Join(errors.New("bus: router did not stop in time"), ctx.Err())
+	}
+}
