@@ -75,7 +75,8 @@ type Message struct {
 }
 
 // Handler processes one delivered message. Returning nil commits it;
-// returning an error makes the bus deliver it again later.
+// returning an error makes the bus deliver it again after a backoff, its
+// partition waiting (attempt limits and dead letters are bus.Router's).
 type Handler func(ctx context.Context, m Message) error
 
 // EventBus carries events between services. Implementations: the embedded
@@ -85,7 +86,8 @@ type EventBus interface {
 	Publish(ctx context.Context, msgs ...Message) error
 	// Subscribe delivers the topics' messages to h as consumer group group,
 	// at least once, in order per partition, resuming from the group's
-	// committed position. It blocks until ctx is done.
+	// committed position. A message whose handler fails is delivered again
+	// (and its partition waits). It blocks until ctx is done.
 	Subscribe(ctx context.Context, group string, topics []string, h Handler) error
 	// Lag returns, per topic and partition, how many messages group has not
 	// yet committed.

@@ -15,8 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
-	"smp/busmetrics"
-	"smp/consumer"
+	smpbus "smp/bus"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/httpapi"
@@ -45,7 +44,7 @@ type App struct {
 	Bus   smp.EventBus      // the embedded log, or Kafka with --kafka-brokers
 	Kafka *kafkabus.Bus     // nil on the embedded log
 	// Consumed counts each consumer group's events by outcome.
-	Consumed *consumer.Metrics
+	Consumed *smpbus.Metrics
 	Orders   *orders.Service
 	Flags    *flags.Service
 	Hub      *wsapi.Hub
@@ -115,7 +114,7 @@ func (a *App) openBus() error {
 		}
 		a.Bus = l
 	}
-	a.Registry.MustRegister(busmetrics.NewLagCollector(a.Bus, Subscriptions...))
+	a.Registry.MustRegister(smpbus.NewLagCollector(a.Bus, Subscriptions...))
 	return nil
 }
 
@@ -148,7 +147,7 @@ func (a *App) openIntegrations() (httpapi.Integrations, error) {
 }
 
 // Subscriptions are SMP's consumer groups and what they read.
-var Subscriptions = []busmetrics.Subscription{
+var Subscriptions = []smpbus.Subscription{
 	{Group: orders.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 	{Group: dispatch.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"smp"
-	"smp/consumer"
+	smpbus "smp/bus"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/httpapi"
@@ -281,7 +281,7 @@ func (a *App) initRedis(ctx context.Context) (startstop.Service, error) {
 
 func (a *App) initOrders(ctx context.Context) (startstop.Service, error) {
 	var err error
-	if a.Consumed, err = consumer.NewMetrics(a.Registry); err != nil {
+	if a.Consumed, err = smpbus.NewMetrics(a.Registry); err != nil {
 		return nil, err
 	}
 	a.Orders, err = orders.New(ctx, a.Store, orders.Config{StuckAfter: a.Cfg.StuckAfter, Now: a.Cfg.Now, Registerer: a.Registry, Logger: a.Log})
@@ -318,8 +318,8 @@ func (a *App) initBroadcaster(ctx context.Context) (startstop.Service, error) {
 }
 
 func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
-	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Bus: a.Bus, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
-		Consumed: a.Consumed, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
+	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
+		Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
 	if a.Redis != nil {
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
 		deps.Notifier = a.broadcaster
@@ -400,12 +400,56 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 	return a.HTTP, err
 }
 
-func (a *App) initOrderIntake(ctx context.Context) (startstop.Service, error) {
-	return startstop.NewFunc(func(ctx context.Context) { a.Orders.Consume(ctx, a.Bus, a.Consumed, a.Log) }), nil
+// newRouter returns a bus.Router for a target's consumers (retry, dead
+// letters, idempotence, panics and metrics: see package bus).
+func (a *App) newRouter() (*smpbus.Router, error) {
+	return smpbus.NewRouter(a.Bus, smpbus.Config{Metrics: a.Consumed, Registerer: a.Registry, Logger: a.Log})
 }
 
+func (a *App) initOrderIntake(ctx context.Context) (startstop.Service, error) {
+	r, err := a.newRouter()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Orders.AddIntake(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// initDispatchEngine runs the engine, then its intake on a router (stopped
+// first).
 func (a *App) initDispatchEngine(ctx context.Context) (startstop.Service, error) {
-	return a.Engine, nil
+	r, err := a.newRouter()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Engine.AddIntake(r); err != nil {
+		return nil, err
+	}
+	return sequence{a.Engine, r}, nil
+}
+
+// sequence starts services in order (stopping the started ones if one
+// fails) and stops them in reverse.
+type sequence []startstop.Service
+
+func (s sequence) Start(ctx context.Context) error {
+	for i, svc := range s {
+		if err := svc.Start(ctx); err != nil {
+			_ = s[:i].Stop(context.WithoutCancel(ctx))
+			return err
+		}
+	}
+	return nil
+}
+
+func (s sequence) Stop(ctx context.Context) error {
+	var errs []error
+	for i := len(s) - 1; i >= 0; i-- {
+		errs = append(errs, s[i].Stop(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 func (a *App) initOutboxRelay(ctx context.Context) (startstop.Service, error) { return a.Relay, nil }

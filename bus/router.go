@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"smp"
 	"smp/internal/panics"
+	"smp/internal/startstop"
 )
 
 // Config of a Router.
@@ -73,19 +73,16 @@ func (c *Config) Validate() error {
 //
 //	metrics → poison → retry → timeout → recoverer → Use(…) → AddHandler(…, mw) → handler
 //
-// It has the lifecycle of SMP's long-running parts: Start, then Stop, both
-// idempotent.
+// It has the lifecycle of SMP's long-running parts (internal/startstop):
+// Start, then Stop, both idempotent.
 type Router struct {
+	startstop.Base
 	bus smp.EventBus
 	cfg Config
-	mw  []Middleware
 
-	mu      sync.Mutex
-	routes  []route
-	started bool
-	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu     sync.Mutex
+	mw     []Middleware
+	routes []route
 }
 
 type route struct {
@@ -102,7 +99,7 @@ func NewRouter(b smp.EventBus, cfg Config) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Router{bus: b, cfg: cfg, done: make(chan struct{})}, nil
+	return &Router{bus: b, cfg: cfg}, nil
 }
 
 // Use adds middleware run inside the router's own (after the recoverer)
@@ -115,11 +112,12 @@ func (r *Router) Use(mw ...Middleware) {
 
 // AddHandler subscribes h as group to topics once the router starts, with
 // mw innermost (Idempotent, typically). A group has one handler per
-// router. It fails with EINVALID after Start or for a group added twice.
+// router. It fails with EINVALID while the router runs or for a group
+// added twice.
 func (r *Router) AddHandler(group string, topics []string, h Handler, mw ...Middleware) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started {
+	if r.Running() {
 		return smp.Errorf(smp.EINVALID, "bus: handler %s added after the router started", group)
 	}
 	if group == "" || len(topics) == 0 || h == nil {
@@ -163,27 +161,18 @@ func (r *Router) Metrics() *Metrics { return r.cfg.Metrics }
 
 // Start subscribes every handler; they run until ctx ends or Stop. A
 // subscription that ends with an error is logged and subscribed again
-// after ResubscribeAfter. Starting twice, or after Stop, does nothing.
+// after ResubscribeAfter. Starting a running router does nothing.
 func (r *Router) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started || r.stopped {
+	ctx, ok := r.StartInit(ctx)
+	if !ok {
 		return nil
 	}
-	r.started = true
-	ctx, r.cancel = context.WithCancel(ctx)
-	var wg sync.WaitGroup
 	for _, rt := range r.routes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.subscribe(ctx, rt)
-		}()
+		r.Go(func() { r.subscribe(ctx, rt) })
 	}
-	go func() {
-		wg.Wait()
-		close(r.done)
-	}()
+	r.MarkStarted()
 	return nil
 }
 
@@ -198,21 +187,7 @@ func (r *Router) subscribe(ctx context.Context, rt route) {
 	}
 }
 
-// Stop ends every subscription and waits for them, at most until ctx
-// ends (then it returns ctx's error). Safe to call twice, and before Start.
-func (r *Router) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	r.stopped = true
-	started, cancel := r.started, r.cancel
-	r.mu.Unlock()
-	if !started {
-		return nil
-	}
-	cancel()
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return errors.Join(errors.New("bus: router did not stop in time"), ctx.Err())
-	}
-}
+// Stop ends every subscription and waits for them (a message being
+// handled finishes, and its offset is committed) until ctx ends, then it
+// returns ctx's error. Safe before Start and twice.
+func (r *Router) Stop(ctx context.Context) error { return r.Base.Stop(ctx) }

@@ -1,5 +1,8 @@
 // Package bustest is the conformance suite every smp.EventBus passes: the
-// embedded log always, the Kafka bus against kfake.
+// embedded log always, the Kafka bus against kfake. The bus's own
+// contract (order per key, groups, resume, redelivery of a failed message,
+// lag, members) is tested on the bus; dead letters on a bus.Router over it
+// (as SMP's consumers run).
 package bustest
 
 import (
@@ -11,12 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"smp"
+	"smp/bus"
+	"smp/internal/panics"
 )
 
 // Features describes what a backend supports beyond the basics.
 type Features struct {
-	// MaxAttempts after which a failing message is dead-lettered to <topic>.dlq.
+	// MaxAttempts of the router after which a failing message is
+	// dead-lettered to <topic>.dlq.
 	MaxAttempts int
 }
 
@@ -31,7 +40,8 @@ func Run(t *testing.T, f Features, newBackend func(t *testing.T) Connect) {
 	t.Run("GroupsIndependent", func(t *testing.T) { t.Parallel(); testGroupsIndependent(t, newBackend(t)) })
 	t.Run("ResumeFromCommitted", func(t *testing.T) { t.Parallel(); testResume(t, newBackend(t)) })
 	t.Run("RetryThenSucceed", func(t *testing.T) { t.Parallel(); testRetry(t, newBackend(t)) })
-	t.Run("PoisonToDLQ", func(t *testing.T) { t.Parallel(); testPoison(t, f, newBackend(t)) })
+	t.Run("PoisonToDLQ", func(t *testing.T) { t.Parallel(); testPoison(t, f, newBackend(t), false) })
+	t.Run("PanicToDLQ", func(t *testing.T) { t.Parallel(); testPoison(t, f, newBackend(t), true) })
 	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, newBackend(t)) })
 	t.Run("MembersShareExactlyOnce", func(t *testing.T) { t.Parallel(); testMembersShare(t, newBackend(t)) })
 	t.Run("MemberFailover", func(t *testing.T) { t.Parallel(); testFailover(t, newBackend(t)) })
@@ -249,28 +259,77 @@ func testRetry(t *testing.T, connect Connect) {
 	}
 }
 
-func testPoison(t *testing.T, f Features, connect Connect) {
-	bus := connect(t)
-	publishN(t, bus, []string{"p"}, 3) // p/1 is poison
+// testPoison: on a bus.Router, a message whose handler keeps failing (or
+// panicking) is attempted MaxAttempts times, then dead-lettered with its
+// dlq.* headers, and its partition moves on. A panic is recovered and
+// counted in smp_panics_total{component="bus:<group>"}.
+func testPoison(t *testing.T, f Features, connect Connect, panicking bool) {
+	b := connect(t)
+	publishN(t, b, []string{"p"}, 3) // p/1 is poison
 	good := newCollector(2)
-	subscribe(t, bus, "gp", []string{topic}, func(ctx context.Context, m smp.Message) error {
+	reg := prometheus.NewRegistry()
+	r, err := bus.NewRouter(b, bus.Config{MaxAttempts: f.MaxAttempts, RetryBackoff: time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	attempts := 0
+	if err := r.AddHandler("gp", []string{topic}, func(ctx context.Context, m smp.Message) error {
 		if string(m.Value) == "p/1" {
+			mu.Lock()
+			attempts++
+			mu.Unlock()
+			if panicking {
+				var m map[string]int
+				m["boom"]++ // a nil map: a real runtime panic
+			}
 			return errors.New("schema mismatch")
 		}
 		return good.handle(ctx, m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Stop(context.Background()); err != nil {
+			t.Errorf("stop router: %v", err)
+		}
 	})
 	got := good.wait(t, 60*time.Second)
 	if string(got[1].Value) != "p/2" {
 		t.Fatalf("partition did not move past the poison message: %s", got[1].Value)
 	}
 	dlq := newCollector(1)
-	subscribe(t, bus, "gp-dlq-reader", []string{topic + ".dlq"}, dlq.handle)
+	subscribe(t, b, "gp-dlq-reader", []string{topic + ".dlq"}, dlq.handle)
 	d := dlq.wait(t, 30*time.Second)[0]
-	if string(d.Value) != "p/1" || d.Headers["dlq.reason"] != "schema mismatch" || d.Headers["dlq.group"] != "gp" {
+	wantReason := "schema mismatch"
+	if panicking {
+		wantReason = "panic in bus:gp: assignment to entry in nil map"
+	}
+	if string(d.Value) != "p/1" || d.Headers["dlq.reason"] != wantReason || d.Headers["dlq.group"] != "gp" {
 		t.Fatalf("dead letter = %s %v", d.Value, d.Headers)
 	}
-	if d.Headers["dlq.attempts"] != fmt.Sprint(f.MaxAttempts) {
-		t.Fatalf("dead-lettered after %s attempts, want %d", d.Headers["dlq.attempts"], f.MaxAttempts)
+	if d.Headers["dlq.attempts"] != fmt.Sprint(f.MaxAttempts) || d.Headers["dlq.topic"] != topic {
+		t.Fatalf("dead-lettered after %s attempts from %s, want %d from %s", d.Headers["dlq.attempts"], d.Headers["dlq.topic"], f.MaxAttempts, topic)
+	}
+	mu.Lock()
+	n := attempts
+	mu.Unlock()
+	if n < f.MaxAttempts {
+		t.Fatalf("handler attempted %d times, want at least %d", n, f.MaxAttempts)
+	}
+	wantPanics := 0.0
+	if panicking {
+		wantPanics = float64(f.MaxAttempts) // each attempt panicked (a redelivery may add more)
+	}
+	c := panics.New(reg, nil)
+	if got := testutil.ToFloat64(panics.Collector(c, bus.Component("gp"))); got < wantPanics || (!panicking && got != 0) {
+		t.Fatalf(`smp_panics_total{component="bus:gp"} = %v, want %v`, got, wantPanics)
+	}
+	if got := testutil.ToFloat64(r.Metrics().Counter("gp", bus.DeadLettered)); got < 1 {
+		t.Fatalf(`smp_consumer_events_total{group="gp",outcome="dead_lettered"} = %v, want 1`, got)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
-	"smp/consumer"
+	"smp/bus"
 	"smp/internal/startstop"
 )
 
@@ -92,9 +92,9 @@ func (c *Config) setDefaults() {
 
 // Store is what the engine needs of the system of record: orders and
 // technicians read fresh, its trace written, and the processed events of
-// its intake (consumer.Store). Orders change only through Orders.
+// its intake (bus.Store). Orders change only through Orders.
 type Store interface {
-	consumer.Store
+	bus.Store
 	smp.DispatchTraceStore
 	// FindOrderByID, FindDispatchable and CountOrdersByStage are
 	// smp.OrderStore's.
@@ -109,7 +109,6 @@ type Store interface {
 type Deps struct {
 	Store       Store
 	Orders      smp.OrderService
-	Bus         smp.EventBus
 	Queue       smp.DispatchQueue
 	Invitations smp.InvitationStore
 	Geo         smp.GeoIndex
@@ -117,8 +116,6 @@ type Deps struct {
 	Flags       smp.FlagReader
 	Notifier    smp.Notifier
 	Cities      []*smp.City
-	// Consumed counts the intake's events by outcome (may be nil).
-	Consumed *consumer.Metrics
 }
 
 // Engine is the dispatch engine.
@@ -164,7 +161,7 @@ func (r *run) signal() {
 // New returns an engine; Start runs it.
 func New(d Deps, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	if d.Store == nil || d.Orders == nil || d.Bus == nil || d.Queue == nil || d.Invitations == nil || d.Geo == nil || d.Locker == nil || d.Flags == nil || d.Notifier == nil {
+	if d.Store == nil || d.Orders == nil || d.Queue == nil || d.Invitations == nil || d.Geo == nil || d.Locker == nil || d.Flags == nil || d.Notifier == nil {
 		return nil, smp.Errorf(smp.EINVALID, "dispatch: missing dependency")
 	}
 	e := &Engine{d: d, cfg: cfg, log: cfg.Logger.With("service", "dispatch-engine"), cities: map[string]*smp.City{},
@@ -181,8 +178,8 @@ func New(d Deps, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Start runs the intake consumer, one worker per city and the sweeper;
-// idempotent.
+// Start runs one worker per city and the sweeper (the intake runs on a
+// bus.Router: see AddIntake); idempotent.
 func (e *Engine) Start(ctx context.Context) error {
 	ctx, ok := e.StartInit(ctx)
 	if !ok {
@@ -191,15 +188,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.running.Store(true)
 	e.beat.Store(e.cfg.Now().UnixNano())
 	e.m.up.Set(1)
-	e.Go(func() {
-		for ctx.Err() == nil {
-			err := e.d.Bus.Subscribe(ctx, ConsumerGroup, []string{smp.TopicOrders}, e.intake())
-			if ctx.Err() == nil {
-				e.log.Error("dispatch: event subscription ended; resubscribing", "err", err)
-				smp.Sleep(ctx, time.Second)
-			}
-		}
-	})
 	for code := range e.cities {
 		e.Go(func() { e.work(ctx, code) })
 	}
@@ -244,19 +232,22 @@ func (e *Engine) TriggerSweep() {
 	}
 }
 
-// intake is the engine's handler of orders.events as group
-// dispatch-engine: each event applied once (deduplicated by event id), and
-// every branch idempotent besides, so a crash between effect and record
-// is harmless too.
-func (e *Engine) intake() smp.Handler {
-	return consumer.Idempotent(e.d.Store, ConsumerGroup, e.d.Consumed, e.cfg.Now, func(ctx context.Context, ev smp.Event) (consumer.Result, error) {
-		switch ev.Type {
-		case smp.EventOrderDispatching, smp.EventOrderAssigned, smp.EventOrderCancelled, smp.EventOrderCompleted:
-		default:
-			return consumer.Skip, nil
-		}
-		return consumer.Done, e.handleEvent(ctx, ev)
-	})
+// AddIntake adds the engine's consumer of orders.events (group
+// dispatch-engine) to r: each event applied once (deduplicated by event
+// id), and every branch idempotent besides, so a crash between effect and
+// record is harmless too. Run the router while the engine runs (start it
+// after Start, stop it before Stop).
+func (e *Engine) AddIntake(r *bus.Router) error {
+	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(e.intake), bus.Idempotent(e.d.Store, e.cfg.Now))
+}
+
+func (e *Engine) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {
+	switch ev.Type {
+	case smp.EventOrderDispatching, smp.EventOrderAssigned, smp.EventOrderCancelled, smp.EventOrderCompleted:
+	default:
+		return bus.Skip, nil
+	}
+	return bus.Done, e.handleEvent(ctx, ev)
 }
 
 func (e *Engine) handleEvent(ctx context.Context, ev smp.Event) error {

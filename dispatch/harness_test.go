@@ -3,7 +3,6 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	smpbus "smp/bus"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/inmem"
@@ -163,7 +163,7 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	h := &harness{t: t, store: store, bus: bus, orders: ord, flags: fl, notes: newRecorder(), geo: inmem.NewGeo(), queue: inmem.NewQueue(),
 		invs: inmem.NewInvitations(), registry: reg, city: city}
-	h.engine, err = dispatch.New(dispatch.Deps{Store: store, Orders: ord, Bus: bus, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
+	h.engine, err = dispatch.New(dispatch.Deps{Store: store, Orders: ord, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
 		Locker: inmem.NewLocker(), Flags: fl, Notifier: h.notes, Cities: []*smp.City{city}},
 		dispatch.Config{InvitationTTL: o.ttl, RetryAfter: o.retryAfter, Concurrency: o.concurrency, BackpressureThreshold: o.backpressure,
 			SweepInterval: 200 * time.Millisecond, PopWait: 100 * time.Millisecond, Registerer: reg})
@@ -175,18 +175,22 @@ func newHarness(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	router, err := smpbus.NewRouter(bus, smpbus.Config{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, ord.AddIntake(router))
 	runCtx, cancel := context.WithCancel(ctx)
 	relay.Start(runCtx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); ord.Consume(runCtx, bus, nil, slog.New(slog.DiscardHandler)) }()
 	if !o.noStart {
+		must(t, h.engine.AddIntake(router))
 		h.engine.Start(runCtx)
 	}
+	must(t, router.Start(runCtx))
 	t.Cleanup(func() {
+		must(t, router.Stop(context.Background()))
 		h.engine.Stop(context.Background())
 		cancel()
-		wg.Wait()
 		relay.Stop(context.Background())
 	})
 	return h

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"smp"
-	"smp/internal/delivery"
+	"smp/bus"
 	"smp/ops"
 )
 
@@ -119,9 +119,9 @@ func (s *Server) handleDLQ(w http.ResponseWriter, r *http.Request, _ smp.Princip
 		s.writeError(w, r, err)
 		return
 	}
-	out := []delivery.View{}
+	out := []bus.View{}
 	for _, m := range msgs {
-		out = append(out, delivery.ViewOf(m))
+		out = append(out, bus.ViewOf(m))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"topic": topic, "dead_letters": out})
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"smp"
-	"smp/busmetrics"
+	"smp/bus"
 	"smp/internal/wait"
 	"smp/kafkabus"
 )
@@ -157,7 +157,7 @@ func TestSlowConsumerLagThenScaleOut(t *testing.T) {
 	b := open(t, c, kafkabus.Config{})
 	const group = "dispatch-engine"
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(busmetrics.NewLagCollector(b, busmetrics.Subscription{Group: group, Topics: []string{topic}}))
+	reg.MustRegister(bus.NewLagCollector(b, bus.Subscription{Group: group, Topics: []string{topic}}))
 	if err := b.EnsureTopics(context.Background(), topic); err != nil {
 		t.Fatal(err)
 	}

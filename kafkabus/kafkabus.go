@@ -1,7 +1,8 @@
 // Package kafkabus is SMP's event bus on Kafka (franz-go): topics of 12
 // partitions keyed by aggregate id, an idempotent acks=all producer,
-// consumer groups named after the consuming service, retries and dead
-// letters on <topic>.dlq, and lag computed with kadm. It passes the same
+// consumer groups named after the consuming service, redelivery of a
+// message whose handler failed (limits and dead letters on <topic>.dlq are
+// bus.Router's; the bus creates each topic's .dlq), and lag computed with kadm. It passes the same
 // conformance suite (bustest) as the embedded log.
 package kafkabus
 
@@ -21,7 +22,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"smp"
-	"smp/internal/delivery"
 )
 
 // Config of the Kafka bus.
@@ -31,9 +31,10 @@ type Config struct {
 	Partitions int32
 	// ReplicationFactor of created topics; -1 takes the broker default.
 	ReplicationFactor int16
-	// MaxAttempts before a failing message goes to <topic>.dlq (default 5).
-	MaxAttempts  int
-	RetryBackoff time.Duration // first retry delay (default 100 ms)
+	// RetryBackoff is the first delay before a message whose handler
+	// failed is delivered again, doubled up to 5 s (default 100 ms).
+	// Attempt limits and dead letters are bus.Router's.
+	RetryBackoff time.Duration
 	// PublishTimeout bounds one Publish: past it the caller (the outbox
 	// relay) keeps the events and retries (default 10 s).
 	PublishTimeout time.Duration
@@ -57,9 +58,6 @@ func (c *Config) validate() error {
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = -1
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 5
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 100 * time.Millisecond
@@ -315,7 +313,6 @@ func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h sm
 		cl.LeaveGroupContext(lctx)
 		cl.Close()
 	}()
-	policy := delivery.Policy{MaxAttempts: b.cfg.MaxAttempts, RetryBackoff: b.cfg.RetryBackoff}
 	for {
 		fetches := cl.PollRecords(ctx, 1000)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -341,7 +338,7 @@ func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h sm
 				defer wg.Done()
 				var last *kgo.Record
 				for _, r := range p.Records {
-					if !delivery.Run(ctx, b.cfg.Logger, policy, group, toMessage(r), h, func(ctx context.Context, d smp.Message) error { return b.Publish(ctx, d) }) {
+					if !b.deliver(ctx, log, toMessage(r), h) {
 						break
 					}
 					last = r
@@ -366,6 +363,27 @@ func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h sm
 			cancel()
 		}
 		cl.AllowRebalance()
+	}
+}
+
+// deliver hands m to h until h accepts it, waiting RetryBackoff (doubled
+// up to 5 s) between attempts; false if ctx ended first (m is then not
+// done and must not be committed).
+func (b *Bus) deliver(ctx context.Context, log *slog.Logger, m smp.Message, h smp.Handler) bool {
+	backoff := b.cfg.RetryBackoff
+	for {
+		err := h(ctx, m)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.Warn("kafkabus: handler failed; delivering again", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+		if !smp.Sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

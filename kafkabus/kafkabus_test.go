@@ -25,9 +25,6 @@ func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 func open(t *testing.T, c *kfake.Cluster, cfg kafkabus.Config) *kafkabus.Bus {
 	t.Helper()
 	cfg.Brokers = c.ListenAddrs()
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = 3
-	}
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = 10 * time.Millisecond
 	}

@@ -28,9 +28,9 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/bus"
 	"smp/flags"
 	"smp/integrations"
-	"smp/internal/delivery"
 )
 
 // Store is what ops writes itself: audit entries of external effects.
@@ -261,7 +261,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, p smp.Principal, r DLQR
 	if err != nil {
 		return 0, err
 	}
-	out, missing := delivery.SelectReplays(msgs, r.Topic, r.Offsets, r.All)
+	out, missing := bus.SelectReplays(msgs, r.Topic, r.Offsets, r.All)
 	if len(missing) > 0 {
 		return 0, smp.Errorf(smp.ENOTFOUND, "no dead letter at %s in %s", strings.Join(missing, ", "), r.Topic)
 	}

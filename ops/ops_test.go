@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	must(t, err)
 	hub, err := wsapi.NewHub(func(context.Context, *http.Request) (string, error) { return "", smp.Errorf(smp.EUNAUTHORIZED, "no") }, wsapi.Config{})
 	must(t, err)
-	engine, err := dispatch.New(dispatch.Deps{Store: db, Orders: ord, Bus: bus, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(),
+	engine, err := dispatch.New(dispatch.Deps{Store: db, Orders: ord, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(),
 		Geo: inmem.NewGeo(), Locker: inmem.NewLocker(), Flags: fl, Notifier: hub, Cities: []*smp.City{city}}, dispatch.Config{})
 	must(t, err)
 	inside, err := integrations.New(integrations.Config{Name: "inside", BaseURL: "http://127.0.0.1:1", Flags: fl})

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
-	"smp/consumer"
+	"smp/bus"
 )
 
 // Config of the order service.
@@ -33,7 +33,7 @@ type Config struct {
 
 // Store is what the order service needs of the system of record: orders
 // and the catalogue read, every change in one transaction, and the
-// processed events of its consumer (consumer.Store).
+// processed events of its consumer (bus.Store).
 type Store interface {
 	smp.Transactor
 	smp.ProcessedStore
@@ -194,7 +194,7 @@ type change struct {
 	// noop: return the order unchanged, without error, when guard says so.
 	noop func(o *smp.Order) bool
 	// once, when set, records the triggering event as processed by a
-	// consumer group in the same transaction (consumer.ErrDuplicate if it
+	// consumer group in the same transaction (bus.ErrDuplicate if it
 	// already was).
 	once *processed
 }
@@ -211,7 +211,7 @@ func (s *Service) apply(ctx context.Context, id string, c change) (*smp.Order, e
 				return err
 			}
 			if !first {
-				return consumer.ErrDuplicate
+				return bus.ErrDuplicate
 			}
 		}
 		o, err := tx.OrderForUpdate(ctx, id)
@@ -282,7 +282,7 @@ func (s *Service) StartDispatch(ctx context.Context, id string) (*smp.Order, err
 
 // StartDispatchFor is StartDispatch on behalf of consumer group handling
 // eventID: the event is recorded as processed in the same transaction, and
-// consumer.ErrDuplicate says it already was.
+// bus.ErrDuplicate says it already was.
 func (s *Service) StartDispatchFor(ctx context.Context, id, group, eventID string) (*smp.Order, error) {
 	c := s.startDispatch()
 	c.once = &processed{group, eventID}

@@ -4,7 +4,7 @@
 // whose positions are committed next to the log and whose partitions are
 // shared among members by leases. It behaves like the Kafka bus (partition
 // by key, order per partition, at-least-once, resume from the committed
-// offset, dead letters on <topic>.dlq).
+// offset; a message whose handler fails is delivered again).
 // (Named sqlbus, not eventlog: the payments inbox table is event_log.)
 // Its schema is in migrations/<dialect>/, recorded in bus_schema_migrations.
 package sqlbus
@@ -28,7 +28,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"smp"
-	"smp/internal/delivery"
 	"smp/internal/sqldb"
 )
 
@@ -42,9 +41,9 @@ type Config struct {
 	MySQLDSN string
 	// Partitions per topic (12, as the runbook's topics have).
 	Partitions int
-	// MaxAttempts before a failing message goes to <topic>.dlq; 0 means 5.
-	MaxAttempts int
-	// RetryBackoff is the first retry delay, doubled up to 5 s.
+	// RetryBackoff is the first delay before a message whose handler
+	// failed is delivered again, doubled up to 5 s (default 100 ms).
+	// Attempt limits and dead letters are bus.Router's.
 	RetryBackoff time.Duration
 	// Owner names this member in partition leases (default random).
 	Owner string
@@ -67,9 +66,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 12
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 5
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 100 * time.Millisecond
@@ -419,9 +415,25 @@ func (l *Bus) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	}
 }
 
+// deliver hands m to h until h accepts it, waiting RetryBackoff (doubled
+// up to 5 s) between attempts; false if ctx ended first (m is then not
+// done and must not be committed).
 func (l *Bus) deliver(ctx context.Context, group string, m smp.Message, h smp.Handler) bool {
-	return delivery.Run(ctx, l.cfg.Logger, delivery.Policy{MaxAttempts: l.cfg.MaxAttempts, RetryBackoff: l.cfg.RetryBackoff}, group, m, h,
-		func(ctx context.Context, d smp.Message) error { return l.Publish(ctx, d) })
+	backoff := l.cfg.RetryBackoff
+	for {
+		err := h(ctx, m)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		l.cfg.Logger.Warn("sqlbus: handler failed; delivering again", "group", group, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+		if !smp.Sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }
 
 func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) {

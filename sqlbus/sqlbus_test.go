@@ -20,7 +20,7 @@ func TestConformance(t *testing.T) {
 	bustest.Run(t, bustest.Features{MaxAttempts: 3}, func(t *testing.T) bustest.Connect {
 		path := filepath.Join(t.TempDir(), "events.db")
 		return func(t *testing.T) smp.EventBus {
-			l, err := sqlbus.Open(sqlbus.Config{Path: path, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond})
+			l, err := sqlbus.Open(sqlbus.Config{Path: path, Partitions: 4, RetryBackoff: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func TestConformanceMySQL(t *testing.T) {
 	bustest.Run(t, bustest.Features{MaxAttempts: 3}, func(t *testing.T) bustest.Connect {
 		dsn := sqlstoretest.MySQLDSN(t)
 		return func(t *testing.T) smp.EventBus {
-			l, err := sqlbus.Open(sqlbus.Config{MySQLDSN: dsn, Partitions: 4, MaxAttempts: 3, RetryBackoff: time.Millisecond,
+			l, err := sqlbus.Open(sqlbus.Config{MySQLDSN: dsn, Partitions: 4, RetryBackoff: time.Millisecond,
 				PollInterval: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)

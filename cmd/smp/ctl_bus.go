@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"smp"
-	"smp/internal/delivery"
+	smpbus "smp/bus"
 	"smp/kafkabus"
 	"smp/ops"
 	"smp/sqlbus"
@@ -213,9 +213,9 @@ func runCtlBus(ctx context.Context, cmd string, cfg *Config, server, output stri
 }
 
 func printDeadLetters(w io.Writer, output string, msgs []smp.Message) error {
-	rows := make([]delivery.View, len(msgs))
+	rows := make([]smpbus.View, len(msgs))
 	for i, m := range msgs {
-		rows[i] = delivery.ViewOf(m)
+		rows[i] = smpbus.ViewOf(m)
 	}
 	if output == "json" {
 		return json.NewEncoder(w).Encode(rows)

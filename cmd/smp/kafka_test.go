@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"smp"
-	"smp/consumer"
+	smpbus "smp/bus"
 	"smp/dispatch"
 	"smp/internal/sqldb"
 	"smp/internal/wait"
@@ -157,9 +157,9 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 
 	wantOrderSvc, wantEngine := effects(t, a, ids)
 	wait.Until(t, 30*time.Second, "every event applied", func() bool {
-		return consumed(a, orders.ConsumerGroup, consumer.Applied) == wantOrderSvc && consumed(a, dispatch.ConsumerGroup, consumer.Applied) == wantEngine
+		return consumed(a, orders.ConsumerGroup, smpbus.Applied) == wantOrderSvc && consumed(a, dispatch.ConsumerGroup, smpbus.Applied) == wantEngine
 	})
-	dupOrderSvc, dupEngine := consumed(a, orders.ConsumerGroup, consumer.Duplicate), consumed(a, dispatch.ConsumerGroup, consumer.Duplicate)
+	dupOrderSvc, dupEngine := consumed(a, orders.ConsumerGroup, smpbus.Duplicate), consumed(a, dispatch.ConsumerGroup, smpbus.Duplicate)
 
 	// Publish the whole outbox again.
 	db, err := sql.Open("sqlite", mustDSN(t, filepath.Join(a.Cfg.DataDir, "smp.db")))
@@ -168,13 +168,13 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	_, err = db.Exec(`UPDATE outbox SET published_at = NULL`)
 	must(t, err)
 	wait.Until(t, 60*time.Second, "every event delivered again and recognised", func() bool {
-		return consumed(a, orders.ConsumerGroup, consumer.Duplicate) >= dupOrderSvc+wantOrderSvc &&
-			consumed(a, dispatch.ConsumerGroup, consumer.Duplicate) >= dupEngine+wantEngine
+		return consumed(a, orders.ConsumerGroup, smpbus.Duplicate) >= dupOrderSvc+wantOrderSvc &&
+			consumed(a, dispatch.ConsumerGroup, smpbus.Duplicate) >= dupEngine+wantEngine
 	})
-	if got := consumed(a, orders.ConsumerGroup, consumer.Applied); got != wantOrderSvc {
+	if got := consumed(a, orders.ConsumerGroup, smpbus.Applied); got != wantOrderSvc {
 		t.Fatalf("order-svc applied %v events after the replay, want %v", got, wantOrderSvc)
 	}
-	if got := consumed(a, dispatch.ConsumerGroup, consumer.Applied); got != wantEngine {
+	if got := consumed(a, dispatch.ConsumerGroup, smpbus.Applied); got != wantEngine {
 		t.Fatalf("dispatch-engine applied %v events after the replay, want %v", got, wantEngine)
 	}
 	checkLifecycles(t, a.Store, ids)
@@ -229,7 +229,7 @@ func TestKafkaPoisonMessage(t *testing.T) {
 
 	// Replaying a dead letter puts it back with its origin marked; replaying
 	// a dead copy of a real, applied event changes nothing (dedupe).
-	applied := consumed(a, orders.ConsumerGroup, consumer.Applied)
+	applied := consumed(a, orders.ConsumerGroup, smpbus.Applied)
 	real, err := a.Kafka.Read(context.Background(), smp.TopicOrders, 1)
 	must(t, err)
 	dead := real[0]
@@ -247,7 +247,7 @@ func TestKafkaPoisonMessage(t *testing.T) {
 			at = fmt.Sprintf("%d:%d", l.Partition, l.Offset)
 		}
 	}
-	dupBefore := consumed(a, orders.ConsumerGroup, consumer.Duplicate)
+	dupBefore := consumed(a, orders.ConsumerGroup, smpbus.Duplicate)
 	for i := 0; i < 2; i++ {
 		out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", at, "--reason", "INC-007 replay")
 		if err != nil || !strings.Contains(out, "replayed 1 dead letters") {
@@ -255,9 +255,9 @@ func TestKafkaPoisonMessage(t *testing.T) {
 		}
 	}
 	wait.Until(t, 30*time.Second, "both replays delivered", func() bool {
-		return consumed(a, orders.ConsumerGroup, consumer.Duplicate) >= dupBefore+2
+		return consumed(a, orders.ConsumerGroup, smpbus.Duplicate) >= dupBefore+2
 	})
-	if got := consumed(a, orders.ConsumerGroup, consumer.Applied); got != applied {
+	if got := consumed(a, orders.ConsumerGroup, smpbus.Applied); got != applied {
 		t.Fatalf("replaying an applied event applied it again: %v -> %v", applied, got)
 	}
 	if out, err := ctl("dlq", "replay", "--topic", "orders.events.dlq", "--offset", "0:999999", "--reason", "INC-007 replay"); smp.ErrorCode(err) != smp.ENOTFOUND {

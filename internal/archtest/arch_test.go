@@ -38,7 +38,6 @@ var layout = map[string]kind{
 
 	"smp/sqlstore":   backend,
 	"smp/sqlbus":     backend,
-	"smp/eventlog":   backend,
 	"smp/kafkabus":   backend,
 	"smp/redisstore": backend,
 	"smp/inmem":      backend,
@@ -53,8 +52,6 @@ var layout = map[string]kind{
 	"smp/ops":          logic,
 	"smp/auth":         logic,
 	"smp/bus":          logic,
-	"smp/consumer":     logic,
-	"smp/busmetrics":   logic,
 	"smp/runbook":      logic,
 	"smp/sim":          logic,
 	"smp/deploy":       logic,
