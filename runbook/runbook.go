@@ -261,7 +261,7 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 		v.Holds = pct > 90 || (s.HealthChecks["redis"] != "" && s.HealthChecks["redis"] != "ok")
 		if v.Holds {
 			v.Case = "find the culprit prefix: redis-cli --scan --count 1000 | awk -F: '{print $1\":\"$2}' | sort | uniq -c | sort -rn"
-			v.Mitigation = "Option A: smp ctl redis flush-cache --pattern 'cache:wms:stock:*' (cache keys only); then Option B (more memory)"
+			v.Mitigation = "Option A: smp ctl redis flush-cache --pattern 'cache:wms:stock:*' --dry-run, then with --reason (cache keys only; audited); then Option B (more memory)"
 		}
 	case "INC-005":
 		v.Title = "Integration circuit breaker triggered"
