@@ -270,3 +270,34 @@ func TestArgv0(t *testing.T) {
 		t.Errorf("admin --help: exit %d %q", code, out)
 	}
 }
+
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Setenv("SMP_DATA_DIR", "/from/env")
+	t.Setenv("SMP_ADDR", "127.0.0.1:1")
+	var cfg Config
+	fs := newFlagSet("x", &cfg)
+	must(t, parseFlags(fs, []string{"--addr", "127.0.0.1:2"}))
+	if cfg.DataDir != "/from/env" || cfg.Addr != "127.0.0.1:2" {
+		t.Fatalf("cfg = %+v: env must fill flags not given, flags win", cfg)
+	}
+	t.Setenv("SMP_INVITATION_TTL", "soon")
+	fs = newFlagSet("y", &cfg)
+	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "SMP_INVITATION_TTL") {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
+
+func TestRunRejectsBadUsage(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	for _, args := range [][]string{{}, {"bogus"}, {"serve", "--addr", ""}, {"serve", "stray"}, {"token", "--role", "king", "--name", "x1"},
+		{"serve", "--log-level", "loud", "--data-dir", filepath.Join(t.TempDir(), "d")},
+		{"serve", "--kafka-brokers", "kafka-0", "--data-dir", filepath.Join(t.TempDir(), "d")},
+		{"serve", "--kafka-replication-factor", "-3", "--data-dir", filepath.Join(t.TempDir(), "d")},
+		{"ctl", "bus"}, {"ctl", "bus", "dlq"}, {"ctl", "bus", "purge"}, {"ctl", "bus", "lag", "--group", "g", "--output", "xml"}} {
+		err := run(context.Background(), args, &out, &errb)
+		if err == nil || exitCode(err) != 2 {
+			t.Errorf("smp %v: err %v (exit %d), want a usage error", args, err, exitCode(err))
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -30,8 +30,7 @@ func startServer(t *testing.T, dataDir, addr string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--invitation-ttl", "2s",
 		"--dispatch-retry-after", "500ms", "--log-level", "warn"}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "SMP_TEST_EXEC=1")
+	cmd := exec.Command(smpBin, args...)
 	logf, err := os.Create(filepath.Join(dataDir, fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
 	must(t, err)
 	cmd.Stdout, cmd.Stderr = logf, logf
