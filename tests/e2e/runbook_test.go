@@ -31,6 +31,11 @@ func expectHolds(t *testing.T, server, id string, wants ...string) string {
 	t.Helper()
 	var out string
 	var err error
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last smp runbook check %s: %v\n%s", id, err, out)
+		}
+	})
 	wait.Until(t, 60*time.Second, id+" reported", func() bool {
 		out, err = runbookCheck(server, id)
 		return errors.Is(err, errIncident) && strings.Contains(out, id) && strings.Contains(out, "CONDITION HOLDS")
