@@ -43,12 +43,18 @@ func StartMariaDB(tb testing.TB, name string, args ...string) *MariaDB {
 	}
 	base := tb.TempDir()
 	m := &MariaDB{Dir: filepath.Join(base, name), Sock: filepath.Join(base, name+".sock"), Port: freePort(tb)}
-	out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+m.Dir, "--auth-root-authentication-method=normal",
-		"--skip-test-db").CombinedOutput()
+	// A temporary directory of its own: servers bootstrapping at once in the
+	// shared /tmp collided on their temporary tables' file names.
+	tmp := filepath.Join(base, name+".tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+m.Dir, "--tmpdir="+tmp,
+		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
 	if err != nil {
 		tb.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
-	all := append([]string{"--no-defaults", "--user=root", "--datadir=" + m.Dir, fmt.Sprintf("--port=%d", m.Port),
+	all := append([]string{"--no-defaults", "--user=root", "--datadir=" + m.Dir, "--tmpdir=" + tmp, fmt.Sprintf("--port=%d", m.Port),
 		"--bind-address=127.0.0.1", "--socket=" + m.Sock, "--pid-file=" + filepath.Join(base, name+".pid"),
 		"--skip-name-resolve", "--log-error=" + filepath.Join(base, name+".err")}, args...)
 	m.cmd = exec.Command("mariadbd", all...)
