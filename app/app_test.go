@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"smp"
 	"testing"
 	"time"
 )
@@ -90,5 +91,28 @@ func TestFailingModuleStopsTheApp(t *testing.T) {
 	}
 	if err := a.checkModules(context.Background()); err == nil || a.Err() == nil {
 		t.Fatalf("after a failure: check %v, Err %v", err, a.Err())
+	}
+}
+
+// TestStopModule: stopping the dispatch-engine module stops the engine and
+// its consumer group together; the rest keeps running.
+func TestStopModule(t *testing.T) {
+	t.Parallel()
+	a := &App{Cfg: testConfig(t)}
+	if err := a.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.StopModule(context.Background(), ServiceDispatchEngine); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(a.Modules(), ServiceDispatchEngine) || !slices.Contains(a.Modules(), ModuleServer) {
+		t.Fatalf("modules after stopping the engine: %v", a.Modules())
+	}
+	if a.Engine.Healthy() == nil {
+		t.Fatal("engine still healthy after its module stopped")
+	}
+	if err := a.StopModule(context.Background(), ServiceDispatchEngine); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("stopping it again: %v, want ENOTFOUND", err)
 	}
 }

@@ -203,6 +203,23 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
+// StopModule stops one running module, as if that part of the process
+// had died (the runbook's incidents are reproduced this way: the
+// dispatch-engine module is the engine and its consumer group together).
+// ENOTFOUND if no module of that name runs.
+func (a *App) StopModule(ctx context.Context, name string) error {
+	a.mu.Lock()
+	i := slices.IndexFunc(a.running, func(r running) bool { return r.name == name })
+	if i < 0 {
+		a.mu.Unlock()
+		return smp.Errorf(smp.ENOTFOUND, "no running module %q", name)
+	}
+	r := a.running[i]
+	a.running = slices.Delete(slices.Clone(a.running), i, i+1)
+	a.mu.Unlock()
+	return r.svc.Stop(ctx)
+}
+
 // Fail stops the process: a module that cannot go on calls it; Failed is
 // closed and Err returns err. Only the first failure counts.
 func (a *App) Fail(module string, err error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"smp/app"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +96,9 @@ func TestRunbookCheck(t *testing.T) {
 	})
 	expectHolds(t, a.url, "INC-005", "breaker open for inside", "half-open --service inside")
 
-	// INC-007: the dispatch engine stops consuming while 10,001 events arrive.
-	a.Engine.Stop(context.Background())
+	// INC-007: the dispatch engine (the engine and its consumer group) stops
+	// while 10,001 events arrive.
+	must(t, a.StopModule(context.Background(), app.ServiceDispatchEngine))
 	var msgs []smp.Message
 	for i := 0; i < 10001; i++ {
 		v, _ := json.Marshal(smp.Event{ID: fmt.Sprintf("lag-%d", i), Type: smp.EventOrderStarted, SchemaVersion: 1, AggregateID: fmt.Sprintf("o%d", i%97), Data: json.RawMessage(`{}`)})
