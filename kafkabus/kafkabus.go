@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"smp/internal/redeliver"
 	"strings"
 	"sync"
 	"time"
@@ -366,25 +367,10 @@ func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h sm
 	}
 }
 
-// deliver hands m to h until h accepts it, waiting RetryBackoff (doubled
-// up to 5 s) between attempts; false if ctx ended first (m is then not
-// done and must not be committed).
+// deliver hands m to h until h accepts it (internal/redeliver); false if
+// ctx ended first (m is then not done and must not be committed).
 func (b *Bus) deliver(ctx context.Context, log *slog.Logger, m smp.Message, h smp.Handler) bool {
-	backoff := b.cfg.RetryBackoff
-	for {
-		err := h(ctx, m)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		log.Warn("kafkabus: handler failed; delivering again", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		if !smp.Sleep(ctx, backoff) {
-			return false
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+	return redeliver.Until(ctx, log, b.cfg.RetryBackoff, m, h, "bus", "kafkabus")
 }
 
 func toMessage(r *kgo.Record) smp.Message {

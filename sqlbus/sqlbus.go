@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"smp/internal/redeliver"
 	"sort"
 	"sync"
 	"time"
@@ -415,25 +416,10 @@ func (l *Bus) consume(ctx context.Context, group string, k tp, h smp.Handler) {
 	}
 }
 
-// deliver hands m to h until h accepts it, waiting RetryBackoff (doubled
-// up to 5 s) between attempts; false if ctx ended first (m is then not
-// done and must not be committed).
+// deliver hands m to h until h accepts it (internal/redeliver); false if
+// ctx ended first (m is then not done and must not be committed).
 func (l *Bus) deliver(ctx context.Context, group string, m smp.Message, h smp.Handler) bool {
-	backoff := l.cfg.RetryBackoff
-	for {
-		err := h(ctx, m)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		l.cfg.Logger.Warn("sqlbus: handler failed; delivering again", "group", group, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		if !smp.Sleep(ctx, backoff) {
-			return false
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+	return redeliver.Until(ctx, l.cfg.Logger, l.cfg.RetryBackoff, m, h, "bus", "sqlbus", "group", group)
 }
 
 func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) {

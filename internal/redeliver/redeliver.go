@@ -1,0 +1,35 @@
+// Package redeliver is what both event buses do with a message whose
+// handler failed: hand it over again, with backoff, until it is accepted.
+// Attempt limits and dead letters belong to the consumer's bus.Router.
+package redeliver
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"smp"
+)
+
+// MaxBackoff caps the wait between two deliveries.
+const MaxBackoff = 5 * time.Second
+
+// Until hands m to h until h accepts it, waiting backoff (doubled up to
+// MaxBackoff) between attempts and logging each failure with attrs; false
+// if ctx ended first (m is then not done and must not be committed).
+func Until(ctx context.Context, log *slog.Logger, backoff time.Duration, m smp.Message, h smp.Handler, attrs ...any) bool {
+	for {
+		err := h(ctx, m)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.Warn("bus: handler failed; delivering again", append(attrs, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)...)
+		if !smp.Sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(backoff*2, MaxBackoff)
+	}
+}
