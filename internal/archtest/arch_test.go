@@ -7,6 +7,7 @@ package archtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -104,22 +106,32 @@ type pkg struct {
 	GoFiles    []string
 }
 
-func listPackages(t *testing.T) []pkg {
-	t.Helper()
+// goList runs go list once for the whole test binary: every rule reads the
+// same listing.
+var goList = sync.OnceValues(func() ([]pkg, error) {
 	cmd := exec.Command("go", "list", "-json", "smp/...")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("go list: %v\n%s", err, errb.String())
+		return nil, fmt.Errorf("go list: %v\n%s", err, errb.String())
 	}
 	var pkgs []pkg
 	dec := json.NewDecoder(&out)
 	for dec.More() {
 		var p pkg
 		if err := dec.Decode(&p); err != nil {
-			t.Fatalf("decode go list: %v", err)
+			return nil, fmt.Errorf("decode go list: %v", err)
 		}
 		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+})
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	pkgs, err := goList()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(pkgs) < 10 {
 		t.Fatalf("go list found %d packages; expected the whole module", len(pkgs))
