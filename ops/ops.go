@@ -310,8 +310,12 @@ func (s *Service) ResetOffset(ctx context.Context, p smp.Principal, r OffsetRese
 	if s.cfg.BusAdmin == nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "no event bus in this process")
 	}
-	if r.Group == "" || r.Topic == "" || r.Offset < 0 || r.Partition < 0 || len(strings.TrimSpace(reason)) < 3 {
-		return smp.Errorf(smp.EINVALID, "group, topic, partition, offset and reason are required")
+	const required = "group, topic, partition, offset and reason are required"
+	if r.Group == "" || r.Topic == "" || r.Offset < 0 || r.Partition < 0 {
+		return smp.Errorf(smp.EINVALID, required)
+	}
+	if err := needReason(reason, required); err != nil {
+		return err
 	}
 	before := ""
 	if offs, err := s.cfg.BusAdmin.Offsets(ctx, r.Group, []string{r.Topic}); err == nil {
