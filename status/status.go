@@ -41,6 +41,9 @@ type Service struct {
 
 	mu     sync.Mutex
 	cached *Page
+	// gen counts invalidations: a page computed while gen moved on may
+	// predate the change, and is returned but never cached.
+	gen uint64
 }
 
 // New returns the service.
@@ -77,11 +80,14 @@ type Page struct {
 func (s *Service) Invalidate() {
 	s.mu.Lock()
 	s.cached = nil
+	s.gen++
 	s.mu.Unlock()
 }
 
 // Page returns every component's effective state, computed at most once
-// per CacheFor.
+// per CacheFor. A computation that an Invalidate overtook (it may have
+// read the store before the change) is not cached: the next call computes
+// again, so a change made through this process shows at once.
 func (s *Service) Page(ctx context.Context) (Page, error) {
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -89,6 +95,7 @@ func (s *Service) Page(ctx context.Context) (Page, error) {
 		s.mu.Unlock()
 		return clonePage(*c), nil
 	}
+	gen := s.gen
 	s.mu.Unlock()
 	p, err := s.compute(ctx)
 	if err != nil {
@@ -96,7 +103,9 @@ func (s *Service) Page(ctx context.Context) (Page, error) {
 	}
 	if s.cfg.CacheFor > 0 {
 		s.mu.Lock()
-		s.cached = &p
+		if s.gen == gen {
+			s.cached = &p
+		}
 		s.mu.Unlock()
 	}
 	return clonePage(p), nil

@@ -195,3 +195,52 @@ func TestPageCache(t *testing.T) {
 		t.Fatalf("after Invalidate the new alert must show: %v", states(p))
 	}
 }
+
+// hookedStore is the real store with a hook run after the status page has
+// read the components' states and before it returns them: a change that
+// lands while a page is being computed.
+type hookedStore struct {
+	*sqlstore.DB
+	afterRead func()
+}
+
+func (h *hookedStore) FindComponentStatuses(ctx context.Context) ([]smp.ComponentStatus, error) {
+	cs, err := h.DB.FindComponentStatuses(ctx)
+	if f := h.afterRead; f != nil {
+		h.afterRead = nil
+		f()
+	}
+	return cs, err
+}
+
+// TestPageCacheNeverStoresStale: a page whose computation started before
+// a change made through this process (Set, Invalidate) is not cached
+// after it: the next page shows the change although the clock has not
+// moved.
+func TestPageCacheNeverStoresStale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &hookedStore{DB: open(t)}
+	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	svc := status.New(status.Config{CacheFor: 5 * time.Second, Now: func() time.Time { return now }}, store)
+	ops := smp.Principal{Name: "lan", Role: smp.RoleOps}
+	store.afterRead = func() {
+		if _, err := svc.Set(ctx, ops, "dispatch", smp.StateOutage, "", "INC-001 communicate"); err != nil {
+			t.Error(err)
+		}
+	}
+	p, err := svc.Page(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := states(p)["dispatch"]; st != smp.StateOperational {
+		t.Fatalf("the page computed before the change: %s", st)
+	}
+	p, err = svc.Page(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := states(p)["dispatch"]; st != smp.StateOutage {
+		t.Fatalf("the page after the change shows dispatch %s: a computation that started before it was cached", st)
+	}
+}
