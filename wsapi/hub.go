@@ -7,7 +7,6 @@ package wsapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,6 +31,14 @@ type Config struct {
 	IdleTimeout time.Duration
 	// SendBuffer is the per-connection outgoing queue (default 64).
 	SendBuffer int
+	// MaxMessageBytes is the largest client message read (default 8 KiB);
+	// a bigger one closes the connection with status 1009 (too big).
+	MaxMessageBytes int64
+	// MaxMalformed is how many malformed messages (not JSON, wrong field
+	// types, unknown type, binary) a connection may send within a minute,
+	// each answered with an error; one more closes it with status 1008
+	// (policy violation). Default 20.
+	MaxMalformed int
 	// Sessions, when set, records which process holds each connection
 	// (Redis session:{technician_id}).
 	Sessions Sessions
@@ -61,9 +68,10 @@ type Hub struct {
 	auth    Authenticator
 	gateway smp.TechnicianGateway
 
-	mu    sync.Mutex
-	conns map[string]*conn
-	wg    sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[string]*conn
+	replaced map[string]*replacements // guarded by mu
+	wg       sync.WaitGroup
 
 	gauge    prometheus.GaugeFunc
 	messages *prometheus.CounterVec
@@ -80,13 +88,19 @@ func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
 	if cfg.SendBuffer <= 0 {
 		cfg.SendBuffer = 64
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 8 << 10
+	}
+	if cfg.MaxMalformed <= 0 {
+		cfg.MaxMalformed = 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, auth: auth, conns: map[string]*conn{}, panics: panics.New(cfg.Registerer, cfg.Logger)}
+	h := &Hub{cfg: cfg, auth: auth, conns: map[string]*conn{}, replaced: map[string]*replacements{}, panics: panics.New(cfg.Registerer, cfg.Logger)}
 	h.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "smp_websocket_connections", Help: "Open technician WebSocket connections."},
 		func() float64 { return float64(h.Connections()) })
 	h.messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_websocket_messages_total", Help: "WebSocket messages by direction and type."},
@@ -211,6 +225,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if old := h.conns[techID]; old != nil {
 		old.close() // the newest connection wins
+		h.noteReplacedLocked(techID)
 	}
 	h.conns[techID] = c
 	h.wg.Add(1)
@@ -248,6 +263,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now().UTC()
 	resume, err := h.gateway.TechnicianConnected(ctx, techID)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Replaced by a newer connection (or the client left) while
+			// connecting: not a failure; the replacement is logged once.
+			return
+		}
 		h.cfg.Logger.Error("ws: connect", "technician_id", techID, "err", err)
 		ws.Close(websocket.StatusInternalError, "internal error")
 		return
@@ -298,18 +318,30 @@ func typeOf(m any) string {
 }
 
 func (h *Hub) readLoop(ctx context.Context, c *conn) {
+	c.ws.SetReadLimit(h.cfg.MaxMessageBytes)
+	var bad malformed
 	for {
 		rctx, cancel := context.WithTimeout(ctx, h.cfg.IdleTimeout)
-		var m ClientMessage
-		err := wsjson.Read(rctx, c.ws, &m)
+		typ, data, err := c.ws.Read(rctx)
 		cancel()
 		if err != nil {
-			var syntax *json.SyntaxError
-			if errors.As(err, &syntax) {
-				h.enqueue(c, Reply{Type: "error", Code: smp.EINVALID, Message: "malformed message: " + err.Error()})
-				continue
-			}
+			// The connection is gone, idle past IdleTimeout, or sent a
+			// message over MaxMessageBytes (closed with 1009 by the library).
 			return
+		}
+		m, ref, err := parseClientMessage(typ, data)
+		if err == nil && !knownTypes[m.Type] {
+			err = fmt.Errorf("unknown message type %q", m.Type)
+		}
+		if err != nil {
+			h.messages.WithLabelValues("in", "malformed").Inc()
+			if bad.add(h.cfg.Now(), h.cfg.MaxMalformed) {
+				h.cfg.Logger.Warn("ws: too many malformed messages; closing the connection", "technician_id", c.techID, "limit_per_minute", h.cfg.MaxMalformed)
+				c.ws.Close(websocket.StatusPolicyViolation, "too many malformed messages")
+				return
+			}
+			h.enqueue(c, Reply{Type: "error", Ref: ref, Code: smp.EINVALID, Message: "malformed message: " + err.Error()})
+			continue
 		}
 		h.messages.WithLabelValues("in", m.Type).Inc()
 		var reply *Reply
