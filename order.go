@@ -141,6 +141,12 @@ type City struct {
 	WaveSize int `json:"wave_size"`
 	// MaxWaves bounds one dispatch round; after it the order waits and is retried.
 	MaxWaves int `json:"max_waves"`
+	// Lat and Lng are the city's centre (0 for cities created before
+	// onboarding had them).
+	Lat float64 `json:"lat"`
+	Lng float64 `json:"lng"`
+	// Status is active or inactive (no new orders).
+	Status CatalogStatus `json:"status"`
 }
 
 // Contains reports whether the point lies inside the city's bounds.
@@ -152,22 +158,58 @@ func (c *City) Contains(lat, lng float64) bool {
 type Service struct {
 	Code string `json:"code"`
 	Name string `json:"name"`
+	// Skill is what a technician needs to take the job (the service's code
+	// when empty).
+	Skill string `json:"skill"`
+	// PriceVND is the list price in whole VND.
+	PriceVND int64 `json:"price_vnd"`
+	// Commission is the platform's share of the price, in basis points
+	// (1 % = 100); JSON carries it as commission_pct, a percentage with at
+	// most two decimals, never a float in between.
+	Commission BasisPoints `json:"commission_pct"`
+	// Status is active or inactive (no new orders).
+	Status CatalogStatus `json:"status"`
 }
 
-// Partner is a business that employs technicians.
+// SkillOrCode is the skill a technician needs for the service.
+func (s *Service) SkillOrCode() string {
+	if s.Skill != "" {
+		return s.Skill
+	}
+	return s.Code
+}
+
+// Partner is a business that employs technicians, identified by the
+// runbook's P001-style id.
 type Partner struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Country is where the partner is registered (ISO 3166-1 alpha-2; the
+	// fraud rules compare it with top-ups' IP country).
+	Country string `json:"country"`
+	// Contact is how to reach the partner (the runbook's "registered number").
+	Contact string `json:"contact"`
+	// Status is active or inactive.
+	Status CatalogStatus `json:"status"`
 }
 
 // Technician ("thợ") works for a partner in one city.
 type Technician struct {
-	ID            string   `json:"id"`
-	PartnerID     string   `json:"partner_id"`
-	Name          string   `json:"name"`
-	City          string   `json:"city"`
-	Skills        []string `json:"skills"`
-	ActiveOrderID string   `json:"active_order_id,omitempty"`
+	ID        string   `json:"id"`
+	PartnerID string   `json:"partner_id"`
+	Name      string   `json:"name"`
+	City      string   `json:"city"`
+	Skills    []string `json:"skills"`
+	// Phone is the technician's mobile number in E.164 (+84...), unique
+	// among technicians ("" only for rows created before onboarding).
+	Phone string `json:"phone"`
+	// Status is active or suspended (no offers, no login).
+	Status CatalogStatus `json:"status"`
+	// Lat and Lng are the technician's home base, inside their city (0 when
+	// unknown).
+	Lat           float64 `json:"lat,omitempty"`
+	Lng           float64 `json:"lng,omitempty"`
+	ActiveOrderID string  `json:"active_order_id,omitempty"`
 }
 
 // HasSkill reports whether t can do service.
@@ -184,6 +226,11 @@ func (t *Technician) HasSkill(service string) bool {
 type Customer struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Phone is the customer's mobile number in E.164 (+84...), unique among
+	// customers ("" only for rows created before onboarding).
+	Phone string `json:"phone"`
+	// Status is active or inactive.
+	Status CatalogStatus `json:"status"`
 }
 
 // DistanceMeters is the great-circle distance between two points.

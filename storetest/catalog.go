@@ -23,8 +23,10 @@ func testCities(t *testing.T, s Store) {
 	if cs, err := s.FindCities(ctx); err != nil || len(cs) != 0 {
 		t.Fatalf("empty store: %v %v", cs, err)
 	}
-	hn := &smp.City{Code: "HN", Name: "Hà Nội", MinLat: 20.9, MaxLat: 21.1, MinLng: 105.7, MaxLng: 105.9, RadiusStepsKm: []float64{1, 2.5, 8}, WaveSize: 5, MaxWaves: 3}
-	hcmc := &smp.City{Code: "HCMC", Name: "HCMC", MinLat: 10, MaxLat: 11, MinLng: 106, MaxLng: 107, RadiusStepsKm: []float64{2}, WaveSize: 3, MaxWaves: 4}
+	hn := &smp.City{Code: "HN", Name: "Hà Nội", MinLat: 20.9, MaxLat: 21.1, MinLng: 105.7, MaxLng: 105.9, RadiusStepsKm: []float64{1, 2.5, 8}, WaveSize: 5, MaxWaves: 3,
+		Lat: 21, Lng: 105.8, Status: smp.StatusActive}
+	hcmc := &smp.City{Code: "HCMC", Name: "HCMC", MinLat: 10, MaxLat: 11, MinLng: 106, MaxLng: 107, RadiusStepsKm: []float64{2}, WaveSize: 3, MaxWaves: 4,
+		Status: smp.StatusActive}
 	must(t, s.UpsertCity(ctx, hn))
 	must(t, s.UpsertCity(ctx, hcmc))
 	hcmc.Name, hcmc.WaveSize = "Hồ Chí Minh", 6
@@ -38,11 +40,12 @@ func testCities(t *testing.T, s Store) {
 
 func testServices(t *testing.T, s Store) {
 	must(t, s.UpsertService(ctx, &smp.Service{Code: "plumbing", Name: "Plumbing"}))
-	must(t, s.UpsertService(ctx, &smp.Service{Code: "aircon_repair", Name: "Aircon"}))
-	must(t, s.UpsertService(ctx, &smp.Service{Code: "plumbing", Name: "Sửa ống nước"}))
+	must(t, s.UpsertService(ctx, &smp.Service{Code: "aircon_repair", Name: "Aircon", Skill: "aircon", PriceVND: 350_000, Commission: 1250}))
+	must(t, s.UpsertService(ctx, &smp.Service{Code: "plumbing", Name: "Sửa ống nước", Status: smp.StatusInactive}))
 	got, err := s.FindServices(ctx)
 	must(t, err)
-	want := []*smp.Service{{Code: "aircon_repair", Name: "Aircon"}, {Code: "plumbing", Name: "Sửa ống nước"}}
+	want := []*smp.Service{{Code: "aircon_repair", Name: "Aircon", Skill: "aircon", PriceVND: 350_000, Commission: 1250, Status: smp.StatusActive},
+		{Code: "plumbing", Name: "Sửa ống nước", Status: smp.StatusInactive}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("services %+v, want %+v", got, want)
 	}
@@ -55,16 +58,17 @@ func testTechnicians(t *testing.T, s Store) {
 	must(t, s.UpsertCity(ctx, &smp.City{Code: "HN", Name: "Hà Nội", RadiusStepsKm: []float64{2}, WaveSize: 3, MaxWaves: 2}))
 	must(t, s.UpsertTechnician(ctx, &smp.Technician{ID: "T3", PartnerID: "P1", Name: "Hà", City: "HN", Skills: []string{"aircon_repair"}}))
 	inTx(t, s, func(tx smp.Tx) error { return tx.ClaimTechnician(ctx, "T1", "o1") })
-	must(t, s.UpsertTechnician(ctx, &smp.Technician{ID: "T1", PartnerID: "P1", Name: "Renamed", City: "HCMC", Skills: []string{"plumbing"}}))
+	must(t, s.UpsertTechnician(ctx, &smp.Technician{ID: "T1", PartnerID: "P1", Name: "Renamed", City: "HCMC", Skills: []string{"plumbing"}, Phone: "+84901234567"}))
 	t1, err := s.FindTechnicianByID(ctx, "T1")
 	must(t, err)
-	want := &smp.Technician{ID: "T1", PartnerID: "P1", Name: "Renamed", City: "HCMC", Skills: []string{"plumbing"}, ActiveOrderID: "o1"}
+	want := &smp.Technician{ID: "T1", PartnerID: "P1", Name: "Renamed", City: "HCMC", Skills: []string{"plumbing"}, Phone: "+84901234567",
+		Status: smp.StatusActive, ActiveOrderID: "o1"}
 	if !reflect.DeepEqual(t1, want) {
 		t.Fatalf("T1\n got %+v\nwant %+v", t1, want)
 	}
 	byID := func(ts []*smp.Technician) []string { return ids(ts, func(t *smp.Technician) string { return t.ID }) }
 	for city, want := range map[string][]string{"": {"T1", "T2", "T3"}, "HCMC": {"T1", "T2"}, "HN": {"T3"}, "DN": {}} {
-		got, err := s.FindTechnicians(ctx, city)
+		got, err := s.FindTechnicians(ctx, smp.CatalogFilter{City: city})
 		must(t, err)
 		if !sameStrings(byID(got), want) {
 			t.Errorf("FindTechnicians(%q) = %v, want %v", city, byID(got), want)

@@ -44,7 +44,7 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, limitTests, concurrentTests} {
+		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, limitTests, concurrentTests} {
 		all = append(all, group...)
 	}
 	return all
