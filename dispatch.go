@@ -101,9 +101,16 @@ type GeoIndex interface {
 }
 
 // Locker grants short-lived exclusive leases (for example one dispatcher
-// per order across processes).
+// per order across processes). A holder keeps its lease short and renews
+// it while it works, so that a dead holder's lease ends in seconds.
 type Locker interface {
 	// TryLock takes key for ttl; ok is false if someone else holds it.
 	TryLock(ctx context.Context, key, owner string, ttl time.Duration) (ok bool, err error)
+	// Renew extends owner's lease of key to ttl from now. ok is false when
+	// owner no longer holds it (it lapsed, or another owner took it): the
+	// former holder must then stop acting under the lease (fencing).
+	// Renewing never grows memory, so Redis allows it when full.
+	Renew(ctx context.Context, key, owner string, ttl time.Duration) (ok bool, err error)
+	// Unlock releases key if owner holds it (nothing otherwise).
 	Unlock(ctx context.Context, key, owner string) error
 }

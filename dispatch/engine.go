@@ -47,6 +47,15 @@ type Config struct {
 	// RunPollInterval: a dispatch round re-reads its invitations this
 	// often, for answers that reached another process (default 250 ms).
 	RunPollInterval time.Duration
+	// AcceptTimeout: an accepted offer whose assignment has not committed
+	// this long after the offer's expiry is lost (the process handling
+	// the accept died between the two steps): the round expires it and
+	// moves on (default 10 s).
+	AcceptTimeout time.Duration
+	// LockLease is the lease of an order's dispatch lock, renewed every
+	// third of it by the round holding it: a dead holder's lock expires
+	// within LockLease (default 5 s).
+	LockLease time.Duration
 	// Owner names this engine in locks (defaults to a random id).
 	Owner      string
 	Now        func() time.Time
@@ -78,6 +87,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RunPollInterval <= 0 {
 		c.RunPollInterval = 250 * time.Millisecond
+	}
+	if c.AcceptTimeout <= 0 {
+		c.AcceptTimeout = 10 * time.Second
+	}
+	if c.LockLease <= 0 {
+		c.LockLease = 5 * time.Second
 	}
 	if c.Owner == "" {
 		c.Owner = "engine-" + uuid.NewString()[:8]

@@ -80,8 +80,10 @@ type harness struct {
 	geo      *inmem.Geo
 	queue    *inmem.Queue
 	invs     *inmem.Invitations
+	locker   *inmem.Locker
 	registry *prometheus.Registry
 	city     *smp.City
+	opts     options
 }
 
 type options struct {
@@ -93,6 +95,12 @@ type options struct {
 	backpressure int64
 	noStart      bool
 	retryAfter   time.Duration
+	// now is the engine's clock (default time.Now).
+	now func() time.Time
+	// locker wraps the shared locker for the harness's engine.
+	locker        func(smp.Locker) smp.Locker
+	lockLease     time.Duration
+	acceptTimeout time.Duration
 	// afterCommit runs after every committed transaction of the order service.
 	afterCommit func()
 }
@@ -162,14 +170,12 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: store, bus: bus, orders: ord, flags: fl, notes: newRecorder(), geo: inmem.NewGeo(), queue: inmem.NewQueue(),
-		invs: inmem.NewInvitations(), registry: reg, city: city}
-	h.engine, err = dispatch.New(dispatch.Deps{Store: store, Orders: ord, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
-		Locker: inmem.NewLocker(), Flags: fl, Notifier: h.notes, Cities: []*smp.City{city}},
-		dispatch.Config{InvitationTTL: o.ttl, RetryAfter: o.retryAfter, Concurrency: o.concurrency, BackpressureThreshold: o.backpressure,
-			SweepInterval: 200 * time.Millisecond, PopWait: 100 * time.Millisecond, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
+		invs: inmem.NewInvitations(), locker: inmem.NewLocker(), registry: reg, city: city, opts: o}
+	var locker smp.Locker = h.locker
+	if o.locker != nil {
+		locker = o.locker(locker)
 	}
+	h.engine = h.newEngine(locker, h.notes, reg)
 	fl.OnChange(func(name string, v bool) { h.engine.TriggerSweep() })
 	relay, err := outbox.New(store, bus, outbox.Config{Signal: store.CommitSignal(), PollInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -194,6 +200,22 @@ func newHarness(t testing.TB, o options) *harness {
 		relay.Stop(context.Background())
 	})
 	return h
+}
+
+// newEngine returns an engine (not started) on the harness's stores: a
+// second one is another process's engine sharing them.
+func (h *harness) newEngine(locker smp.Locker, n smp.Notifier, reg prometheus.Registerer) *dispatch.Engine {
+	h.t.Helper()
+	o := h.opts
+	e, err := dispatch.New(dispatch.Deps{Store: h.store, Orders: h.orders, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
+		Locker: locker, Flags: h.flags, Notifier: n, Cities: []*smp.City{h.city}},
+		dispatch.Config{InvitationTTL: o.ttl, RetryAfter: o.retryAfter, Concurrency: o.concurrency, BackpressureThreshold: o.backpressure,
+			SweepInterval: 200 * time.Millisecond, PopWait: 100 * time.Millisecond, Now: o.now, LockLease: o.lockLease,
+			AcceptTimeout: o.acceptTimeout, Registerer: reg})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return e
 }
 
 func must(t testing.TB, err error) {

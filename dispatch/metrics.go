@@ -16,6 +16,7 @@ type metrics struct {
 	backpressure  *prometheus.CounterVec
 	exhausted     prometheus.Counter
 	queueFailures prometheus.Counter
+	leasesLost    prometheus.Counter
 	latency       prometheus.Histogram
 	firstOffer    prometheus.Histogram
 }
@@ -35,6 +36,8 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Dispatch rounds that ended without an assignment (the order waits and is retried)."}),
 		queueFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_queue_push_failures_total",
 			Help: "Orders the intake could not queue (for example Redis out of memory); the sweeper re-queues them."}),
+		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_lock_lost_total",
+			Help: "Dispatch rounds stopped because their order's lock lapsed (renewal refused or impossible for a whole lease)."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_latency_seconds",
 			Help: "Time from order creation to assignment.", Buckets: latencyBuckets}),
 		firstOffer: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_first_offer_delivered_seconds",
@@ -48,7 +51,7 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.queueFailures, m.latency, m.firstOffer, &engineCollector{e}} {
+	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.queueFailures, m.leasesLost, m.latency, m.firstOffer, &engineCollector{e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

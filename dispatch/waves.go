@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,12 +23,26 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	if o.Stage != smp.StageDispatching || city == nil || !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
 		return nil
 	}
-	ttl := time.Duration(max(city.MaxWaves, 1))*(e.cfg.InvitationTTL+2*time.Second) + 10*time.Second
-	ok, err := e.d.Locker.TryLock(ctx, lockKey(orderID), e.cfg.Owner, ttl)
+	e.mu.Lock()
+	_, dup := e.runs[orderID]
+	e.mu.Unlock()
+	if dup {
+		return nil // this engine runs it already (a sweep queued it again)
+	}
+	// Each round holds the lock under its own token, so neither another
+	// engine nor a second round of this one can take or release it.
+	owner := e.cfg.Owner + "/" + uuid.NewString()[:8]
+	ok, err := e.d.Locker.TryLock(ctx, lockKey(orderID), owner, e.cfg.LockLease)
 	if err != nil || !ok {
 		return err // another engine (or run) has it
 	}
-	defer e.d.Locker.Unlock(context.Background(), lockKey(orderID), e.cfg.Owner)
+	defer e.d.Locker.Unlock(context.Background(), lockKey(orderID), owner)
+	// The round lives as long as its lease: losing it (another engine
+	// took the order after a renewal gap) ends the round at once.
+	ctx, lose := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); e.keepLease(ctx, lose, orderID, owner) }()
+	defer func() { lose(nil); <-renewed }()
 
 	r := &run{createdAt: o.CreatedAt, changed: make(chan struct{}, 1), closed: make(chan struct{})}
 	e.mu.Lock()
@@ -42,6 +57,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		// orphan would block its technician and leak
 		// dispatch:invitations:{order} (runbook INC-004). On shutdown the
 		// invitations stay; the next start re-dispatches from the database.
+		// After a lost lease they belong to the new holder's round.
 		if ctx.Err() == nil {
 			e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn")
 		}
@@ -119,6 +135,41 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	return e.d.Orders.HoldDispatch(ctx, orderID, until)
 }
 
+// errLeaseLost ends a round whose dispatch lock another engine now holds.
+var errLeaseLost = errors.New("dispatch lock lost")
+
+// keepLease renews the round's lock every third of its lease until ctx
+// ends. A refused renewal (the lease lapsed and may be another's) ends the
+// round; failed renewals (Redis unreachable) are retried until the lease
+// has certainly run out.
+func (e *Engine) keepLease(ctx context.Context, lose context.CancelCauseFunc, orderID, owner string) {
+	t := time.NewTicker(e.cfg.LockLease / 3)
+	defer t.Stop()
+	held := time.Now() // leases run on the wall clock, whatever Now says
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := e.d.Locker.Renew(ctx, lockKey(orderID), owner, e.cfg.LockLease)
+		switch {
+		case err == nil && ok:
+			held = time.Now()
+			continue
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil && time.Since(held) < e.cfg.LockLease:
+			e.log.Warn("dispatch: lock renewal failed; retrying", "order_id", orderID, "err", err)
+			continue
+		}
+		e.m.leasesLost.Inc()
+		e.log.Warn("dispatch: lock lost; the round stops", "order_id", orderID, "key", lockKey(orderID), "err", err)
+		lose(errLeaseLost)
+		return
+	}
+}
+
 // findCandidates returns up to n technicians for the order, searching the
 // city's radius steps from index idx outward; it returns the step used.
 func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.City, idx int, excluded map[string]bool, n int) ([]smp.Candidate, int, error) {
@@ -137,7 +188,16 @@ func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.Cit
 			if err != nil {
 				return nil, idx, err
 			}
-			if len(open) >= e.cfg.MaxOffersPerTechnician {
+			// An offer past its expiry holds nobody, even if no round
+			// expired it (its engine died).
+			now := e.cfg.Now()
+			held := 0
+			for _, inv := range open {
+				if now.Before(inv.ExpiresAt) {
+					held++
+				}
+			}
+			if held >= e.cfg.MaxOffersPerTechnician {
 				continue
 			}
 			out = append(out, c)
@@ -178,10 +238,14 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 		e.d.Notifier.Notify(inv.TechnicianID, offerMessage(o, inv))
 	}
 
+	// Each wake-up (an answer here, the poll for answers given to another
+	// process, the expiry) judges the wave against the clock: open offers
+	// past their expiry are expired, accepts that never committed are lost
+	// after AcceptTimeout. A step Redis refused (out of memory, INC-004)
+	// is retried at the next wake-up, so the wave ends once Redis takes
+	// writes again.
 	timer := time.NewTimer(expires.Sub(e.cfg.Now()))
 	defer timer.Stop()
-	// Answers handled by another process (its technicians' connections)
-	// do not signal this run: look every PollInterval too.
 	poll := time.NewTicker(e.cfg.RunPollInterval)
 	defer poll.Stop()
 	for {
@@ -193,35 +257,81 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 		case <-r.changed:
 		case <-poll.C:
 		case <-timer.C:
-			for _, inv := range invs {
-				e.expire(ctx, inv)
-			}
 		}
-		open, accepting := 0, 0
-		for _, inv := range invs {
-			cur, ok, err := e.d.Invitations.Get(ctx, o.ID, inv.TechnicianID)
-			if err != nil {
-				return false, err
-			}
-			if !ok {
-				continue
-			}
-			if cur.State.Open() {
-				open++
-			} else if cur.State == smp.InvitationAccepted {
-				accepting++
-			}
+		busy, ended := e.judgeWave(ctx, o.ID, invs)
+		if ended {
+			return true, nil
 		}
-		if open == 0 && accepting == 0 {
+		if busy == 0 {
 			return false, nil
 		}
-		if open == 0 && accepting > 0 {
-			// An accept is being committed; its outcome closes the run or
-			// signals again. Re-arm a short backstop in case the accepting
-			// process died.
-			timer.Reset(e.cfg.InvitationTTL)
+	}
+}
+
+// judgeWave reads a wave's invitations and settles those the clock has
+// overtaken. busy counts the invitations still open or being accepted
+// (or unreadable: Redis unreachable); ended says the order left
+// 02_dispatching meanwhile.
+func (e *Engine) judgeWave(ctx context.Context, orderID string, invs []smp.Invitation) (busy int, ended bool) {
+	now := e.cfg.Now()
+	for _, inv := range invs {
+		cur, ok, err := e.d.Invitations.Get(ctx, orderID, inv.TechnicianID)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("dispatch: read invitation; retrying", "order_id", orderID, "technician_id", inv.TechnicianID, "err", err)
+			}
+			busy++
+			continue
+		}
+		if !ok || cur.ID != inv.ID {
+			continue // gone (the round was closed), or another round's
+		}
+		switch {
+		case cur.State.Open():
+			if now.Before(cur.ExpiresAt) || !e.expire(ctx, cur) {
+				busy++
+			}
+		case cur.State == smp.InvitationAccepted:
+			if now.Before(cur.ExpiresAt.Add(e.cfg.AcceptTimeout)) {
+				busy++ // its outcome closes the run or signals it
+				continue
+			}
+			lost, end := e.acceptLost(ctx, cur)
+			if end {
+				return busy, true
+			}
+			if !lost {
+				busy++
+			}
 		}
 	}
+	return busy, false
+}
+
+// acceptLost settles an accept whose assignment never committed within
+// AcceptTimeout (the process handling it died between the invitation's
+// compare-and-set and the assignment): unless the order was assigned
+// meanwhile (end), the invitation is expired and its technician told.
+func (e *Engine) acceptLost(ctx context.Context, inv smp.Invitation) (lost, end bool) {
+	o, err := e.d.Store.FindOrderByID(ctx, inv.OrderID)
+	if err != nil {
+		return false, false
+	}
+	if o.Stage != smp.StageDispatching {
+		return false, true
+	}
+	ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationExpired)
+	if err != nil || !ok {
+		return false, false
+	}
+	e.m.offers.WithLabelValues("lost").Inc()
+	e.log.Warn("dispatch: an accepted offer was never assigned; treating it as lost", "order_id", inv.OrderID,
+		"technician_id", inv.TechnicianID, "invitation_id", inv.ID, "accept_timeout", e.cfg.AcceptTimeout)
+	if err := e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationExpired, e.cfg.Now()); err != nil {
+		e.log.Error("dispatch: record lost accept", "order_id", inv.OrderID, "err", err)
+	}
+	e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: "offer_expired", OrderID: inv.OrderID, InvitationID: inv.ID})
+	return true, false
 }
 
 func offerMessage(o *smp.Order, inv smp.Invitation) smp.TechnicianMessage {
@@ -239,16 +349,25 @@ func (e *Engine) signal(orderID string) {
 	}
 }
 
-func (e *Engine) expire(ctx context.Context, inv smp.Invitation) {
+// expire closes an open offer past its expiry; false when the store
+// refused (the round tries again) or it was answered first.
+func (e *Engine) expire(ctx context.Context, inv smp.Invitation) bool {
 	ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationExpired)
-	if err != nil || !ok {
-		return
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("dispatch: expire offer; retrying", "order_id", inv.OrderID, "technician_id", inv.TechnicianID, "err", err)
+		}
+		return false
+	}
+	if !ok {
+		return false // answered or closed meanwhile: the next read sees how
 	}
 	e.m.offers.WithLabelValues(string(smp.InvitationExpired)).Inc()
 	if err := e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationExpired, e.cfg.Now()); err != nil {
 		e.log.Error("dispatch: record expiry", "order_id", inv.OrderID, "err", err)
 	}
 	e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: "offer_expired", OrderID: inv.OrderID, InvitationID: inv.ID})
+	return true
 }
 
 // closeRun ends an order's dispatch: every open offer except the winner's

@@ -287,6 +287,55 @@ func RunLocker(t *testing.T, newLocker func(t *testing.T) smp.Locker) {
 			time.Sleep(20 * time.Millisecond) // polling with a deadline
 		}
 	})
+	// A live holder renews a short lease and keeps it past its first
+	// expiry; a holder that stopped renewing (a dead process) loses it
+	// within the lease, and its late renew and unlock are refused (fencing).
+	t.Run("RenewAndFencing", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		l := newLocker(t)
+		const key, lease = "dispatch:lock:o2", 400 * time.Millisecond
+		if ok, _ := l.TryLock(ctx, key, "a", lease); !ok {
+			t.Fatal("first lock refused")
+		}
+		if ok, err := l.Renew(ctx, key, "b", lease); err != nil || ok {
+			t.Fatalf("a non-holder renewed: %v %v", ok, err)
+		}
+		until := time.Now().Add(3 * lease)
+		for time.Now().Before(until) {
+			if ok, err := l.Renew(ctx, key, "a", lease); err != nil || !ok {
+				t.Fatalf("the holder's renew refused: %v %v", ok, err)
+			}
+			if ok, _ := l.TryLock(ctx, key, "b", time.Minute); ok {
+				t.Fatal("another owner took a lease its holder keeps renewing")
+			}
+			time.Sleep(lease / 4) // the holder's renewal period
+		}
+		// a stops renewing: b gets the lock within about one lease.
+		start := time.Now()
+		for {
+			if ok, _ := l.TryLock(ctx, key, "b", time.Minute); ok {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("an abandoned lease never expired")
+			}
+			time.Sleep(20 * time.Millisecond) // polling with a deadline
+		}
+		if d := time.Since(start); d > 2*lease+time.Second {
+			t.Errorf("an abandoned %s lease took %s to expire", lease, d)
+		}
+		if ok, err := l.Renew(ctx, key, "a", lease); err != nil || ok {
+			t.Fatalf("the former holder renewed a lease another took: %v %v", ok, err)
+		}
+		must(t, l.Unlock(ctx, key, "a"))
+		if ok, _ := l.TryLock(ctx, key, "c", time.Minute); ok {
+			t.Fatal("the former holder's unlock released the new holder's lease")
+		}
+		if ok, err := l.Renew(ctx, "dispatch:lock:never", "a", lease); err != nil || ok {
+			t.Fatalf("renewed a lease never taken: %v %v", ok, err)
+		}
+	})
 }
 
 func must(t testing.TB, err error) {

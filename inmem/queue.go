@@ -117,6 +117,19 @@ func (l *Locker) TryLock(_ context.Context, key, owner string, ttl time.Duration
 	return true, nil
 }
 
+// Renew extends owner's unexpired lease.
+func (l *Locker) Renew(_ context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.Now()
+	cur, ok := l.held[key]
+	if !ok || cur.owner != owner || !now.Before(cur.expires) {
+		return false, nil
+	}
+	l.held[key] = lease{owner: owner, expires: now.Add(ttl)}
+	return true, nil
+}
+
 // Unlock releases key if owner holds it.
 func (l *Locker) Unlock(_ context.Context, key, owner string) error {
 	l.mu.Lock()

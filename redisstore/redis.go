@@ -141,6 +141,12 @@ if cur == false or cur == ARGV[1] then
 end
 return 0`)
 
+// Renewing only moves an expiry: allowed when Redis is full, so that a
+// live holder keeps its lease through an out-of-memory episode (INC-004).
+var renewScript = redis.NewScript(`#!lua flags=allow-oom
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
 // Unlocking only frees memory: allowed when Redis is full.
 var unlockScript = redis.NewScript(`#!lua flags=allow-oom
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -150,6 +156,12 @@ return 0`)
 func (l Locker) TryLock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	n, err := lockScript.Run(ctx, l.s.rdb, []string{l.s.key(key)}, owner, ttl.Milliseconds()).Int()
 	return n == 1, wrap("lock", err)
+}
+
+// Renew extends owner's lease (PEXPIRE if it still holds key).
+func (l Locker) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	n, err := renewScript.Run(ctx, l.s.rdb, []string{l.s.key(key)}, owner, ttl.Milliseconds()).Int()
+	return n == 1, wrap("renew lock", err)
 }
 
 // Unlock releases key if owner holds it.

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"smp"
@@ -24,6 +26,24 @@ func (db *DB) TryLock(ctx context.Context, key, owner string, ttl time.Duration)
 	var cur string
 	err := db.write.QueryRowContext(ctx, `SELECT owner FROM leases WHERE name = ?`, key).Scan(&cur)
 	return cur == owner, err
+}
+
+// Renew extends owner's unexpired lease.
+func (db *DB) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	now := db.now()
+	exp := now.Add(ttl).UnixMilli()
+	if _, err := db.write.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ? AND expires_at >= ?`,
+		exp, key, owner, now.UnixMilli()); err != nil {
+		return false, err
+	}
+	// Rows affected differ between drivers when nothing changed: read back.
+	var cur string
+	var until int64
+	err := db.write.QueryRowContext(ctx, `SELECT owner, expires_at FROM leases WHERE name = ?`, key).Scan(&cur, &until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && cur == owner && until >= exp, err
 }
 
 // Unlock releases the lease if owner holds it.
