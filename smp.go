@@ -17,9 +17,14 @@ const (
 	RoleOps      Role = "ops"
 	RoleFinance  Role = "finance"
 	RoleSecurity Role = "security"
+	// RoleAlertmanager is Alertmanager's, authenticated by its own secret
+	// (SMP_ALERTMANAGER_TOKEN), never by an admin token: it may only
+	// post alerts to the receiver.
+	RoleAlertmanager Role = "alertmanager"
 )
 
-// ValidRole reports whether r is one of the known roles.
+// ValidRole reports whether r is one of the roles an admin token may have
+// (RoleAlertmanager is not: Alertmanager has its own secret).
 func ValidRole(r Role) bool {
 	switch r {
 	case RoleAdmin, RoleOps, RoleFinance, RoleSecurity:

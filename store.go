@@ -14,7 +14,7 @@ import "context"
 //	ProcessedStore, ProcessedTx         processed.go
 //	InboxStore, InboxTx                 payment.go (the provider event inbox, event_log)
 //	OutboxStore, OutboxTx               outbox.go
-//	AlertStore                          alert.go
+//	AlertStore, AlertTx                 alert.go
 //	StatusStore, StatusTx               status.go
 //
 // Packages declare the narrow interface they use, composed of these.
@@ -53,4 +53,5 @@ type Tx interface {
 	StatusTx
 	InboxTx
 	ProcessedTx
+	AlertTx
 }

@@ -12,17 +12,20 @@ import (
 // Config is the platform's configuration: plain values, filled by cmd/smp
 // from its flags and SMP_* variables (this package reads neither).
 type Config struct {
-	Addr                  string
-	DataDir               string
-	MySQLDSN              string
-	MySQLReadDSN          string
-	ReplicaLagThreshold   time.Duration
-	MySQLMaxConns         int
-	RedisAddr             string
-	RedisPrefix           string
-	RedisPoolSize         int
-	Services              string
-	AdminToken            string
+	Addr                string
+	DataDir             string
+	MySQLDSN            string
+	MySQLReadDSN        string
+	ReplicaLagThreshold time.Duration
+	MySQLMaxConns       int
+	RedisAddr           string
+	RedisPrefix         string
+	RedisPoolSize       int
+	Services            string
+	AdminToken          string
+	// AlertmanagerToken is the Alertmanager receiver's own bearer token
+	// (SMP_ALERTMANAGER_TOKEN); without it the receiver refuses every post.
+	AlertmanagerToken     string
 	InvitationTTL         time.Duration
 	RetryAfter            time.Duration
 	StuckAfter            time.Duration
@@ -97,6 +100,8 @@ func (c *Config) Validate() error {
 		return invalid("--backpressure-threshold must be positive")
 	case c.Partitions <= 0 || c.Partitions > 1024:
 		return invalid("--partitions must be between 1 and 1024")
+	case c.AlertmanagerToken != "" && c.AlertmanagerToken == c.AdminToken:
+		return invalid("--alertmanager-token must differ from --admin-token: Alertmanager gets a credential of its own")
 	}
 	if _, err := c.ServiceSet(); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"smp"
 	smpbus "smp/bus"
+	"smp/deploy"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/httpapi"
@@ -388,7 +389,11 @@ func (a *App) initIntegrations(ctx context.Context) (startstop.Service, error) {
 // which the admin API (and any other transport) calls.
 func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	integ := a.integrations
-	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now}, a.Store)
+	rules, err := deploy.AlertRules()
+	if err != nil {
+		return nil, err
+	}
+	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now, Rules: rules}, a.Store)
 	actCfg := ops.Config{Store: a.Store, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now}
 	if integ.Inside != nil {
@@ -400,7 +405,6 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	if a.Redis != nil {
 		actCfg.FlushCache, actCfg.CheckFlushPattern = a.Redis.FlushCache, redisstore.CheckFlushPattern
 	}
-	var err error
 	a.Actions, err = ops.New(actCfg)
 	return nil, err
 }
@@ -409,7 +413,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 	integ := a.integrations
 	views := httpapi.Ops{BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
 	var err error
-	a.HTTP, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
+	a.HTTP, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, AlertmanagerToken: a.Cfg.AlertmanagerToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],

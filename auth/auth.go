@@ -80,6 +80,10 @@ var Permissions = map[string][]smp.Role{
 	"redis.flush_cache": roleAdmin,
 	"breaker.half_open": roleOps,
 	"status.set":        roleOps,
+	// alerts.receive is Alertmanager's alone (POST
+	// /integrations/alertmanager/webhook): it authenticates with its own
+	// secret, and no admin token reaches the receiver (Alertmanager).
+	"alerts.receive": {smp.RoleAlertmanager},
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is
@@ -122,6 +126,8 @@ type Authenticator struct {
 	tokens   TokenStore
 	admin    [32]byte
 	hasAdmin bool
+	am       [32]byte
+	hasAM    bool
 }
 
 // NewAuthenticator resolves tokens through tokens; adminToken, when set,
@@ -132,6 +138,38 @@ func NewAuthenticator(tokens TokenStore, adminToken string) *Authenticator {
 		a.admin, a.hasAdmin = sha256.Sum256([]byte(adminToken)), true
 	}
 	return a
+}
+
+// WithAlertmanager sets the Alertmanager receiver's secret (SMP_ALERTMANAGER_TOKEN):
+// see Alertmanager. It returns a.
+func (a *Authenticator) WithAlertmanager(token string) *Authenticator {
+	if token != "" {
+		a.am, a.hasAM = sha256.Sum256([]byte(token)), true
+	}
+	return a
+}
+
+// Alertmanager resolves the bearer token of the Alertmanager receiver:
+// the configured secret (compared in constant time) is the principal
+// "alertmanager" with RoleAlertmanager. Any other token is refused:
+// EFORBIDDEN for a token SMP knows (an admin of any role may not post
+// alerts), EUNAUTHORIZED for none or an unknown one, and for every token
+// when no secret is configured.
+func (a *Authenticator) Alertmanager(ctx context.Context, token string) (smp.Principal, error) {
+	if token == "" {
+		return smp.Principal{}, smp.Errorf(smp.EUNAUTHORIZED, "Alertmanager's bearer token (SMP_ALERTMANAGER_TOKEN) is required")
+	}
+	sum := sha256.Sum256([]byte(token))
+	if a.hasAM && subtle.ConstantTimeCompare(sum[:], a.am[:]) == 1 {
+		return smp.Principal{Name: "alertmanager", Role: smp.RoleAlertmanager}, nil
+	}
+	if !a.hasAM {
+		return smp.Principal{}, smp.Errorf(smp.EUNAUTHORIZED, "this server takes no alerts: it has no Alertmanager token (SMP_ALERTMANAGER_TOKEN)")
+	}
+	if _, err := a.Admin(ctx, token); err == nil || smp.ErrorCode(err) == smp.EFORBIDDEN {
+		return smp.Principal{}, smp.Errorf(smp.EFORBIDDEN, "only Alertmanager's own token (SMP_ALERTMANAGER_TOKEN) may post alerts, not an admin token")
+	}
+	return smp.Principal{}, smp.Errorf(smp.EUNAUTHORIZED, "unknown token: Alertmanager's bearer token (SMP_ALERTMANAGER_TOKEN) is required")
 }
 
 // Admin resolves an admin token to its principal: EUNAUTHORIZED without

@@ -1,4 +1,3 @@
-// Package deploy holds SMP's deployment files; its tests check them.
 package deploy
 
 import (
@@ -59,5 +58,69 @@ func TestEveryAlertIsTested(t *testing.T) {
 		if !strings.Contains(string(tests), "alertname: "+name+"\n") {
 			t.Errorf("alert %s has no promtool test", name)
 		}
+	}
+}
+
+// TestAlertRulesBuiltIn: the rules built into the binary are those of
+// alerts.yml, every one names its incident, and each that degrades a
+// status-page component names a known one.
+func TestAlertRulesBuiltIn(t *testing.T) {
+	rules, err := AlertRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) < 9 {
+		t.Fatalf("%d rules", len(rules))
+	}
+	byName := map[string]bool{}
+	for _, r := range rules {
+		byName[r.Name] = true
+		if r.Annotations["summary"] == "" || r.Annotations["runbook_url"] == "" {
+			t.Errorf("%s: no summary or runbook_url", r.Name)
+		}
+	}
+	for _, want := range []string{"DispatchEngineDown", "IntegrationCircuitOpen", "RedisMemoryHigh"} {
+		if !byName[want] {
+			t.Errorf("rule %s missing", want)
+		}
+	}
+	for _, bad := range []string{
+		"groups: [{rules: [{alert: A, labels: {incident: INC-001}}]}]",
+		"groups: [{rules: [{alert: A, labels: {incident: INC-001, severity: x, component: nope}}]}]",
+		"groups: [{rules: [{alert: A, labels: {incident: INC-001, severity: x, status_state: on_fire}}]}]",
+		"groups: [{rules: [{alert: A, labels: {incident: I, severity: x}}, {alert: A, labels: {incident: I, severity: x}}]}]",
+	} {
+		if _, err := ParseAlertRules([]byte(bad)); err == nil {
+			t.Errorf("ParseAlertRules accepted %s", bad)
+		}
+	}
+}
+
+// TestAlertmanagerConfig: the Alertmanager configuration delivers to SMP's
+// receiver with a bearer token of its own read from a file (never an
+// admin token inline), and amtool accepts it (when installed: .ci/run
+// installs prometheus-alertmanager, which has amtool).
+func TestAlertmanagerConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("alertmanager", "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/integrations/alertmanager/webhook", "send_resolved: true", "type: Bearer", "credentials_file: ", "SMP_ALERTMANAGER_TOKEN"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("alertmanager.yml lacks %q", want)
+		}
+	}
+	if strings.Contains(string(b), "credentials: ") || strings.Contains(string(b), "SMP_ADMIN_TOKEN") {
+		t.Error("alertmanager.yml must read Alertmanager's own token from a file")
+	}
+	amtool, err := exec.LookPath("amtool")
+	if am := os.Getenv("SMP_TEST_ALERTMANAGER"); am != "" {
+		amtool, err = filepath.Join(filepath.Dir(am), "amtool"), nil
+	}
+	if err != nil {
+		t.Skip("amtool is not installed: skipping its check (.ci/run installs prometheus-alertmanager)")
+	}
+	if out, err := exec.Command(amtool, "check-config", filepath.Join("alertmanager", "alertmanager.yml")).CombinedOutput(); err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
 	}
 }

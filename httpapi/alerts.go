@@ -30,39 +30,36 @@ type alertmanagerPayload struct {
 	TruncatedAlerts   int               `json:"truncatedAlerts"`
 }
 
-// handleAlertmanager is POST /integrations/alertmanager/webhook: firing
-// and resolved alerts are recorded (GET /admin/alerts). Alertmanager
-// authenticates with an admin bearer token (http_config.authorization).
-func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
-	var p alertmanagerPayload
-	if err := decode(r, &p); err != nil {
+// handleAlertmanager is POST /integrations/alertmanager/webhook:
+// Alertmanager, with its own bearer token (SMP_ALERTMANAGER_TOKEN in its
+// http_config.authorization, never an admin token), delivers firing and
+// resolved alerts; ops records them all or nothing, bounded by the alert
+// rules and audited (status.RecordAlerts). GET /admin/alerts lists them.
+func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
+	p, err := s.auth.Alertmanager(r.Context(), bearer(r))
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if len(p.Alerts) == 0 {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "no alerts in the payload"))
+	var body alertmanagerPayload
+	if err := decode(r, &body); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	now := s.cfg.Now().UTC()
-	for _, a := range p.Alerts {
-		if a.Fingerprint == "" || a.Labels["alertname"] == "" || (a.Status != "firing" && a.Status != "resolved") {
-			s.writeError(w, r, smp.Errorf(smp.EINVALID, "each alert needs a fingerprint, an alertname label and status firing or resolved"))
-			return
-		}
+	alerts := make([]smp.Alert, 0, len(body.Alerts))
+	for _, a := range body.Alerts {
+		alerts = append(alerts, smp.Alert{Fingerprint: a.Fingerprint, Name: a.Labels["alertname"], Status: a.Status, Severity: a.Labels["severity"],
+			Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt})
 	}
-	for _, a := range p.Alerts {
-		al := &smp.Alert{Fingerprint: a.Fingerprint, Name: a.Labels["alertname"], Status: a.Status, Severity: a.Labels["severity"],
-			Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt, UpdatedAt: now}
-		if err := s.d.Store.UpsertAlert(r.Context(), al); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.log.Info("alert received", "alert", al.Name, "status", al.Status, "severity", al.Severity, "summary", a.Annotations["summary"])
+	n, err := s.d.Actions.RecordAlerts(r.Context(), p, alerts)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	if s.d.Status != nil {
-		s.d.Status.Invalidate() // the page shows firing alerts
+	for _, a := range alerts {
+		s.log.Info("alert received", "alert", a.Name, "status", a.Status, "severity", a.Severity, "fingerprint", a.Fingerprint)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"recorded": len(p.Alerts)})
+	writeJSON(w, http.StatusOK, map[string]any{"recorded": n})
 }
 
 // handleAlerts is GET /admin/alerts[?status=firing|resolved].

@@ -42,9 +42,13 @@ type Config struct {
 	Addr string
 	// AdminToken, when set, is accepted as an admin-role token.
 	AdminToken string
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Gatherer   prometheus.Gatherer
+	// AlertmanagerToken, when set, is the only credential the Alertmanager
+	// receiver (POST /integrations/alertmanager/webhook) accepts; without
+	// it the receiver refuses every post.
+	AlertmanagerToken string
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
+	Gatherer          prometheus.Gatherer
 	// SampleEvery is how often the dashboard's history is sampled (5s);
 	// it keeps 720 samples (an hour at 5s).
 	SampleEvery time.Duration
@@ -126,7 +130,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
-	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken)
+	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken).WithAlertmanager(cfg.AlertmanagerToken)
 	if d.Actions == nil {
 		// Nothing to act on: every action answers 503 (tests that only read).
 		st, _ := d.Store.(ops.Store)
@@ -380,7 +384,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /admin/orders/{id}/candidates", s.can("orders.candidates", s.handleCandidates))
 	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.can("orders.trace", s.handleTrace))
 	m.HandleFunc("GET /admin/audit", s.can("view", s.handleAudit))
-	m.HandleFunc("POST /integrations/alertmanager/webhook", s.can("view", s.handleAlertmanager))
+	m.HandleFunc("POST /integrations/alertmanager/webhook", s.handleAlertmanager)
 	m.HandleFunc("GET /admin/alerts", s.can("view", s.handleAlerts))
 	m.HandleFunc("POST /admin/redis/flush-cache", s.can("redis.flush_cache", s.handleFlushCache))
 	m.HandleFunc("GET /admin/replica", s.can("view", s.handleReplica))

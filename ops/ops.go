@@ -51,10 +51,11 @@ type Payments interface {
 	MarkPaid(ctx context.Context, orderID string, p smp.Principal, why string) (*smp.Order, bool, error)
 }
 
-// Status sets a status-page component's state with its audit entry
-// (status.Service).
+// Status sets a status-page component's state, and records the alerts
+// that degrade components, with their audit entries (status.Service).
 type Status interface {
 	Set(ctx context.Context, p smp.Principal, component string, state smp.ComponentState, message, reason string) (smp.ComponentStatus, error)
+	RecordAlerts(ctx context.Context, p smp.Principal, alerts []smp.Alert) (int, error)
 }
 
 // Dispatcher assigns an order by hand with its audit entry (dispatch.Engine).
@@ -158,6 +159,25 @@ func (s *Service) SetComponentStatus(ctx context.Context, p smp.Principal, compo
 		return smp.ComponentStatus{}, smp.Errorf(smp.EUNAVAILABLE, "the status page is not served in this process")
 	}
 	return s.cfg.Status.Set(ctx, p, component, state, message, reason)
+}
+
+// RecordAlerts records the alerts Alertmanager delivered (firing ones
+// degrade their status-page component), all or nothing, each change of an
+// alert's status audited in the same transaction. Only the alert rules'
+// alerts, labels and annotation templates pass (status.RecordAlerts).
+// EFORBIDDEN for anyone but Alertmanager; EINVALID for what the rules do
+// not allow.
+func (s *Service) RecordAlerts(ctx context.Context, p smp.Principal, alerts []smp.Alert) (int, error) {
+	if err := auth.Check(p, "alerts.receive"); err != nil {
+		return 0, err
+	}
+	if p.Role != smp.RoleAlertmanager { // the admin role may do everything else, not this
+		return 0, smp.Errorf(smp.EFORBIDDEN, "only Alertmanager may post alerts")
+	}
+	if s.cfg.Status == nil {
+		return 0, smp.Errorf(smp.EUNAVAILABLE, "the status page is not served in this process")
+	}
+	return s.cfg.Status.RecordAlerts(ctx, p, alerts)
 }
 
 // Assign gives an order to a technician by hand (runbook INC-001 option C,

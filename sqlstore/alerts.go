@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"smp"
@@ -11,23 +13,34 @@ import (
 // Alerts received from Alertmanager (smp.AlertStore).
 
 var _ smp.AlertStore = (*DB)(nil)
+var _ smp.AlertTx = (*Tx)(nil)
 
-// UpsertAlert records an alert by its fingerprint (the latest state wins).
-func (db *DB) UpsertAlert(ctx context.Context, a *smp.Alert) error {
+// UpsertAlert records an alert by its fingerprint (the latest state wins)
+// and returns its status before ("" when new).
+func (tx *Tx) UpsertAlert(ctx context.Context, a *smp.Alert) (string, error) {
 	labels, _ := json.Marshal(a.Labels)
 	ann, _ := json.Marshal(a.Annotations)
 	if err := checkSizes("upsert alert",
-		chars("fingerprint", a.Fingerprint, 64),
-		chars("name", a.Name, 128),
+		chars("fingerprint", a.Fingerprint, smp.MaxAlertFingerprint),
+		chars("name", a.Name, smp.MaxAlertName),
 		chars("status", a.Status, 16),
-		chars("severity", a.Severity, 32),
+		chars("severity", a.Severity, smp.MaxAlertSeverity),
 		text("labels", string(labels), maxText),
 		text("annotations", string(ann), maxText)); err != nil {
-		return err
+		return "", err
 	}
-	return db.exec(ctx, "upsert alert", db.dialect.Upsert("alerts", []string{"fingerprint"},
+	var before string
+	err := tx.tx.QueryRowContext(ctx, `SELECT status FROM alerts WHERE fingerprint = ?`+tx.db.dialect.ForUpdate, a.Fingerprint).Scan(&before)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("sqlstore: read alert: %w", err)
+	}
+	_, err = tx.tx.ExecContext(ctx, tx.db.dialect.Upsert("alerts", []string{"fingerprint"},
 		[]string{"fingerprint", "name", "status", "severity", "labels", "annotations", "starts_at", "ends_at", "updated_at"}),
 		a.Fingerprint, a.Name, a.Status, a.Severity, string(labels), string(ann), micros(a.StartsAt), micros(a.EndsAt), micros(a.UpdatedAt))
+	if err != nil {
+		return before, fmt.Errorf("sqlstore: upsert alert: %w", err)
+	}
+	return before, nil
 }
 
 // FindAlerts lists alerts, firing first then newest; status "" means all.

@@ -24,10 +24,13 @@ type Config struct {
 	// (Set, Invalidate) show at once; others within CacheFor. 0: no cache.
 	CacheFor time.Duration
 	Now      func() time.Time
+	// Rules are the alert rules (deploy.AlertRules): the only alerts
+	// RecordAlerts accepts.
+	Rules []smp.AlertRule
 }
 
 // Store is what the status page needs of the system of record: the states
-// ops set (set with their audit entry) and the alerts received.
+// ops set and the alerts received (each written with its audit entry).
 type Store interface {
 	smp.Transactor
 	smp.StatusStore
@@ -38,6 +41,7 @@ type Store interface {
 type Service struct {
 	cfg   Config
 	store Store
+	rules map[string]rule
 
 	mu     sync.Mutex
 	cached *Page
@@ -51,7 +55,7 @@ func New(cfg Config, store Store) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: store}
+	return &Service{cfg: cfg, store: store, rules: compileRules(cfg.Rules)}
 }
 
 // View is a component as the status page shows it.

@@ -21,6 +21,14 @@ func open(t *testing.T) *sqlstore.DB {
 	return db
 }
 
+// putAlert writes an alert straight into the store (what the page reads).
+func putAlert(t *testing.T, db *sqlstore.DB, a *smp.Alert) {
+	t.Helper()
+	if err := db.InTx(context.Background(), func(tx smp.Tx) error { _, err := tx.UpsertAlert(context.Background(), a); return err }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func states(p status.Page) map[string]smp.ComponentState {
 	out := map[string]smp.ComponentState{}
 	for _, c := range p.Components {
@@ -58,9 +66,7 @@ func TestPageMergesOpsAndAlerts(t *testing.T) {
 		{Fingerprint: "f4", Name: "RedisMemoryHigh", Status: "firing", Labels: map[string]string{"incident": "INC-004"}, StartsAt: now},
 		{Fingerprint: "f3", Name: "Custom", Status: "firing", Labels: map[string]string{"component": "events", "status_state": "outage"}, StartsAt: now},
 	} {
-		if err := db.UpsertAlert(ctx, a); err != nil {
-			t.Fatal(err)
-		}
+		putAlert(t, db, a)
 	}
 	p, err = svc.Page(ctx)
 	if err != nil {
@@ -187,9 +193,7 @@ func TestPageCache(t *testing.T) {
 	if st := dispatch(); st != smp.StateOutage {
 		t.Fatalf("this process's Set must show at once, got %s", st)
 	}
-	if err := db.UpsertAlert(ctx, &smp.Alert{Fingerprint: "f", Name: "PaymentWebhookErrors", Status: "firing", Labels: map[string]string{"incident": "INC-002"}, StartsAt: now}); err != nil {
-		t.Fatal(err)
-	}
+	putAlert(t, db, &smp.Alert{Fingerprint: "f", Name: "PaymentWebhookErrors", Status: "firing", Labels: map[string]string{"incident": "INC-002"}, StartsAt: now})
 	svc.Invalidate()
 	if p, _ := svc.Page(ctx); states(p)["payments"] != smp.StateDegraded {
 		t.Fatalf("after Invalidate the new alert must show: %v", states(p))

@@ -11,7 +11,60 @@ import (
 
 var alertTests = []Test{
 	{"Alerts/UpsertAndFind", testAlerts},
+	{"Alerts/UpsertAlert/ReturnsBefore", testUpsertAlertBefore},
+	{"Alerts/UpsertAlert/RolledBack", testUpsertAlertRolledBack},
 	{"Alerts/FindAlerts/Limit", testAlertsLimit},
+}
+
+// upsertAlert records a in its own transaction and returns its status before.
+func upsertAlert(t testing.TB, s Store, a *smp.Alert) string {
+	t.Helper()
+	var before string
+	inTx(t, s, func(tx smp.Tx) (err error) {
+		before, err = tx.UpsertAlert(ctx, a)
+		return err
+	})
+	return before
+}
+
+// testUpsertAlertBefore: the status before is "" for a new fingerprint,
+// then the last one recorded.
+func testUpsertAlertBefore(t *testing.T, s Store) {
+	if before := upsertAlert(t, s, alert("a", "firing", T0)); before != "" {
+		t.Fatalf("new alert: before = %q, want \"\"", before)
+	}
+	if before := upsertAlert(t, s, alert("a", "firing", T0.Add(time.Minute))); before != "firing" {
+		t.Fatalf("repeat: before = %q, want firing", before)
+	}
+	if before := upsertAlert(t, s, alert("a", "resolved", T0.Add(2*time.Minute))); before != "firing" {
+		t.Fatalf("resolved: before = %q, want firing", before)
+	}
+	if got, _ := s.FindAlerts(ctx, "resolved", 10); len(got) != 1 || got[0].Fingerprint != "a" {
+		t.Fatalf("resolved alerts: %+v", got)
+	}
+}
+
+// testUpsertAlertRolledBack: alerts recorded in a failed transaction are
+// not kept (a post of several alerts is all or nothing).
+func testUpsertAlertRolledBack(t *testing.T, s Store) {
+	upsertAlert(t, s, alert("a", "firing", T0))
+	err := s.InTx(ctx, func(tx smp.Tx) error {
+		if _, err := tx.UpsertAlert(ctx, alert("a", "resolved", T0.Add(time.Minute))); err != nil {
+			return err
+		}
+		if _, err := tx.UpsertAlert(ctx, alert("b", "firing", T0.Add(time.Minute))); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	got, err := s.FindAlerts(ctx, "", 10)
+	must(t, err)
+	if len(got) != 1 || got[0].Fingerprint != "a" || got[0].Status != "firing" {
+		t.Fatalf("after a rolled-back post: %+v, want only a, firing", got)
+	}
 }
 
 func alert(fp, status string, updated time.Time) *smp.Alert {
@@ -27,7 +80,7 @@ func testAlerts(t *testing.T, s Store) {
 	b := alert("b", "resolved", T0.Add(2*time.Minute))
 	c := alert("c", "firing", T0.Add(time.Minute))
 	for _, al := range []*smp.Alert{a, b, c} {
-		must(t, s.UpsertAlert(ctx, al))
+		upsertAlert(t, s, al)
 	}
 	got, err := s.FindAlerts(ctx, "", 10)
 	must(t, err)
@@ -40,7 +93,7 @@ func testAlerts(t *testing.T, s Store) {
 	}
 	resolved := alert("a", "resolved", T0.Add(3*time.Minute))
 	resolved.EndsAt = T0.Add(3 * time.Minute)
-	must(t, s.UpsertAlert(ctx, resolved))
+	upsertAlert(t, s, resolved)
 	if got, _ := s.FindAlerts(ctx, "firing", 10); !sameStrings(fps(got), []string{"c"}) {
 		t.Fatalf("firing: %v", fps(got))
 	}
@@ -53,7 +106,7 @@ func testAlerts(t *testing.T, s Store) {
 // testAlertsLimit: 0, negative or above 1000 means 100.
 func testAlertsLimit(t *testing.T, s Store) {
 	for i := range 102 {
-		must(t, s.UpsertAlert(ctx, alert(fmt.Sprintf("fp%03d", i), "firing", T0.Add(time.Duration(i)*time.Second))))
+		upsertAlert(t, s, alert(fmt.Sprintf("fp%03d", i), "firing", T0.Add(time.Duration(i)*time.Second)))
 	}
 	for _, tc := range []struct{ limit, want int }{{0, 100}, {-1, 100}, {1001, 100}, {5, 5}, {101, 101}, {1000, 102}} {
 		if got, err := s.FindAlerts(ctx, "", tc.limit); err != nil || len(got) != tc.want {

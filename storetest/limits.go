@@ -79,8 +79,16 @@ func testLengths(t *testing.T, s Store) {
 		{"UpsertAlert.Name", func(n int) error {
 			a := alert("fp", "firing", T0)
 			a.Name = long(n)
-			return s.UpsertAlert(ctx, a)
-		}, 128},
+			return tx(func(tx smp.Tx) error { _, err := tx.UpsertAlert(ctx, a); return err })
+		}, smp.MaxAlertName},
+		{"UpsertAlert.Fingerprint", func(n int) error {
+			return tx(func(tx smp.Tx) error { _, err := tx.UpsertAlert(ctx, alert(long(n), "firing", T0)); return err })
+		}, smp.MaxAlertFingerprint},
+		{"UpsertAlert.Severity", func(n int) error {
+			a := alert("fp2", "firing", T0)
+			a.Severity = long(n)
+			return tx(func(tx smp.Tx) error { _, err := tx.UpsertAlert(ctx, a); return err })
+		}, smp.MaxAlertSeverity},
 		{"UpsertCustomer.Name", func(n int) error { return s.UpsertCustomer(ctx, &smp.Customer{ID: "C9", Name: long(n)}) }, 200},
 		{"UpsertTechnician.Skills", func(n int) error {
 			return s.UpsertTechnician(ctx, &smp.Technician{ID: "T9", PartnerID: "P1", Name: "x", City: "HCMC", Skills: []string{long(n)}})

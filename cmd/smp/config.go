@@ -57,6 +57,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.RedisPoolSize, "redis-pool-size", d.RedisPoolSize, "Redis connections per process")
 	fs.StringVar(&c.Services, "services", d.Services, "what this process runs: all, or a comma list of api, order-svc, dispatch-engine, outbox-relay, integration-svc")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
+	fs.StringVar(&c.AlertmanagerToken, "alertmanager-token", "", "the only bearer token the Alertmanager receiver accepts (prefer SMP_ALERTMANAGER_TOKEN); without it no alert is taken")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
 	fs.DurationVar(&c.InvitationTTL, "invitation-ttl", d.InvitationTTL, "how long a dispatch offer stays open")

@@ -75,7 +75,7 @@ receivers:
         http_config:
           authorization:
             credentials: %s
-`, a.url, a.admin)), 0o600))
+`, a.url, a.am)), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -116,12 +116,16 @@ scrape_configs:
 			t.Errorf("recorded alert lacks %s:\n%s", want, got.Raw)
 		}
 	}
-	// The webhook refuses strangers and nonsense.
+	// The webhook refuses strangers, admin tokens and nonsense.
 	if r := a.do("POST", "/integrations/alertmanager/webhook", "", `{"alerts":[]}`); r.Status != 401 {
 		t.Fatalf("webhook without a token: %d", r.Status)
 	}
-	for _, bad := range []string{`{"alerts":[]}`, `{"alerts":[{"status":"firing","labels":{},"fingerprint":"x"}]}`, `{"alerts":[{"status":"odd","labels":{"alertname":"A"},"fingerprint":"x"}]}`} {
-		if r := a.do("POST", "/integrations/alertmanager/webhook", a.admin, bad); r.Status != 400 {
+	if r := a.do("POST", "/integrations/alertmanager/webhook", a.admin, `{"alerts":[]}`); r.Status != 403 {
+		t.Fatalf("webhook with the admin token: %d", r.Status)
+	}
+	for _, bad := range []string{`{"alerts":[]}`, `{"alerts":[{"status":"firing","labels":{},"fingerprint":"x"}]}`, `{"alerts":[{"status":"odd","labels":{"alertname":"A"},"fingerprint":"x"}]}`,
+		`{"alerts":[{"status":"firing","labels":{"alertname":"DispatchEngineDown","component":"payments"},"fingerprint":"x"}]}`} {
+		if r := a.do("POST", "/integrations/alertmanager/webhook", a.am, bad); r.Status != 400 {
 			t.Fatalf("webhook %s: %d", bad, r.Status)
 		}
 	}

@@ -25,7 +25,9 @@ type testApp struct {
 	t     testing.TB
 	url   string
 	admin string
-	ds    *sim.Dataset
+	// am is Alertmanager's own token (app.Config.AlertmanagerToken).
+	am string
+	ds *sim.Dataset
 }
 
 func startApp(t *testing.T, mutate func(*Config)) *testApp {
@@ -38,7 +40,7 @@ func startApp(t *testing.T, mutate func(*Config)) *testApp {
 func startAppLogging(t *testing.T, mutate func(*Config), logs io.Writer) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	cfg := Config{LogLevel: "error", LogFormat: "json", Config: app.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: "test-admin-token",
+	cfg := Config{LogLevel: "error", LogFormat: "json", Config: app.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminToken: "test-admin-token", AlertmanagerToken: "test-alertmanager-token",
 		InvitationTTL: 5 * time.Second, RetryAfter: time.Second, StuckAfter: 5 * time.Minute, BackpressureThreshold: 100, Partitions: 4}}
 	if mutate != nil {
 		mutate(&cfg)
@@ -58,7 +60,7 @@ func startAppLogging(t *testing.T, mutate func(*Config), logs io.Writer) *testAp
 	a := &App{Cfg: cfg.Config, Log: log}
 	must(t, a.Open(ctx))
 	t.Cleanup(func() { a.Close() })
-	return &testApp{App: a, t: t, url: a.HTTP.URL(), admin: cfg.AdminToken, ds: ds}
+	return &testApp{App: a, t: t, url: a.HTTP.URL(), admin: cfg.AdminToken, am: cfg.AlertmanagerToken, ds: ds}
 }
 
 func must(t testing.TB, err error) {

@@ -334,9 +334,9 @@ func TestAdminPortalInBrowser(t *testing.T) {
 
 	// A firing alert degrades its component on its own (INC-005 → Integrations).
 	alert := map[string]any{"version": "4", "status": "firing", "alerts": []map[string]any{{"status": "firing", "fingerprint": "fp-inc5",
-		"labels":      map[string]string{"alertname": "IntegrationCircuitOpen", "incident": "INC-005", "severity": "warning"},
-		"annotations": map[string]string{"summary": "inside circuit breaker open"}, "startsAt": time.Now().UTC().Format(time.RFC3339)}}}
-	if r := a.do("POST", "/integrations/alertmanager/webhook", a.admin, alert); r.Status != 200 {
+		"labels":      map[string]string{"alertname": "IntegrationCircuitOpen", "incident": "INC-005", "severity": "warning", "service": "inside"},
+		"annotations": map[string]string{"summary": "Circuit breaker to inside is open: reads stale, writes refused"}, "startsAt": time.Now().UTC().Format(time.RFC3339)}}}
+	if r := a.do("POST", "/integrations/alertmanager/webhook", a.am, alert); r.Status != 200 {
 		t.Fatalf("alertmanager webhook: %d %s", r.Status, r.Raw)
 	}
 	b.do("reload status", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#component-integrations")))

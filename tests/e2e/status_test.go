@@ -137,7 +137,7 @@ func TestPortalAndStatusAPI(t *testing.T) {
 	// Without --status-from-alerts, a firing alert does not touch the page.
 	alert := map[string]any{"version": "4", "status": "firing", "alerts": []map[string]any{{"status": "firing", "fingerprint": "fp1",
 		"labels": map[string]string{"alertname": "DispatchEngineDown", "incident": "INC-001", "severity": "critical"}, "startsAt": time.Now().UTC().Format(time.RFC3339)}}}
-	if r := a.do("POST", "/integrations/alertmanager/webhook", a.admin, alert); r.Status != 200 {
+	if r := a.do("POST", "/integrations/alertmanager/webhook", a.am, alert); r.Status != 200 {
 		t.Fatalf("alert: %d %s", r.Status, r.Raw)
 	}
 	if r := a.do("GET", "/status.json", "", nil); strings.Contains(r.Raw, "alert:DispatchEngineDown") {
