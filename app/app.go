@@ -62,8 +62,12 @@ type App struct {
 	broadcaster  *redisstore.Broadcaster
 	integrations httpapi.Integrations
 
+	queue smp.DispatchQueue // the engine's, which the order-svc intake fills
+
 	mu       sync.Mutex
 	running  []running // started modules, in start order
+	stopped  []running // modules StopModule stopped (StartModule restarts them)
+	runCtx   context.Context
 	cancel   context.CancelFunc
 	failed   chan struct{}
 	failOnce sync.Once

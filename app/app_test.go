@@ -95,7 +95,8 @@ func TestFailingModuleStopsTheApp(t *testing.T) {
 }
 
 // TestStopModule: stopping the dispatch-engine module stops the engine and
-// its consumer group together; the rest keeps running.
+// its consumer group together; the rest keeps running; StartModule runs it
+// again.
 func TestStopModule(t *testing.T) {
 	t.Parallel()
 	a := &App{Cfg: testConfig(t)}
@@ -114,5 +115,15 @@ func TestStopModule(t *testing.T) {
 	}
 	if err := a.StopModule(context.Background(), ServiceDispatchEngine); smp.ErrorCode(err) != smp.ENOTFOUND {
 		t.Fatalf("stopping it again: %v, want ENOTFOUND", err)
+	}
+	// Restarted, as a pod would be: the engine runs again.
+	if err := a.StartModule(context.Background(), ServiceDispatchEngine); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(a.Modules(), ServiceDispatchEngine) || a.Engine.Healthy() != nil {
+		t.Fatalf("modules after restarting the engine: %v (healthy: %v)", a.Modules(), a.Engine.Healthy())
+	}
+	if err := a.StartModule(context.Background(), ServiceDispatchEngine); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("starting the running engine: %v, want ENOTFOUND", err)
 	}
 }

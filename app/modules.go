@@ -161,6 +161,9 @@ func (a *App) Open(ctx context.Context) (err error) {
 	// The modules run until Close, whatever happens to Open's context.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
+	a.mu.Lock()
+	a.runCtx = runCtx
+	a.mu.Unlock()
 	for _, m := range mods {
 		if m.init == nil {
 			continue
@@ -217,8 +220,30 @@ func (a *App) StopModule(ctx context.Context, name string) error {
 	}
 	r := a.running[i]
 	a.running = slices.Delete(slices.Clone(a.running), i, i+1)
+	a.stopped = append(a.stopped, r)
 	a.mu.Unlock()
 	return r.svc.Stop(ctx)
+}
+
+// StartModule starts again a module StopModule stopped, as a restarted
+// pod would run it (the runbook's Option A for INC-001). ENOTFOUND if no
+// stopped module has that name.
+func (a *App) StartModule(ctx context.Context, name string) error {
+	a.mu.Lock()
+	i := slices.IndexFunc(a.stopped, func(r running) bool { return r.name == name })
+	if i < 0 || a.runCtx == nil {
+		a.mu.Unlock()
+		return smp.Errorf(smp.ENOTFOUND, "no stopped module %q", name)
+	}
+	r := a.stopped[i]
+	a.stopped = slices.Delete(slices.Clone(a.stopped), i, i+1)
+	a.running = append(a.running, r)
+	runCtx := a.runCtx
+	a.mu.Unlock()
+	if err := r.svc.Start(runCtx); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }
 
 // Fail stops the process: a module that cannot go on calls it; Failed is
@@ -342,6 +367,7 @@ func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
 		deps.Notifier = a.broadcaster
 	}
+	a.queue = deps.Queue
 	// Every process has an engine: it is the technicians' gateway and
 	// answers ops; only a dispatch-engine process starts it (and exports
 	// its metrics, so dispatch_engine_up means what it says).
@@ -432,7 +458,9 @@ func (a *App) initOrderIntake(ctx context.Context) (startstop.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Orders.AddIntake(r); err != nil {
+	// The intake fills the engine's queue as it commits orders into 02
+	// (the engine module, built in every process, chose the queue).
+	if err := a.Orders.AddIntake(r, orders.IntakeConfig{Queue: a.queue, Flags: a.Flags}); err != nil {
 		return nil, err
 	}
 	return r, nil

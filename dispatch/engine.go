@@ -1,6 +1,9 @@
-// Package dispatch is SMP's dispatch engine (runbook INC-001). It consumes
-// orders.events as consumer group "dispatch-engine", queues 02_dispatching
-// orders on dispatch:queue:{CITY}, and offers each order to the nearest
+// Package dispatch is SMP's dispatch engine (runbook INC-001). It drains
+// dispatch:queue:{CITY}, which the order-svc intake fills as it commits
+// orders into 02_dispatching (its sweeper re-queues what a failed push or
+// a crash left out), consumes orders.events as consumer group
+// "dispatch-engine" (assignments, cancellations, completions), and offers
+// each order to the nearest
 // online, available, skilled technicians in waves, widening the search
 // radius in the city's steps. The first technician to accept wins, decided
 // by a conditional update in the store, so exactly one wins across any
@@ -258,7 +261,7 @@ func (e *Engine) AddIntake(r *bus.Router) error {
 
 func (e *Engine) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {
 	switch ev.Type {
-	case smp.EventOrderDispatching, smp.EventOrderAssigned, smp.EventOrderCancelled, smp.EventOrderCompleted:
+	case smp.EventOrderAssigned, smp.EventOrderCancelled, smp.EventOrderCompleted:
 	default:
 		return bus.Skip, nil
 	}
@@ -271,19 +274,6 @@ func (e *Engine) handleEvent(ctx context.Context, ev smp.Event) error {
 		return smp.Errorf(smp.EINVALID, "schema mismatch in %s: %v", ev.Type, err)
 	}
 	switch ev.Type {
-	case smp.EventOrderDispatching:
-		if !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
-			e.log.Info("auto dispatch disabled; order waits for manual dispatch", "order_id", d.OrderID)
-			return nil
-		}
-		if err := e.enqueue(ctx, d.City, d.OrderID); err != nil {
-			// Do not retry into the dead-letter topic: the order is safe
-			// in the database as 02_dispatching and the sweeper queues it
-			// once the queue takes writes again (Redis out of memory, INC-004).
-			e.m.queueFailures.Inc()
-			e.log.Warn("dispatch: queue push failed; the sweeper will re-queue the order", "order_id", d.OrderID, "err", err)
-		}
-		return nil
 	case smp.EventOrderAssigned:
 		e.closeRun(ctx, d.OrderID, d.TechnicianID, "offer_taken")
 		return e.setBusy(ctx, d.TechnicianID, true)
@@ -352,9 +342,7 @@ func (e *Engine) work(ctx context.Context, city string) {
 			continue
 		}
 		e.checkBackpressure(ctx, city)
-		select {
-		case e.sem <- struct{}{}:
-		case <-ctx.Done():
+		if !e.acquire(ctx, city) {
 			// Put it back: the database still says 02, and the sweeper
 			// would find it anyway.
 			e.d.Queue.Push(context.Background(), city, id)
@@ -367,6 +355,25 @@ func (e *Engine) work(ctx context.Context, city string) {
 				e.log.Error("dispatch failed", "order_id", id, "err", err)
 			}
 		})
+	}
+}
+
+// acquire waits for a dispatch slot (false when ctx ends). While it
+// waits, the queue fills behind it (the order-svc intake pushes): it
+// keeps looking at the queue's length (backpressure) and beating.
+func (e *Engine) acquire(ctx context.Context, city string) bool {
+	t := time.NewTicker(e.cfg.PopWait)
+	defer t.Stop()
+	for {
+		select {
+		case e.sem <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			e.beat.Store(e.cfg.Now().UnixNano())
+			e.checkBackpressure(ctx, city)
+		}
 	}
 }
 

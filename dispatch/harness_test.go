@@ -185,7 +185,7 @@ func newHarness(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, ord.AddIntake(router))
+	must(t, ord.AddIntake(router, orders.IntakeConfig{Queue: h.queue, Flags: fl}))
 	runCtx, cancel := context.WithCancel(ctx)
 	relay.Start(runCtx)
 	if !o.noStart {

@@ -10,15 +10,14 @@ import (
 )
 
 type metrics struct {
-	up            prometheus.Gauge
-	offers        *prometheus.CounterVec
-	assignments   *prometheus.CounterVec
-	backpressure  *prometheus.CounterVec
-	exhausted     prometheus.Counter
-	queueFailures prometheus.Counter
-	leasesLost    prometheus.Counter
-	latency       prometheus.Histogram
-	firstOffer    prometheus.Histogram
+	up           prometheus.Gauge
+	offers       *prometheus.CounterVec
+	assignments  *prometheus.CounterVec
+	backpressure *prometheus.CounterVec
+	exhausted    prometheus.Counter
+	leasesLost   prometheus.Counter
+	latency      prometheus.Histogram
+	firstOffer   prometheus.Histogram
 }
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}
@@ -34,8 +33,6 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Times a city queue was found over the backpressure threshold."}, []string{"city"}),
 		exhausted: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_rounds_exhausted_total",
 			Help: "Dispatch rounds that ended without an assignment (the order waits and is retried)."}),
-		queueFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_queue_push_failures_total",
-			Help: "Orders the intake could not queue (for example Redis out of memory); the sweeper re-queues them."}),
 		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_lock_lost_total",
 			Help: "Dispatch rounds stopped because their order's lock lapsed (renewal refused or impossible for a whole lease)."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_latency_seconds",
@@ -51,7 +48,7 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.queueFailures, m.leasesLost, m.latency, m.firstOffer, &engineCollector{e}} {
+	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.leasesLost, m.latency, m.firstOffer, &engineCollector{e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -56,7 +56,9 @@ type Service struct {
 	cities   map[string]*smp.City
 	services map[string]*smp.Service
 
-	transitions *prometheus.CounterVec
+	transitions   *prometheus.CounterVec
+	queueFailures prometheus.Counter
+	intakeCfg     IntakeConfig
 }
 
 var _ smp.OrderService = (*Service)(nil)
@@ -82,8 +84,13 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	for _, st := range smp.Stages {
 		s.transitions.WithLabelValues(string(st))
 	}
+	s.queueFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_queue_push_failures_total",
+		Help: "Orders the order-svc intake could not queue on dispatch:queue:{city} (for example Redis out of memory); the engine's sweeper queues them."})
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.transitions); err != nil {
+			return nil, fmt.Errorf("orders: register metrics: %w", err)
+		}
+		if err := cfg.Registerer.Register(s.queueFailures); err != nil {
 			return nil, fmt.Errorf("orders: register metrics: %w", err)
 		}
 		if err := cfg.Registerer.Register(&collector{s: s}); err != nil {
