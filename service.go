@@ -24,6 +24,13 @@ func SystemActor(component string) Actor { return Actor{Kind: "system", ID: comp
 type OrderService interface {
 	// CreateOrder validates and creates an order in 01_created (EINVALID).
 	CreateOrder(ctx context.Context, customerID string, n NewOrder) (*Order, error)
+	// CreateOrderOnce is CreateOrder under the customer's Idempotency-Key
+	// (kept IdempotencyKeyTTL): the key recorded with the same request
+	// returns the order as first created, with replayed set; with another
+	// request, or while the first request with it is still being
+	// committed, ECONFLICT. EINVALID for a key over MaxIdempotencyKey
+	// characters. An empty key is CreateOrder.
+	CreateOrderOnce(ctx context.Context, customerID, key string, n NewOrder) (o *Order, replayed bool, err error)
 	FindOrderByID(ctx context.Context, id string) (*Order, error)
 	// StartDispatch moves 01_created to 02_dispatching; a no-op for an
 	// order already past 01.

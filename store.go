@@ -16,6 +16,7 @@ import "context"
 //	OutboxStore, OutboxTx               outbox.go
 //	AlertStore, AlertTx                 alert.go
 //	StatusStore, StatusTx               status.go
+//	IdempotencyStore, IdempotencyTx     idempotency.go
 //
 // Packages declare the narrow interface they use, composed of these.
 // Every change of an order or of money goes through Transactor.InTx
@@ -54,4 +55,5 @@ type Tx interface {
 	InboxTx
 	ProcessedTx
 	AlertTx
+	IdempotencyTx
 }

@@ -70,10 +70,15 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	o, err := s.d.Orders.CreateOrder(r.Context(), customerID, n)
+	// With an Idempotency-Key, a retry gets the first answer again (see
+	// smp.OrderService.CreateOrderOnce).
+	o, replayed, err := s.d.Orders.CreateOrderOnce(r.Context(), customerID, r.Header.Get("Idempotency-Key"), n)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/v1/orders/"+o.ID)
 	writeJSON(w, http.StatusCreated, s.orderView(r, o, nil))

@@ -5,13 +5,17 @@ package orders
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +41,7 @@ type Config struct {
 type Store interface {
 	smp.Transactor
 	smp.ProcessedStore
+	smp.IdempotencyStore
 	// FindOrderByID, CountOrdersByStage and CountInStageSince are
 	// smp.OrderStore's.
 	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
@@ -138,6 +143,12 @@ func newID(prefix string) string { return prefix + uuid.Must(uuid.NewV7()).Strin
 
 // CreateOrder validates and creates an order in 01_created.
 func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewOrder) (*smp.Order, error) {
+	return s.create(ctx, customerID, n, nil)
+}
+
+// create validates and creates an order in 01_created; also, when set,
+// commits with it what the caller records in the same transaction.
+func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder, also func(tx smp.Tx, o *smp.Order) error) (*smp.Order, error) {
 	s.mu.RLock()
 	city, service := s.cities[n.City], s.services[n.Service]
 	s.mu.RUnlock()
@@ -158,7 +169,13 @@ func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewO
 		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: "", To: smp.StageCreated, At: now, Actor: actor.String(), Reason: "order placed"}); err != nil {
 			return err
 		}
-		return tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, o, "", actor, "order placed", now))
+		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, o, "", actor, "order placed", now)); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx, o)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -166,6 +183,74 @@ func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewO
 	s.transitions.WithLabelValues(string(smp.StageCreated)).Inc()
 	s.cfg.Logger.Debug("order created", "order_id", o.ID, "city", o.City, "service", o.Service, "customer_id", customerID)
 	return o, nil
+}
+
+// errKeyTaken: another request recorded the key first (in create's
+// transaction, which then rolls back).
+var errKeyTaken = smp.Errorf(smp.ECONFLICT, "Idempotency-Key taken")
+
+// CreateOrderOnce creates an order at most once per customer and
+// Idempotency-Key: the key, the request's hash and the created order are
+// recorded in the order's own transaction, so a retry after a lost reply
+// (or after a crash that followed the commit) finds them.
+func (s *Service) CreateOrderOnce(ctx context.Context, customerID, key string, n smp.NewOrder) (*smp.Order, bool, error) {
+	if key == "" {
+		o, err := s.CreateOrder(ctx, customerID, n)
+		return o, false, err
+	}
+	if c := utf8.RuneCountInString(key); c > smp.MaxIdempotencyKey {
+		return nil, false, smp.Errorf(smp.EINVALID, "Idempotency-Key is %d characters long, at most %d", c, smp.MaxIdempotencyKey)
+	}
+	body, err := json.Marshal(n)
+	if err != nil {
+		return nil, false, err
+	}
+	sum := sha256.Sum256(append([]byte("POST /v1/orders\n"), body...))
+	hash := hex.EncodeToString(sum[:])
+	now := s.cfg.Now().UTC()
+	since := now.Add(-smp.IdempotencyKeyTTL)
+	if o, err := s.replay(ctx, customerID, key, hash, since); o != nil || err != nil {
+		return o, o != nil, err
+	}
+	o, err := s.create(ctx, customerID, n, func(tx smp.Tx, o *smp.Order) error {
+		resp, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		err = tx.RecordIdempotentRequest(ctx, &smp.IdempotentRequest{CustomerID: customerID, Key: key, RequestHash: hash, OrderID: o.ID, Response: resp, CreatedAt: now}, since)
+		if smp.ErrorCode(err) == smp.ECONFLICT {
+			return errKeyTaken
+		}
+		return err
+	})
+	if errors.Is(err, errKeyTaken) {
+		// A concurrent request with the key committed while this one ran
+		// (this one waited for it): answer as a retry would be.
+		if o, err := s.replay(ctx, customerID, key, hash, since); o != nil || err != nil {
+			return o, o != nil, err
+		}
+		return nil, false, smp.Errorf(smp.ECONFLICT, "a request with this Idempotency-Key is in progress; retry it")
+	}
+	return o, false, err
+}
+
+// replay returns the order first created under key, nil if the key is
+// not recorded, ECONFLICT if it was recorded for another request.
+func (s *Service) replay(ctx context.Context, customerID, key, hash string, since time.Time) (*smp.Order, error) {
+	rec, err := s.store.FindIdempotentRequest(ctx, customerID, key, since)
+	if smp.ErrorCode(err) == smp.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if rec.RequestHash != hash {
+		return nil, smp.Errorf(smp.ECONFLICT, "Idempotency-Key %q was used with another request; use a new key for a new order", key)
+	}
+	var o smp.Order
+	if err := json.Unmarshal(rec.Response, &o); err != nil {
+		return nil, fmt.Errorf("orders: recorded response of key %q: %w", key, err)
+	}
+	return &o, nil
 }
 
 // FindOrderByID returns an order.

@@ -32,6 +32,7 @@ type Store interface {
 	smp.OutboxStore
 	smp.AlertStore
 	smp.StatusStore
+	smp.IdempotencyStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -44,7 +45,7 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, limitTests, concurrentTests} {
+		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, limitTests, concurrentTests} {
 		all = append(all, group...)
 	}
 	return all
