@@ -108,7 +108,10 @@ func TestIdempotentOrderCreation(t *testing.T) {
 		rs := make([]response, 8)
 		for i := range rs {
 			wg.Add(1)
-			go func() { defer wg.Done(); rs[i] = a.do("POST", "/v1/orders", c2.Token, idemOrder, "Idempotency-Key", "k-race") }()
+			go func() {
+				defer wg.Done()
+				rs[i] = a.do("POST", "/v1/orders", c2.Token, idemOrder, "Idempotency-Key", "k-race")
+			}()
 		}
 		wg.Wait()
 		ids := map[string]bool{}
