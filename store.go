@@ -17,6 +17,7 @@ import "context"
 //	AlertStore, AlertTx                 alert.go
 //	StatusStore, StatusTx               status.go
 //	IdempotencyStore, IdempotencyTx     idempotency.go
+//	HeartbeatStore                      heartbeat.go (the processes' liveness)
 //
 // Packages declare the narrow interface they use, composed of these.
 // Every change of an order or of money goes through Transactor.InTx

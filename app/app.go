@@ -49,7 +49,10 @@ type App struct {
 	Flags    *flags.Service
 	Hub      *wsapi.Hub
 	Engine   *dispatch.Engine
-	Relay    *outbox.Relay
+	// Heartbeat records this process's liveness in the database and reads
+	// every process's (dispatch_engine_up, aggregated stats).
+	Heartbeat *dispatch.Heartbeat
+	Relay     *outbox.Relay
 	// Payments ingests inside's webhooks and applies them.
 	Payments *payments.Service
 	// Status is the status page and its components' states.
@@ -189,6 +192,10 @@ func (a *App) checks(services map[string]bool) []httpapi.Check {
 	}
 	if services[ServiceDispatchEngine] {
 		checks = append(checks, httpapi.Check{Name: "dispatch_engine", Critical: true, Fn: func(context.Context) error { return a.Engine.Healthy() }})
+	} else {
+		// Not critical here: this process serves without the engine, but
+		// it tells the truth about it (runbook INC-001) from the heartbeats.
+		checks = append(checks, httpapi.Check{Name: "dispatch_engine", Critical: false, Fn: func(ctx context.Context) error { return a.Heartbeat.CheckEngine(ctx) }})
 	}
 	return checks
 }

@@ -41,6 +41,10 @@ type Config struct {
 	BreakerOpenFor        time.Duration
 	StatusFromAlerts      bool
 	DashboardSampleEvery  time.Duration
+	// HeartbeatInterval: how often each process records its liveness in
+	// the database (dispatch_engine_up is read from it); a process is
+	// presumed dead after three intervals without one.
+	HeartbeatInterval time.Duration
 	// InsideWebhookSecrets are inside's webhook signing secrets,
 	// comma-separated while rotating (cmd/smp reads them from
 	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
@@ -72,6 +76,7 @@ func DefaultConfig() Config {
 		BreakerOpenFor:        30 * time.Second,
 		StatusFromAlerts:      true,
 		DashboardSampleEvery:  5 * time.Second,
+		HeartbeatInterval:     5 * time.Second,
 	}
 }
 
@@ -102,6 +107,8 @@ func (c *Config) Validate() error {
 		return invalid("--partitions must be between 1 and 1024")
 	case c.AlertmanagerToken != "" && c.AlertmanagerToken == c.AdminToken:
 		return invalid("--alertmanager-token must differ from --admin-token: Alertmanager gets a credential of its own")
+	case c.HeartbeatInterval < 0:
+		return invalid("--heartbeat-interval must be positive")
 	}
 	if _, err := c.ServiceSet(); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -46,6 +47,8 @@ const (
 	ModuleIntegration = "integrations" // inside and wms clients behind breakers
 	ModuleOps         = "ops"          // the operator actions (audited) and the status page
 	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
+	ModuleHeartbeat   = "heartbeat"    // this process's liveness in the database; dispatch_engine_up from everyone's
+	ModuleBeat        = "beat"         // the heartbeat's loop, started after every service
 )
 
 // module is one row of the table: a name, what it needs opened first, and
@@ -72,17 +75,23 @@ var modules = []module{
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
 	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration}, (*App).initOps},
-	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleOps}, (*App).initServer},
+	// The heartbeat object comes before the server (its checks and stats
+	// read it); it beats from the end of the table (ModuleBeat), once the
+	// services run, and stops beating first.
+	{ModuleHeartbeat, []string{ModuleStore, ModuleEngine, ModuleHub}, (*App).initHeartbeat},
+	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleOps, ModuleHeartbeat}, (*App).initServer},
 
 	{ServiceAPI, []string{ModuleServer}, nil},
 	{ServiceOrders, []string{ModuleOrders, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
 	{ServiceDispatchEngine, []string{ModuleEngine, ModuleServer}, (*App).initDispatchEngine},
 	{ServiceOutboxRelay, []string{ModuleRelay, ModuleServer}, (*App).initOutboxRelay},
 	{ServiceIntegration, []string{ModulePayments, ModuleServer}, (*App).initIntegration},
+
+	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.
-var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster}
+var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster, ModuleBeat}
 
 // order returns the modules that targets need, in table order. The table
 // lists every module after its dependencies (TestModuleOrder checks it), so
@@ -370,7 +379,8 @@ func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
 	a.queue = deps.Queue
 	// Every process has an engine: it is the technicians' gateway and
 	// answers ops; only a dispatch-engine process starts it (and exports
-	// its metrics, so dispatch_engine_up means what it says).
+	// its metrics; dispatch_engine_up comes from the heartbeats, in every
+	// process).
 	reg := prometheus.Registerer(a.Registry)
 	if !a.services[ServiceDispatchEngine] {
 		reg = nil
@@ -388,6 +398,22 @@ func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
 	})
 	return nil, nil
 }
+
+func (a *App) initHeartbeat(ctx context.Context) (startstop.Service, error) {
+	host, _ := os.Hostname()
+	cfg := dispatch.HeartbeatConfig{Store: a.Store, ID: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]), Services: a.Cfg.Services,
+		Connections: a.Hub.Connections, Interval: a.Cfg.HeartbeatInterval, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
+	if a.services[ServiceDispatchEngine] {
+		cfg.EngineUp = func() bool { return a.Engine.Healthy() == nil }
+	}
+	var err error
+	a.Heartbeat, err = dispatch.NewHeartbeat(cfg)
+	return nil, err
+}
+
+// initBeat starts the heartbeat's loop last, so the first beat already
+// says whether the engine runs; it is stopped first.
+func (a *App) initBeat(ctx context.Context) (startstop.Service, error) { return a.Heartbeat, nil }
 
 func (a *App) initRelay(ctx context.Context) (startstop.Service, error) {
 	var err error
@@ -443,7 +469,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status})
+			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat})
 	return a.HTTP, err
 }
 

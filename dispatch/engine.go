@@ -205,7 +205,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.running.Store(true)
 	e.beat.Store(e.cfg.Now().UnixNano())
-	e.m.up.Set(1)
 	for code := range e.cities {
 		e.Go(func() { e.work(ctx, code) })
 	}
@@ -224,7 +223,6 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	if wasRunning {
 		e.running.Store(false)
-		e.m.up.Set(0)
 		e.log.Info("dispatch engine stopped")
 	}
 	return nil

@@ -251,8 +251,13 @@ func (e *Engine) Candidates(ctx context.Context, orderID string, limit int) ([]M
 
 // Stats is the engine's view for /admin/stats.
 type Stats struct {
-	EngineUp               bool                `json:"engine_up"`
-	AutoDispatch           bool                `json:"auto_dispatch"`
+	// EngineUp: a dispatch engine runs somewhere (its heartbeat is
+	// fresh); EnginesUp counts them and Processes the live smp processes.
+	EngineUp     bool `json:"engine_up"`
+	EnginesUp    int  `json:"engines_up"`
+	Processes    int  `json:"processes"`
+	AutoDispatch bool `json:"auto_dispatch"`
+	// WebSocketConnections: technicians connected to every live process.
 	WebSocketConnections   int                 `json:"websocket_connections"`
 	QueueLength            map[string]int64    `json:"queue_length"`
 	Backpressure           map[string]bool     `json:"backpressure"`

@@ -10,7 +10,6 @@ import (
 )
 
 type metrics struct {
-	up           prometheus.Gauge
 	offers       *prometheus.CounterVec
 	assignments  *prometheus.CounterVec
 	backpressure *prometheus.CounterVec
@@ -24,7 +23,6 @@ var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
 
 func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dispatch_engine_up", Help: "1 while the dispatch engine runs (runbook INC-001)."}),
 		offers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_dispatch_offers_total",
 			Help: "Offers by outcome: sent, delivered, accepted, declined, expired, withdrawn, lost."}, []string{"outcome"}),
 		assignments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_dispatch_assignments_total",
@@ -48,7 +46,7 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.up, m.offers, m.assignments, m.backpressure, m.exhausted, m.leasesLost, m.latency, m.firstOffer, &engineCollector{e}} {
+	for _, c := range []prometheus.Collector{m.offers, m.assignments, m.backpressure, m.exhausted, m.leasesLost, m.latency, m.firstOffer, &engineCollector{e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"smp"
+	"smp/dispatch"
 )
 
 // Customer-facing texts named by the runbook, with English equivalents.
@@ -186,12 +188,21 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request, _ smp.Princ
 	if !s.engine(w, r) {
 		return
 	}
-	st, err := s.d.Engine.Stats(r.Context())
+	st, err := s.stats(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// stats is the engine's stats made cluster-wide by the heartbeats.
+func (s *Server) stats(ctx context.Context) (dispatch.Stats, error) {
+	st, err := s.d.Engine.Stats(ctx)
+	if err == nil && s.d.Heartbeat != nil {
+		err = s.d.Heartbeat.Aggregate(ctx, &st)
+	}
+	return st, err
 }
 
 func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request, _ smp.Principal) {

@@ -155,7 +155,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, _ smp.P
 		ConsumerLag: map[string]int64{}, Alerts: []*smp.Alert{}, History: s.hist.all(), Errors: map[string]string{}}
 	fail := func(part string, err error) { d.Errors[part] = smp.ErrorMessage(err) }
 	if s.d.Engine != nil {
-		if st, err := s.d.Engine.Stats(ctx); err != nil {
+		if st, err := s.stats(ctx); err != nil {
 			fail("engine", err)
 		} else {
 			d.Engine = &st

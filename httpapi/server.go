@@ -100,6 +100,9 @@ type Deps struct {
 	Actions *ops.Service
 	// Status, when set, serves /status, /v1/banners and /admin/status.
 	Status *status.Service
+	// Heartbeat, when set, makes /admin/stats cluster-wide: the engine's
+	// state and every process's WebSocket connections, from shared state.
+	Heartbeat *dispatch.Heartbeat
 }
 
 // Server serves the HTTP API.

@@ -33,6 +33,7 @@ type Store interface {
 	smp.AlertStore
 	smp.StatusStore
 	smp.IdempotencyStore
+	smp.HeartbeatStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -45,7 +46,7 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, limitTests, concurrentTests} {
+		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, heartbeatTests, limitTests, concurrentTests} {
 		all = append(all, group...)
 	}
 	return all

@@ -73,6 +73,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PaymentDueAfter, "payment-due-after", d.PaymentDueAfter, "a completed order unpaid for longer counts in order_payment_pending_count")
 	fs.BoolVar(&c.StatusFromAlerts, "status-from-alerts", d.StatusFromAlerts, "let firing alerts (from Alertmanager) degrade their component on the status page")
 	fs.DurationVar(&c.DashboardSampleEvery, "dashboard-sample-every", d.DashboardSampleEvery, "how often the admin dashboard's latency history is sampled")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", d.HeartbeatInterval, "how often this process records its liveness in the database; dispatch_engine_up is 0 three intervals after the last engine's")
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).

@@ -275,7 +275,7 @@ func TestTouchpointCheckFails(t *testing.T) {
 		}
 	}
 	for _, tp := range []touchpoint{
-		{name: "dispatch_engine_up", file: "dispatch/metrics.go"},
+		{name: "dispatch_engine_up", file: "dispatch/heartbeat.go"},
 		{name: "dispatch:queue:HCMC", file: "redisstore/keys.go", as: "dispatch:queue:"},
 		{name: "ENABLE_AUTO_DISPATCH", file: "dispatch/engine.go", as: "smp.FlagEnableAutoDispatch", isConst: true},
 	} {
