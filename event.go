@@ -128,6 +128,8 @@ type BusAdmin interface {
 	Offsets(ctx context.Context, group string, topics []string) ([]PartitionOffsets, error)
 	// ResetOffset sets group's next offset on one partition. The group's
 	// members must be stopped (as with kafka-consumer-groups --execute).
+	// EINVALID for a group longer than MaxGroupName or a topic longer than
+	// MaxTopicName (never stored truncated).
 	ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error
 	// Read returns up to max messages of topic, partition by partition from
 	// the start of the log.

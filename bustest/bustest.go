@@ -45,6 +45,52 @@ func Run(t *testing.T, f Features, newBackend func(t *testing.T) Connect) {
 	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, newBackend(t)) })
 	t.Run("MembersShareExactlyOnce", func(t *testing.T) { t.Parallel(); testMembersShare(t, newBackend(t)) })
 	t.Run("MemberFailover", func(t *testing.T) { t.Parallel(); testFailover(t, newBackend(t)) })
+	t.Run("Admin/ResetOffset/Limits", func(t *testing.T) { t.Parallel(); testResetOffsetLimits(t, newBackend(t)) })
+}
+
+// testResetOffsetLimits: a group or topic longer than its limit
+// (smp.MaxGroupName, smp.MaxTopicName) is EINVALID and moves nothing, on
+// every bus (the embedded log on MySQL used to keep it truncated); one at
+// the limit is kept whole.
+func testResetOffsetLimits(t *testing.T, connect Connect) {
+	b := connect(t)
+	adm, ok := b.(smp.BusAdmin)
+	if !ok {
+		t.Skip("not a BusAdmin")
+	}
+	ctx := context.Background()
+	publishN(t, b, []string{"r1", "r2", "r3", "r4", "r5", "r6"}, 2)
+	offs, err := adm.Offsets(ctx, "g", []string{topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := int32(-1)
+	for _, o := range offs {
+		if o.End > 0 {
+			part = o.Partition
+		}
+	}
+	atLimit := strings.Repeat("g", smp.MaxGroupName)
+	for name, err := range map[string]error{
+		"group one over": adm.ResetOffset(ctx, atLimit+"x", topic, part, 1),
+		"topic one over": adm.ResetOffset(ctx, "g", strings.Repeat("t", smp.MaxTopicName+1), part, 1),
+	} {
+		if smp.ErrorCode(err) != smp.EINVALID {
+			t.Errorf("%s: %v, want EINVALID", name, err)
+		}
+	}
+	for _, g := range []string{atLimit, atLimit[:smp.MaxGroupName-1]} {
+		if offs, _ := adm.Offsets(ctx, g, []string{topic}); offs[part].Committed > 0 {
+			t.Errorf("a refused reset moved group %d characters long: %+v", len(g), offs[part])
+		}
+	}
+	if err := adm.ResetOffset(ctx, atLimit, topic, part, 1); err != nil {
+		t.Fatalf("a group of %d characters: %v", smp.MaxGroupName, err)
+	}
+	offs, err = adm.Offsets(ctx, atLimit, []string{topic})
+	if err != nil || offs[part].Committed != 1 {
+		t.Fatalf("after the reset, group at the limit: %+v %v", offs, err)
+	}
 }
 
 // testMembersShare: two members of one group, on two clients, handle

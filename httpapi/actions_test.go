@@ -9,6 +9,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	smpbus "smp/bus"
 	"smp/httpapi"
 	"smp/ops"
 	"smp/sqlbus"
@@ -36,7 +37,7 @@ func TestBusActionsAuditedThroughOps(t *testing.T) {
 	if err := db.PutToken(ctx, auth.HashToken("ops-token"), auth.KindAdmin, "olga", smp.RoleOps); err != nil {
 		t.Fatal(err)
 	}
-	actions, err := ops.New(ops.Config{Store: db, Bus: bus, BusAdmin: bus})
+	actions, err := ops.New(ops.Config{Store: db, Bus: bus, BusAdmin: bus, Groups: []smpbus.Subscription{{Group: "dispatch-engine", Topics: []string{smp.TopicOrders}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -449,6 +449,13 @@ func (b *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp
 // kafka-consumer-groups --reset-offsets --to-offset N --execute: the
 // group must have no active members.
 func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
+	// The same limits as the embedded log's, so both buses agree.
+	if err := smp.CheckLen("group", group, smp.MaxGroupName); err != nil {
+		return err
+	}
+	if err := smp.CheckLen("topic", topic, smp.MaxTopicName); err != nil {
+		return err
+	}
 	ends, err := b.admin().ListEndOffsets(ctx, topic)
 	if err != nil {
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list offsets: %v", err)

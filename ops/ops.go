@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ type Config struct {
 
 	Bus      Publisher
 	BusAdmin smp.BusAdmin
+	// Groups are SMP's consumer groups and the topics each reads
+	// (app.Subscriptions): the only offsets ResetOffset moves.
+	Groups []bus.Subscription
 	// FlushCache deletes cache keys matching a pattern (redisstore's SCAN +
 	// UNLINK); CheckFlushPattern is its guard (redisstore.CheckFlushPattern),
 	// checked before the intent is recorded.
@@ -119,12 +123,19 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg, log: cfg.Logger.With("service", "ops")}, nil
 }
 
-// needReason is EINVALID for a reason shorter than 3 characters.
+// needReason is EINVALID for a reason shorter than 3 characters (msg) or
+// longer than its column.
 func needReason(reason, msg string) error {
 	if len(strings.TrimSpace(reason)) < 3 {
 		return smp.Errorf(smp.EINVALID, "%s", msg)
 	}
-	return nil
+	return checkReason(reason)
+}
+
+// checkReason is EINVALID for a reason longer than smp.MaxReason: checked
+// before anything is done, even by actions that may do nothing.
+func checkReason(reason string) error {
+	return smp.CheckLen("reason", strings.TrimSpace(reason), smp.MaxReason)
 }
 
 // SetFlag changes a feature flag (runbook INC-001 option D:
@@ -133,6 +144,9 @@ func needReason(reason, msg string) error {
 // flag, EINVALID without a reason.
 func (s *Service) SetFlag(ctx context.Context, p smp.Principal, name string, value bool, reason string) (flags.Flag, error) {
 	if err := auth.Check(p, "flags.set"); err != nil {
+		return flags.Flag{}, err
+	}
+	if err := checkReason(reason); err != nil {
 		return flags.Flag{}, err
 	}
 	if s.cfg.Flags == nil {
@@ -153,6 +167,9 @@ func (s *Service) BypassCircuit(ctx context.Context, p smp.Principal, on bool, r
 // EFORBIDDEN; EINVALID for an unknown component or state or a missing reason.
 func (s *Service) SetComponentStatus(ctx context.Context, p smp.Principal, component string, state smp.ComponentState, message, reason string) (smp.ComponentStatus, error) {
 	if err := auth.Check(p, "status.set"); err != nil {
+		return smp.ComponentStatus{}, err
+	}
+	if err := checkReason(reason); err != nil {
 		return smp.ComponentStatus{}, err
 	}
 	if s.cfg.Status == nil {
@@ -209,6 +226,9 @@ func (s *Service) MarkPaid(ctx context.Context, p smp.Principal, orderID, reason
 	if err := auth.Check(p, "orders.mark_paid"); err != nil {
 		return nil, false, err
 	}
+	if err := checkReason(reason); err != nil {
+		return nil, false, err
+	}
 	if s.cfg.Payments == nil {
 		return nil, false, smp.Errorf(smp.EUNAVAILABLE, "payments are not served in this process")
 	}
@@ -221,6 +241,9 @@ func (s *Service) MarkPaid(ctx context.Context, p smp.Principal, orderID, reason
 // dlq). The reason may be empty ("replay from DLQ"). EFORBIDDEN, ENOTFOUND.
 func (s *Service) ReplayEvent(ctx context.Context, p smp.Principal, eventID, reason string) (ev *smp.InboxEvent, replayed bool, err error) {
 	if err := auth.Check(p, "events.replay"); err != nil {
+		return nil, false, err
+	}
+	if err := checkReason(reason); err != nil {
 		return nil, false, err
 	}
 	if s.cfg.Payments == nil {
@@ -266,6 +289,9 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, p smp.Principal, r DLQR
 	}
 	if s.cfg.BusAdmin == nil || s.cfg.Bus == nil {
 		return 0, smp.Errorf(smp.EUNAVAILABLE, "no event bus in this process")
+	}
+	if err := smp.CheckLen("topic", r.Topic, smp.MaxTopicName); err != nil {
+		return 0, err
 	}
 	switch {
 	case !strings.HasSuffix(r.Topic, smp.DLQSuffix):
@@ -321,7 +347,8 @@ type OffsetReset struct {
 // The intent (with the group's committed offset before) is recorded before
 // the reset, the outcome after. EFORBIDDEN; EINVALID for a missing group,
 // topic, offset (negative) or reason, or an offset or partition the topic
-// does not have; ECONFLICT while the group consumes the partition;
+// does not have, or for a group that is not one of Config.Groups or does
+// not read the topic; ECONFLICT while the group consumes the partition;
 // EUNAVAILABLE without a bus.
 func (s *Service) ResetOffset(ctx context.Context, p smp.Principal, r OffsetReset, reason string) error {
 	if err := auth.Check(p, "bus.reset_offsets"); err != nil {
@@ -335,6 +362,9 @@ func (s *Service) ResetOffset(ctx context.Context, p smp.Principal, r OffsetRese
 		return smp.Errorf(smp.EINVALID, required)
 	}
 	if err := needReason(reason, required); err != nil {
+		return err
+	}
+	if err := s.checkSubscription(r.Group, r.Topic); err != nil {
 		return err
 	}
 	before := ""
@@ -352,6 +382,31 @@ func (s *Service) ResetOffset(ctx context.Context, p smp.Principal, r OffsetRese
 		})
 }
 
+// checkSubscription is EINVALID unless group is one of SMP's consumer
+// groups (Config.Groups) and reads topic: moving the offset of a group
+// nobody runs, or of a topic it does not read, only leaves a stray
+// position on the bus (and a typo would look like success).
+func (s *Service) checkSubscription(group, topic string) error {
+	if err := smp.CheckLen("group", group, smp.MaxGroupName); err != nil {
+		return err
+	}
+	if err := smp.CheckLen("topic", topic, smp.MaxTopicName); err != nil {
+		return err
+	}
+	var groups []string
+	for _, sub := range s.cfg.Groups {
+		groups = append(groups, sub.Group)
+		if sub.Group != group {
+			continue
+		}
+		if slices.Contains(sub.Topics, topic) {
+			return nil
+		}
+		return smp.Errorf(smp.EINVALID, "group %s does not read topic %q: it reads %s", group, topic, strings.Join(sub.Topics, ", "))
+	}
+	return smp.Errorf(smp.EINVALID, "unknown consumer group %q: SMP's groups are %s", group, strings.Join(groups, ", "))
+}
+
 // FlushCache deletes the cache keys matching pattern with SCAN + UNLINK
 // (runbook INC-004 option A) and returns how many. Only cache:* patterns
 // pass the guard: sessions, locks and dispatch keys can never match. A dry
@@ -360,6 +415,9 @@ func (s *Service) ResetOffset(ctx context.Context, p smp.Principal, r OffsetRese
 // a refused pattern or a missing reason; EUNAVAILABLE without Redis.
 func (s *Service) FlushCache(ctx context.Context, p smp.Principal, pattern string, dryRun bool, reason string) (int64, error) {
 	if err := auth.Check(p, "redis.flush_cache"); err != nil {
+		return 0, err
+	}
+	if err := smp.CheckLen("pattern", pattern, smp.MaxFlushPattern); err != nil {
 		return 0, err
 	}
 	if s.cfg.FlushCache == nil {
@@ -395,6 +453,9 @@ func (s *Service) FlushCache(ctx context.Context, p smp.Principal, pattern strin
 // half-open (runbook INC-005)"). EFORBIDDEN; EINVALID for an unknown service.
 func (s *Service) HalfOpen(ctx context.Context, p smp.Principal, service, reason string) (integrations.Status, error) {
 	if err := auth.Check(p, "breaker.half_open"); err != nil {
+		return integrations.Status{}, err
+	}
+	if err := checkReason(reason); err != nil {
 		return integrations.Status{}, err
 	}
 	var target Breaker

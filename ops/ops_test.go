@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"smp"
+	smpbus "smp/bus"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/inmem"
@@ -92,7 +93,8 @@ func newFixture(t *testing.T) *fixture {
 
 	f := &fixture{t: t, db: db, bus: bus, orders: ord, inside: inside}
 	f.cfg = ops.Config{Store: db, Now: clock, Flags: fl, Payments: pay, Status: status.New(status.Config{Now: clock}, db),
-		Dispatch: engine, Breakers: []ops.Breaker{inside}, Bus: bus, BusAdmin: bus}
+		Dispatch: engine, Breakers: []ops.Breaker{inside}, Bus: bus, BusAdmin: bus,
+		Groups: []smpbus.Subscription{{Group: dispatch.ConsumerGroup, Topics: []string{smp.TopicOrders}}, {Group: orders.ConsumerGroup, Topics: []string{smp.TopicOrders}}}}
 	f.ops, err = ops.New(f.cfg)
 	must(t, err)
 	return f
@@ -438,5 +440,58 @@ func TestReplayOfManyDeadLettersStaysAuditable(t *testing.T) {
 	must(t, json.Unmarshal([]byte(a[0].After), &intent))
 	if intent.Replay != 250 || len(intent.Letters) != 200 || intent.NotListed != 50 || !strings.Contains(a[1].After, `"replayed":250`) {
 		t.Fatalf("intent %+v, outcome %s", intent, a[1].After)
+	}
+}
+
+// TestInputsOverTheirLimits: an offset reset for a group SMP does not run,
+// a topic the group does not read, or names longer than their columns,
+// and every action's reason over 1,000 characters are EINVALID before
+// anything is done or recorded.
+func TestInputsOverTheirLimits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	must(t, f.bus.Publish(ctx, smp.Message{Topic: smp.TopicOrders, Key: "k", Value: []byte(`{}`)}))
+	reset := func(group, topic string) error {
+		return f.ops.ResetOffset(ctx, root, ops.OffsetReset{Group: group, Topic: topic, Partition: 0, Offset: 0}, "INC-007 skip")
+	}
+	long := strings.Repeat("đ", smp.MaxReason+1)
+	for name, err := range map[string]error{
+		"reset, unknown group":           reset("dispatch-engin", smp.TopicOrders),
+		"reset, a topic the group skips": reset(dispatch.ConsumerGroup, smp.TopicPayments),
+		"reset, a 150-character group":   reset(dispatch.ConsumerGroup+strings.Repeat("x", 135), smp.TopicOrders),
+		"reset, a 129-character topic":   reset(dispatch.ConsumerGroup, strings.Repeat("t", 129)),
+		"reset, a reason over 1000":      f.ops.ResetOffset(ctx, root, ops.OffsetReset{Group: dispatch.ConsumerGroup, Topic: smp.TopicOrders}, long),
+		"flush, a pattern over its column": func() error {
+			_, err := f.ops.FlushCache(ctx, root, "cache:"+strings.Repeat("*", 200), false, "INC-004")
+			return err
+		}(),
+		"flag, a reason over 1000": func() error {
+			_, err := f.ops.SetFlag(ctx, olga, smp.FlagEnableAutoDispatch, false, long)
+			return err
+		}(),
+		"status, a reason over 1000": func() error {
+			_, err := f.ops.SetComponentStatus(ctx, olga, "dispatch", smp.StateDegraded, "", long)
+			return err
+		}(),
+		"mark-paid, a reason over 1000":   func() error { _, _, err := f.ops.MarkPaid(ctx, fiona, "nope", long); return err }(),
+		"replay, a reason over 1000":      func() error { _, _, err := f.ops.ReplayEvent(ctx, root, "nope", long); return err }(),
+		"bulk replay, a reason over 1000": func() error { _, err := f.ops.ReplayEvents(ctx, root, smp.InboxFilter{}, long); return err }(),
+		"dlq replay, a reason over 1000": func() error {
+			_, err := f.ops.ReplayDeadLetters(ctx, root, ops.DLQReplay{Topic: "orders.events.dlq", All: true}, long)
+			return err
+		}(),
+		"assign, a reason over 1000":    func() error { _, err := f.ops.Assign(ctx, olga, "nope", "T1", long); return err }(),
+		"half-open, a reason over 1000": func() error { _, err := f.ops.HalfOpen(ctx, olga, "inside", long); return err }(),
+	} {
+		if smp.ErrorCode(err) != smp.EINVALID {
+			t.Errorf("%s: %v, want EINVALID", name, err)
+		}
+	}
+	if a, _ := f.db.FindAudit(ctx, smp.AuditFilter{}); len(a) != 0 {
+		t.Fatalf("refused actions recorded %d entries: %+v", len(a), a)
+	}
+	if offs, _ := f.bus.Offsets(ctx, dispatch.ConsumerGroup+strings.Repeat("x", 135), []string{smp.TopicOrders}); len(offs) > 0 && offs[0].Committed > 0 {
+		t.Fatalf("a refused reset moved an offset: %+v", offs)
 	}
 }

@@ -545,6 +545,14 @@ func (l *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp
 // ResetOffset sets group's next offset on one partition. It refuses while
 // a member holds the partition's lease: that member would overwrite it.
 func (l *Bus) ResetOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
+	// The columns' sizes, on both dialects: MySQL's INSERT IGNORE below
+	// would otherwise store a longer group truncated.
+	if err := smp.CheckLen("group", group, smp.MaxGroupName); err != nil {
+		return err
+	}
+	if err := smp.CheckLen("topic", topic, smp.MaxTopicName); err != nil {
+		return err
+	}
 	if partition < 0 || int(partition) >= l.cfg.Partitions {
 		return smp.Errorf(smp.EINVALID, "partition %d does not exist (0..%d)", partition, l.cfg.Partitions-1)
 	}

@@ -45,13 +45,19 @@ func testLengths(t *testing.T, s Store) {
 			return tx(func(tx smp.Tx) error { return tx.InsertPartner(ctx, &smp.Partner{Name: "p", Contact: long(n)}) })
 		}, 200},
 		{"InsertPartner.Country", func(n int) error {
-			return tx(func(tx smp.Tx) error { return tx.InsertPartner(ctx, &smp.Partner{Name: "p", Country: strings.Repeat("X", n)}) })
+			return tx(func(tx smp.Tx) error {
+				return tx.InsertPartner(ctx, &smp.Partner{Name: "p", Country: strings.Repeat("X", n)})
+			})
 		}, 2},
 		{"InsertService.Skill", func(n int) error {
-			return tx(func(tx smp.Tx) error { return tx.InsertService(ctx, &smp.Service{Code: fmt.Sprint("s", n), Name: "s", Skill: long(n)}) })
+			return tx(func(tx smp.Tx) error {
+				return tx.InsertService(ctx, &smp.Service{Code: fmt.Sprint("s", n), Name: "s", Skill: long(n)})
+			})
 		}, 64},
 		{"InsertCustomer.Phone", func(n int) error {
-			return tx(func(tx smp.Tx) error { return tx.InsertCustomer(ctx, &smp.Customer{Name: "c", Phone: strings.Repeat("9", n)}) })
+			return tx(func(tx smp.Tx) error {
+				return tx.InsertCustomer(ctx, &smp.Customer{Name: "c", Phone: strings.Repeat("9", n)})
+			})
 		}, 16},
 		{"AddEvent.ID", func(n int) error {
 			return tx(func(tx smp.Tx) error { return tx.AddEvent(ctx, event(long(n), "o1", T0)) })

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"smp"
+	"smp/app"
 	"smp/auth"
 	"smp/ops"
 	"smp/sqlstore"
@@ -54,7 +55,7 @@ func localActions(ctx context.Context, cfg Config, with func(*ops.Config)) (*ops
 	if err != nil {
 		return nil, nil, err
 	}
-	oc := ops.Config{Store: db}
+	oc := ops.Config{Store: db, Groups: app.Subscriptions}
 	with(&oc)
 	svc, err := ops.New(oc)
 	if err != nil {
