@@ -22,11 +22,23 @@ func rules(t *testing.T) []smp.AlertRule {
 
 var am = smp.Principal{Name: "alertmanager", Role: smp.RoleAlertmanager}
 
+// engineDownSummary is DispatchEngineDown's summary as Prometheus expands
+// it for instance smp-0:8080.
+func engineDownSummary() string {
+	rs, _ := deploy.AlertRules()
+	for _, r := range rs {
+		if r.Name == "DispatchEngineDown" {
+			return strings.ReplaceAll(r.Annotations["summary"], "{{ $labels.instance }}", "smp-0:8080")
+		}
+	}
+	return ""
+}
+
 // engineDown is DispatchEngineDown as Alertmanager delivers it.
 func engineDown(fp, st string, at time.Time) smp.Alert {
 	return smp.Alert{Fingerprint: fp, Name: "DispatchEngineDown", Status: st, Severity: "critical",
 		Labels:      map[string]string{"alertname": "DispatchEngineDown", "severity": "critical", "incident": "INC-001", "component": "dispatch", "instance": "smp-0:8080"},
-		Annotations: map[string]string{"summary": "Dispatch engine down on smp-0:8080: orders are not dispatched", "runbook_url": "docs/runbook.md#inc-001"},
+		Annotations: map[string]string{"summary": engineDownSummary(), "runbook_url": "docs/runbook.md#inc-001"},
 		StartsAt:    at}
 }
 
@@ -100,7 +112,7 @@ func TestRecordAlertsBounded(t *testing.T) {
 		"other incident":       edit(func(a *smp.Alert) { a.Labels["incident"] = "INC-009" }),
 		"free-text summary":    edit(func(a *smp.Alert) { a.Annotations["summary"] = "SMP is shutting down, withdraw your money" }),
 		"summary overflowing": edit(func(a *smp.Alert) {
-			a.Annotations["summary"] = "Dispatch engine down on " + strings.Repeat("x", 65) + ": orders are not dispatched"
+			a.Annotations["summary"] = strings.ReplaceAll(engineDownSummary(), "smp-0:8080", strings.Repeat("x", 65))
 		}),
 		"unknown annotation":  edit(func(a *smp.Alert) { a.Annotations["description"] = "hi" }),
 		"fingerprint > 64":    edit(func(a *smp.Alert) { a.Fingerprint = strings.Repeat("f", 65) }),
