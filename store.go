@@ -18,6 +18,7 @@ import "context"
 //	StatusStore, StatusTx               status.go
 //	IdempotencyStore, IdempotencyTx     idempotency.go
 //	HeartbeatStore                      heartbeat.go (the processes' liveness)
+//	WalletStore, WalletTx               wallet.go (the partners' ledger)
 //
 // Packages declare the narrow interface they use, composed of these.
 // Every change of an order or of money goes through Transactor.InTx
@@ -57,4 +58,5 @@ type Tx interface {
 	ProcessedTx
 	AlertTx
 	IdempotencyTx
+	WalletTx
 }

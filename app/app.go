@@ -30,6 +30,7 @@ import (
 	"smp/sqlbus"
 	"smp/sqlstore"
 	"smp/status"
+	"smp/wallet"
 	"smp/wsapi"
 )
 
@@ -55,6 +56,8 @@ type App struct {
 	Relay     *outbox.Relay
 	// Payments ingests inside's webhooks and applies them.
 	Payments *payments.Service
+	// Wallet posts to the partners' ledger and verifies it.
+	Wallet *wallet.Service
 	// Status is the status page and its components' states.
 	Status *status.Service
 	// Actions are the operator actions (audited), for every transport.

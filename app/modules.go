@@ -28,6 +28,7 @@ import (
 	"smp/payments"
 	"smp/redisstore"
 	"smp/status"
+	"smp/wallet"
 	"smp/wsapi"
 )
 
@@ -45,6 +46,7 @@ const (
 	ModuleRelay       = "relay"        // the outbox relay object
 	ModulePayments    = "payments"     // inside's webhooks and the payment processor object
 	ModuleIntegration = "integrations" // inside and wms clients behind breakers
+	ModuleWallet      = "wallet"       // the partners' wallets: the ledger's postings and verification
 	ModuleOps         = "ops"          // the operator actions (audited) and the status page
 	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
 	ModuleHeartbeat   = "heartbeat"    // this process's liveness in the database; dispatch_engine_up from everyone's
@@ -74,12 +76,13 @@ var modules = []module{
 	{ModuleRelay, []string{ModuleStore, ModuleEventBus}, (*App).initRelay},
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
+	{ModuleWallet, []string{ModuleStore}, (*App).initWallet},
 	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration}, (*App).initOps},
 	// The heartbeat object comes before the server (its checks and stats
 	// read it); it beats from the end of the table (ModuleBeat), once the
 	// services run, and stops beating first.
 	{ModuleHeartbeat, []string{ModuleStore, ModuleEngine, ModuleHub}, (*App).initHeartbeat},
-	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleOps, ModuleHeartbeat}, (*App).initServer},
+	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleWallet, ModuleOps, ModuleHeartbeat}, (*App).initServer},
 
 	{ServiceAPI, []string{ModuleServer}, nil},
 	{ServiceOrders, []string{ModuleOrders, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
@@ -431,6 +434,12 @@ func (a *App) initPayments(ctx context.Context) (startstop.Service, error) {
 	return nil, err
 }
 
+func (a *App) initWallet(ctx context.Context) (startstop.Service, error) {
+	var err error
+	a.Wallet, err = wallet.New(a.Store, wallet.Config{Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+	return nil, err
+}
+
 func (a *App) initIntegrations(ctx context.Context) (startstop.Service, error) {
 	var err error
 	a.integrations, err = a.openIntegrations()
@@ -469,7 +478,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat})
+			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet})
 	return a.HTTP, err
 }
 

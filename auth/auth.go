@@ -80,6 +80,7 @@ var Permissions = map[string][]smp.Role{
 	"redis.flush_cache": roleAdmin,
 	"breaker.half_open": roleOps,
 	"status.set":        roleOps,
+	"wallets.verify":    roleFinance,
 	// alerts.receive is Alertmanager's alone (POST
 	// /integrations/alertmanager/webhook): it authenticates with its own
 	// secret, and no admin token reaches the receiver (Alertmanager).

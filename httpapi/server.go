@@ -27,6 +27,7 @@ import (
 	"smp/ops"
 	"smp/payments"
 	"smp/status"
+	"smp/wallet"
 )
 
 // Check is one dependency check of /health.
@@ -103,6 +104,8 @@ type Deps struct {
 	// Heartbeat, when set, makes /admin/stats cluster-wide: the engine's
 	// state and every process's WebSocket connections, from shared state.
 	Heartbeat *dispatch.Heartbeat
+	// Wallets, when set, serves the partners' wallets under /admin.
+	Wallets *wallet.Service
 }
 
 // Server serves the HTTP API.
@@ -406,6 +409,7 @@ func (s *Server) routes() {
 		m.HandleFunc("POST /admin/events/{id}/replay", s.can("events.replay", s.handleReplay))
 		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.can("orders.mark_paid", s.handleMarkPaid))
 	}
+	s.walletRoutes()
 	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))

@@ -57,6 +57,7 @@ func TestStore(t *testing.T) {
 	tests := map[string]func(*testing.T, func(*testing.T) sqlstore.Config){
 		"MigrationsIdempotent": testMigrationsIdempotent,
 		"OfferStatesBatched":   testOfferStatesBatched,
+		"WalletAppendOnly":     testWalletAppendOnly,
 		"Leases": func(t *testing.T, open func(*testing.T) sqlstore.Config) {
 			db := mustOpen(t, open(t))
 			dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return db })

@@ -34,6 +34,7 @@ type Store interface {
 	smp.StatusStore
 	smp.IdempotencyStore
 	smp.HeartbeatStore
+	smp.WalletStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -46,7 +47,7 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, heartbeatTests, limitTests, concurrentTests} {
+		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, heartbeatTests, limitTests, concurrentTests, walletTests} {
 		all = append(all, group...)
 	}
 	return all

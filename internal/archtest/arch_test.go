@@ -57,6 +57,7 @@ var layout = map[string]kind{
 	"smp/runbook":      logic,
 	"smp/sim":          logic,
 	"smp/deploy":       logic,
+	"smp/wallet":       logic,
 
 	"smp/httpapi": transport,
 	"smp/wsapi":   transport,
