@@ -79,7 +79,10 @@ type TechnicianPosition struct {
 	Online       bool
 	Available    bool // the technician says they take jobs
 	Busy         bool // holds an active order
-	UpdatedAt    time.Time
+	// Conn is the newest connection's id (set with Online): only its
+	// close sets Online false, whatever process holds it.
+	Conn      string
+	UpdatedAt time.Time
 }
 
 // Candidate is a technician found by a search, with its distance.

@@ -75,9 +75,14 @@ type Notifier interface {
 
 // TechnicianGateway is what a technician's connection may ask of dispatch.
 type TechnicianGateway interface {
-	// TechnicianConnected marks them online and returns their open offers.
-	TechnicianConnected(ctx context.Context, technicianID string) ([]TechnicianMessage, error)
-	TechnicianDisconnected(ctx context.Context, technicianID string)
+	// TechnicianConnected marks them online through connection connID
+	// (unique across processes), which becomes their newest, and returns
+	// their current job and open offers.
+	TechnicianConnected(ctx context.Context, technicianID, connID string) ([]TechnicianMessage, error)
+	// TechnicianDisconnected marks them offline if connID is still their
+	// newest connection: an older connection closing after a reconnect
+	// (to this process or another) changes nothing.
+	TechnicianDisconnected(ctx context.Context, technicianID, connID string)
 	UpdateLocation(ctx context.Context, technicianID string, lat, lng float64) error
 	SetAvailability(ctx context.Context, technicianID string, available bool) error
 	// Acknowledge records that an offer reached the technician's device.

@@ -355,7 +355,7 @@ func (a *App) initHub(ctx context.Context) (startstop.Service, error) {
 	cfg := wsapi.Config{Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
 	if a.Redis != nil {
 		host, _ := os.Hostname()
-		cfg.Sessions = a.Redis.Sessions(fmt.Sprintf("%s/%d", host, os.Getpid()))
+		cfg.Sessions, cfg.Process = a.Redis.Sessions(), fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	var err error
 	// The server comes later in the table; technicians connect only once it serves.

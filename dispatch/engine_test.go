@@ -31,7 +31,7 @@ func TestWavesNearestFirstWideningRadius(t *testing.T) {
 	h.addTech("TU", lat0+0.001, lng0)
 	must(t, h.engine.SetAvailability(ctx, "TU", false)) // not available
 	h.addTech("TO", lat0+0.001, lng0)
-	h.engine.TechnicianDisconnected(ctx, "TO") // offline
+	h.engine.TechnicianDisconnected(ctx, "TO", "conn-TO") // offline
 
 	o := h.createOrder(lat0, lng0)
 	got := h.waitOffered(o.ID, 3)
@@ -362,8 +362,8 @@ func TestReconnectResumesOpenOffers(t *testing.T) {
 	h.addTech("T1", lat0+0.001, lng0)
 	o := h.createOrder(lat0, lng0)
 	h.waitOffered(o.ID, 1)
-	h.engine.TechnicianDisconnected(ctx, "T1")
-	msgs, err := h.engine.TechnicianConnected(ctx, "T1")
+	h.engine.TechnicianDisconnected(ctx, "T1", "conn-T1")
+	msgs, err := h.engine.TechnicianConnected(ctx, "T1", "conn-T1b")
 	must(t, err)
 	if len(msgs) != 1 || msgs[0].Type != "offer" || msgs[0].OrderID != o.ID || msgs[0].ExpiresAt == nil {
 		t.Fatalf("resumed = %+v", msgs)
@@ -371,7 +371,7 @@ func TestReconnectResumesOpenOffers(t *testing.T) {
 	if _, err := h.engine.Accept(ctx, "T1", o.ID); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err = h.engine.TechnicianConnected(ctx, "T1")
+	msgs, err = h.engine.TechnicianConnected(ctx, "T1", "conn-T1c")
 	must(t, err)
 	if len(msgs) != 1 || msgs[0].Type != "assigned" {
 		t.Fatalf("after assignment, resumed = %+v", msgs)

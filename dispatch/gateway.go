@@ -16,15 +16,16 @@ func settled(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
-// TechnicianConnected marks a technician online and returns what their app
-// must show again: their current job and their open offers.
-func (e *Engine) TechnicianConnected(ctx context.Context, techID string) ([]smp.TechnicianMessage, error) {
+// TechnicianConnected marks a technician online through connection
+// connID, their newest, and returns what their app must show again: their
+// current job and their open offers.
+func (e *Engine) TechnicianConnected(ctx context.Context, techID, connID string) ([]smp.TechnicianMessage, error) {
 	t, err := e.d.Store.FindTechnicianByID(ctx, techID)
 	if err != nil {
 		return nil, err
 	}
 	err = e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.City, p.Skills, p.Online, p.Busy = t.City, t.Skills, true, t.ActiveOrderID != ""
+		p.City, p.Skills, p.Online, p.Busy, p.Conn = t.City, t.Skills, true, t.ActiveOrderID != "", connID
 		p.UpdatedAt = e.cfg.Now()
 		return true
 	})
@@ -54,12 +55,20 @@ func (e *Engine) TechnicianConnected(ctx context.Context, techID string) ([]smp.
 	return out, nil
 }
 
-// TechnicianDisconnected marks a technician offline.
-func (e *Engine) TechnicianDisconnected(ctx context.Context, techID string) {
-	e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Online = false
+// TechnicianDisconnected marks a technician offline, unless a newer
+// connection than connID (in any process) has marked them online since:
+// the check and the change are one atomic update of the geo index.
+func (e *Engine) TechnicianDisconnected(ctx context.Context, techID, connID string) {
+	err := e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		if ok && p.Conn != "" && p.Conn != connID {
+			return true // a newer connection owns the technician now
+		}
+		p.Online, p.Conn = false, ""
 		return ok
 	})
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn("dispatch: mark technician offline", "technician_id", techID, "err", err)
+	}
 }
 
 // UpdateLocation moves a technician (EINVALID for impossible coordinates).

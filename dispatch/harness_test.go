@@ -233,7 +233,7 @@ func (h *harness) addTech(id string, lat, lng float64, skills ...string) {
 		skills = []string{"aircon_repair"}
 	}
 	must(h.t, h.store.UpsertTechnician(ctx, &smp.Technician{ID: id, PartnerID: "P1", Name: id, City: "HCMC", Skills: skills}))
-	if _, err := h.engine.TechnicianConnected(ctx, id); err != nil {
+	if _, err := h.engine.TechnicianConnected(ctx, id, "conn-"+id); err != nil {
 		h.t.Fatal(err)
 	}
 	must(h.t, h.engine.UpdateLocation(ctx, id, lat, lng))

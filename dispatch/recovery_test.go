@@ -145,3 +145,30 @@ func TestDeadHolderLockExpiresInSeconds(t *testing.T) {
 	}
 	t.Logf("engine B offered the order to %s %s after A died holding its lock (lease %s)", tech, took.Round(time.Millisecond), lease)
 }
+
+// TestOlderConnectionCloseKeepsTechnicianOnline (issue 14 item 3, one
+// process's view): the close of a technician's older connection, after
+// they reconnected, leaves them online and a candidate; only the newest
+// connection's close takes them offline.
+func TestOlderConnectionCloseKeepsTechnicianOnline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	h.addTech("T1", lat0+0.001, lng0) // connection conn-T1
+	if _, err := h.engine.TechnicianConnected(ctx, "T1", "conn-T1-new"); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.TechnicianDisconnected(ctx, "T1", "conn-T1") // the old one closes last
+	near := func() bool {
+		got, err := h.geo.Nearby(ctx, "HCMC", "aircon_repair", lat0, lng0, 1000, 5)
+		must(t, err)
+		return len(got) == 1
+	}
+	if !near() {
+		t.Fatal("the older connection's close took the technician offline")
+	}
+	h.engine.TechnicianDisconnected(ctx, "T1", "conn-T1-new")
+	if near() {
+		t.Fatal("the newest connection's close left the technician online")
+	}
+}

@@ -219,8 +219,9 @@ func RunGeo(t *testing.T, newGeo func(t *testing.T) smp.GeoIndex) {
 				return ok
 			}))
 		}
+		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { p.Conn = "proc-a/c1"; return ok }))
 		p, ok, _ := g.Get(ctx, "T1")
-		if !ok || p.City != "HCMC" || len(p.Skills) != 2 || !p.Online {
+		if !ok || p.City != "HCMC" || len(p.Skills) != 2 || !p.Online || p.Conn != "proc-a/c1" {
 			t.Fatalf("get = %+v %v", p, ok)
 		}
 		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { return false }))

@@ -40,7 +40,8 @@ func (g Geo) read(ctx context.Context, c redis.Cmdable, id string) (smp.Technici
 	if len(m) == 0 {
 		return smp.TechnicianPosition{}, false, nil
 	}
-	p := smp.TechnicianPosition{TechnicianID: id, City: m["city"], Online: m["online"] == "1", Available: m["available"] == "1", Busy: m["busy"] == "1"}
+	p := smp.TechnicianPosition{TechnicianID: id, City: m["city"], Online: m["online"] == "1", Available: m["available"] == "1", Busy: m["busy"] == "1",
+		Conn: m["conn"]}
 	p.Lat, _ = strconv.ParseFloat(m["lat"], 64)
 	p.Lng, _ = strconv.ParseFloat(m["lng"], 64)
 	if m["skills"] != "" {
@@ -67,7 +68,7 @@ func (g Geo) write(ctx context.Context, pipe redis.Pipeliner, old *smp.Technicia
 	}
 	hk := g.s.key(PrefixTech, p.TechnicianID)
 	pipe.HSet(ctx, hk, "city", p.City, "skills", strings.Join(p.Skills, ","), "online", boolStr(p.Online), "available", boolStr(p.Available),
-		"busy", boolStr(p.Busy), "lat", strconv.FormatFloat(p.Lat, 'f', -1, 64), "lng", strconv.FormatFloat(p.Lng, 'f', -1, 64),
+		"busy", boolStr(p.Busy), "conn", p.Conn, "lat", strconv.FormatFloat(p.Lat, 'f', -1, 64), "lng", strconv.FormatFloat(p.Lng, 'f', -1, 64),
 		"updated", strconv.FormatInt(p.UpdatedAt.UnixNano(), 10))
 	pipe.Expire(ctx, hk, ttlOf(PrefixTech))
 	if free(*p) && p.Lat != 0 && p.Lng != 0 {

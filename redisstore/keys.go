@@ -34,7 +34,7 @@ const (
 	PrefixLock        = "dispatch:lock:"         // STRING lease
 	PrefixStock       = "cache:wms:stock:"       // STRING cached wms stock per SKU
 	PrefixCustomer    = "cache:inside:customer:" // STRING cached inside customer info
-	PrefixSession     = "session:"               // STRING per technician connection: which process holds it
+	PrefixSession     = "session:"               // STRING per technician: their newest connection's id (process/connection)
 	ChannelNotify     = "dispatch:notify"        // pub/sub channel: messages for technicians connected to another process
 )
 

@@ -85,23 +85,37 @@ func TestSessions(t *testing.T) {
 	t.Parallel()
 	s := open(t)
 	ctx := context.Background()
-	a, b := s.Sessions("proc-a"), s.Sessions("proc-b")
-	if err := a.Touch(ctx, "T1"); err != nil {
+	x := s.Sessions()
+	// Connection a (process A), then the technician reconnects: b (process B).
+	if err := x.Claim(ctx, "T1", "A/a"); err != nil {
 		t.Fatal(err)
 	}
-	if h, ok, _ := b.Holder(ctx, "T1"); !ok || h != "proc-a" {
-		t.Fatalf("holder = %q %v", h, ok)
+	if held, err := x.Touch(ctx, "T1", "A/a"); err != nil || !held {
+		t.Fatalf("a's heartbeat: %v %v", held, err)
 	}
 	if ttl, _ := s.Client().TTL(ctx, s.Prefix()+"session:T1").Result(); ttl <= 0 {
 		t.Fatalf("session without TTL: %s", ttl)
 	}
-	b.Drop(ctx, "T1") // not b's
-	if _, ok, _ := a.Holder(ctx, "T1"); !ok {
-		t.Fatal("another process dropped the session")
+	if err := x.Claim(ctx, "T1", "B/b"); err != nil {
+		t.Fatal(err)
 	}
-	a.Drop(ctx, "T1")
-	if _, ok, _ := a.Holder(ctx, "T1"); ok {
+	if h, ok, _ := x.Holder(ctx, "T1"); !ok || h != "B/b" {
+		t.Fatalf("holder = %q %v, want the newest connection", h, ok)
+	}
+	if held, err := x.Touch(ctx, "T1", "A/a"); err != nil || held {
+		t.Fatalf("the superseded connection's heartbeat took the session back: %v %v", held, err)
+	}
+	must(t, x.Drop(ctx, "T1", "A/a")) // not a's any more
+	if h, ok, _ := x.Holder(ctx, "T1"); !ok || h != "B/b" {
+		t.Fatalf("the old connection's close dropped the newest's session: %q %v", h, ok)
+	}
+	must(t, x.Drop(ctx, "T1", "B/b"))
+	if _, ok, _ := x.Holder(ctx, "T1"); ok {
 		t.Fatal("session left after its holder dropped it")
+	}
+	// A heartbeat after the key expired (or was flushed) takes it back.
+	if held, err := x.Touch(ctx, "T1", "B/b"); err != nil || !held {
+		t.Fatalf("heartbeat on an expired session: %v %v", held, err)
 	}
 }
 
@@ -124,5 +138,12 @@ func TestCacheTTL(t *testing.T) {
 	}
 	if _, ok, _ := c.Get(ctx, "cache:wms:stock:none"); ok {
 		t.Fatal("found a missing key")
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

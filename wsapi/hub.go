@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
@@ -39,27 +40,68 @@ type Config struct {
 	// each answered with an error; one more closes it with status 1008
 	// (policy violation). Default 20.
 	MaxMalformed int
-	// Sessions, when set, records which process holds each connection
-	// (Redis session:{technician_id}).
+	// Sessions, when set, records each technician's newest connection
+	// across processes (Redis session:{technician_id}): only that
+	// connection gets messages and only its close marks them offline.
 	Sessions Sessions
+	// Process names this process in connection ids (default a random id).
+	Process string
 	// Now is the clock (default time.Now).
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
 
-// Sessions records connections outside the process.
+// Sessions records each technician's newest connection outside the
+// process, shared by every process (redisstore.Sessions).
 type Sessions interface {
-	Touch(ctx context.Context, technicianID string) error
-	Drop(ctx context.Context, technicianID string) error
+	// Claim makes connID the technician's newest connection.
+	Claim(ctx context.Context, technicianID, connID string) error
+	// Touch refreshes connID's claim; held is false when a newer
+	// connection holds it.
+	Touch(ctx context.Context, technicianID, connID string) (held bool, err error)
+	// Drop removes connID's claim unless a newer connection holds it.
+	Drop(ctx context.Context, technicianID, connID string) error
+	// Holder returns the technician's newest connection's id.
+	Holder(ctx context.Context, technicianID string) (connID string, ok bool, err error)
 }
 
-func (h *Hub) touch(ctx context.Context, techID string) {
-	if h.cfg.Sessions != nil {
-		if err := h.cfg.Sessions.Touch(ctx, techID); err != nil {
-			h.cfg.Logger.Warn("ws: session not recorded", "technician_id", techID, "err", err)
-		}
+// touch refreshes c's session at a heartbeat; a connection superseded by
+// a newer one in another process is closed (the newest wins everywhere).
+func (h *Hub) touch(ctx context.Context, c *conn) {
+	if h.cfg.Sessions == nil {
+		return
 	}
+	held, err := h.cfg.Sessions.Touch(ctx, c.techID, c.id)
+	if err != nil {
+		h.cfg.Logger.Warn("ws: session not recorded", "technician_id", c.techID, "err", err)
+		return
+	}
+	if !held {
+		h.superseded(c)
+	}
+}
+
+// current reports whether c is its technician's newest connection across
+// processes; false closes it. When the shared record cannot be read (or
+// has expired), the local connection is trusted.
+func (h *Hub) current(c *conn) bool {
+	if h.cfg.Sessions == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	id, ok, err := h.cfg.Sessions.Holder(ctx, c.techID)
+	if err != nil || !ok || id == c.id {
+		return true
+	}
+	h.superseded(c)
+	return false
+}
+
+func (h *Hub) superseded(c *conn) {
+	h.cfg.Logger.Info("ws: connection superseded by a newer one; closing it", "technician_id", c.techID, "conn", c.id)
+	c.close()
 }
 
 // Hub holds the open technician connections. It implements smp.Notifier.
@@ -100,6 +142,9 @@ func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Process == "" {
+		cfg.Process = "p-" + uuid.NewString()[:8]
+	}
 	h := &Hub{cfg: cfg, auth: auth, conns: map[string]*conn{}, replaced: map[string]*replacements{}, panics: panics.New(cfg.Registerer, cfg.Logger)}
 	h.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "smp_websocket_connections", Help: "Open technician WebSocket connections."},
 		func() float64 { return float64(h.Connections()) })
@@ -121,6 +166,7 @@ func (h *Hub) SetGateway(g smp.TechnicianGateway) { h.gateway = g }
 
 type conn struct {
 	techID string
+	id     string // unique across processes: Process/random
 	ws     *websocket.Conn
 	send   chan any
 	done   chan struct{}
@@ -141,8 +187,8 @@ func (h *Hub) Notify(techID string, m smp.TechnicianMessage) bool {
 	h.mu.Lock()
 	c := h.conns[techID]
 	h.mu.Unlock()
-	if c == nil {
-		return false
+	if c == nil || !h.current(c) {
+		return false // not here: the Broadcaster publishes it for the newest connection's process
 	}
 	return h.enqueue(c, m)
 }
@@ -221,7 +267,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept wrote the response
 	}
-	c := &conn{techID: techID, ws: ws, send: make(chan any, h.cfg.SendBuffer), done: make(chan struct{})}
+	c := &conn{techID: techID, id: h.cfg.Process + "/" + uuid.NewString()[:13], ws: ws, send: make(chan any, h.cfg.SendBuffer), done: make(chan struct{})}
 	h.mu.Lock()
 	if old := h.conns[techID]; old != nil {
 		old.close() // the newest connection wins
@@ -249,9 +295,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.conns[techID] == c {
 			delete(h.conns, techID)
 			h.mu.Unlock()
-			h.gateway.TechnicianDisconnected(context.Background(), techID)
+			// Both only if c is still the newest connection anywhere: a
+			// reconnect to another process keeps the technician online.
+			h.gateway.TechnicianDisconnected(context.Background(), techID, c.id)
 			if h.cfg.Sessions != nil {
-				h.cfg.Sessions.Drop(context.Background(), techID)
+				h.cfg.Sessions.Drop(context.Background(), techID, c.id)
 			}
 		} else {
 			h.mu.Unlock()
@@ -261,7 +309,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	now := h.cfg.Now().UTC()
-	resume, err := h.gateway.TechnicianConnected(ctx, techID)
+	if h.cfg.Sessions != nil {
+		if err := h.cfg.Sessions.Claim(ctx, techID, c.id); err != nil {
+			h.cfg.Logger.Warn("ws: session not recorded", "technician_id", techID, "err", err)
+		}
+	}
+	resume, err := h.gateway.TechnicianConnected(ctx, techID, c.id)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Replaced by a newer connection (or the client left) while
@@ -272,7 +325,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusInternalError, "internal error")
 		return
 	}
-	h.touch(ctx, techID)
 	h.enqueue(c, Reply{Type: "welcome", TechID: techID, ServerTime: &now})
 	for _, m := range resume {
 		h.enqueue(c, m)
@@ -345,7 +397,7 @@ func (h *Hub) readLoop(ctx context.Context, c *conn) {
 		}
 		h.messages.WithLabelValues("in", m.Type).Inc()
 		var reply *Reply
-		if err := h.panics.Recover("websocket", func() error { reply = h.handle(ctx, c.techID, m); return nil }); err != nil {
+		if err := h.panics.Recover("websocket", func() error { reply = h.handle(ctx, c, m); return nil }); err != nil {
 			// Logged and counted once by Record; the connection goes on.
 			reply = &Reply{Type: "error", Ref: m.Ref, Code: smp.EINTERNAL, Message: "internal error"}
 		}
@@ -355,7 +407,8 @@ func (h *Hub) readLoop(ctx context.Context, c *conn) {
 	}
 }
 
-func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply {
+func (h *Hub) handle(ctx context.Context, c *conn, m ClientMessage) *Reply {
+	techID := c.techID
 	g := h.gateway
 	// errReply answers an error; internal ones are logged here, once.
 	errReply := func(ref string, err error) *Reply {
@@ -366,7 +419,7 @@ func (h *Hub) handle(ctx context.Context, techID string, m ClientMessage) *Reply
 	}
 	switch m.Type {
 	case "heartbeat":
-		h.touch(ctx, techID)
+		h.touch(ctx, c)
 		now := h.cfg.Now().UTC()
 		return &Reply{Type: "heartbeat_ack", Ref: m.Ref, ServerTime: &now}
 	case "availability":

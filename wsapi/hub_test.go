@@ -24,10 +24,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // other calls succeed, as the engine's would for a known technician.
 type buggyGateway struct{}
 
-func (buggyGateway) TechnicianConnected(context.Context, string) ([]smp.TechnicianMessage, error) {
+func (buggyGateway) TechnicianConnected(context.Context, string, string) ([]smp.TechnicianMessage, error) {
 	return nil, nil
 }
-func (buggyGateway) TechnicianDisconnected(context.Context, string)                 {}
+func (buggyGateway) TechnicianDisconnected(context.Context, string, string)         {}
 func (buggyGateway) UpdateLocation(context.Context, string, float64, float64) error { return nil }
 func (buggyGateway) SetAvailability(context.Context, string, bool) error            { return nil }
 func (buggyGateway) Acknowledge(context.Context, string, string) error              { return nil }

@@ -26,7 +26,7 @@ type okGateway struct {
 	release    chan struct{}
 }
 
-func (g okGateway) TechnicianConnected(ctx context.Context, _ string) ([]smp.TechnicianMessage, error) {
+func (g okGateway) TechnicianConnected(ctx context.Context, _, _ string) ([]smp.TechnicianMessage, error) {
 	if g.connecting != nil {
 		g.connecting <- struct{}{}
 	}
