@@ -25,6 +25,15 @@ const (
 	EventOrderCancelled   = "order.cancelled"
 )
 
+// Event types of the partner aggregate (on partners.events, keyed by the
+// partner id), written by onboarding with the change; the data is the
+// partner as it is after the change.
+const (
+	EventPartnerCreated     = "partner.created"
+	EventPartnerUpdated     = "partner.updated"
+	EventPartnerDeactivated = "partner.deactivated"
+)
+
 // EventSchemaVersion is the version of the event envelope and payloads.
 const EventSchemaVersion = 1
 

@@ -111,10 +111,14 @@ func (n *NewOrder) Validate(city *City, service *Service) error {
 		return Errorf(EINVALID, "city is required")
 	case city == nil:
 		return Errorf(EINVALID, "unknown city %q", n.City)
+	case !city.Status.Active():
+		return Errorf(EINVALID, "city %s is not served now", n.City)
 	case strings.TrimSpace(n.Service) == "":
 		return Errorf(EINVALID, "service is required")
 	case service == nil:
 		return Errorf(EINVALID, "unknown service %q", n.Service)
+	case !service.Status.Active():
+		return Errorf(EINVALID, "service %s is not offered now", n.Service)
 	case math.IsNaN(n.Lat) || math.IsNaN(n.Lng) || math.IsInf(n.Lat, 0) || math.IsInf(n.Lng, 0):
 		return Errorf(EINVALID, "lat and lng must be numbers")
 	case !city.Contains(n.Lat, n.Lng):

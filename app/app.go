@@ -16,6 +16,7 @@ import (
 
 	"smp"
 	smpbus "smp/bus"
+	"smp/catalog"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/httpapi"
@@ -62,6 +63,8 @@ type App struct {
 	Status *status.Service
 	// Actions are the operator actions (audited), for every transport.
 	Actions *ops.Service
+	// Catalog onboards cities, services, partners, technicians and customers.
+	Catalog *catalog.Service
 	HTTP    *httpapi.Server
 
 	services     map[string]bool

@@ -16,6 +16,7 @@ import (
 
 	"smp"
 	smpbus "smp/bus"
+	"smp/catalog"
 	"smp/deploy"
 	"smp/dispatch"
 	"smp/flags"
@@ -466,7 +467,10 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	if a.Redis != nil {
 		actCfg.FlushCache, actCfg.CheckFlushPattern = a.Redis.FlushCache, redisstore.CheckFlushPattern
 	}
-	a.Actions, err = ops.New(actCfg)
+	if a.Actions, err = ops.New(actCfg); err != nil {
+		return nil, err
+	}
+	a.Catalog, err = catalog.New(catalog.Config{Store: a.Store, Now: a.Cfg.Now, Logger: a.Log})
 	return nil, err
 }
 
@@ -478,7 +482,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet})
+			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Catalog: a.Catalog})
 	return a.HTTP, err
 }
 

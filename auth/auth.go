@@ -85,6 +85,14 @@ var Permissions = map[string][]smp.Role{
 	// /integrations/alertmanager/webhook): it authenticates with its own
 	// secret, and no admin token reaches the receiver (Alertmanager).
 	"alerts.receive": {smp.RoleAlertmanager},
+	// Onboarding (package catalog): ops create and change the catalogue;
+	// everyone reads cities and services; partners are read by finance
+	// (wallets) and security (fraud) too; technicians and customers, with
+	// their phone numbers, by ops only.
+	"catalog.write": roleOps,
+	"catalog.view":  roleAny,
+	"partners.view": {smp.RoleOps, smp.RoleFinance, smp.RoleSecurity},
+	"people.view":   roleOps,
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,8 +120,9 @@ type Store interface {
 	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
 	FindDispatchable(ctx context.Context, now time.Time, limit int) ([]*smp.Order, error)
 	CountOrdersByStage(ctx context.Context) (map[smp.Stage]int64, error)
-	// FindTechnicianByID is smp.CatalogStore's.
+	// FindTechnicianByID and FindCities are smp.CatalogStore's.
 	FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error)
+	FindCities(ctx context.Context) ([]*smp.City, error)
 }
 
 // Deps are the engine's collaborators.
@@ -141,7 +143,8 @@ type Engine struct {
 	d      Deps
 	cfg    Config
 	log    *slog.Logger
-	cities map[string]*smp.City
+	cmu    sync.RWMutex
+	cities map[string]*smp.City // by code; the sweeper adds cities onboarded later
 	m      *metrics
 
 	mu       sync.Mutex
@@ -205,12 +208,12 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.running.Store(true)
 	e.beat.Store(e.cfg.Now().UnixNano())
-	for code := range e.cities {
+	for _, code := range e.cityCodes() {
 		e.Go(func() { e.work(ctx, code) })
 	}
 	e.Go(func() { e.sweepLoop(ctx) })
 	e.MarkStarted()
-	e.log.Info("dispatch engine started", "owner", e.cfg.Owner, "cities", len(e.cities))
+	e.log.Info("dispatch engine started", "owner", e.cfg.Owner, "cities", len(e.cityCodes()))
 	return nil
 }
 
@@ -379,12 +382,56 @@ func (e *Engine) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.SweepInterval)
 	defer t.Stop()
 	for {
+		e.refreshCities(ctx)
 		e.sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-e.sweepNow:
+		}
+	}
+}
+
+// city returns a city's dispatch settings (nil for a city the engine does
+// not know yet).
+func (e *Engine) city(code string) *smp.City {
+	e.cmu.RLock()
+	defer e.cmu.RUnlock()
+	return e.cities[code]
+}
+
+// cityCodes lists the cities the engine dispatches in.
+func (e *Engine) cityCodes() []string {
+	e.cmu.RLock()
+	defer e.cmu.RUnlock()
+	codes := make([]string, 0, len(e.cities))
+	for code := range e.cities {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	return codes
+}
+
+// refreshCities re-reads the cities (run by the sweeper, a goroutine of
+// the engine's): a city onboarded since the start gets its worker, a
+// city's changed settings apply to its next round.
+func (e *Engine) refreshCities(ctx context.Context) {
+	cities, err := e.d.Store.FindCities(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("dispatch: reading cities failed; keeping the ones known", "err", err)
+		}
+		return
+	}
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	for _, c := range cities {
+		_, known := e.cities[c.Code]
+		e.cities[c.Code] = c
+		if !known && ctx.Err() == nil {
+			e.log.Info("dispatch: new city", "city", c.Code)
+			e.Go(func() { e.work(ctx, c.Code) })
 		}
 	}
 }

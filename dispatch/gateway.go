@@ -238,7 +238,7 @@ func (e *Engine) Candidates(ctx context.Context, orderID string, limit int) ([]M
 	if err != nil {
 		return nil, err
 	}
-	city := e.cities[o.City]
+	city := e.city(o.City)
 	if city == nil {
 		return nil, smp.Errorf(smp.ENOTFOUND, "city %s is not served", o.City)
 	}
@@ -296,7 +296,7 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{EngineUp: e.Healthy() == nil, AutoDispatch: e.d.Flags.Enabled(smp.FlagEnableAutoDispatch),
 		WebSocketConnections: e.d.Notifier.Connections(), QueueLength: map[string]int64{}, Backpressure: map[string]bool{},
 		BackpressureThreshold: e.cfg.BackpressureThreshold}
-	for code := range e.cities {
+	for _, code := range e.cityCodes() {
 		n, err := e.d.Queue.Len(ctx, code)
 		if err != nil {
 			return s, err

@@ -71,7 +71,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for code := range c.e.cities {
+	for _, code := range c.e.cityCodes() {
 		if n, err := c.e.d.Queue.Len(ctx, code); err == nil {
 			ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n), code)
 		} else {

@@ -19,7 +19,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	if err != nil {
 		return err
 	}
-	city := e.cities[o.City]
+	city := e.city(o.City)
 	if o.Stage != smp.StageDispatching || city == nil || !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
 		return nil
 	}

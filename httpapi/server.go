@@ -20,6 +20,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/catalog"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/internal/panics"
@@ -106,6 +107,9 @@ type Deps struct {
 	Heartbeat *dispatch.Heartbeat
 	// Wallets, when set, serves the partners' wallets under /admin.
 	Wallets *wallet.Service
+	// Catalog onboards cities, services, partners, technicians and
+	// customers (admin_catalog.go); without, those routes answer 503.
+	Catalog *catalog.Service
 }
 
 // Server serves the HTTP API.
@@ -410,6 +414,7 @@ func (s *Server) routes() {
 		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.can("orders.mark_paid", s.handleMarkPaid))
 	}
 	s.walletRoutes()
+	s.catalogRoutes()
 	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))

@@ -60,6 +60,7 @@ type Service struct {
 	mu       sync.RWMutex
 	cities   map[string]*smp.City
 	services map[string]*smp.Service
+	loaded   time.Time
 
 	transitions   *prometheus.CounterVec
 	queueFailures prometheus.Counter
@@ -105,6 +106,23 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// catalogMaxAge is how long the cached cities and services are trusted
+// before an order reads them again (a city deactivated or re-bounded by
+// onboarding takes effect within it; a new one at its first order).
+const catalogMaxAge = 30 * time.Second
+
+func (s *Service) lookup(city, service string) (*smp.City, *smp.Service) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cities[city], s.services[service]
+}
+
+func (s *Service) loadedAt() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.loaded
+}
+
 // Reload re-reads cities and services from the store.
 func (s *Service) Reload(ctx context.Context) error {
 	cities, err := s.store.FindCities(ctx)
@@ -117,7 +135,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cities, s.services = map[string]*smp.City{}, map[string]*smp.Service{}
+	s.cities, s.services, s.loaded = map[string]*smp.City{}, map[string]*smp.Service{}, s.cfg.Now()
 	for _, c := range cities {
 		s.cities[c.Code] = c
 	}
@@ -149,9 +167,15 @@ func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewO
 // create validates and creates an order in 01_created; also, when set,
 // commits with it what the caller records in the same transaction.
 func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder, also func(tx smp.Tx, o *smp.Order) error) (*smp.Order, error) {
-	s.mu.RLock()
-	city, service := s.cities[n.City], s.services[n.Service]
-	s.mu.RUnlock()
+	city, service := s.lookup(n.City, n.Service)
+	if (city == nil || service == nil || s.cfg.Now().Sub(s.loadedAt()) > catalogMaxAge) && n.City != "" && n.Service != "" {
+		// A city or service onboarded (or changed) since the catalogue was
+		// read: read it again, at most once per request.
+		if err := s.Reload(ctx); err != nil {
+			return nil, err
+		}
+		city, service = s.lookup(n.City, n.Service)
+	}
 	if err := n.Validate(city, service); err != nil {
 		return nil, err
 	}

@@ -79,9 +79,11 @@ type SeedStore interface {
 	smp.TokenStore
 }
 
-// Seed writes the demo dataset (idempotently for the catalogue and
-// people) and issues fresh tokens, which it returns. hashToken is how the
-// API stores tokens.
+// Seed writes a dataset of the demo's shape straight into the store
+// (idempotently for the catalogue and people, unaudited: fixtures for
+// tests and smp-bench, any size) and issues fresh tokens, which it
+// returns. hashToken is how the API stores tokens. The demo itself loads
+// the seed file through the import (LoadDemo).
 func Seed(ctx context.Context, store SeedStore, cfg SeedConfig, hashToken func(string) string) (*Dataset, error) {
 	if cfg.Partners <= 0 {
 		cfg.Partners = 20
@@ -109,30 +111,9 @@ func Seed(ctx context.Context, store SeedStore, cfg SeedConfig, hashToken func(s
 			return nil, err
 		}
 	}
-	// Half the technicians in HCMC, 30 % in HN, 20 % in DN.
-	weights := []float64{0.5, 0.3, 0.2}
 	for i := 1; i <= cfg.Technicians; i++ {
-		x, ci := rng.Float64(), 0
-		for acc := weights[0]; x > acc && ci < len(weights)-1; {
-			ci++
-			acc += weights[ci]
-		}
-		city := ds.Cities[ci]
-		skills := []string{}
-		for _, s := range ds.Services {
-			if rng.Float64() < 0.5 {
-				skills = append(skills, s.Code)
-			}
-		}
-		if len(skills) == 0 {
-			skills = append(skills, ds.Services[rng.IntN(len(ds.Services))].Code)
-		}
-		t := SeededTechnician{
-			Technician: smp.Technician{ID: fmt.Sprintf("T%04d", i), PartnerID: fmt.Sprintf("P%03d", 1+rng.IntN(cfg.Partners)),
-				Name: lastNames[rng.IntN(len(lastNames))] + " " + firstNames[rng.IntN(len(firstNames))], City: city.Code, Skills: skills},
-			Lat: city.MinLat + rng.Float64()*(city.MaxLat-city.MinLat),
-			Lng: city.MinLng + rng.Float64()*(city.MaxLng-city.MinLng),
-		}
+		t := SeededTechnician{Technician: newTechnician(rng, i, cfg.Partners, ds.Cities, ds.Services)}
+		t.Lat, t.Lng = t.Technician.Lat, t.Technician.Lng
 		if err := store.UpsertTechnician(ctx, &t.Technician); err != nil {
 			return nil, err
 		}
@@ -143,8 +124,7 @@ func Seed(ctx context.Context, store SeedStore, cfg SeedConfig, hashToken func(s
 		ds.Technicians = append(ds.Technicians, t)
 	}
 	for i := 1; i <= cfg.Customers; i++ {
-		c := SeededCustomer{Customer: smp.Customer{ID: fmt.Sprintf("C%04d", i),
-			Name: lastNames[rng.IntN(len(lastNames))] + " " + firstNames[rng.IntN(len(firstNames))]}}
+		c := SeededCustomer{Customer: smp.Customer{ID: fmt.Sprintf("C%04d", i), Name: personName(rng), Phone: customerPhone(i)}}
 		if err := store.UpsertCustomer(ctx, &c.Customer); err != nil {
 			return nil, err
 		}

@@ -51,6 +51,7 @@ var layout = map[string]kind{
 	"smp/payments":     logic,
 	"smp/integrations": logic,
 	"smp/status":       logic,
+	"smp/catalog":      logic,
 	"smp/ops":          logic,
 	"smp/auth":         logic,
 	"smp/bus":          logic,

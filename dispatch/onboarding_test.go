@@ -1,0 +1,33 @@
+package dispatch_test
+
+import (
+	"context"
+	"testing"
+
+	"smp"
+)
+
+// TestCityOnboardedWhileRunning: a city created after the engine (and the
+// order service) started is dispatched in: the order service reads it at
+// its first order, the sweeper starts its worker.
+func TestCityOnboardedWhileRunning(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	dn := &smp.City{Code: "DN", Name: "Đà Nẵng", MinLat: 15.98, MaxLat: 16.10, MinLng: 108.15, MaxLng: 108.26,
+		RadiusStepsKm: []float64{1, 3, 10}, WaveSize: 3, MaxWaves: 3}
+	must(t, h.store.UpsertCity(ctx, dn))
+	must(t, h.store.UpsertTechnician(ctx, &smp.Technician{ID: "TDN", PartnerID: "P1", Name: "Đà", City: "DN", Skills: []string{"aircon_repair"}}))
+	if _, err := h.engine.TechnicianConnected(ctx, "TDN"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.engine.UpdateLocation(ctx, "TDN", 16.05, 108.20))
+	must(t, h.engine.SetAvailability(ctx, "TDN", true))
+	o, err := h.orders.CreateOrder(ctx, "C1", smp.NewOrder{City: "DN", Service: "aircon_repair", Lat: 16.06, Lng: 108.21, PriceVND: 300000})
+	if err != nil {
+		t.Fatalf("an order in a city onboarded after the start: %v", err)
+	}
+	if got := h.waitOffered(o.ID, 1); got[0] != "TDN" {
+		t.Fatalf("offered to %v, want TDN", got)
+	}
+}
