@@ -18,7 +18,7 @@ func TestCityOnboardedWhileRunning(t *testing.T) {
 		RadiusStepsKm: []float64{1, 3, 10}, WaveSize: 3, MaxWaves: 3}
 	must(t, h.store.UpsertCity(ctx, dn))
 	must(t, h.store.UpsertTechnician(ctx, &smp.Technician{ID: "TDN", PartnerID: "P1", Name: "Đà", City: "DN", Skills: []string{"aircon_repair"}}))
-	if _, err := h.engine.TechnicianConnected(ctx, "TDN"); err != nil {
+	if _, err := h.engine.TechnicianConnected(ctx, "TDN", "conn-TDN"); err != nil {
 		t.Fatal(err)
 	}
 	must(t, h.engine.UpdateLocation(ctx, "TDN", 16.05, 108.20))
