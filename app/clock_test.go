@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -90,5 +91,38 @@ func TestFakeClockAgesTheOutbox(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	if st, msg := outbox(); st != "fail" || !strings.Contains(msg, "oldest 2m0s old") {
 		t.Fatalf("outbox check two (fake) minutes later: %s %q", st, msg)
+	}
+}
+
+// TestFreshServerWithoutCitiesIsHealthy: a platform with an empty
+// database (no cities yet: nothing for the dispatch engine's per-city
+// workers to do) answers /health 200, now and later; it used to turn 503
+// once the workers' beat, which only city workers kept, grew old.
+func TestFreshServerWithoutCitiesIsHealthy(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	cfg := testConfig(t)
+	cfg.Now = clock.Now
+	ctx := context.Background()
+	a := &App{Cfg: cfg}
+	if err := a.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	health := func() (int, string) {
+		resp, err := http.Get(a.HTTP.URL() + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := health(); code != 200 {
+		t.Fatalf("fresh server: %d %s", code, body)
+	}
+	clock.Advance(time.Minute)
+	if code, body := health(); code != 200 {
+		t.Fatalf("fresh server a (fake) minute later: %d %s", code, body)
 	}
 }

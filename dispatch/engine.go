@@ -236,6 +236,9 @@ func (e *Engine) Healthy() error {
 	if !e.running.Load() {
 		return errors.New("dispatch engine is not running")
 	}
+	if len(e.cities) == 0 {
+		return nil // no city, no worker: nothing beats, and nothing can be stuck (a fresh platform)
+	}
 	if age := e.cfg.Now().Sub(time.Unix(0, e.beat.Load())); age > 3*e.cfg.PopWait+5*time.Second {
 		return fmt.Errorf("dispatch workers last looped %s ago", age.Round(time.Second))
 	}

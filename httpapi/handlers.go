@@ -243,9 +243,27 @@ func atoi(v string, def int) (int, error) {
 	return n, nil
 }
 
+// limitParam reads ?limit=: def when absent, EINVALID outside 1..max
+// (rather than quietly answering fewer than asked).
+func limitParam(r *http.Request, def, max int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	n, err := atoi(v, def)
+	if err != nil || n < 1 || n > max {
+		return 0, smp.Errorf(smp.EINVALID, "limit must be between 1 and %d", max)
+	}
+	return n, nil
+}
+
+// The largest ?limit= of each listing: what the store returns at most.
+const (
+	maxOrdersLimit     = 1000
+	maxAuditLimit      = 1000
+	maxCandidatesLimit = 200
+)
+
 func (s *Server) handleAdminOrders(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
 	q := r.URL.Query()
-	limit, err := atoi(q.Get("limit"), 100)
+	limit, err := limitParam(r, 100, maxOrdersLimit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -330,7 +348,7 @@ func (s *Server) handleCandidates(w http.ResponseWriter, r *http.Request, _ smp.
 	if !s.engine(w, r) {
 		return
 	}
-	limit, err := atoi(r.URL.Query().Get("limit"), 20)
+	limit, err := limitParam(r, 20, maxCandidatesLimit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -357,7 +375,7 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request, _ smp.Princ
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
 	q := r.URL.Query()
-	limit, err := atoi(q.Get("limit"), 100)
+	limit, err := limitParam(r, 100, maxAuditLimit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"io/fs"
 	"net/http"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +49,12 @@ func (s *Server) portalRoutes() {
 		http.ServeFileFS(w, r, webui.Static, "index.html")
 	})
 	m.Handle("GET /admin/ui/", http.StripPrefix("/admin/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Only the portal's files: anything else (a directory included) is
+		// the JSON 404 of every other route, not the file server's text.
+		if st, err := fs.Stat(webui.Static, strings.TrimPrefix(r.URL.Path, "/")); err != nil || st.IsDir() {
+			s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no file %s in the admin portal", path.Join("/admin/ui", r.URL.Path)))
+			return
+		}
 		securityHeaders(w)
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)

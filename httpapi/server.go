@@ -381,7 +381,7 @@ func (s *Server) routes() {
 		m.HandleFunc("GET /v1/stock/{sku}", s.handleStock)
 		m.HandleFunc("POST /v1/orders/{id}/pay", s.handlePay)
 		if s.d.WS != nil {
-			m.Handle("GET /v1/technicians/ws", s.d.WS)
+			m.Handle("GET /v1/technicians/ws", s.requireUpgrade(s.d.WS))
 		}
 	}
 
@@ -419,6 +419,35 @@ func (s *Server) routes() {
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, smp.Errorf(smp.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})
+}
+
+// requireUpgrade answers a request that is not a WebSocket handshake with
+// 426 and the JSON error, as every other error (the WebSocket library
+// would answer in plain text).
+func (s *Server) requireUpgrade(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket") {
+			w.Header().Set("Connection", "Upgrade")
+			w.Header().Set("Upgrade", "websocket")
+			writeJSON(w, http.StatusUpgradeRequired, map[string]any{"error": map[string]string{"code": smp.EINVALID,
+				"message": "this is the technicians' WebSocket: connect with a WebSocket client (Connection: Upgrade, Upgrade: websocket)"}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headerHas reports whether a comma-separated header holds token (case
+// insensitive).
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
