@@ -236,7 +236,10 @@ func (e *Engine) Healthy() error {
 	if !e.running.Load() {
 		return errors.New("dispatch engine is not running")
 	}
-	if len(e.cities) == 0 {
+	e.cmu.RLock()
+	none := len(e.cities) == 0
+	e.cmu.RUnlock()
+	if none {
 		return nil // no city, no worker: nothing beats, and nothing can be stuck (a fresh platform)
 	}
 	if age := e.cfg.Now().Sub(time.Unix(0, e.beat.Load())); age > 3*e.cfg.PopWait+5*time.Second {
