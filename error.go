@@ -15,6 +15,8 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
+	// ETOOMANY: the caller is rate-limited (HTTP 429); try again later.
+	ETOOMANY = "too_many_requests"
 )
 
 // Error is SMP's application error: a machine-readable code and a message

@@ -19,6 +19,8 @@ import "context"
 //	IdempotencyStore, IdempotencyTx     idempotency.go
 //	HeartbeatStore                      heartbeat.go (the processes' liveness)
 //	WalletStore, WalletTx               wallet.go (the partners' ledger)
+//	SessionStore                        login.go (with OTPStore and RateCounter, kept outside the database)
+//	TechnicianSettingsStore, TechnicianSettingsTx   availability.go
 //
 // Packages declare the narrow interface they use, composed of these.
 // Every change of an order or of money goes through Transactor.InTx
@@ -59,4 +61,5 @@ type Tx interface {
 	AlertTx
 	IdempotencyTx
 	WalletTx
+	TechnicianSettingsTx
 }

@@ -14,4 +14,6 @@ func TestConformance(t *testing.T) {
 	dispatchtest.RunInvitations(t, func(*testing.T) smp.InvitationStore { return inmem.NewInvitations() })
 	dispatchtest.RunGeo(t, func(*testing.T) smp.GeoIndex { return inmem.NewGeo() })
 	dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return inmem.NewLocker() })
+	dispatchtest.RunOTP(t, func(*testing.T) smp.OTPStore { return inmem.NewOTP(nil) })
+	dispatchtest.RunRateCounter(t, func(*testing.T) smp.RateCounter { return inmem.NewOTP(nil) })
 }

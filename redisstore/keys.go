@@ -36,6 +36,12 @@ const (
 	PrefixCustomer    = "cache:inside:customer:" // STRING cached inside customer info
 	PrefixSession     = "session:"               // STRING per technician: their newest connection's id (process/connection)
 	ChannelNotify     = "dispatch:notify"        // pub/sub channel: messages for technicians connected to another process
+	// Logins (logins.go): the runbook's session:* keys of customers and
+	// technicians, their one-time codes and the rate counters.
+	PrefixLoginSession = "session:login:" // HASH per login session: owner, secret hash, expiry
+	PrefixSessionOwner = "session:owner:" // SET per owner (kind:id): their session ids
+	PrefixOTP          = "otp:"           // HASH per phone: the one-time code's hash, expiry, attempts
+	PrefixRate         = "ratelimit:"     // STRING per key and window: a counter
 )
 
 // CachePrefix: every cache class lives under it, and only keys under it
@@ -58,6 +64,10 @@ var KeyClasses = []KeyClass{
 	{Prefix: PrefixStock, TTL: 30 * time.Second, Cache: true, Why: "cache of wms stock: must expire (runbook INC-004)"},
 	{Prefix: PrefixCustomer, TTL: 24 * time.Hour, Cache: true, Why: "last good customer info from inside, served stale while inside is down"},
 	{Prefix: PrefixSession, TTL: 2 * time.Minute, Why: "refreshed by heartbeats while the connection lives"},
+	{Prefix: PrefixLoginSession, TTL: 30 * 24 * time.Hour, Why: "TTL set at login: the session's lifetime (--session-ttl, 30 days by default); deleted at logout or revocation"},
+	{Prefix: PrefixSessionOwner, TTL: 30 * 24 * time.Hour, Why: "TTL raised to the owner's longest session at each login"},
+	{Prefix: PrefixOTP, TTL: 5 * time.Minute, Why: "a one-time code lives 5 minutes; deleted once used"},
+	{Prefix: PrefixRate, TTL: 10 * time.Minute, Why: "TTL set at the first hit: the counter's window (10 minutes by default)"},
 }
 
 // ClassOf returns the class of a key (without the store's prefix).

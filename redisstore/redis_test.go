@@ -12,6 +12,7 @@ import (
 
 	"smp"
 	"smp/dispatchtest"
+	"smp/storetest"
 	"smp/redisstore"
 )
 
@@ -48,6 +49,11 @@ func TestConformance(t *testing.T) {
 	dispatchtest.RunInvitations(t, func(t *testing.T) smp.InvitationStore { return open(t).Invitations() })
 	dispatchtest.RunGeo(t, func(t *testing.T) smp.GeoIndex { return open(t).Geo() })
 	dispatchtest.RunLocker(t, func(t *testing.T) smp.Locker { return open(t).Locker() })
+	dispatchtest.RunOTP(t, func(t *testing.T) smp.OTPStore { return open(t).Logins() })
+	dispatchtest.RunRateCounter(t, func(t *testing.T) smp.RateCounter { return open(t).Logins() })
+	t.Run("Sessions", func(t *testing.T) {
+		storetest.SessionTests(t, func(t *testing.T) smp.SessionStore { return open(t).Logins() })
+	})
 }
 
 // BenchmarkNearby: GEOSEARCH over the same kind of technician set as

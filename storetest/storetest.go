@@ -35,6 +35,8 @@ type Store interface {
 	smp.IdempotencyStore
 	smp.HeartbeatStore
 	smp.WalletStore
+	smp.SessionStore
+	smp.TechnicianSettingsStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -47,7 +49,8 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, heartbeatTests, limitTests, concurrentTests, walletTests} {
+		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, heartbeatTests,
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests} {
 		all = append(all, group...)
 	}
 	return all
