@@ -12,8 +12,8 @@ import (
 
 	"smp"
 	"smp/dispatchtest"
-	"smp/storetest"
 	"smp/redisstore"
+	"smp/storetest"
 )
 
 // EnvAddr names the variable with the test Redis server's address.
