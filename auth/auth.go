@@ -137,6 +137,25 @@ type Authenticator struct {
 	hasAdmin bool
 	am       [32]byte
 	hasAM    bool
+	logins   *Logins
+}
+
+// UseSessions makes the authenticator accept the session tokens of l
+// (customers and technicians who logged in with a code) besides stored
+// tokens.
+func (a *Authenticator) UseSessions(l *Logins) { a.logins = l }
+
+// owner resolves a customer's or technician's token, session or stored.
+func (a *Authenticator) owner(ctx context.Context, token string) (kind, id string, err error) {
+	if a.logins != nil && IsSessionToken(token) {
+		s, err := a.logins.Resolve(ctx, token)
+		if err != nil {
+			return "", "", err
+		}
+		return s.OwnerKind, s.OwnerID, nil
+	}
+	kind, id, _, err = a.tokens.FindTokenOwner(ctx, HashToken(token))
+	return kind, id, err
 }
 
 // NewAuthenticator resolves tokens through tokens; adminToken, when set,
@@ -204,13 +223,14 @@ func (a *Authenticator) Admin(ctx context.Context, token string) (smp.Principal,
 }
 
 // Owner resolves a customer's or technician's token (want is the kind)
-// to the owner's id: EUNAUTHORIZED without a token or for an unknown one,
-// EFORBIDDEN for another kind.
+// to the owner's id: a stored token, or a session token once UseSessions
+// was called. EUNAUTHORIZED without a token or for an unknown, revoked or
+// expired one, EFORBIDDEN for another kind.
 func (a *Authenticator) Owner(ctx context.Context, token, want string) (string, error) {
 	if token == "" {
 		return "", smp.Errorf(smp.EUNAUTHORIZED, "a %s bearer token is required", want)
 	}
-	kind, id, _, err := a.tokens.FindTokenOwner(ctx, HashToken(token))
+	kind, id, err := a.owner(ctx, token)
 	if err != nil {
 		return "", err
 	}
@@ -226,6 +246,6 @@ func (a *Authenticator) Known(ctx context.Context, token string) error {
 	if token == "" {
 		return smp.Errorf(smp.EUNAUTHORIZED, "a bearer token is required")
 	}
-	_, _, _, err := a.tokens.FindTokenOwner(ctx, HashToken(token))
+	_, _, err := a.owner(ctx, token)
 	return err
 }

@@ -114,7 +114,9 @@ func (c *Config) setDefaults() {
 // its intake (bus.Store). Orders change only through Orders.
 type Store interface {
 	bus.Store
+	smp.Transactor
 	smp.DispatchTraceStore
+	smp.TechnicianSettingsStore
 	// FindOrderByID, FindDispatchable and CountOrdersByStage are
 	// smp.OrderStore's.
 	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)

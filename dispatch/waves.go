@@ -176,6 +176,9 @@ func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.Cit
 	for ; idx < len(city.RadiusStepsKm); idx++ {
 		radiusM := city.RadiusStepsKm[idx] * 1000
 		found, err := e.d.Geo.Nearby(ctx, o.City, o.Service, o.Lat, o.Lng, radiusM, n+len(excluded)+16)
+		if err == nil {
+			found, err = e.available(ctx, found) // their hours, days off and radius
+		}
 		if err != nil {
 			return nil, idx, fmt.Errorf("dispatch: candidate search: %w", err)
 		}
