@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/auth"
 	smpbus "smp/bus"
 	"smp/catalog"
 	"smp/dispatch"
@@ -28,6 +29,7 @@ import (
 	"smp/outbox"
 	"smp/payments"
 	"smp/redisstore"
+	"smp/sim"
 	"smp/sqlbus"
 	"smp/sqlstore"
 	"smp/status"
@@ -66,10 +68,16 @@ type App struct {
 	// Catalog onboards cities, services, partners, technicians and customers.
 	Catalog *catalog.Service
 	HTTP    *httpapi.Server
+	// Logins are customers' and technicians' logins (one-time codes by
+	// SMS, session tokens); SMS is the simulated provider when no real one
+	// is configured (nil otherwise).
+	Logins *auth.Logins
+	SMS    *sim.SMS
 
 	services     map[string]bool
 	broadcaster  *redisstore.Broadcaster
 	integrations httpapi.Integrations
+	sessions     smp.SessionStore
 
 	queue smp.DispatchQueue // the engine's, which the order-svc intake fills
 

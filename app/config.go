@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"smp"
 )
 
 // Config is the platform's configuration: plain values, filled by cmd/smp
@@ -45,6 +47,18 @@ type Config struct {
 	// the database (dispatch_engine_up is read from it); a process is
 	// presumed dead after three intervals without one.
 	HeartbeatInterval time.Duration
+	// SessionTTL is the lifetime of a customer's or technician's login
+	// session (--session-ttl, 30 days).
+	SessionTTL time.Duration
+	// SMSURL is the HTTP SMS gateway login codes are sent through
+	// (--sms-url); SMSToken its bearer token (SMP_SMS_TOKEN only). Without
+	// a URL, and without SMS, codes go to the simulator, whose outbox
+	// admins read at GET /admin/sms/outbox.
+	SMSURL   string
+	SMSToken string
+	// SMS, when set, is the SMS provider (tests and the demo pass
+	// sim.SMS); it wins over SMSURL.
+	SMS smp.SMSSender
 	// InsideWebhookSecrets are inside's webhook signing secrets,
 	// comma-separated while rotating (cmd/smp reads them from
 	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
@@ -77,6 +91,7 @@ func DefaultConfig() Config {
 		StatusFromAlerts:      true,
 		DashboardSampleEvery:  5 * time.Second,
 		HeartbeatInterval:     5 * time.Second,
+		SessionTTL:            30 * 24 * time.Hour,
 	}
 }
 
@@ -109,6 +124,8 @@ func (c *Config) Validate() error {
 		return invalid("--alertmanager-token must differ from --admin-token: Alertmanager gets a credential of its own")
 	case c.HeartbeatInterval < 0:
 		return invalid("--heartbeat-interval must be positive")
+	case c.SessionTTL != 0 && c.SessionTTL < time.Minute:
+		return invalid("--session-ttl must be at least 1m")
 	}
 	if _, err := c.ServiceSet(); err != nil {
 		return err

@@ -48,6 +48,7 @@ const (
 	ModulePayments    = "payments"     // inside's webhooks and the payment processor object
 	ModuleIntegration = "integrations" // inside and wms clients behind breakers
 	ModuleWallet      = "wallet"       // the partners' wallets: the ledger's postings and verification
+	ModuleLogins      = "logins"       // customers' and technicians' logins: codes by SMS, sessions
 	ModuleOps         = "ops"          // the operator actions (audited) and the status page
 	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
 	ModuleHeartbeat   = "heartbeat"    // this process's liveness in the database; dispatch_engine_up from everyone's
@@ -78,12 +79,13 @@ var modules = []module{
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
 	{ModuleWallet, []string{ModuleStore}, (*App).initWallet},
-	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration}, (*App).initOps},
+	{ModuleLogins, []string{ModuleStore, ModuleRedis}, (*App).initLogins},
+	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
 	// The heartbeat object comes before the server (its checks and stats
 	// read it); it beats from the end of the table (ModuleBeat), once the
 	// services run, and stops beating first.
 	{ModuleHeartbeat, []string{ModuleStore, ModuleEngine, ModuleHub}, (*App).initHeartbeat},
-	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleWallet, ModuleOps, ModuleHeartbeat}, (*App).initServer},
+	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleWallet, ModuleLogins, ModuleOps, ModuleHeartbeat}, (*App).initServer},
 
 	{ServiceAPI, []string{ModuleServer}, nil},
 	{ServiceOrders, []string{ModuleOrders, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
@@ -457,7 +459,7 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	}
 	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now, Rules: rules}, a.Store)
 	actCfg := ops.Config{Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: a.Status, Dispatch: a.Engine,
-		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now}
+		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine}
 	if integ.Inside != nil {
 		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
 	}
@@ -482,7 +484,8 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) }},
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Catalog: a.Catalog})
+			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Catalog: a.Catalog,
+			Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
 	return a.HTTP, err
 }
 

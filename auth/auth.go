@@ -62,6 +62,7 @@ var (
 	roleOps     = []smp.Role{smp.RoleOps}
 	roleFinance = []smp.Role{smp.RoleFinance}
 	roleAdmin   = []smp.Role{smp.RoleAdmin}
+	roleOpsSec  = []smp.Role{smp.RoleOps, smp.RoleSecurity}
 )
 
 // Permissions maps each admin action to the roles allowed to do it (the
@@ -93,6 +94,13 @@ var Permissions = map[string][]smp.Role{
 	"catalog.view":  roleAny,
 	"partners.view": {smp.RoleOps, smp.RoleFinance, smp.RoleSecurity},
 	"people.view":   roleOps,
+	// Logins: who is logged in, logging them out (INC-004's "users are
+	// logged out", on purpose); the simulated SMS outbox holds live
+	// codes, so only admins read it.
+	"sessions.view":        roleOpsSec,
+	"sessions.revoke":      roleOpsSec,
+	"sms.outbox":           roleAdmin,
+	"technicians.settings": roleOps,
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -26,6 +25,38 @@ type Account struct {
 // An account that may not log in (a suspended technician) is left out.
 type Directory interface {
 	FindAccountsByPhone(ctx context.Context, phone string) ([]Account, error)
+}
+
+// PhoneBook is the catalogue's lookups by phone (smp.CatalogStore's).
+type PhoneBook interface {
+	FindTechnicianByPhone(ctx context.Context, phone string) (*smp.Technician, error)
+	FindCustomerByPhone(ctx context.Context, phone string) (*smp.Customer, error)
+}
+
+// CatalogDirectory is the Directory of the catalogue: the technician and
+// the customer with the number, if active (a suspended technician or an
+// inactive customer cannot log in).
+func CatalogDirectory(pb PhoneBook) Directory { return catalogDirectory{pb} }
+
+type catalogDirectory struct{ pb PhoneBook }
+
+func (d catalogDirectory) FindAccountsByPhone(ctx context.Context, phone string) ([]Account, error) {
+	var out []Account
+	t, err := d.pb.FindTechnicianByPhone(ctx, phone)
+	switch {
+	case err == nil && t.Status.Active():
+		out = append(out, Account{Kind: smp.OwnerTechnician, ID: t.ID})
+	case err != nil && smp.ErrorCode(err) != smp.ENOTFOUND:
+		return nil, err
+	}
+	c, err := d.pb.FindCustomerByPhone(ctx, phone)
+	switch {
+	case err == nil && c.Status.Active():
+		out = append(out, Account{Kind: smp.OwnerCustomer, ID: c.ID})
+	case err != nil && smp.ErrorCode(err) != smp.ENOTFOUND:
+		return nil, err
+	}
+	return out, nil
 }
 
 // LoginConfig configures Logins. Sender, Codes, Limits, Sessions and
@@ -122,24 +153,6 @@ type RateLimited struct {
 func (e *RateLimited) Error() string { return e.Err.Error() }
 func (e *RateLimited) Unwrap() error { return e.Err }
 
-var vnMobile = regexp.MustCompile(`^\+84[1-9][0-9]{8}$`)
-
-// NormalizePhone returns a Vietnamese phone number in E.164 (+84 and nine
-// digits), accepting the national form (0 and nine digits) and spaces,
-// dots or dashes between digits; EINVALID otherwise.
-func NormalizePhone(phone string) (string, error) {
-	p := strings.NewReplacer(" ", "", ".", "", "-", "").Replace(strings.TrimSpace(phone))
-	if strings.HasPrefix(p, "0") && len(p) == 10 {
-		p = "+84" + p[1:]
-	} else if strings.HasPrefix(p, "84") && len(p) == 11 {
-		p = "+" + p
-	}
-	if !vnMobile.MatchString(p) {
-		return "", smp.Errorf(smp.EINVALID, "phone must be a Vietnamese number in E.164, e.g. +84901234567")
-	}
-	return p, nil
-}
-
 // limit counts one request against key and refuses it over max.
 func (l *Logins) limit(ctx context.Context, key string, max int64, what string) error {
 	now := l.cfg.Now()
@@ -202,7 +215,7 @@ func (l *Logins) code() (string, error) {
 // EINVALID for a malformed phone or kind, ETOOMANY (*RateLimited) over the
 // limits per phone and per IP, EUNAVAILABLE when the SMS provider refused.
 func (l *Logins) SendCode(ctx context.Context, phone, kind, ip string) (time.Duration, error) {
-	phone, err := NormalizePhone(phone)
+	phone, err := smp.ParsePhone(phone)
 	if err != nil {
 		return 0, err
 	}
@@ -257,7 +270,7 @@ func errBadCode() error {
 // or kind; EUNAUTHORIZED for a wrong, expired or used code, or one with
 // too many attempts (then a new code is needed); ETOOMANY (*RateLimited).
 func (l *Logins) Verify(ctx context.Context, phone, code, kind, ip string) (string, *smp.Session, error) {
-	phone, err := NormalizePhone(phone)
+	phone, err := smp.ParsePhone(phone)
 	if err != nil {
 		return "", nil, err
 	}

@@ -110,6 +110,14 @@ type Deps struct {
 	// Catalog onboards cities, services, partners, technicians and
 	// customers (admin_catalog.go); without, those routes answer 503.
 	Catalog *catalog.Service
+	// Logins, when set, serves /v1/auth (one-time codes by SMS, session
+	// tokens), and /v1 and the WebSocket accept its session tokens.
+	// Sessions is its store, listed at /admin/sessions.
+	Logins   *auth.Logins
+	Sessions smp.SessionStore
+	// SMSOutbox, when set, is the simulated SMS provider's outbox
+	// (GET /admin/sms/outbox).
+	SMSOutbox func() any
 }
 
 // Server serves the HTTP API.
@@ -141,6 +149,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
 	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken).WithAlertmanager(cfg.AlertmanagerToken)
+	if d.Logins != nil {
+		s.auth.UseSessions(d.Logins)
+	}
 	if d.Actions == nil {
 		// Nothing to act on: every action answers 503 (tests that only read).
 		st, _ := d.Store.(ops.Store)
@@ -289,6 +300,8 @@ func ErrorStatus(code string) int {
 		return http.StatusConflict
 	case smp.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case smp.ETOOMANY:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -383,6 +396,14 @@ func (s *Server) routes() {
 		if s.d.WS != nil {
 			m.Handle("GET /v1/technicians/ws", s.requireUpgrade(s.d.WS))
 		}
+		m.HandleFunc("GET /v1/technicians/me/settings", s.handleMySettings)
+		m.HandleFunc("PUT /v1/technicians/me/settings", s.handleSetMySettings)
+		if s.d.Logins != nil {
+			m.HandleFunc("POST /v1/auth/otp", s.handleSendCode)
+			m.HandleFunc("POST /v1/auth/verify", s.handleVerify)
+			m.HandleFunc("GET /v1/auth/session", s.handleSession)
+			m.HandleFunc("DELETE /v1/auth/session", s.handleLogout)
+		}
 	}
 
 	m.HandleFunc("GET /admin/stats", s.can("view", s.handleStats))
@@ -404,6 +425,12 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /admin/bus/reset-offsets", s.can("bus.reset_offsets", s.handleResetOffsets))
 	m.HandleFunc("GET /admin/circuit-breaker", s.can("view", s.handleBreakers))
 	m.HandleFunc("POST /admin/circuit-breaker/half-open", s.can("breaker.half_open", s.handleHalfOpen))
+	m.HandleFunc("GET /admin/sessions", s.can("sessions.view", s.handleSessions))
+	m.HandleFunc("DELETE /admin/sessions/{id}", s.can("sessions.revoke", s.handleRevokeSession))
+	m.HandleFunc("POST /admin/sessions/revoke", s.can("sessions.revoke", s.handleRevokeSessions))
+	m.HandleFunc("GET /admin/sms/outbox", s.can("sms.outbox", s.handleSMSOutbox))
+	m.HandleFunc("GET /admin/technicians/{id}/settings", s.can("view", s.handleTechnicianSettings))
+	m.HandleFunc("PUT /admin/technicians/{id}/settings", s.can("technicians.settings", s.handleSetTechnicianSettings))
 	if s.d.Payments != nil {
 		if s.d.Integration {
 			m.HandleFunc("POST /integrations/inside/payment-webhook", s.handleInsideWebhook)

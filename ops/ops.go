@@ -90,6 +90,10 @@ type Config struct {
 	Status   Status
 	Dispatch Dispatcher
 	Breakers []Breaker
+	// Sessions are customers' and technicians' logins (revocations are
+	// audited: ops/logins.go); Technicians sets their settings.
+	Sessions    Sessions
+	Technicians Technicians
 
 	Bus      Publisher
 	BusAdmin smp.BusAdmin

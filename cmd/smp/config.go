@@ -45,6 +45,9 @@ func (c *Config) fromEnv() {
 	if c.InsideWebhookSecrets == "" {
 		c.InsideWebhookSecrets = os.Getenv("SMP_INSIDE_WEBHOOK_SECRET")
 	}
+	if c.SMSToken == "" {
+		c.SMSToken = os.Getenv("SMP_SMS_TOKEN")
+	}
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -74,6 +77,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.StatusFromAlerts, "status-from-alerts", d.StatusFromAlerts, "let firing alerts (from Alertmanager) degrade their component on the status page")
 	fs.DurationVar(&c.DashboardSampleEvery, "dashboard-sample-every", d.DashboardSampleEvery, "how often the admin dashboard's latency history is sampled")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", d.HeartbeatInterval, "how often this process records its liveness in the database; dispatch_engine_up is 0 three intervals after the last engine's")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", d.SessionTTL, "lifetime of a customer's or technician's login session")
+	fs.StringVar(&c.SMSURL, "sms-url", "", "HTTP SMS gateway for login codes (POST {\"to\",\"text\"}; token in SMP_SMS_TOKEN); default: the SMS simulator, read at GET /admin/sms/outbox")
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).

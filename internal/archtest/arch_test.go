@@ -43,6 +43,7 @@ var layout = map[string]kind{
 	"smp/kafkabus":   backend,
 	"smp/redisstore": backend,
 	"smp/inmem":      backend,
+	"smp/smsgw":      backend,
 
 	"smp/orders":       logic,
 	"smp/dispatch":     logic,

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+
+	"smp"
+	"smp/auth"
+	"smp/inmem"
+	"smp/internal/startstop"
+	"smp/sim"
+	"smp/smsgw"
+)
+
+// initLogins builds customers' and technicians' logins: codes and rate
+// counters in process (embedded) or on Redis (shared by every process),
+// sessions in the database (embedded) or under Redis's session:* keys,
+// and the SMS provider: Cfg.SMS, the HTTP gateway at --sms-url, or the
+// simulator (its outbox at GET /admin/sms/outbox).
+func (a *App) initLogins(ctx context.Context) (startstop.Service, error) {
+	cfg := auth.LoginConfig{Directory: auth.CatalogDirectory(a.Store), SessionTTL: a.Cfg.SessionTTL, Now: a.Cfg.Now, Logger: a.Log}
+	if a.Redis != nil {
+		l := a.Redis.Logins()
+		cfg.Codes, cfg.Limits, cfg.Sessions = l, l, l
+	} else {
+		codes := inmem.NewOTP(a.Cfg.Now)
+		cfg.Codes, cfg.Limits, cfg.Sessions = codes, codes, a.Store
+	}
+	switch {
+	case a.Cfg.SMS != nil:
+		cfg.Sender = a.Cfg.SMS
+		if s, ok := a.Cfg.SMS.(*sim.SMS); ok {
+			a.SMS = s
+		}
+	case a.Cfg.SMSURL != "":
+		gw, err := smsgw.New(smsgw.Config{URL: a.Cfg.SMSURL, Token: a.Cfg.SMSToken})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Sender = gw
+	default:
+		a.SMS = &sim.SMS{Now: a.Cfg.Now}
+		cfg.Sender = a.SMS
+		a.Log.Warn("no --sms-url: login codes go to the SMS simulator; admins read them at GET /admin/sms/outbox")
+	}
+	a.sessions = cfg.Sessions
+	var err error
+	a.Logins, err = auth.NewLogins(cfg)
+	return nil, err
+}
+
+// smsOutbox is the simulated provider's outbox for the admin API, or nil.
+func (a *App) smsOutbox() func() any {
+	if a.SMS == nil {
+		return nil
+	}
+	return func() any {
+		msgs := a.SMS.Outbox()
+		if msgs == nil {
+			msgs = []sim.SMSMessage{}
+		}
+		return msgs
+	}
+}
+
+var _ smp.SMSSender = (*sim.SMS)(nil)
