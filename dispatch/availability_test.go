@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,13 +11,7 @@ import (
 	"smp/internal/wait"
 )
 
-// fakeClock is a settable clock for the engine.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+// Set moves the clock to t.
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // vn is a time of day in Ho Chi Minh City on Tuesday 1 December 2026.
