@@ -59,6 +59,16 @@ type Config struct {
 	// SMS, when set, is the SMS provider (tests and the demo pass
 	// sim.SMS); it wins over SMSURL.
 	SMS smp.SMSSender
+	// HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout bound a
+	// request's reading (body included), its answer and a keep-alive
+	// connection's idle wait; WebSockets are exempt (httpapi/limits.go).
+	HTTPReadTimeout  time.Duration
+	HTTPWriteTimeout time.Duration
+	HTTPIdleTimeout  time.Duration
+	// HTTPMaxConnsPerIP caps the connections one client address holds at
+	// once, WebSockets included (0: no cap, e.g. behind a proxy that
+	// does not keep client addresses).
+	HTTPMaxConnsPerIP int
 	// InsideWebhookSecrets are inside's webhook signing secrets,
 	// comma-separated while rotating (cmd/smp reads them from
 	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
@@ -92,6 +102,10 @@ func DefaultConfig() Config {
 		DashboardSampleEvery:  5 * time.Second,
 		HeartbeatInterval:     5 * time.Second,
 		SessionTTL:            30 * 24 * time.Hour,
+		HTTPReadTimeout:       30 * time.Second,
+		HTTPWriteTimeout:      30 * time.Second,
+		HTTPIdleTimeout:       120 * time.Second,
+		HTTPMaxConnsPerIP:     256,
 	}
 }
 
@@ -120,6 +134,10 @@ func (c *Config) Validate() error {
 		return invalid("--backpressure-threshold must be positive")
 	case c.Partitions <= 0 || c.Partitions > 1024:
 		return invalid("--partitions must be between 1 and 1024")
+	case c.HTTPReadTimeout < 0 || c.HTTPWriteTimeout < 0 || c.HTTPIdleTimeout < 0:
+		return invalid("--http-read-timeout, --http-write-timeout and --http-idle-timeout must not be negative (0: the default)")
+	case c.HTTPMaxConnsPerIP < 0:
+		return invalid("--http-max-conns-per-ip must not be negative (0: no cap)")
 	case c.AlertmanagerToken != "" && c.AlertmanagerToken == c.AdminToken:
 		return invalid("--alertmanager-token must differ from --admin-token: Alertmanager gets a credential of its own")
 	case c.HeartbeatInterval < 0:

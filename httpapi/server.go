@@ -59,6 +59,13 @@ type Config struct {
 	// OnServeError, when set, is told that the server stopped serving on
 	// its own (the listener failed): the process cannot go on.
 	OnServeError func(error)
+	// ReadTimeout, WriteTimeout and IdleTimeout bound a request's reading
+	// (body included), its answer, and a keep-alive connection's wait for
+	// the next request (defaults in limits.go; WebSockets are exempt).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnsPerIP caps the connections open at once from one client
+	// address, WebSockets included (0: no cap).
+	MaxConnsPerIP int
 }
 
 // Store is what the HTTP API reads of the system of record, with the
@@ -134,6 +141,7 @@ type Server struct {
 	panics *panics.Counter
 
 	requests *prometheus.CounterVec
+	refused  prometheus.Counter
 }
 
 // New builds the server; Open binds it.
@@ -163,13 +171,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.panics = panics.New(cfg.Registerer, cfg.Logger)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_http_requests_total", Help: "HTTP requests by route and status code."},
 		[]string{"route", "code"})
+	s.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_http_connections_refused_total",
+		Help: "Connections closed at accept because their client address already held --http-max-conns-per-ip."})
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.requests); err != nil {
 			return nil, err
 		}
+		if err := cfg.Registerer.Register(s.refused); err != nil {
+			return nil, err
+		}
 	}
 	s.routes()
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s}
+	configureLimits(s.srv, cfg)
 	return s, nil
 }
 
@@ -188,10 +202,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.Abort()
 		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
+	s.ln = newPerIPListener(ln, s.cfg.MaxConnsPerIP, s.refused)
 	s.Go(func() { s.sample(ctx, s.cfg.SampleEvery) })
 	s.Go(func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http: serve", "err", err)
 			if s.cfg.OnServeError != nil {
 				s.cfg.OnServeError(err)
@@ -258,8 +272,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-ID", rid)
 	r = r.WithContext(context.WithValue(r.Context(), keyRequestID, rid))
 	sw := &statusWriter{ResponseWriter: w, code: 200}
-	s.serveRecovering(sw, r)
 	_, pattern := s.mux.Handler(r)
+	if s.limitBody(sw, r, pattern) {
+		s.serveRecovering(sw, r)
+	}
 	if pattern == "" {
 		pattern = "unmatched"
 	}
@@ -309,6 +325,10 @@ func ErrorStatus(code string) int {
 // writeError answers with {"error":{"code","message"}}; internal errors
 // are logged here, once, and their detail is not shown.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if tl := asTooLarge(err); tl != nil {
+		writeTooLarge(w, tl)
+		return
+	}
 	code := smp.ErrorCode(err)
 	rid, _ := r.Context().Value(keyRequestID).(string)
 	if r.Context().Err() != nil {
@@ -338,6 +358,9 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if tl := asTooLarge(err); tl != nil {
+			return tl // 413, not 400
+		}
 		return smp.Errorf(smp.EINVALID, "malformed JSON body: %v", err)
 	}
 	if dec.More() {

@@ -79,6 +79,10 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", d.HeartbeatInterval, "how often this process records its liveness in the database; dispatch_engine_up is 0 three intervals after the last engine's")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", d.SessionTTL, "lifetime of a customer's or technician's login session")
 	fs.StringVar(&c.SMSURL, "sms-url", "", "HTTP SMS gateway for login codes (POST {\"to\",\"text\"}; token in SMP_SMS_TOKEN); default: the SMS simulator, read at GET /admin/sms/outbox")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", d.HTTPReadTimeout, "longest time to read a request, body included (WebSockets exempt)")
+	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", d.HTTPWriteTimeout, "longest time to write an answer (WebSockets exempt)")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", d.HTTPIdleTimeout, "a keep-alive connection idle this long is closed")
+	fs.IntVar(&c.HTTPMaxConnsPerIP, "http-max-conns-per-ip", d.HTTPMaxConnsPerIP, "connections one client address may hold at once, WebSockets included; more are refused with 503 (0: no cap, e.g. behind a proxy)")
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).

@@ -59,6 +59,10 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = sim.NewToken("adm_")
 	}
+	if need := techs + 64; cfg.HTTPMaxConnsPerIP > 0 && cfg.HTTPMaxConnsPerIP < need {
+		// The simulated technicians and customers all connect from here.
+		cfg.HTTPMaxConnsPerIP = need
+	}
 	if duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
