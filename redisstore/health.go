@@ -11,8 +11,13 @@ import (
 
 // Memory is what INFO memory and INFO stats say.
 type Memory struct {
-	UsedBytes      int64
-	MaxBytes       int64 // 0: no limit
+	UsedBytes int64
+	MaxBytes  int64 // 0: no limit
+	// SystemBytes is the host's memory (total_system_memory; 0 if Redis
+	// does not say).
+	SystemBytes int64
+	// UsedPercent is of MaxBytes, or of SystemBytes without a limit (Redis
+	// then grows until the host runs out, so that is what "full" means).
 	UsedPercent    float64
 	Policy         string
 	EvictedKeys    int64
@@ -38,10 +43,13 @@ func (s *Store) Memory(ctx context.Context) (Memory, error) {
 	}
 	f := infoFields(raw)
 	num := func(k string) int64 { n, _ := strconv.ParseInt(f[k], 10, 64); return n }
-	m := Memory{UsedBytes: num("used_memory"), MaxBytes: num("maxmemory"), Policy: f["maxmemory_policy"],
+	m := Memory{UsedBytes: num("used_memory"), MaxBytes: num("maxmemory"), SystemBytes: num("total_system_memory"), Policy: f["maxmemory_policy"],
 		EvictedKeys: num("evicted_keys"), KeyspaceHits: num("keyspace_hits"), KeyspaceMisses: num("keyspace_misses")}
-	if m.MaxBytes > 0 {
+	switch {
+	case m.MaxBytes > 0:
 		m.UsedPercent = 100 * float64(m.UsedBytes) / float64(m.MaxBytes)
+	case m.SystemBytes > 0:
+		m.UsedPercent = 100 * float64(m.UsedBytes) / float64(m.SystemBytes)
 	}
 	return m, nil
 }
@@ -70,7 +78,9 @@ type collector struct{ s *Store }
 func NewCollector(s *Store) prometheus.Collector { return &collector{s} }
 
 var (
-	usedPctDesc = prometheus.NewDesc("redis_memory_used_percent", "Redis used_memory as a percentage of maxmemory (0 without a limit).", nil, nil)
+	usedPctDesc = prometheus.NewDesc("redis_memory_used_percent", "Redis used_memory as a percentage of maxmemory, or of the host's memory when maxmemory is unset (see redis_maxmemory_configured).", nil, nil)
+	maxSetDesc  = prometheus.NewDesc("redis_maxmemory_configured", "1 when Redis has a maxmemory limit; 0 when it has none (it grows until the host runs out: set maxmemory and the noeviction policy, docs/redis.md).", nil, nil)
+	policyDesc  = prometheus.NewDesc("smp_redis_maxmemory_policy", "Redis's maxmemory-policy, as a label (1); SMP needs noeviction.", []string{"policy"}, nil)
 	usedDesc    = prometheus.NewDesc("smp_redis_memory_used_bytes", "Redis used_memory.", nil, nil)
 	evictedDesc = prometheus.NewDesc("smp_redis_evicted_keys_total", "Keys Redis evicted (INFO stats evicted_keys).", nil, nil)
 	missDesc    = prometheus.NewDesc("smp_redis_keyspace_misses_total", "Redis keyspace misses (INFO stats).", nil, nil)
@@ -78,7 +88,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{usedPctDesc, usedDesc, evictedDesc, missDesc, hitDesc} {
+	for _, d := range []*prometheus.Desc{usedPctDesc, maxSetDesc, policyDesc, usedDesc, evictedDesc, missDesc, hitDesc} {
 		ch <- d
 	}
 }
@@ -90,6 +100,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(usedPctDesc, prometheus.GaugeValue, m.UsedPercent)
+	set := 0.0
+	if m.MaxBytes > 0 {
+		set = 1
+	}
+	ch <- prometheus.MustNewConstMetric(maxSetDesc, prometheus.GaugeValue, set)
+	if m.Policy != "" {
+		ch <- prometheus.MustNewConstMetric(policyDesc, prometheus.GaugeValue, 1, m.Policy)
+	}
 	ch <- prometheus.MustNewConstMetric(usedDesc, prometheus.GaugeValue, float64(m.UsedBytes))
 	ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(m.EvictedKeys))
 	ch <- prometheus.MustNewConstMetric(missDesc, prometheus.CounterValue, float64(m.KeyspaceMisses))
