@@ -135,7 +135,7 @@ func (a *App) openBus() error {
 		}
 		a.Bus = l
 	}
-	a.Registry.MustRegister(smpbus.NewLagCollector(a.Bus, Subscriptions...))
+	a.Registry.MustRegister(smpbus.NewLagCollector(a.Bus, Subscriptions...), smpbus.NewDeadLetterCollector(a.Bus.(smp.BusAdmin), smp.TopicOrders))
 	return nil
 }
 

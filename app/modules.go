@@ -351,6 +351,9 @@ func (a *App) initFlags(ctx context.Context) (startstop.Service, error) {
 	if a.Flags, err = flags.New(ctx, a.Store, a.Cfg.Now); err != nil {
 		return nil, err
 	}
+	if err := a.Registry.Register(flags.NewCollector(a.Flags)); err != nil {
+		return nil, err
+	}
 	return a.Flags, nil
 }
 

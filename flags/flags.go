@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"smp"
 	"smp/internal/startstop"
 )
@@ -150,4 +152,25 @@ func (s *Service) Set(ctx context.Context, name string, value bool, p smp.Princi
 		return Flag{}, err
 	}
 	return Flag{name, value}, s.Refresh(ctx)
+}
+
+var flagDesc = prometheus.NewDesc("smp_feature_flag_enabled",
+	"1 while the feature flag is on (ENABLE_AUTO_DISPATCH: runbook INC-001 option D is in force when 0).", []string{"name"}, nil)
+
+type collector struct{ s *Service }
+
+// NewCollector exports every flag's value as smp_feature_flag_enabled{name},
+// so smp runbook check knows whether option D is already in force.
+func NewCollector(s *Service) prometheus.Collector { return collector{s} }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) { ch <- flagDesc }
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.s.All() {
+		v := 0.0
+		if f.Value {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(flagDesc, prometheus.GaugeValue, v, f.Name)
+	}
 }

@@ -164,38 +164,7 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 	switch incident {
 	case "INC-001":
 		v.Title = "Dispatch engine down"
-		up, hasUp := s.sum("dispatch_engine_up", nil)
-		stuck, _ := s.sum("order_stuck_in_stage_02_count", nil)
-		queues := s.values("smp_dispatch_queue_length", nil)
-		health := s.HealthChecks["dispatch_engine"]
-		if !hasUp {
-			f("dispatch_engine_up is not exported: no dispatch engine runs in this process")
-		} else {
-			f("dispatch_engine_up = %v", up)
-		}
-		f("order_stuck_in_stage_02_count = %v", stuck)
-		if health != "" && health != "ok" {
-			f("/health dispatch_engine: %s", health)
-		}
-		var full []string
-		for _, q := range queues {
-			if q.Value > 100 {
-				full = append(full, fmt.Sprintf("%s=%v", q.Labels["city"], q.Value))
-			}
-		}
-		sort.Strings(full)
-		v.Holds = (hasUp && up == 0) || stuck > 10 || len(full) > 0
-		switch {
-		case hasUp && up == 0:
-			v.Case = "engine not running (crash or stopped): check pods and logs for panic/OOM"
-			v.Mitigation = "Option A: kubectl -n smp-prod rollout restart deployment/dispatch-engine; meanwhile Option C: manual dispatch (smp ctl orders list --stage 02_dispatching, smp ctl assign)"
-		case len(full) > 0:
-			v.Case = "queue full (backpressure): " + strings.Join(full, ", ")
-			v.Mitigation = "Option B: kubectl -n smp-prod scale deployment/dispatch-engine --replicas=5"
-		case stuck > 10:
-			v.Case = "engine running but not dispatching: check technicians online (smp ctl stats) and consumer lag (smp ctl bus lag --group dispatch-engine)"
-			v.Mitigation = "Option C: manual dispatch; Option D if it persists: smp ctl flags set --name ENABLE_AUTO_DISPATCH --value false"
-		}
+		checkINC001(s, &v, f)
 	case "INC-002":
 		v.Title = "Payment webhook failed"
 		dlq, _ := s.sum("smp_event_log_events", map[string]string{"status": "dlq"})
@@ -247,22 +216,7 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 		}
 	case "INC-004":
 		v.Title = "Redis out of memory"
-		pct, has := s.sum("redis_memory_used_percent", nil)
-		if !has {
-			v.Unknown = true
-			f("no Redis configured (embedded queues)")
-			break
-		}
-		failures, _ := s.sum("smp_dispatch_queue_push_failures_total", nil)
-		f("redis_memory_used_percent = %.1f; queue pushes refused = %v", pct, failures)
-		if check := s.HealthChecks["redis"]; check != "" && check != "ok" {
-			f("/health redis: %s", check)
-		}
-		v.Holds = pct > 90 || (s.HealthChecks["redis"] != "" && s.HealthChecks["redis"] != "ok")
-		if v.Holds {
-			v.Case = "find the culprit prefix: redis-cli --scan --count 1000 | awk -F: '{print $1\":\"$2}' | sort | uniq -c | sort -rn"
-			v.Mitigation = "Option A: smp ctl redis flush-cache --pattern 'cache:wms:stock:*' --dry-run, then with --reason (cache keys only; audited); then Option B (more memory)"
-		}
+		checkINC004(s, &v, f)
 	case "INC-005":
 		v.Title = "Integration circuit breaker triggered"
 		states := s.values("integration_circuit_breaker_state", nil)
@@ -322,8 +276,27 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 				hot = append(hot, g)
 			}
 		}
-		v.Holds = len(hot) > 0
-		if v.Holds {
+		// Scenario 4 (poison): what went to the dead-letter topic.
+		deadBy := map[string]float64{}
+		for _, x := range s.values("smp_consumer_events_total", map[string]string{"outcome": "dead_lettered"}) {
+			deadBy[x.Labels["group"]] += x.Value
+		}
+		kept, _ := s.sum("smp_bus_dead_letters", nil)
+		var dead []string
+		for _, g := range sortedKeys(deadBy) {
+			if deadBy[g] > 0 {
+				dead = append(dead, fmt.Sprintf("%s=%v", g, deadBy[g]))
+			}
+		}
+		if kept > 0 || len(dead) > 0 {
+			f("dead letters kept on the .dlq topics: %v; dead-lettered since start by group: %s", kept, strings.Join(dead, ", "))
+		}
+		v.Holds = len(hot) > 0 || len(dead) > 0
+		if len(hot) == 0 && len(dead) > 0 {
+			v.Case = "scenario 4: poison messages: events dead-lettered (" + strings.Join(dead, ", ") + "): smp ctl bus dlq list --topic orders.events.dlq"
+			v.Mitigation = "fix the cause, then smp ctl bus dlq replay --topic orders.events.dlq --offset P:O --reason ... (it goes back to the group that dead-lettered it)"
+		}
+		if len(hot) > 0 {
 			g := hot[0]
 			if byGroup[g] > 0 && maxPart[g] > 0.8*byGroup[g] {
 				v.Case = "scenario 2: one partition holds most of the lag of " + g + " (hot key)"
@@ -346,4 +319,124 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// flag reads smp_feature_flag_enabled{name}: its value and whether it is
+// exported.
+func (s *Snapshot) flag(name string) (on, known bool) {
+	v, ok := s.sum("smp_feature_flag_enabled", map[string]string{"name": name})
+	return v == 1, ok
+}
+
+// engineDeadLetters counts the dispatch engine's events dead-lettered
+// since the process started, and the dead letters kept on orders.events.dlq.
+func (s *Snapshot) engineDeadLetters() (engine, kept float64) {
+	engine, _ = s.sum("smp_consumer_events_total", map[string]string{"group": "dispatch-engine", "outcome": "dead_lettered"})
+	kept, _ = s.sum("smp_bus_dead_letters", map[string]string{"topic": "orders.events.dlq"})
+	return engine, kept
+}
+
+const manualDispatch = "Option C: manual dispatch of the stuck orders (smp ctl orders list --stage 02_dispatching --older-than 5m, smp ctl candidates, smp ctl assign)"
+
+// checkINC001 judges the engine from dispatch_engine_up (every process
+// exports it from the engines' heartbeats), the stuck orders, the queues
+// and ENABLE_AUTO_DISPATCH, so that the mitigation fits: a dead engine is
+// restarted (Option A), a full queue scaled (B), and option D is never
+// recommended when it is already in force.
+func checkINC001(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	up, hasUp := s.sum("dispatch_engine_up", nil)
+	stuck, _ := s.sum("order_stuck_in_stage_02_count", nil)
+	auto, autoKnown := s.flag("ENABLE_AUTO_DISPATCH")
+	health := s.HealthChecks["dispatch_engine"]
+	if !hasUp {
+		f("dispatch_engine_up is not exported: this process cannot read the engines' heartbeats (is the database up? see /health)")
+	} else {
+		f("dispatch_engine_up = %v", up)
+	}
+	f("order_stuck_in_stage_02_count = %v", stuck)
+	if autoKnown {
+		f("ENABLE_AUTO_DISPATCH = %v", auto)
+	}
+	if health != "" && health != "ok" {
+		f("/health dispatch_engine: %s", health)
+	}
+	var full []string
+	var queued float64
+	for _, q := range s.values("smp_dispatch_queue_length", nil) {
+		queued += q.Value
+		if q.Value > 100 {
+			full = append(full, fmt.Sprintf("%s=%v", q.Labels["city"], q.Value))
+		}
+	}
+	sort.Strings(full)
+	if queued > 0 {
+		f("orders waiting in dispatch:queue:* = %v", queued)
+	}
+	engineDown := (hasUp && up == 0) || !hasUp
+	v.Holds = engineDown || stuck > 10 || len(full) > 0
+	offNote := ""
+	if autoKnown && !auto {
+		offNote = "; ENABLE_AUTO_DISPATCH is already off (option D in force): switch it back on once the engine dispatches (smp ctl flags set --name ENABLE_AUTO_DISPATCH --value true --reason ...)"
+	}
+	switch {
+	case hasUp && up == 0:
+		v.Case = "engine not running: no dispatch engine heartbeat is fresh (crash, OOMKilled, stopped, or its workers hang): kubectl -n smp-prod get pods -l app=dispatch-engine; logs for panic/OOM"
+		v.Mitigation = "Option A: kubectl -n smp-prod rollout restart deployment/dispatch-engine; meanwhile " + manualDispatch + offNote
+	case !hasUp:
+		v.Case = "engine state unknown: dispatch_engine_up is missing (treat as down; DispatchEngineUpMissing)"
+		v.Mitigation = "check /health (database) and the dispatch-engine pods; Option A if they are down: kubectl -n smp-prod rollout restart deployment/dispatch-engine; meanwhile " + manualDispatch
+	case len(full) > 0:
+		v.Case = "queue full (backpressure): " + strings.Join(full, ", ")
+		v.Mitigation = "Option B: kubectl -n smp-prod scale deployment/dispatch-engine --replicas=5" + offNote
+	case stuck > 10 && autoKnown && !auto:
+		v.Case = "auto dispatch is off (ENABLE_AUTO_DISPATCH = false, option D in force): orders wait for ops"
+		v.Mitigation = manualDispatch + offNote
+	case stuck > 10:
+		v.Case = "engine running but not dispatching: check technicians online and the queues (smp ctl stats) and consumer lag (smp ctl bus lag --group dispatch-engine)"
+		v.Mitigation = manualDispatch
+		if autoKnown {
+			v.Mitigation += "; Option D if it persists: smp ctl flags set --name ENABLE_AUTO_DISPATCH --value false --reason ..."
+		}
+	}
+}
+
+// checkINC004 judges Redis memory and what an out-of-memory episode left
+// behind: queue pushes refused, orders still stuck, engine events
+// dead-lettered. Those are not healthy even once Redis takes writes again.
+func checkINC004(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	pct, has := s.sum("redis_memory_used_percent", nil)
+	if !has {
+		v.Unknown = true
+		f("no Redis configured (embedded queues)")
+		return
+	}
+	failures, _ := s.sum("smp_dispatch_queue_push_failures_total", nil)
+	stuck, _ := s.sum("order_stuck_in_stage_02_count", nil)
+	engineDead, kept := s.engineDeadLetters()
+	limit := "maxmemory"
+	if set, ok := s.sum("redis_maxmemory_configured", nil); ok && set == 0 {
+		limit = "the host's memory"
+		f("maxmemory is not set: Redis grows until the host runs out (set maxmemory and maxmemory-policy noeviction, docs/redis.md)")
+	}
+	f("redis_memory_used_percent = %.1f (of %s); queue pushes refused = %v", pct, limit, failures)
+	redisFail := s.HealthChecks["redis"] != "" && s.HealthChecks["redis"] != "ok"
+	if redisFail {
+		f("/health redis: %s", s.HealthChecks["redis"])
+	}
+	if stuck > 0 {
+		f("order_stuck_in_stage_02_count = %v", stuck)
+	}
+	if engineDead > 0 || kept > 0 {
+		f("dead letters: %v engine events dead-lettered since start, %v kept on orders.events.dlq", engineDead, kept)
+	}
+	after := engineDead > 0 || (failures > 0 && stuck > 0)
+	v.Holds = pct > 90 || redisFail || after
+	switch {
+	case pct > 90 || redisFail:
+		v.Case = "find the culprit prefix: redis-cli --scan -i 0.01 | head -n 1000 | awk -F: '{print $1\":\"$2}' | sort | uniq -c | sort -rn"
+		v.Mitigation = "Option A: smp ctl redis flush-cache --pattern 'cache:wms:stock:*' --dry-run, then with --reason (cache keys only; audited); then Option B (more memory)"
+	case after:
+		v.Case = fmt.Sprintf("after an out-of-memory episode: Redis takes writes again but %v orders are stuck in 02_dispatching and %v engine events were dead-lettered", stuck, engineDead)
+		v.Mitigation = "the sweeper re-queues stuck orders every 5 s (check smp ctl orders list --stage 02_dispatching --older-than 5m); replay the engine's dead letters once Redis is healthy: smp ctl bus dlq list --topic orders.events.dlq, then smp ctl bus dlq replay --topic orders.events.dlq --offset P:O --reason ...; " + manualDispatch
+	}
 }

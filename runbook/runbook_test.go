@@ -49,3 +49,91 @@ func TestVerdictsFromMetrics(t *testing.T) {
 		t.Error("unknown incident accepted")
 	}
 }
+
+// verdictCase is one situation as /metrics shows it, and what the
+// verdict must (and must not) say.
+type verdictCase struct {
+	name, incident, metrics string
+	holds                   bool
+	caseHas, mitigationHas  string
+	mitigationLacks         string
+}
+
+func checkVerdicts(t *testing.T, cases []verdictCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := runbook.Check(snapshot(t, tc.metrics), tc.incident)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Holds != tc.holds || !strings.Contains(v.Case, tc.caseHas) || !strings.Contains(v.Mitigation, tc.mitigationHas) ||
+				(tc.mitigationLacks != "" && strings.Contains(v.Mitigation, tc.mitigationLacks)) {
+				t.Errorf("%s verdict:\n holds %v (want %v)\n case %q (want %q)\n mitigation %q (want %q, without %q)\n findings %q",
+					tc.incident, v.Holds, tc.holds, v.Case, tc.caseHas, v.Mitigation, tc.mitigationHas, tc.mitigationLacks, v.Findings)
+			}
+		})
+	}
+}
+
+const (
+	autoOn  = "smp_feature_flag_enabled{name=\"ENABLE_AUTO_DISPATCH\"} 1\n"
+	autoOff = "smp_feature_flag_enabled{name=\"ENABLE_AUTO_DISPATCH\"} 0\n"
+)
+
+// TestINC001Verdicts: the mitigation fits the situation: a dead engine is
+// restarted (Option A), whatever the flag; option D is never recommended
+// while it is in force; a running engine with stuck orders is triaged as
+// such.
+func TestINC001Verdicts(t *testing.T) {
+	t.Parallel()
+	checkVerdicts(t, []verdictCase{
+		{name: "EngineDead", incident: "INC-001", metrics: "dispatch_engine_up 0\norder_stuck_in_stage_02_count 3\n" + autoOn,
+			holds: true, caseHas: "engine not running", mitigationHas: "Option A: kubectl -n smp-prod rollout restart deployment/dispatch-engine", mitigationLacks: "--value false"},
+		{name: "EngineDeadFlagOff", incident: "INC-001", metrics: "dispatch_engine_up 0\norder_stuck_in_stage_02_count 40\n" + autoOff,
+			holds: true, caseHas: "engine not running", mitigationHas: "already off", mitigationLacks: "--value false"},
+		{name: "EngineStateUnknown", incident: "INC-001", metrics: "order_stuck_in_stage_02_count 0\n" + autoOn,
+			holds: true, caseHas: "engine state unknown", mitigationHas: "Option A"},
+		{name: "FlagOffEngineUp", incident: "INC-001", metrics: "dispatch_engine_up 1\norder_stuck_in_stage_02_count 25\n" + autoOff,
+			holds: true, caseHas: "auto dispatch is off", mitigationHas: "Option C", mitigationLacks: "--value false"},
+		{name: "RunningNotDispatching", incident: "INC-001", metrics: "dispatch_engine_up 1\norder_stuck_in_stage_02_count 25\n" + autoOn,
+			holds: true, caseHas: "engine running but not dispatching", mitigationHas: "Option D if it persists"},
+		{name: "QueueFull", incident: "INC-001", metrics: "dispatch_engine_up 1\norder_stuck_in_stage_02_count 0\nsmp_dispatch_queue_length{city=\"HCMC\"} 150\n" + autoOn,
+			holds: true, caseHas: "backpressure", mitigationHas: "Option B"},
+		{name: "Healthy", incident: "INC-001", metrics: "dispatch_engine_up 1\norder_stuck_in_stage_02_count 2\n" + autoOn},
+	})
+}
+
+// TestINC004Verdicts: Redis full, and what an out-of-memory episode
+// leaves once Redis takes writes again (stuck orders under the alert's 10,
+// engine events dead-lettered): not healthy.
+func TestINC004Verdicts(t *testing.T) {
+	t.Parallel()
+	checkVerdicts(t, []verdictCase{
+		{name: "Full", incident: "INC-004", metrics: "redis_memory_used_percent 95\nredis_maxmemory_configured 1\n",
+			holds: true, caseHas: "culprit", mitigationHas: "Option A"},
+		{name: "AfterOOMDeadLetters", incident: "INC-004", metrics: "redis_memory_used_percent 40\nredis_maxmemory_configured 1\norder_stuck_in_stage_02_count 9\n" +
+			"smp_dispatch_queue_push_failures_total 12\nsmp_consumer_events_total{group=\"dispatch-engine\",outcome=\"dead_lettered\"} 10\nsmp_bus_dead_letters{topic=\"orders.events.dlq\"} 10\n",
+			holds: true, caseHas: "after an out-of-memory episode", mitigationHas: "dlq replay"},
+		{name: "AfterOOMStuck", incident: "INC-004", metrics: "redis_memory_used_percent 40\norder_stuck_in_stage_02_count 9\nsmp_dispatch_queue_push_failures_total 12\n",
+			holds: true, caseHas: "9 orders are stuck", mitigationHas: "sweeper"},
+		{name: "Healthy", incident: "INC-004", metrics: "redis_memory_used_percent 40\nredis_maxmemory_configured 1\norder_stuck_in_stage_02_count 0\n"},
+	})
+	v, _ := runbook.Check(snapshot(t, "redis_memory_used_percent 3\nredis_maxmemory_configured 0\n"), "INC-004")
+	if v.Holds || !strings.Contains(strings.Join(v.Findings, "\n"), "maxmemory is not set") || !strings.Contains(strings.Join(v.Findings, "\n"), "of the host's memory") {
+		t.Errorf("INC-004 without maxmemory: %+v", v)
+	}
+}
+
+// TestINC007DeadLetters: runbook check INC-007 looks at the DLQ
+// (scenario 4) even when the lag is low.
+func TestINC007DeadLetters(t *testing.T) {
+	t.Parallel()
+	checkVerdicts(t, []verdictCase{
+		{name: "Poison", incident: "INC-007", metrics: "kafka_consumergroup_lag{group=\"dispatch-engine\",topic=\"orders.events\",partition=\"0\"} 3\n" +
+			"smp_consumer_events_total{group=\"dispatch-engine\",outcome=\"dead_lettered\"} 1\nsmp_bus_dead_letters{topic=\"orders.events.dlq\"} 1\n",
+			holds: true, caseHas: "scenario 4", mitigationHas: "dlq replay"},
+		{name: "Healthy", incident: "INC-007", metrics: "kafka_consumergroup_lag{group=\"dispatch-engine\",topic=\"orders.events\",partition=\"0\"} 3\n" +
+			"smp_consumer_events_total{group=\"dispatch-engine\",outcome=\"dead_lettered\"} 0\nsmp_bus_dead_letters{topic=\"orders.events.dlq\"} 0\n"},
+	})
+}
