@@ -210,7 +210,7 @@ func TestNoTechnicianDoubleBooked(t *testing.T) {
 		var errA, errB error
 		wg.Add(2)
 		go func() { defer wg.Done(); _, errA = h.engine.Accept(ctx, "T1", a.ID) }()
-		go func() { defer wg.Done(); _, errB = h.engine.ManualAssign(ctx, b.ID, "T1", ops, "customer VIP") }()
+		go func() { defer wg.Done(); _, errB = h.engine.ManualAssign(ctx, b.ID, "T1", ops, "customer VIP", false) }()
 		wg.Wait()
 		if (errA == nil) == (errB == nil) {
 			t.Fatalf("round %d: accept err %v, manual assign err %v: want exactly one to succeed", i, errA, errB)
@@ -268,13 +268,13 @@ func TestAutoDispatchFlagAndManualDispatch(t *testing.T) {
 	}
 
 	// Manual dispatch: validation, then success with an audit entry.
-	if _, err := h.engine.ManualAssign(ctx, o.ID, "T1", ops, ""); smp.ErrorCode(err) != smp.EINVALID {
+	if _, err := h.engine.ManualAssign(ctx, o.ID, "T1", ops, "", false); smp.ErrorCode(err) != smp.EINVALID {
 		t.Fatalf("assign without reason = %v", err)
 	}
-	if _, err := h.engine.ManualAssign(ctx, o.ID, "nobody", ops, "ok reason"); smp.ErrorCode(err) != smp.EINVALID {
+	if _, err := h.engine.ManualAssign(ctx, o.ID, "nobody", ops, "ok reason", false); smp.ErrorCode(err) != smp.EINVALID {
 		t.Fatalf("assign to unknown technician = %v", err)
 	}
-	got, err := h.engine.ManualAssign(ctx, o.ID, "T2", ops, "customer called twice")
+	got, err := h.engine.ManualAssign(ctx, o.ID, "T2", ops, "customer called twice", false)
 	must(t, err)
 	if got.Stage != smp.StageAssigned || got.TechnicianID != "T2" {
 		t.Fatalf("order = %+v", got)
@@ -292,7 +292,7 @@ func TestAutoDispatchFlagAndManualDispatch(t *testing.T) {
 	if len(flagAudit) != 1 || flagAudit[0].Before != "true" || flagAudit[0].After != "false" {
 		t.Fatalf("flag audit = %+v", flagAudit)
 	}
-	if _, err := h.engine.ManualAssign(ctx, o.ID, "T1", ops, "again"); smp.ErrorCode(err) != smp.ECONFLICT {
+	if _, err := h.engine.ManualAssign(ctx, o.ID, "T1", ops, "again", false); smp.ErrorCode(err) != smp.ECONFLICT {
 		t.Fatalf("second manual assign = %v, want ECONFLICT", err)
 	}
 

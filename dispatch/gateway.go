@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"smp"
@@ -209,14 +211,56 @@ func (e *Engine) Decline(ctx context.Context, techID, orderID, reason string) er
 // ManualAssign is ops' manual dispatch (runbook INC-001 Option C): it
 // assigns, audits (who, when, before/after, reason) in the same
 // transaction, withdraws open offers and notifies the technician.
-func (e *Engine) ManualAssign(ctx context.Context, orderID, techID string, p smp.Principal, reason string) (*smp.Order, error) {
-	if _, err := e.d.Store.FindTechnicianByID(ctx, techID); err != nil {
+//
+// It first checks that the technician could do the job: active, in the
+// order's city, with the order's skill, online. Unless override is set it
+// refuses (ECONFLICT) and says every reason; with override it assigns
+// anyway and the audit entry's reason says what was overridden. A
+// suspended technician is refused even so. EINVALID for an unknown
+// technician, ENOTFOUND for an unknown order.
+func (e *Engine) ManualAssign(ctx context.Context, orderID, techID string, p smp.Principal, reason string, override bool) (*smp.Order, error) {
+	tech, err := e.d.Store.FindTechnicianByID(ctx, techID)
+	if err != nil {
 		if smp.ErrorCode(err) == smp.ENOTFOUND {
 			return nil, smp.Errorf(smp.EINVALID, "unknown technician %q", techID)
 		}
 		return nil, err
 	}
-	o, err := e.d.Orders.Assign(ctx, orderID, techID, smp.Actor{Kind: string(p.Role), ID: p.Name, Role: p.Role}, reason, true)
+	if len(strings.TrimSpace(reason)) < 3 {
+		return nil, smp.Errorf(smp.EINVALID, "a reason is required for a manual assignment")
+	}
+	o, err := e.d.Store.FindOrderByID(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	if !tech.Status.Active() {
+		return nil, smp.Errorf(smp.ECONFLICT, "technician %s is %s: no job can be assigned to them", techID, tech.Status)
+	}
+	var why []string
+	if tech.City != o.City {
+		why = append(why, fmt.Sprintf("works in %s, the order is in %s", tech.City, o.City))
+	}
+	if !tech.HasSkill(o.Service) {
+		why = append(why, fmt.Sprintf("has no %s skill", o.Service))
+	}
+	pos, ok, err := e.d.Geo.Get(ctx, techID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || !pos.Online {
+		why = append(why, "is offline (the app is not connected)")
+	}
+	if len(why) > 0 {
+		if !override {
+			return nil, smp.Errorf(smp.ECONFLICT, "technician %s cannot take order %s: %s; to assign anyway, send \"override\": true with your reason (audited)",
+				techID, orderID, strings.Join(why, "; "))
+		}
+		reason = fmt.Sprintf("override (%s): %s", strings.Join(why, "; "), strings.TrimSpace(reason))
+		if err := smp.CheckLen("reason", reason, smp.MaxReason); err != nil {
+			return nil, smp.Errorf(smp.EINVALID, "reason: with the override's note it is too long (%s)", smp.ErrorMessage(err))
+		}
+	}
+	o, err = e.d.Orders.Assign(ctx, orderID, techID, smp.Actor{Kind: string(p.Role), ID: p.Name, Role: p.Role}, reason, true)
 	if err != nil {
 		return nil, err
 	}

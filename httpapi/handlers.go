@@ -326,6 +326,9 @@ func (s *Server) handleAdminOrder(w http.ResponseWriter, r *http.Request, _ smp.
 type assignRequest struct {
 	TechnicianID string `json:"technician_id"`
 	Reason       string `json:"reason"`
+	// Override assigns a technician who does not fit (offline, another
+	// city, no skill); the audit entry says so.
+	Override bool `json:"override"`
 }
 
 // handleAssign is POST /admin/orders/{id}/assign: manual dispatch, the
@@ -336,7 +339,7 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request, p smp.Prin
 		s.writeError(w, r, err)
 		return
 	}
-	o, err := s.d.Actions.Assign(r.Context(), p, r.PathValue("id"), req.TechnicianID, req.Reason)
+	o, err := s.d.Actions.Assign(r.Context(), p, r.PathValue("id"), req.TechnicianID, req.Reason, req.Override)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -61,7 +61,7 @@ type Status interface {
 
 // Dispatcher assigns an order by hand with its audit entry (dispatch.Engine).
 type Dispatcher interface {
-	ManualAssign(ctx context.Context, orderID, techID string, p smp.Principal, reason string) (*smp.Order, error)
+	ManualAssign(ctx context.Context, orderID, techID string, p smp.Principal, reason string, override bool) (*smp.Order, error)
 }
 
 // Breaker is one integration's circuit breaker (integrations.Client).
@@ -202,11 +202,15 @@ func (s *Service) RecordAlerts(ctx context.Context, p smp.Principal, alerts []sm
 }
 
 // Assign gives an order to a technician by hand (runbook INC-001 option C,
-// manual dispatch), audited in the order's transaction. EFORBIDDEN;
-// EINVALID without a technician or a reason, or for an unknown technician;
-// ENOTFOUND for an unknown order; ECONFLICT when the order or the
-// technician is no longer free; EUNAVAILABLE without the engine.
-func (s *Service) Assign(ctx context.Context, p smp.Principal, orderID, technicianID, reason string) (*smp.Order, error) {
+// manual dispatch), audited in the order's transaction. A technician who
+// is offline, in another city or without the order's skill is refused
+// with every reason said, unless override is set: then the assignment is
+// made and its audit entry's reason records what was overridden.
+// EFORBIDDEN; EINVALID without a technician or a reason, or for an unknown
+// technician; ENOTFOUND for an unknown order; ECONFLICT when the order or
+// the technician is no longer free, or the technician does not fit (and
+// no override); EUNAVAILABLE without the engine.
+func (s *Service) Assign(ctx context.Context, p smp.Principal, orderID, technicianID, reason string, override bool) (*smp.Order, error) {
 	if err := auth.Check(p, "orders.assign"); err != nil {
 		return nil, err
 	}
@@ -219,7 +223,7 @@ func (s *Service) Assign(ctx context.Context, p smp.Principal, orderID, technici
 	if err := needReason(reason, "reason is required for a manual assignment"); err != nil {
 		return nil, err
 	}
-	return s.cfg.Dispatch.ManualAssign(ctx, orderID, technicianID, p, reason)
+	return s.cfg.Dispatch.ManualAssign(ctx, orderID, technicianID, p, reason, override)
 }
 
 // MarkPaid marks an order paid after finance reconciled it with inside

@@ -85,8 +85,14 @@ func newFixture(t *testing.T) *fixture {
 	must(t, err)
 	hub, err := wsapi.NewHub(func(context.Context, *http.Request) (string, error) { return "", smp.Errorf(smp.EUNAUTHORIZED, "no") }, wsapi.Config{})
 	must(t, err)
+	// T1 and T2 are online in HCMC with the plumbing skill: manual
+	// dispatch checks it.
+	geo := inmem.NewGeo()
+	for _, id := range []string{"T1", "T2"} {
+		must(t, geo.Upsert(ctx, smp.TechnicianPosition{TechnicianID: id, City: "HCMC", Lat: 10.78, Lng: 106.70, Skills: []string{"plumbing"}, Online: true, Available: true}))
+	}
 	engine, err := dispatch.New(dispatch.Deps{Store: db, Orders: ord, Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(),
-		Geo: inmem.NewGeo(), Locker: inmem.NewLocker(), Flags: fl, Notifier: hub, Cities: []*smp.City{city}}, dispatch.Config{})
+		Geo: geo, Locker: inmem.NewLocker(), Flags: fl, Notifier: hub, Cities: []*smp.City{city}}, dispatch.Config{})
 	must(t, err)
 	inside, err := integrations.New(integrations.Config{Name: "inside", BaseURL: "http://127.0.0.1:1", Flags: fl})
 	must(t, err)
@@ -159,7 +165,7 @@ func TestDatabaseActionsAuditedWithTheirEffect(t *testing.T) {
 	f.one("component:dispatch", olga, "status.set", "operational", "degraded", "INC-001 communicate")
 
 	o := f.order()
-	got, err := f.ops.Assign(ctx, olga, o.ID, "T1", "INC-001 option C")
+	got, err := f.ops.Assign(ctx, olga, o.ID, "T1", "INC-001 option C", false)
 	if err != nil || got.Stage != smp.StageAssigned || got.TechnicianID != "T1" {
 		t.Fatalf("assign: %+v %v", got, err)
 	}
@@ -192,10 +198,10 @@ func TestFailedDatabaseActionLeavesNoEntry(t *testing.T) {
 	// T1 is busy with a first order: assigning them a second fails inside
 	// the transaction (ClaimTechnician), and nothing of it is kept.
 	first, second := f.order(), f.order()
-	if _, err := f.ops.Assign(ctx, olga, first.ID, "T1", "first"); err != nil {
+	if _, err := f.ops.Assign(ctx, olga, first.ID, "T1", "first", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ops.Assign(ctx, olga, second.ID, "T1", "second"); smp.ErrorCode(err) != smp.ECONFLICT {
+	if _, err := f.ops.Assign(ctx, olga, second.ID, "T1", "second", false); smp.ErrorCode(err) != smp.ECONFLICT {
 		t.Fatalf("assigning a busy technician: %v", err)
 	}
 	if a := f.audit("order:" + second.ID); len(a) != 0 {
@@ -481,7 +487,7 @@ func TestInputsOverTheirLimits(t *testing.T) {
 			_, err := f.ops.ReplayDeadLetters(ctx, root, ops.DLQReplay{Topic: "orders.events.dlq", All: true}, long)
 			return err
 		}(),
-		"assign, a reason over 1000":    func() error { _, err := f.ops.Assign(ctx, olga, "nope", "T1", long); return err }(),
+		"assign, a reason over 1000":    func() error { _, err := f.ops.Assign(ctx, olga, "nope", "T1", long, false); return err }(),
 		"half-open, a reason over 1000": func() error { _, err := f.ops.HalfOpen(ctx, olga, "inside", long); return err }(),
 	} {
 		if smp.ErrorCode(err) != smp.EINVALID {
@@ -493,5 +499,46 @@ func TestInputsOverTheirLimits(t *testing.T) {
 	}
 	if offs, _ := f.bus.Offsets(ctx, dispatch.ConsumerGroup+strings.Repeat("x", 135), []string{smp.TopicOrders}); len(offs) > 0 && offs[0].Committed > 0 {
 		t.Fatalf("a refused reset moved an offset: %+v", offs)
+	}
+}
+
+// TestAssignChecksTheTechnician: manual dispatch refuses a technician who
+// is offline, works in another city or lacks the order's skill, and says
+// every reason; with override it assigns and the audit entry records what
+// was overridden; a suspended technician is refused even so.
+func TestAssignChecksTheTechnician(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	must(t, f.db.UpsertCity(ctx, &smp.City{Code: "DN", Name: "DN", MinLat: 15.9, MaxLat: 16.2, MinLng: 108.0, MaxLng: 108.4, RadiusStepsKm: []float64{3}, WaveSize: 1, MaxWaves: 1}))
+	must(t, f.db.UpsertService(ctx, &smp.Service{Code: "aircon_repair", Name: "aircon repair"}))
+	must(t, f.db.UpsertTechnician(ctx, &smp.Technician{ID: "T3", PartnerID: "P1", Name: "T3", City: "DN", Skills: []string{"aircon_repair"}}))
+	must(t, f.db.UpsertTechnician(ctx, &smp.Technician{ID: "T4", PartnerID: "P1", Name: "T4", City: "HCMC", Skills: []string{"plumbing"}, Status: smp.StatusSuspended}))
+	o := f.order()
+
+	_, err := f.ops.Assign(ctx, olga, o.ID, "T3", "customer asked for T3", false)
+	if smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("assign a technician who does not fit: %v, want ECONFLICT", err)
+	}
+	for _, why := range []string{"works in DN, the order is in HCMC", "has no plumbing skill", "is offline", `"override": true`} {
+		if !strings.Contains(smp.ErrorMessage(err), why) {
+			t.Errorf("the refusal does not say %q: %s", why, smp.ErrorMessage(err))
+		}
+	}
+	if a, _ := f.db.FindAudit(ctx, smp.AuditFilter{Target: "order:" + o.ID}); len(a) != 0 {
+		t.Fatalf("a refused assignment was audited: %+v", a)
+	}
+	if _, err := f.ops.Assign(ctx, olga, o.ID, "T4", "suspended anyway", true); smp.ErrorCode(err) != smp.ECONFLICT {
+		t.Fatalf("override for a suspended technician: %v, want ECONFLICT", err)
+	}
+
+	got, err := f.ops.Assign(ctx, olga, o.ID, "T3", "customer asked for T3", true)
+	if err != nil || got.Stage != smp.StageAssigned || got.TechnicianID != "T3" {
+		t.Fatalf("override: %+v %v", got, err)
+	}
+	a, err := f.db.FindAudit(ctx, smp.AuditFilter{Target: "order:" + o.ID})
+	if err != nil || len(a) != 1 || a[0].Actor != "olga" ||
+		a[0].Reason != "override (works in DN, the order is in HCMC; has no plumbing skill; is offline (the app is not connected)): customer asked for T3" {
+		t.Fatalf("override audit: %+v %v", a, err)
 	}
 }

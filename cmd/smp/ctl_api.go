@@ -28,7 +28,7 @@ server from --server or SMP_SERVER, default http://127.0.0.1:8080;
   smp ctl flags set --name ENABLE_AUTO_DISPATCH --value false --reason "..."
   smp ctl orders list [--stage 02_dispatching]
   smp ctl candidates --order ID
-  smp ctl assign --order ID --technician T0042 --reason "..."
+  smp ctl assign --order ID --technician T0042 --reason "..." [--override]
   smp ctl events replay --id EVENT_ID [--reason "..."]
   smp ctl events replay --type inside.payment.succeeded --reason "..."   (every dlq event of the type)
   smp ctl breakers [status]
@@ -108,7 +108,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) (any,
 }
 
 // apiOpts are the flags of the admin-API commands.
-type apiOpts struct{ name, value, reason, order, tech, id, typ, service, stage, status string }
+type apiOpts struct {
+	name, value, reason, order, tech, id, typ, service, stage, status string
+	override                                                          bool
+}
 
 // ctlAPICmds are the admin-API commands but events replay (under events).
 // A bare "flags" or "breakers" means their listing.
@@ -151,6 +154,7 @@ func (c *cli) apiCmd(g *ctlFlags, cmd, use, short string) *cobra.Command {
 		fs.StringVar(&o.order, "order", "", "order id")
 		fs.StringVar(&o.tech, "technician", "", "technician id")
 		fs.StringVar(&o.reason, "reason", "", "why (audited)")
+		fs.BoolVar(&o.override, "override", false, "assign although the technician is offline, in another city or lacks the skill (audited as an override)")
 	case "events replay":
 		fs.StringVar(&o.id, "id", "", "one event id")
 		fs.StringVar(&o.typ, "type", "", "every dlq event of this type")
@@ -218,7 +222,7 @@ func runCtlAPI(ctx context.Context, cmd, server, output string, o *apiOpts, stdo
 				return err
 			}
 		}
-		method, path, body = http.MethodPost, "/admin/orders/"+url.PathEscape(order)+"/assign", map[string]string{"technician_id": tech, "reason": reason}
+		method, path, body = http.MethodPost, "/admin/orders/"+url.PathEscape(order)+"/assign", map[string]any{"technician_id": tech, "reason": reason, "override": o.override}
 	case "events replay":
 		if (id == "") == (typ == "") {
 			return usageError{"give --id EVENT_ID or --type EVENT_TYPE"}
