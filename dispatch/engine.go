@@ -282,20 +282,65 @@ func (e *Engine) handleEvent(ctx context.Context, ev smp.Event) error {
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		return smp.Errorf(smp.EINVALID, "schema mismatch in %s: %v", ev.Type, err)
 	}
+	// Each effect waits while Redis refuses writes (out of memory or
+	// unreachable, INC-004) instead of failing into the dead-letter
+	// topic: a dead-lettered order.completed would leave its technician
+	// busy, out of every later dispatch, after Redis recovered.
 	switch ev.Type {
 	case smp.EventOrderAssigned:
-		e.closeRun(ctx, d.OrderID, d.TechnicianID, "offer_taken")
-		return e.setBusy(ctx, d.TechnicianID, true)
+		if err := e.untilWritable(ctx, "close the order's offers", func() error {
+			return e.closeRun(ctx, d.OrderID, d.TechnicianID, "offer_taken")
+		}); err != nil {
+			return err
+		}
+		return e.untilWritable(ctx, "mark the technician busy", func() error { return e.setBusy(ctx, d.TechnicianID, true) })
 	case smp.EventOrderCancelled:
-		e.closeRun(ctx, d.OrderID, "", "offer_withdrawn")
+		if err := e.untilWritable(ctx, "close the order's offers", func() error {
+			return e.closeRun(ctx, d.OrderID, "", "offer_withdrawn")
+		}); err != nil {
+			return err
+		}
 		if d.TechnicianID != "" {
 			e.d.Notifier.Notify(d.TechnicianID, smp.TechnicianMessage{Type: "cancelled", OrderID: d.OrderID, Reason: d.Reason})
-			return e.setBusy(ctx, d.TechnicianID, false)
+			return e.untilWritable(ctx, "free the technician", func() error { return e.setBusy(ctx, d.TechnicianID, false) })
 		}
 	case smp.EventOrderCompleted:
-		return e.setBusy(ctx, d.TechnicianID, false)
+		return e.untilWritable(ctx, "free the technician", func() error { return e.setBusy(ctx, d.TechnicianID, false) })
 	}
 	return nil
+}
+
+// untilWritable runs fn, and again with backoff (up to 5 s) for as long as
+// it fails with EUNAVAILABLE (Redis refusing writes or unreachable),
+// until ctx ends. Other errors return at once. While it waits,
+// smp_dispatch_waiting_for_redis counts it.
+func (e *Engine) untilWritable(ctx context.Context, what string, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	waiting := false
+	defer func() {
+		if waiting {
+			e.m.waiting.Dec()
+		}
+	}()
+	for {
+		err := fn()
+		if err == nil || smp.ErrorCode(err) != smp.EUNAVAILABLE {
+			if waiting && err == nil {
+				e.log.Info("dispatch: Redis takes writes again; done", "step", what)
+			}
+			return err
+		}
+		e.m.refused.Inc()
+		if !waiting {
+			waiting = true
+			e.m.waiting.Inc()
+			e.log.Warn("dispatch: Redis refuses writes; waiting for it", "step", what, "err", err)
+		}
+		if !smp.Sleep(ctx, backoff) {
+			return err
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 func (e *Engine) setBusy(ctx context.Context, techID string, busy bool) error {

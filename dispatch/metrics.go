@@ -15,6 +15,8 @@ type metrics struct {
 	backpressure *prometheus.CounterVec
 	exhausted    prometheus.Counter
 	leasesLost   prometheus.Counter
+	waiting      prometheus.Gauge
+	refused      prometheus.Counter
 	latency      prometheus.Histogram
 	firstOffer   prometheus.Histogram
 }
@@ -33,6 +35,10 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Dispatch rounds that ended without an assignment (the order waits and is retried)."}),
 		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_lock_lost_total",
 			Help: "Dispatch rounds stopped because their order's lock lapsed (renewal refused or impossible for a whole lease)."}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "smp_dispatch_waiting_for_redis",
+			Help: "Engine steps (consumer events) now waiting for Redis to take writes again instead of failing into the dead-letter topic (INC-004)."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "smp_dispatch_redis_refusals_total",
+			Help: "Writes of the engine's consumer Redis refused (out of memory or unreachable), each retried until accepted (INC-004)."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_latency_seconds",
 			Help: "Time from order creation to assignment.", Buckets: latencyBuckets}),
 		firstOffer: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_dispatch_first_offer_delivered_seconds",
@@ -46,7 +52,7 @@ func newMetrics(e *Engine, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.offers, m.assignments, m.backpressure, m.exhausted, m.leasesLost, m.latency, m.firstOffer, &engineCollector{e}} {
+	for _, c := range []prometheus.Collector{m.offers, m.assignments, m.backpressure, m.exhausted, m.leasesLost, m.waiting, m.refused, m.latency, m.firstOffer, &engineCollector{e}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -59,7 +59,11 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		// invitations stay; the next start re-dispatches from the database.
 		// After a lost lease they belong to the new holder's round.
 		if ctx.Err() == nil {
-			e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn")
+			if err := e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn"); err != nil {
+				// The keys expire (dispatch:invitations:* has a TTL) and
+				// the next round overwrites them.
+				e.log.Warn("dispatch: round end left invitations behind", "order_id", orderID, "err", err)
+			}
 		}
 		e.mu.Lock()
 		delete(e.runs, orderID)
@@ -230,10 +234,12 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 			RankReason: fmt.Sprintf("#%d nearest free %s technician within %.0f km (%.0f m away)", i+1, o.Service, radiusM/1000, c.DistanceM)}
 		excluded[c.TechnicianID] = true
 	}
-	if err := e.d.Store.AddOffers(ctx, recs); err != nil {
+	// Invitations first: when Redis refuses them (out of memory) the
+	// trace records no offer that was never made.
+	if err := e.d.Invitations.Put(ctx, invs...); err != nil {
 		return false, err
 	}
-	if err := e.d.Invitations.Put(ctx, invs...); err != nil {
+	if err := e.d.Store.AddOffers(ctx, recs); err != nil {
 		return false, err
 	}
 	for _, inv := range invs {
@@ -375,11 +381,18 @@ func (e *Engine) expire(ctx context.Context, inv smp.Invitation) bool {
 
 // closeRun ends an order's dispatch: every open offer except the winner's
 // is withdrawn (and its holder told why), the invitations are deleted and
-// the local run, if any, stops.
-func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) {
+// the local run, if any, stops. The error is the deletion's (the
+// withdrawals are best effort: the deletion ends every offer anyway).
+func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) error {
+	e.mu.Lock()
+	r := e.runs[orderID]
+	e.mu.Unlock()
+	if r != nil {
+		defer r.close()
+	}
 	invs, err := e.d.Invitations.ForOrder(ctx, orderID)
 	if err != nil {
-		e.log.Error("dispatch: read invitations", "order_id", orderID, "err", err)
+		return fmt.Errorf("dispatch: read invitations of %s: %w", orderID, err)
 	}
 	for _, inv := range invs {
 		if inv.TechnicianID == winner {
@@ -394,12 +407,7 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) {
 		e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: why, OrderID: orderID, InvitationID: inv.ID})
 	}
 	if err := e.d.Invitations.DeleteOrder(ctx, orderID); err != nil {
-		e.log.Error("dispatch: delete invitations", "key", smp.InvitationsKey(orderID), "err", err)
+		return fmt.Errorf("dispatch: delete %s: %w", smp.InvitationsKey(orderID), err)
 	}
-	e.mu.Lock()
-	r := e.runs[orderID]
-	e.mu.Unlock()
-	if r != nil {
-		r.close()
-	}
+	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -66,13 +69,26 @@ func IsOOM(err error) bool {
 	return err != nil && (strings.HasPrefix(err.Error(), "OOM ") || strings.HasPrefix(err.Error(), "EXECABORT "))
 }
 
-// wrap translates Redis errors at the boundary.
+// unreachable reports a Redis that cannot answer now: the network, a
+// server still loading its data.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || strings.HasPrefix(err.Error(), "LOADING ")
+}
+
+// wrap translates Redis errors at the boundary: EUNAVAILABLE while Redis
+// refuses writes (out of memory, INC-004) or cannot be reached, so that
+// callers can wait for it instead of giving up.
 func wrap(what string, err error) error {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return nil
 	}
 	if IsOOM(err) {
 		return smp.Errorf(smp.EUNAVAILABLE, "redis refused the write (out of memory?): %s: %v", what, err)
+	}
+	if unreachable(err) {
+		return smp.Errorf(smp.EUNAVAILABLE, "redis unreachable: %s: %v", what, err)
 	}
 	return fmt.Errorf("redis: %s: %w", what, err)
 }
