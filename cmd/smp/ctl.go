@@ -17,7 +17,7 @@ import (
 
 const ctlUsage = `smp ctl: operate a running SMP
 
-` + ctlAPIUsage + `
+` + ctlAPIUsage + ctlCatalogUsage + `
 Against the backends directly:
 
   smp ctl redis flush-cache --redis-addr ADDR --pattern 'cache:wms:stock:*' [--dry-run]
@@ -50,6 +50,7 @@ func (c *cli) ctlCmd() *cobra.Command {
 	ctl := group(&cobra.Command{Use: "ctl", Short: "operate a running platform (smp ctl stats, smp ctl bus lag, ...)", Long: ctlUsage},
 		c.ctlAPICmds(g)...)
 	ctl.AddCommand(c.ctlEventsCmd(g), c.ctlBusCmd(g), c.ctlRedisCmd(g), c.ctlWalletsCmd(g))
+	ctl.AddCommand(c.ctlCatalogCmds(g)...)
 	ctl.PersistentFlags().StringVar(&g.server, "server", "", "a running platform's URL (SMP_SERVER): the admin-API commands' target (default http://127.0.0.1:8080); "+
 		"with it, events list, bus and redis flush-cache go through the admin API (audited) instead of the backends")
 	ctl.PersistentFlags().StringVar(&g.output, "output", "table", "table, json or csv")

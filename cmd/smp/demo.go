@@ -14,6 +14,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/catalog"
 	"smp/payments"
 	"smp/sim"
 )
@@ -74,7 +75,15 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	ds, err := sim.Seed(ctx, db, sim.SeedConfig{Technicians: techs, Customers: customers, Seed: 1}, auth.HashToken)
+	// The seed file (sim/seed.yaml) goes through the same import as smp
+	// import: validated, audited, unchanged rows left alone on a restart.
+	cat, err := catalog.New(catalog.Config{Store: db})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	ds, _, err := sim.LoadDemo(ctx, cat, db, smp.Principal{Name: "system:demo", Role: smp.RoleAdmin},
+		sim.SeedConfig{Technicians: techs, Customers: customers, Seed: 1}, auth.HashToken)
 	db.Close()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)

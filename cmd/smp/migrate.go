@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -41,14 +43,64 @@ func runMigrate(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 func (c *cli) tokenCmd() *cobra.Command {
 	var cfg Config
-	var role, name string
+	var role, name, tech, cust string
 	fs := flag.NewFlagSet("smp token", flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
 	cfg.registerMySQL(fs)
 	fs.StringVar(&role, "role", "", "ops, admin, finance or security")
 	fs.StringVar(&name, "name", "", "who the token is for (recorded in audit entries)")
-	cmd := &cobra.Command{Use: "token", Short: "create an admin API token with a role (ops, admin, finance, security)"}
-	return c.leaf(cmd, fs, func([]string) error { return runToken(c.ctx, cfg, role, name, c.stdout, c.stderr) })
+	fs.StringVar(&tech, "technician", "", "instead: a bearer token for this technician's app (T0001; until phone logins)")
+	fs.StringVar(&cust, "customer", "", "instead: a bearer token for this customer's app (C0001; until phone logins)")
+	cmd := &cobra.Command{Use: "token", Short: "create an admin API token with a role (ops, admin, finance, security), or a technician's or customer's token"}
+	return c.leaf(cmd, fs, func([]string) error {
+		if tech != "" || cust != "" {
+			return runOwnerToken(c.ctx, cfg, tech, cust, role, c.stdout, c.stderr)
+		}
+		return runToken(c.ctx, cfg, role, name, c.stdout, c.stderr)
+	})
+}
+
+// runOwnerToken issues a technician's or customer's bearer token, for an
+// active one that exists: how their apps authenticate until logins by
+// phone arrive.
+func runOwnerToken(ctx context.Context, cfg Config, tech, cust, role string, stdout, stderr io.Writer) error {
+	if (tech == "") == (cust == "") || role != "" {
+		return usageError{"give one of --technician ID or --customer ID (without --role)"}
+	}
+	db, err := openStore(ctx, cfg, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	kind, id, active := auth.KindTechnician, tech, false
+	if tech != "" {
+		t, err := db.FindTechnicianByID(ctx, tech)
+		if err != nil {
+			return usageError{fmt.Sprintf("--technician %s: %s", tech, smp.ErrorMessage(err))}
+		}
+		active = t.Status.Active()
+	} else {
+		kind, id = auth.KindCustomer, cust
+		c, err := db.FindCustomerByID(ctx, cust)
+		if err != nil {
+			return usageError{fmt.Sprintf("--customer %s: %s", cust, smp.ErrorMessage(err))}
+		}
+		active = c.Status.Active()
+	}
+	if !active {
+		return usageError{fmt.Sprintf("%s %s is not active", kind, id)}
+	}
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	tok := kind[:4] + "_" + hex.EncodeToString(b)
+	if err := db.PutToken(ctx, auth.HashToken(tok), kind, id, ""); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", tok)
+	fmt.Fprintf(stderr, "token for %s %s created; it is shown only once\n", kind, id)
+	return nil
 }
 
 func runToken(ctx context.Context, cfg Config, role, name string, stdout, stderr io.Writer) error {
