@@ -438,7 +438,6 @@ func notFoundIs(key string, err error) (string, error) {
 
 func invalid(format string, args ...any) error { return smp.Errorf(smp.EINVALID, format, args...) }
 
-
 // ViewPermission is the permission (auth.Permissions) to read kind;
 // "catalog.view" for an unknown kind.
 func ViewPermission(kind string) string {

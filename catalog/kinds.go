@@ -144,9 +144,13 @@ func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 var services = &kind[smp.Service]{
 	one: "service", many: "services", keyField: "code", perm: "catalog.view",
-	key:    func(s *smp.Service) string { return s.Code },
-	get1:   func(ctx context.Context, st Store, k string) (*smp.Service, error) { return st.FindServiceByCode(ctx, k) },
-	lock:   func(ctx context.Context, tx smp.Tx, k string) (*smp.Service, error) { return tx.ServiceForUpdate(ctx, k) },
+	key: func(s *smp.Service) string { return s.Code },
+	get1: func(ctx context.Context, st Store, k string) (*smp.Service, error) {
+		return st.FindServiceByCode(ctx, k)
+	},
+	lock: func(ctx context.Context, tx smp.Tx, k string) (*smp.Service, error) {
+		return tx.ServiceForUpdate(ctx, k)
+	},
 	insert: func(ctx context.Context, tx smp.Tx, s *smp.Service) error { return tx.InsertService(ctx, s) },
 	write:  func(ctx context.Context, tx smp.Tx, s *smp.Service) error { return tx.UpdateService(ctx, s) },
 	find: func(ctx context.Context, st Store, f smp.CatalogFilter) ([]*smp.Service, error) {
@@ -192,9 +196,11 @@ func checkService(_ context.Context, _ *Service, _ smp.Tx, s, old *smp.Service, 
 
 var partners = &kind[smp.Partner]{
 	one: "partner", many: "partners", keyField: "id", perm: "partners.view", events: true,
-	key:    func(p *smp.Partner) string { return p.ID },
-	get1:   func(ctx context.Context, st Store, k string) (*smp.Partner, error) { return st.FindPartnerByID(ctx, k) },
-	lock:   func(ctx context.Context, tx smp.Tx, k string) (*smp.Partner, error) { return tx.PartnerForUpdate(ctx, k) },
+	key:  func(p *smp.Partner) string { return p.ID },
+	get1: func(ctx context.Context, st Store, k string) (*smp.Partner, error) { return st.FindPartnerByID(ctx, k) },
+	lock: func(ctx context.Context, tx smp.Tx, k string) (*smp.Partner, error) {
+		return tx.PartnerForUpdate(ctx, k)
+	},
 	insert: func(ctx context.Context, tx smp.Tx, p *smp.Partner) error { return tx.InsertPartner(ctx, p) },
 	write:  func(ctx context.Context, tx smp.Tx, p *smp.Partner) error { return tx.UpdatePartner(ctx, p) },
 	find: func(ctx context.Context, st Store, f smp.CatalogFilter) ([]*smp.Partner, error) {
@@ -246,9 +252,13 @@ func checkPartner(_ context.Context, _ *Service, _ smp.Tx, p, old *smp.Partner, 
 
 var technicians = &kind[smp.Technician]{
 	one: "technician", many: "technicians", keyField: "id", perm: "people.view",
-	key:    func(t *smp.Technician) string { return t.ID },
-	get1:   func(ctx context.Context, st Store, k string) (*smp.Technician, error) { return st.FindTechnicianByID(ctx, k) },
-	lock:   func(ctx context.Context, tx smp.Tx, k string) (*smp.Technician, error) { return tx.TechnicianForUpdate(ctx, k) },
+	key: func(t *smp.Technician) string { return t.ID },
+	get1: func(ctx context.Context, st Store, k string) (*smp.Technician, error) {
+		return st.FindTechnicianByID(ctx, k)
+	},
+	lock: func(ctx context.Context, tx smp.Tx, k string) (*smp.Technician, error) {
+		return tx.TechnicianForUpdate(ctx, k)
+	},
 	insert: func(ctx context.Context, tx smp.Tx, t *smp.Technician) error { return tx.InsertTechnician(ctx, t) },
 	write:  func(ctx context.Context, tx smp.Tx, t *smp.Technician) error { return tx.UpdateTechnician(ctx, t) },
 	find: func(ctx context.Context, st Store, f smp.CatalogFilter) ([]*smp.Technician, error) {
@@ -373,9 +383,13 @@ func (s *Service) skills(ctx context.Context, tx smp.Tx, want []string) (map[str
 
 var customers = &kind[smp.Customer]{
 	one: "customer", many: "customers", keyField: "id", perm: "people.view",
-	key:    func(c *smp.Customer) string { return c.ID },
-	get1:   func(ctx context.Context, st Store, k string) (*smp.Customer, error) { return st.FindCustomerByID(ctx, k) },
-	lock:   func(ctx context.Context, tx smp.Tx, k string) (*smp.Customer, error) { return tx.CustomerForUpdate(ctx, k) },
+	key: func(c *smp.Customer) string { return c.ID },
+	get1: func(ctx context.Context, st Store, k string) (*smp.Customer, error) {
+		return st.FindCustomerByID(ctx, k)
+	},
+	lock: func(ctx context.Context, tx smp.Tx, k string) (*smp.Customer, error) {
+		return tx.CustomerForUpdate(ctx, k)
+	},
 	insert: func(ctx context.Context, tx smp.Tx, c *smp.Customer) error { return tx.InsertCustomer(ctx, c) },
 	write:  func(ctx context.Context, tx smp.Tx, c *smp.Customer) error { return tx.UpdateCustomer(ctx, c) },
 	find: func(ctx context.Context, st Store, f smp.CatalogFilter) ([]*smp.Customer, error) {
