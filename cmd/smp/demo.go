@@ -113,6 +113,9 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 		cfg.WMSURL = url
 	}
 
+	if cfg.SMSURL == "" && cfg.SMS == nil {
+		cfg.SMS = &sim.SMS{} // the texts are read back from its outbox (demoLogins)
+	}
 	app := &App{Cfg: cfg.Config, Log: cfg.logger(stderr)}
 	if err := app.Open(ctx); err != nil {
 		return err
@@ -136,6 +139,8 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 
 %d technicians from 20 partners are connecting; customers place %.1f orders/s. Ctrl-C stops.
 `, cfg.DataDir, base, "ws"+base[4:], base, base, base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
+
+	demoLogins(ctx, app, base, ds, stdout)
 
 	simCtx, stopSim := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -223,5 +228,37 @@ func payCompleted(ctx context.Context, app *App, base string, tokens map[string]
 				resp.Body.Close()
 			}
 		}
+	}
+}
+
+// demoLogins logs the first simulated technicians in as the app does (a
+// code by SMS for a session token, read from the SMS simulator's outbox)
+// before they open their WebSocket; the others keep their seeded tokens.
+func demoLogins(ctx context.Context, app *App, base string, ds *sim.Dataset, stdout io.Writer) {
+	if app.SMS == nil {
+		return // a real SMS gateway: nobody here reads the texts
+	}
+	var done []string
+	for i := range min(3, len(ds.Technicians)) {
+		t := &ds.Technicians[i]
+		if t.Phone == "" {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		token, err := sim.Login(lctx, base, t.Phone, app.SMS)
+		cancel()
+		if err != nil {
+			app.Log.Warn("demo: a technician's SMS login failed; they use their seeded token", "technician_id", t.ID, "err", err)
+			continue
+		}
+		t.Token = token
+		done = append(done, t.ID)
+	}
+	if len(done) > 0 {
+		fmt.Fprintf(stdout, `  SMS logins     %v logged in with a code by SMS (POST /v1/auth/otp, /v1/auth/verify); the simulated texts:
+                 curl -H 'Authorization: Bearer %s' %s/admin/sms/outbox
+  Sessions       curl -H 'Authorization: Bearer %s' '%s/admin/sessions?owner=%s'
+
+`, done, app.Cfg.AdminToken, base, app.Cfg.AdminToken, base, done[0])
 	}
 }
