@@ -38,7 +38,7 @@ func (l Logins) ownerKey(kind, owner string) string {
 
 // createSession: the session's HASH unless the id exists, its TTL, and
 // its id in the owner's SET, whose TTL is raised to the longest session's.
-var createSession = redis.NewScript(`
+var createSession = redis.NewScript(`#!lua
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'owner_kind', ARGV[2], 'owner_id', ARGV[3], 'secret_hash', ARGV[4], 'created_at', ARGV[5], 'expires_at', ARGV[6], 'ip', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
@@ -224,7 +224,7 @@ func (l Logins) PutOTP(ctx context.Context, c smp.OTPChallenge, ttl time.Duratio
 	return wrap("put otp", err)
 }
 
-var attemptOTP = redis.NewScript(`
+var attemptOTP = redis.NewScript(`#!lua
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 return redis.call('HGETALL', KEYS[1])`)
@@ -260,7 +260,7 @@ func (l Logins) DeleteOTP(ctx context.Context, phone, codeHash string) (bool, er
 	return n == 1, wrap("delete otp", err)
 }
 
-var hitRate = redis.NewScript(`
+var hitRate = redis.NewScript(`#!lua
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`)

@@ -28,6 +28,10 @@ Against the backends directly:
       consumer-group lag, dead letters and offsets (runbook INC-006, INC-007);
       smp ctl bus --help for details
 
+  smp ctl sessions list [--owner T0001 --kind technician]
+  smp ctl sessions revoke --id SESSION --reason "..." | --owner T0001 --kind technician --reason "..."
+      customers' and technicians' login sessions; revoke logs them out (audited, runbook INC-004)
+
   smp ctl events list --status dlq --type inside.payment.succeeded
       provider events in event_log (runbook INC-002)
 `
