@@ -47,9 +47,14 @@ func (s Stage) Terminal() bool { return len(transitions[s]) == 0 }
 type PaymentStatus string
 
 const (
-	PaymentPending  PaymentStatus = "pending"
-	PaymentPaid     PaymentStatus = "paid"
-	PaymentRefunded PaymentStatus = "refunded"
+	PaymentPending PaymentStatus = "pending"
+	PaymentPaid    PaymentStatus = "paid"
+	// PaymentRefundRequired: inside collected money for an order that is
+	// cancelled (the customer paid, then cancelled, or the payment landed
+	// after the cancellation): it must go back to the customer, and stays
+	// so until inside reports the refund (docs/payments.md).
+	PaymentRefundRequired PaymentStatus = "refund_required"
+	PaymentRefunded       PaymentStatus = "refunded"
 )
 
 // Order is a customer's request for a home service.

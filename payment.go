@@ -11,7 +11,7 @@ const PaymentFailed PaymentStatus = "failed"
 
 // paymentRank orders payment states so that applying provider events in
 // any order ends in the same state: a later state never goes back.
-var paymentRank = map[PaymentStatus]int{PaymentPending: 0, PaymentFailed: 1, PaymentPaid: 2, PaymentRefunded: 3}
+var paymentRank = map[PaymentStatus]int{PaymentPending: 0, PaymentFailed: 1, PaymentPaid: 2, PaymentRefundRequired: 3, PaymentRefunded: 4}
 
 // NextPaymentStatus is the status after applying to, from cur: the
 // higher of the two, so duplicated and reordered events converge.

@@ -451,7 +451,9 @@ func (s *Service) HoldDispatch(ctx context.Context, orderID string, until time.T
 }
 
 // Cancel cancels an order. Customers may cancel their own orders until
-// work starts; admin principals (audited) at any non-final stage.
+// work starts; admin principals (audited) at any non-final stage. An order
+// already paid moves to payment status refund_required, with its
+// payment.status_changed event, in the same transaction.
 func (s *Service) Cancel(ctx context.Context, orderID string, actor smp.Actor, reason string) (*smp.Order, error) {
 	audited := actor.Kind != "customer" && actor.Kind != "system"
 	if audited && len(reason) < 3 {
@@ -475,7 +477,17 @@ func (s *Service) Cancel(ctx context.Context, orderID string, actor smp.Actor, r
 		},
 		mutate: func(tx smp.Tx, o *smp.Order) error {
 			if o.TechnicianID != "" {
-				return tx.ReleaseTechnician(ctx, o.TechnicianID, o.ID)
+				if err := tx.ReleaseTechnician(ctx, o.TechnicianID, o.ID); err != nil {
+					return err
+				}
+			}
+			if o.PaymentStatus == smp.PaymentPaid {
+				// Paid, now cancelled: the money goes back (the refund path).
+				o.PaymentStatus = smp.PaymentRefundRequired
+				data, _ := json.Marshal(smp.PaymentEventData{OrderID: o.ID, From: smp.PaymentPaid, To: smp.PaymentRefundRequired, AmountVND: o.PriceVND,
+					Source: "cancellation", Actor: actor.String(), Reason: reason})
+				return tx.AddEvent(ctx, smp.Event{ID: newID("evt_"), Type: smp.EventPaymentChanged, SchemaVersion: smp.EventSchemaVersion,
+					AggregateID: o.ID, OccurredAt: s.cfg.Now().UTC(), Data: data})
 			}
 			return nil
 		},

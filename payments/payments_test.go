@@ -454,3 +454,80 @@ func TestMarkPaid(t *testing.T) {
 		t.Fatalf("unknown order: %v", err)
 	}
 }
+
+// TestPaymentForCancelledOrderGoesToRefund: a payment inside reports for
+// a cancelled order moves it to refund_required (with its
+// payment.status_changed event), never to paid; a paid order that is
+// cancelled moves there too; inside's refund then ends in refunded, and a
+// late duplicate of the payment changes nothing.
+func TestPaymentForCancelledOrderGoesToRefund(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	customer := smp.Actor{Kind: "customer", ID: f.cust}
+	process := func() {
+		t.Helper()
+		if _, err := f.svc.ProcessDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastPaymentEvent := func(orderID string) smp.PaymentEventData {
+		t.Helper()
+		recs, err := f.store.FetchOutbox(ctx, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d smp.PaymentEventData
+		for _, r := range recs {
+			if r.Event.Type == smp.EventPaymentChanged && r.Event.AggregateID == orderID {
+				if err := json.Unmarshal(r.Event.Data, &d); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return d
+	}
+
+	// Cancelled, then the payment lands.
+	late := f.order(t, 300_000)
+	if _, err := f.orders.Cancel(ctx, late.ID, customer, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.send(t, wh("pay-late", smp.InsidePaymentSucceeded, late.ID, 300_000)); err != nil {
+		t.Fatal(err)
+	}
+	process()
+	if st := f.paymentStatus(t, late.ID); st != smp.PaymentRefundRequired {
+		t.Fatalf("a payment for a cancelled order left it %s, want refund_required", st)
+	}
+	if d := lastPaymentEvent(late.ID); d.To != smp.PaymentRefundRequired || d.Source != "pay-late" || d.AmountVND != 300_000 {
+		t.Fatalf("payment event %+v", d)
+	}
+	// inside refunds it; a late duplicate of the payment changes nothing.
+	for _, w := range []payments.Webhook{wh("refund-late", smp.InsidePaymentRefunded, late.ID, 300_000), wh("pay-late-2", smp.InsidePaymentSucceeded, late.ID, 300_000)} {
+		if _, err := f.send(t, w); err != nil {
+			t.Fatal(err)
+		}
+		process()
+	}
+	if st := f.paymentStatus(t, late.ID); st != smp.PaymentRefunded {
+		t.Fatalf("after inside's refund: %s, want refunded", st)
+	}
+
+	// Paid, then cancelled.
+	paid := f.order(t, 200_000)
+	if _, err := f.send(t, wh("pay-early", smp.InsidePaymentSucceeded, paid.ID, 200_000)); err != nil {
+		t.Fatal(err)
+	}
+	process()
+	if st := f.paymentStatus(t, paid.ID); st != smp.PaymentPaid {
+		t.Fatalf("paid order: %s", st)
+	}
+	o, err := f.orders.Cancel(ctx, paid.ID, customer, "changed my mind")
+	if err != nil || o.PaymentStatus != smp.PaymentRefundRequired {
+		t.Fatalf("cancelling a paid order: %+v %v, want refund_required", o, err)
+	}
+	if d := lastPaymentEvent(paid.ID); d.From != smp.PaymentPaid || d.To != smp.PaymentRefundRequired || d.Source != "cancellation" {
+		t.Fatalf("payment event of the cancellation %+v", d)
+	}
+}

@@ -285,6 +285,10 @@ func (s *Service) apply(ctx context.Context, tx smp.Tx, e *smp.InboxEvent) error
 	case e.EventType == smp.InsidePaymentRefunded && e.AmountVND > o.PriceVND:
 		return failed("amount_mismatch", true, "amount mismatch: refund of %d VND exceeds the order's %d VND", e.AmountVND, o.PriceVND)
 	}
+	if to == smp.PaymentPaid && o.Stage == smp.StageCancelled {
+		// Money for an order nobody will serve: the refund path, never paid.
+		to = smp.PaymentRefundRequired
+	}
 	return s.setStatus(ctx, tx, o, to, e.AmountVND, e.EventID, smp.SystemActor("payments"), e.EventType)
 }
 

@@ -396,7 +396,7 @@ async function showOrder(id) {
     ["Created", fmtTime(o.created_at)], ["Stage changed", fmtTime(o.stage_changed_at)]];
   $("#order-fields").replaceChildren(...f.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v, "data-field": k.toLowerCase() })]));
   fill($("#order-history tbody"), (o.transitions || []).map((t) => el("tr", {}, td(fmtTime(t.at)), td(t.from), td(t.to), td(t.actor), td(t.reason, "wrap"))));
-  $("#mark-paid").hidden = o.payment_status === "paid" || o.payment_status === "refunded";
+  $("#mark-paid").hidden = o.payment_status === "paid" || o.payment_status === "refund_required" || o.payment_status === "refunded";
   applyPermissions(p);
   $("#trace-note").textContent = "";
   fill($("#order-trace tbody"), []);
