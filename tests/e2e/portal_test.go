@@ -314,6 +314,25 @@ func TestAdminPortalInBrowser(t *testing.T) {
 		t.Fatalf("half-open audit %+v", audit)
 	}
 
+	// Onboarding: a customer created from the form is listed, then deactivated
+	// with a reason; both changes are audited.
+	b.tab("onboarding")
+	evalIn[bool](b, `(() => { const s = document.querySelector("#onb-kind"); s.value = "customers"; return s.dispatchEvent(new Event("change")); })()`)
+	b.until("customer form", `!!document.querySelector("#onb-f-phone")`)
+	b.checkUsable("onboarding")
+	b.do("create a customer", chromedp.SendKeys(chromedp.CSS("#onb-f-name"), "Khách Mới"), chromedp.SendKeys(chromedp.CSS("#onb-f-phone"), "0912 999 888"),
+		chromedp.Click(chromedp.CSS("#onb-create-button")))
+	const newRow = `[...document.querySelectorAll("#onb-table tbody tr")].find((tr) => tr.textContent.includes("+84912999888"))`
+	b.until("customer listed", `!!`+newRow)
+	custID := evalIn[string](b, newRow+`.cells[0].textContent`)
+	b.do("deactivate it", chromedp.Click(chromedp.CSS(`#onb-table tbody tr:last-child button`)))
+	b.confirm("moved abroad")
+	b.until("customer inactive", newRow+`.textContent.includes("inactive")`)
+	b.shot("onboarding-1280")
+	if audit, _ := a.Store.FindAudit(ctx, smp.AuditFilter{Target: "customer:" + custID}); len(audit) != 2 || audit[0].Reason != "moved abroad" {
+		t.Fatalf("onboarding audit of %s: %+v", custID, audit)
+	}
+
 	// The status page: ops degrade Dispatch; customers see it and the banner.
 	b.tab("status")
 	b.until("components listed", `document.querySelectorAll("#status-table tbody tr").length === 6`)
@@ -351,7 +370,7 @@ func TestAdminPortalInBrowser(t *testing.T) {
 	b.shot("status-390")
 	b.do("portal at phone width", chromedp.Navigate(a.url+"/admin/#dashboard"), chromedp.WaitVisible(chromedp.CSS("#view-dashboard")))
 	b.until("dashboard loaded, phone", `document.querySelector("#stat-ws").textContent !== "–"`)
-	for _, v := range []string{"dashboard", "dispatch", "orders", "events", "integrations", "flags", "status", "audit"} {
+	for _, v := range []string{"dashboard", "dispatch", "orders", "events", "integrations", "flags", "status", "onboarding", "audit"} {
 		b.tab(v)
 		b.checkUsable(v + ", phone")
 	}

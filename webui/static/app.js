@@ -167,6 +167,7 @@ const views = {
   integrations: { load: loadIntegrations },
   flags: { load: loadFlags },
   status: { load: loadStatus },
+  onboarding: { load: () => loadOnboarding(false) },
   audit: { load: loadAudit },
 };
 
@@ -564,6 +565,78 @@ async function setStatus(ev) {
   } catch (e) { toast(e.message, true); }
 }
 
+// ---------- onboarding ----------
+// Each kind: its key, the list's columns and the create form's fields
+// ([name, placeholder, type]; "number" and "list" are sent as such).
+const KINDS = {
+  cities: { key: "code", cols: ["code", "name", "lat", "lng", "status"],
+    fields: [["code", "HCMC"], ["name", "Hồ Chí Minh"], ["lat", "10.78", "number"], ["lng", "106.70", "number"], ["radius_km", "15", "number"]] },
+  services: { key: "code", cols: ["code", "name", "skill", "price_vnd", "commission_pct", "status"],
+    fields: [["code", "aircon_repair"], ["name", "Sửa máy lạnh"], ["skill", "aircon_repair"], ["price_vnd", "350000", "number"], ["commission_pct", "15", "number"]] },
+  partners: { key: "id", cols: ["id", "name", "country", "contact", "status"],
+    fields: [["name", "Điện lạnh Sài Gòn"], ["country", "VN"], ["contact", "+842838000001"]] },
+  technicians: { key: "id", cols: ["id", "name", "phone", "partner_id", "city", "skills", "status"],
+    fields: [["partner_id", "P001"], ["name", "Nguyễn Văn An"], ["phone", "0901234567"], ["city", "HCMC"], ["skills", "aircon_repair, plumbing", "list"], ["lat", "10.78", "number"], ["lng", "106.70", "number"]] },
+  customers: { key: "id", cols: ["id", "name", "phone", "status"], fields: [["name", "Trần Thị Bình"], ["phone", "0912345678"]] },
+};
+let onbNext = "";
+
+function renderOnbForm() {
+  const kind = $("#onb-kind").value;
+  $("#onb-create-title").textContent = "Create (" + kind + ")";
+  $("#onb-fields").replaceChildren(...KINDS[kind].fields.flatMap(([name, ph, type]) => [
+    el("label", { for: "onb-f-" + name, text: name }),
+    el("input", { id: "onb-f-" + name, name, placeholder: ph, "data-type": type, inputmode: type === "number" ? "decimal" : undefined }),
+  ]));
+  const cols = KINDS[kind].cols;
+  $("#onb-table thead tr").replaceChildren(...cols.map((c) => el("th", { scope: "col", text: c })), el("th", { scope: "col", text: "" }));
+  applyPermissions($("#onb-create"));
+}
+
+async function loadOnboarding(more) {
+  const kind = $("#onb-kind").value;
+  const q = new URLSearchParams({ limit: "50" });
+  if ($("#onb-status").value) q.set("status", $("#onb-status").value);
+  if (kind === "technicians" && $("#onb-city").value.trim()) q.set("city", $("#onb-city").value.trim());
+  if (more && onbNext) q.set("after", onbNext);
+  const d = await api("GET", "/admin/" + kind + "?" + q);
+  const k = KINDS[kind];
+  const rows = (d[kind] || []).map((r) => el("tr", {}, ...k.cols.map((c) => td(Array.isArray(r[c]) ? r[c].join(", ") : r[c])),
+    el("td", {}, (r.status === "active")
+      ? el("button", { type: "button", class: "secondary", "data-perm": "catalog.write", text: "Deactivate", onclick: () => deactivateRecord(kind, r[k.key]) })
+      : null)));
+  if (more) $("#onb-table tbody").append(...rows); else fill($("#onb-table tbody"), rows);
+  onbNext = d.next || "";
+  $("#onb-more").hidden = !onbNext;
+  applyPermissions($("#onb-table"));
+}
+
+async function createRecord() {
+  const kind = $("#onb-kind").value;
+  const body = {};
+  for (const inp of $("#onb-fields").querySelectorAll("input")) {
+    const v = inp.value.trim();
+    if (!v) continue;
+    if (inp.dataset.type === "number") body[inp.name] = Number(v);
+    else if (inp.dataset.type === "list") body[inp.name] = v.split(/[,|]/).map((x) => x.trim()).filter(Boolean);
+    else body[inp.name] = v;
+  }
+  const r = await api("POST", "/admin/" + kind, body);
+  toast("Created " + kind.replace(/s$/, "").replace(/ie$/, "y") + " " + r[KINDS[kind].key]);
+  for (const inp of $("#onb-fields").querySelectorAll("input")) inp.value = "";
+  await loadOnboarding(false);
+}
+
+async function deactivateRecord(kind, key) {
+  const reason = await confirmAction("Deactivate " + key, "It stays on record but takes no new orders" + (kind === "technicians" ? " or offers (suspended)." : "."), true);
+  if (reason === null) return;
+  try {
+    await api("POST", "/admin/" + kind + "/" + encodeURIComponent(key) + "/deactivate", { reason });
+    toast(key + " deactivated");
+    await loadOnboarding(false);
+  } catch (e) { toast(e.message, true); }
+}
+
 // ---------- audit ----------
 async function loadAudit() {
   const q = new URLSearchParams({ limit: "200" });
@@ -605,6 +678,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#busdlq-replay").addEventListener("click", replayBusDLQ);
   $("#status-form").addEventListener("submit", setStatus);
   onSubmit("#audit-form", loadAudit);
+  onSubmit("#onb-form", () => loadOnboarding(false));
+  onSubmit("#onb-create", createRecord);
+  $("#onb-kind").addEventListener("change", () => { renderOnbForm(); loadOnboarding(false).catch((e) => toast(e.message, true)); });
+  $("#onb-more").addEventListener("click", () => loadOnboarding(true).catch((e) => toast(e.message, true)));
+  renderOnbForm();
   $("#login-error").textContent = sessionStorage.getItem("smp-login-message") || "";
   sessionStorage.removeItem("smp-login-message");
   if (token()) {
