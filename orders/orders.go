@@ -459,6 +459,9 @@ func (s *Service) Cancel(ctx context.Context, orderID string, actor smp.Actor, r
 	if audited && len(reason) < 3 {
 		return nil, smp.Errorf(smp.EINVALID, "a reason is required")
 	}
+	if err := smp.CheckLen("reason", reason, smp.MaxReason); err != nil {
+		return nil, err // before anything is read or locked
+	}
 	if reason == "" {
 		reason = "cancelled by customer"
 	}
