@@ -6,11 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"smp/internal/wait"
 )
+
+// codeIn finds the login code in the SMS text.
+var codeIn = regexp.MustCompile(`[0-9]{6}`)
 
 // repoFile reads a file of the repository.
 func repoFile(t *testing.T, rel string) string {
@@ -40,11 +46,13 @@ func TestFirstOrderFromEmptyPlatform(t *testing.T) {
 	section = section[:strings.Index(section, "\n## ")]
 	for _, step := range []string{
 		"./smp serve --addr 127.0.0.1:8080 --data-dir ./smp-data &",
-		"export SMP_ADMIN_TOKEN=$(./smp token --role ops --name alice --data-dir ./smp-data)",
+		"export SMP_ADMIN_TOKEN=$(./smp token --role admin --name alice --data-dir ./smp-data)",
 		"./smp import --file docs/first-order.yaml --dry-run",
 		"./smp import --file docs/first-order.yaml ",
-		"TECH_TOKEN=$(./smp token --technician T0001 --data-dir ./smp-data)",
-		"CUSTOMER_TOKEN=$(./smp token --customer C0001 --data-dir ./smp-data)",
+		`-d '{"phone":"0901234567"}' $SMP_SERVER/v1/auth/otp`,
+		`$SMP_SERVER/admin/sms/outbox`,
+		`-d '{"phone":"0901234567","code":"123456"}' $SMP_SERVER/v1/auth/verify`,
+		"the customer the same way with 0912345678",
 		`{"type":"location","lat":10.78,"lng":106.70}`,
 		`{"type":"availability","available":true}`,
 		`'{"city":"HCMC","service":"aircon_repair","lat":10.781,"lng":106.701,"address":"12 Lê Lợi","price_vnd":350000}'`,
@@ -79,7 +87,7 @@ func TestFirstOrderFromEmptyPlatform(t *testing.T) {
 		return strings.TrimSpace(out.String()), errb.String()
 	}
 
-	admin, _ := smpRun(nil, "token", "--role", "ops", "--name", "alice", "--data-dir", data)
+	admin, _ := smpRun(nil, "token", "--role", "admin", "--name", "alice", "--data-dir", data)
 	file := filepath.Join(dir, "first-order.yaml")
 	must(t, os.WriteFile(file, []byte(repoFile(t, "docs/first-order.yaml")), 0o644))
 	env := []string{"SMP_ADMIN_TOKEN", admin}
@@ -95,10 +103,33 @@ func TestFirstOrderFromEmptyPlatform(t *testing.T) {
 	if !strings.Contains(out, "created 0, updated 0, unchanged 5, refused 0") {
 		t.Fatalf("import again:\n%s", out)
 	}
-	techToken, _ := smpRun(nil, "token", "--technician", "T0001", "--data-dir", data)
-	custToken, _ := smpRun(nil, "token", "--customer", "C0001", "--data-dir", data)
-
 	a := &testApp{t: t, url: base}
+	login := func(phone, e164 string) string {
+		t.Helper()
+		if r := a.do("POST", "/v1/auth/otp", "", `{"phone":"`+phone+`"}`); r.Status != 202 {
+			t.Fatalf("otp %s: %d %s", phone, r.Status, r.Raw)
+		}
+		code := ""
+		wait.Until(t, 10*time.Second, "the code for "+phone, func() bool {
+			r := a.do("GET", "/admin/sms/outbox", admin, nil)
+			msgs, _ := r.Body["messages"].([]any)
+			for _, m := range msgs {
+				if mm, _ := m.(map[string]any); mm["to"] == e164 {
+					code = codeIn.FindString(mm["text"].(string))
+				}
+			}
+			return code != ""
+		})
+		r := a.do("POST", "/v1/auth/verify", "", `{"phone":"`+phone+`","code":"`+code+`"}`)
+		tok, _ := r.Body["token"].(string)
+		if r.Status != 200 || tok == "" {
+			t.Fatalf("verify %s: %d %s", phone, r.Status, r.Raw)
+		}
+		return tok
+	}
+	techToken := login("0901234567", "+84901234567")
+	custToken := login("0912345678", "+84912345678")
+
 	ws, _, err := a.dialTech(techToken)
 	must(t, err)
 	ws.next("welcome")
