@@ -177,7 +177,7 @@ func (a *App) checks(services map[string]bool) []httpapi.Check {
 	checks := []httpapi.Check{
 		// Every module: a failed one stops the process, and a stopped one
 		// should not be running in a serving process.
-		{Name: "modules", Critical: true, Fn: a.checkModules},
+		{Name: "modules", Critical: true, Live: true, Fn: a.checkModules},
 		{Name: "database", Critical: true, Fn: a.Store.Ping},
 		// Not critical: while the bus is away the outbox keeps every event
 		// and orders are still taken (INC-006); restarting would not help.
@@ -205,7 +205,8 @@ func (a *App) checks(services map[string]bool) []httpapi.Check {
 		}},
 	}
 	if services[ServiceDispatchEngine] {
-		checks = append(checks, httpapi.Check{Name: "dispatch_engine", Critical: true, Fn: func(context.Context) error { return a.Engine.Healthy() }})
+		// Live: hung workers are what a restart cures (runbook INC-001 option A).
+		checks = append(checks, httpapi.Check{Name: "dispatch_engine", Critical: true, Live: true, Fn: func(context.Context) error { return a.Engine.Healthy() }})
 	} else {
 		// Not critical here: this process serves without the engine, but
 		// it tells the truth about it (runbook INC-001) from the heartbeats.

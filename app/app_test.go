@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"smp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,5 +127,49 @@ func TestStopModule(t *testing.T) {
 	}
 	if err := a.StartModule(context.Background(), ServiceDispatchEngine); smp.ErrorCode(err) != smp.ENOTFOUND {
 		t.Fatalf("starting the running engine: %v, want ENOTFOUND", err)
+	}
+}
+
+func probe(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestLivenessAndReadiness: /livez (restart me) stays 200 while the
+// database is unreachable, which /readyz (send me traffic) and /health
+// report with 503; hung or stopped engine workers fail /livez, since a
+// restart cures them.
+func TestLivenessAndReadiness(t *testing.T) {
+	t.Parallel()
+	a := &App{Cfg: testConfig(t)}
+	if err := a.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	u := a.HTTP.URL()
+	for _, p := range []string{"/livez", "/readyz", "/health"} {
+		if code, body := probe(t, u+p); code != 200 {
+			t.Fatalf("%s of a healthy platform: %d %s", p, code, body)
+		}
+	}
+	a.Store.Close() // the database goes away
+	if code, body := probe(t, u+"/livez"); code != 200 {
+		t.Fatalf("/livez without the database: %d %s, want 200 (a restart would not help)", code, body)
+	}
+	if code, body := probe(t, u+"/readyz"); code != 503 || !strings.Contains(body, `"database"`) {
+		t.Fatalf("/readyz without the database: %d %s, want 503 naming the database", code, body)
+	}
+	if code, _ := probe(t, u+"/health"); code != 503 {
+		t.Fatalf("/health without the database: %d, want 503", code)
+	}
+	a.Engine.Stop(context.Background())
+	if code, body := probe(t, u+"/livez"); code != 503 || !strings.Contains(body, "dispatch_engine") {
+		t.Fatalf("/livez with the engine stopped: %d %s, want 503", code, body)
 	}
 }

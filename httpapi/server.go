@@ -34,8 +34,13 @@ import (
 // Check is one dependency check of /health.
 type Check struct {
 	Name string
-	// Critical checks make /health answer 503; others only "degraded".
+	// Critical checks make /health and /readyz answer 503 (this process
+	// cannot serve); others only "degraded".
 	Critical bool
+	// Live checks make /livez answer 503: the process is stuck in a way
+	// a restart cures (a failed module, hung engine workers). A database
+	// outage is not one: restarting every pod would not bring it back.
+	Live bool
 	Fn       func(ctx context.Context) error
 }
 
@@ -401,6 +406,8 @@ type adminHandler func(w http.ResponseWriter, r *http.Request, p smp.Principal)
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /health", s.handleHealth)
+	m.HandleFunc("GET /livez", s.handleProbe(func(c Check) bool { return c.Live }))
+	m.HandleFunc("GET /readyz", s.handleProbe(func(c Check) bool { return c.Critical }))
 	if s.cfg.Gatherer != nil {
 		// Serve whatever could be gathered: Kafka being down must not hide
 		// dispatch_engine_up.
@@ -498,6 +505,32 @@ func headerHas(h http.Header, name, token string) bool {
 		}
 	}
 	return false
+}
+
+// handleProbe answers Kubernetes' probes: 200 while every check that
+// counts for it passes, else 503 naming the failed ones. /livez (liveness:
+// restart me) counts the Live checks only, /readyz (readiness: send me
+// traffic) the Critical ones, so a database outage takes pods out of the
+// Service without restarting them all.
+func (s *Server) handleProbe(counts func(Check) bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		failed := map[string]string{}
+		for _, c := range s.d.Checks {
+			if !counts(c) {
+				continue
+			}
+			if err := c.Fn(ctx); err != nil {
+				failed[c.Name] = err.Error()
+			}
+		}
+		if len(failed) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "fail", "failed": failed})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	}
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

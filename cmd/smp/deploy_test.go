@@ -86,7 +86,7 @@ func readManifests(t *testing.T) manifests {
 // TestKubernetesManifests: namespace smp-prod; one Deployment per SMP
 // service named and labelled as the runbook's kubectl commands expect
 // (app=dispatch-engine, app=integration-svc, ...); arguments smp serve
-// accepts; liveness and readiness on /health at the listening port;
+// accepts; liveness on /livez and readiness on /readyz at the listening port;
 // resources; env only from smp-config (every key a real setting) and
 // smp-secrets; Services and HPAs pointing at those Deployments.
 func TestKubernetesManifests(t *testing.T) {
@@ -133,9 +133,11 @@ func TestKubernetesManifests(t *testing.T) {
 		if !strings.HasSuffix(cfg.Addr, ":"+itoa(int(port.ContainerPort))) {
 			t.Errorf("deployment %s listens on %s but exposes %d", d.Name, cfg.Addr, port.ContainerPort)
 		}
-		for kind, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
-			if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/health" || p.HTTPGet.Port.String() != port.Name {
-				t.Errorf("deployment %s: %s probe %+v, want GET /health on port %s", d.Name, kind, p, port.Name)
+		// Liveness on /livez (a database outage must not restart every
+		// pod), readiness on /readyz.
+		for kind, p := range map[string]*corev1.Probe{"/livez": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+			if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != kind || p.HTTPGet.Port.String() != port.Name {
+				t.Errorf("deployment %s: probe %+v, want GET %s on port %s", d.Name, p, kind, port.Name)
 			}
 		}
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
