@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"smp/sqlbus"
 )
 
 // smpRun runs the command line in process.
@@ -208,8 +210,15 @@ func TestListingOutputFormats(t *testing.T) {
 		t.Fatalf("table: %v %q", err, out)
 	}
 
-	// Without --server: the database and the embedded event log.
+	// Without --server: the database and the embedded event log of a
+	// platform in dir.
 	dir := t.TempDir()
+	if _, errOut, err := smpRun("migrate", "--data-dir", dir); err != nil {
+		t.Fatalf("smp migrate: %v %s", err, errOut)
+	}
+	l, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "events.db"), Partitions: 2})
+	must(t, err)
+	must(t, l.Close())
 	for _, args := range [][]string{{"ctl", "events", "list", "--data-dir", dir}, {"ctl", "bus", "lag", "--group", "g", "--data-dir", dir, "--partitions", "2"},
 		{"ctl", "bus", "dlq", "list", "--data-dir", dir, "--partitions", "2"}, {"ctl", "--data-dir", dir, "bus", "--partitions", "2", "lag", "--group", "g"}} {
 		for _, format := range []string{"table", "json", "csv"} {
@@ -298,6 +307,30 @@ func TestRunRejectsBadUsage(t *testing.T) {
 		err := run(context.Background(), args, &out, &errb)
 		if err == nil || exitCode(err) != 2 {
 			t.Errorf("smp %v: err %v (exit %d), want a usage error", args, err, exitCode(err))
+		}
+	}
+}
+
+// TestCtlRefusesWithoutPlatform (15.6): the commands that read a
+// platform's data, run where there is none (no smp.db or events.db in
+// --data-dir, no --server, no --mysql-dsn), say so and exit 2 instead of
+// creating an empty ./smp-data and reporting "0 events" or "total lag 0".
+func TestCtlRefusesWithoutPlatform(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, args := range [][]string{
+		{"ctl", "events", "list"},
+		{"ctl", "bus", "lag", "--group", "dispatch-engine"},
+		{"ctl", "bus", "dlq", "list", "--topic", "orders.events.dlq"},
+		{"ctl", "bus", "lag", "--group", "dispatch-engine", "--data-dir", "elsewhere"},
+	} {
+		out, errOut, err := smpRun(args...)
+		if exitCode(err) != 2 || !strings.Contains(errOut+err.Error(), "no platform database in --data-dir") || strings.Contains(out, "total lag") {
+			t.Errorf("smp %v: exit %d, stdout %q, stderr %q (%v)", args, exitCode(err), out, errOut, err)
+		}
+	}
+	for _, d := range []string{"smp-data", "elsewhere"} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was created (%v)", d, err)
 		}
 	}
 }

@@ -42,6 +42,9 @@ func openBusForCtl(cfg *Config) (smp.EventBus, smp.BusAdmin, error) {
 		b, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(cfg.Partitions), ReplicationFactor: int16(cfg.KafkaReplication), ClientID: "smp-ctl"})
 		return b, b, err
 	}
+	if err := needPlatform(*cfg, "events.db", "the embedded event log is there"); err != nil {
+		return nil, nil, err
+	}
 	lc := sqlbus.Config{Path: filepath.Join(cfg.DataDir, "events.db"), Partitions: cfg.Partitions, Owner: "smp-ctl"}
 	if cfg.MySQLDSN != "" {
 		lc.Path, lc.MySQLDSN = "", cfg.MySQLDSN

@@ -72,6 +72,9 @@ func runCtlEvents(ctx context.Context, cfg Config, server, output, status, typ, 
 		}
 		return render(stdout, output, v, "events", []string{"event_id", "event_type", "order_id", "amount_vnd", "status", "attempts", "received_at", "last_error"})
 	}
+	if err := needPlatform(cfg, "smp.db", "the events are read there"); err != nil {
+		return err
+	}
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err

@@ -45,11 +45,8 @@ func needReason(reason string) error {
 // backends; close closes the database. It never creates an embedded
 // database: an audit entry in a file nobody reads is no audit at all.
 func localActions(ctx context.Context, cfg Config, with func(*ops.Config)) (*ops.Service, func(), error) {
-	if cfg.MySQLDSN == "" {
-		if _, err := os.Stat(filepath.Join(cfg.DataDir, "smp.db")); err != nil {
-			return nil, nil, usageError{fmt.Sprintf("no platform database in --data-dir %s: give the platform's --data-dir or --mysql-dsn "+
-				"(the action is audited there), or --server to go through the admin API", cfg.DataDir)}
-		}
+	if err := needPlatform(cfg, "smp.db", "the action is audited there"); err != nil {
+		return nil, nil, err
 	}
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
@@ -66,3 +63,18 @@ func localActions(ctx context.Context, cfg Config, with func(*ops.Config)) (*ops
 }
 
 var _ ops.Store = (*sqlstore.DB)(nil)
+
+// needPlatform refuses to go on without a platform to act on or read: on
+// the embedded default, file (smp.db or events.db) must already exist in
+// --data-dir. Opening it anyway would create an empty platform there and
+// report "0 events" or "total lag 0": a false all-clear.
+func needPlatform(cfg Config, file, why string) error {
+	if cfg.MySQLDSN != "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, file)); err != nil {
+		return usageError{fmt.Sprintf("no platform database in --data-dir %s (no %s there): give the platform's --data-dir or --mysql-dsn "+
+			"(%s), or --server to go through the admin API", cfg.DataDir, file, why)}
+	}
+	return nil
+}
