@@ -105,6 +105,10 @@ type InboxStore interface {
 // InboxTx is the inbox writes of a transaction (with the payment they
 // apply).
 type InboxTx interface {
+	// AddInboxEvent is InboxStore.InsertInboxEvent in the transaction: an
+	// event stored with its effect (a VNPay IPN is answered only once both
+	// are committed). No codes.
+	AddInboxEvent(ctx context.Context, e *InboxEvent) (existing *InboxEvent, inserted bool, err error)
 	// InboxEventForUpdate reads an event and locks it for the rest of the
 	// tx; ENOTFOUND if unknown.
 	InboxEventForUpdate(ctx context.Context, eventID string) (*InboxEvent, error)

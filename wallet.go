@@ -319,6 +319,11 @@ type WalletStore interface {
 	FindWalletEntry(ctx context.Context, id string) (*WalletEntry, error)
 	// FindWalletEntries lists entries matching f in chain order. No codes.
 	FindWalletEntries(ctx context.Context, f WalletEntryFilter) ([]*WalletEntry, error)
+	// FindTopup returns a top-up by its gateway reference, as last
+	// committed; ENOTFOUND.
+	FindTopup(ctx context.Context, gateway, txnRef string) (*Topup, error)
+	// FindTopups lists top-ups matching f, oldest first. No codes.
+	FindTopups(ctx context.Context, f TopupFilter) ([]*Topup, error)
 	// ScanWalletLedger calls accounts with every account, then entry with
 	// every entry in chain order, all read from one consistent snapshot
 	// (what verification needs while postings go on). An error from a
@@ -337,6 +342,16 @@ type WalletTx interface {
 	// unknown partner or reversed posting; EINVALID for a posting that
 	// fails Validate or Legs.
 	PostWallet(ctx context.Context, p Posting) (e *WalletEntry, first bool, err error)
+	// InsertTopup records a new top-up; ECONFLICT when its ID or its
+	// (gateway, txn ref) exists, ENOTFOUND for an unknown partner.
+	InsertTopup(ctx context.Context, t *Topup) error
+	// TopupForUpdate reads a top-up by its gateway reference and locks it
+	// for the rest of the tx; ENOTFOUND.
+	TopupForUpdate(ctx context.Context, gateway, txnRef string) (*Topup, error)
+	// UpdateTopup writes a top-up's status and gateway details
+	// (status, transaction no, bank code, pay date, posting id, updated
+	// at); ENOTFOUND.
+	UpdateTopup(ctx context.Context, t *Topup) error
 	// SetWalletFloor sets a partner's wallet floor (creating the account
 	// with a zero balance if needed); ENOTFOUND for an unknown partner.
 	SetWalletFloor(ctx context.Context, partnerID string, floorVND int64, at time.Time) (*WalletAccount, error)
@@ -384,4 +399,42 @@ type WalletEventData struct {
 	// ClientIP is the address a topup was requested from, when known
 	// (fraud rules read it).
 	ClientIP string `json:"client_ip,omitempty"`
+}
+
+// TopupStatus is where a top-up stands.
+type TopupStatus string
+
+// Top-up statuses: pending until the gateway's notification (or a
+// query) says confirmed or failed.
+const (
+	TopupPending   TopupStatus = "pending"
+	TopupConfirmed TopupStatus = "confirmed"
+	TopupFailed    TopupStatus = "failed"
+)
+
+// Topup is a partner's request to pay money into its wallet through a
+// gateway, and what the gateway said of it.
+type Topup struct {
+	ID        string      `json:"topup_id"`
+	PartnerID string      `json:"partner_id"`
+	Gateway   string      `json:"gateway"`
+	TxnRef    string      `json:"txn_ref"` // vnp_TxnRef
+	AmountVND int64       `json:"amount_vnd"`
+	Status    TopupStatus `json:"status"`
+	// ClientIP is where the request came from (fraud rules read it).
+	ClientIP      string    `json:"client_ip,omitempty"`
+	TransactionNo string    `json:"transaction_no,omitempty"` // vnp_TransactionNo
+	BankCode      string    `json:"bank_code,omitempty"`
+	PayDate       time.Time `json:"pay_date,omitzero"`
+	PostingID     string    `json:"posting_id,omitempty"` // its ledger entry, once confirmed
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// TopupFilter selects top-ups. Zero fields select everything.
+type TopupFilter struct {
+	PartnerID string
+	Status    TopupStatus
+	From, To  time.Time // created in [From, To)
+	Limit     int       // 0, negative or above 10000 means 1000
 }

@@ -73,6 +73,15 @@ type Config struct {
 	// comma-separated while rotating (cmd/smp reads them from
 	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
 	InsideWebhookSecrets string
+	// VNPayTmnCode and VNPayHashSecrets are the merchant's VNPay code and
+	// hash secrets (comma-separated while rotating: the first signs), from
+	// SMP_VNPAY_TMN_CODE and SMP_VNPAY_HASH_SECRET only.
+	VNPayTmnCode     string
+	VNPayHashSecrets string
+	// VNPayPayURL is VNPay's payment page; VNPayReturnURL where partners
+	// come back after paying.
+	VNPayPayURL    string
+	VNPayReturnURL string
 	// Now is every component's clock (default time.Now): tests shorten or
 	// fake time through it.
 	Now func() time.Time

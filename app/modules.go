@@ -442,7 +442,12 @@ func (a *App) initPayments(ctx context.Context) (startstop.Service, error) {
 
 func (a *App) initWallet(ctx context.Context) (startstop.Service, error) {
 	var err error
-	a.Wallet, err = wallet.New(a.Store, wallet.Config{Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+	if a.services[ServiceIntegration] && a.Cfg.VNPayHashSecrets == "" {
+		a.Log.Warn("SMP_VNPAY_HASH_SECRET is not set: VNPay top-ups answer 503 and IPNs 99")
+	}
+	v := wallet.VNPay{TmnCode: a.Cfg.VNPayTmnCode, Secrets: payments.ParseSecrets(a.Cfg.VNPayHashSecrets), PayURL: a.Cfg.VNPayPayURL,
+		ReturnURL: a.Cfg.VNPayReturnURL}
+	a.Wallet, err = wallet.New(a.Store, wallet.Config{VNPay: v, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
 	return nil, err
 }
 

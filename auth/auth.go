@@ -22,6 +22,7 @@ const (
 	KindCustomer   = "customer"
 	KindTechnician = "technician"
 	KindAdmin      = "admin"
+	KindPartner    = "partner" // a partner's own token (its wallet's top-ups)
 )
 
 // HashToken is how tokens are stored and looked up: hex SHA-256. A token
@@ -82,6 +83,7 @@ var Permissions = map[string][]smp.Role{
 	"breaker.half_open": roleOps,
 	"status.set":        roleOps,
 	"wallets.verify":    roleFinance,
+	"wallets.topup":     roleFinance,
 	// alerts.receive is Alertmanager's alone (POST
 	// /integrations/alertmanager/webhook): it authenticates with its own
 	// secret, and no admin token reaches the receiver (Alertmanager).

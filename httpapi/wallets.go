@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 
 	"smp"
+	"smp/auth"
 )
 
 // The partners' wallets (docs/wallets.md): balances and states, and the
@@ -17,6 +19,75 @@ func (s *Server) walletRoutes() {
 	m.HandleFunc("GET /admin/wallets", s.can("view", s.handleWallets))
 	m.HandleFunc("GET /admin/wallets/verify", s.can("wallets.verify", s.handleVerifyWallets))
 	m.HandleFunc("GET /admin/partners/{id}/wallet", s.can("view", s.handlePartnerWallet))
+	if s.d.PublicAPI {
+		m.HandleFunc("POST /v1/partners/{id}/topups", s.handleCreateTopup)
+	}
+	if s.d.Integration {
+		m.HandleFunc("GET /integrations/vnpay/ipn", s.handleVNPayIPN)
+	}
+}
+
+type topupRequest struct {
+	AmountVND int64 `json:"amount_vnd"`
+}
+
+// handleCreateTopup is POST /v1/partners/{id}/topups {"amount_vnd": N}
+// with the partner's own token, or an admin token with the admin or
+// finance role: {"topup_id","txn_ref","payment_url"}.
+func (s *Server) handleCreateTopup(w http.ResponseWriter, r *http.Request) {
+	partner := r.PathValue("id")
+	if err := s.canTopup(r, partner); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req topupRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	out, err := s.d.Wallets.CreateTopup(r.Context(), partner, req.AmountVND, ip)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// canTopup: the partner's own token, or an admin principal allowed
+// wallets.topup.
+func (s *Server) canTopup(r *http.Request, partner string) error {
+	tok := bearer(r)
+	owner, err := s.auth.Owner(r.Context(), tok, auth.KindPartner)
+	if err == nil {
+		if owner != partner {
+			return smp.Errorf(smp.EFORBIDDEN, "a partner may top up only its own wallet")
+		}
+		return nil
+	}
+	if smp.ErrorCode(err) != smp.EFORBIDDEN {
+		return err
+	}
+	p, err := s.auth.Admin(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	return auth.Check(p, "wallets.topup")
+}
+
+// handleVNPayIPN is GET /integrations/vnpay/ipn: VNPay's payment
+// notification, answered {"RspCode","Message"} with HTTP 200 whatever the
+// code (the protocol's shape, not SMP's error body). An internal failure
+// (99) is logged here, once, without the parameters.
+func (s *Server) handleVNPayIPN(w http.ResponseWriter, r *http.Request) {
+	ans, err := s.d.Wallets.HandleIPN(r.Context(), r.URL.Query())
+	if err != nil {
+		s.log.Error("vnpay ipn: not applied", "rsp_code", ans.RspCode, "err", err)
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // handleWallets is GET /admin/wallets: every partner wallet with its

@@ -41,6 +41,31 @@ func scanInbox(row scanner) (*smp.InboxEvent, error) {
 // id exists it is returned with inserted false (the caller compares body
 // hashes: same body is a duplicate, another body a conflict).
 func (db *DB) InsertInboxEvent(ctx context.Context, e *smp.InboxEvent) (existing *smp.InboxEvent, inserted bool, err error) {
+	if inserted, err = insertInbox(ctx, db.write, db.dialect, e); err != nil || inserted {
+		return nil, inserted, err
+	}
+	existing, err = db.FindInboxEvent(ctx, e.EventID)
+	return existing, false, err
+}
+
+// AddInboxEvent stores a provider event in the transaction (see
+// InsertInboxEvent).
+func (tx *Tx) AddInboxEvent(ctx context.Context, e *smp.InboxEvent) (existing *smp.InboxEvent, inserted bool, err error) {
+	if inserted, err = insertInbox(ctx, tx.tx, tx.db.dialect, e); err != nil || inserted {
+		return nil, inserted, err
+	}
+	existing, err = scanInbox(tx.tx.QueryRowContext(ctx, `SELECT `+inboxCols+` FROM event_log WHERE event_id = ?`+tx.db.dialect.ForUpdate, e.EventID))
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: read event_log: %w", err)
+	}
+	return existing, false, nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+func insertInbox(ctx context.Context, x execer, d Dialect, e *smp.InboxEvent) (bool, error) {
 	if err := checkSizes("insert event_log",
 		chars("event_id", e.EventID, 64),
 		chars("provider", e.Provider, 32),
@@ -50,19 +75,20 @@ func (db *DB) InsertInboxEvent(ctx context.Context, e *smp.InboxEvent) (existing
 		text("body", e.Body, maxMediumText),
 		chars("status", string(e.Status), 16),
 		text("last_error", e.LastError, maxText)); err != nil {
-		return nil, false, err
+		return false, err
 	}
-	res, err := db.write.ExecContext(ctx, db.dialect.InsertIgnore+` INTO event_log (`+inboxCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)`,
+	var processed any
+	if e.ProcessedAt != nil {
+		processed = micros(*e.ProcessedAt)
+	}
+	res, err := x.ExecContext(ctx, d.InsertIgnore+` INTO event_log (`+inboxCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		e.EventID, e.Provider, e.EventType, e.OrderID, e.AmountVND, micros(e.OccurredAt), e.BodyHash, e.Body, e.Status, e.Attempts,
-		e.LastError, micros(e.ReceivedAt), micros(e.NextAttemptAt))
+		e.LastError, micros(e.ReceivedAt), micros(e.NextAttemptAt), processed)
 	if err != nil {
-		return nil, false, fmt.Errorf("sqlstore: insert event_log: %w", err)
+		return false, fmt.Errorf("sqlstore: insert event_log: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil, true, nil
-	}
-	existing, err = db.FindInboxEvent(ctx, e.EventID)
-	return existing, false, err
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // FindInboxEvent reads one event (primary: it may have just been written).

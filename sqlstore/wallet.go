@@ -344,3 +344,135 @@ func (tx *Tx) SetWalletFloor(ctx context.Context, partnerID string, floorVND int
 	}
 	return a, nil
 }
+
+const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at`
+
+func scanTopup(row scanner) (*smp.Topup, error) {
+	var t smp.Topup
+	var status string
+	var pay, created, updated int64
+	if err := row.Scan(&t.ID, &t.PartnerID, &t.Gateway, &t.TxnRef, &t.AmountVND, &status, &t.ClientIP, &t.TransactionNo, &t.BankCode,
+		&pay, &t.PostingID, &created, &updated); err != nil {
+		return nil, err
+	}
+	t.Status, t.PayDate, t.CreatedAt, t.UpdatedAt = smp.TopupStatus(status), fromMicros(pay), fromMicros(created), fromMicros(updated)
+	return &t, nil
+}
+
+func checkTopup(what string, t *smp.Topup) error {
+	return checkSizes(what,
+		chars("id", t.ID, 64),
+		chars("partner_id", t.PartnerID, 64),
+		chars("gateway", t.Gateway, 16),
+		chars("txn_ref", t.TxnRef, 100),
+		chars("status", string(t.Status), 16),
+		chars("client_ip", t.ClientIP, 64),
+		chars("transaction_no", t.TransactionNo, 64),
+		chars("bank_code", t.BankCode, 32),
+		chars("posting_id", t.PostingID, 128))
+}
+
+// FindTopup returns a top-up (ENOTFOUND), fresh.
+func (db *DB) FindTopup(ctx context.Context, gateway, txnRef string) (*smp.Topup, error) {
+	t, err := scanTopup(db.fresh().QueryRowContext(ctx, `SELECT `+topupCols+` FROM wallet_topups WHERE gateway = ? AND txn_ref = ?`, gateway, txnRef))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, smp.Errorf(smp.ENOTFOUND, "top-up %s:%s not found", gateway, txnRef)
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlstore: find topup: %w", err)
+	}
+	return t, nil
+}
+
+// FindTopups lists top-ups, oldest first (reports: the replica).
+func (db *DB) FindTopups(ctx context.Context, f smp.TopupFilter) ([]*smp.Topup, error) {
+	var where []string
+	var args []any
+	if f.PartnerID != "" {
+		where, args = append(where, "partner_id = ?"), append(args, f.PartnerID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, f.To.UnixMicro())
+	}
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 1000
+	}
+	q := `SELECT ` + topupCols + ` FROM wallet_topups`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := db.reader().QueryContext(ctx, q+` ORDER BY created_at, id LIMIT ?`, append(args, f.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: find topups: %w", err)
+	}
+	defer rows.Close()
+	var out []*smp.Topup
+	for rows.Next() {
+		t, err := scanTopup(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: find topups: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// InsertTopup records a new top-up (see smp.WalletTx).
+func (tx *Tx) InsertTopup(ctx context.Context, t *smp.Topup) error {
+	if err := checkTopup("insert topup", t); err != nil {
+		return err
+	}
+	var n int
+	if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM partners WHERE id = ?`, t.PartnerID).Scan(&n); err != nil {
+		return fmt.Errorf("sqlstore: insert topup: %w", err)
+	} else if n == 0 {
+		return smp.Errorf(smp.ENOTFOUND, "partner %s not found", t.PartnerID)
+	}
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(13)+`)`,
+		t.ID, t.PartnerID, t.Gateway, t.TxnRef, t.AmountVND, string(t.Status), t.ClientIP, t.TransactionNo, t.BankCode, micros(t.PayDate),
+		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt))
+	if isUniqueViolation(err) {
+		return smp.Errorf(smp.ECONFLICT, "top-up %s (%s:%s) exists", t.ID, t.Gateway, t.TxnRef)
+	} else if err != nil {
+		return fmt.Errorf("sqlstore: insert topup: %w", err)
+	}
+	return nil
+}
+
+// TopupForUpdate reads and locks a top-up (ENOTFOUND).
+func (tx *Tx) TopupForUpdate(ctx context.Context, gateway, txnRef string) (*smp.Topup, error) {
+	t, err := scanTopup(tx.tx.QueryRowContext(ctx, `SELECT `+topupCols+` FROM wallet_topups WHERE gateway = ? AND txn_ref = ?`+tx.db.dialect.ForUpdate, gateway, txnRef))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, smp.Errorf(smp.ENOTFOUND, "top-up %s:%s not found", gateway, txnRef)
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlstore: topup for update: %w", err)
+	}
+	return t, nil
+}
+
+// UpdateTopup writes a top-up's outcome (ENOTFOUND).
+func (tx *Tx) UpdateTopup(ctx context.Context, t *smp.Topup) error {
+	if err := checkTopup("update topup", t); err != nil {
+		return err
+	}
+	res, err := tx.tx.ExecContext(ctx, `UPDATE wallet_topups SET status = ?, transaction_no = ?, bank_code = ?, pay_date = ?, posting_id = ?, updated_at = ? WHERE id = ?`,
+		string(t.Status), t.TransactionNo, t.BankCode, micros(t.PayDate), t.PostingID, micros(t.UpdatedAt), t.ID)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update topup: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		// MySQL counts changed rows: an update to the same values is 0.
+		var k int
+		if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM wallet_topups WHERE id = ?`, t.ID).Scan(&k); err != nil {
+			return fmt.Errorf("sqlstore: update topup: %w", err)
+		} else if k == 0 {
+			return smp.Errorf(smp.ENOTFOUND, "top-up %s not found", t.ID)
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ var walletTests = []Test{
 	{"Wallet/FindWalletEntry/ErrNotFound", testFindWalletEntryNotFound},
 	{"Wallet/FindWalletEntries", testFindWalletEntries},
 	{"Wallet/ScanWalletLedger", testScanWalletLedger},
+	{"Wallet/Topups/OK", testTopups},
+	{"Wallet/Topups/ErrConflict", testTopupConflict},
+	{"Wallet/Topups/ErrNotFound", testTopupNotFound},
+	{"Wallet/AddInboxEvent", testAddInboxEvent},
 	{"Concurrent/PostWallet/LinearChain", testConcurrentPostWallet},
 }
 
@@ -442,5 +447,121 @@ func testConcurrentPostWallet(t *testing.T, s Store) {
 	}
 	if len(firsts) != len(entries) {
 		t.Fatalf("%d postings were first, %d entries", len(firsts), len(entries))
+	}
+}
+
+func newTopup(id, ref string, at time.Time) *smp.Topup {
+	return &smp.Topup{ID: id, PartnerID: "P1", Gateway: smp.GatewayVNPay, TxnRef: ref, AmountVND: 200_000, Status: smp.TopupPending,
+		ClientIP: "203.0.113.7", CreatedAt: at, UpdatedAt: at}
+}
+
+// testTopups: inserted, read by gateway reference, locked and updated,
+// listed by partner, status and time.
+func testTopups(t *testing.T, s Store) {
+	seed(t, s)
+	inTx(t, s, func(tx smp.Tx) error {
+		if err := tx.InsertTopup(ctx, newTopup("tp1", "R1", T0)); err != nil {
+			return err
+		}
+		return tx.InsertTopup(ctx, newTopup("tp2", "R2", T0.Add(time.Hour)))
+	})
+	got, err := s.FindTopup(ctx, smp.GatewayVNPay, "R1")
+	must(t, err)
+	if got.ID != "tp1" || got.AmountVND != 200_000 || got.Status != smp.TopupPending || got.ClientIP != "203.0.113.7" || !got.CreatedAt.Equal(T0) {
+		t.Fatalf("FindTopup = %+v", got)
+	}
+	inTx(t, s, func(tx smp.Tx) error {
+		tp, err := tx.TopupForUpdate(ctx, smp.GatewayVNPay, "R1")
+		if err != nil {
+			return err
+		}
+		tp.Status, tp.TransactionNo, tp.BankCode, tp.PayDate, tp.PostingID, tp.UpdatedAt = smp.TopupConfirmed, "14422574", "NCB", T0, "vnpay:R1", T0.Add(time.Minute)
+		if err := tx.UpdateTopup(ctx, tp); err != nil {
+			return err
+		}
+		return tx.UpdateTopup(ctx, tp) // the same values again is no error
+	})
+	got, _ = s.FindTopup(ctx, smp.GatewayVNPay, "R1")
+	if got.Status != smp.TopupConfirmed || got.TransactionNo != "14422574" || got.BankCode != "NCB" || !got.PayDate.Equal(T0) || got.PostingID != "vnpay:R1" {
+		t.Fatalf("after update %+v", got)
+	}
+	for _, tc := range []struct {
+		f    smp.TopupFilter
+		want []string
+	}{
+		{smp.TopupFilter{}, []string{"tp1", "tp2"}},
+		{smp.TopupFilter{Status: smp.TopupPending}, []string{"tp2"}},
+		{smp.TopupFilter{From: T0.Add(time.Minute)}, []string{"tp2"}},
+		{smp.TopupFilter{PartnerID: "P2"}, []string{}},
+	} {
+		ts, err := s.FindTopups(ctx, tc.f)
+		must(t, err)
+		if got := ids(ts, func(t *smp.Topup) string { return t.ID }); !sameStrings(got, tc.want) {
+			t.Errorf("FindTopups(%+v) = %v, want %v", tc.f, got, tc.want)
+		}
+	}
+}
+
+func testTopupConflict(t *testing.T, s Store) {
+	seed(t, s)
+	inTx(t, s, func(tx smp.Tx) error { return tx.InsertTopup(ctx, newTopup("tp1", "R1", T0)) })
+	for name, tp := range map[string]*smp.Topup{"same id": newTopup("tp1", "R9", T0), "same ref": newTopup("tp9", "R1", T0)} {
+		err := s.InTx(ctx, func(tx smp.Tx) error { return tx.InsertTopup(ctx, tp) })
+		wantCode(t, "InsertTopup("+name+")", err, smp.ECONFLICT)
+	}
+}
+
+func testTopupNotFound(t *testing.T, s Store) {
+	seed(t, s)
+	_, err := s.FindTopup(ctx, smp.GatewayVNPay, "nope")
+	wantCode(t, "FindTopup(unknown)", err, smp.ENOTFOUND)
+	err = s.InTx(ctx, func(tx smp.Tx) error { _, err := tx.TopupForUpdate(ctx, smp.GatewayVNPay, "nope"); return err })
+	wantCode(t, "TopupForUpdate(unknown)", err, smp.ENOTFOUND)
+	err = s.InTx(ctx, func(tx smp.Tx) error { return tx.UpdateTopup(ctx, newTopup("nope", "nope", T0)) })
+	wantCode(t, "UpdateTopup(unknown)", err, smp.ENOTFOUND)
+	tp := newTopup("tp1", "R1", T0)
+	tp.PartnerID = "P404"
+	err = s.InTx(ctx, func(tx smp.Tx) error { return tx.InsertTopup(ctx, tp) })
+	wantCode(t, "InsertTopup(unknown partner)", err, smp.ENOTFOUND)
+}
+
+// testAddInboxEvent: an event stored in a transaction (already processed)
+// commits with it, rolls back with it, and a second insert returns the
+// stored one.
+func testAddInboxEvent(t *testing.T, s Store) {
+	at := T0
+	ev := func() *smp.InboxEvent {
+		return &smp.InboxEvent{EventID: "vnpay:R1:abc", Provider: "vnpay", EventType: "vnpay.ipn", OrderID: "R1", AmountVND: 1000, OccurredAt: T0,
+			BodyHash: strings.Repeat("a", 64), Body: "vnp_TxnRef=R1", Status: smp.InboxProcessed, ReceivedAt: T0, NextAttemptAt: T0, ProcessedAt: &at}
+	}
+	err := s.InTx(ctx, func(tx smp.Tx) error {
+		if _, _, err := tx.AddInboxEvent(ctx, ev()); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if err != errBoom {
+		t.Fatal(err)
+	}
+	_, err = s.FindInboxEvent(ctx, "vnpay:R1:abc")
+	wantCode(t, "FindInboxEvent(rolled back)", err, smp.ENOTFOUND)
+	inTx(t, s, func(tx smp.Tx) error {
+		_, inserted, err := tx.AddInboxEvent(ctx, ev())
+		if err == nil && !inserted {
+			t.Error("first AddInboxEvent: not inserted")
+		}
+		return err
+	})
+	inTx(t, s, func(tx smp.Tx) error {
+		existing, inserted, err := tx.AddInboxEvent(ctx, ev())
+		if err == nil && (inserted || existing == nil || existing.Status != smp.InboxProcessed || existing.ProcessedAt == nil) {
+			t.Errorf("second AddInboxEvent: inserted %v, existing %+v", inserted, existing)
+		}
+		return err
+	})
+	due, err := s.DueInboxEvents(ctx, T0.Add(time.Hour), 10)
+	must(t, err)
+	if len(due) != 0 {
+		t.Fatalf("a processed event is due: %+v", due)
 	}
 }

@@ -25,6 +25,12 @@ type Store interface {
 
 // Config of the wallet service.
 type Config struct {
+	// VNPay is the gateway partners top up through (CreateTopup,
+	// HandleIPN); without it top-ups answer EUNAVAILABLE.
+	VNPay VNPay
+	// NewRef returns a fresh vnp_TxnRef (default: random); simulations
+	// pass a seeded one.
+	NewRef     func() string
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -38,6 +44,7 @@ type Service struct {
 
 	conflicts *prometheus.CounterVec
 	postings  *prometheus.CounterVec
+	ipns      *prometheus.CounterVec
 }
 
 // New returns the service.
@@ -54,9 +61,12 @@ func New(store Store, cfg Config) (*Service, error) {
 			[]string{"type"}),
 		postings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_wallet_postings_total",
 			Help: "Wallet postings by type and outcome (posted, duplicate, conflict, refused)."}, []string{"type", "outcome"}),
+		ipns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_vnpay_ipn_total",
+			Help: "VNPay payment notifications by the answer given (RspCode: 00 confirmed, 01 not found, 02 already confirmed, 04 invalid amount, 97 invalid checksum, 99 unknown error)."},
+			[]string{"rsp_code"}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.conflicts, s.postings} {
+		for _, c := range []prometheus.Collector{s.conflicts, s.postings, s.ipns} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, err
 			}

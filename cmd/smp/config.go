@@ -48,6 +48,12 @@ func (c *Config) fromEnv() {
 	if c.SMSToken == "" {
 		c.SMSToken = os.Getenv("SMP_SMS_TOKEN")
 	}
+	if c.VNPayTmnCode == "" {
+		c.VNPayTmnCode = os.Getenv("SMP_VNPAY_TMN_CODE")
+	}
+	if c.VNPayHashSecrets == "" {
+		c.VNPayHashSecrets = os.Getenv("SMP_VNPAY_HASH_SECRET")
+	}
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -69,6 +75,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BackpressureThreshold, "backpressure-threshold", d.BackpressureThreshold, "a city queue longer than this is backpressure")
 	fs.IntVar(&c.Partitions, "partitions", d.Partitions, "partitions per topic (embedded log; topics created on Kafka)")
 	c.registerKafka(fs)
+	fs.StringVar(&c.VNPayPayURL, "vnpay-pay-url", "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html", "VNPay's payment page (partners' top-ups)")
+	fs.StringVar(&c.VNPayReturnURL, "vnpay-return-url", "", "where VNPay sends a partner back after paying")
 	fs.StringVar(&c.InsideURL, "inside-url", "", "base URL of inside's API (customer info, payment requests)")
 	fs.StringVar(&c.WMSURL, "wms-url", "", "base URL of wms's API (stock)")
 	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", d.BreakerOpenFor, "how long an integration's circuit breaker stays open before a half-open probe")

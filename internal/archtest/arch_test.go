@@ -60,6 +60,7 @@ var layout = map[string]kind{
 	"smp/sim":          logic,
 	"smp/deploy":       logic,
 	"smp/wallet":       logic,
+	"smp/vnpay":        logic,
 
 	"smp/httpapi": transport,
 	"smp/wsapi":   transport,

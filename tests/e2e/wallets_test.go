@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"smp"
 	"smp/auth"
+	"smp/sim"
 )
 
 // TestWalletsAdminAPIAndCtl: a partner's wallet and the ledger's
@@ -72,5 +76,68 @@ func TestWalletsAdminAPIAndCtl(t *testing.T) {
 	t.Setenv("SMP_ADMIN_TOKEN", "ops-token")
 	if _, err := ctl("wallets", "verify"); exitCode(err) != 1 || !strings.Contains(err.Error(), "HTTP 403") {
 		t.Fatalf("ctl wallets verify as ops: %v", err)
+	}
+}
+
+// TestVNPayTopupEndToEnd: POST /v1/partners/{id}/topups (the partner's
+// own token, or finance), the payment at the VNPay simulator, the IPN
+// delivered over HTTP to /integrations/vnpay/ipn and answered 00, then 02
+// for its duplicate; the wallet credited once.
+func TestVNPayTopupEndToEnd(t *testing.T) {
+	t.Parallel()
+	gw := &sim.VNPay{TmnCode: "SMPE2E01", Secret: []byte("e2e-vnpay-secret"), Seed: 5}
+	gwSrv := httptest.NewServer(gw)
+	t.Cleanup(gwSrv.Close)
+	a := startApp(t, func(c *Config) {
+		c.VNPayTmnCode, c.VNPayHashSecrets, c.VNPayPayURL = "SMPE2E01", "e2e-vnpay-secret,previous-secret", gwSrv.URL+"/paymentv2/vpcpay.html"
+	})
+	gw.IPNURL = a.url + "/integrations/vnpay/ipn"
+	ctx := context.Background()
+	must(t, a.Store.PutToken(ctx, auth.HashToken("p1-token"), auth.KindPartner, "P001", ""))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
+	must(t, a.Store.PutToken(ctx, auth.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
+	for _, c := range []struct {
+		path, token string
+		body        any
+		status      int
+	}{
+		{"/v1/partners/P001/topups", "", map[string]any{"amount_vnd": 100000}, 401},
+		{"/v1/partners/P002/topups", "p1-token", map[string]any{"amount_vnd": 100000}, 403},
+		{"/v1/partners/P001/topups", "ops-token", map[string]any{"amount_vnd": 100000}, 403},
+		{"/v1/partners/P001/topups", a.ds.Customers[0].Token, map[string]any{"amount_vnd": 100000}, 403},
+		{"/v1/partners/P001/topups", "p1-token", map[string]any{"amount_vnd": 5}, 400},
+		{"/v1/partners/P001/topups", "p1-token", map[string]any{"amount_vnd": "lots"}, 400},
+		{"/v1/partners/P404/topups", "fin-token", map[string]any{"amount_vnd": 100000}, 404},
+		{"/v1/partners/P002/topups", "fin-token", map[string]any{"amount_vnd": 100000}, 201},
+	} {
+		if r := a.do("POST", c.path, c.token, c.body); r.Status != c.status || (r.Status >= 400 && errCode(r) == "") {
+			t.Errorf("POST %s with %q: %d %s, want %d", c.path, c.token, r.Status, r.Raw, c.status)
+		}
+	}
+	r := a.do("POST", "/v1/partners/P001/topups", "p1-token", map[string]any{"amount_vnd": 250000})
+	payURL, _ := r.Body["payment_url"].(string)
+	if r.Status != 201 || r.Body["topup_id"] == nil || r.Body["txn_ref"] == nil || !strings.HasPrefix(payURL, gwSrv.URL) {
+		t.Fatalf("top-up: %d %s", r.Status, r.Raw)
+	}
+	gw.SetFaults(sim.VNPayFaults{DuplicateRate: 1})
+	if _, err := gw.Pay(payURL, true); err != nil {
+		t.Fatal(err)
+	}
+	answers, err := gw.Deliver(ctx)
+	if err != nil || len(answers) != 2 || answers[0].RspCode != "00" || answers[1].RspCode != "02" {
+		t.Fatalf("IPN answers %+v, %v", answers, err)
+	}
+	if r := a.do("GET", "/admin/partners/P001/wallet", "fin-token", nil); r.Body["balance_vnd"] != 250000.0 {
+		t.Fatalf("wallet after the top-up: %s", r.Raw)
+	}
+	// A forged IPN (no secret) is answered 97 with HTTP 200 and the
+	// protocol's shape.
+	resp, err := http.Get(a.url + "/integrations/vnpay/ipn?vnp_TxnRef=X&vnp_Amount=100&vnp_SecureHash=00")
+	must(t, err)
+	var ans map[string]string
+	json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || ans["RspCode"] != "97" || ans["Message"] != "Invalid Checksum" {
+		t.Fatalf("forged IPN: %d %v", resp.StatusCode, ans)
 	}
 }
