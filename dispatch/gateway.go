@@ -20,11 +20,15 @@ func settled(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // TechnicianConnected marks a technician online through connection
 // connID, their newest, and returns what their app must show again: their
-// current job and their open offers.
+// current job and their open offers. EFORBIDDEN for a suspended
+// technician (onboarding's deactivate): they get no offers.
 func (e *Engine) TechnicianConnected(ctx context.Context, techID, connID string) ([]smp.TechnicianMessage, error) {
 	t, err := e.d.Store.FindTechnicianByID(ctx, techID)
 	if err != nil {
 		return nil, err
+	}
+	if !t.Status.Active() {
+		return nil, smp.Errorf(smp.EFORBIDDEN, "technician %s is suspended", techID)
 	}
 	err = e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
 		p.City, p.Skills, p.Online, p.Busy, p.Conn = t.City, t.Skills, true, t.ActiveOrderID != "", connID

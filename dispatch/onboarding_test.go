@@ -31,3 +31,19 @@ func TestCityOnboardedWhileRunning(t *testing.T) {
 		t.Fatalf("offered to %v, want TDN", got)
 	}
 }
+
+// TestSuspendedTechnicianGetsNoOffers: a suspended technician cannot come
+// online, so dispatch never offers them a job.
+func TestSuspendedTechnicianGetsNoOffers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	must(t, h.store.UpsertTechnician(ctx, &smp.Technician{ID: "TS", PartnerID: "P1", Name: "S", City: "HCMC", Skills: []string{"aircon_repair"},
+		Status: smp.StatusSuspended}))
+	if _, err := h.engine.TechnicianConnected(ctx, "TS", "conn-TS"); smp.ErrorCode(err) != smp.EFORBIDDEN {
+		t.Fatalf("a suspended technician connects: %v", err)
+	}
+	if _, ok, _ := h.geo.Get(ctx, "TS"); ok {
+		t.Fatal("the suspended technician is in the geo index")
+	}
+}

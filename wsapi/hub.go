@@ -321,6 +321,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// connecting: not a failure; the replacement is logged once.
 			return
 		}
+		if smp.ErrorCode(err) == smp.EFORBIDDEN { // suspended: not a failure of ours
+			ws.Close(websocket.StatusPolicyViolation, smp.ErrorMessage(err))
+			return
+		}
 		h.cfg.Logger.Error("ws: connect", "technician_id", techID, "err", err)
 		ws.Close(websocket.StatusInternalError, "internal error")
 		return
