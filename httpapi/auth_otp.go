@@ -106,10 +106,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request, _ smp.Pr
 		return
 	}
 	q := r.URL.Query()
-	limit, err := atoi(q.Get("limit"), 100)
-	if err == nil && limit > 1000 {
-		err = smp.Errorf(smp.EINVALID, "limit is at most 1000")
-	}
+	limit, err := limitParam(r, 100, 1000)
 	kind := q.Get("kind")
 	if err == nil && kind != "" && kind != smp.OwnerTechnician && kind != smp.OwnerCustomer {
 		err = smp.Errorf(smp.EINVALID, "kind must be %q or %q", smp.OwnerTechnician, smp.OwnerCustomer)
