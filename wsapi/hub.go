@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -113,7 +114,9 @@ type Hub struct {
 	mu       sync.Mutex
 	conns    map[string]*conn
 	replaced map[string]*replacements // guarded by mu
-	wg       sync.WaitGroup
+	// connecting orders a technician's connections' claims (striped).
+	connecting [64]sync.Mutex
+	wg         sync.WaitGroup
 
 	gauge    prometheus.GaugeFunc
 	messages *prometheus.CounterVec
@@ -206,6 +209,35 @@ func (h *Hub) enqueue(c *conn, m any) bool {
 		c.close()
 		return false
 	}
+}
+
+// connect claims c's session and marks its technician online through it,
+// unless a newer connection replaced c meanwhile (current false). A
+// technician's connections connect one at a time in this process, so an
+// older one can never claim after a newer one.
+func (h *Hub) connect(ctx context.Context, c *conn) (resume []smp.TechnicianMessage, current bool, err error) {
+	mu := &h.connecting[fnv32(c.techID)%uint32(len(h.connecting))]
+	mu.Lock()
+	defer mu.Unlock()
+	h.mu.Lock()
+	current = h.conns[c.techID] == c
+	h.mu.Unlock()
+	if !current {
+		return nil, false, nil
+	}
+	if h.cfg.Sessions != nil {
+		if err := h.cfg.Sessions.Claim(ctx, c.techID, c.id); err != nil {
+			h.cfg.Logger.Warn("ws: session not recorded", "technician_id", c.techID, "err", err)
+		}
+	}
+	resume, err = h.gateway.TechnicianConnected(ctx, c.techID, c.id)
+	return resume, true, err
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
 }
 
 // Start does nothing: connections arrive through ServeHTTP. It is there
@@ -309,12 +341,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	now := h.cfg.Now().UTC()
-	if h.cfg.Sessions != nil {
-		if err := h.cfg.Sessions.Claim(ctx, techID, c.id); err != nil {
-			h.cfg.Logger.Warn("ws: session not recorded", "technician_id", techID, "err", err)
-		}
+	resume, current, err := h.connect(ctx, c)
+	if !current {
+		return // replaced by a newer connection before it connected
 	}
-	resume, err := h.gateway.TechnicianConnected(ctx, techID, c.id)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Replaced by a newer connection (or the client left) while
