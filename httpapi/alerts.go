@@ -42,7 +42,8 @@ func (s *Server) handleAlertmanager(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body alertmanagerPayload
-	if err := decode(r, &body); err != nil {
+	// A group of up to status.MaxAlertsPerPost alerts: more than decode's 64 KiB.
+	if err := decodeN(r, &body, bodyLimit("POST /integrations/alertmanager/webhook")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,22 @@ func TestAlertmanagerReceiver(t *testing.T) {
 	}
 	if page() != smp.StateOperational {
 		t.Fatalf("integrations %s after the resolution", page())
+	}
+	// A full group, as Alertmanager posts it (max_alerts: 200), is taken
+	// whole although it is larger than 64 KiB.
+	var many []string
+	for i := range status.MaxAlertsPerPost {
+		many = append(many, fmt.Sprintf(`{"status":"firing","fingerprint":"%016x","labels":{"alertname":"KafkaConsumerLagHigh","severity":"warning","incident":"INC-007",`+
+			`"component":"dispatch","group":"group-%03d","topic":"orders.events","instance":"smp-%03d.smp-prod.svc.cluster.local:8080"},`+
+			`"annotations":{"summary":"Consumer group group-%03d is 12345 messages behind on orders.events","runbook_url":"docs/runbook.md#inc-007"},`+
+			`"startsAt":"2026-12-01T08:00:00Z","generatorURL":"http://prometheus-0.prometheus.smp-prod.svc.cluster.local:9090/graph?g0.expr=sum+by+%%28group%%29"}`, i+1, i, i, i))
+	}
+	big := `{"version":"4","status":"firing","receiver":"smp","alerts":[` + strings.Join(many, ",") + `]}`
+	if len(big) <= 64<<10 {
+		t.Fatalf("the group is only %d bytes", len(big))
+	}
+	if w := post("am-secret", big); w.Code != 200 || !strings.Contains(w.Body.String(), fmt.Sprintf(`"recorded": %d`, status.MaxAlertsPerPost)) {
+		t.Fatalf("a full group of %d bytes: %d %s", len(big), w.Code, w.Body.String()[:min(300, w.Body.Len())])
 	}
 	audit, err := db.FindAudit(ctx, smp.AuditFilter{Target: "alert:5e1c0a7d9b3f2e61"})
 	if err != nil || len(audit) != 2 || audit[0].Actor != "alertmanager" || audit[0].Before != `{"status":"firing"}` ||

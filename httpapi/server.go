@@ -356,11 +356,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads a JSON body strictly: one object, known fields, at most 64 KiB.
-func decode(r *http.Request, v any) error {
+func decode(r *http.Request, v any) error { return decodeN(r, v, 64<<10) }
+
+// decodeN is decode with a body of at most max bytes (a route whose body
+// limit is larger than 64 KiB: bodyLimits).
+func decodeN(r *http.Request, v any, max int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return smp.Errorf(smp.EINVALID, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, max))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if tl := asTooLarge(err); tl != nil {
