@@ -378,4 +378,19 @@ func testLoginFlow(t *testing.T, f *loginFixture) {
 			t.Fatalf("a session outlived revoke-all: %d", st)
 		}
 	}
+
+	// A technician suspended after logging in: their session stops
+	// working at once (suspended means no login), and no new code comes.
+	f.nextWindow()
+	t3, _ := f.login(phoneTech)
+	if st, m, _ := f.call("POST", "/admin/technicians/T0001/deactivate", f.admin, map[string]string{"reason": "suspended by the partner"}); st != 200 {
+		t.Fatalf("suspend T0001: %d %v", st, m)
+	}
+	if st, m, _ := f.call("GET", "/v1/technicians/me/settings", t3, nil); st != 401 {
+		t.Fatalf("a suspended technician's session: %d %v, want 401", st, m)
+	}
+	before = len(f.sms.Outbox())
+	if st, _, _ := f.call("POST", "/v1/auth/otp", "", map[string]string{"phone": phoneTech}); st != 202 || len(f.sms.Outbox()) != before {
+		t.Fatalf("a code for a suspended technician: %d", st)
+	}
 }

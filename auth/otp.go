@@ -25,12 +25,17 @@ type Account struct {
 // An account that may not log in (a suspended technician) is left out.
 type Directory interface {
 	FindAccountsByPhone(ctx context.Context, phone string) ([]Account, error)
+	// AccountActive reports whether an account may still use its
+	// sessions (a technician suspended since logging in may not).
+	AccountActive(ctx context.Context, a Account) (bool, error)
 }
 
 // PhoneBook is the catalogue's lookups by phone (smp.CatalogStore's).
 type PhoneBook interface {
 	FindTechnicianByPhone(ctx context.Context, phone string) (*smp.Technician, error)
 	FindCustomerByPhone(ctx context.Context, phone string) (*smp.Customer, error)
+	FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error)
+	FindCustomerByID(ctx context.Context, id string) (*smp.Customer, error)
 }
 
 // CatalogDirectory is the Directory of the catalogue: the technician and
@@ -39,6 +44,31 @@ type PhoneBook interface {
 func CatalogDirectory(pb PhoneBook) Directory { return catalogDirectory{pb} }
 
 type catalogDirectory struct{ pb PhoneBook }
+
+func (d catalogDirectory) AccountActive(ctx context.Context, a Account) (bool, error) {
+	var status smp.CatalogStatus
+	switch a.Kind {
+	case smp.OwnerTechnician:
+		t, err := d.pb.FindTechnicianByID(ctx, a.ID)
+		if smp.ErrorCode(err) == smp.ENOTFOUND {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		status = t.Status
+	case smp.OwnerCustomer:
+		c, err := d.pb.FindCustomerByID(ctx, a.ID)
+		if smp.ErrorCode(err) == smp.ENOTFOUND {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		status = c.Status
+	default:
+		return false, nil
+	}
+	return status.Active(), nil
+}
 
 func (d catalogDirectory) FindAccountsByPhone(ctx context.Context, phone string) ([]Account, error) {
 	var out []Account
@@ -345,7 +375,8 @@ const SessionPrefix = "ses_"
 func IsSessionToken(token string) bool { return strings.HasPrefix(token, SessionPrefix) }
 
 // Resolve returns the live session of a token: EUNAUTHORIZED for a
-// malformed, unknown, revoked or expired one.
+// malformed, unknown, revoked or expired one, or one whose account has
+// been suspended or deactivated since.
 func (l *Logins) Resolve(ctx context.Context, token string) (*smp.Session, error) {
 	rest, ok := strings.CutPrefix(token, SessionPrefix)
 	id, secret, ok2 := strings.Cut(rest, "_")
@@ -363,6 +394,13 @@ func (l *Logins) Resolve(ctx context.Context, token string) (*smp.Session, error
 	}
 	if !l.cfg.Now().Before(s.ExpiresAt) {
 		return nil, smp.Errorf(smp.EUNAUTHORIZED, "the session has expired; log in again")
+	}
+	// Suspended (or deactivated) since logging in: the session no longer
+	// works, without waiting for ops to revoke it.
+	if ok, err := l.cfg.Directory.AccountActive(ctx, Account{Kind: s.OwnerKind, ID: s.OwnerID}); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, smp.Errorf(smp.EUNAUTHORIZED, "this account is suspended")
 	}
 	return s, nil
 }

@@ -24,6 +24,8 @@ func (d directory) FindAccountsByPhone(_ context.Context, phone string) ([]auth.
 	return d[phone], nil
 }
 
+func (d directory) AccountActive(context.Context, auth.Account) (bool, error) { return true, nil }
+
 // openSessions is a real session store: SQLite in a temporary directory.
 func openSessions(t *testing.T) *sqlstore.DB {
 	t.Helper()
