@@ -64,6 +64,7 @@ func TestReconnectToAnotherProcess(t *testing.T) {
 		}
 		return r.Body["id"].(string)
 	}
+	start := time.Now()
 	o1 := order()
 	if m := cur.next("offer"); m["order_id"] != o1 {
 		t.Fatalf("offer on the new connection = %v", m)
@@ -81,6 +82,7 @@ func TestReconnectToAnotherProcess(t *testing.T) {
 			t.Fatalf("the old connection got an offer: %v", m)
 		}
 	}
+	t.Logf("offer on the new connection, old one closed: %s", time.Since(start))
 	wait.Until(t, 10*time.Second, "the old connection gone from process B", func() bool { return b.Hub.Connections() == 0 })
 	cur.send(map[string]any{"type": "decline", "order_id": o1, "reason": "test", "ref": "d"})
 	cur.next("ok")
@@ -90,6 +92,7 @@ func TestReconnectToAnotherProcess(t *testing.T) {
 	if m := cur.next("offer"); m["order_id"] != o2 {
 		t.Fatalf("second offer = %v", m)
 	}
+	t.Logf("second offer: %s", time.Since(start))
 	cands, err := b.Engine.Candidates(context.Background(), o2, 10)
 	must(t, err)
 	if !slices.ContainsFunc(cands, func(c dispatch.ManualCandidate) bool { return c.TechnicianID == tech.ID }) {
