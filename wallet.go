@@ -315,6 +315,9 @@ type WalletStore interface {
 	// FindWalletAccounts returns every account by id, as last committed.
 	// No codes.
 	FindWalletAccounts(ctx context.Context) ([]*WalletAccount, error)
+	// FindWalletsBelowFloor lists the partners whose wallet is below its
+	// floor, as last committed. No codes.
+	FindWalletsBelowFloor(ctx context.Context) ([]string, error)
 	// FindWalletEntry returns an entry by its posting id; ENOTFOUND.
 	FindWalletEntry(ctx context.Context, id string) (*WalletEntry, error)
 	// FindWalletEntries lists entries matching f in chain order. No codes.

@@ -171,6 +171,7 @@ func (a *App) openIntegrations() (httpapi.Integrations, error) {
 var Subscriptions = []smpbus.Subscription{
 	{Group: orders.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 	{Group: dispatch.ConsumerGroup, Topics: []string{smp.TopicOrders}},
+	{Group: wallet.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 }
 
 func (a *App) checks(services map[string]bool) []httpapi.Check {

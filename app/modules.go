@@ -74,11 +74,11 @@ var modules = []module{
 	{ModuleFlags, []string{ModuleStore}, (*App).initFlags},
 	{ModuleHub, []string{ModuleRedis}, (*App).initHub},
 	{ModuleBroadcaster, []string{ModuleRedis, ModuleHub}, (*App).initBroadcaster},
-	{ModuleEngine, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleBroadcaster}, (*App).initEngine},
+	{ModuleWallet, []string{ModuleStore}, (*App).initWallet},
+	{ModuleEngine, []string{ModuleWallet, ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleBroadcaster}, (*App).initEngine},
 	{ModuleRelay, []string{ModuleStore, ModuleEventBus}, (*App).initRelay},
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
-	{ModuleWallet, []string{ModuleStore}, (*App).initWallet},
 	{ModuleLogins, []string{ModuleStore, ModuleRedis}, (*App).initLogins},
 	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
 	// The heartbeat object comes before the server (its checks and stats
@@ -88,7 +88,7 @@ var modules = []module{
 	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleWallet, ModuleLogins, ModuleOps, ModuleHeartbeat}, (*App).initServer},
 
 	{ServiceAPI, []string{ModuleServer}, nil},
-	{ServiceOrders, []string{ModuleOrders, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
+	{ServiceOrders, []string{ModuleOrders, ModuleWallet, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
 	{ServiceDispatchEngine, []string{ModuleEngine, ModuleServer}, (*App).initDispatchEngine},
 	{ServiceOutboxRelay, []string{ModuleRelay, ModuleServer}, (*App).initOutboxRelay},
 	{ServiceIntegration, []string{ModulePayments, ModuleServer}, (*App).initIntegration},
@@ -379,7 +379,7 @@ func (a *App) initBroadcaster(ctx context.Context) (startstop.Service, error) {
 }
 
 func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
-	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(),
+	deps := dispatch.Deps{Store: a.Store, Orders: a.Orders, Flags: a.Flags, Notifier: a.Hub, Cities: a.Orders.Cities(), OfferGate: a.Wallet.OfferGate,
 		Queue: inmem.NewQueue(), Invitations: inmem.NewInvitations(), Geo: inmem.NewGeo(), Locker: inmem.NewLocker()}
 	if a.Redis != nil {
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()

@@ -138,6 +138,9 @@ type Deps struct {
 	Flags       smp.FlagReader
 	Notifier    smp.Notifier
 	Cities      []*smp.City
+	// OfferGate, when set, drops candidates that may get no offer for a
+	// reason outside dispatch (a partner's wallet below its floor).
+	OfferGate func(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error)
 }
 
 // Engine is the dispatch engine.

@@ -103,6 +103,8 @@ type options struct {
 	acceptTimeout time.Duration
 	// afterCommit runs after every committed transaction of the order service.
 	afterCommit func()
+	// offerGate is the engine's Deps.OfferGate.
+	offerGate func(context.Context, []smp.Candidate) ([]smp.Candidate, error)
 }
 
 // hookStore is the real store with a hook after each commit.
@@ -208,7 +210,7 @@ func (h *harness) newEngine(locker smp.Locker, n smp.Notifier, reg prometheus.Re
 	h.t.Helper()
 	o := h.opts
 	e, err := dispatch.New(dispatch.Deps{Store: h.store, Orders: h.orders, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
-		Locker: locker, Flags: h.flags, Notifier: n, Cities: []*smp.City{h.city}},
+		Locker: locker, Flags: h.flags, Notifier: n, Cities: []*smp.City{h.city}, OfferGate: o.offerGate},
 		dispatch.Config{InvitationTTL: o.ttl, RetryAfter: o.retryAfter, Concurrency: o.concurrency, BackpressureThreshold: o.backpressure,
 			SweepInterval: 200 * time.Millisecond, PopWait: 100 * time.Millisecond, Now: o.now, LockLease: o.lockLease,
 			AcceptTimeout: o.acceptTimeout, Registerer: reg})

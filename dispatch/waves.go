@@ -183,6 +183,9 @@ func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.Cit
 		if err == nil {
 			found, err = e.available(ctx, found) // their hours, days off and radius
 		}
+		if err == nil && e.d.OfferGate != nil {
+			found, err = e.d.OfferGate(ctx, found) // their partner's wallet
+		}
 		if err != nil {
 			return nil, idx, fmt.Errorf("dispatch: candidate search: %w", err)
 		}

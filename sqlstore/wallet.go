@@ -476,3 +476,22 @@ func (tx *Tx) UpdateTopup(ctx context.Context, t *smp.Topup) error {
 	}
 	return nil
 }
+
+// FindWalletsBelowFloor lists the partners below their floor, fresh
+// (dispatch reads it on every candidate search).
+func (db *DB) FindWalletsBelowFloor(ctx context.Context) ([]string, error) {
+	rows, err := db.fresh().QueryContext(ctx, `SELECT partner_id FROM wallet_accounts WHERE partner_id <> '' AND balance_vnd < floor_vnd ORDER BY partner_id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: wallets below floor: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

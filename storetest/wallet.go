@@ -318,7 +318,13 @@ func testSetWalletFloor(t *testing.T, s Store) {
 	if a.ID != "partner:P1" || a.FloorVND != 50_000 || a.BalanceVND != 0 || a.State() != smp.WalletBelowFloor {
 		t.Fatalf("floor set: %+v state %s", a, a.State())
 	}
+	if below, err := s.FindWalletsBelowFloor(ctx); err != nil || !sameStrings(below, []string{"P1"}) {
+		t.Fatalf("FindWalletsBelowFloor = %v, %v; want [P1]", below, err)
+	}
 	post(t, s, topup("TXN1", "P1", 50_000, T0))
+	if below, err := s.FindWalletsBelowFloor(ctx); err != nil || len(below) != 0 {
+		t.Fatalf("FindWalletsBelowFloor after the top-up = %v, %v", below, err)
+	}
 	a, err := s.FindWalletAccount(ctx, "partner:P1")
 	must(t, err)
 	if a.BalanceVND != 50_000 || a.FloorVND != 50_000 || a.State() != smp.WalletActive {

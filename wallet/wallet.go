@@ -21,6 +21,12 @@ import (
 type Store interface {
 	smp.Transactor
 	smp.WalletStore
+	smp.ProcessedStore
+	// FindOrderByID is smp.OrderStore's; FindTechnicianByID and
+	// FindServiceByCode are smp.CatalogStore's (the commission's inputs).
+	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
+	FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error)
+	FindServiceByCode(ctx context.Context, code string) (*smp.Service, error)
 }
 
 // Config of the wallet service.
