@@ -51,7 +51,7 @@ type OrderService interface {
 
 // TechnicianMessage is pushed to a technician's app.
 type TechnicianMessage struct {
-	Type         string     `json:"type"` // offer, offer_taken, offer_expired, offer_withdrawn, assigned, cancelled
+	Type         string     `json:"type"` // offer, offer_taken, offer_expired, offer_withdrawn, assigned, cancelled, logged_out
 	OrderID      string     `json:"order_id"`
 	InvitationID string     `json:"invitation_id,omitempty"`
 	Service      string     `json:"service,omitempty"`

@@ -48,6 +48,21 @@ func (a *App) initLogins(ctx context.Context) (startstop.Service, error) {
 	return nil, err
 }
 
+// loggedOut tells a technician whose sessions ops revoked, wherever their
+// WebSocket is (through Redis to another process), and the hub closes it.
+func (a *App) loggedOut(kind, ownerID string) {
+	if kind != smp.OwnerTechnician {
+		return
+	}
+	var n smp.Notifier = a.Hub
+	if a.broadcaster != nil {
+		n = a.broadcaster
+	}
+	if n != nil {
+		n.Notify(ownerID, smp.TechnicianMessage{Type: smp.MessageLoggedOut, Reason: "session revoked; log in again"})
+	}
+}
+
 // smsOutbox is the simulated provider's outbox for the admin API, or nil.
 func (a *App) smsOutbox() func() any {
 	if a.SMS == nil {

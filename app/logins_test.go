@@ -240,10 +240,10 @@ func testLoginFlow(t *testing.T, f *loginFixture) {
 		cancel()
 		t.Fatalf("WebSocket with the session token: %v", err)
 	}
+	defer cancel()
+	defer ws.CloseNow()
 	var hello map[string]any
 	err = wsjson.Read(wctx, ws, &hello)
-	ws.Close(websocket.StatusNormalClosure, "")
-	cancel()
 	if err != nil || hello["type"] != "welcome" {
 		t.Fatalf("WebSocket: %v %v", hello, err)
 	}
@@ -270,6 +270,19 @@ func testLoginFlow(t *testing.T, f *loginFixture) {
 	}
 	if st, m, _ := f.call("GET", "/v1/technicians/me/settings", token, nil); st != 401 || errCode(m) != smp.EUNAUTHORIZED {
 		t.Fatalf("revoked session: %d %v, want 401", st, m)
+	}
+	// The live WebSocket is told, then closed.
+	for {
+		var msg map[string]any
+		if err := wsjson.Read(wctx, ws, &msg); err != nil {
+			t.Fatalf("the WebSocket ended without logged_out: %v", err)
+		}
+		if msg["type"] == smp.MessageLoggedOut {
+			break
+		}
+	}
+	if _, _, err := ws.Read(wctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("after logged_out the WebSocket is closed with 1008: %v", err)
 	}
 	if st, _, _ := f.call("DELETE", "/admin/sessions/"+id, f.admin, map[string]string{"reason": "again"}); st != 404 {
 		t.Fatalf("revoke twice: %d, want 404", st)

@@ -467,7 +467,8 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	}
 	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now, Rules: rules}, a.Store)
 	actCfg := ops.Config{Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: a.Status, Dispatch: a.Engine,
-		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine}
+		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
+		LoggedOut: a.loggedOut}
 	if integ.Inside != nil {
 		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
 	}

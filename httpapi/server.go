@@ -41,7 +41,7 @@ type Check struct {
 	// a restart cures (a failed module, hung engine workers). A database
 	// outage is not one: restarting every pod would not bring it back.
 	Live bool
-	Fn       func(ctx context.Context) error
+	Fn   func(ctx context.Context) error
 }
 
 // Config of the server.

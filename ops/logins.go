@@ -50,7 +50,14 @@ func (s *Service) RevokeSession(ctx context.Context, p smp.Principal, id, reason
 	if err != nil {
 		return nil, err
 	}
+	s.loggedOut(cur.OwnerKind, cur.OwnerID)
 	return cur, nil
+}
+
+func (s *Service) loggedOut(kind, ownerID string) {
+	if s.cfg.LoggedOut != nil {
+		s.cfg.LoggedOut(kind, ownerID)
+	}
 }
 
 // RevokeSessions ends every session of a customer or technician (kind is
@@ -80,6 +87,9 @@ func (s *Service) RevokeSessions(ctx context.Context, p smp.Principal, kind, own
 			n, err = s.cfg.Sessions.DeleteSessions(ctx, kind, ownerID)
 			return map[string]any{"revoked": n}, err
 		})
+	if err == nil {
+		s.loggedOut(kind, ownerID)
+	}
 	return n, err
 }
 

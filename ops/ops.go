@@ -94,6 +94,9 @@ type Config struct {
 	// audited: ops/logins.go); Technicians sets their settings.
 	Sessions    Sessions
 	Technicians Technicians
+	// LoggedOut, when set, is told of an owner whose sessions were
+	// revoked (the app closes the technician's live WebSocket).
+	LoggedOut func(ownerKind, ownerID string)
 
 	Bus      Publisher
 	BusAdmin smp.BusAdmin

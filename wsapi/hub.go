@@ -389,6 +389,13 @@ func (h *Hub) writeLoop(ctx context.Context, c *conn) {
 				return
 			}
 			h.messages.WithLabelValues("out", typeOf(m)).Inc()
+			if typeOf(m) == smp.MessageLoggedOut {
+				// The session was revoked: the app is told, then the
+				// connection ends (reconnecting needs a valid session).
+				c.ws.Close(websocket.StatusPolicyViolation, "logged out")
+				c.close()
+				return
+			}
 		}
 	}
 }
