@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/internal/envtest"
 	"smp/sim"
 )
 
@@ -194,9 +194,9 @@ func TestLoginFlow(t *testing.T) {
 	})
 	t.Run("Redis", func(t *testing.T) {
 		t.Parallel()
-		addr := os.Getenv("SMP_TEST_REDIS_ADDR")
+		addr, why := envtest.RedisAddr()
 		if addr == "" {
-			t.Skip("SMP_TEST_REDIS_ADDR is not set: skipping the Redis run (.ci/run sets it)")
+			envtest.Skip(t, "Redis", why)
 		}
 		f := newLoginFixture(t, addr)
 		testLoginFlow(t, f)

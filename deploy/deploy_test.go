@@ -7,14 +7,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"smp/internal/envtest"
 )
 
 // promtool returns the promtool binary (.ci/run sets SMP_TEST_PROMTOOL).
 func promtool(t *testing.T) string {
 	t.Helper()
-	p := os.Getenv("SMP_TEST_PROMTOOL")
+	p, why := envtest.Binary(envtest.EnvPromtool, "promtool")
 	if p == "" {
-		t.Skip("SMP_TEST_PROMTOOL is not set: skipping the alert rule tests (.ci/run installs the Debian package prometheus and sets it)")
+		envtest.Skip(t, "alert rule (promtool)", why+" (Debian package prometheus)")
 	}
 	return p
 }
@@ -118,7 +120,7 @@ func TestAlertmanagerConfig(t *testing.T) {
 		amtool, err = filepath.Join(filepath.Dir(am), "amtool"), nil
 	}
 	if err != nil {
-		t.Skip("amtool is not installed: skipping its check (.ci/run installs prometheus-alertmanager)")
+		envtest.Skip(t, "amtool", "amtool is not on PATH (Debian package prometheus-alertmanager)")
 	}
 	if out, err := exec.Command(amtool, "check-config", filepath.Join("alertmanager", "alertmanager.yml")).CombinedOutput(); err != nil {
 		t.Fatalf("amtool check-config: %v\n%s", err, out)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"smp/flags"
 	"smp/inmem"
 	"smp/integrations"
+	"smp/internal/envtest"
 	"smp/ops"
 	"smp/orders"
 	"smp/payments"
@@ -371,9 +371,9 @@ func TestNoIntentNoEffect(t *testing.T) {
 // a flush that fails records the failure.
 func TestFlushCacheRecordsIntentThenOutcome(t *testing.T) {
 	t.Parallel()
-	addr := os.Getenv("SMP_TEST_REDIS_ADDR")
+	addr, why := envtest.RedisAddr()
 	if addr == "" {
-		t.Skip("SMP_TEST_REDIS_ADDR is not set")
+		envtest.Skip(t, "Redis", why)
 	}
 	ctx := context.Background()
 	f := newFixture(t)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"smp/internal/envtest"
 	"smp/internal/wait"
 	"smp/redisstore"
 )
@@ -22,7 +23,7 @@ func ownRedis(t *testing.T, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not on PATH: skipping the maxmemory test (install the redis-server package)")
+		envtest.Skip(t, "redis-server", "redis-server is not on PATH (Debian package redis-server)")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
 	"smp"
 	"smp/dispatchtest"
+	"smp/internal/envtest"
 	"smp/redisstore"
 	"smp/storetest"
 )
@@ -22,9 +22,9 @@ const EnvAddr = "SMP_TEST_REDIS_ADDR"
 // open connects with a key prefix of its own, so tests share the server.
 func open(t *testing.T) *redisstore.Store {
 	t.Helper()
-	addr := os.Getenv(EnvAddr)
+	addr, why := envtest.RedisAddr()
 	if addr == "" {
-		t.Skipf("%s is not set: skipping the Redis run (.ci/run sets it)", EnvAddr)
+		envtest.Skip(t, "Redis", why)
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -59,9 +59,9 @@ func TestConformance(t *testing.T) {
 // BenchmarkNearby: GEOSEARCH over the same kind of technician set as
 // inmem's BenchmarkNearby.
 func BenchmarkNearby(b *testing.B) {
-	addr := os.Getenv(EnvAddr)
+	addr, why := envtest.RedisAddr()
 	if addr == "" {
-		b.Skipf("%s is not set", EnvAddr)
+		envtest.Skip(b, "Redis", why)
 	}
 	for _, n := range []int{200, 10000} {
 		for _, radius := range []float64{2000, 5000} {

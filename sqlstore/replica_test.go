@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -41,9 +40,7 @@ func (l *logBuffer) String() string {
 // replication. Stopping the replica's SQL thread moves lag-tolerant reads
 // to the primary within 10 s; restarting it moves them back.
 func TestReplicaLagMovesReads(t *testing.T) {
-	if os.Getenv(sqlstoretest.EnvDSN) == "" {
-		t.Skipf("%s is not set: skipping the MariaDB replication test (.ci/run sets it)", sqlstoretest.EnvDSN)
-	}
+	sqlstoretest.SkipUnlessMySQL(t)
 	t.Parallel()
 	primary, replica := sqlstoretest.StartReplicaPair(t, "smp")
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"smp/bench"
-	"smp/sqlstore/sqlstoretest"
+	"smp/internal/envtest"
 )
 
 // TestMain lets the dispatch scenario's fleet run this test binary as
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(envtest.Main(m).Run())
 }
 
 func must(t testing.TB, err error) {
@@ -38,11 +38,13 @@ func TestBenchQuick(t *testing.T) {
 	t.Parallel()
 	backends := []string{"embedded"}
 	args := []string{}
-	if dsn, addr := os.Getenv(sqlstoretest.EnvDSN), os.Getenv("SMP_TEST_REDIS_ADDR"); dsn != "" && addr != "" {
+	dsn, whyDB := envtest.MySQLDSN()
+	addr, whyRedis := envtest.RedisAddr()
+	if dsn != "" && addr != "" {
 		backends = append(backends, "mysql+redis")
 		args = append(args, "--mysql-dsn", dsn, "--redis-addr", addr)
 	} else {
-		t.Logf("%s and %s are unset: the mysql+redis backend is not smoke-tested", sqlstoretest.EnvDSN, "SMP_TEST_REDIS_ADDR")
+		t.Run("mysql+redis", func(t *testing.T) { envtest.Skip(t, "MySQL+Redis", strings.Trim(whyDB+"; "+whyRedis, "; ")) })
 	}
 	for _, b := range backends {
 		t.Run(b, func(t *testing.T) {

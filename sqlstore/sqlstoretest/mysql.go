@@ -6,10 +6,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+
+	"smp/internal/envtest"
 )
 
 // EnvDSN names the variable holding the test server's DSN, for example
@@ -17,22 +18,29 @@ import (
 const EnvDSN = "SMP_TEST_MYSQL_DSN"
 
 // MySQLDSN creates an empty database for the test and returns its DSN; it
-// is dropped at cleanup. The test is skipped when SMP_TEST_MYSQL_DSN is unset.
+// is dropped at cleanup. The server is SMP_TEST_MYSQL_DSN's, or MariaDB at
+// 127.0.0.1:3306 when it is unset (internal/envtest); the test is skipped,
+// visibly, when there is none.
 func MySQLDSN(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv(EnvDSN)
-	if base == "" {
-		tb.Skipf("%s is not set: skipping the MySQL run (.ci/run sets it)", EnvDSN)
-	}
-	return CreateDatabase(tb, base)
+	return CreateDatabase(tb, Server(tb))
 }
 
-// SkipUnlessMySQL skips the test, visibly, when SMP_TEST_MYSQL_DSN is unset.
+// Server is the test server's DSN (no database), skipping tb when there is
+// none.
+func Server(tb testing.TB) string {
+	tb.Helper()
+	base, why := envtest.MySQLDSN()
+	if base == "" {
+		envtest.Skip(tb, "MySQL", why)
+	}
+	return base
+}
+
+// SkipUnlessMySQL skips the test, visibly, when there is no test server.
 func SkipUnlessMySQL(tb testing.TB) {
 	tb.Helper()
-	if os.Getenv(EnvDSN) == "" {
-		tb.Skipf("%s is not set: skipping the MySQL run (.ci/run sets it)", EnvDSN)
-	}
+	Server(tb)
 }
 
 // CreateDatabase creates an empty database on the server of base and

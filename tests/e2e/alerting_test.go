@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"smp/internal/envtest"
 	"smp/internal/wait"
 )
 
@@ -20,9 +21,13 @@ import (
 // the Debian packages and sets the variables).
 func alertingBinaries(t *testing.T) (prom, am string) {
 	t.Helper()
-	prom, am = os.Getenv("SMP_TEST_PROMETHEUS"), os.Getenv("SMP_TEST_ALERTMANAGER")
-	if prom == "" || am == "" {
-		t.Skip("SMP_TEST_PROMETHEUS / SMP_TEST_ALERTMANAGER are not set: skipping the end-to-end alerting test (.ci/run installs prometheus and prometheus-alertmanager and sets them)")
+	prom, why := envtest.Binary(envtest.EnvPrometheus, "prometheus")
+	if prom == "" {
+		envtest.Skip(t, "alerting (Prometheus)", why+" (Debian package prometheus)")
+	}
+	am, why = envtest.Binary(envtest.EnvAlertmanager, "prometheus-alertmanager", "alertmanager")
+	if am == "" {
+		envtest.Skip(t, "alerting (Alertmanager)", why+" (Debian package prometheus-alertmanager)")
 	}
 	return prom, am
 }

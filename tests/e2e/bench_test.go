@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"log/slog"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -22,10 +21,7 @@ import (
 func BenchmarkOrderToOfferDelivered(b *testing.B) {
 	b.Run("embedded", func(b *testing.B) { benchOrderToOffer(b, nil) })
 	b.Run("mysql+redis", func(b *testing.B) {
-		dsn, addr := os.Getenv(sqlstoretest.EnvDSN), os.Getenv(envRedis)
-		if dsn == "" || addr == "" {
-			b.Skipf("%s and %s are needed", sqlstoretest.EnvDSN, envRedis)
-		}
+		dsn, addr := sqlstoretest.Server(b), redisAddr(b)
 		benchOrderToOffer(b, func(c *Config) {
 			c.MySQLDSN, c.RedisAddr, c.RedisPrefix = sqlstoretest.CreateDatabase(b, dsn), addr, randomPrefix()
 		})

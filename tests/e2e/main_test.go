@@ -23,6 +23,7 @@ import (
 
 	"smp"
 	"smp/app"
+	"smp/internal/envtest"
 	"smp/sqlstore"
 )
 
@@ -53,7 +54,9 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build smp: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	envtest.Report()
+	return code
 }
 
 // Config is the platform's configuration and its log, as smp serve

@@ -16,6 +16,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/internal/envtest"
 	"smp/internal/wait"
 	"smp/sim"
 )
@@ -33,9 +34,9 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	exe := os.Getenv("SMP_TEST_CHROMIUM")
+	exe, why := envtest.Binary(envtest.EnvChromium, "chromium", "chromium-browser", "google-chrome")
 	if exe == "" {
-		t.Skip("SMP_TEST_CHROMIUM is not set: set it to a Chromium binary (Debian package chromium; .ci/run does) to run the browser tests")
+		envtest.Skip(t, "browser (Chromium)", why+" (Debian package chromium)")
 	}
 	dir := os.Getenv("SMP_TEST_ARTIFACTS")
 	if dir == "" {

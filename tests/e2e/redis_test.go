@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"smp/internal/wait"
 	"strings"
@@ -18,17 +17,18 @@ import (
 
 	"smp"
 	"smp/app"
+	"smp/internal/envtest"
 	"smp/redisstore"
 	"smp/sim"
 )
 
-const envRedis = "SMP_TEST_REDIS_ADDR"
-
-func redisAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv(envRedis)
+// redisAddr is the test Redis (SMP_TEST_REDIS_ADDR, or 127.0.0.1:6379),
+// skipping tb, visibly, when there is none.
+func redisAddr(tb testing.TB) string {
+	tb.Helper()
+	addr, why := envtest.RedisAddr()
 	if addr == "" {
-		t.Skipf("%s is not set: skipping the Redis run (.ci/run sets it)", envRedis)
+		envtest.Skip(tb, "Redis", why)
 	}
 	return addr
 }
