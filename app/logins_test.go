@@ -233,6 +233,22 @@ func testLoginFlow(t *testing.T, f *loginFixture) {
 	if st, m, _ := f.call("PUT", "/v1/technicians/me/settings", token, map[string]any{"work_start": "08:00", "work_end": "18:00", "max_radius_km": 8}); st != 200 || m["updated_by"] != "technician:T0001" {
 		t.Fatalf("PUT /v1/technicians/me/settings with the session: %d %v", st, m)
 	}
+	// Ops set them too: with a reason, audited; bad settings are a 400.
+	if st, m, _ := f.call("PUT", "/admin/technicians/T0001/settings", f.admin, map[string]any{"max_radius_km": 5}); st != 400 {
+		t.Fatalf("ops' settings without a reason: %d %v", st, m)
+	}
+	if st, m, _ := f.call("PUT", "/admin/technicians/T0001/settings", f.admin, map[string]any{"work_start": "25:00", "work_end": "26:00", "reason": "x y z"}); st != 400 || errCode(m) != smp.EINVALID {
+		t.Fatalf("ops' bad settings: %d %v", st, m)
+	}
+	if st, m, _ := f.call("PUT", "/admin/technicians/T0001/settings", f.admin, map[string]any{"weekly_days_off": []string{"sun"}, "max_radius_km": 5, "reason": "agreed by phone"}); st != 200 || m["updated_by"] != "admin" {
+		t.Fatalf("ops' settings: %d %v", st, m)
+	}
+	if st, m, _ := f.call("GET", "/admin/technicians/T0001/settings", f.admin, nil); st != 200 || m["max_radius_km"] != 5.0 || m["work_start"] != "" {
+		t.Fatalf("GET settings: %d %v", st, m)
+	}
+	if e, err := f.a.Store.FindAudit(ctx, smp.AuditFilter{Target: "technician:T0001", Action: "technicians.settings"}); err != nil || len(e) != 1 || e[0].Reason != "agreed by phone" || !strings.Contains(e[0].Before, `"work_start":"08:00"`) {
+		t.Fatalf("audit of ops' settings: %+v %v", e, err)
+	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	ws, _, err := websocket.Dial(wctx, "ws"+strings.TrimPrefix(f.a.HTTP.URL(), "http")+"/v1/technicians/ws",
 		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
