@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/retention"
 )
 
 // Config is the platform's configuration: plain values, filled by cmd/smp
@@ -69,6 +70,18 @@ type Config struct {
 	// once, WebSockets included (0: no cap, e.g. behind a proxy that
 	// does not keep client addresses).
 	HTTPMaxConnsPerIP int
+	// Retention of what is kept only for a while (0: kept for ever):
+	// published outbox events, the embedded log's messages every group
+	// has read, processed-event records, the dispatch trace, processed
+	// provider events (event_log; dead letters stay), audit entries (kept
+	// by default). RetentionEvery is how often the pruning job runs.
+	RetentionOutbox        time.Duration
+	RetentionBus           time.Duration
+	RetentionProcessed     time.Duration
+	RetentionDispatchTrace time.Duration
+	RetentionInbox         time.Duration
+	RetentionAudit         time.Duration
+	RetentionEvery         time.Duration
 	// InsideWebhookSecrets are inside's webhook signing secrets,
 	// comma-separated while rotating (cmd/smp reads them from
 	// SMP_INSIDE_WEBHOOK_SECRET, never from a flag: flags show in ps).
@@ -91,30 +104,36 @@ type Config struct {
 // default; cmd/smp's flags take their defaults from it.
 func DefaultConfig() Config {
 	return Config{
-		Addr:                  "127.0.0.1:8080",
-		DataDir:               "./smp-data",
-		ReplicaLagThreshold:   30 * time.Second,
-		MySQLMaxConns:         32,
-		RedisPoolSize:         64,
-		Services:              "all",
-		InvitationTTL:         20 * time.Second,
-		RetryAfter:            10 * time.Second,
-		StuckAfter:            5 * time.Minute,
-		BackpressureThreshold: 100,
-		Partitions:            12,
-		KafkaReplication:      -1,
-		KafkaCluster:          "prod",
-		PaymentDueAfter:       15 * time.Minute,
-		PaymentRetryBackoff:   time.Second,
-		BreakerOpenFor:        30 * time.Second,
-		StatusFromAlerts:      true,
-		DashboardSampleEvery:  5 * time.Second,
-		HeartbeatInterval:     5 * time.Second,
-		SessionTTL:            30 * 24 * time.Hour,
-		HTTPReadTimeout:       30 * time.Second,
-		HTTPWriteTimeout:      30 * time.Second,
-		HTTPIdleTimeout:       120 * time.Second,
-		HTTPMaxConnsPerIP:     256,
+		Addr:                   "127.0.0.1:8080",
+		DataDir:                "./smp-data",
+		ReplicaLagThreshold:    30 * time.Second,
+		MySQLMaxConns:          32,
+		RedisPoolSize:          64,
+		Services:               "all",
+		InvitationTTL:          20 * time.Second,
+		RetryAfter:             10 * time.Second,
+		StuckAfter:             5 * time.Minute,
+		BackpressureThreshold:  100,
+		Partitions:             12,
+		KafkaReplication:       -1,
+		KafkaCluster:           "prod",
+		PaymentDueAfter:        15 * time.Minute,
+		PaymentRetryBackoff:    time.Second,
+		BreakerOpenFor:         30 * time.Second,
+		StatusFromAlerts:       true,
+		DashboardSampleEvery:   5 * time.Second,
+		HeartbeatInterval:      5 * time.Second,
+		SessionTTL:             30 * 24 * time.Hour,
+		HTTPReadTimeout:        30 * time.Second,
+		HTTPWriteTimeout:       30 * time.Second,
+		HTTPIdleTimeout:        120 * time.Second,
+		HTTPMaxConnsPerIP:      256,
+		RetentionOutbox:        7 * 24 * time.Hour,
+		RetentionBus:           7 * 24 * time.Hour,
+		RetentionProcessed:     14 * 24 * time.Hour,
+		RetentionDispatchTrace: 30 * 24 * time.Hour,
+		RetentionInbox:         90 * 24 * time.Hour,
+		RetentionEvery:         time.Minute,
 	}
 }
 
@@ -147,6 +166,14 @@ func (c *Config) Validate() error {
 		return invalid("--http-read-timeout, --http-write-timeout and --http-idle-timeout must not be negative (0: the default)")
 	case c.HTTPMaxConnsPerIP < 0:
 		return invalid("--http-max-conns-per-ip must not be negative (0: no cap)")
+	case c.RetentionOutbox < 0 || c.RetentionBus < 0 || c.RetentionProcessed < 0 || c.RetentionDispatchTrace < 0 ||
+		c.RetentionInbox < 0 || c.RetentionAudit < 0 || c.RetentionEvery < 0:
+		return invalid("--retention-* must not be negative (0: kept for ever)")
+	case c.RetentionProcessed > 0 && (c.RetentionOutbox == 0 || c.RetentionProcessed < c.RetentionOutbox ||
+		c.RetentionBus == 0 || c.RetentionProcessed < c.RetentionBus):
+		// A consumer's record of an event must outlive every copy of the
+		// event that could be delivered again.
+		return invalid("--retention-processed must be 0 or at least --retention-outbox and --retention-bus (and those not 0)")
 	case c.AlertmanagerToken != "" && c.AlertmanagerToken == c.AdminToken:
 		return invalid("--alertmanager-token must differ from --admin-token: Alertmanager gets a credential of its own")
 	case c.HeartbeatInterval < 0:
@@ -224,4 +251,19 @@ func (c *Config) ServiceSet() (map[string]bool, error) {
 func IsConfigError(err error) bool {
 	var ce *ConfigError
 	return errors.As(err, &ce)
+}
+
+// RetentionPolicies are the pruning job's policies from the Retention*
+// settings; Idempotency-Keys go once expired.
+func (c *Config) RetentionPolicies() []retention.Policy {
+	return []retention.Policy{
+		{Table: smp.PruneOutbox, Keep: c.RetentionOutbox},
+		{Table: smp.PruneBus, Keep: c.RetentionBus},
+		{Table: smp.PruneProcessed, Keep: c.RetentionProcessed},
+		{Table: smp.PruneDispatchWaves, Keep: c.RetentionDispatchTrace},
+		{Table: smp.PruneDispatchOffers, Keep: c.RetentionDispatchTrace},
+		{Table: smp.PruneInbox, Keep: c.RetentionInbox},
+		{Table: smp.PruneIdempotency, Keep: smp.IdempotencyKeyTTL},
+		{Table: smp.PruneAudit, Keep: c.RetentionAudit},
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"smp/outbox"
 	"smp/payments"
 	"smp/redisstore"
+	"smp/retention"
 	"smp/status"
 	"smp/wallet"
 	"smp/wsapi"
@@ -53,6 +54,7 @@ const (
 	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
 	ModuleHeartbeat   = "heartbeat"    // this process's liveness in the database; dispatch_engine_up from everyone's
 	ModuleBeat        = "beat"         // the heartbeat's loop, started after every service
+	ModuleRetention   = "retention"    // prunes what is kept only for a while (one process at a time: a lease)
 )
 
 // module is one row of the table: a name, what it needs opened first, and
@@ -94,10 +96,11 @@ var modules = []module{
 	{ServiceIntegration, []string{ModulePayments, ModuleServer}, (*App).initIntegration},
 
 	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
+	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.
-var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster, ModuleBeat}
+var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster, ModuleBeat, ModuleRetention}
 
 // order returns the modules that targets need, in table order. The table
 // lists every module after its dependencies (TestModuleOrder checks it), so
@@ -556,3 +559,15 @@ func (s sequence) Stop(ctx context.Context) error {
 func (a *App) initOutboxRelay(ctx context.Context) (startstop.Service, error) { return a.Relay, nil }
 
 func (a *App) initIntegration(ctx context.Context) (startstop.Service, error) { return a.Payments, nil }
+
+// initRetention runs the pruning job in every process; the lease in the
+// database lets one prune at a time (package retention).
+func (a *App) initRetention(ctx context.Context) (startstop.Service, error) {
+	host, _ := os.Hostname()
+	cfg := retention.Config{Store: a.Store, Locker: a.Store, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Policies: a.Cfg.RetentionPolicies(),
+		Every: a.Cfg.RetentionEvery, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
+	if b, ok := a.Bus.(retention.BusPruner); ok {
+		cfg.Bus = b // the embedded log; Kafka's retention is the brokers'
+	}
+	return retention.New(cfg)
+}

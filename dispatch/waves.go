@@ -115,8 +115,12 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		w := smp.DispatchWave{OrderID: orderID, Round: round, Wave: wave, RadiusM: radiusM, StartedAt: now, Candidates: len(cands)}
 		if len(cands) == 0 {
 			w.Note = fmt.Sprintf("no free technician with skill %s within %.0f km", o.Service, radiusM/1000)
-			if err := e.d.Store.AddDispatchWave(ctx, w); err != nil {
-				return err
+			// A held order retried every RetryAfter finds nobody again and
+			// again: the trace records the hold once, not a row per retry.
+			if !repeatsLastWave(trace.Waves, w) {
+				if err := e.d.Store.AddDispatchWave(ctx, w); err != nil {
+					return err
+				}
 			}
 			break
 		}
@@ -413,4 +417,19 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 		return fmt.Errorf("dispatch: delete %s: %w", smp.InvitationsKey(orderID), err)
 	}
 	return nil
+}
+
+// repeatsLastWave reports whether the trace's last wave already says
+// what the empty wave w would: nobody found, for the same reason.
+func repeatsLastWave(waves []smp.DispatchWave, w smp.DispatchWave) bool {
+	if len(waves) == 0 {
+		return false
+	}
+	last := waves[0]
+	for _, x := range waves[1:] {
+		if x.Round > last.Round || (x.Round == last.Round && x.Wave > last.Wave) {
+			last = x
+		}
+	}
+	return last.Candidates == 0 && last.Note == w.Note
 }

@@ -599,3 +599,24 @@ func (l *Bus) Read(ctx context.Context, topic string, max int) ([]smp.Message, e
 	}
 	return out, nil
 }
+
+// Prune deletes at most limit messages appended before before that every
+// consumer group has committed past (a partition no group has committed
+// on keeps its messages: they may still be read). Dead letters (the
+// .dlq topics) have no consumer group here, so they stay until replayed
+// or reset. It returns how many it deleted.
+func (l *Bus) Prune(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, smp.Errorf(smp.EINVALID, "limit %d: must be positive", limit)
+	}
+	committed := `off < (SELECT MIN(o.next_off) FROM bus_offsets o WHERE o.topic = bus_messages.topic AND o.part = bus_messages.part)`
+	q := `DELETE FROM bus_messages WHERE ts < ? AND ` + committed + ` LIMIT ?`
+	if l.dialect.Name != sqldb.MySQL.Name {
+		q = `DELETE FROM bus_messages WHERE rowid IN (SELECT rowid FROM bus_messages WHERE ts < ? AND ` + committed + ` LIMIT ?)`
+	}
+	res, err := l.write.ExecContext(ctx, q, before.UnixMicro(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("sqlbus: prune: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -45,3 +45,13 @@ func recordIdempotentSQL(d Dialect, values []any, expiredBefore int64) (string, 
 		request_hash = excluded.request_hash, order_id = excluded.order_id, response = excluded.response, created_at = excluded.created_at
 		WHERE idempotency_keys.created_at < ?`, append(append([]any{}, values...), expiredBefore)
 }
+
+// deleteBatchSQL deletes at most ? rows of table matching where (whose
+// parameters come first). MySQL has DELETE … LIMIT; SQLite (built
+// without SQLITE_ENABLE_UPDATE_DELETE_LIMIT) selects the rowids first.
+func deleteBatchSQL(d Dialect, table, where string) string {
+	if d.Name == MySQL.Name {
+		return "DELETE FROM " + table + " WHERE " + where + " LIMIT ?"
+	}
+	return "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + where + " LIMIT ?)"
+}

@@ -33,6 +33,7 @@ type Store interface {
 	smp.AlertStore
 	smp.StatusStore
 	smp.IdempotencyStore
+	smp.PruneStore
 	smp.HeartbeatStore
 	smp.WalletStore
 	smp.SessionStore
@@ -49,7 +50,7 @@ type Test struct {
 func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
-		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, heartbeatTests,
+		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
 		sessionTests, settingsTests, limitTests, concurrentTests, walletTests} {
 		all = append(all, group...)
 	}

@@ -90,6 +90,13 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", d.HTTPReadTimeout, "longest time to read a request, body included (WebSockets exempt)")
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", d.HTTPWriteTimeout, "longest time to write an answer (WebSockets exempt)")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", d.HTTPIdleTimeout, "a keep-alive connection idle this long is closed")
+	fs.DurationVar(&c.RetentionOutbox, "retention-outbox", d.RetentionOutbox, "keep published outbox events this long (0: for ever)")
+	fs.DurationVar(&c.RetentionBus, "retention-bus", d.RetentionBus, "keep the embedded event log's messages, once every consumer group has read them, this long (0: for ever; Kafka keeps its own)")
+	fs.DurationVar(&c.RetentionProcessed, "retention-processed", d.RetentionProcessed, "keep the consumers' processed-event records this long (0: for ever; at least --retention-outbox and --retention-bus)")
+	fs.DurationVar(&c.RetentionDispatchTrace, "retention-dispatch-trace", d.RetentionDispatchTrace, "keep dispatch waves and offers this long (0: for ever)")
+	fs.DurationVar(&c.RetentionInbox, "retention-inbox", d.RetentionInbox, "keep processed provider events (event_log) this long; dead letters stay (0: for ever)")
+	fs.DurationVar(&c.RetentionAudit, "retention-audit", d.RetentionAudit, "keep audit entries this long (0: for ever, the default)")
+	fs.DurationVar(&c.RetentionEvery, "retention-every", d.RetentionEvery, "how often the pruning job runs (one process at a time)")
 	fs.IntVar(&c.HTTPMaxConnsPerIP, "http-max-conns-per-ip", d.HTTPMaxConnsPerIP, "connections one client address may hold at once, WebSockets included; more are refused with 503 (0: no cap, e.g. behind a proxy)")
 }
 

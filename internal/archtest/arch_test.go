@@ -49,6 +49,7 @@ var layout = map[string]kind{
 	"smp/dispatch":     logic,
 	"smp/flags":        logic,
 	"smp/outbox":       logic,
+	"smp/retention":    logic,
 	"smp/payments":     logic,
 	"smp/integrations": logic,
 	"smp/status":       logic,
