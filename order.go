@@ -95,7 +95,19 @@ type OrderFilter struct {
 	TechnicianID string
 	// ChangedBefore keeps orders whose stage changed before it (stuck ones).
 	ChangedBefore time.Time
-	Limit         int
+	// PaymentStatus keeps orders whose payment is in it ("pending": the
+	// list INC-002's option B reconciles).
+	PaymentStatus PaymentStatus
+	// After continues a listing after this order (the last of the
+	// previous page): orders older than it, by creation then id.
+	After *OrderCursor
+	Limit int
+}
+
+// OrderCursor is where a page of FindOrders ended.
+type OrderCursor struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // NewOrder is a customer's order request, validated by Validate.
@@ -258,8 +270,9 @@ func DistanceMeters(lat1, lng1, lat2, lng2 float64) float64 {
 type OrderStore interface {
 	// FindOrderByID returns an order; ENOTFOUND if there is none with id.
 	FindOrderByID(ctx context.Context, id string) (*Order, error)
-	// FindOrders lists orders matching f, newest first. A Limit of 0,
-	// negative or above 1000 means 100. No codes.
+	// FindOrders lists orders matching f, newest first (by creation, then
+	// id, descending), after f.After when set. A Limit of 0, negative or
+	// above 1000 means 100. No codes.
 	FindOrders(ctx context.Context, f OrderFilter) ([]*Order, error)
 	// FindTransitions returns an order's stage history, oldest first
 	// (empty, not ENOTFOUND, for an unknown order). No codes.

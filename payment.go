@@ -116,3 +116,9 @@ type InboxTx interface {
 	// attempts, last error, next attempt, processed at). No codes.
 	UpdateInboxEvent(ctx context.Context, e *InboxEvent) error
 }
+
+// ValidPaymentStatus reports whether s is one of the payment statuses.
+func ValidPaymentStatus(s PaymentStatus) bool {
+	_, ok := paymentRank[s]
+	return ok
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -268,11 +269,35 @@ func (s *Server) handleAdminOrders(w http.ResponseWriter, r *http.Request, _ smp
 		s.writeError(w, r, err)
 		return
 	}
-	f := smp.OrderFilter{Stage: smp.Stage(q.Get("stage")), City: q.Get("city"), CustomerID: q.Get("customer_id"), TechnicianID: q.Get("technician_id"), Limit: limit}
+	f := smp.OrderFilter{Stage: smp.Stage(q.Get("stage")), City: q.Get("city"), CustomerID: q.Get("customer_id"), TechnicianID: q.Get("technician_id"),
+		PaymentStatus: smp.PaymentStatus(q.Get("payment")), Limit: limit}
 	if f.Stage != "" && !validStage(f.Stage) {
 		s.writeError(w, r, smp.Errorf(smp.EINVALID, "unknown stage %q", f.Stage))
 		return
 	}
+	if f.PaymentStatus != "" && !smp.ValidPaymentStatus(f.PaymentStatus) {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "unknown payment status %q (pending, failed, paid, refund_required, refunded)", f.PaymentStatus))
+		return
+	}
+	if v := q.Get("older_than"); v != "" {
+		// The stage's age: orders whose stage changed more than this ago.
+		age, err := parseSeconds(v)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		f.ChangedBefore = s.cfg.Now().Add(-age)
+	}
+	if v := q.Get("after"); v != "" {
+		c, err := parseOrderCursor(v)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		f.After = c
+	}
+	// One more than asked, to say whether there is a next page.
+	f.Limit = min(limit+1, maxOrdersLimit)
 	var orders []*smp.Order
 	if v := q.Get("stuck_after"); v != "" {
 		// err is the function's, not a new one: the stuck-orders query's
@@ -297,7 +322,24 @@ func (s *Server) handleAdminOrders(w http.ResponseWriter, r *http.Request, _ smp
 	if orders == nil {
 		orders = []*smp.Order{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"orders": orders})
+	out := map[string]any{"orders": orders}
+	if q.Get("stuck_after") == "" && (len(orders) > limit || (f.Limit == limit && len(orders) == limit)) {
+		// More match: the next page starts after the last one shown.
+		orders = orders[:limit]
+		last := orders[limit-1]
+		out["orders"], out["next"] = orders, fmt.Sprintf("%d:%s", last.CreatedAt.UnixMicro(), last.ID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseOrderCursor reads a "next" of GET /admin/orders ("<micros>:<id>").
+func parseOrderCursor(v string) (*smp.OrderCursor, error) {
+	at, id, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(at, 10, 64)
+	if !ok || err != nil || id == "" {
+		return nil, smp.Errorf(smp.EINVALID, "after %q is not a cursor from a previous page's next", v)
+	}
+	return &smp.OrderCursor{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, nil
 }
 
 func validStage(st smp.Stage) bool {

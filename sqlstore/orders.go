@@ -60,6 +60,13 @@ func (db *DB) FindOrders(ctx context.Context, f smp.OrderFilter) ([]*smp.Order, 
 	if !f.ChangedBefore.IsZero() {
 		where, args = append(where, "stage_changed_at < ?"), append(args, micros(f.ChangedBefore))
 	}
+	if f.PaymentStatus != "" {
+		where, args = append(where, "payment_status = ?"), append(args, f.PaymentStatus)
+	}
+	if f.After != nil {
+		at := micros(f.After.CreatedAt)
+		where, args = append(where, "(created_at < ? OR (created_at = ? AND id < ?))"), append(args, at, at, f.After.ID)
+	}
 	q := `SELECT ` + orderCols + ` FROM orders`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -68,7 +75,7 @@ func (db *DB) FindOrders(ctx context.Context, f smp.OrderFilter) ([]*smp.Order, 
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	q += fmt.Sprintf(" ORDER BY created_at DESC LIMIT %d", limit)
+	q += fmt.Sprintf(" ORDER BY created_at DESC, id DESC LIMIT %d", limit)
 	return db.queryOrders(ctx, db.reader(), q, args...)
 }
 

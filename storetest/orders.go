@@ -105,7 +105,7 @@ func testFindOrdersFilters(t *testing.T, s Store) {
 	must(t, s.UpsertCity(ctx, &smp.City{Code: "HN", Name: "Hà Nội", RadiusStepsKm: []float64{2}, WaveSize: 3, MaxWaves: 2}))
 	a, b, c, d := order("a", T0), order("b", T0.Add(time.Second)), order("c", T0.Add(2*time.Second)), order("d", T0.Add(3*time.Second))
 	b.Stage, b.TechnicianID = smp.StageAssigned, "T1"
-	c.City = "HN"
+	c.City, c.PaymentStatus = "HN", smp.PaymentPaid
 	d.CustomerID = "C2"
 	a.StageChangedAt = T0.Add(-10 * time.Minute)
 	insertOrders(t, s, a, b, c, d)
@@ -120,6 +120,10 @@ func testFindOrdersFilters(t *testing.T, s Store) {
 		{smp.OrderFilter{TechnicianID: "T1"}, []string{"b"}},
 		{smp.OrderFilter{Stage: smp.StageCreated, ChangedBefore: T0.Add(-time.Minute)}, []string{"a"}},
 		{smp.OrderFilter{Stage: smp.StageCompleted}, []string{}},
+		{smp.OrderFilter{PaymentStatus: smp.PaymentPaid}, []string{"c"}},
+		{smp.OrderFilter{PaymentStatus: smp.PaymentPending}, []string{"d", "b", "a"}},
+		{smp.OrderFilter{After: &smp.OrderCursor{CreatedAt: T0.Add(2 * time.Second), ID: "c"}}, []string{"b", "a"}},
+		{smp.OrderFilter{After: &smp.OrderCursor{CreatedAt: T0.Add(time.Second), ID: "b"}, Limit: 1}, []string{"a"}},
 	} {
 		got, err := s.FindOrders(ctx, tc.f)
 		must(t, err)

@@ -26,7 +26,7 @@ server from --server or SMP_SERVER, default http://127.0.0.1:8080;
   smp ctl queues                                    queue length per city (LLEN dispatch:queue:*)
   smp ctl flags get [--name NAME]
   smp ctl flags set --name ENABLE_AUTO_DISPATCH --value false --reason "..."
-  smp ctl orders list [--stage 02_dispatching]
+  smp ctl orders list [--stage 02_dispatching] [--older-than 10m] [--payment pending] [--limit N] [--after CURSOR]
   smp ctl candidates --order ID
   smp ctl assign --order ID --technician T0042 --reason "..." [--override]
   smp ctl events replay --id EVENT_ID [--reason "..."]
@@ -111,6 +111,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) (any,
 type apiOpts struct {
 	name, value, reason, order, tech, id, typ, service, stage, status string
 	override                                                          bool
+	// orders list
+	payment, after string
+	olderThan      time.Duration
+	limit          int
 }
 
 // ctlAPICmds are the admin-API commands but events replay (under events).
@@ -148,6 +152,10 @@ func (c *cli) apiCmd(g *ctlFlags, cmd, use, short string) *cobra.Command {
 		fs.StringVar(&o.reason, "reason", "", "why (audited)")
 	case "orders list":
 		fs.StringVar(&o.stage, "stage", "", "e.g. 02_dispatching")
+		fs.StringVar(&o.payment, "payment", "", "payment status, e.g. pending (INC-002 option B's list)")
+		fs.DurationVar(&o.olderThan, "older-than", 0, "only orders whose stage changed longer ago than this, e.g. 10m")
+		fs.IntVar(&o.limit, "limit", 100, "orders per page (1 to 1000)")
+		fs.StringVar(&o.after, "after", "", "the next page: the cursor the previous page printed")
 	case "candidates":
 		fs.StringVar(&o.order, "order", "", "order id")
 	case "assign":
@@ -208,9 +216,22 @@ func runCtlAPI(ctx context.Context, cmd, server, output string, o *apiOpts, stdo
 		method, path, body = http.MethodPut, "/admin/flags/"+url.PathEscape(name), map[string]any{"value": value == "true", "reason": reason}
 	case "orders list":
 		path, list, cols = "/admin/orders", "orders", []string{"id", "city", "service", "stage", "payment_status", "technician_id", "stage_changed_at"}
-		if stage != "" {
-			path += "?stage=" + url.QueryEscape(stage)
+		if o.limit < 1 || o.limit > 1000 {
+			return usageError{"--limit must be between 1 and 1000"}
 		}
+		if o.olderThan < 0 {
+			return usageError{"--older-than must be positive"}
+		}
+		q := url.Values{"limit": {fmt.Sprint(o.limit)}}
+		for k, v := range map[string]string{"stage": stage, "payment": o.payment, "after": o.after} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if o.olderThan > 0 {
+			q.Set("older_than", fmt.Sprint(o.olderThan.Seconds()))
+		}
+		path += "?" + q.Encode()
 	case "candidates":
 		if err := need(order, "order"); err != nil {
 			return err
@@ -257,7 +278,19 @@ func runCtlAPI(ctx context.Context, cmd, server, output string, o *apiOpts, stdo
 	if err != nil {
 		return err
 	}
-	return render(stdout, output, v, list, cols)
+	if err := render(stdout, output, v, list, cols); err != nil {
+		return err
+	}
+	if m, ok := v.(map[string]any); ok && cmd == "orders list" && output == "table" {
+		// Never stop silently at a page: say there is more, and how to get it.
+		n, _ := m["orders"].([]any)
+		if next, _ := m["next"].(string); next != "" {
+			fmt.Fprintf(stdout, "%d orders shown; more match: add --after %s for the next page\n", len(n), next)
+		} else {
+			fmt.Fprintf(stdout, "%d orders\n", len(n))
+		}
+	}
+	return nil
 }
 
 // render prints v: JSON as is; table and CSV as rows. With list, the
