@@ -24,6 +24,11 @@ func TestConfigValidate(t *testing.T) {
 		{"SplitWithoutSharedState", func(c *Config) { c.Services = ServiceAPI }},
 		{"BrokerWithoutPort", func(c *Config) { c.KafkaBrokers = "kafka-0" }},
 		{"Replication", func(c *Config) { c.KafkaReplication = -3 }},
+		{"NegativeReadTimeout", func(c *Config) { c.HTTPReadTimeout = -time.Second }},
+		{"NegativeConnsPerIP", func(c *Config) { c.HTTPMaxConnsPerIP = -1 }},
+		{"NegativeRetention", func(c *Config) { c.RetentionOutbox = -time.Hour }},
+		{"ProcessedShorterThanBus", func(c *Config) { c.RetentionProcessed = time.Hour }},
+		{"ProcessedPrunedBusKept", func(c *Config) { c.RetentionBus = 0 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
