@@ -28,10 +28,15 @@ func CommissionVND(priceVND int64, rate smp.BasisPoints) int64 {
 // delivered (the event is recorded in processed_events, and the posting's
 // id is commission:<order id>, in one transaction).
 func (s *Service) AddIntake(r *bus.Router) error {
-	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.intake), bus.Idempotent(s.store, s.cfg.Now))
+	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.HandleOrderEvent), bus.Idempotent(s.store, s.cfg.Now))
 }
 
-func (s *Service) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {
+// HandleOrderEvent is the commission consumer's effect for one event of
+// orders.events (AddIntake runs it on the bus; the money-path simulation
+// calls it directly): bus.Skip for other events, bus.ErrDuplicate for an
+// event already recorded, bus.DoneRecorded once the commission (if any)
+// and the event's record have committed.
+func (s *Service) HandleOrderEvent(ctx context.Context, ev smp.Event) (bus.Result, error) {
 	if ev.Type != smp.EventOrderCompleted {
 		return bus.Skip, nil
 	}
