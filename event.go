@@ -117,6 +117,11 @@ const (
 	// HeaderReplayedFrom marks a message put back on its topic from the
 	// DLQ: "<dlq topic>/<partition>/<offset>".
 	HeaderReplayedFrom = "replayed_from"
+	// HeaderReplayFor names the one consumer group a replayed dead letter
+	// is for (the group that dead-lettered it): the other groups applied
+	// it already and skip it, so a poison record does not come back as one
+	// new dead letter per group.
+	HeaderReplayFor = "replay_for"
 )
 
 // PartitionOffsets is one partition's position for a consumer group.

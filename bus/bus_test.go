@@ -295,3 +295,59 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestReplayGoesBackToItsGroupOnly (15.9): a dead letter replayed from
+// <topic>.dlq is handled again by the group that dead-lettered it only;
+// the other groups on the topic (which applied it) skip it, so a poison
+// record does not become one new dead letter per group.
+func TestReplayGoesBackToItsGroupOnly(t *testing.T) {
+	t.Parallel()
+	b := openBus(t)
+	r, err := bus.NewRouter(b, bus.Config{MaxAttempts: 1, RetryBackoff: time.Millisecond, Registerer: prometheus.NewRegistry()})
+	must(t, err)
+	seen := map[string]chan string{"picky": make(chan string, 10), "easy": make(chan string, 10)}
+	var pickyFails atomic.Bool
+	pickyFails.Store(true)
+	must(t, r.AddHandler("picky", []string{"t"}, func(ctx context.Context, m smp.Message) error {
+		if string(m.Value) == "poison" && pickyFails.Load() {
+			return errors.New("cannot apply")
+		}
+		seen["picky"] <- string(m.Value)
+		return nil
+	}))
+	must(t, r.AddHandler("easy", []string{"t"}, func(ctx context.Context, m smp.Message) error {
+		seen["easy"] <- string(m.Value)
+		return nil
+	}))
+	startRouter(t, r)
+	ctx := context.Background()
+	must(t, b.Publish(ctx, smp.Message{Topic: "t", Key: "k", Value: []byte("poison")}))
+	if v := recv(t, seen["easy"]); v != "poison" {
+		t.Fatalf("easy got %s", v)
+	}
+	d := readDLQ(t, b, "t", 1)[0]
+	if d.Headers[smp.HeaderDLQGroup] != "picky" {
+		t.Fatalf("dead letter of %q", d.Headers[smp.HeaderDLQGroup])
+	}
+	pickyFails.Store(false) // the cause is fixed; replay it, then a marker
+	must(t, b.Publish(ctx, bus.Replayed("t"+smp.DLQSuffix, d), smp.Message{Topic: "t", Key: "k", Value: []byte("marker")}))
+	for _, want := range []string{"poison", "marker"} {
+		if v := recv(t, seen["picky"]); v != want {
+			t.Fatalf("picky got %s, want %s", v, want)
+		}
+	}
+	if v := recv(t, seen["easy"]); v != "marker" {
+		t.Fatalf("easy got %q after the replay, want only the marker (the replay is picky's)", v)
+	}
+}
+
+func recv(t *testing.T, ch chan string) string {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing delivered in 30 s")
+		return ""
+	}
+}

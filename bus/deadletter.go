@@ -25,7 +25,8 @@ func DeadLetter(m smp.Message, group, reason string, attempts int) smp.Message {
 }
 
 // Replayed is a dead letter put back on its original topic: its own
-// headers without the dlq.* ones, marked with where it came from.
+// headers without the dlq.* ones, marked with where it came from and for
+// the group that dead-lettered it (the only one that handles it again).
 func Replayed(dlqTopic string, m smp.Message) smp.Message {
 	orig := m.Headers[smp.HeaderDLQTopic]
 	if orig == "" {
@@ -38,6 +39,9 @@ func Replayed(dlqTopic string, m smp.Message) smp.Message {
 		}
 	}
 	r.Headers[smp.HeaderReplayedFrom] = fmt.Sprintf("%s/%d/%d", dlqTopic, m.Partition, m.Offset)
+	if g := m.Headers[smp.HeaderDLQGroup]; g != "" {
+		r.Headers[smp.HeaderReplayFor] = g
+	}
 	return r
 }
 

@@ -138,6 +138,9 @@ func (r *Router) AddHandler(group string, topics []string, h Handler, mw ...Midd
 	chain = append(append(chain, r.mw...), mw...)
 	inner := Chain(h, chain...)
 	r.routes = append(r.routes, route{group: group, topics: append([]string(nil), topics...), h: func(ctx context.Context, m smp.Message) error {
+		if g := m.Headers[smp.HeaderReplayFor]; g != "" && g != group {
+			return nil // a replay for another group: this one applied it
+		}
 		ctx, _ = withDelivery(ctx, group)
 		return inner(ctx, m)
 	}})
