@@ -47,3 +47,19 @@ func TestSuspendedTechnicianGetsNoOffers(t *testing.T) {
 		t.Fatal("the suspended technician is in the geo index")
 	}
 }
+
+// TestInactiveCustomerPlacesNoOrder: a customer onboarding deactivated
+// cannot order (their token notwithstanding).
+func TestInactiveCustomerPlacesNoOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	must(t, h.store.UpsertCustomer(ctx, &smp.Customer{ID: "C2", Name: "Gone", Status: smp.StatusInactive}))
+	_, err := h.orders.CreateOrder(ctx, "C2", smp.NewOrder{City: "HCMC", Service: "aircon_repair", Lat: lat0, Lng: lng0, PriceVND: 300000})
+	if smp.ErrorCode(err) != smp.EFORBIDDEN {
+		t.Fatalf("an inactive customer's order: %v", err)
+	}
+	if _, err := h.orders.CreateOrder(ctx, "C1", smp.NewOrder{City: "HCMC", Service: "aircon_repair", Lat: lat0, Lng: lng0, PriceVND: 300000}); err != nil {
+		t.Fatalf("an active customer's order: %v", err)
+	}
+}

@@ -50,6 +50,9 @@ type Store interface {
 	// FindCities and FindServices are smp.CatalogStore's.
 	FindCities(ctx context.Context) ([]*smp.City, error)
 	FindServices(ctx context.Context) ([]*smp.Service, error)
+	// FindCustomerByID is smp.CatalogStore's: an inactive customer
+	// (onboarding's deactivate) places no order.
+	FindCustomerByID(ctx context.Context, id string) (*smp.Customer, error)
 }
 
 // Service implements smp.OrderService.
@@ -177,6 +180,11 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 		city, service = s.lookup(n.City, n.Service)
 	}
 	if err := n.Validate(city, service); err != nil {
+		return nil, err
+	}
+	if c, err := s.store.FindCustomerByID(ctx, customerID); err == nil && !c.Status.Active() {
+		return nil, smp.Errorf(smp.EFORBIDDEN, "customer %s is inactive", customerID)
+	} else if err != nil && smp.ErrorCode(err) != smp.ENOTFOUND {
 		return nil, err
 	}
 	now := s.cfg.Now().UTC()
