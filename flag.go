@@ -10,6 +10,15 @@ type FlagStore interface {
 	// FindFlags returns every flag's value: each of DefaultFlags (its
 	// default until set) and any flag set. Always read fresh. No codes.
 	FindFlags(ctx context.Context) (map[string]bool, error)
+	// FindFlagChanges returns, for each flag ever set, when and by whom it
+	// was last set (a flag at its default is absent). No codes.
+	FindFlagChanges(ctx context.Context) (map[string]FlagChange, error)
+}
+
+// FlagChange is the last change of a flag.
+type FlagChange struct {
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by"`
 }
 
 // FlagTx is the flag writes of a transaction (with the audit entry of the

@@ -112,10 +112,13 @@ func (s *Service) Enabled(name string) bool {
 	return s.values[name]
 }
 
-// Flag is a flag's name and value.
+// Flag is a flag's name and value, and its last change (zero while it is
+// at its default).
 type Flag struct {
-	Name  string `json:"name"`
-	Value bool   `json:"value"`
+	Name      string    `json:"name"`
+	Value     bool      `json:"value"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
 }
 
 // All returns every flag, sorted by name.
@@ -124,7 +127,7 @@ func (s *Service) All() []Flag {
 	defer s.mu.RUnlock()
 	out := make([]Flag, 0, len(s.values))
 	for k, v := range s.values {
-		out = append(out, Flag{k, v})
+		out = append(out, Flag{Name: k, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -151,7 +154,7 @@ func (s *Service) Set(ctx context.Context, name string, value bool, p smp.Princi
 	if err != nil {
 		return Flag{}, err
 	}
-	return Flag{name, value}, s.Refresh(ctx)
+	return Flag{Name: name, Value: value, UpdatedAt: now, UpdatedBy: p.Name}, s.Refresh(ctx)
 }
 
 var flagDesc = prometheus.NewDesc("smp_feature_flag_enabled",

@@ -207,7 +207,17 @@ func (s *Server) stats(ctx context.Context) (dispatch.Stats, error) {
 }
 
 func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
-	writeJSON(w, http.StatusOK, map[string]any{"flags": s.d.Flags.All()})
+	fs := s.d.Flags.All()
+	changes, err := s.d.Store.FindFlagChanges(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for i := range fs {
+		c := changes[fs[i].Name]
+		fs[i].UpdatedAt, fs[i].UpdatedBy = c.UpdatedAt, c.UpdatedBy
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flags": fs})
 }
 
 type setFlagRequest struct {

@@ -80,6 +80,8 @@ type Store interface {
 	smp.TokenStore
 	smp.AuditStore
 	smp.AlertStore
+	// FindFlagChanges is smp.FlagStore's (who set each flag, when).
+	FindFlagChanges(ctx context.Context) (map[string]smp.FlagChange, error)
 	// FindOrderByID, FindOrders and FindTransitions are smp.OrderStore's.
 	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
 	FindOrders(ctx context.Context, f smp.OrderFilter) ([]*smp.Order, error)

@@ -37,6 +37,25 @@ func (db *DB) FindFlags(ctx context.Context) (map[string]bool, error) {
 	return out, rows.Err()
 }
 
+// FindFlagChanges returns each set flag's last change.
+func (db *DB) FindFlagChanges(ctx context.Context) (map[string]smp.FlagChange, error) {
+	rows, err := db.fresh().QueryContext(ctx, `SELECT name, updated_at, updated_by FROM feature_flags`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: find flag changes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]smp.FlagChange{}
+	for rows.Next() {
+		var name, by string
+		var at int64
+		if err := rows.Scan(&name, &at, &by); err != nil {
+			return nil, err
+		}
+		out[name] = smp.FlagChange{UpdatedAt: fromMicros(at), UpdatedBy: by}
+	}
+	return out, rows.Err()
+}
+
 // SetFlag sets a feature flag, returning its previous value.
 func (tx *Tx) SetFlag(ctx context.Context, name string, value bool, actor string, at time.Time) (bool, error) {
 	if err := checkSizes("set flag",

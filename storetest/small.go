@@ -44,6 +44,7 @@ var flagTests = []Test{
 	{"Flags/Defaults", testFlagDefaults},
 	{"Flags/SetFlag/ReturnsPrevious", testSetFlag},
 	{"Flags/SetFlag/ErrNotFound", testSetFlagUnknown},
+	{"Flags/FindFlagChanges", testFlagChanges},
 }
 
 func testFlagDefaults(t *testing.T, s Store) {
@@ -51,6 +52,19 @@ func testFlagDefaults(t *testing.T, s Store) {
 	must(t, err)
 	if fmt.Sprint(got) != fmt.Sprint(smp.DefaultFlags) {
 		t.Fatalf("flags of an empty store = %v, want the defaults %v", got, smp.DefaultFlags)
+	}
+	if ch, err := s.FindFlagChanges(ctx); err != nil || len(ch) != 0 {
+		t.Fatalf("flag changes of an empty store = %v %v, want none", ch, err)
+	}
+}
+
+// testFlagChanges: when and by whom each set flag was last set.
+func testFlagChanges(t *testing.T, s Store) {
+	setFlag(t, s, smp.FlagEnableAutoDispatch, false)
+	ch, err := s.FindFlagChanges(ctx)
+	must(t, err)
+	if c := ch[smp.FlagEnableAutoDispatch]; len(ch) != 1 || c.UpdatedBy != "alice" || !c.UpdatedAt.Equal(T0) {
+		t.Fatalf("flag changes %v, want %s set by alice at %s", ch, smp.FlagEnableAutoDispatch, T0)
 	}
 }
 

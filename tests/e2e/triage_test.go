@@ -3,9 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCtlOrdersTriage (15.9): smp ctl orders list finds the orders whose
@@ -59,4 +61,30 @@ func TestCtlOrdersTriage(t *testing.T) {
 	if _, err = ctl("orders", "list", "--limit", "0"); exitCode(err) != 2 {
 		t.Fatalf("--limit 0: %v", err)
 	}
+}
+
+// TestCtlFlagsShowsWhoAndWhen (15.9): smp ctl flags get shows when and by
+// whom each flag was last set (they were blank).
+func TestCtlFlagsShowsWhoAndWhen(t *testing.T) {
+	a := startApp(t, nil)
+	t.Setenv("SMP_ADMIN_TOKEN", a.admin)
+	if r := a.do("PUT", "/admin/flags/ENABLE_AUTO_DISPATCH", a.admin, map[string]any{"value": false, "reason": "INC-001 option D"}); r.Status != 200 {
+		t.Fatalf("set: %d %s", r.Status, r.Raw)
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"ctl", "flags", "get", "--output", "csv", "--server", a.url}, &out, &errb)
+	recs, cerr := csv.NewReader(&out).ReadAll()
+	if err != nil || cerr != nil || len(recs) < 2 {
+		t.Fatalf("flags get: %v %v %s", err, cerr, errb.String())
+	}
+	for _, rec := range recs[1:] {
+		if rec[0] != "ENABLE_AUTO_DISPATCH" {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339Nano, rec[2]); rec[1] != "false" || err != nil || time.Since(at) > time.Minute || rec[3] == "" {
+			t.Fatalf("ENABLE_AUTO_DISPATCH row %q: want false, updated now, by someone", rec)
+		}
+		return
+	}
+	t.Fatalf("no ENABLE_AUTO_DISPATCH in %q", recs)
 }
