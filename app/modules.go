@@ -82,7 +82,7 @@ var modules = []module{
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
 	{ModuleLogins, []string{ModuleStore, ModuleRedis}, (*App).initLogins},
-	{ModuleOps, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
+	{ModuleOps, []string{ModuleWallet, ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
 	// The heartbeat object comes before the server (its checks and stats
 	// read it); it beats from the end of the table (ModuleBeat), once the
 	// services run, and stops beating first.
@@ -469,7 +469,7 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 		return nil, err
 	}
 	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now, Rules: rules}, a.Store)
-	actCfg := ops.Config{Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Status: a.Status, Dispatch: a.Engine,
+	actCfg := ops.Config{Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
 		LoggedOut: a.loggedOut}
 	if integ.Inside != nil {

@@ -84,6 +84,8 @@ var Permissions = map[string][]smp.Role{
 	"status.set":        roleOps,
 	"wallets.verify":    roleFinance,
 	"wallets.topup":     roleFinance,
+	"wallets.adjust":    roleFinance,
+	"wallets.set_floor": roleFinance,
 	// alerts.receive is Alertmanager's alone (POST
 	// /integrations/alertmanager/webhook): it authenticates with its own
 	// secret, and no admin token reaches the receiver (Alertmanager).

@@ -19,6 +19,8 @@ func (s *Server) walletRoutes() {
 	m.HandleFunc("GET /admin/wallets", s.can("view", s.handleWallets))
 	m.HandleFunc("GET /admin/wallets/verify", s.can("wallets.verify", s.handleVerifyWallets))
 	m.HandleFunc("GET /admin/partners/{id}/wallet", s.can("view", s.handlePartnerWallet))
+	m.HandleFunc("POST /admin/partners/{id}/wallet/adjustments", s.can("wallets.adjust", s.handleAdjustWallet))
+	m.HandleFunc("PUT /admin/partners/{id}/wallet/floor", s.can("wallets.set_floor", s.handleSetWalletFloor))
 	if s.d.PublicAPI {
 		m.HandleFunc("POST /v1/partners/{id}/topups", s.handleCreateTopup)
 	}
@@ -122,4 +124,57 @@ func (s *Server) handleVerifyWallets(w http.ResponseWriter, r *http.Request, _ s
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+type adjustRequest struct {
+	ID              string `json:"id"`
+	AmountVND       int64  `json:"amount_vnd"`
+	Reason          string `json:"reason"`
+	ExpectedDiffVND *int64 `json:"expected_diff_vnd"`
+}
+
+// handleAdjustWallet is POST /admin/partners/{id}/wallet/adjustments
+// {"amount_vnd": ±N, "reason", "expected_diff_vnd"?, "id"?} (finance;
+// ops.AdjustWallet): 201 with the entry, 200 for a repeated id.
+func (s *Server) handleAdjustWallet(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	var req adjustRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.d.Actions.AdjustWallet(r.Context(), p, req.ID, r.PathValue("id"), req.AmountVND, req.Reason, req.ExpectedDiffVND)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if out.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, out)
+}
+
+type floorRequest struct {
+	FloorVND *int64 `json:"floor_vnd"`
+	Reason   string `json:"reason"`
+}
+
+// handleSetWalletFloor is PUT /admin/partners/{id}/wallet/floor
+// {"floor_vnd", "reason"} (finance; ops.SetWalletFloor).
+func (s *Server) handleSetWalletFloor(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	var req floorRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.FloorVND == nil {
+		s.writeError(w, r, smp.Errorf(smp.EINVALID, "floor_vnd is required"))
+		return
+	}
+	wl, err := s.d.Actions.SetWalletFloor(r.Context(), p, r.PathValue("id"), *req.FloorVND, req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wl)
 }

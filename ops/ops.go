@@ -32,6 +32,7 @@ import (
 	"smp/bus"
 	"smp/flags"
 	"smp/integrations"
+	"smp/wallet"
 )
 
 // Store is what ops writes itself: audit entries of external effects.
@@ -50,6 +51,13 @@ type Payments interface {
 	Replay(ctx context.Context, eventID string, p smp.Principal, why string) (*smp.InboxEvent, bool, error)
 	ReplayAll(ctx context.Context, f smp.InboxFilter, p smp.Principal, why string) (int, error)
 	MarkPaid(ctx context.Context, orderID string, p smp.Principal, why string) (*smp.Order, bool, error)
+}
+
+// Wallets posts manual adjustments and sets wallet floors, each with its
+// audit entry in the same transaction (wallet.Service).
+type Wallets interface {
+	Adjust(ctx context.Context, p smp.Principal, id, partnerID string, amountVND int64, reason string, expectedDiff *int64) (wallet.Posted, error)
+	SetFloor(ctx context.Context, p smp.Principal, partnerID string, floorVND int64, reason string) (*wallet.Wallet, error)
 }
 
 // Status sets a status-page component's state, and records the alerts
@@ -87,6 +95,7 @@ type Config struct {
 
 	Flags    Flags
 	Payments Payments
+	Wallets  Wallets
 	Status   Status
 	Dispatch Dispatcher
 	Breakers []Breaker

@@ -37,6 +37,8 @@ server from --server or SMP_SERVER, default http://127.0.0.1:8080;
   smp ctl replica                                   where reads go, replica lag (INC-003)
   smp ctl wallets show [--partner P001]             partner wallets: balance, floor, state (INC-010)
   smp ctl wallets verify                            the ledger's hash chain and balances (exit 1 if it fails)
+  smp ctl wallets adjust --partner P001 --amount -50000 --reason "..." [--expected-diff N] [--id KEY]
+  smp ctl wallets floor --partner P001 --floor-vnd 100000 --reason "..."
   smp ctl bus ... --server URL                      consumer lag, DLQ list/replay, offset reset through the API (audited)
 `
 

@@ -60,6 +60,42 @@ func TestWalletsAdminAPIAndCtl(t *testing.T) {
 		t.Fatalf("ctl wallets verify: %v\n%s", err, out)
 	}
 
+	// adjust: finance only, a reason required, audited with the posting;
+	// a retried id posts once.
+	if _, err := ctl("wallets", "adjust", "--partner", "P001", "--amount", "-20000"); exitCode(err) != 2 {
+		t.Fatalf("adjust without a reason: %v", err)
+	}
+	out, err := ctl("wallets", "adjust", "--partner", "P001", "--amount", "-20000", "--reason", "double top-up credited on 2026-11-22",
+		"--expected-diff", "-20000", "--id", "adj-1", "--output", "json")
+	if err != nil || !strings.Contains(out, `"type": "adjustment"`) || !strings.Contains(out, `"expected_diff_vnd": -20000`) {
+		t.Fatalf("ctl wallets adjust: %v\n%s", err, out)
+	}
+	if out, err = ctl("wallets", "adjust", "--partner", "P001", "--amount", "-20000", "--reason", "double top-up credited on 2026-11-22",
+		"--expected-diff", "-20000", "--id", "adj-1", "--output", "json"); err != nil || !strings.Contains(out, `"duplicate": true`) {
+		t.Fatalf("retried adjust: %v\n%s", err, out)
+	}
+	if _, err = ctl("wallets", "adjust", "--partner", "P001", "--amount", "-30000", "--reason", "other", "--id", "adj-1"); exitCode(err) != 1 ||
+		!strings.Contains(err.Error(), "HTTP 409") {
+		t.Fatalf("adjust reusing an id: %v", err)
+	}
+	if _, err = ctl("wallets", "floor", "--partner", "P001", "--floor-vnd", "500000", "--reason", "prepaid minimum"); err != nil {
+		t.Fatalf("ctl wallets floor: %v", err)
+	}
+	if r := a.do("GET", "/admin/partners/P001/wallet", "fin-token", nil); r.Body["balance_vnd"] != 445000.0 || r.Body["state"] != "below_floor" {
+		t.Fatalf("wallet after the adjustment and the floor: %s", r.Raw)
+	}
+	audit, err := a.Store.FindAudit(ctx, smp.AuditFilter{Target: "partner:P001"})
+	must(t, err)
+	if len(audit) != 2 || audit[1].Action != "wallet.adjust" || audit[1].Actor != "fiona" || audit[1].Reason != "double top-up credited on 2026-11-22" ||
+		audit[0].Action != "wallet.set_floor" {
+		t.Fatalf("audit %+v", audit)
+	}
+	t.Setenv("SMP_ADMIN_TOKEN", "ops-token")
+	if _, err = ctl("wallets", "adjust", "--partner", "P001", "--amount", "1000", "--reason", "ops may not"); exitCode(err) != 1 || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Fatalf("adjust as ops: %v", err)
+	}
+	t.Setenv("SMP_ADMIN_TOKEN", "fin-token")
+
 	// An entry changed below the store (the append-only trigger dropped):
 	// verify names it and exits 1.
 	raw, err := sql.Open("sqlite", filepath.Join(a.Cfg.DataDir, "smp.db"))
