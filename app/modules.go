@@ -438,7 +438,7 @@ func (a *App) initPayments(ctx context.Context) (startstop.Service, error) {
 		a.Log.Warn("SMP_INSIDE_WEBHOOK_SECRET is not set: inside's payment webhooks will be refused with 503")
 	}
 	var err error
-	a.Payments, err = payments.New(a.Store, payments.Config{Secrets: payments.ParseSecrets(a.Cfg.InsideWebhookSecrets), PaymentDueAfter: a.Cfg.PaymentDueAfter,
+	a.Payments, err = payments.New(a.Store, payments.Config{Secrets: payments.ParseSecrets(a.Cfg.InsideWebhookSecrets), Webhooks: a.services[ServiceIntegration], PaymentDueAfter: a.Cfg.PaymentDueAfter,
 		Backoff: a.Cfg.PaymentRetryBackoff, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
 	return nil, err
 }

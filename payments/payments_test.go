@@ -531,3 +531,45 @@ func TestPaymentForCancelledOrderGoesToRefund(t *testing.T) {
 		t.Fatalf("payment event of the cancellation %+v", d)
 	}
 }
+
+// TestWebhookWindow (15.7): smp_webhook_requests_last_5m counts the last
+// five minutes' answers on the service's clock, so runbook check judges
+// the alert's window, not the process's lifetime.
+func TestWebhookWindow(t *testing.T) {
+	f := newFixture(t)
+	window := func() (all, fives float64) {
+		mfs, err := f.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "smp_webhook_requests_last_5m" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "all" {
+					all = m.GetGauge().GetValue()
+				} else {
+					fives = m.GetGauge().GetValue()
+				}
+			}
+		}
+		return all, fives
+	}
+	for range 3 {
+		f.svc.CountRequest(503)
+	}
+	f.svc.CountRequest(200)
+	if all, fives := window(); all != 4 || fives != 3 {
+		t.Fatalf("window now: %v all, %v 5xx; want 4, 3", all, fives)
+	}
+	f.clock.Add(4 * time.Minute)
+	f.svc.CountRequest(200)
+	if all, fives := window(); all != 5 || fives != 3 {
+		t.Fatalf("window after 4 min: %v all, %v 5xx; want 5, 3", all, fives)
+	}
+	f.clock.Add(2 * time.Minute) // the first four are 6 minutes old
+	if all, fives := window(); all != 1 || fives != 0 {
+		t.Fatalf("window after 6 min: %v all, %v 5xx; want 1, 0", all, fives)
+	}
+}

@@ -33,6 +33,9 @@ type Config struct {
 	// PollInterval: how often the processor looks for due events written by
 	// other processes (default 500 ms; this process's own wake it at once).
 	PollInterval time.Duration
+	// Webhooks: this process serves inside's webhooks (integration-svc);
+	// it then exports smp_webhook_secret_configured.
+	Webhooks bool
 	// PaymentDueAfter: a completed order still unpaid after this counts in
 	// order_payment_pending_count (default 15 minutes).
 	PaymentDueAfter time.Duration
@@ -63,6 +66,7 @@ type Service struct {
 	conflicts  prometheus.Counter
 	procErrors *prometheus.CounterVec
 	applied    *prometheus.CounterVec
+	recent     window
 
 	startstop.Base
 }
@@ -112,6 +116,7 @@ func New(store Store, cfg Config) (*Service, error) {
 // CountRequest records a webhook request's HTTP status.
 func (s *Service) CountRequest(code int) {
 	s.requests.WithLabelValues(Provider, strconv.Itoa(code)).Inc()
+	s.recent.add(s.cfg.Now(), code >= 500)
 }
 
 // Ingested says what became of a webhook.
@@ -439,9 +444,21 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- eventsDesc
 	ch <- pendingDesc
+	ch <- windowDesc
+	ch <- secretDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	all, fives := c.s.recent.counts(c.s.cfg.Now())
+	ch <- prometheus.MustNewConstMetric(windowDesc, prometheus.GaugeValue, float64(all), "all")
+	ch <- prometheus.MustNewConstMetric(windowDesc, prometheus.GaugeValue, float64(fives), "5xx")
+	if c.s.cfg.Webhooks {
+		set := 0.0
+		if len(c.s.cfg.Secrets) > 0 {
+			set = 1
+		}
+		ch <- prometheus.MustNewConstMetric(secretDesc, prometheus.GaugeValue, set)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	counts, err := c.s.store.CountInboxEvents(ctx)

@@ -167,38 +167,7 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 		checkINC001(s, &v, f)
 	case "INC-002":
 		v.Title = "Payment webhook failed"
-		dlq, _ := s.sum("smp_event_log_events", map[string]string{"status": "dlq"})
-		pending, hasPending := s.sum("order_payment_pending_count", nil)
-		var total, fivexx float64
-		for _, x := range s.values("webhook_requests_total", nil) {
-			total += x.Value
-			if strings.HasPrefix(x.Labels["code"], "5") {
-				fivexx += x.Value
-			}
-		}
-		notFound, _ := s.sum("webhook_processing_errors_total", map[string]string{"reason": "order_not_found"})
-		sigFails, _ := s.sum("smp_webhook_signature_failures_total", nil)
-		if !hasPending {
-			v.Unknown = true
-			f("payment metrics are not exported here")
-			break
-		}
-		f("event_log dlq = %v, order_payment_pending_count = %v", dlq, pending)
-		if total > 0 {
-			f("webhooks answered 5xx since start: %v of %v (%.1f%%)", fivexx, total, 100*fivexx/total)
-		}
-		v.Holds = dlq > 0 || pending > 50 || (total > 0 && fivexx/total > 0.05)
-		switch {
-		case dlq > 0:
-			v.Case = fmt.Sprintf("case 2, SMP received but could not apply (%v in dlq; order not found %v times): smp ctl events list --status dlq", dlq, notFound)
-			v.Mitigation = "Option A: replay from the DLQ once the cause is fixed: smp ctl events replay --type inside.payment.succeeded --reason ..."
-		case total > 0 && fivexx/total > 0.05:
-			v.Case = "case 2/3, SMP answers 5xx: check the database and /health"
-			v.Mitigation = "fix SMP's dependency; inside retries what got no 2xx"
-		case pending > 50:
-			v.Case = fmt.Sprintf("case 1, payments do not arrive (signature failures: %v): ask inside whether they send", sigFails)
-			v.Mitigation = "Option B: reconcile with inside and mark paid (finance): POST /admin/orders/{id}/mark-paid"
-		}
+		checkINC002(s, &v, f)
 	case "INC-003":
 		v.Title = "MySQL replica lag > 30s"
 		lag, has := s.sum("mysql_replica_lag_seconds", nil)
@@ -438,5 +407,60 @@ func checkINC004(s *Snapshot, v *Verdict, f func(string, ...any)) {
 	case after:
 		v.Case = fmt.Sprintf("after an out-of-memory episode: Redis takes writes again but %v orders are stuck in 02_dispatching and %v engine events were dead-lettered", stuck, engineDead)
 		v.Mitigation = "the sweeper re-queues stuck orders every 5 s (check smp ctl orders list --stage 02_dispatching --older-than 5m); replay the engine's dead letters once Redis is healthy: smp ctl bus dlq list --topic orders.events.dlq, then smp ctl bus dlq replay --topic orders.events.dlq --offset P:O --reason ...; " + manualDispatch
+	}
+}
+
+// checkINC002 judges the payment webhooks: the 5xx share over the alert's
+// window (the last 5 minutes, as the service counts them; since start only
+// from a platform that does not export the window), a missing signing
+// secret named as such, the DLQ and the overdue payments.
+func checkINC002(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	dlq, _ := s.sum("smp_event_log_events", map[string]string{"status": "dlq"})
+	pending, hasPending := s.sum("order_payment_pending_count", nil)
+	notFound, _ := s.sum("webhook_processing_errors_total", map[string]string{"reason": "order_not_found"})
+	sigFails, _ := s.sum("smp_webhook_signature_failures_total", nil)
+	if !hasPending {
+		v.Unknown = true
+		f("payment metrics are not exported here")
+		return
+	}
+	f("event_log dlq = %v, order_payment_pending_count = %v", dlq, pending)
+	var total, fivexx float64
+	window := "over the last 5 min"
+	if all, ok := s.sum("smp_webhook_requests_last_5m", map[string]string{"class": "all"}); ok {
+		total = all
+		fivexx, _ = s.sum("smp_webhook_requests_last_5m", map[string]string{"class": "5xx"})
+	} else {
+		window = "since start"
+		for _, x := range s.values("webhook_requests_total", nil) {
+			total += x.Value
+			if strings.HasPrefix(x.Labels["code"], "5") {
+				fivexx += x.Value
+			}
+		}
+	}
+	if total > 0 {
+		f("webhooks answered 5xx %s: %v of %v (%.1f%%)", window, fivexx, total, 100*fivexx/total)
+	}
+	secret, secretKnown := s.sum("smp_webhook_secret_configured", nil)
+	noSecret := secretKnown && secret == 0
+	if noSecret {
+		f("SMP_INSIDE_WEBHOOK_SECRET is not set in the webhook-serving process: every webhook is refused with 503")
+	}
+	high5xx := total > 0 && fivexx/total > 0.05
+	v.Holds = dlq > 0 || pending > 50 || high5xx || noSecret
+	switch {
+	case noSecret:
+		v.Case = "case 2, SMP refuses every webhook: the signing secret is missing (not a database problem)"
+		v.Mitigation = "set SMP_INSIDE_WEBHOOK_SECRET (smp-secrets) on integration-svc and restart it: kubectl -n smp-prod rollout restart deployment/integration-svc; inside retries what got no 2xx"
+	case dlq > 0:
+		v.Case = fmt.Sprintf("case 2, SMP received but could not apply (%v in dlq; order not found %v times): smp ctl events list --status dlq", dlq, notFound)
+		v.Mitigation = "Option A: replay from the DLQ once the cause is fixed: smp ctl events replay --type inside.payment.succeeded --reason ..."
+	case high5xx:
+		v.Case = "case 2/3, SMP answers 5xx " + window + ": check /health (database) and the integration-svc logs"
+		v.Mitigation = "fix SMP's dependency; inside retries what got no 2xx"
+	case pending > 50:
+		v.Case = fmt.Sprintf("case 1, payments do not arrive (signature failures: %v): ask inside whether they send", sigFails)
+		v.Mitigation = "Option B: reconcile with inside and mark paid (finance): smp ctl orders list --payment pending, then POST /admin/orders/{id}/mark-paid"
 	}
 }

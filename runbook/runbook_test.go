@@ -137,3 +137,24 @@ func TestINC007DeadLetters(t *testing.T) {
 			"smp_consumer_events_total{group=\"dispatch-engine\",outcome=\"dead_lettered\"} 0\nsmp_bus_dead_letters{topic=\"orders.events.dlq\"} 0\n"},
 	})
 }
+
+// TestINC002Verdicts (15.7): the 5xx share is the last 5 minutes' (a
+// platform that answered 5xx for a while an hour ago is healthy now, and
+// one that starts failing now is not hidden by an hour of 200s); a
+// missing webhook secret is named, not blamed on the database.
+func TestINC002Verdicts(t *testing.T) {
+	t.Parallel()
+	base := "order_payment_pending_count 0\nsmp_event_log_events{status=\"dlq\"} 0\n"
+	checkVerdicts(t, []verdictCase{
+		{name: "OldFailuresOnly", incident: "INC-002", metrics: base +
+			"webhook_requests_total{provider=\"inside\",code=\"200\"} 100\nwebhook_requests_total{provider=\"inside\",code=\"503\"} 50\n" +
+			"smp_webhook_requests_last_5m{class=\"all\"} 40\nsmp_webhook_requests_last_5m{class=\"5xx\"} 0\n"},
+		{name: "FailingNow", incident: "INC-002", metrics: base +
+			"webhook_requests_total{provider=\"inside\",code=\"200\"} 10000\nwebhook_requests_total{provider=\"inside\",code=\"503\"} 30\n" +
+			"smp_webhook_requests_last_5m{class=\"all\"} 40\nsmp_webhook_requests_last_5m{class=\"5xx\"} 30\nsmp_webhook_secret_configured 1\n",
+			holds: true, caseHas: "over the last 5 min", mitigationHas: "inside retries"},
+		{name: "NoSecret", incident: "INC-002", metrics: base +
+			"smp_webhook_requests_last_5m{class=\"all\"} 10\nsmp_webhook_requests_last_5m{class=\"5xx\"} 10\nsmp_webhook_secret_configured 0\n",
+			holds: true, caseHas: "signing secret is missing", mitigationHas: "SMP_INSIDE_WEBHOOK_SECRET", mitigationLacks: "database"},
+	})
+}
