@@ -308,9 +308,6 @@ func (c closer) Start(context.Context) error { return nil }
 func (c closer) Stop(context.Context) error  { return c() }
 
 func (a *App) initStore(ctx context.Context) (startstop.Service, error) {
-	if err := os.MkdirAll(a.Cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
 	var err error
 	if a.Store, err = OpenStore(ctx, a.Cfg, a.Log, a.Registry); err != nil {
 		return nil, err

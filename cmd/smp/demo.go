@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,7 +126,7 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	if inside != nil {
 		inside.WebhookURL = base + "/integrations/inside/payment-webhook"
 	}
-	fmt.Fprintf(stdout, `SMP demo running on the embedded default (data in %s)
+	fmt.Fprintf(stdout, `SMP demo running on %s
 
   API            %s/v1/orders
   Technician WS  %s/v1/technicians/ws
@@ -138,8 +140,9 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
   Third parties  inside %s, wms %s (simulated unless --inside-url/--wms-url)
 
 %d technicians from 20 partners are connecting; customers place %.1f orders/s. Ctrl-C stops.
-`, cfg.DataDir, base, "ws"+base[4:], base, base, base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
+`, demoBackends(cfg), base, "ws"+base[4:], base, base, base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
 
+	demoNextSteps(stdout, base, cfg)
 	demoLogins(ctx, app, base, ds, stdout)
 
 	simCtx, stopSim := context.WithCancel(ctx)
@@ -177,10 +180,10 @@ loop:
 			}
 			s := st.OrdersPerStage
 			ev, _ := app.Store.CountInboxEvents(ctx)
-			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | dispatch p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d\n",
+			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | first offer p50=%.0fms | assigned p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d\n",
 				time.Since(start).Seconds(), s[smp.StageCreated], s[smp.StageDispatching], s[smp.StageAssigned], s[smp.StageInProgress],
 				s[smp.StageCompleted], s[smp.StageCancelled], st.WebSocketConnections, st.QueueLength["HCMC"], st.QueueLength["HN"], st.QueueLength["DN"],
-				st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ])
+				st.FirstOfferLatencyMs.P50, st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ])
 		}
 	}
 	fmt.Fprintln(stdout, "stopping demo")
@@ -261,4 +264,45 @@ func demoLogins(ctx context.Context, app *App, base string, ds *sim.Dataset, std
 
 `, done, app.Cfg.AdminToken, base, app.Cfg.AdminToken, base, done[0])
 	}
+}
+
+// demoBackends names the backends this demo really uses.
+func demoBackends(cfg Config) string {
+	db, queues, events := "the embedded SQLite in "+filepath.Join(cfg.DataDir, "smp.db"), "in-process queues", "the embedded event log in "+filepath.Join(cfg.DataDir, "events.db")
+	if cfg.MySQLDSN != "" {
+		host := "MySQL"
+		if i, j := strings.Index(cfg.MySQLDSN, "tcp("), strings.Index(cfg.MySQLDSN, ")"); i >= 0 && j > i {
+			host += " at " + cfg.MySQLDSN[i+4:j]
+		}
+		db, events = host, "the event log in "+host+" (bus_* tables)"
+	}
+	if cfg.RedisAddr != "" {
+		queues = "Redis at " + cfg.RedisAddr
+	}
+	if b := cfg.KafkaBrokerList(); len(b) > 0 {
+		events = "Kafka at " + strings.Join(b, ",")
+	}
+	return fmt.Sprintf("%s, %s, %s", db, queues, events)
+}
+
+// demoNextSteps tells the person at the terminal what to try next, and
+// what the dispatch latency it prints means.
+func demoNextSteps(w io.Writer, base string, cfg Config) {
+	secret := strings.Split(cfg.InsideWebhookSecrets, ",")[0]
+	fmt.Fprintf(w, `
+Next, in another shell:
+  export SMP_SERVER=%s SMP_ADMIN_TOKEN=%s
+  export SMP_INSIDE_WEBHOOK_SECRET=%s   # inside's webhook signing secret in use
+  smp ctl stats                        # engine, queues, connections, latencies
+  smp runbook check --all              # the runbook's Detect and Triage steps, INC-001 to INC-007
+  body='{"test":true}'; ts=$(date +%%s); sig=$(printf '%%s.%%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$SMP_INSIDE_WEBHOOK_SECRET" | sed 's/^.* //')
+  curl -s -X POST -H "%s: t=$ts,v1=$sig" -d "$body" $SMP_SERVER/integrations/inside/payment-webhook   # a signed test webhook: {"status":"test"}
+
+Every 5 s a progress line follows. "first offer" is the time from an order to its first offer on a
+technician's phone: the engine's own speed. "assigned" runs until a technician accepts, so it
+includes the simulated technicians' thinking time, offers that expired unanswered (each waits
+--invitation-ttl) and rounds retried after --dispatch-retry-after: a long tail there is slow
+technicians, not a slow dispatch.
+
+`, base, cfg.AdminToken, secret, payments.SignatureHeader)
 }

@@ -3,14 +3,20 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"smp"
+	"smp/internal/wait"
 	"smp/sqlstore"
+	"smp/sqlstore/sqlstoretest"
 )
 
 type syncBuffer struct {
@@ -80,4 +86,63 @@ func TestDemoCompletesOrdersWithin30s(t *testing.T) {
 		t.Errorf("the demo logged errors:\n%s", errb.String())
 	}
 	t.Logf("after 30 s: %v; %d completed orders paid through inside's webhooks", counts, n)
+}
+
+// TestDemoOnMySQLAndRedis (15.8 and the demo's next steps): the demo on
+// MySQL and Redis names those backends, creates no ./smp-data, prints how
+// to export the admin token and the webhook secret in use with three
+// commands to try, and the signed test webhook it prints is accepted.
+// Not parallel: it changes the working directory.
+func TestDemoOnMySQLAndRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for 15 s")
+	}
+	dsn := sqlstoretest.MySQLDSN(t)
+	raddr := redisAddr(t)
+	t.Chdir(t.TempDir())
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--duration", "15s", "--technicians", "40", "--customers", "5",
+			"--mysql-dsn", dsn, "--redis-addr", raddr, "--redis-prefix", randomPrefix(), "--mysql-max-conns", "8"}, &out, &errb)
+	}()
+	var steps string
+	wait.Until(t, 60*time.Second, "the demo's next steps", func() bool {
+		text := out.String()
+		i := strings.Index(text, "  export SMP_SERVER=")
+		j := strings.Index(text, "# a signed test webhook")
+		if i < 0 || j < i {
+			return false
+		}
+		steps = text[i:j]
+		return true
+	})
+	// The printed steps, run as printed: exports, then the signed webhook.
+	var script []string
+	for _, l := range strings.Split(steps, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "export ") || strings.HasPrefix(l, "body=") || strings.HasPrefix(l, "curl ") {
+			script = append(script, strings.SplitN(l, "   #", 2)[0])
+		}
+	}
+	res, err := exec.Command("bash", "-c", strings.Join(script, "\n")).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`"status":\s*"test"`).Match(res) {
+		t.Errorf("the printed signed webhook:\n%s\n→ %v %s", strings.Join(script, "\n"), err, res)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("demo: %v\n%s", err, errb.String())
+	}
+	text := out.String()
+	banner, _, _ := strings.Cut(text, "\n")
+	if !strings.Contains(banner, "MySQL at 127.0.0.1") || !strings.Contains(banner, "Redis at "+raddr) || strings.Contains(banner, "embedded") {
+		t.Errorf("banner %q does not name MySQL and Redis", banner)
+	}
+	for _, want := range []string{"SMP_ADMIN_TOKEN=adm_", "SMP_INSIDE_WEBHOOK_SECRET=whsec_", "smp ctl stats", "smp runbook check --all", "first offer p50="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if _, err := os.Stat("smp-data"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the demo on MySQL created ./smp-data (%v)", err)
+	}
 }
