@@ -95,6 +95,8 @@ type Config struct {
 	// come back after paying.
 	VNPayPayURL    string
 	VNPayReturnURL string
+	// VNPayAPIURL is VNPay's merchant API (querydr), for replay-webhooks.
+	VNPayAPIURL string
 	// Now is every component's clock (default time.Now): tests shorten or
 	// fake time through it.
 	Now func() time.Time

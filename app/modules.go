@@ -446,7 +446,7 @@ func (a *App) initWallet(ctx context.Context) (startstop.Service, error) {
 		a.Log.Warn("SMP_VNPAY_HASH_SECRET is not set: VNPay top-ups answer 503 and IPNs 99")
 	}
 	v := wallet.VNPay{TmnCode: a.Cfg.VNPayTmnCode, Secrets: payments.ParseSecrets(a.Cfg.VNPayHashSecrets), PayURL: a.Cfg.VNPayPayURL,
-		ReturnURL: a.Cfg.VNPayReturnURL}
+		ReturnURL: a.Cfg.VNPayReturnURL, APIURL: a.Cfg.VNPayAPIURL}
 	a.Wallet, err = wallet.New(a.Store, wallet.Config{VNPay: v, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
 	return nil, err
 }

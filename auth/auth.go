@@ -86,6 +86,7 @@ var Permissions = map[string][]smp.Role{
 	"wallets.topup":     roleFinance,
 	"wallets.adjust":    roleFinance,
 	"wallets.set_floor": roleFinance,
+	"wallets.replay":    roleFinance,
 	// alerts.receive is Alertmanager's alone (POST
 	// /integrations/alertmanager/webhook): it authenticates with its own
 	// secret, and no admin token reaches the receiver (Alertmanager).

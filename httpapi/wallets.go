@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net"
 	"net/http"
+	"time"
 
 	"smp"
 	"smp/auth"
@@ -21,6 +22,7 @@ func (s *Server) walletRoutes() {
 	m.HandleFunc("GET /admin/partners/{id}/wallet", s.can("view", s.handlePartnerWallet))
 	m.HandleFunc("POST /admin/partners/{id}/wallet/adjustments", s.can("wallets.adjust", s.handleAdjustWallet))
 	m.HandleFunc("PUT /admin/partners/{id}/wallet/floor", s.can("wallets.set_floor", s.handleSetWalletFloor))
+	m.HandleFunc("POST /admin/wallets/replay-webhooks", s.can("wallets.replay", s.handleReplayWebhooks))
 	if s.d.PublicAPI {
 		m.HandleFunc("POST /v1/partners/{id}/topups", s.handleCreateTopup)
 	}
@@ -177,4 +179,28 @@ func (s *Server) handleSetWalletFloor(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	writeJSON(w, http.StatusOK, wl)
+}
+
+type replayRequest struct {
+	Gateway string    `json:"gateway"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Reason  string    `json:"reason"`
+}
+
+// handleReplayWebhooks is POST /admin/wallets/replay-webhooks
+// {"gateway":"vnpay","from","to"} (finance; ops.ReplayWebhooks): the
+// counts of applied, already present, not paid and failed top-ups.
+func (s *Server) handleReplayWebhooks(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	var req replayRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.d.Actions.ReplayWebhooks(r.Context(), p, req.Gateway, req.From, req.To, req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }

@@ -58,6 +58,7 @@ type Payments interface {
 type Wallets interface {
 	Adjust(ctx context.Context, p smp.Principal, id, partnerID string, amountVND int64, reason string, expectedDiff *int64) (wallet.Posted, error)
 	SetFloor(ctx context.Context, p smp.Principal, partnerID string, floorVND int64, reason string) (*wallet.Wallet, error)
+	ReplayGateway(ctx context.Context, gateway string, from, to time.Time, actor string) (wallet.ReplayResult, error)
 }
 
 // Status sets a status-page component's state, and records the alerts

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"time"
 
 	"smp"
 	"smp/auth"
@@ -41,4 +42,36 @@ func (s *Service) SetWalletFloor(ctx context.Context, p smp.Principal, partnerID
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "wallets are not served in this process")
 	}
 	return s.cfg.Wallets.SetFloor(ctx, p, partnerID, floorVND, reason)
+}
+
+// ReplayWebhooks fetches a gateway's records of the top-ups created in
+// [from, to) that SMP has not settled and applies the missing ones
+// idempotently (runbook INC-010 scenario 1, replay-webhooks). The query
+// goes outside the database: the intent is recorded before, the counts
+// after. EFORBIDDEN without the finance role, EINVALID, EUNAVAILABLE.
+func (s *Service) ReplayWebhooks(ctx context.Context, p smp.Principal, gateway string, from, to time.Time, reason string) (wallet.ReplayResult, error) {
+	if err := auth.Check(p, "wallets.replay"); err != nil {
+		return wallet.ReplayResult{}, err
+	}
+	if err := checkReason(reason); err != nil {
+		return wallet.ReplayResult{}, err
+	}
+	if s.cfg.Wallets == nil {
+		return wallet.ReplayResult{}, smp.Errorf(smp.EUNAVAILABLE, "wallets are not served in this process")
+	}
+	if gateway != smp.GatewayVNPay || !from.Before(to) {
+		return wallet.ReplayResult{}, smp.Errorf(smp.EINVALID, "replay: the gateway is vnpay and --from must be before --to")
+	}
+	if reason == "" {
+		reason = "replay-webhooks"
+	}
+	var res wallet.ReplayResult
+	err := s.external(ctx, p, "wallet.replay_webhooks", "gateway:"+gateway, "", reason,
+		map[string]any{"from": from.UTC().Format(time.RFC3339), "to": to.UTC().Format(time.RFC3339)},
+		func(ctx context.Context) (map[string]any, error) {
+			var err error
+			res, err = s.cfg.Wallets.ReplayGateway(ctx, gateway, from, to, "ops:"+p.Name)
+			return map[string]any{"applied": res.Applied, "already_present": res.AlreadyPresent, "not_paid": res.NotPaid, "failed": res.Failed}, err
+		})
+	return res, err
 }

@@ -26,6 +26,9 @@ type VNPay struct {
 	PayURL string
 	// ReturnURL is where VNPay sends the partner back after paying.
 	ReturnURL string
+	// APIURL is VNPay's merchant API (querydr:
+	// .../merchant_webapi/api/transaction).
+	APIURL string
 	// TopupTTL: a payment URL expires after it (default 15 minutes).
 	TopupTTL time.Duration
 }

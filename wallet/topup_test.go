@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -207,5 +208,58 @@ func TestCreateTopupRefuses(t *testing.T) {
 	}
 	if _, err := newFixture(t).svc.CreateTopup(ctx, "P001", 100_000, ""); smp.ErrorCode(err) != smp.EUNAVAILABLE {
 		t.Fatalf("without VNPay: %v, want EUNAVAILABLE", err)
+	}
+}
+
+// TestReplayGateway: runbook INC-010 scenario 1. A paid top-up whose IPN
+// was dropped is found with querydr and applied; a second replay finds it
+// present; a top-up never paid is "not paid"; with the query API down it
+// is failed, never applied twice.
+func TestReplayGateway(t *testing.T) {
+	t.Parallel()
+	f := newVNPay(t)
+	srv := httptest.NewServer(f.gw)
+	t.Cleanup(srv.Close)
+	svc, err := wallet.New(f.store, wallet.Config{VNPay: wallet.VNPay{TmnCode: tmn, Secrets: [][]byte{vnpSecret}, PayURL: "https://vnpay.test/pay",
+		APIURL: srv.URL + "/merchant_webapi/api/transaction"}, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.gw.SetFaults(sim.VNPayFaults{DropRate: 1})
+	paid := f.topup(t, "P001", 120_000)
+	if _, err := f.gw.Pay(paid.PaymentURL, true); err != nil {
+		t.Fatal(err)
+	}
+	f.topup(t, "P002", 80_000) // never paid
+	if len(f.gw.Pending()) != 0 || len(f.gw.Dropped()) != 1 {
+		t.Fatal("the IPN was not dropped")
+	}
+	from, to := t0.Add(-time.Hour), t0.Add(time.Hour)
+	f.gw.SetFaults(sim.VNPayFaults{QueryDown: true})
+	res, err := svc.ReplayGateway(ctx, "vnpay", from, to, "ops:test")
+	if err != nil || res.Failed != 2 || res.Applied != 0 {
+		t.Fatalf("with querydr down: %+v %v", res, err)
+	}
+	f.gw.SetFaults(sim.VNPayFaults{})
+	res, err = svc.ReplayGateway(ctx, "vnpay", from, to, "ops:test")
+	if err != nil || res.Applied != 1 || res.NotPaid != 1 || res.Failed != 0 {
+		t.Fatalf("replay: %+v %v", res, err)
+	}
+	if b := f.balance(t, "P001"); b != 120_000 {
+		t.Fatalf("balance %d after the replay", b)
+	}
+	res, err = svc.ReplayGateway(ctx, "vnpay", from, to, "ops:test")
+	if err != nil || res.Applied != 0 || res.AlreadyPresent != 1 || res.NotPaid != 1 {
+		t.Fatalf("second replay: %+v %v", res, err)
+	}
+	// The dropped IPN arriving after all is 02 and moves nothing.
+	if code := f.ipn(t, f.gw.Dropped()[0]); code != vnpay.RspAlreadyConfirmed {
+		t.Fatalf("the late IPN answered %s", code)
+	}
+	if b := f.balance(t, "P001"); b != 120_000 {
+		t.Fatalf("balance %d after the late IPN", b)
+	}
+	if _, err := svc.ReplayGateway(ctx, "momo", from, to, "x"); smp.ErrorCode(err) != smp.EINVALID {
+		t.Fatalf("another gateway: %v", err)
 	}
 }

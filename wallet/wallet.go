@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,9 @@ type Config struct {
 	VNPay VNPay
 	// NewRef returns a fresh vnp_TxnRef (default: random); simulations
 	// pass a seeded one.
-	NewRef     func() string
+	NewRef func() string
+	// HTTPClient calls VNPay's API (default: a 10 s timeout).
+	HTTPClient *http.Client
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

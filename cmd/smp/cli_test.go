@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"smp/sqlbus"
 )
@@ -246,8 +247,9 @@ func TestListingOutputFormats(t *testing.T) {
 }
 
 // TestArgv0: invoked as recon-report, replay-webhooks or admin (the
-// runbook's /app/bin links), the binary runs that command; until their
-// subsystems arrive they say so and exit 1 (2 for bad flags).
+// runbook's /app/bin links), the binary runs that command; recon-report
+// and admin, whose subsystems have not arrived, say so and exit 1 (2 for
+// bad flags).
 func TestArgv0(t *testing.T) {
 	t.Parallel()
 	if got := argv("/app/bin/recon-report", []string{"--date=yesterday"}); !slices.Equal(got, []string{"recon-report", "--date=yesterday"}) {
@@ -264,7 +266,7 @@ func TestArgv0(t *testing.T) {
 	}{
 		{"recon-report", []string{"--date=yesterday", "--format=csv"}, 1, "recon-report is not available yet"},
 		{"recon-report", []string{"--format=xml"}, 2, "--output must be"},
-		{"replay-webhooks", []string{"--gateway=vnpay", "--from=2026-05-27", "--to=2026-05-28"}, 1, "replay-webhooks is not available yet"},
+		{"replay-webhooks", []string{"--gateway=vnpay", "--from=yesterday-ish", "--to=2026-05-28"}, 2, "--from"},
 		{"replay-webhooks", []string{"--gateway=vnpay"}, 2, "are required"},
 		{"admin", []string{"freeze", "--partner=P001", "--reason=fraud_alert_INC-011"}, 1, "admin freeze is not available yet"},
 		{"admin", []string{"unfreeze", "--partner=P001", "--reason=false positive"}, 1, "admin unfreeze is not available yet"},
@@ -277,6 +279,21 @@ func TestArgv0(t *testing.T) {
 	}
 	if out, _, code := smpExec(t, "admin", "--help"); code != 0 || !strings.Contains(out, "freeze") {
 		t.Errorf("admin --help: exit %d %q", code, out)
+	}
+}
+
+// TestParseWhen: replay-webhooks takes what date -d prints.
+func TestParseWhen(t *testing.T) {
+	t.Parallel()
+	want := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"Mon Nov 30 00:00:00 UTC 2026", "Mon Nov 30 07:00:00 +07 2026", "2026-11-30", "2026-11-30T07:00:00+07:00",
+		"Mon 30 Nov 2026 12:00:00 AM UTC", "2026-11-30 00:00:00"} {
+		if got, err := parseWhen(s); err != nil || !got.Equal(want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	if _, err := parseWhen("yesterday"); err == nil {
+		t.Error("parseWhen(yesterday): no error")
 	}
 }
 

@@ -77,6 +77,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	c.registerKafka(fs)
 	fs.StringVar(&c.VNPayPayURL, "vnpay-pay-url", "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html", "VNPay's payment page (partners' top-ups)")
 	fs.StringVar(&c.VNPayReturnURL, "vnpay-return-url", "", "where VNPay sends a partner back after paying")
+	fs.StringVar(&c.VNPayAPIURL, "vnpay-api-url", "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction", "VNPay's merchant API (querydr, for replay-webhooks)")
 	fs.StringVar(&c.InsideURL, "inside-url", "", "base URL of inside's API (customer info, payment requests)")
 	fs.StringVar(&c.WMSURL, "wms-url", "", "base URL of wms's API (stock)")
 	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", d.BreakerOpenFor, "how long an integration's circuit breaker stays open before a half-open probe")

@@ -3,6 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -41,16 +44,48 @@ func (c *cli) toolCmds() []*cobra.Command {
 	})
 
 	// replay-webhooks --gateway=vnpay --from=... --to=... (INC-010 mitigation)
-	var gateway, from, to string
+	var gateway, from, to, server, reason, routput string
 	fs = flag.NewFlagSet("replay-webhooks", flag.ContinueOnError)
 	fs.StringVar(&gateway, "gateway", "", "the payment gateway, e.g. vnpay")
-	fs.StringVar(&from, "from", "", "replay the gateway's webhooks from this time")
+	fs.StringVar(&from, "from", "", "replay the gateway's records of top-ups created from this time (what date -d prints, RFC 3339 or YYYY-MM-DD)")
 	fs.StringVar(&to, "to", "", "up to this time")
-	replay := c.leaf(&cobra.Command{Use: "replay-webhooks", Short: "replay a payment gateway's webhooks over a time range (INC-010; not available yet)"}, fs, func([]string) error {
+	fs.StringVar(&server, "server", "", "a running platform's URL (SMP_SERVER; default http://127.0.0.1:8080)")
+	fs.StringVar(&reason, "reason", "", "why (audited)")
+	fs.StringVar(&routput, "output", "table", "table, json or csv")
+	replay := c.leaf(&cobra.Command{Use: "replay-webhooks", Short: "replay a payment gateway's missed notifications over a time range (INC-010)"}, fs, func([]string) error {
 		if gateway == "" || from == "" || to == "" {
 			return usageError{"--gateway, --from and --to are required"}
 		}
-		return errNotAvailable{"replay-webhooks", "wallet"}
+		f, err := parseWhen(from)
+		if err != nil {
+			return usageError{"--from: " + err.Error()}
+		}
+		t, err := parseWhen(to)
+		if err != nil {
+			return usageError{"--to: " + err.Error()}
+		}
+		if err := checkOutput(routput); err != nil {
+			return err
+		}
+		if server == "" {
+			server = "http://127.0.0.1:8080"
+		}
+		cl, err := newAPIClient(server, 10*time.Minute)
+		if err != nil {
+			return err
+		}
+		v, err := cl.do(c.ctx, http.MethodPost, "/admin/wallets/replay-webhooks", map[string]any{"gateway": gateway,
+			"from": f.Format(time.RFC3339), "to": t.Format(time.RFC3339), "reason": reason})
+		if err != nil {
+			return err
+		}
+		if err := render(c.stdout, routput, v, "", nil); err != nil {
+			return err
+		}
+		if m, ok := v.(map[string]any); ok && m["failed"] != 0.0 {
+			return fmt.Errorf("replay-webhooks: %v top-up(s) failed", cell(m["failed"]))
+		}
+		return nil
 	})
 
 	// admin freeze|unfreeze --partner=P00X --reason=... (INC-011 mitigation)
@@ -70,4 +105,22 @@ func (c *cli) toolCmds() []*cobra.Command {
 		partnerCmd("freeze", "freeze a partner's wallet: block further transactions"),
 		partnerCmd("unfreeze", "unfreeze a partner's wallet"))
 	return []*cobra.Command{recon, replay, admin}
+}
+
+// whenLayouts are the times replay-webhooks takes: what date -d prints
+// (its default format, with a zone name or a numeric offset), RFC 3339,
+// and plain dates and times (UTC).
+var whenLayouts = []string{time.RFC3339, "Mon Jan _2 15:04:05 -07 2006", "Mon Jan _2 15:04:05 -0700 2006", time.UnixDate,
+	"Mon _2 Jan 2006 15:04:05 MST", "Mon _2 Jan 2006 03:04:05 PM MST", time.RFC1123, time.RFC1123Z, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
+
+// parseWhen reads a time given as date -d prints it (or RFC 3339, or a
+// date); a bare date or time is UTC.
+func parseWhen(s string) (time.Time, error) {
+	s = strings.Join(strings.Fields(s), " ")
+	for _, l := range whenLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (give what date -d prints, RFC 3339 or YYYY-MM-DD)", s)
 }

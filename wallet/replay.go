@@ -1,0 +1,152 @@
+package wallet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"smp"
+	"smp/vnpay"
+)
+
+// ReplayResult counts what a replay of a gateway's records did.
+type ReplayResult struct {
+	Gateway string    `json:"gateway"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	// Applied: top-ups the gateway had settled and SMP had missed, now
+	// applied (credited, or marked failed).
+	Applied int `json:"applied"`
+	// AlreadyPresent: top-ups SMP had already settled.
+	AlreadyPresent int `json:"already_present"`
+	// NotPaid: top-ups the gateway has no transaction for (never paid).
+	NotPaid int `json:"not_paid"`
+	// Failed: top-ups whose query or application failed (see Errors).
+	Failed int      `json:"failed"`
+	Errors []string `json:"errors"`
+}
+
+// QueryDR asks VNPay for a transaction (querydr): the request signed over
+// its "|"-joined fields, the answer's hash checked. EUNAVAILABLE when the
+// gateway cannot be reached or answers with a bad hash.
+func (s *Service) QueryDR(ctx context.Context, t *smp.Topup) (*vnpay.QueryResponse, error) {
+	v := s.cfg.VNPay
+	if v.APIURL == "" || len(v.Secrets) == 0 {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay's query API is not configured (--vnpay-api-url, SMP_VNPAY_HASH_SECRET)")
+	}
+	now := s.cfg.Now()
+	rid := make([]byte, 12)
+	rand.Read(rid)
+	q := vnpay.QueryRequest{RequestID: "Q" + hex.EncodeToString(rid), Version: vnpay.Version, Command: "querydr",
+		TmnCode: v.TmnCode, TxnRef: t.TxnRef, OrderInfo: "Truy van " + t.TxnRef, TransactionDate: vnpay.FormatDate(t.CreatedAt),
+		CreateDate: vnpay.FormatDate(now), IPAddr: "127.0.0.1"}
+	q.SecureHash = vnpay.Sign(v.Secrets[0], q.HashData())
+	body, _ := json.Marshal(q)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.APIURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := s.cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: %v", err)
+	}
+	defer resp.Body.Close()
+	var r vnpay.QueryResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r); err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: HTTP %d: %v", resp.StatusCode, err)
+	}
+	if vnpay.VerifyHash(r.SecureHash, r.HashData(), v.Secrets) != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: the answer's hash does not verify (code %s)", r.ResponseCode)
+	}
+	return &r, nil
+}
+
+// ReplayGateway fetches, with querydr, the gateway's record of every
+// top-up created in [from, to) that SMP has not settled, and applies each
+// the gateway settled as its IPN would have been (idempotently: a top-up
+// settled meanwhile is already present). Runbook INC-010 scenario 1.
+// EINVALID for another gateway than vnpay or an empty window.
+func (s *Service) ReplayGateway(ctx context.Context, gateway string, from, to time.Time, actor string) (ReplayResult, error) {
+	res := ReplayResult{Gateway: gateway, From: from, To: to, Errors: []string{}}
+	if gateway != smp.GatewayVNPay {
+		return res, smp.Errorf(smp.EINVALID, "gateway %q: only vnpay", gateway)
+	}
+	if !from.Before(to) {
+		return res, smp.Errorf(smp.EINVALID, "--from must be before --to")
+	}
+	ts, err := s.store.FindTopups(ctx, smp.TopupFilter{From: from, To: to, Limit: 10000})
+	if err != nil {
+		return res, err
+	}
+	for _, t := range ts {
+		if t.Status != smp.TopupPending {
+			res.AlreadyPresent++
+			continue
+		}
+		r, err := s.QueryDR(ctx, t)
+		if err != nil {
+			res.Failed++
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", t.TxnRef, smp.ErrorMessage(err)))
+			continue
+		}
+		switch r.ResponseCode {
+		case vnpay.QueryOK:
+		case vnpay.QueryNotFound:
+			res.NotPaid++
+			continue
+		default:
+			res.Failed++
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: querydr answered %s %s", t.TxnRef, r.ResponseCode, r.Message))
+			continue
+		}
+		n, err := ipnOf(r)
+		if err != nil {
+			res.Failed++
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", t.TxnRef, err))
+			continue
+		}
+		raw, _ := json.Marshal(r)
+		ans, err := s.ApplyIPN(ctx, n, string(raw), actor)
+		switch {
+		case err != nil:
+			res.Failed++
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", t.TxnRef, smp.ErrorMessage(err)))
+		case ans.RspCode == vnpay.RspConfirmed:
+			res.Applied++
+		case ans.RspCode == vnpay.RspAlreadyConfirmed:
+			res.AlreadyPresent++
+		default:
+			res.Failed++
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", t.TxnRef, ans.Message))
+		}
+	}
+	return res, nil
+}
+
+// ipnOf reads a querydr answer as the IPN of its transaction.
+func ipnOf(r *vnpay.QueryResponse) (*vnpay.IPN, error) {
+	cents, err := strconv.ParseInt(r.Amount, 10, 64)
+	if err != nil || cents <= 0 || cents%100 != 0 {
+		return nil, fmt.Errorf("querydr amount %q", r.Amount)
+	}
+	n := &vnpay.IPN{TmnCode: r.TmnCode, AmountVND: cents / 100, TxnRef: r.TxnRef, TransactionNo: r.TransactionNo, ResponseCode: r.TransactionStatus,
+		TransactionStatus: r.TransactionStatus, BankCode: r.BankCode, OrderInfo: r.OrderInfo}
+	if r.PayDate != "" {
+		if n.PayDate, err = vnpay.ParseDate(r.PayDate); err != nil {
+			return nil, fmt.Errorf("querydr pay date %q", r.PayDate)
+		}
+	}
+	return n, nil
+}
