@@ -60,7 +60,7 @@ func TestAlertmanagerReceiver(t *testing.T) {
 	alert := func(name, status, component, summary string) string {
 		return `{"version":"4","status":"` + status + `","receiver":"smp","alerts":[{"status":"` + status + `","fingerprint":"5e1c0a7d9b3f2e61",
 			"labels":{"alertname":"` + name + `","severity":"warning","incident":"INC-005","component":"` + component + `","service":"inside"},
-			"annotations":{"summary":"` + summary + `","runbook_url":"docs/runbook.md#inc-005"},"startsAt":"2026-12-01T08:00:00Z"}]}`
+			"annotations":{"summary":"` + summary + `","runbook_url":"https://runbooks.smp.vn/docs/runbook.md#inc-005"},"startsAt":"2026-12-01T08:00:00Z"}]}`
 	}
 	const open = "Circuit breaker to inside is open: reads stale, writes refused"
 	firing := alert("IntegrationCircuitOpen", "firing", "integrations", open)
@@ -124,7 +124,7 @@ func TestAlertmanagerReceiver(t *testing.T) {
 	for i := range status.MaxAlertsPerPost {
 		many = append(many, fmt.Sprintf(`{"status":"firing","fingerprint":"%016x","labels":{"alertname":"KafkaConsumerLagHigh","severity":"warning","incident":"INC-007",`+
 			`"component":"dispatch","group":"group-%03d","topic":"orders.events","instance":"smp-%03d.smp-prod.svc.cluster.local:8080"},`+
-			`"annotations":{"summary":"Consumer group group-%03d is 12345 messages behind on orders.events","runbook_url":"docs/runbook.md#inc-007"},`+
+			`"annotations":{"summary":"Consumer group group-%03d is 12345 messages behind on orders.events","runbook_url":"https://runbooks.smp.vn/docs/runbook.md#inc-007"},`+
 			`"startsAt":"2026-12-01T08:00:00Z","generatorURL":"http://prometheus-0.prometheus.smp-prod.svc.cluster.local:9090/graph?g0.expr=sum+by+%%28group%%29"}`, i+1, i, i, i))
 	}
 	big := `{"version":"4","status":"firing","receiver":"smp","alerts":[` + strings.Join(many, ",") + `]}`

@@ -127,6 +127,9 @@ type Verdict struct {
 	// Unknown: the metrics this incident needs are not exported here
 	// (the backend is not configured in this deployment).
 	Unknown bool `json:"not_applicable,omitempty"`
+	// RunbookURL is the incident's section of the published runbook
+	// (absolute; set by the caller, who knows the base).
+	RunbookURL string `json:"runbook_url,omitempty"`
 }
 
 // Incidents SMP can check.

@@ -38,7 +38,7 @@ func engineDownSummary() string {
 func engineDown(fp, st string, at time.Time) smp.Alert {
 	return smp.Alert{Fingerprint: fp, Name: "DispatchEngineDown", Status: st, Severity: "critical",
 		Labels:      map[string]string{"alertname": "DispatchEngineDown", "severity": "critical", "incident": "INC-001", "component": "dispatch", "instance": "smp-0:8080"},
-		Annotations: map[string]string{"summary": engineDownSummary(), "runbook_url": "docs/runbook.md#inc-001"},
+		Annotations: map[string]string{"summary": engineDownSummary(), "runbook_url": "https://runbooks.smp.vn/docs/runbook.md#inc-001"},
 		StartsAt:    at}
 }
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -20,11 +21,12 @@ var errIncident = errors.New("an incident condition holds")
 
 func (c *cli) runbookCmd() *cobra.Command {
 	fs := flag.NewFlagSet("smp runbook check", flag.ContinueOnError)
-	server, output := "http://127.0.0.1:8080", "table"
+	server, output, base := "http://127.0.0.1:8080", "table", DefaultRunbookBaseURL
 	var all bool
 	fs.StringVar(&server, "server", server, "the platform's base URL (SMP_SERVER)")
 	fs.StringVar(&output, "output", output, "table, json or csv")
 	fs.BoolVar(&all, "all", false, "check every incident")
+	fs.StringVar(&base, "runbook-base-url", base, "where docs/runbook.md is published: the verdicts link to <base>/docs/runbook.md#inc-00N (as the alerts' runbook_url, whose base is Prometheus's external label runbook_base_url)")
 	check := c.leaf(&cobra.Command{
 		Use:   "check INC-00N | --all",
 		Short: "run an incident's Detect and Triage steps; exit 1 if its condition holds",
@@ -35,11 +37,19 @@ func (c *cli) runbookCmd() *cobra.Command {
 			return nil
 		},
 		ValidArgs: runbook.Incidents,
-	}, fs, func(ids []string) error { return runRunbookCheck(c.ctx, ids, all, server, output, c.stdout) })
+	}, fs, func(ids []string) error { return runRunbookCheck(c.ctx, ids, all, server, output, base, c.stdout) })
 	return group(&cobra.Command{Use: "runbook", Short: "the runbook's checks (smp runbook check INC-00N|--all)"}, check)
 }
 
-func runRunbookCheck(ctx context.Context, ids []string, all bool, server, output string, stdout io.Writer) error {
+// DefaultRunbookBaseURL is where docs/runbook.md is published unless
+// --runbook-base-url says otherwise (the alert rules' default too).
+const DefaultRunbookBaseURL = "https://runbooks.smp.vn"
+
+func runRunbookCheck(ctx context.Context, ids []string, all bool, server, output, base string, stdout io.Writer) error {
+	if u, err := url.Parse(base); err != nil || u.Scheme == "" || u.Host == "" {
+		return usageError{fmt.Sprintf("--runbook-base-url %q is not an absolute URL", base)}
+	}
+	base = strings.TrimRight(base, "/")
 	if all == (len(ids) > 0) {
 		return usageError{"give one incident (INC-001 to INC-007) or --all"}
 	}
@@ -64,6 +74,7 @@ func runRunbookCheck(ctx context.Context, ids []string, all bool, server, output
 	holds := false
 	for _, id := range ids {
 		v, _ := runbook.Check(snap, id)
+		v.RunbookURL = base + "/docs/runbook.md#" + strings.ToLower(v.Incident)
 		verdicts = append(verdicts, v)
 		holds = holds || v.Holds
 	}
@@ -89,7 +100,7 @@ func runRunbookCheck(ctx context.Context, ids []string, all bool, server, output
 			if v.Mitigation != "" {
 				fmt.Fprintf(stdout, "  mitigate: %s\n", v.Mitigation)
 			}
-			fmt.Fprintf(stdout, "  runbook: docs/runbook.md#%s\n", strings.ToLower(v.Incident))
+			fmt.Fprintf(stdout, "  runbook: %s\n", v.RunbookURL)
 		}
 	}
 	if holds {

@@ -116,7 +116,7 @@ scrape_configs:
 		got = a.do("GET", "/admin/alerts?status=firing", a.admin, nil)
 		return strings.Contains(got.Raw, `"name": "DispatchEngineDown"`)
 	})
-	for _, want := range []string{`"severity": "critical"`, `"runbook_url": "docs/runbook.md#inc-001"`, `"incident": "INC-001"`} {
+	for _, want := range []string{`"severity": "critical"`, `"runbook_url": "https://runbooks.smp.vn/docs/runbook.md#inc-001"`, `"incident": "INC-001"`} {
 		if !strings.Contains(got.Raw, want) {
 			t.Errorf("recorded alert lacks %s:\n%s", want, got.Raw)
 		}

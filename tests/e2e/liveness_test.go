@@ -95,5 +95,13 @@ func TestEngineLivenessSeenFromTheAPIProcess(t *testing.T) {
 	if status != "degraded" || checks["dispatch_engine"]["status"] != "fail" || !strings.Contains(checks["dispatch_engine"]["error"], "no dispatch engine is running") {
 		t.Fatalf("API /health with the engine down: %s %v", status, checks)
 	}
-	expectHolds(t, apiURL, "INC-001", "dispatch_engine_up = 0", "Option A")
+	expectHolds(t, apiURL, "INC-001", "dispatch_engine_up = 0", "Option A", "runbook: https://runbooks.smp.vn/docs/runbook.md#inc-001")
+	// The runbook's link is absolute, on the base given.
+	out, _ := runbookCheck(apiURL, "INC-001", "--runbook-base-url", "https://wiki.example.vn/smp/")
+	if !strings.Contains(out, "runbook: https://wiki.example.vn/smp/docs/runbook.md#inc-001") {
+		t.Errorf("--runbook-base-url: %s", out)
+	}
+	if _, err := runbookCheck(apiURL, "INC-001", "--runbook-base-url", "docs"); exitCode(err) != 2 {
+		t.Errorf("a relative --runbook-base-url: %v", err)
+	}
 }
