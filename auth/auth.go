@@ -106,6 +106,11 @@ var Permissions = map[string][]smp.Role{
 	"sessions.revoke":      roleOpsSec,
 	"sms.outbox":           roleAdmin,
 	"technicians.settings": roleOps,
+	// The Kafka Connect worker's REST API (:8083, package connectapi):
+	// statuses and offsets for every role, restarts, pauses, stops,
+	// configurations and offset changes for ops.
+	"connect.view":   roleAny,
+	"connect.manage": roleOps,
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is

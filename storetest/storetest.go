@@ -38,6 +38,7 @@ type Store interface {
 	smp.WalletStore
 	smp.SessionStore
 	smp.TechnicianSettingsStore
+	smp.ConnectOffsetStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -51,7 +52,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests} {
 		all = append(all, group...)
 	}
 	return all

@@ -1,0 +1,56 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+
+	"smp"
+)
+
+var connectTests = []Test{
+	{"ConnectOffsets/OK", testConnectOffsets},
+	{"ConnectOffsets/ErrInvalid", testConnectOffsetsInvalid},
+}
+
+// testConnectOffsets: offsets are kept per connector and partition, a
+// write replaces a partition's offset, a nil offset removes it, and a
+// delete removes only that connector's.
+func testConnectOffsets(t *testing.T, s Store) {
+	got, err := s.ConnectOffsets(ctx, "c1")
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatalf("fresh store: %v", got)
+	}
+	p := map[string]any{"server": "smp"}
+	must(t, s.PutConnectOffsets(ctx, "c1", []smp.ConnectOffset{{Partition: p, Offset: map[string]any{"pos": 1}}}))
+	must(t, s.PutConnectOffsets(ctx, "c1", []smp.ConnectOffset{{Partition: p, Offset: map[string]any{"pos": 7, "snapshot": false}},
+		{Partition: map[string]any{"server": "other"}, Offset: map[string]any{"pos": 2}}}))
+	must(t, s.PutConnectOffsets(ctx, "c2", []smp.ConnectOffset{{Partition: p, Offset: map[string]any{"pos": 3}}}))
+	got, err = s.ConnectOffsets(ctx, "c1")
+	must(t, err)
+	if len(got) != 2 || got[1].Partition["server"] != "smp" || got[1].Offset["pos"] != float64(7) || got[1].Offset["snapshot"] != false {
+		t.Fatalf("c1 offsets %v", got)
+	}
+	must(t, s.PutConnectOffsets(ctx, "c1", []smp.ConnectOffset{{Partition: map[string]any{"server": "other"}}}))
+	must(t, s.DeleteConnectOffsets(ctx, "c2"))
+	if got, _ = s.ConnectOffsets(ctx, "c1"); len(got) != 1 {
+		t.Fatalf("c1 after removing a partition: %v", got)
+	}
+	if got, _ = s.ConnectOffsets(ctx, "c2"); len(got) != 0 {
+		t.Fatalf("c2 after delete: %v", got)
+	}
+}
+
+// testConnectOffsetsInvalid: an empty partition or one over 512 characters
+// is EINVALID and nothing of the write is kept.
+func testConnectOffsetsInvalid(t *testing.T, s Store) {
+	good := smp.ConnectOffset{Partition: map[string]any{"server": "smp"}, Offset: map[string]any{"pos": 1}}
+	for _, bad := range []smp.ConnectOffset{{Offset: map[string]any{"pos": 1}}, {Partition: map[string]any{"k": strings.Repeat("x", 600)}, Offset: map[string]any{}}} {
+		if err := s.PutConnectOffsets(ctx, "c", []smp.ConnectOffset{good, bad}); smp.ErrorCode(err) != smp.EINVALID {
+			t.Fatalf("put %v: %v, want EINVALID", bad, err)
+		}
+	}
+	if got, _ := s.ConnectOffsets(ctx, "c"); len(got) != 0 {
+		t.Fatalf("a refused write kept %v", got)
+	}
+}
