@@ -18,6 +18,8 @@ import (
 	"smp/auth"
 	smpbus "smp/bus"
 	"smp/catalog"
+	"smp/connect"
+	"smp/connectapi"
 	"smp/dispatch"
 	"smp/flags"
 	"smp/httpapi"
@@ -68,6 +70,10 @@ type App struct {
 	// Catalog onboards cities, services, partners, technicians and customers.
 	Catalog *catalog.Service
 	HTTP    *httpapi.Server
+	// Connect is the Kafka Connect worker and ConnectAPI its REST API
+	// (nil without --connect-addr).
+	Connect    *connect.Worker
+	ConnectAPI *connectapi.Server
 	// Logins are customers' and technicians' logins (one-time codes by
 	// SMS, session tokens); SMS is the simulated provider when no real one
 	// is configured (nil otherwise).

@@ -15,7 +15,13 @@ import (
 // Config is the platform's configuration: plain values, filled by cmd/smp
 // from its flags and SMP_* variables (this package reads neither).
 type Config struct {
-	Addr                string
+	Addr string
+	// ConnectAddr is where the Kafka Connect worker's REST API listens
+	// (module kafka-connect, runbook INC-008's :8083); empty: no worker.
+	ConnectAddr string
+	// ConnectOnly runs the Kafka Connect worker alone (smp connect): no
+	// platform API, no services.
+	ConnectOnly         bool
 	DataDir             string
 	MySQLDSN            string
 	MySQLReadDSN        string
@@ -156,6 +162,8 @@ func (c *Config) Validate() error {
 		return invalid("--addr is required")
 	case c.DataDir == "":
 		return invalid("--data-dir is required")
+	case c.ConnectOnly && c.ConnectAddr == "":
+		return invalid("--connect-addr is required")
 	case c.InvitationTTL < 100*time.Millisecond:
 		return invalid("--invitation-ttl must be at least 100ms")
 	case c.RetryAfter <= 0 || c.StuckAfter <= 0:

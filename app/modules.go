@@ -37,24 +37,25 @@ import (
 // Internal modules: every process has them (the targets of --services
 // depend on them). The targets are the Service* constants.
 const (
-	ModuleStore       = "store"        // the system of record (SQLite or MySQL)
-	ModuleEventBus    = "event-bus"    // the embedded log or Kafka
-	ModuleRedis       = "redis"        // shared queues, invitations, geo, locks (when configured)
-	ModuleOrders      = "orders"       // the order service and the consumers' metrics
-	ModuleFlags       = "flags"        // feature flags, refreshed every 5 s
-	ModuleHub         = "ws-hub"       // the technicians' WebSocket connections
-	ModuleEngine      = "engine"       // the dispatch engine object: the technicians' gateway in every process
-	ModuleBroadcaster = "broadcaster"  // offers for technicians connected to other processes (Redis)
-	ModuleRelay       = "relay"        // the outbox relay object
-	ModulePayments    = "payments"     // inside's webhooks and the payment processor object
-	ModuleIntegration = "integrations" // inside and wms clients behind breakers
-	ModuleWallet      = "wallet"       // the partners' wallets: the ledger's postings and verification
-	ModuleLogins      = "logins"       // customers' and technicians' logins: codes by SMS, sessions
-	ModuleOps         = "ops"          // the operator actions (audited) and the status page
-	ModuleServer      = "server"       // HTTP: binds first, so a taken port fails before any loop starts
-	ModuleHeartbeat   = "heartbeat"    // this process's liveness in the database; dispatch_engine_up from everyone's
-	ModuleBeat        = "beat"         // the heartbeat's loop, started after every service
-	ModuleRetention   = "retention"    // prunes what is kept only for a while (one process at a time: a lease)
+	ModuleStore       = "store"         // the system of record (SQLite or MySQL)
+	ModuleEventBus    = "event-bus"     // the embedded log or Kafka
+	ModuleRedis       = "redis"         // shared queues, invitations, geo, locks (when configured)
+	ModuleOrders      = "orders"        // the order service and the consumers' metrics
+	ModuleFlags       = "flags"         // feature flags, refreshed every 5 s
+	ModuleHub         = "ws-hub"        // the technicians' WebSocket connections
+	ModuleEngine      = "engine"        // the dispatch engine object: the technicians' gateway in every process
+	ModuleBroadcaster = "broadcaster"   // offers for technicians connected to other processes (Redis)
+	ModuleRelay       = "relay"         // the outbox relay object
+	ModulePayments    = "payments"      // inside's webhooks and the payment processor object
+	ModuleIntegration = "integrations"  // inside and wms clients behind breakers
+	ModuleWallet      = "wallet"        // the partners' wallets: the ledger's postings and verification
+	ModuleLogins      = "logins"        // customers' and technicians' logins: codes by SMS, sessions
+	ModuleOps         = "ops"           // the operator actions (audited) and the status page
+	ModuleServer      = "server"        // HTTP: binds first, so a taken port fails before any loop starts
+	ModuleHeartbeat   = "heartbeat"     // this process's liveness in the database; dispatch_engine_up from everyone's
+	ModuleBeat        = "beat"          // the heartbeat's loop, started after every service
+	ModuleRetention   = "retention"     // prunes what is kept only for a while (one process at a time: a lease)
+	ModuleConnect     = "kafka-connect" // the Kafka Connect worker and its REST API (--connect-addr, :8083; INC-008)
 )
 
 // module is one row of the table: a name, what it needs opened first, and
@@ -97,6 +98,7 @@ var modules = []module{
 
 	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
 	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
+	{ModuleConnect, []string{ModuleStore}, (*App).initConnect},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.
@@ -171,6 +173,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 	for s := range a.services {
 		targets = append(targets, s)
 	}
+	if a.Cfg.ConnectOnly {
+		targets = nil
+	}
+	if a.Cfg.ConnectAddr != "" {
+		targets = append(targets, ModuleConnect)
+	}
 	mods, err := order(targets)
 	if err != nil {
 		return err
@@ -200,7 +208,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
 	}
-	a.Log.Info("smp serving", "url", a.HTTP.URL(), "services", a.Cfg.Services, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
+	if a.HTTP != nil {
+		a.Log.Info("smp serving", "url", a.HTTP.URL(), "services", a.Cfg.Services, "database", a.Store.Dialect(), "reads", a.Store.ReadTarget())
+	}
+	if a.ConnectAPI != nil {
+		a.Log.Info("kafka-connect serving", "url", a.ConnectAPI.URL(), "connectors", a.Connect.Connectors())
+	}
 	return nil
 }
 

@@ -14,7 +14,8 @@ func TestModuleOrder(t *testing.T) {
 		}
 		return out
 	}
-	all, err := order(append(slices.Clone(alwaysOn), AllServices...))
+	// kafka-connect is a target of its own (--connect-addr).
+	all, err := order(append(append(slices.Clone(alwaysOn), AllServices...), ModuleConnect))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestModuleOrder(t *testing.T) {
 		}
 	}
 	if len(all) != len(modules) {
-		t.Errorf("--services all opens %v, want every module of the table", names(all))
+		t.Errorf("--services all and --connect-addr open %v, want every module of the table", names(all))
 	}
 	// One target pulls in what it needs and nothing else.
 	relay, err := order(append(slices.Clone(alwaysOn), ServiceOutboxRelay))

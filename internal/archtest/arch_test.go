@@ -62,10 +62,12 @@ var layout = map[string]kind{
 	"smp/deploy":       logic,
 	"smp/wallet":       logic,
 	"smp/vnpay":        logic,
+	"smp/connect":      logic,
 
-	"smp/httpapi": transport,
-	"smp/wsapi":   transport,
-	"smp/webui":   transport,
+	"smp/httpapi":    transport,
+	"smp/wsapi":      transport,
+	"smp/webui":      transport,
+	"smp/connectapi": transport,
 
 	"smp/bustest":               suite,
 	"smp/dispatchtest":          suite,

@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestConnectModule: --connect-addr adds the kafka-connect module to serve;
+// ConnectOnly (smp connect) runs it alone; its API answers with the admin
+// token and refuses without one.
+func TestConnectModule(t *testing.T) {
+	t.Parallel()
+	for _, only := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.AdminToken, cfg.ConnectAddr, cfg.ConnectOnly = "adm", "127.0.0.1:0", only
+		a := &App{Cfg: cfg}
+		if err := a.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		mods := a.Modules()
+		if !slices.Contains(mods, ModuleConnect) || only != !slices.Contains(mods, ModuleServer) {
+			t.Errorf("ConnectOnly %v: modules %v", only, mods)
+		}
+		for token, want := range map[string]string{"adm": "200 []", "": "401"} {
+			req, _ := http.NewRequest("GET", a.ConnectAPI.URL()+"/connectors", nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := strings.TrimSpace(resp.Status[:3] + " " + strings.TrimSpace(string(body))); !strings.HasPrefix(got, want) {
+				t.Errorf("ConnectOnly %v, token %q: %s, want %s", only, token, got, want)
+			}
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
