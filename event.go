@@ -133,6 +133,9 @@ type PartitionOffsets struct {
 	Start     int64 `json:"log_start_offset"`
 	End       int64 `json:"log_end_offset"`
 	Lag       int64 `json:"lag"`
+	// Consumer is the group member consuming the partition now (Kafka's
+	// member id, or the embedded log's lease holder); "" when none.
+	Consumer string `json:"consumer_id"`
 }
 
 // BusAdmin is what operators need of a bus beyond EventBus: the runbook's

@@ -405,4 +405,29 @@ func testLag(t *testing.T, connect Connect) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
+	// The member consuming a partition is named (kafka-consumer-groups'
+	// CONSUMER-ID), for a bus that describes offsets.
+	adm, ok := bus.(smp.BusAdmin)
+	if !ok {
+		return
+	}
+	for {
+		offs, err := adm.Offsets(context.Background(), "gl", []string{topic})
+		if err != nil {
+			t.Fatalf("offsets: %v", err)
+		}
+		named := 0
+		for _, o := range offs {
+			if o.Consumer != "" {
+				named++
+			}
+		}
+		if named > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partition names its consumer while a member consumes: %+v", offs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
 }

@@ -419,6 +419,24 @@ func (b *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: fetch offsets of %s: %v", group, err)
 	}
+	// Who consumes each partition now (kafka-consumer-groups' CONSUMER-ID).
+	holders := map[string]map[int32]string{}
+	if groups, err := b.admin().DescribeGroups(ctx, group); err == nil {
+		for _, m := range groups[group].Members {
+			ca, ok := m.Assigned.AsConsumer()
+			if !ok {
+				continue
+			}
+			for _, t := range ca.Topics {
+				if holders[t.Topic] == nil {
+					holders[t.Topic] = map[int32]string{}
+				}
+				for _, p := range t.Partitions {
+					holders[t.Topic][p] = m.MemberID
+				}
+			}
+		}
+	}
 	var out []smp.PartitionOffsets
 	for _, topic := range topics {
 		ps, ok := ends[topic]
@@ -430,7 +448,7 @@ func (b *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp
 			if !ok {
 				continue
 			}
-			o := smp.PartitionOffsets{Topic: topic, Partition: p, Committed: -1, End: end.Offset}
+			o := smp.PartitionOffsets{Topic: topic, Partition: p, Committed: -1, End: end.Offset, Consumer: holders[topic][p]}
 			if s, ok := starts.Lookup(topic, p); ok && s.Err == nil {
 				o.Start = s.Offset
 			}

@@ -529,8 +529,23 @@ func (l *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp
 			committed[p] = n
 		}
 		rows.Close()
+		holders := map[int32]string{}
+		rows, err = l.read.QueryContext(ctx, `SELECT part, owner FROM bus_leases WHERE grp = ? AND topic = ? AND expires_at >= ?`, group, topic, l.cfg.Now().UnixMilli())
+		if err != nil {
+			return nil, fmt.Errorf("sqlbus: offsets: %w", err)
+		}
+		for rows.Next() {
+			var p int32
+			var owner string
+			if err := rows.Scan(&p, &owner); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			holders[p] = owner
+		}
+		rows.Close()
 		for p := range hw {
-			o := smp.PartitionOffsets{Topic: topic, Partition: int32(p), Committed: -1, End: hw[p]}
+			o := smp.PartitionOffsets{Topic: topic, Partition: int32(p), Committed: -1, End: hw[p], Consumer: holders[int32(p)]}
 			pos := int64(0)
 			if c, ok := committed[int32(p)]; ok {
 				o.Committed, pos = c, c

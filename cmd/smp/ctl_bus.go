@@ -179,10 +179,14 @@ func runCtlBus(ctx context.Context, cmd string, cfg *Config, server, output stri
 			if o.Committed >= 0 {
 				cur = strconv.FormatInt(o.Committed, 10)
 			}
-			rows = append(rows, []string{group, o.Topic, fmt.Sprint(o.Partition), cur, fmt.Sprint(o.End), fmt.Sprint(o.Lag)})
+			consumer := o.Consumer
+			if consumer == "" {
+				consumer = "-"
+			}
+			rows = append(rows, []string{group, o.Topic, fmt.Sprint(o.Partition), cur, fmt.Sprint(o.End), fmt.Sprint(o.Lag), consumer})
 			total += o.Lag
 		}
-		writeRows(stdout, output, []string{"group", "topic", "partition", "current-offset", "log-end-offset", "lag"}, rows)
+		writeRows(stdout, output, []string{"group", "topic", "partition", "current-offset", "log-end-offset", "lag", "consumer-id"}, rows)
 		if output == "table" {
 			fmt.Fprintf(stdout, "total lag %d\n", total)
 		}
@@ -253,7 +257,7 @@ func busOverAPI(ctx context.Context, server, cmd, group, topic string, part int3
 	switch cmd {
 	case "lag":
 		v, err = c.do(ctx, http.MethodGet, "/admin/bus/lag?group="+url.QueryEscape(group)+"&topic="+url.QueryEscape(topic), nil)
-		list, cols = "partitions", []string{"topic", "partition", "current_offset", "log_end_offset", "lag"}
+		list, cols = "partitions", []string{"topic", "partition", "current_offset", "log_end_offset", "lag", "consumer_id"}
 	case "dlq list":
 		v, err = c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/bus/dlq?topic=%s&max=%d", url.QueryEscape(topic), max), nil)
 		list, cols = "dead_letters", []string{"partition", "offset", "key", "group", "from", "reason"}
