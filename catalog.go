@@ -159,6 +159,9 @@ type CatalogStore interface {
 	// FindTechnicianByID returns a technician, with the order they hold,
 	// as last committed; ENOTFOUND if there is none with id.
 	FindTechnicianByID(ctx context.Context, id string) (*Technician, error)
+	// FindTechniciansByID returns the technicians with the given ids, as
+	// last committed, by id; unknown ids are left out. No codes.
+	FindTechniciansByID(ctx context.Context, ids ...string) (map[string]*Technician, error)
 	// FindTechnicianByPhone returns the technician with an E.164 phone
 	// (as ParsePhone returns it); ENOTFOUND if there is none.
 	FindTechnicianByPhone(ctx context.Context, phone string) (*Technician, error)

@@ -340,6 +340,31 @@ func (db *DB) FindTechnicianByID(ctx context.Context, id string) (*smp.Technicia
 	return t, notFound(err, "technician", id)
 }
 
+// FindTechniciansByID returns the technicians with ids, fresh, by id.
+func (db *DB) FindTechniciansByID(ctx context.Context, ids ...string) (map[string]*smp.Technician, error) {
+	out := map[string]*smp.Technician{}
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 500)]
+		ids = ids[len(batch):]
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = id
+		}
+		rows, err := db.fresh().QueryContext(ctx, `SELECT `+techCols+` FROM technicians WHERE id IN (`+placeholders(len(batch))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: find technicians by id: %w", err)
+		}
+		ts, err := collect(rows, scanTechnician)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: find technicians by id: %w", err)
+		}
+		for _, t := range ts {
+			out[t.ID] = t
+		}
+	}
+	return out, nil
+}
+
 // FindTechnicianByPhone returns a technician by phone (ENOTFOUND), fresh.
 func (db *DB) FindTechnicianByPhone(ctx context.Context, phone string) (*smp.Technician, error) {
 	if phone == "" {

@@ -12,6 +12,7 @@ var catalogTests = []Test{
 	{"Catalog/Services", testServices},
 	{"Catalog/Technicians", testTechnicians},
 	{"Catalog/FindTechnicianByID/ErrNotFound", testFindTechnicianNotFound},
+	{"Catalog/FindTechniciansByID", testFindTechniciansByID},
 	{"Catalog/ClaimTechnician/OK", testClaimTechnician},
 	{"Catalog/ClaimTechnician/ErrConflict", testClaimTechnicianConflict},
 	{"Catalog/ClaimTechnician/ErrNotFound", testClaimTechnicianNotFound},
@@ -73,6 +74,23 @@ func testTechnicians(t *testing.T, s Store) {
 		if !sameStrings(byID(got), want) {
 			t.Errorf("FindTechnicians(%q) = %v, want %v", city, byID(got), want)
 		}
+	}
+}
+
+// testFindTechniciansByID: the ones asked for, as last committed (status
+// included), unknown ids left out, none for no ids.
+func testFindTechniciansByID(t *testing.T, s Store) {
+	seed(t, s)
+	must(t, s.UpsertTechnician(ctx, &smp.Technician{ID: "T2", PartnerID: "P1", Name: "Suspended", City: "HCMC", Skills: []string{"plumbing"},
+		Status: smp.StatusSuspended}))
+	got, err := s.FindTechniciansByID(ctx, "T1", "T2", "T9")
+	must(t, err)
+	if len(got) != 2 || got["T1"] == nil || got["T1"].ID != "T1" || !got["T1"].Status.Active() || got["T2"] == nil || got["T2"].Status != smp.StatusSuspended {
+		t.Fatalf("FindTechniciansByID(T1, T2, T9) = %+v", got)
+	}
+	none, err := s.FindTechniciansByID(ctx)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("FindTechniciansByID() = %v, %v", none, err)
 	}
 }
 
