@@ -47,6 +47,12 @@ type OrderService interface {
 	// StartJob and CompleteJob are the assigned technician's steps.
 	StartJob(ctx context.Context, orderID, technicianID string) (*Order, error)
 	CompleteJob(ctx context.Context, orderID, technicianID string) (*Order, error)
+	// ServiceSkill returns the skill a technician needs for an order of
+	// the service with code (Service.SkillOrCode), from the catalogue the
+	// order service keeps: read again when it does not know the code (a
+	// service onboarded since) or its copy is older than it trusts. The
+	// code itself for a service the catalogue does not have.
+	ServiceSkill(ctx context.Context, code string) (string, error)
 }
 
 // TechnicianMessage is pushed to a technician's app.

@@ -36,6 +36,32 @@ func (e *Engine) available(ctx context.Context, found []smp.Candidate) ([]smp.Ca
 	return out, nil
 }
 
+// active keeps the candidates the catalogue says are active: the geo
+// index may still list a technician suspended while connected (the
+// suspension's own update of the index lost, or raced by a reconnect, or
+// made by a process without an engine such as smp import). One read of
+// the technicians per search.
+func (e *Engine) active(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error) {
+	if len(found) == 0 {
+		return found, nil
+	}
+	ids := make([]string, len(found))
+	for i, c := range found {
+		ids[i] = c.TechnicianID
+	}
+	techs, err := e.d.Store.FindTechniciansByID(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := found[:0:0]
+	for _, c := range found {
+		if t := techs[c.TechnicianID]; t != nil && t.Status.Active() {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // Settings returns a technician's settings (all zero, no limits, if they
 // set none). ENOTFOUND for an unknown technician.
 func (e *Engine) Settings(ctx context.Context, techID string) (*smp.TechnicianSettings, error) {

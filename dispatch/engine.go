@@ -122,8 +122,10 @@ type Store interface {
 	FindOrderByID(ctx context.Context, id string) (*smp.Order, error)
 	FindDispatchable(ctx context.Context, now time.Time, limit int) ([]*smp.Order, error)
 	CountOrdersByStage(ctx context.Context) (map[smp.Stage]int64, error)
-	// FindTechnicianByID and FindCities are smp.CatalogStore's.
+	// FindTechnicianByID, FindTechniciansByID and FindCities are
+	// smp.CatalogStore's.
 	FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error)
+	FindTechniciansByID(ctx context.Context, ids ...string) (map[string]*smp.Technician, error)
 	FindCities(ctx context.Context) ([]*smp.City, error)
 }
 

@@ -77,6 +77,41 @@ func (e *Engine) TechnicianDisconnected(ctx context.Context, techID, connID stri
 	}
 }
 
+// TechnicianSuspended takes a technician onboarding has just suspended
+// out of dispatch at once, whatever process holds their connection:
+// offline in the geo index (a reconnect is refused: TechnicianConnected),
+// and their open offers withdrawn so that the rounds waiting on them move
+// on. Closing their WebSocket is the caller's (the logged-out notice).
+// Candidate selection skips suspended technicians even without it.
+func (e *Engine) TechnicianSuspended(ctx context.Context, techID string) error {
+	err := e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
+		p.Online, p.Conn = false, ""
+		return ok
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch: mark suspended technician %s offline: %w", techID, err)
+	}
+	invs, err := e.d.Invitations.ForTechnician(ctx, techID)
+	if err != nil {
+		return fmt.Errorf("dispatch: offers of suspended technician %s: %w", techID, err)
+	}
+	for _, inv := range invs {
+		ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, techID, openStates, smp.InvitationWithdrawn)
+		if err != nil {
+			return fmt.Errorf("dispatch: withdraw offer of %s from suspended technician %s: %w", inv.OrderID, techID, err)
+		}
+		if !ok {
+			continue
+		}
+		e.m.offers.WithLabelValues(string(smp.InvitationWithdrawn)).Inc()
+		if err := e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationWithdrawn, e.cfg.Now()); err != nil {
+			e.log.Warn("dispatch: record withdrawn offer", "order_id", inv.OrderID, "technician_id", techID, "err", err)
+		}
+		e.signal(inv.OrderID) // a round in another process sees it at its next poll
+	}
+	return nil
+}
+
 // UpdateLocation moves a technician (EINVALID for impossible coordinates).
 func (e *Engine) UpdateLocation(ctx context.Context, techID string, lat, lng float64) error {
 	if lat < -90 || lat > 90 || lng < -180 || lng > 180 || lat != lat || lng != lng {
@@ -244,8 +279,12 @@ func (e *Engine) ManualAssign(ctx context.Context, orderID, techID string, p smp
 	if tech.City != o.City {
 		why = append(why, fmt.Sprintf("works in %s, the order is in %s", tech.City, o.City))
 	}
-	if !tech.HasSkill(o.Service) {
-		why = append(why, fmt.Sprintf("has no %s skill", o.Service))
+	skill, err := e.d.Orders.ServiceSkill(ctx, o.Service)
+	if err != nil {
+		return nil, err
+	}
+	if !tech.HasSkill(skill) {
+		why = append(why, fmt.Sprintf("has no %s skill (service %s)", skill, o.Service))
 	}
 	pos, ok, err := e.d.Geo.Get(ctx, techID)
 	if err != nil {
@@ -280,7 +319,8 @@ type ManualCandidate struct {
 	Name string `json:"name"`
 }
 
-// Candidates lists free technicians near an order for manual dispatch.
+// Candidates lists free, active technicians with the order's skill (the
+// service's, from the catalogue) near an order for manual dispatch.
 func (e *Engine) Candidates(ctx context.Context, orderID string, limit int) ([]ManualCandidate, error) {
 	o, err := e.d.Store.FindOrderByID(ctx, orderID)
 	if err != nil {
@@ -290,18 +330,33 @@ func (e *Engine) Candidates(ctx context.Context, orderID string, limit int) ([]M
 	if city == nil {
 		return nil, smp.Errorf(smp.ENOTFOUND, "city %s is not served", o.City)
 	}
+	skill, err := e.d.Orders.ServiceSkill(ctx, o.Service)
+	if err != nil {
+		return nil, err
+	}
 	radius := city.RadiusStepsKm[len(city.RadiusStepsKm)-1] * 1000
-	found, err := e.d.Geo.Nearby(ctx, o.City, o.Service, o.Lat, o.Lng, radius, limit)
+	found, err := e.d.Geo.Nearby(ctx, o.City, skill, o.Lat, o.Lng, radius, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return []ManualCandidate{}, nil
+	}
+	ids := make([]string, len(found))
+	for i, c := range found {
+		ids[i] = c.TechnicianID
+	}
+	techs, err := e.d.Store.FindTechniciansByID(ctx, ids...)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ManualCandidate, 0, len(found))
 	for _, c := range found {
-		mc := ManualCandidate{Candidate: c}
-		if t, err := e.d.Store.FindTechnicianByID(ctx, c.TechnicianID); err == nil {
-			mc.Name = t.Name
+		t := techs[c.TechnicianID]
+		if t == nil || !t.Status.Active() {
+			continue // suspended since the geo index listed them
 		}
-		out = append(out, mc)
+		out = append(out, ManualCandidate{Candidate: c, Name: t.Name})
 	}
 	return out, nil
 }

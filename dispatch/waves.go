@@ -74,6 +74,12 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	if o, err = e.d.Store.FindOrderByID(ctx, orderID); err != nil || o.Stage != smp.StageDispatching {
 		return err
 	}
+	// Technicians are matched by the service's skill, which may differ
+	// from its code (the catalogue's, cached by the order service).
+	skill, err := e.d.Orders.ServiceSkill(ctx, o.Service)
+	if err != nil {
+		return err
+	}
 	trace, err := e.d.Store.FindDispatchTrace(ctx, orderID)
 	if err != nil {
 		return err
@@ -106,7 +112,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 			}
 		}
 		now := e.cfg.Now().UTC()
-		cands, idx, err := e.findCandidates(ctx, o, city, radiusIdx, excluded, city.WaveSize)
+		cands, idx, err := e.findCandidates(ctx, o, skill, city, radiusIdx, excluded, city.WaveSize)
 		if err != nil {
 			return err
 		}
@@ -114,7 +120,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		radiusM := city.RadiusStepsKm[min(idx, len(city.RadiusStepsKm)-1)] * 1000
 		w := smp.DispatchWave{OrderID: orderID, Round: round, Wave: wave, RadiusM: radiusM, StartedAt: now, Candidates: len(cands)}
 		if len(cands) == 0 {
-			w.Note = fmt.Sprintf("no free technician with skill %s within %.0f km", o.Service, radiusM/1000)
+			w.Note = fmt.Sprintf("no free technician with skill %s within %.0f km", skill, radiusM/1000)
 			// A held order retried every RetryAfter finds nobody again and
 			// again: the trace records the hold once, not a row per retry.
 			if !repeatsLastWave(trace.Waves, w) {
@@ -127,7 +133,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		if err := e.d.Store.AddDispatchWave(ctx, w); err != nil {
 			return err
 		}
-		assigned, err := e.offer(ctx, r, o, round, wave, radiusM, cands, excluded)
+		assigned, err := e.offer(ctx, r, o, skill, round, wave, radiusM, cands, excluded)
 		if err != nil || assigned {
 			return err
 		}
@@ -178,12 +184,16 @@ func (e *Engine) keepLease(ctx context.Context, lose context.CancelCauseFunc, or
 	}
 }
 
-// findCandidates returns up to n technicians for the order, searching the
-// city's radius steps from index idx outward; it returns the step used.
-func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.City, idx int, excluded map[string]bool, n int) ([]smp.Candidate, int, error) {
+// findCandidates returns up to n technicians with skill for the order,
+// searching the city's radius steps from index idx outward; it returns the
+// step used.
+func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, skill string, city *smp.City, idx int, excluded map[string]bool, n int) ([]smp.Candidate, int, error) {
 	for ; idx < len(city.RadiusStepsKm); idx++ {
 		radiusM := city.RadiusStepsKm[idx] * 1000
-		found, err := e.d.Geo.Nearby(ctx, o.City, o.Service, o.Lat, o.Lng, radiusM, n+len(excluded)+16)
+		found, err := e.d.Geo.Nearby(ctx, o.City, skill, o.Lat, o.Lng, radiusM, n+len(excluded)+16)
+		if err == nil {
+			found, err = e.active(ctx, found) // not suspended since the index listed them
+		}
 		if err == nil {
 			found, err = e.available(ctx, found) // their hours, days off and radius
 		}
@@ -228,7 +238,7 @@ func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, city *smp.Cit
 
 // offer sends one wave and waits for it to resolve. It returns true when
 // the order was assigned or closed.
-func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave int, radiusM float64, cands []smp.Candidate, excluded map[string]bool) (bool, error) {
+func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, skill string, round, wave int, radiusM float64, cands []smp.Candidate, excluded map[string]bool) (bool, error) {
 	now := e.cfg.Now().UTC()
 	expires := now.Add(e.cfg.InvitationTTL)
 	invs := make([]smp.Invitation, len(cands))
@@ -238,7 +248,7 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, round, wave in
 			Wave: wave, DistanceM: c.DistanceM, SentAt: now, ExpiresAt: expires}
 		recs[i] = smp.OfferRecord{InvitationID: invs[i].ID, OrderID: o.ID, TechnicianID: c.TechnicianID, Round: round, Wave: wave, Rank: i + 1,
 			DistanceM: c.DistanceM, State: smp.InvitationSent, SentAt: now, ExpiresAt: expires,
-			RankReason: fmt.Sprintf("#%d nearest free %s technician within %.0f km (%.0f m away)", i+1, o.Service, radiusM/1000, c.DistanceM)}
+			RankReason: fmt.Sprintf("#%d nearest free %s technician within %.0f km (%.0f m away)", i+1, skill, radiusM/1000, c.DistanceM)}
 		excluded[c.TechnicianID] = true
 	}
 	// Invitations first: when Redis refuses them (out of memory) the

@@ -148,6 +148,25 @@ func (s *Service) Reload(ctx context.Context) error {
 	return nil
 }
 
+// ServiceSkill returns the skill a technician needs for an order of the
+// service code: the cached catalogue's, read again (as CreateOrder does)
+// when the code is unknown or the copy older than catalogMaxAge. The code
+// itself for a service the catalogue does not have.
+func (s *Service) ServiceSkill(ctx context.Context, code string) (string, error) {
+	_, sv := s.lookup("", code)
+	if sv == nil || s.cfg.Now().Sub(s.loadedAt()) > catalogMaxAge {
+		if err := s.Reload(ctx); err != nil && sv == nil {
+			return "", err
+		} else if err == nil {
+			_, sv = s.lookup("", code)
+		}
+	}
+	if sv == nil {
+		return code, nil
+	}
+	return sv.SkillOrCode(), nil
+}
+
 // Cities returns the catalogue's cities.
 func (s *Service) Cities() []*smp.City {
 	s.mu.RLock()
