@@ -40,13 +40,19 @@ type Config struct {
 	Store  Store
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Suspended, when set, is told of a technician a committed change
+	// (deactivate, an update, an import row) left suspended, after the
+	// commit: the platform takes them out of dispatch and closes their
+	// WebSocket at once.
+	Suspended func(ctx context.Context, technicianID string)
 }
 
 // Service creates, reads, updates and deactivates catalogue records.
 type Service struct {
-	store Store
-	now   func() time.Time
-	log   *slog.Logger
+	store     Store
+	now       func() time.Time
+	log       *slog.Logger
+	suspended func(ctx context.Context, technicianID string)
 }
 
 // New returns the service; EINVALID without a store.
@@ -60,7 +66,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: cfg.Store, now: cfg.Now, log: cfg.Logger.With("service", "catalog")}, nil
+	return &Service{store: cfg.Store, now: cfg.Now, log: cfg.Logger.With("service", "catalog"), suspended: cfg.Suspended}, nil
+}
+
+// committed tells Config.Suspended of a technician that the committed
+// change v left suspended.
+func (s *Service) committed(ctx context.Context, v any) {
+	if t, ok := v.(*smp.Technician); ok && s.suspended != nil && t.Status == smp.StatusSuspended {
+		s.suspended(context.WithoutCancel(ctx), t.ID)
+	}
 }
 
 // Kinds are the record kinds, in the order an import applies them (a
@@ -131,6 +145,9 @@ func (s *Service) Update(ctx context.Context, p smp.Principal, kind, key string,
 		v, changed, err = k.update(ctx, s, tx, p, key, fields, reason)
 		return err
 	})
+	if err == nil && changed {
+		s.committed(ctx, v)
+	}
 	return v, changed, err
 }
 
@@ -149,6 +166,9 @@ func (s *Service) Deactivate(ctx context.Context, p smp.Principal, kind, key, re
 		v, changed, err = k.deactivate(ctx, s, tx, p, key, reason)
 		return err
 	})
+	if err == nil && changed {
+		s.committed(ctx, v)
+	}
 	return v, changed, err
 }
 

@@ -259,3 +259,52 @@ func TestListPaging(t *testing.T) {
 		t.Fatalf("active cities %v %v", items, err)
 	}
 }
+
+// TestSuspendedHook: Config.Suspended is told of each technician a
+// committed change suspends (deactivate, an update of the status, an
+// import row), after the commit, and of nothing else: not a dry run, not
+// an unchanged record, not another kind.
+func TestSuspendedHook(t *testing.T) {
+	t.Parallel()
+	db, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db"), Now: func() time.Time { return now }})
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	var told []string
+	s, err := catalog.New(catalog.Config{Store: db, Now: func() time.Time { return now }, Suspended: func(ctx context.Context, id string) {
+		tech, err := db.FindTechnicianByID(ctx, id)
+		if err != nil || tech.Status != smp.StatusSuspended {
+			t.Errorf("told of %s before the suspension committed: %+v %v", id, tech, err)
+		}
+		told = append(told, id)
+	}})
+	must(t, err)
+	basics(t, s)
+	for _, phone := range []string{"+84901234561", "+84901234562", "+84901234563"} {
+		create(t, s, "technicians", `{"partner_id":"P001","name":"Thợ","phone":"`+phone+`","city":"HCMC","skills":["aircon_repair"]}`)
+	}
+	_, _, err = s.Deactivate(ctx, olga, "technicians", "T0001", "fraud investigation")
+	must(t, err)
+	_, _, err = s.Deactivate(ctx, olga, "technicians", "T0001", "again")
+	must(t, err)
+	_, _, err = s.Update(ctx, olga, "technicians", "T0002", json.RawMessage(`{"status":"suspended"}`), "partner asked")
+	must(t, err)
+	_, _, err = s.Update(ctx, olga, "technicians", "T0003", json.RawMessage(`{"name":"Thợ ba"}`), "renamed")
+	must(t, err)
+	_, _, err = s.Deactivate(ctx, olga, "customers", "C0404", "unknown")
+	wantCode(t, "unknown customer", err, smp.ENOTFOUND)
+	b, err := catalog.ParseFile("technicians.yaml", []byte(`technicians:
+- {partner_id: P001, name: Thợ, phone: "+84901234563", city: HCMC, skills: [aircon_repair], status: suspended}
+`), "")
+	must(t, err)
+	if _, err := s.Import(ctx, olga, b, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != 2 {
+		t.Fatalf("after a dry run: told of %v, want [T0001 T0002]", told)
+	}
+	rep, err := s.Import(ctx, olga, b, false, "")
+	must(t, err)
+	if rep.Updated != 1 || strings.Join(told, " ") != "T0001 T0002 T0003" {
+		t.Fatalf("told of %v (import %+v), want [T0001 T0002 T0003]", told, rep)
+	}
+}

@@ -139,7 +139,7 @@ func (s *Service) Import(ctx context.Context, p smp.Principal, b Batch, dryRun b
 		err := s.store.InTx(ctx, func(tx smp.Tx) error {
 			rep.Rows, rep.Created, rep.Updated, rep.Unchanged, rep.Refused = rep.Rows[:0], 0, 0, 0, 0
 			if err := each(func(kind string, i int, row json.RawMessage) error {
-				rr, err := s.importRow(ctx, tx, p, kind, i, row, reason)
+				rr, _, err := s.importRow(ctx, tx, p, kind, i, row, reason)
 				rep.add(rr)
 				return err
 			}); err != nil {
@@ -154,9 +154,10 @@ func (s *Service) Import(ctx context.Context, p smp.Principal, b Batch, dryRun b
 	}
 	err := each(func(kind string, i int, row json.RawMessage) error {
 		var rr RowResult
+		var v any
 		err := s.store.InTx(ctx, func(tx smp.Tx) error {
 			var err error
-			rr, err = s.importRow(ctx, tx, p, kind, i, row, reason)
+			rr, v, err = s.importRow(ctx, tx, p, kind, i, row, reason)
 			if err == nil && rr.Result == Refused {
 				return errRefused // roll back whatever the row wrote
 			}
@@ -164,6 +165,9 @@ func (s *Service) Import(ctx context.Context, p smp.Principal, b Batch, dryRun b
 		})
 		if err != nil && !errors.Is(err, errRefused) {
 			return err
+		}
+		if rr.Result == Updated {
+			s.committed(ctx, v)
 		}
 		rep.add(rr)
 		return nil
@@ -178,16 +182,17 @@ func (s *Service) Import(ctx context.Context, p smp.Principal, b Batch, dryRun b
 
 var errRefused = errors.New("row refused")
 
-// importRow applies one row; a refusal is a result, not an error (the
-// error is for the database failing).
-func (s *Service) importRow(ctx context.Context, tx smp.Tx, p smp.Principal, kind string, i int, row json.RawMessage, reason string) (RowResult, error) {
+// importRow applies one row and returns the record it wrote (an update's
+// new value); a refusal is a result, not an error (the error is for the
+// database failing).
+func (s *Service) importRow(ctx context.Context, tx smp.Tx, p smp.Principal, kind string, i int, row json.RawMessage, reason string) (RowResult, any, error) {
 	rr := RowResult{Kind: kind, Row: i}
-	refuse := func(err error) (RowResult, error) {
+	refuse := func(err error) (RowResult, any, error) {
 		if smp.ErrorCode(err) == smp.EINTERNAL {
-			return rr, err
+			return rr, nil, err
 		}
 		rr.Result, rr.Reason = Refused, smp.ErrorMessage(err)
-		return rr, nil
+		return rr, nil, nil
 	}
 	k, err := kindOps(kind)
 	if err != nil {
@@ -207,10 +212,10 @@ func (s *Service) importRow(ctx context.Context, tx smp.Tx, p smp.Principal, kin
 			return refuse(err)
 		}
 		rr.Result = Created
-		return rr, nil
+		return rr, nil, nil
 	}
 	rr.Key = key
-	_, changed, err := k.update(ctx, s, tx, p, key, fields, reason)
+	v, changed, err := k.update(ctx, s, tx, p, key, fields, reason)
 	if err != nil {
 		return refuse(err)
 	}
@@ -218,7 +223,7 @@ func (s *Service) importRow(ctx context.Context, tx smp.Tx, p smp.Principal, kin
 	if changed {
 		rr.Result = Updated
 	}
-	return rr, nil
+	return rr, v, nil
 }
 
 // ParseFile reads an import file: YAML (or JSON) with a list per kind
