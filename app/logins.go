@@ -51,6 +51,13 @@ func (a *App) initLogins(ctx context.Context) (startstop.Service, error) {
 // loggedOut tells a technician whose sessions ops revoked, wherever their
 // WebSocket is (through Redis to another process), and the hub closes it.
 func (a *App) loggedOut(kind, ownerID string) {
+	a.logOut(kind, ownerID, "session revoked; log in again")
+}
+
+// logOut sends a technician logged_out with reason wherever their
+// WebSocket is (through Redis to another process); the hub holding it
+// closes it after writing the message.
+func (a *App) logOut(kind, ownerID, reason string) {
 	if kind != smp.OwnerTechnician {
 		return
 	}
@@ -59,8 +66,24 @@ func (a *App) loggedOut(kind, ownerID string) {
 		n = a.broadcaster
 	}
 	if n != nil {
-		n.Notify(ownerID, smp.TechnicianMessage{Type: smp.MessageLoggedOut, Reason: "session revoked; log in again"})
+		n.Notify(ownerID, smp.TechnicianMessage{Type: smp.MessageLoggedOut, Reason: reason})
 	}
+}
+
+// technicianSuspended takes a technician onboarding has just suspended
+// out of dispatch at once, whatever process holds their connection:
+// offline in the geo index with their open offers withdrawn (the engine),
+// then their live WebSocket told (logged_out) and closed, as a revoked
+// session's is. Their session is refused from now on (auth checks the
+// account per request), and so is a reconnect.
+func (a *App) technicianSuspended(ctx context.Context, id string) {
+	if a.Engine != nil {
+		if err := a.Engine.TechnicianSuspended(ctx, id); err != nil {
+			// Candidate selection skips suspended technicians anyway.
+			a.Log.Warn("suspended technician: taking them out of dispatch", "technician_id", id, "err", err)
+		}
+	}
+	a.logOut(smp.OwnerTechnician, id, "account suspended")
 }
 
 // smsOutbox is the simulated provider's outbox for the admin API, or nil.

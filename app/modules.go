@@ -494,7 +494,7 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	if a.Actions, err = ops.New(actCfg); err != nil {
 		return nil, err
 	}
-	a.Catalog, err = catalog.New(catalog.Config{Store: a.Store, Now: a.Cfg.Now, Logger: a.Log})
+	a.Catalog, err = catalog.New(catalog.Config{Store: a.Store, Now: a.Cfg.Now, Logger: a.Log, Suspended: a.technicianSuspended})
 	return nil, err
 }
 
