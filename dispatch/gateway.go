@@ -284,7 +284,11 @@ func (e *Engine) ManualAssign(ctx context.Context, orderID, techID string, p smp
 		return nil, err
 	}
 	if !tech.HasSkill(skill) {
-		why = append(why, fmt.Sprintf("has no %s skill (service %s)", skill, o.Service))
+		if skill == o.Service {
+			why = append(why, fmt.Sprintf("has no %s skill", skill))
+		} else {
+			why = append(why, fmt.Sprintf("has no %s skill (service %s)", skill, o.Service))
+		}
 	}
 	pos, ok, err := e.d.Geo.Get(ctx, techID)
 	if err != nil {
