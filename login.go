@@ -12,8 +12,8 @@ import (
 // by the database on the embedded default and under the runbook's
 // session:* keys on Redis.
 
-// MessageLoggedOut tells a technician's app that ops revoked its session;
-// the WebSocket closes after it.
+// MessageLoggedOut tells a technician's app that ops revoked its session
+// or suspended the technician; the WebSocket closes after it.
 const MessageLoggedOut = "logged_out"
 
 // Session owner kinds.
