@@ -54,6 +54,8 @@ func (e *Event) Topic() string {
 		return TopicOrders
 	case strings.HasPrefix(e.Type, "payment."), strings.HasPrefix(e.Type, "inside."):
 		return TopicPayments
+	case strings.HasPrefix(e.Type, "masterdata."): // masterdata.<table>.changed
+		return strings.TrimSuffix(e.Type, ".changed")
 	default:
 		return TopicPartners
 	}

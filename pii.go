@@ -38,6 +38,7 @@ var columnLists = map[string]tableClass{
 	"alerts":                      {notPII: "annotations ends_at fingerprint labels name severity starts_at status updated_at"},
 	"audit_log":                   {pii: "actor after_state before_state reason target", notPII: "action at id role"},
 	"cities":                      {notPII: "code dispatch_config lat lng max_lat max_lng min_lat min_lng name status"},
+	"connect_offsets":             {notPII: "connector offset_json partition_key updated_at"}, // source positions (binlog file and position)
 	"customers":                   {pii: "id name phone", notPII: "status"},
 	"dispatch_offers":             {pii: "technician_id", notPII: "delivered_at distance_m expires_at invitation_id offer_rank order_id rank_reason responded_at round sent_at state wave"},
 	"dispatch_waves":              {pii: "candidates note", notPII: "order_id radius_m round started_at wave"},
@@ -64,6 +65,13 @@ var columnLists = map[string]tableClass{
 	"wallet_accounts":             {notPII: "balance_vnd floor_vnd id last_seq partner_id updated_at"},
 	"wallet_chain":                {notPII: "hash id seq"},
 	"wallet_topups":               {pii: "client_ip", notPII: "amount_vnd bank_code created_at gateway id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
+
+	// Master data (masterdata.go): what regions share; no personal data.
+	"countries":         {notPII: "code name region updated_at version"},
+	"currencies":        {notPII: "code minor_units name region updated_at version"},
+	"currency_rates":    {notPII: "from_currency rate rate_date region to_currency updated_at version"},
+	"i18n_translations": {notPII: "locale msg_key region text updated_at version"},
+	"tax_configs":       {notPII: "country name rate_bp region tax_code updated_at version"},
 
 	// sqlbus: keys and headers can name people (technician ids, dead
 	// letters' errors), values are event payloads.

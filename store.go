@@ -62,4 +62,5 @@ type Tx interface {
 	IdempotencyTx
 	WalletTx
 	TechnicianSettingsTx
+	MasterDataTx
 }

@@ -26,6 +26,7 @@ import (
 	"smp/inmem"
 	"smp/integrations"
 	"smp/kafkabus"
+	"smp/masterdata"
 	"smp/ops"
 	"smp/orders"
 	"smp/outbox"
@@ -74,6 +75,8 @@ type App struct {
 	// (nil without --connect-addr).
 	Connect    *connect.Worker
 	ConnectAPI *connectapi.Server
+	// MasterData reads and (in the owner region) edits master data.
+	MasterData *masterdata.Service
 	// Logins are customers' and technicians' logins (one-time codes by
 	// SMS, session tokens); SMS is the simulated provider when no real one
 	// is configured (nil otherwise).

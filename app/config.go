@@ -57,6 +57,12 @@ type Config struct {
 	// SessionTTL is the lifetime of a customer's or technician's login
 	// session (--session-ttl, 30 days).
 	SessionTTL time.Duration
+	// Region is this deployment's region (--region: asia, china, us, ...;
+	// smp.DefaultRegion, "global", by default); MasterRegion the region
+	// that owns and edits master data (--master-region, the global master
+	// by default): elsewhere master data is read only (issue 21).
+	Region       string
+	MasterRegion string
 	// SMSURL is the HTTP SMS gateway login codes are sent through
 	// (--sms-url); SMSToken its bearer token (SMP_SMS_TOKEN only). Without
 	// a URL, and without SMS, codes go to the simulator, whose outbox
@@ -118,6 +124,8 @@ func DefaultConfig() Config {
 		MySQLMaxConns:          32,
 		RedisPoolSize:          64,
 		Services:               "all",
+		Region:                 smp.DefaultRegion,
+		MasterRegion:           smp.DefaultRegion,
 		InvitationTTL:          20 * time.Second,
 		RetryAfter:             10 * time.Second,
 		StuckAfter:             5 * time.Minute,
@@ -157,6 +165,12 @@ func invalid(format string, args ...any) error {
 
 // Validate checks the configuration; every error is a *ConfigError.
 func (c *Config) Validate() error {
+	if c.Region == "" {
+		c.Region = smp.DefaultRegion
+	}
+	if c.MasterRegion == "" {
+		c.MasterRegion = smp.DefaultRegion
+	}
 	switch {
 	case c.Addr == "":
 		return invalid("--addr is required")
@@ -190,6 +204,10 @@ func (c *Config) Validate() error {
 		return invalid("--heartbeat-interval must be positive")
 	case c.SessionTTL != 0 && c.SessionTTL < time.Minute:
 		return invalid("--session-ttl must be at least 1m")
+	case smp.ValidRegion(c.Region) != nil:
+		return invalid("--region %q: lowercase letters and digits, starting with a letter, at most 16 (asia, china, us)", c.Region)
+	case smp.ValidRegion(c.MasterRegion) != nil:
+		return invalid("--master-region %q: lowercase letters and digits, starting with a letter, at most 16", c.MasterRegion)
 	}
 	if _, err := c.ServiceSet(); err != nil {
 		return err

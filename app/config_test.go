@@ -29,6 +29,8 @@ func TestConfigValidate(t *testing.T) {
 		{"NegativeRetention", func(c *Config) { c.RetentionOutbox = -time.Hour }},
 		{"ProcessedShorterThanBus", func(c *Config) { c.RetentionProcessed = time.Hour }},
 		{"ProcessedPrunedBusKept", func(c *Config) { c.RetentionBus = 0 }},
+		{"Region", func(c *Config) { c.Region = "Asia-Pacific" }},
+		{"MasterRegion", func(c *Config) { c.MasterRegion = "us east" }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -23,6 +23,7 @@ import (
 	"smp/httpapi"
 	"smp/inmem"
 	"smp/internal/startstop"
+	"smp/masterdata"
 	"smp/ops"
 	"smp/orders"
 	"smp/outbox"
@@ -479,7 +480,10 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 		return nil, err
 	}
 	a.Status = status.New(status.Config{FromAlerts: a.Cfg.StatusFromAlerts, CacheFor: 5 * time.Second, Now: a.Cfg.Now, Rules: rules}, a.Store)
-	actCfg := ops.Config{Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Status: a.Status, Dispatch: a.Engine,
+	if a.MasterData, err = masterdata.New(masterdata.Config{Region: a.Cfg.Region, Owner: a.Cfg.MasterRegion, Now: a.Cfg.Now}, a.Store); err != nil {
+		return nil, err
+	}
+	actCfg := ops.Config{MasterData: a.MasterData, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
 		LoggedOut: a.loggedOut}
 	if integ.Inside != nil {
@@ -508,7 +512,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
 			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Catalog: a.Catalog,
-			Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
+			MasterData: a.MasterData, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
 	return a.HTTP, err
 }
 

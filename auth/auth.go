@@ -111,6 +111,10 @@ var Permissions = map[string][]smp.Role{
 	// configurations and offset changes for ops.
 	"connect.view":   roleAny,
 	"connect.manage": roleOps,
+	// Master data (issue 21): rates and taxes are finance's, countries,
+	// currencies and translations ops'; everyone reads them.
+	"masterdata.write": {smp.RoleOps, smp.RoleFinance},
+	"masterdata.view":  roleAny,
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is

@@ -25,6 +25,7 @@ import (
 	"smp/flags"
 	"smp/internal/panics"
 	"smp/internal/startstop"
+	"smp/masterdata"
 	"smp/ops"
 	"smp/payments"
 	"smp/status"
@@ -124,6 +125,8 @@ type Deps struct {
 	// Catalog onboards cities, services, partners, technicians and
 	// customers (admin_catalog.go); without, those routes answer 503.
 	Catalog *catalog.Service
+	// MasterData, when set, serves /admin/masterdata (issue 21).
+	MasterData *masterdata.Service
 	// Logins, when set, serves /v1/auth (one-time codes by SMS, session
 	// tokens), and /v1 and the WebSocket accept its session tokens.
 	// Sessions is its store, listed at /admin/sessions.
@@ -477,6 +480,7 @@ func (s *Server) routes() {
 		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.can("orders.mark_paid", s.handleMarkPaid))
 	}
 	s.walletRoutes()
+	s.masterDataRoutes()
 	s.catalogRoutes()
 	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -99,7 +99,9 @@ type Config struct {
 	Wallets  Wallets
 	Status   Status
 	Dispatch Dispatcher
-	Breakers []Breaker
+	// MasterData edits the master-data tables (issue 21).
+	MasterData MasterData
+	Breakers   []Breaker
 	// Sessions are customers' and technicians' logins (revocations are
 	// audited: ops/logins.go); Technicians sets their settings.
 	Sessions    Sessions

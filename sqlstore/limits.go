@@ -43,3 +43,30 @@ func checkSizes(what string, fs ...field) error {
 	}
 	return nil
 }
+
+// masterKindSize is the column size of each master-data field kind in
+// migration 0014_masterdata (text fields are VARCHAR(Max) of their
+// smp.MasterField); int fields are BIGINT.
+var masterKindSize = map[smp.MasterKind]int{
+	smp.KindCountry: 2, smp.KindCurrency: 3, smp.KindLocale: 5, smp.KindCode: 50,
+	smp.KindDecimal: 33, smp.KindDate: 10, smp.KindInt: 10,
+}
+
+// maxRegion is the size of the region columns (smp.ValidRegion's 16).
+const maxRegion = 16
+
+func checkMasterSizes(r smp.MasterRecord) error {
+	t, err := smp.FindMasterTable(r.Table)
+	if err != nil {
+		return err
+	}
+	fs := []field{chars("region", r.Region, maxRegion)}
+	for _, f := range t.Fields {
+		max := masterKindSize[f.Kind]
+		if f.Kind == smp.KindText {
+			max = f.Max
+		}
+		fs = append(fs, chars(f.Name, r.Fields[f.Name], max))
+	}
+	return checkSizes("put "+t.Name, fs...)
+}

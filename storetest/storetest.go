@@ -39,6 +39,7 @@ type Store interface {
 	smp.SessionStore
 	smp.TechnicianSettingsStore
 	smp.ConnectOffsetStore
+	smp.MasterDataStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -52,7 +53,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, masterDataTests} {
 		all = append(all, group...)
 	}
 	return all

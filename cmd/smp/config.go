@@ -88,6 +88,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DashboardSampleEvery, "dashboard-sample-every", d.DashboardSampleEvery, "how often the admin dashboard's latency history is sampled")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", d.HeartbeatInterval, "how often this process records its liveness in the database; dispatch_engine_up is 0 three intervals after the last engine's")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", d.SessionTTL, "lifetime of a customer's or technician's login session")
+	fs.StringVar(&c.Region, "region", d.Region, "this deployment's region (asia, china, us, ...)")
+	fs.StringVar(&c.MasterRegion, "master-region", d.MasterRegion, "the region that owns and edits master data (countries, currencies, currency_rates, tax_configs, i18n_translations)")
 	fs.StringVar(&c.SMSURL, "sms-url", "", "HTTP SMS gateway for login codes (POST {\"to\",\"text\"}; token in SMP_SMS_TOKEN); default: the SMS simulator, read at GET /admin/sms/outbox")
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", d.HTTPReadTimeout, "longest time to read a request, body included (WebSockets exempt)")
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", d.HTTPWriteTimeout, "longest time to write an answer (WebSockets exempt)")

@@ -63,6 +63,7 @@ var layout = map[string]kind{
 	"smp/wallet":       logic,
 	"smp/vnpay":        logic,
 	"smp/connect":      logic,
+	"smp/masterdata":   logic,
 
 	"smp/httpapi":    transport,
 	"smp/wsapi":      transport,
