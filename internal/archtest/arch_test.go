@@ -64,6 +64,7 @@ var layout = map[string]kind{
 	"smp/vnpay":        logic,
 	"smp/connect":      logic,
 	"smp/masterdata":   logic,
+	"smp/replication":  logic,
 
 	"smp/httpapi":    transport,
 	"smp/wsapi":      transport,
