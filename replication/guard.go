@@ -5,9 +5,10 @@
 // path needs whatever its transport: the names (RemoteTopic,
 // SourceTable), the PII guard that refuses, counts and logs anything that
 // is not allowlisted non-PII master data (Guard), and the target's apply,
-// once by (table, key, version) (Apply). The agent that moves records
-// between two regions' buses, its heartbeats, checkpoints and lag are not
-// built yet (docs/architecture.md).
+// once by (table, key, version) (Apply), and the Agent of one path
+// between two regions' buses (agent.go). Not built yet
+// (docs/architecture.md): running agents from serve or smp replicate,
+// checkpoints kept on the target, leases among three agents, the lag.
 package replication
 
 import (

@@ -1,0 +1,11 @@
+package replication
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"smp/internal/envtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(envtest.Main(m)) }
