@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -272,12 +273,18 @@ func hashFields(fields ...string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// NoFloor is the floor of a wallet nobody configured one for: it never
+// stops offers. A floor is opt-in (SetWalletFloor); a new partner's wallet
+// may go below zero until finance sets one.
+const NoFloor = math.MinInt64
+
 // WalletAccount is a ledger account and its balance (credits − debits).
 type WalletAccount struct {
 	ID         string `json:"account"`
 	PartnerID  string `json:"partner_id,omitempty"` // for a partner's wallet
 	BalanceVND int64  `json:"balance_vnd"`
-	// FloorVND: below it a partner's technicians get no new offers.
+	// FloorVND: below it a partner's technicians get no new offers
+	// (NoFloor when none is configured).
 	FloorVND  int64     `json:"floor_vnd"`
 	LastSeq   int64     `json:"last_seq"` // the last entry that moved it
 	UpdatedAt time.Time `json:"updated_at"`

@@ -532,6 +532,10 @@ func (a *App) initOrderIntake(ctx context.Context) (startstop.Service, error) {
 	if err := a.Orders.AddIntake(r, orders.IntakeConfig{Queue: a.queue, Flags: a.Flags}); err != nil {
 		return nil, err
 	}
+	// The wallet's commission on order.completed, on the same router.
+	if err := a.Wallet.AddIntake(r); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

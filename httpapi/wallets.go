@@ -72,10 +72,16 @@ func (s *Server) canTopup(r *http.Request, partner string) error {
 		}
 		return nil
 	}
-	if smp.ErrorCode(err) != smp.EFORBIDDEN {
+	if c := smp.ErrorCode(err); c != smp.EFORBIDDEN && c != smp.EUNAUTHORIZED {
 		return err
 	}
-	p, err := s.auth.Admin(r.Context(), tok)
+	// Not a partner's token: an admin's (the configured admin token is
+	// not in the token table), or the partner-token error stands.
+	p, aerr := s.auth.Admin(r.Context(), tok)
+	if smp.ErrorCode(aerr) == smp.EUNAUTHORIZED && smp.ErrorCode(err) == smp.EFORBIDDEN {
+		return err
+	}
+	err = aerr
 	if err != nil {
 		return err
 	}

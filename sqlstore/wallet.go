@@ -315,8 +315,8 @@ func (tx *Tx) moveBalance(ctx context.Context, account string, delta, seq, at in
 }
 
 func (tx *Tx) ensureAccount(ctx context.Context, account string, at int64) error {
-	_, err := tx.tx.ExecContext(ctx, tx.db.dialect.InsertIgnore+` INTO wallet_accounts (id, partner_id, balance_vnd, floor_vnd, last_seq, updated_at) VALUES (?,?,0,0,0,?)`,
-		account, smp.PartnerOfAccount(account), at)
+	_, err := tx.tx.ExecContext(ctx, tx.db.dialect.InsertIgnore+` INTO wallet_accounts (id, partner_id, balance_vnd, floor_vnd, last_seq, updated_at) VALUES (?,?,0,?,0,?)`,
+		account, smp.PartnerOfAccount(account), int64(smp.NoFloor), at)
 	if err != nil {
 		return fmt.Errorf("sqlstore: wallet account %s: %w", account, err)
 	}

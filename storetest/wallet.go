@@ -150,7 +150,7 @@ func testPostWallet(t *testing.T, s Store) {
 	}
 	a, err := s.FindWalletAccount(ctx, "partner:P1")
 	must(t, err)
-	if a.PartnerID != "P1" || a.BalanceVND != 350_000 || a.LastSeq != 5 || a.State() != smp.WalletActive {
+	if a.PartnerID != "P1" || a.BalanceVND != 350_000 || a.LastSeq != 5 || a.State() != smp.WalletActive || a.FloorVND != smp.NoFloor {
 		t.Fatalf("partner account %+v", a)
 	}
 }

@@ -55,8 +55,15 @@ func (s *Service) SetFloor(ctx context.Context, p smp.Principal, partnerID strin
 		}
 		w = toWallet(a)
 		return tx.AddAudit(ctx, smp.AuditEntry{At: s.cfg.Now().UTC(), Actor: p.Name, Role: p.Role, Action: "wallet.set_floor", Target: "partner:" + partnerID,
-			Before: fmt.Sprintf(`{"floor_vnd":%d}`, before.FloorVND), After: fmt.Sprintf(`{"floor_vnd":%d,"state":%q}`, w.FloorVND, w.State),
+			Before: fmt.Sprintf(`{"floor_vnd":%s}`, floorText(before.FloorVND)), After: fmt.Sprintf(`{"floor_vnd":%s,"state":%q}`, floorText(w.FloorVND), w.State),
 			Reason: strings.TrimSpace(reason)})
 	})
 	return w, err
+}
+
+func floorText(f *int64) string {
+	if f == nil {
+		return "null"
+	}
+	return fmt.Sprint(*f)
 }

@@ -128,6 +128,11 @@ func TestOfferGate(t *testing.T) {
 		return fmt.Sprint(got)
 	}
 	all := fmt.Sprint(cands)
+	// A wallet below zero without a configured floor stops nothing.
+	f.post(t, smp.Posting{ID: "commission:x", Type: smp.WalletCommission, PartnerID: "P002", AmountVND: -5_000, OrderID: "x", Actor: "system:wallet"})
+	if w, _ := f.svc.FindWallet(ctx, "P002"); w.BalanceVND != -5_000 || w.FloorVND != nil || w.State != smp.WalletActive {
+		t.Fatalf("P002 without a floor: %+v", w)
+	}
 	if got := gate(); got != all {
 		t.Fatalf("no floors: %s", got)
 	}

@@ -162,7 +162,7 @@ func Event(e *smp.WalletEntry, clientIP string) smp.Event {
 type Wallet struct {
 	PartnerID  string    `json:"partner_id"`
 	BalanceVND int64     `json:"balance_vnd"`
-	FloorVND   int64     `json:"floor_vnd"`
+	FloorVND   *int64    `json:"floor_vnd"` // null: no floor configured
 	State      string    `json:"state"`
 	LastSeq    int64     `json:"last_seq"`
 	UpdatedAt  time.Time `json:"updated_at"`
@@ -173,7 +173,7 @@ type Wallet struct {
 func (s *Service) FindWallet(ctx context.Context, partnerID string) (*Wallet, error) {
 	a, err := s.store.FindWalletAccount(ctx, smp.PartnerAccount(partnerID))
 	if smp.ErrorCode(err) == smp.ENOTFOUND {
-		a = &smp.WalletAccount{ID: smp.PartnerAccount(partnerID), PartnerID: partnerID}
+		a = &smp.WalletAccount{ID: smp.PartnerAccount(partnerID), PartnerID: partnerID, FloorVND: smp.NoFloor}
 	} else if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,12 @@ func (s *Service) FindWallet(ctx context.Context, partnerID string) (*Wallet, er
 }
 
 func toWallet(a *smp.WalletAccount) *Wallet {
-	return &Wallet{PartnerID: a.PartnerID, BalanceVND: a.BalanceVND, FloorVND: a.FloorVND, State: a.State(), LastSeq: a.LastSeq, UpdatedAt: a.UpdatedAt}
+	w := &Wallet{PartnerID: a.PartnerID, BalanceVND: a.BalanceVND, State: a.State(), LastSeq: a.LastSeq, UpdatedAt: a.UpdatedAt}
+	if a.FloorVND != smp.NoFloor {
+		f := a.FloorVND
+		w.FloorVND = &f
+	}
+	return w
 }
 
 // FindWallets lists the partners' wallets that a posting or a floor has

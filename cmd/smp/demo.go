@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -115,6 +116,21 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 		cfg.WMSURL = url
 	}
 
+	// VNPay, simulated unless configured: partners top up their wallets
+	// through it (payment page paid at once, IPN a second later).
+	var vnp *sim.VNPay
+	if cfg.VNPayHashSecrets == "" {
+		cfg.VNPayTmnCode, cfg.VNPayHashSecrets = "SMPDEMO1", sim.NewToken("vnp_")
+		vnp = &sim.VNPay{TmnCode: cfg.VNPayTmnCode, Secret: []byte(cfg.VNPayHashSecrets), AutoPay: true, Seed: 1}
+		vnp.SetFaults(sim.VNPayFaults{Delay: time.Second})
+		url, stop, err := serveSim(vnp)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.VNPayPayURL, cfg.VNPayAPIURL = url+"/paymentv2/vpcpay.html", url+"/merchant_webapi/api/transaction"
+	}
+
 	if cfg.SMSURL == "" && cfg.SMS == nil {
 		cfg.SMS = &sim.SMS{} // the texts are read back from its outbox (demoLogins)
 	}
@@ -125,6 +141,10 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	base := app.HTTP.URL()
 	if inside != nil {
 		inside.WebhookURL = base + "/integrations/inside/payment-webhook"
+	}
+	if vnp != nil {
+		vnp.IPNURL = base + "/integrations/vnpay/ipn"
+		defer vnp.Close()
 	}
 	fmt.Fprintf(stdout, `SMP demo running on %s
 
@@ -164,6 +184,10 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); payCompleted(simCtx, app, base, tokens) }()
+	if vnp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); topUpPartners(simCtx, base, cfg.AdminToken) }()
+	}
 
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -180,10 +204,13 @@ loop:
 			}
 			s := st.OrdersPerStage
 			ev, _ := app.Store.CountInboxEvents(ctx)
-			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | first offer p50=%.0fms | assigned p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d\n",
+			tops, _ := app.Store.FindWalletEntries(ctx, smp.WalletEntryFilter{Type: smp.WalletTopup, Limit: 10000})
+			comms, _ := app.Store.FindWalletEntries(ctx, smp.WalletEntryFilter{Type: smp.WalletCommission, Limit: 10000})
+			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | first offer p50=%.0fms | assigned p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d | wallets topups=%d commissions=%d\n",
 				time.Since(start).Seconds(), s[smp.StageCreated], s[smp.StageDispatching], s[smp.StageAssigned], s[smp.StageInProgress],
 				s[smp.StageCompleted], s[smp.StageCancelled], st.WebSocketConnections, st.QueueLength["HCMC"], st.QueueLength["HN"], st.QueueLength["DN"],
-				st.FirstOfferLatencyMs.P50, st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ])
+				st.FirstOfferLatencyMs.P50, st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ],
+				len(tops), len(comms))
 		}
 	}
 	fmt.Fprintln(stdout, "stopping demo")
@@ -228,6 +255,43 @@ func payCompleted(ctx context.Context, app *App, base string, tokens map[string]
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/orders/"+o.ID+"/pay", nil)
 			req.Header.Set("Authorization", "Bearer "+tokens[o.CustomerID])
 			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+}
+
+// topUpPartners has a partner top its wallet up every 3 seconds, as its
+// finance staff would: POST /v1/partners/{id}/topups, then the payment
+// page (the simulated VNPay pays it and sends the IPN).
+func topUpPartners(ctx context.Context, base, token string) {
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		body := strings.NewReader(fmt.Sprintf(`{"amount_vnd":%d}`, 100_000*(1+i%10)))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/v1/partners/P%03d/topups", base, 1+i%20), body)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		var c struct {
+			PaymentURL string `json:"payment_url"`
+		}
+		json.NewDecoder(resp.Body).Decode(&c)
+		resp.Body.Close()
+		if c.PaymentURL == "" {
+			continue
+		}
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, c.PaymentURL, nil); err == nil {
+			if resp, err := client.Do(req); err == nil {
 				resp.Body.Close()
 			}
 		}

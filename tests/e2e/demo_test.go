@@ -68,6 +68,11 @@ func TestDemoCompletesOrdersWithin30s(t *testing.T) {
 	}
 	// Payments: customers paid through the simulated inside, whose signed
 	// webhooks were applied.
+	// Partners topped up through the simulated VNPay (IPNs applied), and
+	// the wallet-commission consumer debited completed orders.
+	if !regexp.MustCompile(`wallets topups=[1-9]\d* commissions=[1-9]`).MatchString(text) {
+		t.Errorf("no wallet top-up or commission in the demo's progress lines:\n%s", text)
+	}
 	if !regexp.MustCompile(`payments processed=[1-9]`).MatchString(text) {
 		t.Errorf("no payment processed in the demo's progress lines:\n%s", text)
 	}

@@ -50,7 +50,7 @@ func TestWalletsAdminAPIAndCtl(t *testing.T) {
 		return out.String() + errb.String(), err
 	}
 	t.Setenv("SMP_ADMIN_TOKEN", "fin-token")
-	if out, err := ctl("wallets", "show", "--output", "csv"); err != nil || !strings.Contains(out, "P001,465000,0,active,2,") {
+	if out, err := ctl("wallets", "show", "--output", "csv"); err != nil || !strings.Contains(out, "P001,465000,,active,2,") {
 		t.Fatalf("ctl wallets show: %v\n%s", err, out)
 	}
 	if out, err := ctl("wallets", "show", "--partner", "P001"); err != nil || !strings.Contains(out, "465000") {
