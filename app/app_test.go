@@ -130,9 +130,13 @@ func TestStopModule(t *testing.T) {
 	}
 }
 
+// noKeepAlive leaves no idle connection (and its goroutines) behind for
+// goleak once the server is gone.
+var noKeepAlive = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 func probe(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := noKeepAlive.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
