@@ -28,3 +28,36 @@ type ConnectOffsetStore interface {
 	// DeleteConnectOffsets removes every offset of the connector.
 	DeleteConnectOffsets(ctx context.Context, connector string) error
 }
+
+// Change is one committed change of a captured row, in the order the
+// database committed them (Seq): the embedded default's change table
+// (SQLite has no binlog; triggers fill it). Op is "c", "u" or "d"; Key,
+// Before and After are the row's primary key and its values as JSON
+// objects (Before empty for "c", After for "d"); TsMs is when the change
+// was written, in Unix milliseconds.
+type Change struct {
+	Seq    int64
+	Table  string
+	Op     string
+	Key    []byte
+	Before []byte
+	After  []byte
+	TsMs   int64
+}
+
+// ChangeLogStore reads the embedded change table (sqlstore on SQLite).
+type ChangeLogStore interface {
+	// ReadChanges returns up to limit changes after seq, in order.
+	// EINVALID for a limit that is not positive; EUNAVAILABLE on a backend
+	// with no change table (MySQL: read the binlog).
+	ReadChanges(ctx context.Context, after int64, limit int) ([]Change, error)
+	// ChangeLogBounds returns the highest Seq no longer kept (0 when none
+	// was removed) and the highest Seq written. EUNAVAILABLE as above.
+	ChangeLogBounds(ctx context.Context) (purged, last int64, err error)
+	// SnapshotTables reads every row of the captured tables as of one
+	// instant, calling fn with each table, key and row (the JSON a Change
+	// of the same data would carry), and returns the last Seq at that
+	// instant: the changes after it are what the snapshot does not hold.
+	// An error from fn stops the read and is returned.
+	SnapshotTables(ctx context.Context, fn func(table string, key, row []byte) error) (last int64, err error)
+}

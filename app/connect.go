@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"smp/auth"
+	"smp/cdc"
 	"smp/connect"
 	"smp/connectapi"
 	"smp/internal/startstop"
@@ -11,12 +12,29 @@ import (
 
 // initConnect builds the Kafka Connect worker (offsets in the store) and
 // its REST API on ConnectAddr, behind the admin tokens the platform's API
-// takes. The worker starts before its API and stops after it.
+// takes. On the embedded default (SQLite) the worker has the change-table
+// source and runs smp-mysql-connector with its default configuration
+// (snapshot.mode initial) onto the event bus; the MySQL binlog source is
+// not built yet, so on MySQL the worker has no connector. The worker
+// starts before its API and stops after it.
 func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
+	plugins := map[string]connect.Plugin{}
+	if a.Store.Dialect() == "sqlite" {
+		p, err := cdc.NewEmbedded(cdc.Config{Store: a.Store, Publisher: a.Bus, Wake: a.Store.CommitSignal(), Now: a.Cfg.Now, Logger: a.Log})
+		if err != nil {
+			return nil, err
+		}
+		plugins[cdc.Class] = p
+	}
 	var err error
-	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: map[string]connect.Plugin{}, Offsets: a.Store, Logger: a.Log})
+	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Logger: a.Log})
 	if err != nil {
 		return nil, err
+	}
+	if len(plugins) > 0 {
+		if _, _, err := a.Connect.PutConfig(cdc.ConnectorName, cdc.DefaultConfig()); err != nil {
+			return nil, err
+		}
 	}
 	a.ConnectAPI, err = connectapi.New(connectapi.Config{Addr: a.Cfg.ConnectAddr, Worker: a.Connect,
 		Auth: auth.NewAuthenticator(a.Store, a.Cfg.AdminToken), Logger: a.Log})

@@ -99,7 +99,7 @@ var modules = []module{
 
 	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
 	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
-	{ModuleConnect, []string{ModuleStore}, (*App).initConnect},
+	{ModuleConnect, []string{ModuleStore, ModuleEventBus}, (*App).initConnect},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.

@@ -257,8 +257,14 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) error {
 	for _, m := range msgs {
 		k := tp{m.Topic, l.PartitionFor(m.Key)}
 		hdr, _ := json.Marshal(m.Headers)
+		value := m.Value
+		if value == nil {
+			// A tombstone (Kafka's null value, as change data capture
+			// writes after a delete): the log keeps it as an empty value.
+			value = []byte{}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, off, msg_key, msg_value, headers, ts) VALUES (?,?,?,?,?,?,?)`,
-			m.Topic, k.partition, next[k], m.Key, m.Value, string(hdr), now); err != nil {
+			m.Topic, k.partition, next[k], m.Key, value, string(hdr), now); err != nil {
 			return fmt.Errorf("sqlbus: append: %w", err)
 		}
 		next[k]++

@@ -65,6 +65,7 @@ var layout = map[string]kind{
 	"smp/connect":      logic,
 	"smp/masterdata":   logic,
 	"smp/replication":  logic,
+	"smp/cdc":          logic,
 
 	"smp/httpapi":    transport,
 	"smp/wsapi":      transport,
