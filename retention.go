@@ -17,6 +17,7 @@ const (
 	PruneIdempotency    = "idempotency_keys" // customers' Idempotency-Keys
 	PruneAudit          = "audit_log"        // operator actions (kept by default)
 	PruneBus            = "bus_messages"     // the embedded event log (sqlbus)
+	PruneCDCChanges     = "cdc_changes"      // the embedded change table (change data capture; none on MySQL)
 )
 
 // PruneStore deletes rows past their retention.

@@ -287,6 +287,10 @@ func (c *Config) RetentionPolicies() []retention.Policy {
 	return []retention.Policy{
 		{Table: smp.PruneOutbox, Keep: c.RetentionOutbox},
 		{Table: smp.PruneBus, Keep: c.RetentionBus},
+		// The change table is the embedded default's binlog: kept as long
+		// as the event log (7 days, the runbook's binlog retention); a
+		// connector stopped for longer finds its position gone (INC-008).
+		{Table: smp.PruneCDCChanges, Keep: c.RetentionBus},
 		{Table: smp.PruneProcessed, Keep: c.RetentionProcessed},
 		{Table: smp.PruneDispatchWaves, Keep: c.RetentionDispatchTrace},
 		{Table: smp.PruneDispatchOffers, Keep: c.RetentionDispatchTrace},

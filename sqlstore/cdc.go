@@ -40,7 +40,7 @@ func (db *DB) ReadChanges(ctx context.Context, after int64, limit int) ([]smp.Ch
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
-	rows, err := db.fresh().QueryContext(ctx, `SELECT seq, tbl, op, row_key, COALESCE(before_json, ''), COALESCE(after_json, ''), ts_ms
+	rows, err := db.fresh().QueryContext(ctx, `SELECT seq, tbl, op, row_key, COALESCE(before_json, ''), COALESCE(after_json, ''), at / 1000
 		FROM cdc_changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: read changes: %w", err)

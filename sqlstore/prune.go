@@ -22,6 +22,7 @@ var pruneWhere = map[string]string{
 	smp.PruneInbox:          "status = 'processed' AND processed_at < ?",
 	smp.PruneIdempotency:    "created_at < ?",
 	smp.PruneAudit:          "at < ?",
+	smp.PruneCDCChanges:     "at < ?",
 }
 
 // Prune deletes one batch: a short write transaction, so that pruning a
@@ -34,6 +35,9 @@ func (db *DB) Prune(ctx context.Context, table string, before time.Time, limit i
 	}
 	if err := checkLimit(limit); err != nil {
 		return 0, err
+	}
+	if table == smp.PruneCDCChanges && db.dialect.Name != "sqlite" {
+		return 0, nil // MySQL's changes are its binlog, which expires by itself
 	}
 	res, err := db.write.ExecContext(ctx, deleteBatchSQL(db.dialect, table, where), micros(before), limit)
 	if err != nil {
