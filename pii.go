@@ -37,6 +37,7 @@ var columnLists = map[string]tableClass{
 	// sqlstore
 	"alerts":                      {notPII: "annotations ends_at fingerprint labels name severity starts_at status updated_at"},
 	"audit_log":                   {pii: "actor after_state before_state reason target", notPII: "action at id role"},
+	"cdc_changes":                 {pii: "after_json before_json", notPII: "at op row_key seq tbl"}, // SQLite only: change data capture's change table (rows of orders, order_transitions)
 	"cities":                      {notPII: "code dispatch_config lat lng max_lat max_lng min_lat min_lng name status"},
 	"connect_offsets":             {notPII: "connector offset_json partition_key updated_at"}, // source positions (binlog file and position)
 	"customers":                   {pii: "id name phone", notPII: "status"},
