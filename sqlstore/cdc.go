@@ -12,14 +12,14 @@ import (
 )
 
 // The embedded change table (smp.ChangeLogStore): on SQLite the triggers
-// of migration 0014 append every change of the captured tables to
+// of migration 0015 append every change of the captured tables to
 // cdc_changes; the snapshot builds each row's JSON from the same column
 // lists, so a snapshot row equals the change row of the same data.
 
 var _ smp.ChangeLogStore = (*DB)(nil)
 
 // cdcTables are the captured tables and their columns, in the order the
-// triggers of migration 0014 (SQLite) write them.
+// triggers of migration 0015 (SQLite) write them.
 var cdcTables = map[string][]string{
 	"orders":            {"id", "customer_id", "city", "service", "lat", "lng", "address", "price_vnd", "stage", "payment_status", "technician_id", "created_at", "stage_changed_at", "dispatch_not_before"},
 	"order_transitions": {"id", "order_id", "from_stage", "to_stage", "at", "actor", "reason"},
