@@ -27,7 +27,7 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 		plugins[cdc.Class] = p
 	}
 	var err error
-	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Logger: a.Log})
+	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Logger: a.Log, Registerer: a.Registry})
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 		}
 	}
 	a.ConnectAPI, err = connectapi.New(connectapi.Config{Addr: a.Cfg.ConnectAddr, Worker: a.Connect,
-		Auth: auth.NewAuthenticator(a.Store, a.Cfg.AdminToken), Logger: a.Log})
+		Auth: auth.NewAuthenticator(a.Store, a.Cfg.AdminToken), Logger: a.Log, Gatherer: a.Registry})
 	if err != nil {
 		return nil, err
 	}

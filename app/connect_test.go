@@ -51,6 +51,16 @@ func TestConnectModule(t *testing.T) {
 		if ts, err := a.Connect.TaskStatus("smp-mysql-connector", 0); err != nil || ts.State != "RUNNING" {
 			t.Errorf("task %+v %v", ts, err)
 		}
+		// Its /metrics (no token, as the platform's) has the INC-008 trigger.
+		resp, err := http.Get(a.ConnectAPI.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `kafka_connect_connector_status{connector="smp-mysql-connector",state="RUNNING"} 1`) {
+			t.Errorf("ConnectOnly %v: /metrics lacks the connector's status:\n%s", only, body)
+		}
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}

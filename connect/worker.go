@@ -19,6 +19,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"smp"
 	"smp/internal/startstop"
 )
@@ -78,6 +80,9 @@ type Config struct {
 	Plugins map[string]Plugin
 	Offsets OffsetStore
 	Logger  *slog.Logger
+	// Registerer, when set, gets kafka_connect_connector_status and
+	// kafka_connect_task_status.
+	Registerer prometheus.Registerer
 }
 
 // Status is a connector's status, in Connect's JSON shape.
@@ -159,7 +164,13 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger.With("service", "kafka-connect"), connectors: map[string]*connector{}}, nil
+	w := &Worker{cfg: cfg, log: cfg.Logger.With("service", "kafka-connect"), connectors: map[string]*connector{}}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(collector{w}); err != nil {
+			return nil, fmt.Errorf("connect: metrics: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // Start starts the worker and the tasks of the connectors configured
@@ -609,15 +620,4 @@ func (o offsets) Read(ctx context.Context) ([]Offset, error) {
 
 func (o offsets) Commit(ctx context.Context, offs []Offset) error {
 	return o.store.PutConnectOffsets(ctx, o.connector, offs)
-}
-
-// StateCounts returns, per connector, its state (for the metric).
-func (w *Worker) StateCounts() map[string]State {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := map[string]State{}
-	for n, c := range w.connectors {
-		out[n] = c.state
-	}
-	return out
 }

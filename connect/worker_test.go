@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"smp"
@@ -265,5 +266,76 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := w.TaskStatus("c", 2); smp.ErrorCode(err) != smp.ENOTFOUND {
 		t.Fatalf("task 2: %v", err)
+	}
+}
+
+// TestMetrics: kafka_connect_connector_status{connector,state} is 1 for
+// the current state and 0 for the five others; kafka_connect_task_status
+// the same per task.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	db, err := sqlstore.Open(context.Background(), sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	reg := prometheus.NewRegistry()
+	p := newPlugin()
+	w, err := connect.New(connect.Config{Plugins: map[string]connect.Plugin{class: p}, Offsets: db, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(context.Background())
+	if _, _, err := w.PutConfig("smp-mysql-connector", map[string]string{"connector.class": class}); err != nil {
+		t.Fatal(err)
+	}
+	gauge := func(name string, labels map[string]string) (float64, int) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v float64
+		n := 0
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		next:
+			for _, m := range mf.Metric {
+				n++
+				for _, l := range m.Label {
+					if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+						continue next
+					}
+				}
+				v += m.GetGauge().GetValue()
+			}
+		}
+		return v, n
+	}
+	state := func(s string) float64 {
+		v, _ := gauge("kafka_connect_connector_status", map[string]string{"connector": "smp-mysql-connector", "state": s})
+		return v
+	}
+	if state("RUNNING") != 1 || state("FAILED") != 0 || state("STOPPED") != 0 {
+		t.Fatalf("running: RUNNING %v FAILED %v", state("RUNNING"), state("FAILED"))
+	}
+	if _, n := gauge("kafka_connect_connector_status", nil); n != 6 {
+		t.Fatalf("%d series, want one per state", n)
+	}
+	wait.Until(t, 5*time.Second, "task 1 started", func() bool { return p.startsOf(1) == 1 })
+	p.failTask(1, errors.New("boom"))
+	wait.Until(t, 5*time.Second, "task 1 FAILED in the metric", func() bool {
+		v, _ := gauge("kafka_connect_task_status", map[string]string{"task": "1", "state": "FAILED"})
+		return v == 1
+	})
+	if err := w.StopConnector("smp-mysql-connector"); err != nil {
+		t.Fatal(err)
+	}
+	if state("STOPPED") != 1 || state("RUNNING") != 0 {
+		t.Fatalf("stopped: STOPPED %v RUNNING %v", state("STOPPED"), state("RUNNING"))
 	}
 }

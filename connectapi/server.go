@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"smp"
 	"smp/auth"
 	"smp/connect"
@@ -33,6 +36,10 @@ type Config struct {
 	// Auth resolves admin tokens.
 	Auth   *auth.Authenticator
 	Logger *slog.Logger
+	// Gatherer, when set, is served on GET /metrics (as the platform's
+	// API serves it: without a token), so that a process running only the
+	// worker (smp connect) is scraped for kafka_connect_connector_status.
+	Gatherer prometheus.Gatherer
 }
 
 // Server is the REST API's HTTP server. Start binds synchronously.
@@ -115,6 +122,9 @@ func (s *Server) routes() {
 	s.handle("GET /connectors/{c}/offsets", view, s.offsets)
 	s.handle("PATCH /connectors/{c}/offsets", manage, s.alterOffsets)
 	s.handle("DELETE /connectors/{c}/offsets", manage, s.resetOffsets)
+	if s.cfg.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "HTTP 404 Not Found")
 	})
