@@ -21,7 +21,11 @@ type Config struct {
 	ConnectAddr string
 	// ConnectOnly runs the Kafka Connect worker alone (smp connect): no
 	// platform API, no services.
-	ConnectOnly         bool
+	ConnectOnly bool
+	// ConnectMaxRestarts is how many times the Connect watchdog restarts a
+	// failed connector or task before it leaves it FAILED (the INC-008
+	// alert then fires).
+	ConnectMaxRestarts  int
 	DataDir             string
 	MySQLDSN            string
 	MySQLReadDSN        string
@@ -124,6 +128,7 @@ func DefaultConfig() Config {
 		MySQLMaxConns:          32,
 		RedisPoolSize:          64,
 		Services:               "all",
+		ConnectMaxRestarts:     5,
 		Region:                 smp.DefaultRegion,
 		MasterRegion:           smp.DefaultRegion,
 		InvitationTTL:          20 * time.Second,
@@ -178,6 +183,8 @@ func (c *Config) Validate() error {
 		return invalid("--data-dir is required")
 	case c.ConnectOnly && c.ConnectAddr == "":
 		return invalid("--connect-addr is required")
+	case c.ConnectMaxRestarts < 1:
+		return invalid("--connect-max-restarts must be at least 1")
 	case c.InvitationTTL < 100*time.Millisecond:
 		return invalid("--invitation-ttl must be at least 100ms")
 	case c.RetryAfter <= 0 || c.StuckAfter <= 0:

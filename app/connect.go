@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"smp"
 	"smp/auth"
 	"smp/cdc"
 	"smp/connect"
@@ -14,7 +15,8 @@ import (
 // its REST API on ConnectAddr, behind the admin tokens the platform's API
 // takes. On the embedded default (SQLite) the worker has the change-table
 // source and runs smp-mysql-connector with its default configuration
-// (snapshot.mode initial) onto the event bus; the MySQL binlog source is
+// (snapshot.mode initial) onto the event bus; a watchdog restarts what
+// fails (ConnectMaxRestarts times, then leaves it FAILED); the MySQL binlog source is
 // not built yet, so on MySQL the worker has no connector. The worker
 // starts before its API and stops after it.
 func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
@@ -41,5 +43,10 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sequence{a.Connect, a.ConnectAPI}, nil
+	// The watchdog restarts failed instances by itself, audited.
+	dog := connect.NewWatchdog(a.Connect, connect.WatchdogConfig{MaxRestarts: a.Cfg.ConnectMaxRestarts, Now: a.Cfg.Now, Logger: a.Log,
+		Audit: func(ctx context.Context, e smp.AuditEntry) error {
+			return a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.AddAudit(ctx, e) })
+		}})
+	return sequence{a.Connect, a.ConnectAPI, dog}, nil
 }

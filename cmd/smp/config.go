@@ -60,6 +60,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	d := app.DefaultConfig()
 	fs.StringVar(&c.Addr, "addr", d.Addr, "HTTP listen address")
 	fs.StringVar(&c.ConnectAddr, "connect-addr", "", "listen address of the Kafka Connect worker's REST API (change data capture; the runbook's :8083); empty: no worker (smp connect: 127.0.0.1:8083)")
+	fs.IntVar(&c.ConnectMaxRestarts, "connect-max-restarts", d.ConnectMaxRestarts, "how many times the Kafka Connect watchdog restarts a failed connector or task (with backoff) before leaving it FAILED for the INC-008 alert")
 	fs.StringVar(&c.DataDir, "data-dir", d.DataDir, "directory of the embedded database and event log")
 	c.registerMySQL(fs)
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis for dispatch queues, invitations, geo index and locks, e.g. 127.0.0.1:6379 (default: in-process)")

@@ -63,6 +63,18 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = sim.NewToken("adm_")
 	}
+	if cfg.ConnectAddr == "" {
+		// The Kafka Connect worker beside the API: :8083 on --addr's host,
+		// or a free port when --addr asks for one.
+		host, port, err := net.SplitHostPort(cfg.Addr)
+		if err != nil {
+			return usageError{"--addr: " + err.Error()}
+		}
+		if port != "0" {
+			port = "8083"
+		}
+		cfg.ConnectAddr = net.JoinHostPort(host, port)
+	}
 	if need := techs + 64; cfg.HTTPMaxConnsPerIP > 0 && cfg.HTTPMaxConnsPerIP < need {
 		// The simulated technicians and customers all connect from here.
 		cfg.HTTPMaxConnsPerIP = need
@@ -158,9 +170,10 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
   Admin token    %s   (role admin)
   A customer     curl -H 'Authorization: Bearer %s' %s/v1/orders/<id>
   Third parties  inside %s, wms %s (simulated unless --inside-url/--wms-url)
+  Kafka Connect  curl -H 'Authorization: Bearer %s' %s/connectors/smp-mysql-connector/status   (changes on smp.cdc.smp_order.*)
 
 %d technicians from 20 partners are connecting; customers place %.1f orders/s. Ctrl-C stops.
-`, demoBackends(cfg), base, "ws"+base[4:], base, base, base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, len(ds.Technicians), rate)
+`, demoBackends(cfg), base, "ws"+base[4:], base, base, base, base, cfg.AdminToken, base, cfg.AdminToken, ds.Customers[0].Token, base, cfg.InsideURL, cfg.WMSURL, cfg.AdminToken, app.ConnectAPI.URL(), len(ds.Technicians), rate)
 
 	demoNextSteps(stdout, base, cfg)
 	demoLogins(ctx, app, base, ds, stdout)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -50,7 +51,7 @@ func TestDemoCompletesOrdersWithin30s(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, errb.String())
 	}
 	text := out.String()
-	for _, want := range []string{"/v1/technicians/ws", "/health", "/metrics", "Admin token    adm_", "stopping demo"} {
+	for _, want := range []string{"/v1/technicians/ws", "/health", "/metrics", "Admin token    adm_", "stopping demo", "/connectors/smp-mysql-connector/status"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
@@ -61,6 +62,16 @@ func TestDemoCompletesOrdersWithin30s(t *testing.T) {
 	db, err := sqlstore.Open(context.Background(), sqlstore.Config{Path: filepath.Join(dir, "smp.db")})
 	must(t, err)
 	defer db.Close()
+	// Change data capture ran beside it: the demo's orders reached
+	// smp.cdc.smp_order.orders as Debezium envelopes (issue 19).
+	events, err := sql.Open("sqlite", filepath.Join(dir, "events.db"))
+	must(t, err)
+	defer events.Close()
+	var creates int
+	must(t, events.QueryRow(`SELECT COUNT(*) FROM bus_messages WHERE topic = 'smp.cdc.smp_order.orders' AND CAST(msg_value AS TEXT) LIKE '%"op":"c"%'`).Scan(&creates))
+	if creates < 5 {
+		t.Errorf("%d order creations on smp.cdc.smp_order.orders after the demo", creates)
+	}
 	counts, err := db.CountOrdersByStage(context.Background())
 	must(t, err)
 	if counts[smp.StageCompleted] < 5 {
