@@ -31,6 +31,9 @@ Against the backends directly:
   smp ctl sessions list [--owner T0001 --kind technician]
   smp ctl sessions revoke --id SESSION --reason "..." | --owner T0001 --kind technician --reason "..."
       customers' and technicians' login sessions; revoke logs them out (audited, runbook INC-004)
+  smp ctl connect status|restart|pause|resume|stop|offsets [--connector smp-mysql-connector] [--connect-server URL]
+      the Kafka Connect worker (change data capture, runbook INC-008): restart [--include-tasks] [--only-failed] [--task N],
+      offsets [--reset] (only while stopped: the next start snapshots)
 
   smp ctl events list --status dlq --type inside.payment.succeeded
       provider events in event_log (runbook INC-002)
@@ -53,7 +56,7 @@ func (c *cli) ctlCmd() *cobra.Command {
 	g := &ctlFlags{}
 	ctl := group(&cobra.Command{Use: "ctl", Short: "operate a running platform (smp ctl stats, smp ctl bus lag, ...)", Long: ctlUsage},
 		c.ctlAPICmds(g)...)
-	ctl.AddCommand(c.ctlEventsCmd(g), c.ctlBusCmd(g), c.ctlRedisCmd(g), c.ctlWalletsCmd(g), c.ctlSessionsCmd(g))
+	ctl.AddCommand(c.ctlEventsCmd(g), c.ctlBusCmd(g), c.ctlRedisCmd(g), c.ctlWalletsCmd(g), c.ctlSessionsCmd(g), c.ctlConnectCmd(g))
 	ctl.AddCommand(c.ctlCatalogCmds(g)...)
 	ctl.PersistentFlags().StringVar(&g.server, "server", "", "a running platform's URL (SMP_SERVER): the admin-API commands' target (default http://127.0.0.1:8080); "+
 		"with it, events list, bus and redis flush-cache go through the admin API (audited) instead of the backends")
