@@ -133,7 +133,7 @@ type Verdict struct {
 }
 
 // Incidents SMP can check.
-var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007"}
+var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008"}
 
 func (s *Snapshot) values(name string, match map[string]string) []Sample {
 	var out []Sample
@@ -233,6 +233,9 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 			v.Case = "scenario 1: one broker down, cluster healthy"
 			v.Mitigation = "no emergency action; fix the broker, hold deploys"
 		}
+	case "INC-008":
+		v.Title = "Debezium connector crashed"
+		checkINC008(s, &v, f)
 	case "INC-007":
 		v.Title = "Consumer lag spike"
 		byGroup := map[string]float64{}
@@ -465,5 +468,48 @@ func checkINC002(s *Snapshot, v *Verdict, f func(string, ...any)) {
 	case pending > 50:
 		v.Case = fmt.Sprintf("case 1, payments do not arrive (signature failures: %v): ask inside whether they send", sigFails)
 		v.Mitigation = "Option B: reconcile with inside and mark paid (finance): smp ctl orders list --payment pending, then POST /admin/orders/{id}/mark-paid"
+	}
+}
+
+// checkINC008 judges the change data capture connector from the Connect
+// worker's metrics (on the platform's /metrics when serve runs it with
+// --connect-addr, or on smp connect's own): the runbook's trigger (the
+// connector not RUNNING) and its tasks (a FAILED task under a RUNNING
+// connector is what the watchdog gave up on).
+func checkINC008(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	const c = "smp-mysql-connector"
+	states := s.values("kafka_connect_connector_status", map[string]string{"connector": c})
+	if len(states) == 0 {
+		v.Unknown = true
+		f("no Kafka Connect worker here (smp connect, or smp serve --connect-addr)")
+		return
+	}
+	state := "UNKNOWN"
+	for _, x := range states {
+		if x.Value == 1 {
+			state = x.Labels["state"]
+		}
+	}
+	f("%s is %s", c, state)
+	var failed []string
+	for _, x := range s.values("kafka_connect_task_status", map[string]string{"connector": c, "state": "FAILED"}) {
+		if x.Value == 1 {
+			failed = append(failed, x.Labels["task"])
+		}
+	}
+	sort.Strings(failed)
+	if len(failed) > 0 {
+		f("FAILED tasks: %s", strings.Join(failed, ", "))
+	}
+	v.Holds = state != "RUNNING" || len(failed) > 0
+	switch {
+	case state == "PAUSED" || state == "STOPPED":
+		v.Case = "scenario 1: the connector was " + strings.ToLower(state) + " by an operator (audit log)"
+		v.Mitigation = "smp ctl connect resume (after resetting offsets if a new snapshot was wanted)"
+	case v.Holds:
+		v.Case = "scenario 1/2: the connector or a task failed and the watchdog gave up: read the trace (smp ctl connect status); " +
+			"\"no longer available on the server\" is scenario 2 (position lost), a lost connection is MySQL's"
+		v.Mitigation = "scenario 1: smp ctl connect restart --include-tasks --only-failed; scenario 2: smp ctl connect stop, " +
+			"smp ctl connect offsets --reset, smp ctl connect resume (a new snapshot: duplicates downstream)"
 	}
 }

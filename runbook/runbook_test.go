@@ -33,6 +33,12 @@ func TestVerdictsFromMetrics(t *testing.T) {
 		{"INC-007", "kafka_consumergroup_lag{group=\"dispatch-engine\",topic=\"orders.events\",partition=\"0\"} 6000\nkafka_consumergroup_lag{group=\"dispatch-engine\",topic=\"orders.events\",partition=\"1\"} 5000\n", true, "scenario 1/3"},
 		{"INC-007", "kafka_consumergroup_lag{group=\"order-svc\",topic=\"orders.events\",partition=\"0\"} 999\n", false, ""},
 		{"INC-006", "kafka_broker_down{cluster=\"prod\"} 1\nkafka_broker_up{cluster=\"prod\",broker=\"a\"} 0\nkafka_broker_up{cluster=\"prod\",broker=\"b\"} 1\nkafka_broker_up{cluster=\"prod\",broker=\"c\"} 1\n", true, "scenario 1"},
+		{"INC-008", "kafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"RUNNING\"} 1\nkafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"FAILED\"} 0\n" +
+			"kafka_connect_task_status{connector=\"smp-mysql-connector\",task=\"0\",state=\"RUNNING\"} 1\nkafka_connect_task_status{connector=\"smp-mysql-connector\",task=\"0\",state=\"FAILED\"} 0\n", false, ""},
+		{"INC-008", "kafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"RUNNING\"} 1\n" +
+			"kafka_connect_task_status{connector=\"smp-mysql-connector\",task=\"0\",state=\"FAILED\"} 1\n", true, "watchdog gave up"},
+		{"INC-008", "kafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"FAILED\"} 1\nkafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"RUNNING\"} 0\n", true, "scenario 1/2"},
+		{"INC-008", "kafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"STOPPED\"} 1\n", true, "stopped by an operator"},
 	} {
 		v, err := runbook.Check(snapshot(t, tc.metrics), tc.incident)
 		if err != nil {
@@ -41,6 +47,9 @@ func TestVerdictsFromMetrics(t *testing.T) {
 		if v.Holds != tc.holds || !strings.Contains(v.Case, tc.caseHas) || (tc.holds && v.Mitigation == "") {
 			t.Errorf("%s with %q: %+v", tc.incident, tc.metrics, v)
 		}
+	}
+	if v, _ := runbook.Check(snapshot(t, ""), "INC-008"); !v.Unknown || v.Holds {
+		t.Errorf("INC-008 without a Connect worker: %+v", v)
 	}
 	if v, _ := runbook.Check(snapshot(t, ""), "INC-003"); !v.Unknown || v.Holds {
 		t.Errorf("INC-003 without a replica: %+v", v)

@@ -371,7 +371,7 @@ Next, in another shell:
   export SMP_SERVER=%s SMP_ADMIN_TOKEN=%s
   export SMP_INSIDE_WEBHOOK_SECRET=%s   # inside's webhook signing secret in use
   smp ctl stats                        # engine, queues, connections, latencies
-  smp runbook check --all              # the runbook's Detect and Triage steps, INC-001 to INC-007
+  smp runbook check --all              # the runbook's Detect and Triage steps, INC-001 to INC-008
   body='{"test":true}'; ts=$(date +%%s); sig=$(printf '%%s.%%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$SMP_INSIDE_WEBHOOK_SECRET" | sed 's/^.* //')
   curl -s -X POST -H "%s: t=$ts,v1=$sig" -d "$body" $SMP_SERVER/integrations/inside/payment-webhook   # a signed test webhook: {"status":"test"}
 
