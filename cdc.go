@@ -61,3 +61,26 @@ type ChangeLogStore interface {
 	// An error from fn stops the read and is returned.
 	SnapshotTables(ctx context.Context, fn func(table string, key, row []byte) error) (last int64, err error)
 }
+
+// ConnectorConfig is a Kafka Connect connector's configuration and the
+// state an operator asked for (RUNNING, PAUSED or STOPPED): Connect's
+// connect-configs topic, a table here, so that a pause or a stop outlives
+// the worker's process.
+type ConnectorConfig struct {
+	Name   string
+	Config map[string]string
+	Target string
+}
+
+// ConnectConfigStore keeps connector configurations durably. A name is at
+// most 128 characters.
+type ConnectConfigStore interface {
+	// ConnectorConfigs returns every stored connector, by name.
+	ConnectorConfigs(ctx context.Context) ([]ConnectorConfig, error)
+	// PutConnectorConfig creates or replaces one; EINVALID for an empty
+	// name, a target other than RUNNING, PAUSED or STOPPED, or sizes over
+	// the limits.
+	PutConnectorConfig(ctx context.Context, c ConnectorConfig) error
+	// DeleteConnectorConfig removes one (none: no error).
+	DeleteConnectorConfig(ctx context.Context, name string) error
+}

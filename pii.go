@@ -39,6 +39,7 @@ var columnLists = map[string]tableClass{
 	"audit_log":                   {pii: "actor after_state before_state reason target", notPII: "action at id role"},
 	"cdc_changes":                 {pii: "after_json before_json", notPII: "at op row_key seq tbl"}, // SQLite only: change data capture's change table (rows of orders, order_transitions)
 	"cities":                      {notPII: "code dispatch_config lat lng max_lat max_lng min_lat min_lng name status"},
+	"connect_configs":             {notPII: "config_json connector target_state updated_at"},  // connector configurations (no credentials on the embedded default)
 	"connect_offsets":             {notPII: "connector offset_json partition_key updated_at"}, // source positions (binlog file and position)
 	"customers":                   {pii: "id name phone", notPII: "status"},
 	"dispatch_offers":             {pii: "technician_id", notPII: "delivered_at distance_m expires_at invitation_id offer_rank order_id rank_reason responded_at round sent_at state wave"},

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"smp"
 	"smp/auth"
@@ -13,9 +14,10 @@ import (
 
 // initConnect builds the Kafka Connect worker (offsets in the store) and
 // its REST API on ConnectAddr, behind the admin tokens the platform's API
-// takes. On the embedded default (SQLite) the worker has the change-table
-// source and runs smp-mysql-connector with its default configuration
-// (snapshot.mode initial) onto the event bus; a watchdog restarts what
+// takes. Connector configurations and target states are kept in the
+// store. On the embedded default (SQLite) the worker has the change-table
+// source and runs smp-mysql-connector, with its default configuration
+// (snapshot.mode initial) the first time, onto the event bus; a watchdog restarts what
 // fails (ConnectMaxRestarts times, then leaves it FAILED); the MySQL binlog source is
 // not built yet, so on MySQL the worker has no connector. The worker
 // starts before its API and stops after it.
@@ -29,11 +31,17 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 		plugins[cdc.Class] = p
 	}
 	var err error
-	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Logger: a.Log, Registerer: a.Registry})
+	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Configs: a.Store, Logger: a.Log, Registerer: a.Registry})
 	if err != nil {
 		return nil, err
 	}
-	if len(plugins) > 0 {
+	// The stored connectors come back in the state operators left them
+	// in; smp-mysql-connector is created with its defaults the first time.
+	loaded, err := a.Connect.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(plugins) > 0 && !slices.Contains(loaded, cdc.ConnectorName) {
 		if _, _, err := a.Connect.PutConfig(cdc.ConnectorName, cdc.DefaultConfig()); err != nil {
 			return nil, err
 		}

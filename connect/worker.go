@@ -18,6 +18,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -79,6 +80,9 @@ type Config struct {
 	// Plugins are the connector classes, by connector.class.
 	Plugins map[string]Plugin
 	Offsets OffsetStore
+	// Configs, when set, keeps each connector's configuration and target
+	// state (Load reads them back): a pause or a stop outlives the process.
+	Configs smp.ConnectConfigStore
 	Logger  *slog.Logger
 	// Registerer, when set, gets kafka_connect_connector_status and
 	// kafka_connect_task_status.
@@ -211,6 +215,46 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return w.Base.Stop(ctx)
 }
 
+// Load creates the stored connectors (Config.Configs) in their stored
+// target states; a stored connector whose class no plugin serves is
+// skipped (and kept). It returns the names loaded.
+func (w *Worker) Load(ctx context.Context) ([]string, error) {
+	if w.cfg.Configs == nil {
+		return nil, nil
+	}
+	stored, err := w.cfg.Configs.ConnectorConfigs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var names []string
+	for _, sc := range stored {
+		p, ok := w.cfg.Plugins[sc.Config["connector.class"]]
+		if !ok {
+			w.log.Warn("stored connector skipped: no plugin for its class", "connector", sc.Name, "class", sc.Config["connector.class"])
+			continue
+		}
+		c := &connector{name: sc.Name, config: sc.Config, plugin: p, target: State(sc.Target)}
+		w.connectors[sc.Name] = c
+		w.applyLocked(c)
+		names = append(names, sc.Name)
+	}
+	return names, nil
+}
+
+// persist stores a connector's configuration and target before the change
+// takes effect (a failed write changes nothing). The REST calls have no
+// context of their own here; the write is bounded instead.
+func (w *Worker) persist(name string, config map[string]string, target State) error {
+	if w.cfg.Configs == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return w.cfg.Configs.PutConnectorConfig(ctx, smp.ConnectorConfig{Name: name, Config: config, Target: string(target)})
+}
+
 // Connectors returns the connectors' names, sorted.
 func (w *Worker) Connectors() []string {
 	w.mu.Lock()
@@ -264,6 +308,16 @@ func (w *Worker) PutConfig(name string, config map[string]string) (info Info, cr
 	config["name"] = name
 	w.mu.Lock()
 	c, exists := w.connectors[name]
+	target := Running
+	if exists {
+		target = c.target
+	}
+	w.mu.Unlock()
+	if err := w.persist(name, config, target); err != nil {
+		return Info{}, false, err
+	}
+	w.mu.Lock()
+	c, exists = w.connectors[name]
 	var waits []chan struct{}
 	if exists {
 		waits = w.cancelLocked(c, nil)
@@ -289,6 +343,15 @@ func (w *Worker) Delete(name string) error {
 	if err != nil {
 		w.mu.Unlock()
 		return err
+	}
+	if w.cfg.Configs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := w.cfg.Configs.DeleteConnectorConfig(ctx, name)
+		cancel()
+		if err != nil {
+			w.mu.Unlock()
+			return err
+		}
 	}
 	waits := w.cancelLocked(c, nil)
 	delete(w.connectors, name)
@@ -437,6 +500,10 @@ func (w *Worker) setTarget(name string, target State) error {
 	w.mu.Lock()
 	c, err := w.get(name)
 	if err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	if err := w.persist(name, c.config, target); err != nil {
 		w.mu.Unlock()
 		return err
 	}

@@ -339,3 +339,71 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("stopped: STOPPED %v RUNNING %v", state("STOPPED"), state("RUNNING"))
 	}
 }
+
+// TestConfigsOutliveTheWorker: with a config store, a connector's
+// configuration and the state an operator left it in come back in a new
+// worker (Load); a deleted connector does not; a stored connector whose
+// class no plugin serves is skipped.
+func TestConfigsOutliveTheWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	open := func() *connect.Worker {
+		w, err := connect.New(connect.Config{Plugins: map[string]connect.Plugin{class: newPlugin()}, Offsets: db, Configs: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	w := open()
+	for _, n := range []string{"a", "b", "c"} {
+		if _, _, err := w.PutConfig(n, map[string]string{"connector.class": class, "x": n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.StopConnector("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Pause("b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Delete("c"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.PutConnectorConfig(ctx, smp.ConnectorConfig{Name: "d", Config: map[string]string{"connector.class": "no.Such"}, Target: "RUNNING"}))
+	if err := w.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	w = open()
+	defer w.Stop(ctx)
+	if got := w.Connectors(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("connectors after a restart: %v", got)
+	}
+	if c, tasks := states(t, w, "a"); c != connect.Stopped || len(tasks) != 0 {
+		t.Fatalf("a after a restart: %s %v", c, tasks)
+	}
+	if c, tasks := states(t, w, "b"); c != connect.Paused || len(tasks) != 2 || tasks[0] != connect.Paused {
+		t.Fatalf("b after a restart: %s %v", c, tasks)
+	}
+	if cfg, _ := w.Config("b"); cfg["x"] != "b" {
+		t.Fatalf("b's config %v", cfg)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

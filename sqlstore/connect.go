@@ -90,3 +90,51 @@ func (db *DB) PutConnectOffsets(ctx context.Context, connector string, offsets [
 func (db *DB) DeleteConnectOffsets(ctx context.Context, connector string) error {
 	return db.exec(ctx, "delete connect offsets", `DELETE FROM connect_offsets WHERE connector = ?`, connector)
 }
+
+var _ smp.ConnectConfigStore = (*DB)(nil)
+
+// ConnectorConfigs returns the stored connectors, read from the primary.
+func (db *DB) ConnectorConfigs(ctx context.Context) ([]smp.ConnectorConfig, error) {
+	rows, err := db.fresh().QueryContext(ctx, `SELECT connector, config_json, target_state FROM connect_configs ORDER BY connector`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: connector configs: %w", err)
+	}
+	defer rows.Close()
+	var out []smp.ConnectorConfig
+	for rows.Next() {
+		var c smp.ConnectorConfig
+		var cfg string
+		if err := rows.Scan(&c.Name, &cfg, &c.Target); err != nil {
+			return nil, fmt.Errorf("sqlstore: connector configs: %w", err)
+		}
+		if err := json.Unmarshal([]byte(cfg), &c.Config); err != nil {
+			return nil, fmt.Errorf("sqlstore: connector %s's config: %w", c.Name, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// PutConnectorConfig creates or replaces a connector's configuration.
+func (db *DB) PutConnectorConfig(ctx context.Context, c smp.ConnectorConfig) error {
+	switch {
+	case c.Name == "":
+		return smp.Errorf(smp.EINVALID, "put connector config: empty name")
+	case c.Target != "RUNNING" && c.Target != "PAUSED" && c.Target != "STOPPED":
+		return smp.Errorf(smp.EINVALID, "put connector config: target state %q: RUNNING, PAUSED or STOPPED", c.Target)
+	}
+	cfg, err := json.Marshal(c.Config)
+	if err != nil {
+		return smp.Errorf(smp.EINVALID, "put connector config: %v", err)
+	}
+	if err := checkSizes("put connector config", chars("connector", c.Name, 128), chars("config", string(cfg), 60000)); err != nil {
+		return err
+	}
+	return db.exec(ctx, "put connector config", db.dialect.Upsert("connect_configs", []string{"connector"},
+		[]string{"connector", "config_json", "target_state", "updated_at"}), c.Name, string(cfg), c.Target, micros(db.now()))
+}
+
+// DeleteConnectorConfig removes a connector's configuration.
+func (db *DB) DeleteConnectorConfig(ctx context.Context, name string) error {
+	return db.exec(ctx, "delete connector config", `DELETE FROM connect_configs WHERE connector = ?`, name)
+}

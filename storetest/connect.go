@@ -54,3 +54,39 @@ func testConnectOffsetsInvalid(t *testing.T, s Store) {
 		t.Fatalf("a refused write kept %v", got)
 	}
 }
+
+var connectConfigTests = []Test{
+	{"ConnectorConfigs/OK", testConnectorConfigs},
+	{"ConnectorConfigs/ErrInvalid", testConnectorConfigsInvalid},
+}
+
+// testConnectorConfigs: a configuration and its target state are kept,
+// replaced by name, and deleted.
+func testConnectorConfigs(t *testing.T, s Store) {
+	must(t, s.PutConnectorConfig(ctx, smp.ConnectorConfig{Name: "b", Config: map[string]string{"connector.class": "X"}, Target: "RUNNING"}))
+	must(t, s.PutConnectorConfig(ctx, smp.ConnectorConfig{Name: "a", Config: map[string]string{"connector.class": "X", "tasks.max": "1"}, Target: "RUNNING"}))
+	must(t, s.PutConnectorConfig(ctx, smp.ConnectorConfig{Name: "a", Config: map[string]string{"connector.class": "Y"}, Target: "STOPPED"}))
+	got, err := s.ConnectorConfigs(ctx)
+	must(t, err)
+	if len(got) != 2 || got[0].Name != "a" || got[0].Target != "STOPPED" || got[0].Config["connector.class"] != "Y" || len(got[0].Config) != 1 || got[1].Name != "b" {
+		t.Fatalf("configs %+v", got)
+	}
+	must(t, s.DeleteConnectorConfig(ctx, "a"))
+	must(t, s.DeleteConnectorConfig(ctx, "nope"))
+	if got, _ = s.ConnectorConfigs(ctx); len(got) != 1 || got[0].Name != "b" {
+		t.Fatalf("after delete %+v", got)
+	}
+}
+
+// testConnectorConfigsInvalid: an empty name, an unknown target or a name
+// over 128 characters is EINVALID and nothing is kept.
+func testConnectorConfigsInvalid(t *testing.T, s Store) {
+	for _, c := range []smp.ConnectorConfig{{Target: "RUNNING"}, {Name: "a", Target: "FAILED"}, {Name: strings.Repeat("n", 129), Target: "RUNNING"}} {
+		if err := s.PutConnectorConfig(ctx, c); smp.ErrorCode(err) != smp.EINVALID {
+			t.Fatalf("put %+v: %v, want EINVALID", c, err)
+		}
+	}
+	if got, _ := s.ConnectorConfigs(ctx); len(got) != 0 {
+		t.Fatalf("refused writes kept %+v", got)
+	}
+}

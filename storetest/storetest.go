@@ -39,6 +39,7 @@ type Store interface {
 	smp.SessionStore
 	smp.TechnicianSettingsStore
 	smp.ConnectOffsetStore
+	smp.ConnectConfigStore
 	smp.MasterDataStore
 }
 
@@ -53,7 +54,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, masterDataTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests} {
 		all = append(all, group...)
 	}
 	return all
