@@ -183,8 +183,8 @@ func (c *Config) Validate() error {
 		return invalid("--data-dir is required")
 	case c.ConnectOnly && c.ConnectAddr == "":
 		return invalid("--connect-addr is required")
-	case c.ConnectMaxRestarts < 1:
-		return invalid("--connect-max-restarts must be at least 1")
+	case c.ConnectMaxRestarts < 0:
+		return invalid("--connect-max-restarts must not be negative (0 means the default, 5)")
 	case c.InvitationTTL < 100*time.Millisecond:
 		return invalid("--invitation-ttl must be at least 100ms")
 	case c.RetryAfter <= 0 || c.StuckAfter <= 0:
