@@ -24,7 +24,7 @@ import (
 func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 	plugins := map[string]connect.Plugin{}
 	if a.Store.Dialect() == "sqlite" {
-		p, err := cdc.NewEmbedded(cdc.Config{Store: a.Store, Publisher: a.Bus, Wake: a.Store.CommitSignal(), Now: a.Cfg.Now, Logger: a.Log})
+		p, err := cdc.NewEmbedded(cdc.Config{Store: a.Store, Publisher: a.Bus, Wake: a.Store.CommitSignal(), Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"smp"
 	"smp/connect"
 )
@@ -60,10 +62,19 @@ type Config struct {
 	Batch  int
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Registerer, when set, gets smp_cdc_changes_total{connector,table,op}
+	// (changes published; rate() is changes per second) and
+	// smp_cdc_source_lag_seconds{connector} (how long before its
+	// publication the last published change was written; 0 when caught up).
+	Registerer prometheus.Registerer
 }
 
 // Embedded is the plugin of the embedded change table.
-type Embedded struct{ cfg Config }
+type Embedded struct {
+	cfg     Config
+	changes *prometheus.CounterVec
+	lag     *prometheus.GaugeVec
+}
 
 var _ connect.Plugin = (*Embedded)(nil)
 
@@ -84,7 +95,20 @@ func NewEmbedded(cfg Config) (*Embedded, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Embedded{cfg: cfg}, nil
+	e := &Embedded{cfg: cfg,
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_cdc_changes_total",
+			Help: "Changes the CDC source published, by table and op (c, u, d, r)."}, []string{"connector", "table", "op"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "smp_cdc_source_lag_seconds",
+			Help: "How long before its publication the last published change was written (0 when caught up)."}, []string{"connector"}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{e.changes, e.lag} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("cdc: metrics: %w", err)
+			}
+		}
+	}
+	return e, nil
 }
 
 // DefaultConfig is the connector's configuration on the embedded default.
@@ -244,6 +268,8 @@ func (t *task) Run(ctx context.Context, offs connect.Offsets) error {
 			if len(changes) == t.e.cfg.Batch {
 				continue
 			}
+		} else {
+			t.e.lag.WithLabelValues(t.name).Set(0)
 		}
 		timer.Reset(t.e.cfg.Poll)
 		select {
@@ -274,7 +300,15 @@ func (t *task) publish(ctx context.Context, changes []smp.Change) error {
 			msgs = append(msgs, smp.Message{Topic: topic, Key: string(c.Key)}) // the tombstone
 		}
 	}
-	return t.e.cfg.Publisher.Publish(ctx, msgs...)
+	if err := t.e.cfg.Publisher.Publish(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		t.e.changes.WithLabelValues(t.name, c.Table, c.Op).Inc()
+	}
+	last := changes[len(changes)-1]
+	t.e.lag.WithLabelValues(t.name).Set(max(0, float64(now-last.TsMs)/1000))
+	return nil
 }
 
 // snapshot publishes every captured row as an "r" read (source.snapshot
@@ -309,6 +343,7 @@ func (t *task) snapshot(ctx context.Context) (int64, error) {
 			return err
 		}
 		pending = &smp.Message{Topic: Topic(t.prefix, t.db, table), Key: string(key), Value: v}
+		t.e.changes.WithLabelValues(t.name, table, "r").Inc()
 		return nil
 	})
 	if err != nil {

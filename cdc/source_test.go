@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"smp"
@@ -30,10 +31,13 @@ var ctx = context.Background()
 // plain SQL connection to write rows as any writer would (the triggers
 // capture them whoever writes).
 type platform struct {
-	t   *testing.T
-	db  *sqlstore.DB
-	bus *sqlbus.Bus
-	raw *sql.DB
+	t    *testing.T
+	reg  *prometheus.Registry
+	now  func() time.Time // the plugin's clock (default: fixed)
+	poll time.Duration    // the plugin's poll (default 20 ms)
+	db   *sqlstore.DB
+	bus  *sqlbus.Bus
+	raw  *sql.DB
 }
 
 func open(t *testing.T) *platform {
@@ -57,6 +61,38 @@ func open(t *testing.T) *platform {
 	return &platform{t: t, db: db, bus: bus, raw: raw}
 }
 
+func (p *platform) clock() func() time.Time {
+	if p.now != nil {
+		return p.now
+	}
+	return func() time.Time { return time.UnixMilli(1_700_000_000_000) }
+}
+
+// metric sums the registry's series of name whose labels include match.
+func (p *platform) metric(name string, match map[string]string) float64 {
+	p.t.Helper()
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if v, ok := match[l.GetName()]; ok && v != l.GetValue() {
+					continue next
+				}
+			}
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return total
+}
+
 func (p *platform) exec(q string, args ...any) {
 	p.t.Helper()
 	if _, err := p.raw.ExecContext(ctx, q, args...); err != nil {
@@ -73,8 +109,13 @@ func (p *platform) insertOrder(id string, price int) {
 // connector's configuration (mode: snapshot.mode).
 func (p *platform) worker(mode string) *connect.Worker {
 	p.t.Helper()
-	plugin, err := cdc.NewEmbedded(cdc.Config{Store: p.db, Publisher: p.bus, Wake: p.db.CommitSignal(), Poll: 20 * time.Millisecond,
-		Now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }})
+	p.reg = prometheus.NewRegistry()
+	poll := p.poll
+	if poll == 0 {
+		poll = 20 * time.Millisecond
+	}
+	plugin, err := cdc.NewEmbedded(cdc.Config{Store: p.db, Publisher: p.bus, Wake: p.db.CommitSignal(), Poll: poll, Registerer: p.reg,
+		Now: p.clock()})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -249,6 +290,15 @@ func TestEnvelopes(t *testing.T) {
 	if tr == nil || tr.Source.Table != "order_transitions" {
 		t.Fatalf("transition records %+v", transitions.recs)
 	}
+	// Changes per table and op (rate() of it: changes per second).
+	for op, want := range map[string]float64{"r": 1, "c": 1, "u": 2, "d": 1} {
+		if got := p.metric("smp_cdc_changes_total", map[string]string{"connector": cdc.ConnectorName, "table": "orders", "op": op}); got != want {
+			t.Errorf("smp_cdc_changes_total{table=orders,op=%s} = %v, want %v", op, got, want)
+		}
+	}
+	if got := p.metric("smp_cdc_changes_total", map[string]string{"table": "order_transitions", "op": "c"}); got != 1 {
+		t.Errorf("transitions created: %v", got)
+	}
 	st, _ := w.Status(cdc.ConnectorName)
 	if st.Tasks[0].State != connect.Running {
 		t.Fatalf("status %+v", st)
@@ -322,5 +372,28 @@ func TestPositionLost(t *testing.T) {
 	}
 	if ts, _ := w.TaskStatus(cdc.ConnectorName, 0); ts.State != connect.Running {
 		t.Fatalf("task %+v after the new snapshot", ts)
+	}
+}
+
+// TestSourceLag: smp_cdc_source_lag_seconds is how long before its
+// publication the last published change was written: here the plugin's
+// clock runs an hour ahead of the database's, and the task reads once
+// (the next poll is an hour away), so it stays at about 3600.
+func TestSourceLag(t *testing.T) {
+	t.Parallel()
+	p := open(t)
+	p.now = func() time.Time { return time.Now().Add(time.Hour) }
+	p.poll = time.Hour
+	p.insertOrder("ORD-A", 100000)
+	orders := p.consume("smp.cdc.smp_order.orders")
+	w := p.worker(cdc.SnapshotNever)
+	defer stop(t, w)
+	wait.Until(t, 10*time.Second, "the insert published", func() bool { return orders.count() == 1 })
+	wait.Until(t, 10*time.Second, "the lag set", func() bool {
+		lag := p.metric("smp_cdc_source_lag_seconds", map[string]string{"connector": cdc.ConnectorName})
+		return lag > 3590 && lag < 3610
+	})
+	if got := p.metric("smp_cdc_changes_total", map[string]string{"op": "c"}); got != 1 {
+		t.Fatalf("changes %v", got)
 	}
 }
