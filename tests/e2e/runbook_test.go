@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"smp/app"
+	"smp/runbook"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func TestRunbookCheck(t *testing.T) {
 	expectHolds(t, a.url, "INC-001", "dispatch_engine_up = 0", "Option A")
 	out, err = runbookCheck(a.url, "--all", "--output", "json")
 	var vs []map[string]any
-	if !errors.Is(err, errIncident) || json.Unmarshal([]byte(out), &vs) != nil || len(vs) != 7 {
+	if !errors.Is(err, errIncident) || json.Unmarshal([]byte(out), &vs) != nil || len(vs) != len(runbook.Incidents) {
 		t.Fatalf("--all --output json: %v\n%s", err, out)
 	}
 }
