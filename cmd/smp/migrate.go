@@ -43,7 +43,7 @@ func runMigrate(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 func (c *cli) tokenCmd() *cobra.Command {
 	var cfg Config
-	var role, name, tech, cust string
+	var role, name, tech, cust, partner string
 	fs := flag.NewFlagSet("smp token", flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./smp-data", "directory of the embedded database")
 	cfg.registerMySQL(fs)
@@ -51,21 +51,29 @@ func (c *cli) tokenCmd() *cobra.Command {
 	fs.StringVar(&name, "name", "", "who the token is for (recorded in audit entries)")
 	fs.StringVar(&tech, "technician", "", "instead: a bearer token for this technician's app (T0001; until phone logins)")
 	fs.StringVar(&cust, "customer", "", "instead: a bearer token for this customer's app (C0001; until phone logins)")
-	cmd := &cobra.Command{Use: "token", Short: "create an admin API token with a role (ops, admin, finance, security), or a technician's or customer's token"}
+	fs.StringVar(&partner, "partner", "", "instead: a partner's own token, for its wallet's top-ups (P001)")
+	cmd := &cobra.Command{Use: "token", Short: "create an admin API token with a role (ops, admin, finance, security), or a technician's, customer's or partner's token"}
 	return c.leaf(cmd, fs, func([]string) error {
-		if tech != "" || cust != "" {
-			return runOwnerToken(c.ctx, cfg, tech, cust, role, c.stdout, c.stderr)
+		if tech != "" || cust != "" || partner != "" {
+			return runOwnerToken(c.ctx, cfg, tech, cust, partner, role, c.stdout, c.stderr)
 		}
 		return runToken(c.ctx, cfg, role, name, c.stdout, c.stderr)
 	})
 }
 
-// runOwnerToken issues a technician's or customer's bearer token, for an
-// active one that exists: how their apps authenticate until logins by
-// phone arrive.
-func runOwnerToken(ctx context.Context, cfg Config, tech, cust, role string, stdout, stderr io.Writer) error {
-	if (tech == "") == (cust == "") || role != "" {
-		return usageError{"give one of --technician ID or --customer ID (without --role)"}
+// runOwnerToken issues a technician's, customer's or partner's bearer
+// token, for an active one that exists: technicians' and customers' apps
+// may log in by SMS code instead; a partner's token is how it asks for
+// its wallet's top-ups (POST /v1/partners/{id}/topups).
+func runOwnerToken(ctx context.Context, cfg Config, tech, cust, partner, role string, stdout, stderr io.Writer) error {
+	given := 0
+	for _, v := range []string{tech, cust, partner} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 || role != "" {
+		return usageError{"give one of --technician ID, --customer ID or --partner ID (without --role)"}
 	}
 	db, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
@@ -79,13 +87,20 @@ func runOwnerToken(ctx context.Context, cfg Config, tech, cust, role string, std
 			return usageError{fmt.Sprintf("--technician %s: %s", tech, smp.ErrorMessage(err))}
 		}
 		active = t.Status.Active()
-	} else {
+	} else if cust != "" {
 		kind, id = auth.KindCustomer, cust
 		c, err := db.FindCustomerByID(ctx, cust)
 		if err != nil {
 			return usageError{fmt.Sprintf("--customer %s: %s", cust, smp.ErrorMessage(err))}
 		}
 		active = c.Status.Active()
+	} else {
+		kind, id = auth.KindPartner, partner
+		p, err := db.FindPartnerByID(ctx, partner)
+		if err != nil {
+			return usageError{fmt.Sprintf("--partner %s: %s", partner, smp.ErrorMessage(err))}
+		}
+		active = p.Status.Active()
 	}
 	if !active {
 		return usageError{fmt.Sprintf("%s %s is not active", kind, id)}

@@ -129,7 +129,15 @@ func TestVNPayTopupEndToEnd(t *testing.T) {
 	})
 	gw.IPNURL = a.url + "/integrations/vnpay/ipn"
 	ctx := context.Background()
-	must(t, a.Store.PutToken(ctx, auth.HashToken("p1-token"), auth.KindPartner, "P001", ""))
+	// The partner's own token, issued as an operator would: smp token --partner.
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"token", "--partner", "P001", "--data-dir", a.Cfg.DataDir}, &out, &errb); err != nil {
+		t.Fatalf("smp token --partner P001: %v\n%s", err, errb.String())
+	}
+	p1 := strings.TrimSpace(out.String())
+	if err := run(ctx, []string{"token", "--partner", "P404", "--data-dir", a.Cfg.DataDir}, &out, &errb); exitCode(err) != 2 {
+		t.Fatalf("smp token --partner P404: %v", err)
+	}
 	must(t, a.Store.PutToken(ctx, auth.HashToken("fin-token"), "admin", "fiona", smp.RoleFinance))
 	must(t, a.Store.PutToken(ctx, auth.HashToken("ops-token"), "admin", "olga", smp.RoleOps))
 	for _, c := range []struct {
@@ -138,11 +146,11 @@ func TestVNPayTopupEndToEnd(t *testing.T) {
 		status      int
 	}{
 		{"/v1/partners/P001/topups", "", map[string]any{"amount_vnd": 100000}, 401},
-		{"/v1/partners/P002/topups", "p1-token", map[string]any{"amount_vnd": 100000}, 403},
+		{"/v1/partners/P002/topups", p1, map[string]any{"amount_vnd": 100000}, 403},
 		{"/v1/partners/P001/topups", "ops-token", map[string]any{"amount_vnd": 100000}, 403},
 		{"/v1/partners/P001/topups", a.ds.Customers[0].Token, map[string]any{"amount_vnd": 100000}, 403},
-		{"/v1/partners/P001/topups", "p1-token", map[string]any{"amount_vnd": 5}, 400},
-		{"/v1/partners/P001/topups", "p1-token", map[string]any{"amount_vnd": "lots"}, 400},
+		{"/v1/partners/P001/topups", p1, map[string]any{"amount_vnd": 5}, 400},
+		{"/v1/partners/P001/topups", p1, map[string]any{"amount_vnd": "lots"}, 400},
 		{"/v1/partners/P404/topups", "fin-token", map[string]any{"amount_vnd": 100000}, 404},
 		{"/v1/partners/P002/topups", "fin-token", map[string]any{"amount_vnd": 100000}, 201},
 	} {
@@ -150,7 +158,7 @@ func TestVNPayTopupEndToEnd(t *testing.T) {
 			t.Errorf("POST %s with %q: %d %s, want %d", c.path, c.token, r.Status, r.Raw, c.status)
 		}
 	}
-	r := a.do("POST", "/v1/partners/P001/topups", "p1-token", map[string]any{"amount_vnd": 250000})
+	r := a.do("POST", "/v1/partners/P001/topups", p1, map[string]any{"amount_vnd": 250000})
 	payURL, _ := r.Body["payment_url"].(string)
 	if r.Status != 201 || r.Body["topup_id"] == nil || r.Body["txn_ref"] == nil || !strings.HasPrefix(payURL, gwSrv.URL) {
 		t.Fatalf("top-up: %d %s", r.Status, r.Raw)
