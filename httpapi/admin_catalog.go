@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"smp"
@@ -24,28 +23,44 @@ import (
 // for kind in cities, services, partners, technicians, customers.
 
 const (
-	maxRecordBody = 64 << 10
-	maxImportBody = 16 << 20
+	maxRecordBody   = 64 << 10
+	maxImportBody   = 16 << 20
+	maxCatalogLimit = 1000 // smp.CatalogFilter.PageLimit's largest page
 )
 
 func (s *Server) catalogRoutes() {
 	m := s.mux
 	for _, kind := range catalog.Kinds {
 		view := catalog.ViewPermission(kind)
-		m.HandleFunc("POST /admin/"+kind, s.can("catalog.write", s.handleCatalogCreate(kind)))
-		m.HandleFunc("GET /admin/"+kind, s.can(view, s.handleCatalogList(kind)))
-		m.HandleFunc("GET /admin/"+kind+"/{key}", s.can(view, s.handleCatalogGet(kind)))
-		m.HandleFunc("PATCH /admin/"+kind+"/{key}", s.can("catalog.write", s.handleCatalogUpdate(kind)))
-		m.HandleFunc("POST /admin/"+kind+"/{key}/deactivate", s.can("catalog.write", s.handleCatalogDeactivate(kind)))
+		m.HandleFunc("POST /admin/"+kind, s.can("catalog.write", s.withCatalog(handleCatalogCreate(kind))))
+		m.HandleFunc("GET /admin/"+kind, s.can(view, s.withCatalog(handleCatalogList(kind))))
+		m.HandleFunc("GET /admin/"+kind+"/{key}", s.can(view, s.withCatalog(handleCatalogGet(kind))))
+		m.HandleFunc("PATCH /admin/"+kind+"/{key}", s.can("catalog.write", s.withCatalog(handleCatalogUpdate(kind))))
+		m.HandleFunc("POST /admin/"+kind+"/{key}/deactivate", s.can("catalog.write", s.withCatalog(handleCatalogDeactivate(kind))))
 	}
-	m.HandleFunc("POST /admin/import", s.can("catalog.write", s.handleImport))
+	m.HandleFunc("POST /admin/import", s.can("catalog.write", s.withCatalog(handleImport)))
 }
 
-func (s *Server) catalogService() (*catalog.Service, error) {
-	if s.d.Catalog == nil {
-		return nil, smp.Errorf(smp.EUNAVAILABLE, "onboarding is not served in this process")
+// catalogHandler is an onboarding handler: it answers with a value (or an
+// error, which withCatalog writes) and the status of a success.
+type catalogHandler func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error)
+
+// withCatalog is the one prologue and epilogue of onboarding's handlers:
+// 503 where this process does not serve onboarding, the error written
+// once, the value encoded.
+func (s *Server) withCatalog(h catalogHandler) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+		if s.d.Catalog == nil {
+			s.writeError(w, r, smp.Errorf(smp.EUNAVAILABLE, "onboarding is not served in this process"))
+			return
+		}
+		v, status, err := h(s.d.Catalog, r, p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, status, v)
 	}
-	return s.d.Catalog, nil
 }
 
 // recordBody reads a JSON object of fields and takes its "reason" out.
@@ -75,107 +90,57 @@ func recordBody(r *http.Request, optional bool) (json.RawMessage, string, error)
 	return body, reason, nil
 }
 
-func (s *Server) handleCatalogCreate(kind string) adminHandler {
-	return func(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-		c, err := s.catalogService()
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+func handleCatalogCreate(kind string) catalogHandler {
+	return func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
 		body, reason, err := recordBody(r, false)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, 0, err
 		}
 		v, err := c.Create(r.Context(), p, kind, body, reason)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, v)
+		return v, http.StatusCreated, err
 	}
 }
 
-func (s *Server) handleCatalogUpdate(kind string) adminHandler {
-	return func(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-		c, err := s.catalogService()
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+func handleCatalogUpdate(kind string) catalogHandler {
+	return func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
 		body, reason, err := recordBody(r, false)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, 0, err
 		}
 		v, _, err := c.Update(r.Context(), p, kind, r.PathValue("key"), body, reason)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
+		return v, http.StatusOK, err
 	}
 }
 
-func (s *Server) handleCatalogDeactivate(kind string) adminHandler {
-	return func(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-		c, err := s.catalogService()
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+func handleCatalogDeactivate(kind string) catalogHandler {
+	return func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
 		var req reasonRequest
 		if err := decodeOptional(r, &req); err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, 0, err
 		}
 		v, _, err := c.Deactivate(r.Context(), p, kind, r.PathValue("key"), req.Reason)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
+		return v, http.StatusOK, err
 	}
 }
 
-func (s *Server) handleCatalogGet(kind string) adminHandler {
-	return func(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-		c, err := s.catalogService()
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+func handleCatalogGet(kind string) catalogHandler {
+	return func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
 		v, err := c.Get(r.Context(), p, kind, r.PathValue("key"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
+		return v, http.StatusOK, err
 	}
 }
 
-func (s *Server) handleCatalogList(kind string) adminHandler {
-	return func(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-		c, err := s.catalogService()
+func handleCatalogList(kind string) catalogHandler {
+	return func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
+		limit, err := limitParam(r, 100, maxCatalogLimit)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, 0, err
 		}
 		q := r.URL.Query()
 		f := smp.CatalogFilter{Status: smp.CatalogStatus(q.Get("status")), City: q.Get("city"), PartnerID: q.Get("partner_id"),
-			Skill: q.Get("skill"), Country: q.Get("country"), Name: q.Get("name"), After: q.Get("after")}
-		if l := q.Get("limit"); l != "" {
-			if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 || f.Limit > 1000 {
-				s.writeError(w, r, smp.Errorf(smp.EINVALID, "limit must be a number from 1 to 1000"))
-				return
-			}
-		}
+			Skill: q.Get("skill"), Country: q.Get("country"), Name: q.Get("name"), After: q.Get("after"), Limit: limit}
 		items, next, err := c.List(r.Context(), p, kind, f)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{kind: items, "next": next})
+		return map[string]any{kind: items, "next": next}, http.StatusOK, err
 	}
 }
 
@@ -187,27 +152,16 @@ type importRequest struct {
 
 // handleImport is POST /admin/import: smp import --server posts the rows
 // of its file here; the report says what became of each.
-func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	c, err := s.catalogService()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func handleImport(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "Content-Type must be application/json"))
-		return
+		return nil, 0, smp.Errorf(smp.EINVALID, "Content-Type must be application/json")
 	}
 	var req importRequest
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxImportBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		s.writeError(w, r, smp.Errorf(smp.EINVALID, "malformed JSON body (at most %d MiB): %v", maxImportBody>>20, err))
-		return
+		return nil, 0, smp.Errorf(smp.EINVALID, "malformed JSON body (at most %d MiB): %v", maxImportBody>>20, err)
 	}
 	rep, err := c.Import(r.Context(), p, req.Data, req.DryRun, req.Reason)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
+	return rep, http.StatusOK, err
 }
