@@ -15,20 +15,29 @@ import (
 // initConnect builds the Kafka Connect worker (offsets in the store) and
 // its REST API on ConnectAddr, behind the admin tokens the platform's API
 // takes. Connector configurations and target states are kept in the
-// store. On the embedded default (SQLite) the worker has the change-table
-// source and runs smp-mysql-connector, with its default configuration
-// (snapshot.mode initial) the first time, onto the event bus; a watchdog restarts what
-// fails (ConnectMaxRestarts times, then leaves it FAILED); the MySQL binlog source is
-// not built yet, so on MySQL the worker has no connector. The worker
+// store. The worker runs smp-mysql-connector onto the event bus, created
+// with its default configuration (snapshot.mode initial) the first time:
+// on the embedded default (SQLite) the change-table source, on MySQL the
+// binlog source reading the primary's binlog (--mysql-dsn; its database,
+// smp_order in production, names the topics). A watchdog restarts what
+// fails (ConnectMaxRestarts times, then leaves it FAILED). The worker
 // starts before its API and stops after it.
 func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 	plugins := map[string]connect.Plugin{}
-	if a.Store.Dialect() == "sqlite" {
+	var defaults map[string]string
+	switch a.Store.Dialect() {
+	case "sqlite":
 		p, err := cdc.NewEmbedded(cdc.Config{Store: a.Store, Publisher: a.Bus, Wake: a.Store.CommitSignal(), Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
 		if err != nil {
 			return nil, err
 		}
-		plugins[cdc.Class] = p
+		plugins[cdc.Class], defaults = p, cdc.DefaultConfig()
+	case "mysql":
+		p, err := cdc.NewBinlog(cdc.BinlogConfig{DSN: a.Cfg.MySQLDSN, Publisher: a.Bus, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+		if err != nil {
+			return nil, err
+		}
+		plugins[cdc.Class], defaults = p, p.DefaultConfig()
 	}
 	var err error
 	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Configs: a.Store, Logger: a.Log, Registerer: a.Registry})
@@ -42,7 +51,7 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 		return nil, err
 	}
 	if len(plugins) > 0 && !slices.Contains(loaded, cdc.ConnectorName) {
-		if _, _, err := a.Connect.PutConfig(cdc.ConnectorName, cdc.DefaultConfig()); err != nil {
+		if _, _, err := a.Connect.PutConfig(cdc.ConnectorName, defaults); err != nil {
 			return nil, err
 		}
 	}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"smp"
+	"smp/internal/envtest"
 	"smp/internal/wait"
+	"smp/sqlstore/sqlstoretest"
 )
 
 // TestConnectModule: --connect-addr adds the kafka-connect module to serve;
@@ -64,5 +69,57 @@ func TestConnectModule(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestConnectModuleOnMySQL: on a MySQL store the worker runs
+// smp-mysql-connector from the server's binlog (a MariaDB the test starts
+// with --log-bin, ROW): the snapshot stores an offset in binlog
+// coordinates, and an order written after it reaches
+// smp.cdc.smp_order.orders on the platform's event bus.
+func TestConnectModuleOnMySQL(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("mariadbd"); err != nil {
+		envtest.Skip(t, "MariaDB binlog (change data capture)", "mariadbd is not on PATH: install mariadb-server")
+	}
+	m := sqlstoretest.StartMariaDB(t, "cdc", "--server-id=1", "--log-bin="+filepath.Join(t.TempDir(), "binlog"), "--binlog-format=ROW")
+	sqlstoretest.ExecAll(t, m.DSN(""), "CREATE DATABASE smp_order")
+	cfg := testConfig(t)
+	cfg.AdminToken, cfg.ConnectAddr, cfg.ConnectOnly, cfg.MySQLDSN = "adm", "127.0.0.1:0", true, m.DSN("smp_order")
+	a := &App{Cfg: cfg}
+	if err := a.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	wait.Until(t, 20*time.Second, "smp-mysql-connector's binlog offset", func() bool {
+		offs, err := a.Connect.Offsets(context.Background(), "smp-mysql-connector")
+		return err == nil && len(offs) == 1 && offs[0].Offset["file"] != nil
+	})
+	if ts, err := a.Connect.TaskStatus("smp-mysql-connector", 0); err != nil || ts.State != "RUNNING" {
+		t.Fatalf("task %+v %v", ts, err)
+	}
+	got := make(chan smp.Message, 1)
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Bus.Subscribe(sctx, "test-cdc", []string{"smp.cdc.smp_order.orders"}, func(_ context.Context, msg smp.Message) error {
+			select {
+			case got <- msg:
+			default:
+			}
+			return nil
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	sqlstoretest.ExecAll(t, m.DSN("smp_order"), `INSERT INTO orders (id, customer_id, city, service, lat, lng, address, price_vnd, stage, payment_status, created_at, stage_changed_at)
+		VALUES ('ORD-1', 'C0001', 'HCMC', 'aircon', 10.77, 106.7, '', 100000, '01_created', 'pending', 1000, 1000)`)
+	select {
+	case msg := <-got:
+		if msg.Key != `{"id":"ORD-1"}` || !strings.Contains(string(msg.Value), `"op":"c"`) || !strings.Contains(string(msg.Value), `"file":"binlog.`) {
+			t.Fatalf("record %s %s", msg.Key, msg.Value)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no record on smp.cdc.smp_order.orders")
 	}
 }

@@ -6,8 +6,8 @@
 // row's primary key, with a tombstone after each delete. Its offset,
 // {"seq": N} in the partition {"server": <topic.prefix>}, is committed
 // after what it covers was published (at least once: consumers
-// deduplicate by source position). The MariaDB binlog reader is to come
-// in its own file.
+// deduplicate by source position). The MySQL/MariaDB binlog reader, the
+// same connector on a MySQL store, is binlog.go.
 package cdc
 
 import (
@@ -95,20 +95,34 @@ func NewEmbedded(cfg Config) (*Embedded, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Embedded{cfg: cfg,
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_cdc_changes_total",
-			Help: "Changes the CDC source published, by table and op (c, u, d, r)."}, []string{"connector", "table", "op"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "smp_cdc_source_lag_seconds",
-			Help: "How long before its publication the last published change was written (0 when caught up)."}, []string{"connector"}),
+	changes, lag := changesMetric(), lagMetric()
+	if err := register(cfg.Registerer, changes, lag); err != nil {
+		return nil, err
 	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{e.changes, e.lag} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("cdc: metrics: %w", err)
-			}
+	return &Embedded{cfg: cfg, changes: changes, lag: lag}, nil
+}
+
+// The metrics both sources export.
+func changesMetric() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_cdc_changes_total",
+		Help: "Changes the CDC source published, by table and op (c, u, d, r, t)."}, []string{"connector", "table", "op"})
+}
+
+func lagMetric() *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "smp_cdc_source_lag_seconds",
+		Help: "How long before its publication the last published change was written (0 when caught up)."}, []string{"connector"})
+}
+
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("cdc: metrics: %w", err)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // DefaultConfig is the connector's configuration on the embedded default.

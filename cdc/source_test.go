@@ -17,13 +17,14 @@ import (
 	"smp"
 	"smp/cdc"
 	"smp/connect"
+	"smp/internal/envtest"
 	"smp/internal/sqldb"
 	"smp/internal/wait"
 	"smp/sqlbus"
 	"smp/sqlstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(envtest.Main(m)) }
 
 var ctx = context.Background()
 
@@ -163,15 +164,19 @@ type record struct {
 type consumer struct {
 	mu   sync.Mutex
 	recs []record
+	raw  [][]byte // the values as they came
 }
 
-func (p *platform) consume(topic string) *consumer {
+func (p *platform) consume(topic string) *consumer { return consume(p.t, p.bus, topic) }
+
+// consume collects what reaches topic on bus until the test ends.
+func consume(t *testing.T, bus smp.EventBus, topic string) *consumer {
 	c := &consumer{}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.bus.Subscribe(cctx, "test-"+topic, []string{topic}, func(_ context.Context, m smp.Message) error {
+		bus.Subscribe(cctx, "test-"+topic, []string{topic}, func(_ context.Context, m smp.Message) error {
 			r := record{key: m.Key}
 			if len(m.Value) > 0 {
 				r.env = &cdc.Envelope{}
@@ -181,11 +186,12 @@ func (p *platform) consume(topic string) *consumer {
 			}
 			c.mu.Lock()
 			c.recs = append(c.recs, r)
+			c.raw = append(c.raw, m.Value)
 			c.mu.Unlock()
 			return nil
 		})
 	}()
-	p.t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); <-done })
 	return c
 }
 
@@ -264,6 +270,9 @@ func TestEnvelopes(t *testing.T) {
 		t.Fatalf("records per key: %v", got)
 	}
 	r := orders.find(key("ORD-A"), "r")
+	if string(r.After) != rowA { // what the binlog source writes for the same data
+		t.Fatalf("snapshot row\n%s\nwant\n%s", r.After, rowA)
+	}
 	if r.Before != nil && string(r.Before) != "null" || r.Source.Snapshot != "last" || r.Source.DB != "smp_order" || r.Source.Table != "orders" ||
 		r.Source.Connector != "mysql" || r.Source.Name != "smp.cdc" || r.TsMs != 1_700_000_000_000 {
 		t.Fatalf("snapshot read %+v", r)
