@@ -518,7 +518,9 @@ func TestBinlogLagBytes(t *testing.T) {
 	w := p.worker(cdc.SnapshotInitial, false)
 	defer p.stop(w)
 	binlogOffset(t, w)
-	lag := func() float64 { return p.metric("smp_cdc_source_lag_bytes", map[string]string{"connector": cdc.ConnectorName}) }
+	lag := func() float64 {
+		return p.metric("smp_cdc_source_lag_bytes", map[string]string{"connector": cdc.ConnectorName})
+	}
 	wait.Until(t, 10*time.Second, "lag 0 after the snapshot", func() bool { return p.has("smp_cdc_source_lag_bytes") && lag() == 0 })
 	g.hold()
 	for i := range 20 {
