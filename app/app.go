@@ -31,6 +31,7 @@ import (
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
+	"smp/readmodel"
 	"smp/redisstore"
 	"smp/sim"
 	"smp/sqlbus"
@@ -75,6 +76,11 @@ type App struct {
 	// (nil without --connect-addr).
 	Connect    *connect.Worker
 	ConnectAPI *connectapi.Server
+	// ReadIndex is the read model's search index (the embedded bleve
+	// index under --data-dir/readmodel; nil without the read-model
+	// module) and Sink the elasticsearch-sink plugin that fills it.
+	ReadIndex smp.SearchIndex
+	Sink      *readmodel.Sink
 	// MasterData reads and (in the owner region) edits master data.
 	MasterData *masterdata.Service
 	// Logins are customers' and technicians' logins (one-time codes by
@@ -181,6 +187,8 @@ var Subscriptions = []smpbus.Subscription{
 	{Group: orders.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 	{Group: dispatch.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 	{Group: wallet.ConsumerGroup, Topics: []string{smp.TopicOrders}},
+	// Kafka Connect's sink reads the change topics as connect-<connector>.
+	{Group: readmodel.ConsumerGroup, Topics: readmodel.Topics()},
 }
 
 func (a *App) checks(services map[string]bool) []httpapi.Check {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 
 	"smp"
@@ -10,6 +11,8 @@ import (
 	"smp/connect"
 	"smp/connectapi"
 	"smp/internal/startstop"
+	"smp/readmodel"
+	"smp/readmodel/bleveindex"
 )
 
 // initConnect builds the Kafka Connect worker (offsets in the store) and
@@ -39,7 +42,13 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 		}
 		plugins[cdc.Class], defaults = p, p.DefaultConfig()
 	}
-	var err error
+	// The sink fills the read model on every backend.
+	sink, err := readmodel.NewSink(readmodel.SinkConfig{Index: a.ReadIndex, Bus: a.Bus, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+	if err != nil {
+		return nil, err
+	}
+	a.Sink = sink
+	plugins[readmodel.Class] = sink
 	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Configs: a.Store, Logger: a.Log, Registerer: a.Registry})
 	if err != nil {
 		return nil, err
@@ -50,8 +59,13 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(plugins) > 0 && !slices.Contains(loaded, cdc.ConnectorName) {
+	if plugins[cdc.Class] != nil && !slices.Contains(loaded, cdc.ConnectorName) {
 		if _, _, err := a.Connect.PutConfig(cdc.ConnectorName, defaults); err != nil {
+			return nil, err
+		}
+	}
+	if !slices.Contains(loaded, readmodel.ConnectorName) {
+		if _, _, err := a.Connect.PutConfig(readmodel.ConnectorName, readmodel.DefaultConfig()); err != nil {
 			return nil, err
 		}
 	}
@@ -66,4 +80,17 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 			return a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.AddAudit(ctx, e) })
 		}})
 	return sequence{a.Connect, a.ConnectAPI, dog}, nil
+}
+
+// initReadModel opens the read model's search index: the embedded bleve
+// index under --data-dir/readmodel. It is opened by the process that runs
+// the Connect worker (the sink writes it); the API of that process reads
+// it too.
+func (a *App) initReadModel(ctx context.Context) (startstop.Service, error) {
+	x, err := bleveindex.Open(filepath.Join(a.Cfg.DataDir, "readmodel"))
+	if err != nil {
+		return nil, err
+	}
+	a.ReadIndex = x
+	return closer(x.Close), nil
 }

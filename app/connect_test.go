@@ -19,7 +19,8 @@ import (
 
 // TestConnectModule: --connect-addr adds the kafka-connect module to serve;
 // ConnectOnly (smp connect) runs it alone; its API answers with the admin
-// token and refuses without one; on SQLite smp-mysql-connector runs.
+// token and refuses without one; on SQLite smp-mysql-connector runs, and
+// on every backend the read model's elasticsearch-sink.
 func TestConnectModule(t *testing.T) {
 	t.Parallel()
 	for _, only := range []bool{false, true} {
@@ -33,7 +34,7 @@ func TestConnectModule(t *testing.T) {
 		if !slices.Contains(mods, ModuleConnect) || only != !slices.Contains(mods, ModuleServer) {
 			t.Errorf("ConnectOnly %v: modules %v", only, mods)
 		}
-		for token, want := range map[string]string{"adm": `200 ["smp-mysql-connector"]`, "": "401"} {
+		for token, want := range map[string]string{"adm": `200 ["elasticsearch-sink","smp-mysql-connector"]`, "": "401"} {
 			req, _ := http.NewRequest("GET", a.ConnectAPI.URL()+"/connectors", nil)
 			if token != "" {
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -56,6 +57,10 @@ func TestConnectModule(t *testing.T) {
 		if ts, err := a.Connect.TaskStatus("smp-mysql-connector", 0); err != nil || ts.State != "RUNNING" {
 			t.Errorf("task %+v %v", ts, err)
 		}
+		wait.Until(t, 10*time.Second, "elasticsearch-sink's task RUNNING", func() bool {
+			ts, err := a.Connect.TaskStatus("elasticsearch-sink", 0)
+			return err == nil && ts.State == "RUNNING"
+		})
 		// Its /metrics (no token, as the platform's) has the INC-008 trigger.
 		resp, err := http.Get(a.ConnectAPI.URL() + "/metrics")
 		if err != nil {
@@ -63,8 +68,11 @@ func TestConnectModule(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(body), `kafka_connect_connector_status{connector="smp-mysql-connector",state="RUNNING"} 1`) {
-			t.Errorf("ConnectOnly %v: /metrics lacks the connector's status:\n%s", only, body)
+		for _, want := range []string{`kafka_connect_connector_status{connector="smp-mysql-connector",state="RUNNING"} 1`,
+			`kafka_connect_connector_status{connector="elasticsearch-sink",state="RUNNING"} 1`, "es_sink_lag_seconds "} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("ConnectOnly %v: /metrics lacks %s:\n%s", only, want, body)
+			}
 		}
 		if err := a.Close(); err != nil {
 			t.Fatal(err)

@@ -8,5 +8,8 @@ import (
 )
 
 // TestMain fails the package when a test leaves a goroutine behind: Close
-// stops every module and joins its goroutines.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(envtest.Main(m)) }
+// stops every module and joins its goroutines. bleve's analysis workers
+// are started by its package's init, once per binary, and are not ours.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(envtest.Main(m), goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker"))
+}

@@ -57,6 +57,7 @@ const (
 	ModuleBeat        = "beat"          // the heartbeat's loop, started after every service
 	ModuleRetention   = "retention"     // prunes what is kept only for a while (one process at a time: a lease)
 	ModuleConnect     = "kafka-connect" // the Kafka Connect worker and its REST API (--connect-addr, :8083; INC-008)
+	ModuleReadModel   = "read-model"    // the search index the elasticsearch-sink fills (INC-009)
 )
 
 // module is one row of the table: a name, what it needs opened first, and
@@ -99,7 +100,8 @@ var modules = []module{
 
 	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
 	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
-	{ModuleConnect, []string{ModuleStore, ModuleEventBus}, (*App).initConnect},
+	{ModuleReadModel, []string{ModuleStore}, (*App).initReadModel},
+	{ModuleConnect, []string{ModuleStore, ModuleEventBus, ModuleReadModel}, (*App).initConnect},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.

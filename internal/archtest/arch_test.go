@@ -45,6 +45,8 @@ var layout = map[string]kind{
 	"smp/inmem":      backend,
 	"smp/smsgw":      backend,
 
+	"smp/readmodel/bleveindex": backend,
+
 	"smp/orders":       logic,
 	"smp/dispatch":     logic,
 	"smp/flags":        logic,
@@ -66,16 +68,18 @@ var layout = map[string]kind{
 	"smp/masterdata":   logic,
 	"smp/replication":  logic,
 	"smp/cdc":          logic,
+	"smp/readmodel":    logic,
 
 	"smp/httpapi":    transport,
 	"smp/wsapi":      transport,
 	"smp/webui":      transport,
 	"smp/connectapi": transport,
 
-	"smp/bustest":               suite,
-	"smp/dispatchtest":          suite,
-	"smp/storetest":             suite,
-	"smp/sqlstore/sqlstoretest": suite,
+	"smp/bustest":                 suite,
+	"smp/dispatchtest":            suite,
+	"smp/storetest":               suite,
+	"smp/sqlstore/sqlstoretest":   suite,
+	"smp/readmodel/readmodeltest": suite,
 
 	"smp/cmd":   wiring,
 	"smp/app":   wiring,
