@@ -234,21 +234,21 @@ func tableOf(topic string) (string, bool) {
 
 // Version is the external version of a change: its position in the
 // source. On the embedded change table that is the change's seq; in a
-// MySQL binlog, the file's sequence number and the position in it
-// (mysql-bin.000042 at 1234 is 42<<32 | 1234), so later changes have
-// higher versions across files. A snapshot read carries 0 but on its last
-// row (Debezium gives them no position), so any change after a snapshot
-// wins over it.
+// MySQL binlog, the file's sequence number, the event's position in it and
+// the row in the event (binlog.000042 at 1234, row 2 is
+// 42<<43 | 1234<<11 | 2), so later changes have higher versions across
+// files. The embedded snapshot's reads carry 0 but on their last row, so
+// any change after a snapshot wins over it.
 func Version(s cdc.Source) int64 {
 	if s.File == "" || s.File == "cdc_changes" {
 		return s.Pos
 	}
 	i := strings.LastIndexByte(s.File, '.')
 	n, err := strconv.ParseInt(s.File[i+1:], 10, 64)
-	if err != nil || n < 0 || n >= 1<<31 || s.Pos < 0 || s.Pos >= 1<<32 {
+	if err != nil || n < 0 || n >= 1<<20 || s.Pos < 0 || s.Pos >= 1<<32 {
 		return s.Pos
 	}
-	return n<<32 | s.Pos
+	return n<<43 | s.Pos<<11 | int64(min(max(s.Row, 0), 1<<11-1))
 }
 
 // DocID is a row key's id ({"id": "O1"} or {"id": 7}) as a document id.
@@ -344,6 +344,9 @@ func (t *sinkTask) handle(ctx context.Context, m smp.Message, queue chan<- *item
 		return nil
 	}
 	op, tsMs, err := t.toOp(m)
+	if errors.Is(err, errTruncate) {
+		return t.truncate(ctx, op, tsMs)
+	}
 	if err != nil {
 		return t.deadLetter(ctx, m, "convert", err.Error())
 	}
@@ -386,6 +389,9 @@ func (t *sinkTask) toOp(m smp.Message) (smp.IndexOp, int64, error) {
 	if err := json.Unmarshal(m.Value, &env); err != nil {
 		return smp.IndexOp{}, 0, fmt.Errorf("not a Debezium change event: %v", err)
 	}
+	if env.Op == "t" {
+		return smp.IndexOp{Index: table, Version: Version(env.Source)}, env.Source.TsMs, errTruncate
+	}
 	id, err := DocID([]byte(m.Key))
 	if err != nil {
 		return smp.IndexOp{}, 0, err
@@ -403,6 +409,30 @@ func (t *sinkTask) toOp(m smp.Message) (smp.IndexOp, int64, error) {
 		return smp.IndexOp{}, 0, fmt.Errorf("op %q is not c, u, r or d", env.Op)
 	}
 	return op, env.Source.TsMs, nil
+}
+
+var errTruncate = errors.New("truncate")
+
+// truncate applies a TRUNCATE (op t): every document of the table is
+// deleted at the truncate's version (a later change of an id still wins).
+func (t *sinkTask) truncate(ctx context.Context, at smp.IndexOp, tsMs int64) error {
+	var ops []smp.IndexOp
+	if err := t.s.cfg.Index.Scan(ctx, at.Index, func(d smp.Document) error {
+		ops = append(ops, smp.IndexOp{Index: at.Index, ID: d.ID, Delete: true, Version: at.Version})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), t.conf.batch)
+		if _, err := t.s.cfg.Index.Bulk(ctx, ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	t.s.records.WithLabelValues("truncated").Inc()
+	t.s.indexed(tsMs)
+	return nil
 }
 
 // deadLetter sends a record the sink cannot write to its dead-letter

@@ -301,3 +301,21 @@ func TestSinkLag(t *testing.T) {
 		return ok && p.metric("es_sink_lag_seconds", nil) == 0
 	})
 }
+
+// TestVersionOrder: versions grow with the source position, across binlog
+// files and rows of one event, and on the embedded change table.
+func TestVersionOrder(t *testing.T) {
+	t.Parallel()
+	srcs := []cdc.Source{
+		{File: "cdc_changes", Pos: 7},
+		{File: "binlog.000003", Pos: 8812, Row: 0},
+		{File: "binlog.000003", Pos: 8812, Row: 1},
+		{File: "binlog.000003", Pos: 9000},
+		{File: "binlog.000004", Pos: 4},
+	}
+	for i := 1; i < len(srcs); i++ {
+		if a, b := readmodel.Version(srcs[i-1]), readmodel.Version(srcs[i]); a >= b {
+			t.Errorf("Version(%+v) = %d ≥ Version(%+v) = %d", srcs[i-1], a, srcs[i], b)
+		}
+	}
+}
