@@ -18,7 +18,8 @@ import (
 // initConnect builds the Kafka Connect worker (offsets in the store) and
 // its REST API on ConnectAddr, behind the admin tokens the platform's API
 // takes. Connector configurations and target states are kept in the
-// store. The worker runs smp-mysql-connector onto the event bus, created
+// store; source offsets on Kafka's connect-offsets topic when the bus is
+// Kafka, else in the store. The worker runs smp-mysql-connector onto the event bus, created
 // with its default configuration (snapshot.mode initial) the first time:
 // on the embedded default (SQLite) the change-table source, on MySQL the
 // binlog source reading the primary's binlog (--mysql-dsn; its database,
@@ -49,7 +50,13 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 	}
 	a.Sink = sink
 	plugins[readmodel.Class] = sink
-	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: a.Store, Configs: a.Store, Logger: a.Log, Registerer: a.Registry})
+	// Source offsets are where Connect keeps them: the connect-offsets
+	// topic when the bus is Kafka, the connect_offsets table otherwise.
+	var offsets smp.ConnectOffsetStore = a.Store
+	if a.Kafka != nil {
+		offsets = a.Kafka.ConnectOffsets()
+	}
+	a.Connect, err = connect.New(connect.Config{WorkerID: a.Cfg.ConnectAddr, Plugins: plugins, Offsets: offsets, Configs: a.Store, Logger: a.Log, Registerer: a.Registry})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"smp"
 	"smp/internal/envtest"
 	"smp/internal/wait"
@@ -129,5 +131,31 @@ func TestConnectModuleOnMySQL(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no record on smp.cdc.smp_order.orders")
+	}
+}
+
+// TestConnectOffsetsOnKafka: with the bus on Kafka the source offsets go
+// to the connect-offsets topic (where another worker of the cluster reads
+// them), not to the store's table.
+func TestConnectOffsetsOnKafka(t *testing.T) {
+	t.Parallel()
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	cfg := testConfig(t)
+	cfg.AdminToken, cfg.ConnectAddr, cfg.ConnectOnly, cfg.KafkaBrokers = "adm", "127.0.0.1:0", true, strings.Join(k.ListenAddrs(), ",")
+	a := &App{Cfg: cfg}
+	if err := a.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	wait.Until(t, 20*time.Second, "smp-mysql-connector's offset on connect-offsets", func() bool {
+		offs, err := a.Kafka.ConnectOffsets().ConnectOffsets(context.Background(), "smp-mysql-connector")
+		return err == nil && len(offs) == 1
+	})
+	if offs, err := a.Store.ConnectOffsets(context.Background(), "smp-mysql-connector"); err != nil || len(offs) != 0 {
+		t.Fatalf("offsets in the store's table: %v %v", offs, err)
 	}
 }

@@ -8,14 +8,22 @@ import (
 )
 
 var connectTests = []Test{
-	{"ConnectOffsets/OK", testConnectOffsets},
-	{"ConnectOffsets/ErrInvalid", testConnectOffsetsInvalid},
+	{"ConnectOffsets/OK", func(t *testing.T, s Store) { testConnectOffsets(t, s) }},
+	{"ConnectOffsets/ErrInvalid", func(t *testing.T, s Store) { testConnectOffsetsInvalid(t, s) }},
+}
+
+// RunConnectOffsets holds an offset store other than the system of
+// record (Kafka's connect-offsets topic) to the same contract.
+func RunConnectOffsets(t *testing.T, open func(t *testing.T) smp.ConnectOffsetStore) {
+	t.Helper()
+	t.Run("ConnectOffsets/OK", func(t *testing.T) { testConnectOffsets(t, open(t)) })
+	t.Run("ConnectOffsets/ErrInvalid", func(t *testing.T) { testConnectOffsetsInvalid(t, open(t)) })
 }
 
 // testConnectOffsets: offsets are kept per connector and partition, a
 // write replaces a partition's offset, a nil offset removes it, and a
 // delete removes only that connector's.
-func testConnectOffsets(t *testing.T, s Store) {
+func testConnectOffsets(t *testing.T, s smp.ConnectOffsetStore) {
 	got, err := s.ConnectOffsets(ctx, "c1")
 	must(t, err)
 	if len(got) != 0 {
@@ -43,7 +51,7 @@ func testConnectOffsets(t *testing.T, s Store) {
 
 // testConnectOffsetsInvalid: an empty partition or one over 512 characters
 // is EINVALID and nothing of the write is kept.
-func testConnectOffsetsInvalid(t *testing.T, s Store) {
+func testConnectOffsetsInvalid(t *testing.T, s smp.ConnectOffsetStore) {
 	good := smp.ConnectOffset{Partition: map[string]any{"server": "smp"}, Offset: map[string]any{"pos": 1}}
 	for _, bad := range []smp.ConnectOffset{{Offset: map[string]any{"pos": 1}}, {Partition: map[string]any{"k": strings.Repeat("x", 600)}, Offset: map[string]any{}}} {
 		if err := s.PutConnectOffsets(ctx, "c", []smp.ConnectOffset{good, bad}); smp.ErrorCode(err) != smp.EINVALID {
