@@ -56,7 +56,9 @@ var columnLists = map[string]tableClass{
 	"partners":                    {pii: "contact", notPII: "country id name status"},
 	"process_heartbeats":          {notPII: "beat_at engine_up expires_at id services ws_connections"},
 	"processed_events":            {notPII: "at consumer event_id"},
-	"replication_heartbeat":       {notPII: "id ts"}, // MySQL only: the replica's lag
+	"replication_checkpoints":     {notPII: "next_offset part path topic updated_at"}, // issue 21: how far a path carried each source partition
+	"replication_heartbeat":       {notPII: "id ts"},                                  // MySQL only: the replica's lag
+	"replication_paths":           {pii: "reason updated_by", notPII: "heartbeat_at path paused schema_needed source_region target_region updated_at"},
 	"schema_migrations":           {notPII: "applied_at version"},
 	"services":                    {notPII: "code commission_bp name price_vnd skill status"},
 	"sessions":                    {pii: "id ip owner_id secret_hash", notPII: "created_at expires_at owner_kind"},

@@ -63,4 +63,5 @@ type Tx interface {
 	WalletTx
 	TechnicianSettingsTx
 	MasterDataTx
+	ReplicationTx
 }

@@ -41,6 +41,7 @@ type Store interface {
 	smp.ConnectOffsetStore
 	smp.ConnectConfigStore
 	smp.MasterDataStore
+	smp.ReplicationStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -54,7 +55,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests} {
 		all = append(all, group...)
 	}
 	return all
