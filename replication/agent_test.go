@@ -40,7 +40,7 @@ func TestAgentEmbedded(t *testing.T) {
 	}
 	start := func() *Agent {
 		a, err := NewAgent(AgentConfig{Source: "global", Target: "china", SourceBus: globalBus, TargetBus: chinaBus, TargetStore: chinaDB,
-			Guard: g, HeartbeatEvery: 20 * time.Millisecond})
+			Guard: g, HeartbeatEvery: 100 * time.Millisecond, Agents: 1, LeaseTTL: 2 * time.Second, PollEvery: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,14 +87,28 @@ func TestAgentEmbedded(t *testing.T) {
 		t.Errorf("global.masterdata.countries in china: %d messages (%v), want the clean one only", len(ms), err)
 	}
 
-	// Stopped, the agent misses a change; started again, it resumes.
+	// Stopped, the agent misses a change; started again, it resumes from
+	// the checkpoints kept in china, even with global's group offsets lost
+	// (nothing already carried is carried again).
 	if err := a.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for p := int32(0); p < 2; p++ {
+		if err := globalBus.ResetOffset(ctx, a.MirrorGroup("masterdata.countries"), "masterdata.countries", p, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rate["rate"] = "25411"
 	publish(smp.MasterCurrencyRates, published(t, globalDB, smp.MasterCurrencyRates, rate), "USD/VND/2026-12-01")
 	start()
 	arrived(smp.MasterCurrencyRates, "USD/VND/2026-12-01", 2)
+	wait.Until(t, 20*time.Second, "heartbeats after the restart", func() bool {
+		p, err := chinaDB.FindReplicationPath(ctx, "global-to-china")
+		return err == nil && time.Since(p.HeartbeatAt) < time.Second
+	})
+	if ms, err := chinaBus.Read(ctx, "global.masterdata.countries", 10); err != nil || len(ms) != 1 {
+		t.Errorf("global.masterdata.countries after the restart: %d messages (%v), want 1: not started at the checkpoints", len(ms), err)
+	}
 	// Nothing travels back: china's own topics are not global's remote ones.
 	if ms, err := globalBus.Read(ctx, "china.masterdata.currency_rates", 10); err != nil || len(ms) != 0 {
 		t.Errorf("a loop: %d messages back in global (%v)", len(ms), err)

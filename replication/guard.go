@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,6 +68,8 @@ const (
 type Refusal struct {
 	Reason string
 	Detail string
+	// Schema is the record's schema version (ReasonSchema).
+	Schema int
 }
 
 func (r *Refusal) Error() string { return "replication refused (" + r.Reason + "): " + r.Detail }
@@ -91,7 +94,17 @@ type Guard struct {
 	// classify is smp.ColumnClass; tests put a PII column into a
 	// master-data table with their own.
 	classify func(table, column string) (smp.DataClass, bool)
+	schema   atomic.Int64
 }
+
+// Schema is the master-data schema version this region knows: records of
+// a newer one are refused (ReasonSchema).
+func (g *Guard) Schema() int { return int(g.schema.Load()) }
+
+// SetSchema sets the schema version this region knows
+// (smp.MasterDataSchemaVersion by default): what a region's migrations
+// raise, and what a drill sets to play a target behind its source.
+func (g *Guard) SetSchema(v int) { g.schema.Store(int64(v)) }
 
 // NewGuard registers smp_replication_refused_total on reg (nil: not
 // registered) and returns the guard.
@@ -105,6 +118,7 @@ func NewGuard(reg prometheus.Registerer, log *slog.Logger) (*Guard, error) {
 		log:      log.With("service", "replication-guard"),
 		classify: smp.ColumnClass,
 	}
+	g.SetSchema(smp.MasterDataSchemaVersion)
 	for _, r := range []string{ReasonTable, ReasonPII, ReasonUnclassified, ReasonMalformed, ReasonSchema} {
 		g.refused.WithLabelValues(r)
 	}
@@ -184,8 +198,9 @@ func (g *Guard) check(topic string, value []byte) (smp.MasterDataEvent, error) {
 			return out, refuse(ReasonPII, "%s.%s is classified %s", table, name, class)
 		}
 	}
-	if out.SchemaVersion > smp.MasterDataSchemaVersion {
-		return out, refuse(ReasonSchema, "%s: schema %d, this region knows %d", table, out.SchemaVersion, smp.MasterDataSchemaVersion)
+	if known := g.Schema(); out.SchemaVersion > known {
+		return out, &Refusal{Reason: ReasonSchema, Schema: out.SchemaVersion,
+			Detail: fmt.Sprintf("%s: schema %d at the source, this region knows %d", table, out.SchemaVersion, known)}
 	}
 	key, err := mt.Check(out.Fields)
 	if err != nil || key != out.Key || out.Version < 1 || smp.ValidRegion(out.Region) != nil {
