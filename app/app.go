@@ -33,6 +33,7 @@ import (
 	"smp/payments"
 	"smp/readmodel"
 	"smp/redisstore"
+	"smp/replication"
 	"smp/sim"
 	"smp/sqlbus"
 	"smp/sqlstore"
@@ -51,6 +52,8 @@ type App struct {
 	Redis *redisstore.Store // nil on the embedded default
 	Bus   smp.EventBus      // the embedded log, or Kafka with --kafka-brokers
 	Kafka *kafkabus.Bus     // nil on the embedded log
+	// Replication are the replication agents (--replicate-from), one per path.
+	Replication []*replication.Agent
 	// Consumed counts each consumer group's events by outcome.
 	Consumed *smpbus.Metrics
 	Orders   *orders.Service

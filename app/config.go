@@ -67,6 +67,19 @@ type Config struct {
 	// by default): elsewhere master data is read only (issue 21).
 	Region       string
 	MasterRegion string
+	// ReplicateFrom runs the replication agent (service replication-agent,
+	// issue 21) with one path from each source region to this one:
+	// "<region>=<brokers>" (Kafka, host:port,host:port) or
+	// "<region>=file:<path>" (that region's embedded log), several joined
+	// by ";" (--replicate-from). Empty: no agent.
+	ReplicateFrom string
+	// ReplicationAgents is how many agents run each path, in all
+	// processes (--replication-agents, 3): each takes its share of the
+	// path's topics, and a dead one's after --replication-lease-ttl.
+	ReplicationAgents   int
+	ReplicationLeaseTTL time.Duration
+	// ReplicateOnly runs the replication agent alone (smp replicate).
+	ReplicateOnly bool
 	// SMSURL is the HTTP SMS gateway login codes are sent through
 	// (--sms-url); SMSToken its bearer token (SMP_SMS_TOKEN only). Without
 	// a URL, and without SMS, codes go to the simulator, whose outbox
@@ -181,6 +194,10 @@ func (c *Config) Validate() error {
 		return invalid("--addr is required")
 	case c.DataDir == "":
 		return invalid("--data-dir is required")
+	case c.ReplicateOnly && c.ReplicateFrom == "":
+		return invalid("--replicate-from is required")
+	case c.ReplicationAgents < 0 || c.ReplicationLeaseTTL < 0:
+		return invalid("--replication-agents and --replication-lease-ttl must not be negative (0: 3 agents, 10s)")
 	case c.ConnectOnly && c.ConnectAddr == "":
 		return invalid("--connect-addr is required")
 	case c.ConnectMaxRestarts < 0:
@@ -217,6 +234,9 @@ func (c *Config) Validate() error {
 		return invalid("--master-region %q: lowercase letters and digits, starting with a letter, at most 16", c.MasterRegion)
 	}
 	if _, err := c.ServiceSet(); err != nil {
+		return err
+	}
+	if _, err := c.ReplicationSources(); err != nil {
 		return err
 	}
 	return c.ValidateKafka()
@@ -305,4 +325,47 @@ func (c *Config) RetentionPolicies() []retention.Policy {
 		{Table: smp.PruneIdempotency, Keep: smp.IdempotencyKeyTTL},
 		{Table: smp.PruneAudit, Keep: c.RetentionAudit},
 	}
+}
+
+// ReplicationSource is one source region of --replicate-from: its Kafka
+// brokers, or its embedded log's file.
+type ReplicationSource struct {
+	Region  string
+	Brokers []string
+	LogPath string
+}
+
+// ReplicationSources parses ReplicateFrom.
+func (c *Config) ReplicationSources() ([]ReplicationSource, error) {
+	var out []ReplicationSource
+	seen := map[string]bool{}
+	for _, part := range strings.Split(c.ReplicateFrom, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		region, where, ok := strings.Cut(part, "=")
+		if !ok || smp.ValidRegion(region) != nil || strings.TrimSpace(where) == "" {
+			return nil, invalid("--replicate-from %q: <region>=<brokers> or <region>=file:<path>, several joined by ;", part)
+		}
+		if region == c.Region || seen[region] {
+			return nil, invalid("--replicate-from: region %q is this one (--region) or named twice", region)
+		}
+		seen[region] = true
+		src := ReplicationSource{Region: region}
+		if path, ok := strings.CutPrefix(where, "file:"); ok {
+			src.LogPath = path
+		} else {
+			for _, b := range strings.Split(where, ",") {
+				if b = strings.TrimSpace(b); b != "" {
+					if !strings.Contains(b, ":") {
+						return nil, invalid("--replicate-from %s: broker %q is not host:port", region, b)
+					}
+					src.Brokers = append(src.Brokers, b)
+				}
+			}
+		}
+		out = append(out, src)
+	}
+	return out, nil
 }

@@ -48,3 +48,18 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("ServiceSet() = %v, %v", set, err)
 	}
 }
+
+func TestReplicationSources(t *testing.T) {
+	t.Parallel()
+	c := Config{Region: "china", ReplicateFrom: "global=k1:9092,k2:9092; asia=file:/data/asia/events.db"}
+	got, err := c.ReplicationSources()
+	if err != nil || len(got) != 2 || got[0].Region != "global" || len(got[0].Brokers) != 2 || got[1].LogPath != "/data/asia/events.db" {
+		t.Fatalf("sources %+v %v", got, err)
+	}
+	for _, bad := range []string{"global", "Global=k:1", "china=k:1", "global=k:1;global=k:2", "global=nohostport", "global="} {
+		c.ReplicateFrom = bad
+		if _, err := c.ReplicationSources(); !IsConfigError(err) {
+			t.Errorf("%q: %v, want a configuration error", bad, err)
+		}
+	}
+}

@@ -58,6 +58,9 @@ const (
 	ModuleRetention   = "retention"     // prunes what is kept only for a while (one process at a time: a lease)
 	ModuleConnect     = "kafka-connect" // the Kafka Connect worker and its REST API (--connect-addr, :8083; INC-008)
 	ModuleReadModel   = "read-model"    // the search index the elasticsearch-sink fills (INC-009)
+	// ModuleReplication is service replication-agent: master data from the
+	// --replicate-from regions to this one (INC-012).
+	ModuleReplication = "replication-agent"
 )
 
 // module is one row of the table: a name, what it needs opened first, and
@@ -102,6 +105,7 @@ var modules = []module{
 	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
 	{ModuleReadModel, []string{ModuleStore}, (*App).initReadModel},
 	{ModuleConnect, []string{ModuleStore, ModuleEventBus, ModuleReadModel}, (*App).initConnect},
+	{ModuleReplication, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initReplication},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.
@@ -181,6 +185,12 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	if a.Cfg.ConnectAddr != "" {
 		targets = append(targets, ModuleConnect)
+	}
+	if a.Cfg.ReplicateOnly {
+		targets, a.services = slices.Clone(alwaysOn), map[string]bool{}
+	}
+	if a.Cfg.ReplicateFrom != "" {
+		targets = append(targets, ModuleReplication)
 	}
 	mods, err := order(targets)
 	if err != nil {

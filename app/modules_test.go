@@ -14,8 +14,9 @@ func TestModuleOrder(t *testing.T) {
 		}
 		return out
 	}
-	// kafka-connect is a target of its own (--connect-addr).
-	all, err := order(append(append(slices.Clone(alwaysOn), AllServices...), ModuleConnect))
+	// kafka-connect and replication-agent are targets of their own
+	// (--connect-addr, --replicate-from).
+	all, err := order(append(append(slices.Clone(alwaysOn), AllServices...), ModuleConnect, ModuleReplication))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestModuleOrder(t *testing.T) {
 		}
 	}
 	if len(all) != len(modules) {
-		t.Errorf("--services all and --connect-addr open %v, want every module of the table", names(all))
+		t.Errorf("--services all, --connect-addr and --replicate-from open %v, want every module of the table", names(all))
 	}
 	// One target pulls in what it needs and nothing else.
 	relay, err := order(append(slices.Clone(alwaysOn), ServiceOutboxRelay))

@@ -51,7 +51,7 @@ func (c *cli) root() *cobra.Command {
 	root.SetErr(c.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.AddCommand(
-		c.serveCmd(), c.connectCmd(), c.demoCmd(), c.migrateCmd(), c.tokenCmd(), c.ctlCmd(), c.runbookCmd(), c.importCmd(),
+		c.serveCmd(), c.connectCmd(), c.replicateCmd(), c.demoCmd(), c.migrateCmd(), c.tokenCmd(), c.ctlCmd(), c.runbookCmd(), c.importCmd(),
 		c.versionCmd(), movedBenchCmd(),
 	)
 	root.AddCommand(c.toolCmds()...)
