@@ -95,4 +95,3 @@ func (r *replicas) close() error {
 	r.buses = nil
 	return errors.Join(errs...)
 }
-
