@@ -68,7 +68,11 @@ var columnLists = map[string]tableClass{
 	"tokens":                      {pii: "owner_id token_hash", notPII: "kind role"},
 	"wallet_accounts":             {notPII: "balance_vnd floor_vnd id last_seq partner_id updated_at"},
 	"wallet_chain":                {notPII: "hash id seq"},
-	"wallet_topups":               {pii: "client_ip", notPII: "amount_vnd bank_code created_at gateway id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
+	"wallet_topups":               {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
+
+	// Fraud decisions (fraud.go): the evidence holds IPs, user agents and
+	// device ids; the rules' values hold the IPs they saw.
+	"fraud_decisions": {pii: "evidence rules", notPII: "amount_vnd created_at event_id event_type id occurred_at outcome partner_id rules_version score severity signals txn_id"},
 
 	// Master data (masterdata.go): what regions share; no personal data.
 	"countries":         {notPII: "code name region updated_at version"},

@@ -21,6 +21,7 @@ import "context"
 //	WalletStore, WalletTx               wallet.go (the partners' ledger)
 //	SessionStore                        login.go (with OTPStore and RateCounter, kept outside the database)
 //	TechnicianSettingsStore, TechnicianSettingsTx   availability.go
+//	FraudStore, FraudTx                 fraud.go (the fraud detector's decisions)
 //
 // Packages declare the narrow interface they use, composed of these.
 // Every change of an order or of money goes through Transactor.InTx
@@ -64,4 +65,5 @@ type Tx interface {
 	TechnicianSettingsTx
 	MasterDataTx
 	ReplicationTx
+	FraudTx
 }

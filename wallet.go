@@ -432,7 +432,11 @@ type Topup struct {
 	AmountVND int64       `json:"amount_vnd"`
 	Status    TopupStatus `json:"status"`
 	// ClientIP is where the request came from (fraud rules read it).
-	ClientIP      string    `json:"client_ip,omitempty"`
+	ClientIP string `json:"client_ip,omitempty"`
+	// UserAgent and DeviceID (the X-Device-Id header) of the request, where
+	// known: the fraud rules' evidence.
+	UserAgent     string    `json:"user_agent,omitempty"`
+	DeviceID      string    `json:"device_id,omitempty"`
 	TransactionNo string    `json:"transaction_no,omitempty"` // vnp_TransactionNo
 	BankCode      string    `json:"bank_code,omitempty"`
 	PayDate       time.Time `json:"pay_date,omitzero"`

@@ -7,6 +7,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/wallet"
 )
 
 // The partners' wallets (docs/wallets.md): balances and states, and the
@@ -53,7 +54,8 @@ func (s *Server) handleCreateTopup(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	out, err := s.d.Wallets.CreateTopup(r.Context(), partner, req.AmountVND, ip)
+	out, err := s.d.Wallets.CreateTopupFrom(r.Context(), partner, req.AmountVND,
+		wallet.Client{IP: ip, UserAgent: r.UserAgent(), DeviceID: r.Header.Get("X-Device-Id")})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -345,14 +345,14 @@ func (tx *Tx) SetWalletFloor(ctx context.Context, partnerID string, floorVND int
 	return a, nil
 }
 
-const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at`
+const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at, user_agent, device_id`
 
 func scanTopup(row scanner) (*smp.Topup, error) {
 	var t smp.Topup
 	var status string
 	var pay, created, updated int64
 	if err := row.Scan(&t.ID, &t.PartnerID, &t.Gateway, &t.TxnRef, &t.AmountVND, &status, &t.ClientIP, &t.TransactionNo, &t.BankCode,
-		&pay, &t.PostingID, &created, &updated); err != nil {
+		&pay, &t.PostingID, &created, &updated, &t.UserAgent, &t.DeviceID); err != nil {
 		return nil, err
 	}
 	t.Status, t.PayDate, t.CreatedAt, t.UpdatedAt = smp.TopupStatus(status), fromMicros(pay), fromMicros(created), fromMicros(updated)
@@ -367,6 +367,8 @@ func checkTopup(what string, t *smp.Topup) error {
 		chars("txn_ref", t.TxnRef, 100),
 		chars("status", string(t.Status), 16),
 		chars("client_ip", t.ClientIP, 64),
+		chars("user_agent", t.UserAgent, 512),
+		chars("device_id", t.DeviceID, 128),
 		chars("transaction_no", t.TransactionNo, 64),
 		chars("bank_code", t.BankCode, 32),
 		chars("posting_id", t.PostingID, 128))
@@ -433,9 +435,9 @@ func (tx *Tx) InsertTopup(ctx context.Context, t *smp.Topup) error {
 	} else if n == 0 {
 		return smp.Errorf(smp.ENOTFOUND, "partner %s not found", t.PartnerID)
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(13)+`)`,
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(15)+`)`,
 		t.ID, t.PartnerID, t.Gateway, t.TxnRef, t.AmountVND, string(t.Status), t.ClientIP, t.TransactionNo, t.BankCode, micros(t.PayDate),
-		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt))
+		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt), t.UserAgent, t.DeviceID)
 	if isUniqueViolation(err) {
 		return smp.Errorf(smp.ECONFLICT, "top-up %s (%s:%s) exists", t.ID, t.Gateway, t.TxnRef)
 	} else if err != nil {

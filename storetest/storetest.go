@@ -42,6 +42,7 @@ type Store interface {
 	smp.ConnectConfigStore
 	smp.MasterDataStore
 	smp.ReplicationStore
+	smp.FraudStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -55,7 +56,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests, fraudTests} {
 		all = append(all, group...)
 	}
 	return all

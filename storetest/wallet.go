@@ -458,7 +458,7 @@ func testConcurrentPostWallet(t *testing.T, s Store) {
 
 func newTopup(id, ref string, at time.Time) *smp.Topup {
 	return &smp.Topup{ID: id, PartnerID: "P1", Gateway: smp.GatewayVNPay, TxnRef: ref, AmountVND: 200_000, Status: smp.TopupPending,
-		ClientIP: "203.0.113.7", CreatedAt: at, UpdatedAt: at}
+		ClientIP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11)", DeviceID: "dev-42", CreatedAt: at, UpdatedAt: at}
 }
 
 // testTopups: inserted, read by gateway reference, locked and updated,
@@ -473,7 +473,8 @@ func testTopups(t *testing.T, s Store) {
 	})
 	got, err := s.FindTopup(ctx, smp.GatewayVNPay, "R1")
 	must(t, err)
-	if got.ID != "tp1" || got.AmountVND != 200_000 || got.Status != smp.TopupPending || got.ClientIP != "203.0.113.7" || !got.CreatedAt.Equal(T0) {
+	if got.ID != "tp1" || got.AmountVND != 200_000 || got.Status != smp.TopupPending || got.ClientIP != "203.0.113.7" || !got.CreatedAt.Equal(T0) ||
+		got.UserAgent != "Mozilla/5.0 (X11)" || got.DeviceID != "dev-42" {
 		t.Fatalf("FindTopup = %+v", got)
 	}
 	inTx(t, s, func(tx smp.Tx) error {

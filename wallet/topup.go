@@ -61,11 +61,28 @@ func (s *Service) newRef() string {
 	return "W" + strings.ToUpper(hex.EncodeToString(b))[:19]
 }
 
+// Client is where a top-up request came from, as the HTTP edge saw it:
+// recorded with the top-up and carried by its event (the fraud rules'
+// input and evidence).
+type Client struct {
+	IP        string
+	UserAgent string // the User-Agent header, cut to 512 characters
+	DeviceID  string // the X-Device-Id header, where the app sends one
+}
+
 // CreateTopup records a partner's top-up of amountVND and returns the
 // signed VNPay payment URL. EINVALID for an amount outside
 // [MinTopupVND, MaxTopupVND], ENOTFOUND for an unknown partner,
 // EUNAVAILABLE when VNPay is not configured.
 func (s *Service) CreateTopup(ctx context.Context, partnerID string, amountVND int64, clientIP string) (*TopupCreated, error) {
+	return s.CreateTopupFrom(ctx, partnerID, amountVND, Client{IP: clientIP})
+}
+
+// CreateTopupFrom is CreateTopup with the whole client: its address, user
+// agent and device id.
+func (s *Service) CreateTopupFrom(ctx context.Context, partnerID string, amountVND int64, c Client) (*TopupCreated, error) {
+	clientIP := c.IP
+	c.UserAgent, c.DeviceID = cut(c.UserAgent, 512), cut(c.DeviceID, 128)
 	v := s.cfg.VNPay
 	if v.TmnCode == "" || len(v.Secrets) == 0 || v.PayURL == "" {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay is not configured (SMP_VNPAY_TMN_CODE, SMP_VNPAY_HASH_SECRET)")
@@ -76,13 +93,13 @@ func (s *Service) CreateTopup(ctx context.Context, partnerID string, amountVND i
 	now := s.cfg.Now()
 	ref := s.newRef()
 	t := &smp.Topup{ID: "tu_" + strings.ToLower(ref), PartnerID: partnerID, Gateway: smp.GatewayVNPay, TxnRef: ref, AmountVND: amountVND,
-		Status: smp.TopupPending, ClientIP: clientIP, CreatedAt: now, UpdatedAt: now}
+		Status: smp.TopupPending, ClientIP: clientIP, UserAgent: c.UserAgent, DeviceID: c.DeviceID, CreatedAt: now, UpdatedAt: now}
 	err := s.store.InTx(ctx, func(tx smp.Tx) error {
 		if err := tx.InsertTopup(ctx, t); err != nil {
 			return err
 		}
 		data, _ := json.Marshal(map[string]any{"topup_id": t.ID, "partner_id": partnerID, "gateway": t.Gateway, "txn_ref": ref,
-			"amount_vnd": amountVND, "client_ip": clientIP})
+			"amount_vnd": amountVND, "client_ip": clientIP, "user_agent": c.UserAgent, "device_id": c.DeviceID})
 		return tx.AddEvent(ctx, smp.Event{ID: "topup-" + t.ID, Type: EventTopupRequested, SchemaVersion: smp.EventSchemaVersion,
 			AggregateID: partnerID, OccurredAt: now, Data: data})
 	})
@@ -198,4 +215,13 @@ func (s *Service) ApplyIPN(ctx context.Context, n *vnpay.IPN, body, actor string
 		return vnpay.Answer(vnpay.RspUnknownError), fmt.Errorf("wallet: apply VNPay notification %s: %w", n.TxnRef, err)
 	}
 	return vnpay.Answer(code), nil
+}
+
+// cut returns s cut to at most n characters.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

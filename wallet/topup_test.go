@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"net/url"
 	"testing"
@@ -261,5 +262,39 @@ func TestReplayGateway(t *testing.T) {
 	}
 	if _, err := svc.ReplayGateway(ctx, "momo", from, to, "x"); smp.ErrorCode(err) != smp.EINVALID {
 		t.Fatalf("another gateway: %v", err)
+	}
+}
+
+// TestTopupRecordsClient: the request's address, user agent and device id
+// are kept with the top-up and carried by payment.wallet_topup_requested
+// (the fraud detector's evidence).
+func TestTopupRecordsClient(t *testing.T) {
+	t.Parallel()
+	f := newVNPay(t)
+	c, err := f.svc.CreateTopupFrom(ctx, "P001", 200_000, wallet.Client{IP: "198.51.100.4", UserAgent: "okhttp/4.12", DeviceID: "dev-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := f.store.FindTopup(ctx, smp.GatewayVNPay, c.TxnRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp.ClientIP != "198.51.100.4" || tp.UserAgent != "okhttp/4.12" || tp.DeviceID != "dev-9" {
+		t.Fatalf("top-up %+v", tp)
+	}
+	evs := f.outbox(t)
+	var found bool
+	for _, ev := range evs {
+		if ev.Type != wallet.EventTopupRequested {
+			continue
+		}
+		var d map[string]any
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		found = d["client_ip"] == "198.51.100.4" && d["user_agent"] == "okhttp/4.12" && d["device_id"] == "dev-9"
+	}
+	if !found {
+		t.Fatalf("no %s event with the client in %d outbox events", wallet.EventTopupRequested, len(evs))
 	}
 }
