@@ -159,7 +159,7 @@ type FraudWindowView struct {
 	Partner []FraudWindowTopup `json:"partner"`
 	IP      []FraudWindowTopup `json:"ip"`
 	// Before this top-up: how many top-ups the partner made, their sum,
-	// and the largest ratio (per mille) of a top-up to the partner's
+	// and the largest ratio (per mille, rounded up) of a top-up to the partner's
 	// average before it.
 	PriorCount         int64 `json:"prior_count"`
 	PriorSumVND        int64 `json:"prior_sum_vnd"`

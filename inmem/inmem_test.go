@@ -5,6 +5,7 @@ import (
 
 	"smp"
 	"smp/dispatchtest"
+	"smp/fraud/fraudtest"
 	"smp/inmem"
 )
 
@@ -16,4 +17,8 @@ func TestConformance(t *testing.T) {
 	dispatchtest.RunLocker(t, func(*testing.T) smp.Locker { return inmem.NewLocker() })
 	dispatchtest.RunOTP(t, func(*testing.T) smp.OTPStore { return inmem.NewOTP(nil) })
 	dispatchtest.RunRateCounter(t, func(*testing.T) smp.RateCounter { return inmem.NewOTP(nil) })
+}
+
+func TestFraudWindows(t *testing.T) {
+	fraudtest.RunWindows(t, func(t *testing.T) (smp.FraudWindows, smp.FraudWindows) { return inmem.NewFraudWindows(), nil })
 }

@@ -42,6 +42,11 @@ const (
 	PrefixSessionOwner = "session:owner:" // SET per owner (kind:id): their session ids
 	PrefixOTP          = "otp:"           // HASH per phone: the one-time code's hash, expiry, attempts
 	PrefixRate         = "ratelimit:"     // STRING per key and window: a counter
+	// The fraud detector's windows (fraud.go, runbook INC-011).
+	PrefixFraudPartnerTopups = "fraud:partner:topups:" // ZSET per partner: its top-ups within the kept span
+	PrefixFraudPartner       = "fraud:partner:"        // HASH per partner: top-up count, sum, largest ratio, country
+	PrefixFraudIP            = "fraud:ip:topups:"      // ZSET per IP: its top-ups within the kept span
+	PrefixFraudSeen          = "fraud:seen:"           // STRING per event: the answer its first record got
 )
 
 // CachePrefix: every cache class lives under it, and only keys under it
@@ -67,6 +72,10 @@ var KeyClasses = []KeyClass{
 	{Prefix: PrefixLoginSession, TTL: 30 * 24 * time.Hour, Why: "TTL set at login: the session's lifetime (--session-ttl, 30 days by default); deleted at logout or revocation"},
 	{Prefix: PrefixSessionOwner, TTL: 30 * 24 * time.Hour, Why: "TTL raised to the owner's longest session at each login"},
 	{Prefix: PrefixOTP, TTL: 5 * time.Minute, Why: "a one-time code lives 5 minutes; deleted once used"},
+	{Prefix: PrefixFraudPartnerTopups, TTL: 25 * time.Hour, Why: "TTL the kept span (24 h by default) and an hour, refreshed by each top-up"},
+	{Prefix: PrefixFraudPartner, Persistent: true, Why: "a partner's top-up history (the average the amount rule compares with) and registered country: one small hash per partner"},
+	{Prefix: PrefixFraudIP, TTL: 25 * time.Hour, Why: "TTL the kept span and an hour, refreshed by each top-up"},
+	{Prefix: PrefixFraudSeen, TTL: 25 * time.Hour, Why: "an event's first answer, for its redeliveries; TTL the kept span and an hour"},
 	{Prefix: PrefixRate, TTL: 10 * time.Minute, Why: "TTL set at the first hit: the counter's window (10 minutes by default)"},
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"smp"
 	"smp/dispatchtest"
+	"smp/fraud/fraudtest"
 	"smp/internal/envtest"
 	"smp/redisstore"
 	"smp/storetest"
@@ -152,4 +153,19 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFraudWindows: the fraud detector's windows, also through a second
+// client on the same keys (another process).
+func TestFraudWindows(t *testing.T) {
+	t.Parallel()
+	fraudtest.RunWindows(t, func(t *testing.T) (smp.FraudWindows, smp.FraudWindows) {
+		a := open(t)
+		b, err := redisstore.Open(context.Background(), redisstore.Config{Addr: a.Client().Options().Addr, Prefix: a.Prefix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a.FraudWindows(), b.FraudWindows()
+	})
 }

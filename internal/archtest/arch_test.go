@@ -69,6 +69,7 @@ var layout = map[string]kind{
 	"smp/replication":  logic,
 	"smp/cdc":          logic,
 	"smp/readmodel":    logic,
+	"smp/fraud":        logic,
 
 	"smp/httpapi":    transport,
 	"smp/wsapi":      transport,
@@ -80,6 +81,7 @@ var layout = map[string]kind{
 	"smp/storetest":               suite,
 	"smp/sqlstore/sqlstoretest":   suite,
 	"smp/readmodel/readmodeltest": suite,
+	"smp/fraud/fraudtest":         suite,
 
 	"smp/cmd":   wiring,
 	"smp/app":   wiring,
