@@ -264,7 +264,7 @@ func TestBadRulesRefused(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"not a boolean": {strings.Replace(string(fraud.DefaultRules), `PartnerTopups(duration("10m")) > 5`, `PartnerTopups(duration("10m"))`, 1),
 			`rule "velocity": when: expected bool`},
-		"outcome": {strings.Replace(string(fraud.DefaultRules), "outcome: soft_block", "outcome: shred", 1), `rule "velocity": outcome "shred"`},
+		"outcome":  {strings.Replace(string(fraud.DefaultRules), "outcome: soft_block", "outcome: shred", 1), `rule "velocity": outcome "shred"`},
 		"category": {strings.Replace(string(fraud.DefaultRules), "category: fraud", "category: dispatch", 1), `category is "dispatch"`},
 		"field":    {strings.Replace(string(fraud.DefaultRules), "    score: 30\n", "    score: 30\n    treshold: 5\n", 1), `rule "velocity": unknown field "treshold"`},
 		"yaml":     {"category: fraud\nrules: [\n", "rules_engine.yaml:2: "},
