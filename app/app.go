@@ -38,6 +38,7 @@ import (
 	"smp/sqlbus"
 	"smp/sqlstore"
 	"smp/status"
+	"smp/fraud"
 	"smp/wallet"
 	"smp/wsapi"
 )
@@ -68,6 +69,8 @@ type App struct {
 	Payments *payments.Service
 	// Wallet posts to the partners' ledger and verifies it.
 	Wallet *wallet.Service
+	// Fraud is the fraud detector (nil unless this process runs it).
+	Fraud *fraud.Detector
 	// Status is the status page and its components' states.
 	Status *status.Service
 	// Actions are the operator actions (audited), for every transport.
@@ -192,6 +195,7 @@ var Subscriptions = []smpbus.Subscription{
 	{Group: wallet.ConsumerGroup, Topics: []string{smp.TopicOrders}},
 	// Kafka Connect's sink reads the change topics as connect-<connector>.
 	{Group: readmodel.ConsumerGroup, Topics: readmodel.Topics()},
+	{Group: fraud.ConsumerGroup, Topics: []string{smp.TopicPayments, smp.TopicPartners}},
 }
 
 func (a *App) checks(services map[string]bool) []httpapi.Check {

@@ -126,6 +126,23 @@ type Config struct {
 	VNPayReturnURL string
 	// VNPayAPIURL is VNPay's merchant API (querydr), for replay-webhooks.
 	VNPayAPIURL string
+	// FraudRules is the fraud detector's rules_engine.yaml ("" runs the
+	// embedded default); it is re-read when it changes (checked every
+	// FraudRulesPoll) and on SIGHUP.
+	FraudRules     string
+	FraudRulesPoll time.Duration
+	// GeoIPDB is a MaxMind-format country database (GeoLite2-Country.mmdb)
+	// for the geography rule; without it that rule answers unknown.
+	GeoIPDB string
+	// JWT: bearer JWTs accepted besides SMP's own tokens (the runbook's
+	// $JWT): HS256 with JWTHS256Secret or RS256 with the keys at
+	// JWTJWKSURL; issuer and audience checked when set; the role read from
+	// the JWTRoleClaim claim (default role).
+	JWTHS256Secret string
+	JWTJWKSURL     string
+	JWTIssuer      string
+	JWTAudience    string
+	JWTRoleClaim   string
 	// Now is every component's clock (default time.Now): tests shorten or
 	// fake time through it.
 	Now func() time.Time
@@ -141,6 +158,8 @@ func DefaultConfig() Config {
 		MySQLMaxConns:          32,
 		RedisPoolSize:          64,
 		Services:               "all",
+		FraudRulesPoll:         2 * time.Second,
+		JWTRoleClaim:           "role",
 		ConnectMaxRestarts:     5,
 		Region:                 smp.DefaultRegion,
 		MasterRegion:           smp.DefaultRegion,
@@ -273,10 +292,11 @@ const (
 	ServiceDispatchEngine = "dispatch-engine" // queues, waves, sweeper
 	ServiceOutboxRelay    = "outbox-relay"    // outbox -> event bus (one active per cluster)
 	ServiceIntegration    = "integration-svc" // inside's payment webhook and the payment event processor
+	ServiceFraud          = "fraud-detector"  // the fraud rules over payments.events and partners.events (INC-011)
 )
 
 // AllServices are the services of --services all, in their order.
-var AllServices = []string{ServiceAPI, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay, ServiceIntegration}
+var AllServices = []string{ServiceAPI, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay, ServiceIntegration, ServiceFraud}
 
 // ServiceSet parses Services. Every process serves /health, /metrics and
 // /admin. Splitting services over processes needs shared state: MySQL and

@@ -33,6 +33,7 @@ const (
 	ServiceDispatchEngine = app.ServiceDispatchEngine
 	ServiceOutboxRelay    = app.ServiceOutboxRelay
 	ServiceIntegration    = app.ServiceIntegration
+	ServiceFraud          = app.ServiceFraud
 )
 
 // openStore opens the system of record (migrate, token, demo, ctl events).
@@ -67,7 +68,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis for dispatch queues, invitations, geo index and locks, e.g. 127.0.0.1:6379 (default: in-process)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (to share one Redis between environments)")
 	fs.IntVar(&c.RedisPoolSize, "redis-pool-size", d.RedisPoolSize, "Redis connections per process")
-	fs.StringVar(&c.Services, "services", d.Services, "what this process runs: all, or a comma list of api, order-svc, dispatch-engine, outbox-relay, integration-svc")
+	fs.StringVar(&c.Services, "services", d.Services, "what this process runs: all, or a comma list of api, order-svc, dispatch-engine, outbox-relay, integration-svc, fraud-detector")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token with the admin role (prefer SMP_ADMIN_TOKEN: flags show in ps)")
 	fs.StringVar(&c.AlertmanagerToken, "alertmanager-token", "", "the only bearer token the Alertmanager receiver accepts (prefer SMP_ALERTMANAGER_TOKEN); without it no alert is taken")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -81,6 +82,14 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.VNPayPayURL, "vnpay-pay-url", "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html", "VNPay's payment page (partners' top-ups)")
 	fs.StringVar(&c.VNPayReturnURL, "vnpay-return-url", "", "where VNPay sends a partner back after paying")
 	fs.StringVar(&c.VNPayAPIURL, "vnpay-api-url", "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction", "VNPay's merchant API (querydr, for replay-webhooks)")
+	fs.StringVar(&c.FraudRules, "fraud-rules", "", "the fraud rules file (rules_engine.yaml; default: the embedded one), re-read when it changes and on SIGHUP")
+	fs.DurationVar(&c.FraudRulesPoll, "fraud-rules-poll", d.FraudRulesPoll, "how often the fraud rules file is checked for changes")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", "", "MaxMind-format country database (GeoLite2-Country.mmdb) for the fraud geography rule; without it the rule answers unknown")
+	fs.StringVar(&c.JWTHS256Secret, "jwt-hs256-secret", "", "accept HS256 bearer JWTs signed with this secret (prefer SMP_JWT_HS256_SECRET: flags show in ps)")
+	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", "", "accept RS256 bearer JWTs signed by the keys of this JWKS URL")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "the iss a bearer JWT must carry (empty: not checked)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "the aud a bearer JWT must carry (empty: not checked)")
+	fs.StringVar(&c.JWTRoleClaim, "jwt-role-claim", d.JWTRoleClaim, "the claim of a bearer JWT that names its SMP role")
 	fs.StringVar(&c.InsideURL, "inside-url", "", "base URL of inside's API (customer info, payment requests)")
 	fs.StringVar(&c.WMSURL, "wms-url", "", "base URL of wms's API (stock)")
 	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", d.BreakerOpenFor, "how long an integration's circuit breaker stays open before a half-open probe")

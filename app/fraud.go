@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"smp"
+	"smp/fraud"
+	"smp/inmem"
+	"smp/internal/startstop"
+)
+
+// initFraud runs the fraud detector (runbook INC-011): its rules file
+// watcher, SIGHUP reloads, and the fraud-detector consumer of
+// payments.events and partners.events on a router. Windows are in Redis
+// when configured (every detector shares them), else in this process.
+func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
+	var windows smp.FraudWindows = inmem.NewFraudWindows()
+	if a.Redis != nil {
+		windows = a.Redis.FraudWindows()
+	}
+	var geo fraud.GeoIP
+	var geoDB *fraud.GeoIPDB
+	if a.Cfg.GeoIPDB != "" {
+		g, err := fraud.OpenGeoIP(a.Cfg.GeoIPDB)
+		if err != nil {
+			return nil, err
+		}
+		geo, geoDB = g, g
+	}
+	det, err := fraud.New(a.Store, fraud.Config{Windows: windows, Geo: geo, RulesPath: a.Cfg.FraudRules, Poll: a.Cfg.FraudRulesPoll,
+		Now: a.Cfg.Now, Logger: a.Log.With("service", ServiceFraud), Registerer: a.Registry})
+	if err != nil {
+		if geoDB != nil {
+			geoDB.Stop(ctx)
+		}
+		return nil, err
+	}
+	a.Fraud = det
+	r, err := a.newRouter()
+	if err != nil {
+		return nil, err
+	}
+	if err := det.AddIntake(r); err != nil {
+		return nil, err
+	}
+	hup := startstop.NewFunc(func(ctx context.Context) {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				if _, err := det.Reload(); err == nil {
+					a.Log.Info(fmt.Sprintf("fraud: rules reloaded on SIGHUP (version %s)", det.Rules().Version))
+				}
+			}
+		}
+	})
+	if geoDB != nil {
+		return sequence{geoDB, det, hup, r}, nil
+	}
+	return sequence{det, hup, r}, nil
+}
