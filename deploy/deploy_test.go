@@ -52,7 +52,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 	}
 	for _, b := range blocks {
 		name := strings.Fields(b)[0]
-		for _, want := range []string{"severity: ", "incident: INC-00", "summary: ", "runbook_url: \"{{ or $externalLabels.runbook_base_url \\\"https://runbooks.smp.vn\\\" }}/docs/runbook.md#inc-00"} {
+		for _, want := range []string{"severity: ", "incident: INC-0", "summary: ", "runbook_url: \"{{ or $externalLabels.runbook_base_url \\\"https://runbooks.smp.vn\\\" }}/docs/runbook.md#inc-0"} {
 			if !strings.Contains(b, want) {
 				t.Errorf("alert %s lacks %q", name, want)
 			}
