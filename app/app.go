@@ -22,6 +22,7 @@ import (
 	"smp/connectapi"
 	"smp/dispatch"
 	"smp/flags"
+	"smp/fraud"
 	"smp/httpapi"
 	"smp/inmem"
 	"smp/integrations"
@@ -38,7 +39,6 @@ import (
 	"smp/sqlbus"
 	"smp/sqlstore"
 	"smp/status"
-	"smp/fraud"
 	"smp/wallet"
 	"smp/wsapi"
 )
