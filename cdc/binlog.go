@@ -67,9 +67,12 @@ type BinlogConfig struct {
 	FlushAfter time.Duration
 	// LagEvery is how often smp_cdc_source_lag_bytes is measured (1 s).
 	LagEvery time.Duration
+	// CommitEvery is how often the position after published changes is
+	// committed (1 s; Connect's offset.flush.interval.ms): a restart
+	// publishes again at most what came after the last commit.
+	CommitEvery time.Duration
 	// OffsetFlush is how often a position reached through other tables'
-	// transactions only is committed (Connect's offset.flush.interval.ms,
-	// 60 s); a position after published changes is committed at once.
+	// transactions only is committed (60 s).
 	OffsetFlush time.Duration
 	// ReadTimeout ends a stream that received nothing, not even a
 	// heartbeat, for that long: the task fails (30 s).
@@ -110,6 +113,9 @@ func NewBinlog(cfg BinlogConfig) (*Binlog, error) {
 	}
 	if cfg.LagEvery <= 0 {
 		cfg.LagEvery = time.Second
+	}
+	if cfg.CommitEvery <= 0 {
+		cfg.CommitEvery = time.Second
 	}
 	if cfg.OffsetFlush <= 0 {
 		cfg.OffsetFlush = time.Minute
@@ -708,6 +714,7 @@ type streamState struct {
 	// rate limit, not a business time).
 	lastCommit time.Time
 	reported   binlogPos // the boundary last given to reach
+	owed       bool      // changes published since the last commit
 }
 
 func (s *streamState) gtidString() string {
@@ -763,6 +770,8 @@ func (t *binlogTask) stream(ctx context.Context, offs connect.Offsets, from binl
 		evCtx, cancel := ctx, context.CancelFunc(func() {})
 		if len(st.pending) > 0 || st.boundary != st.reported {
 			evCtx, cancel = context.WithTimeout(ctx, t.b.cfg.FlushAfter)
+		} else if st.owed && st.dirty {
+			evCtx, cancel = context.WithTimeout(ctx, max(t.b.cfg.FlushAfter, t.b.cfg.CommitEvery-time.Since(st.lastCommit)))
 		}
 		ev, err := streamer.GetEvent(evCtx)
 		cancel()
@@ -876,14 +885,13 @@ func (t *binlogTask) endTx(st *streamState, h *replication.EventHeader) {
 }
 
 // flush publishes what is pending, then commits the position after the
-// last complete transaction (at least once: a crash between the two
-// publishes again from the previous offset). A position reached through
-// transactions of other tables only is committed at most every
-// OffsetFlush: each commit is itself a transaction in the binlog (the
-// offsets table is in the same database), which must not feed itself.
+// last complete transaction, at most every CommitEvery (at least once: a
+// crash publishes again from the previous offset). A position reached
+// through transactions of other tables only is committed at most every
+// OffsetFlush: each commit is itself a transaction in the binlog when the
+// offsets are in the same database, which must not feed itself.
 func (t *binlogTask) flush(ctx context.Context, offs connect.Offsets, st *streamState) error {
-	published := len(st.pending) > 0
-	if published {
+	if len(st.pending) > 0 {
 		if err := t.b.cfg.Publisher.Publish(ctx, st.pending...); err != nil {
 			return err
 		}
@@ -895,12 +903,14 @@ func (t *binlogTask) flush(ctx context.Context, offs connect.Offsets, st *stream
 			t.b.lag.WithLabelValues(t.name).Set(max(0, float64(t.b.cfg.Now().UnixMilli()-st.lastTs)/1000))
 		}
 		st.pending, st.counts = st.pending[:0], st.counts[:0]
+		st.owed = true
 	}
-	if st.dirty && (published || time.Since(st.lastCommit) >= t.b.cfg.OffsetFlush) {
+	since := time.Since(st.lastCommit)
+	if st.dirty && (st.owed && since >= t.b.cfg.CommitEvery || since >= t.b.cfg.OffsetFlush) {
 		if err := t.commit(ctx, offs, st.boundary, st.tsSec); err != nil {
 			return err
 		}
-		st.dirty, st.lastCommit = false, time.Now()
+		st.dirty, st.owed, st.lastCommit = false, false, time.Now()
 	}
 	t.reach(st.boundary)
 	st.reported = st.boundary
