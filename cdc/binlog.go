@@ -727,6 +727,8 @@ func (s *streamState) gtidString() string {
 
 var ddlTable = regexp.MustCompile("(?is)^\\s*(?:/\\*.*?\\*/\\s*)*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\\s+(?:ONLINE\\s+|IGNORE\\s+|TEMPORARY\\s+|OR\\s+REPLACE\\s+)*(?:TABLE\\s+)?(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?`?([A-Za-z0-9_$]+)`?(?:\\.`?([A-Za-z0-9_$]+)`?)?")
 
+var createTable = regexp.MustCompile(`(?i)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE`)
+
 func (t *binlogTask) stream(ctx context.Context, offs connect.Offsets, from binlogPos) error {
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: t.serverID, Flavor: flavor(t.mariadb), Host: hostOf(t.b.dsn.Addr), Port: portOf(t.b.dsn.Addr), User: t.b.dsn.User, Password: t.b.dsn.Passwd,
@@ -1001,7 +1003,7 @@ func (t *binlogTask) ddl(ctx context.Context, offs connect.Offsets, st *streamSt
 		if m[3] != "" {
 			db, table = m[2], m[3]
 		}
-		if strings.EqualFold(m[1], "CREATE") && !regexp.MustCompile(`(?i)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE`).MatchString(q) {
+		if strings.EqualFold(m[1], "CREATE") && !createTable.MatchString(q) {
 			table = "" // CREATE INDEX, DATABASE, …: a statement, not a table name
 		}
 	}

@@ -2,10 +2,13 @@ package cdc_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
@@ -41,6 +45,7 @@ type binlogPlatform struct {
 	bus    *sqlbus.Bus
 	reg    *prometheus.Registry
 	pub    cdc.Publisher // default: bus
+	log    *slog.Logger  // the plugin's (default: discarded)
 	dog    *connect.Watchdog
 	audits *audits
 }
@@ -133,7 +138,7 @@ func (p *binlogPlatform) worker(mode string, watchdog bool) *connect.Worker {
 	if pub == nil {
 		pub = p.bus
 	}
-	plugin, err := cdc.NewBinlog(cdc.BinlogConfig{DSN: p.server.DSN("smp_order"), Publisher: pub, Registerer: p.reg, LagEvery: 20 * time.Millisecond,
+	plugin, err := cdc.NewBinlog(cdc.BinlogConfig{DSN: p.server.DSN("smp_order"), Publisher: pub, Registerer: p.reg, LagEvery: 20 * time.Millisecond, Logger: p.log,
 		Now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }})
 	if err != nil {
 		p.t.Fatal(err)
@@ -545,5 +550,65 @@ func TestLagBytesAcrossFiles(t *testing.T) {
 		if got := cdc.LagBytes(logs, c.file, c.pos); got != c.want {
 			t.Errorf("lag at %s:%d = %d, want %d", c.file, c.pos, got, c.want)
 		}
+	}
+}
+
+// syncBuffer is a log destination tests read while the task writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBinlogServerChecks: a binlog kept less than 7 days is a warning
+// (the task runs); a binlog_format other than ROW fails the task with
+// Debezium's message.
+func TestBinlogServerChecks(t *testing.T) {
+	t.Parallel()
+	p := openBinlog(t)
+	logs := &syncBuffer{}
+	p.log = slog.New(slog.NewTextHandler(logs, nil))
+	p.exec(`SET GLOBAL binlog_expire_logs_seconds = 86400`)
+	w := p.worker(cdc.SnapshotInitial, false)
+	defer p.stop(w)
+	binlogOffset(t, w)
+	if ts := taskState(w); ts.State != connect.Running {
+		t.Fatalf("task %+v with a day of retention", ts)
+	}
+	if !strings.Contains(logs.String(), "binlog retention is below 7 days") || !strings.Contains(logs.String(), "retention_seconds=86400") {
+		t.Fatalf("no retention warning in\n%s", logs.String())
+	}
+	p.exec(`SET GLOBAL binlog_format = 'STATEMENT'`)
+	if err := w.RestartTask(cdc.ConnectorName, 0); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 20*time.Second, "task FAILED", func() bool { return taskState(w).State == connect.Failed })
+	if tr := taskState(w).Trace; !strings.HasPrefix(tr, "The MySQL server is not configured to use a ROW binlog_format") {
+		t.Fatalf("trace %q", tr)
+	}
+}
+
+// TestPositionLostFromTheStream: the server's ERROR 1236 on the stream is
+// Debezium's position-lost failure; other stream errors are not.
+func TestPositionLostFromTheStream(t *testing.T) {
+	t.Parallel()
+	lost := cdc.StreamError(&gomysql.MyError{Code: 1236, Message: "Could not find GTID state requested by slave in any binlog files"})
+	var pl *cdc.PositionLostError
+	if !errors.As(lost, &pl) || !strings.HasPrefix(lost.Error(), "The connector is trying to read binlog starting at binlog.000001:4 (GTIDs 0-1-7): ") {
+		t.Fatalf("ERROR 1236: %v", lost)
+	}
+	if other := cdc.StreamError(io.ErrUnexpectedEOF); errors.As(other, &pl) {
+		t.Fatalf("a lost connection is not a lost position: %v", other)
 	}
 }

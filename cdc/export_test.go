@@ -13,3 +13,9 @@ func LagBytes(logs []BinlogFile, file string, pos uint32) int64 {
 	}
 	return lagBytes(fs, binlogPos{File: file, Pos: pos})
 }
+
+// StreamError is the task's reading of a stream error at binlog.000001:4
+// (GTIDs 0-1-7).
+func StreamError(err error) error {
+	return (&binlogTask{}).streamError(err, binlogPos{File: "binlog.000001", Pos: 4, GTIDs: "0-1-7"})
+}
