@@ -2,13 +2,13 @@ package cdc_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os/exec"
+	"io"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
