@@ -302,6 +302,24 @@ func TestBinlogEnvelopes(t *testing.T) {
 	wait.Until(t, 10*time.Second, "smp_cdc_source_lag_bytes at 0", func() bool {
 		return p.has("smp_cdc_source_lag_bytes") && p.metric("smp_cdc_source_lag_bytes", map[string]string{"connector": cdc.ConnectorName}) == 0
 	})
+
+	// A connector behind an ADD COLUMN (stopped while it ran) reads the
+	// rows written before it with the columns they had.
+	p.stop(w)
+	p.insertOrder("ORD-D", 100000)
+	p.exec(`ALTER TABLE orders ADD COLUMN tip_vnd BIGINT NOT NULL DEFAULT 0`)
+	p.exec(`UPDATE orders SET tip_vnd = 5000 WHERE id = 'ORD-D'`)
+	w2 := p.worker(cdc.SnapshotInitial, false)
+	defer p.stop(w2)
+	wait.Until(t, 20*time.Second, "ORD-D's insert and update", func() bool { return len(orders.byKey()[key("ORD-D")]) == 2 })
+	if got := strings.Join(orders.byKey()[key("ORD-D")], ","); got != "c,u" {
+		t.Fatalf("ORD-D records %s (a new snapshot?)", got)
+	}
+	dc, du := orders.find(key("ORD-D"), "c"), orders.find(key("ORD-D"), "u")
+	if !strings.HasSuffix(string(dc.After), `"dispatch_not_before":0,"note":null}`) || !strings.HasSuffix(string(du.After), `"note":null,"tip_vnd":5000}`) ||
+		!strings.HasSuffix(string(du.Before), `"note":null,"tip_vnd":0}`) {
+		t.Fatalf("rows across the ALTER:\n%s\n%s\n%s", dc.After, du.Before, du.After)
+	}
 }
 
 // downstream applies records as the read model does (upsert by key, a
