@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"smp"
+	"smp/auth"
 	smpbus "smp/bus"
 	"smp/catalog"
 	"smp/deploy"
@@ -519,10 +520,15 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 	integ := a.integrations
 	views := httpapi.Ops{BusAdmin: a.Bus.(smp.BusAdmin), Replica: a.Store.ReplicaLag, ReadTarget: a.Store.ReadTarget}
 	var err error
-	a.HTTP, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, AlertmanagerToken: a.Cfg.AlertmanagerToken, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
+	jwtv, err := auth.NewJWTVerifier(auth.JWTConfig{HS256Secret: []byte(a.Cfg.JWTHS256Secret), JWKSURL: a.Cfg.JWTJWKSURL, Issuer: a.Cfg.JWTIssuer,
+		Audience: a.Cfg.JWTAudience, RoleClaim: a.Cfg.JWTRoleClaim, Now: a.Cfg.Now, Registerer: a.Registry})
+	if err != nil {
+		return nil, err
+	}
+	a.HTTP, err = httpapi.New(httpapi.Config{Addr: a.Cfg.Addr, AdminToken: a.Cfg.AdminToken, AlertmanagerToken: a.Cfg.AlertmanagerToken, JWT: jwtv, Logger: a.Log, Registerer: a.Registry, Gatherer: a.Registry,
 		SampleEvery: a.Cfg.DashboardSampleEvery, Now: a.Cfg.Now, OnServeError: func(err error) { a.Fail(ModuleServer, err) },
 		ReadTimeout: a.Cfg.HTTPReadTimeout, WriteTimeout: a.Cfg.HTTPWriteTimeout, IdleTimeout: a.Cfg.HTTPIdleTimeout, MaxConnsPerIP: a.Cfg.HTTPMaxConnsPerIP},
-		httpapi.Deps{Store: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
+		httpapi.Deps{Store: a.Store, Fraud: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
 			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Catalog: a.Catalog,
 			MasterData: a.MasterData, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})

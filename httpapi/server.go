@@ -54,9 +54,12 @@ type Config struct {
 	// receiver (POST /integrations/alertmanager/webhook) accepts; without
 	// it the receiver refuses every post.
 	AlertmanagerToken string
-	Logger            *slog.Logger
-	Registerer        prometheus.Registerer
-	Gatherer          prometheus.Gatherer
+	// JWT, when set, verifies bearer JWTs accepted besides SMP's tokens
+	// on the admin routes (roles from its role claim).
+	JWT        *auth.JWTVerifier
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
 	// SampleEvery is how often the dashboard's history is sampled (5s);
 	// it keeps 720 samples (an hour at 5s).
 	SampleEvery time.Duration
@@ -127,6 +130,9 @@ type Deps struct {
 	Catalog *catalog.Service
 	// MasterData, when set, serves /admin/masterdata (issue 21).
 	MasterData *masterdata.Service
+	// Fraud, when set, serves the fraud detector's alerts, decisions and
+	// evidence (/internal/fraud-alerts/recent, /admin/fraud/…).
+	Fraud FraudReader
 	// Logins, when set, serves /v1/auth (one-time codes by SMS, session
 	// tokens), and /v1 and the WebSocket accept its session tokens.
 	// Sessions is its store, listed at /admin/sessions.
@@ -166,7 +172,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With("service", "http"), mux: http.NewServeMux(), hist: &history{max: 720}}
-	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken).WithAlertmanager(cfg.AlertmanagerToken)
+	s.auth = auth.NewAuthenticator(d.Store, cfg.AdminToken).WithAlertmanager(cfg.AlertmanagerToken).WithJWT(cfg.JWT)
 	if d.Logins != nil {
 		s.auth.UseSessions(d.Logins)
 	}
@@ -481,6 +487,7 @@ func (s *Server) routes() {
 	}
 	s.walletRoutes()
 	s.masterDataRoutes()
+	s.fraudRoutes()
 	s.catalogRoutes()
 	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
