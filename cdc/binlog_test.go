@@ -471,6 +471,13 @@ func TestBinlogKilledConnection(t *testing.T) {
 	if !slices.Contains(p.audits.actions(), "connect.restart") {
 		t.Fatalf("the watchdog restarted nothing: %v", p.audits.actions())
 	}
+	// What it restarted was the task FAILED by the lost connection.
+	p.audits.mu.Lock()
+	trace := p.audits.es[0].Before
+	p.audits.mu.Unlock()
+	if !strings.HasPrefix(trace, "cdc: binlog stream at binlog.") {
+		t.Fatalf("the restarted task's trace %q", trace)
+	}
 	seen := map[string]bool{}
 	for k, ops := range orders.byKey() {
 		if ops[0] != "c" {
