@@ -376,12 +376,15 @@ func (t *binlogTask) checkServer(ctx context.Context) error {
 	}
 	t.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
 	if logBin == 0 {
+		//lint:ignore ST1005 Debezium's message, word for word: operators search for it
 		return errors.New("The MySQL server is not configured to use a binlog (log_bin is OFF), which is required for this connector to work properly. Change the MySQL configuration to use a binlog (--log-bin) and restart the connector.")
 	}
 	if !strings.EqualFold(format, "ROW") {
+		//lint:ignore ST1005 Debezium's message, word for word: operators search for it
 		return errors.New("The MySQL server is not configured to use a ROW binlog_format, which is required for this connector to work properly. Change the MySQL configuration to use a binlog_format=ROW and restart the connector.")
 	}
 	if !strings.EqualFold(image, "FULL") {
+		//lint:ignore ST1005 Debezium's message, word for word: operators search for it
 		return errors.New("The MySQL server is not configured to use a FULL binlog_row_image, which is required for this connector to work properly. Change the MySQL configuration to use a binlog_row_image=FULL and restart the connector.")
 	}
 	var meta string
