@@ -441,12 +441,18 @@ func TestBinlogKilledConnection(t *testing.T) {
 	binlogOffset(t, w)
 
 	const n = 300
+	insert := func(i int) error {
+		_, err := p.raw.ExecContext(ctx, `INSERT INTO orders (id, customer_id, city, service, lat, lng, address, price_vnd, stage, payment_status, created_at, stage_changed_at)
+			VALUES (?, 'C0001', 'HCMC', 'aircon', 10.77, 106.7, '', 100000, '01_created', 'pending', 1000, 1000)`, fmt.Sprintf("ORD-%04d", i))
+		return err
+	}
+	// The first half is written while the stream runs and is killed, the
+	// second after the kill (while the task is FAILED or restarting).
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		for i := range n {
-			if _, err := p.raw.ExecContext(ctx, `INSERT INTO orders (id, customer_id, city, service, lat, lng, address, price_vnd, stage, payment_status, created_at, stage_changed_at)
-				VALUES (?, 'C0001', 'HCMC', 'aircon', 10.77, 106.7, '', 100000, '01_created', 'pending', 1000, 1000)`, fmt.Sprintf("ORD-%04d", i)); err != nil {
+		for i := range n / 2 {
+			if err := insert(i); err != nil {
 				t.Error(err)
 				return
 			}
@@ -465,12 +471,15 @@ func TestBinlogKilledConnection(t *testing.T) {
 		return killed > 0
 	})
 	<-written
+	for i := n / 2; i < n; i++ {
+		if err := insert(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait.Until(t, 30*time.Second, "the watchdog's restart", func() bool { return slices.Contains(p.audits.actions(), "connect.restart") })
 	wait.Until(t, 30*time.Second, "every insert published", func() bool {
 		return len(orders.byKey()) == n
 	})
-	if !slices.Contains(p.audits.actions(), "connect.restart") {
-		t.Fatalf("the watchdog restarted nothing: %v", p.audits.actions())
-	}
 	// What it restarted was the task FAILED by the lost connection.
 	p.audits.mu.Lock()
 	trace := p.audits.es[0].Before
