@@ -68,6 +68,8 @@ var columnLists = map[string]tableClass{
 	"tokens":                      {pii: "owner_id token_hash", notPII: "kind role"},
 	"wallet_accounts":             {notPII: "balance_vnd floor_vnd id last_seq partner_id updated_at"},
 	"wallet_chain":                {notPII: "hash id seq"},
+	"wallet_recon_runs":           {pii: "actor reason", notPII: "auto_corrected day error_text finished_at id inconclusive max_diff_pct max_diff_vnd mismatches partners started_at status trigger_kind verdict"}, // reconciliation runs (INC-010)
+	"wallet_recon_rows":           {pii: "detail_json", notPII: "diff_pct diff_vnd expected_diff_vnd gateway_balance_vnd last_txn_id note partner_id run_id smp_balance_vnd verdict"},                              // their rows (the detail carries adjustments' reasons and actors)
 	"wallet_topups":               {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
 
 	// Fraud decisions (fraud.go): the evidence holds IPs, user agents and

@@ -19,6 +19,7 @@ import "context"
 //	IdempotencyStore, IdempotencyTx     idempotency.go
 //	HeartbeatStore                      heartbeat.go (the processes' liveness)
 //	WalletStore, WalletTx               wallet.go (the partners' ledger)
+//	ReconStore, ReconTx                 recon.go (the wallets' reconciliation runs)
 //	SessionStore                        login.go (with OTPStore and RateCounter, kept outside the database)
 //	TechnicianSettingsStore, TechnicianSettingsTx   availability.go
 //	FraudStore, FraudTx                 fraud.go (the fraud detector's decisions)
@@ -66,4 +67,5 @@ type Tx interface {
 	MasterDataTx
 	ReplicationTx
 	FraudTx
+	ReconTx
 }

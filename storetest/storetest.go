@@ -43,6 +43,7 @@ type Store interface {
 	smp.MasterDataStore
 	smp.ReplicationStore
 	smp.FraudStore
+	smp.ReconStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -56,7 +57,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests, fraudTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests, fraudTests, reconTests} {
 		all = append(all, group...)
 	}
 	return all

@@ -1,0 +1,35 @@
+CREATE TABLE wallet_recon_runs (
+  id VARCHAR(64) PRIMARY KEY,
+  day CHAR(10) NOT NULL,
+  trigger_kind VARCHAR(16) NOT NULL,
+  actor VARCHAR(200) NOT NULL,
+  reason VARCHAR(1000) NOT NULL DEFAULT '',
+  status VARCHAR(16) NOT NULL,
+  verdict VARCHAR(16) NOT NULL,
+  partners INT NOT NULL,
+  mismatches INT NOT NULL,
+  inconclusive INT NOT NULL,
+  auto_corrected INT NOT NULL,
+  max_diff_pct VARCHAR(32) NOT NULL,
+  max_diff_vnd BIGINT NOT NULL,
+  error_text VARCHAR(1000) NOT NULL DEFAULT '',
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL,
+  KEY wrr_day (day, started_at),
+  KEY wrr_status (status, started_at),
+  KEY wrr_started (started_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wallet_recon_rows (
+  run_id VARCHAR(64) NOT NULL,
+  partner_id VARCHAR(64) NOT NULL,
+  smp_balance_vnd BIGINT NOT NULL,
+  gateway_balance_vnd BIGINT NOT NULL,
+  diff_vnd BIGINT NOT NULL,
+  diff_pct VARCHAR(32) NOT NULL,
+  expected_diff_vnd BIGINT NOT NULL,
+  last_txn_id VARCHAR(128) NOT NULL DEFAULT '',
+  verdict VARCHAR(16) NOT NULL,
+  note VARCHAR(1000) NOT NULL DEFAULT '',
+  detail_json MEDIUMTEXT NOT NULL,
+  PRIMARY KEY (run_id, partner_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
