@@ -83,6 +83,26 @@ type VNPayTxn struct {
 	BankCode          string
 	PayDate           time.Time
 	CreateDate        string
+	// Currency and Amount are how the daily file reports the transaction
+	// when it was settled in another currency than VND (an international
+	// card): Amount a decimal string in Currency. Empty: VND, AmountVND.
+	Currency string
+	Amount   string
+}
+
+// AlterRecord edits the gateway's own record of a transaction after the
+// fact, as the daily file will report it (a fault knob for
+// reconciliation: a record in another currency, a tampered amount).
+// false when there is no such transaction.
+func (g *VNPay) AlterRecord(ref string, edit func(*VNPayTxn)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.init()
+	t, ok := g.txns[ref]
+	if ok {
+		edit(t)
+	}
+	return ok
 }
 
 func (g *VNPay) init() {
@@ -297,7 +317,9 @@ func (g *VNPay) QueryDR(q vnpay.QueryRequest) vnpay.QueryResponse {
 
 // DailyFile writes the transactions paid on day (a date in
 // Asia/Ho_Chi_Minh, YYYY-MM-DD) as CSV: txn_ref, transaction_no,
-// amount_vnd, response_code, transaction_status, bank_code, pay_date.
+// amount_vnd, response_code, transaction_status, bank_code, pay_date,
+// currency, amount (amount_vnd empty for a record in another currency,
+// amount in that currency).
 func (g *VNPay) DailyFile(w io.Writer, day string) error {
 	start, err := time.ParseInLocation("2006-01-02", day, vnpay.Loc)
 	if err != nil {
@@ -312,13 +334,17 @@ func (g *VNPay) DailyFile(w io.Writer, day string) error {
 		if t.PayDate.Before(start) || !t.PayDate.Before(end) {
 			continue
 		}
-		rows = append(rows, []string{t.TxnRef, t.TransactionNo, strconv.FormatInt(t.AmountVND, 10), t.ResponseCode, t.TransactionStatus,
-			t.BankCode, vnpay.FormatDate(t.PayDate)})
+		vnd, cur, amount := strconv.FormatInt(t.AmountVND, 10), "VND", strconv.FormatInt(t.AmountVND, 10)
+		if t.Currency != "" && t.Currency != "VND" {
+			vnd, cur, amount = "", t.Currency, t.Amount
+		}
+		rows = append(rows, []string{t.TxnRef, t.TransactionNo, vnd, t.ResponseCode, t.TransactionStatus,
+			t.BankCode, vnpay.FormatDate(t.PayDate), cur, amount})
 	}
 	g.mu.Unlock()
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i][6] < rows[j][6] })
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"txn_ref", "transaction_no", "amount_vnd", "response_code", "transaction_status", "bank_code", "pay_date"})
+	cw.Write([]string{"txn_ref", "transaction_no", "amount_vnd", "response_code", "transaction_status", "bank_code", "pay_date", "currency", "amount"})
 	cw.WriteAll(rows)
 	return cw.Error()
 }

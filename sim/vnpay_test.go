@@ -73,7 +73,7 @@ func TestVNPaySimDailyFile(t *testing.T) {
 	if err := g.DailyFile(&b, "2026-11-24"); err != nil {
 		t.Fatal(err)
 	}
-	want := "txn_ref,transaction_no,amount_vnd,response_code,transaction_status,bank_code,pay_date\nWB,14000002,200000,24,02,NCB,20261124063000\n"
+	want := "txn_ref,transaction_no,amount_vnd,response_code,transaction_status,bank_code,pay_date,currency,amount\nWB,14000002,200000,24,02,NCB,20261124063000,VND,200000\n"
 	if b.String() != want {
 		t.Fatalf("daily file\n%s\nwant\n%s", b.String(), want)
 	}

@@ -37,7 +37,9 @@ func reconRun(id, day, status string, started time.Time) *smp.ReconRun {
 // status.
 func testReconRuns(t *testing.T, s Store) {
 	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
-	must(t, s.InTx(ctx, func(tx smp.Tx) error { return tx.InsertReconRun(ctx, reconRun("run-1", "2026-11-30", smp.ReconCompleted, t0)) }))
+	must(t, s.InTx(ctx, func(tx smp.Tx) error {
+		return tx.InsertReconRun(ctx, reconRun("run-1", "2026-11-30", smp.ReconCompleted, t0))
+	}))
 	must(t, s.InTx(ctx, func(tx smp.Tx) error {
 		return tx.InsertReconRun(ctx, reconRun("run-2", "2026-11-30", smp.ReconRunInconclusive, t0.Add(time.Hour)))
 	}))
@@ -79,8 +81,12 @@ func testReconRunNotFound(t *testing.T, s Store) {
 
 func testReconRunConflict(t *testing.T, s Store) {
 	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
-	must(t, s.InTx(ctx, func(tx smp.Tx) error { return tx.InsertReconRun(ctx, reconRun("run-1", "2026-11-30", smp.ReconCompleted, t0)) }))
-	err := s.InTx(ctx, func(tx smp.Tx) error { return tx.InsertReconRun(ctx, reconRun("run-1", "2026-11-29", smp.ReconCompleted, t0)) })
+	must(t, s.InTx(ctx, func(tx smp.Tx) error {
+		return tx.InsertReconRun(ctx, reconRun("run-1", "2026-11-30", smp.ReconCompleted, t0))
+	}))
+	err := s.InTx(ctx, func(tx smp.Tx) error {
+		return tx.InsertReconRun(ctx, reconRun("run-1", "2026-11-29", smp.ReconCompleted, t0))
+	})
 	if smp.ErrorCode(err) != smp.ECONFLICT {
 		t.Fatalf("same id again: %v", err)
 	}

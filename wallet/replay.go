@@ -95,44 +95,61 @@ func (s *Service) ReplayGateway(ctx context.Context, gateway string, from, to ti
 			res.AlreadyPresent++
 			continue
 		}
-		r, err := s.QueryDR(ctx, t)
-		if err != nil {
-			res.Failed++
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", t.TxnRef, smp.ErrorMessage(err)))
-			continue
-		}
-		switch r.ResponseCode {
-		case vnpay.QueryOK:
-		case vnpay.QueryNotFound:
-			res.NotPaid++
-			continue
-		default:
-			res.Failed++
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: querydr answered %s %s", t.TxnRef, r.ResponseCode, r.Message))
-			continue
-		}
-		n, err := ipnOf(r)
-		if err != nil {
-			res.Failed++
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", t.TxnRef, err))
-			continue
-		}
-		raw, _ := json.Marshal(r)
-		ans, err := s.ApplyIPN(ctx, n, string(raw), actor)
+		outcome, err := s.ReplayTopup(ctx, t, actor)
 		switch {
 		case err != nil:
 			res.Failed++
 			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", t.TxnRef, smp.ErrorMessage(err)))
-		case ans.RspCode == vnpay.RspConfirmed:
+		case outcome == ReplayApplied:
 			res.Applied++
-		case ans.RspCode == vnpay.RspAlreadyConfirmed:
+		case outcome == ReplayAlreadyPresent:
 			res.AlreadyPresent++
-		default:
-			res.Failed++
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", t.TxnRef, ans.Message))
+		case outcome == ReplayNotPaid:
+			res.NotPaid++
 		}
 	}
 	return res, nil
+}
+
+// Outcomes of ReplayTopup.
+const (
+	ReplayApplied        = "applied"         // the gateway settled it; applied now
+	ReplayAlreadyPresent = "already_present" // SMP had settled it meanwhile
+	ReplayNotPaid        = "not_paid"        // the gateway has no such transaction (91)
+)
+
+// ReplayTopup asks the gateway (querydr) for one top-up and applies what
+// it settled exactly as its IPN would have been (idempotent: a top-up
+// settled meanwhile is already present). EUNAVAILABLE when the gateway
+// cannot be asked or answers an error; EINVALID for an answer that cannot
+// be read; the application's own codes.
+func (s *Service) ReplayTopup(ctx context.Context, t *smp.Topup, actor string) (string, error) {
+	r, err := s.QueryDR(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	switch r.ResponseCode {
+	case vnpay.QueryOK:
+	case vnpay.QueryNotFound:
+		return ReplayNotPaid, nil
+	default:
+		return "", smp.Errorf(smp.EUNAVAILABLE, "querydr answered %s %s", r.ResponseCode, r.Message)
+	}
+	n, err := ipnOf(r)
+	if err != nil {
+		return "", smp.Errorf(smp.EINVALID, "%v", err)
+	}
+	raw, _ := json.Marshal(r)
+	ans, err := s.ApplyIPN(ctx, n, string(raw), actor)
+	switch {
+	case err != nil:
+		return "", err
+	case ans.RspCode == vnpay.RspConfirmed:
+		return ReplayApplied, nil
+	case ans.RspCode == vnpay.RspAlreadyConfirmed:
+		return ReplayAlreadyPresent, nil
+	}
+	return "", smp.Errorf(smp.EINVALID, "%s", ans.Message)
 }
 
 // ipnOf reads a querydr answer as the IPN of its transaction.

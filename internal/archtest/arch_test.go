@@ -70,6 +70,7 @@ var layout = map[string]kind{
 	"smp/cdc":          logic,
 	"smp/readmodel":    logic,
 	"smp/fraud":        logic,
+	"smp/recon":        logic,
 
 	"smp/httpapi":    transport,
 	"smp/wsapi":      transport,
