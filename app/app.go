@@ -33,6 +33,7 @@ import (
 	"smp/outbox"
 	"smp/payments"
 	"smp/readmodel"
+	"smp/recon"
 	"smp/redisstore"
 	"smp/replication"
 	"smp/sim"
@@ -71,6 +72,8 @@ type App struct {
 	Wallet *wallet.Service
 	// Fraud is the fraud detector (nil unless this process runs it).
 	Fraud *fraud.Detector
+	// Recon reconciles the wallets with the gateway (INC-010).
+	Recon *recon.Service
 	// Status is the status page and its components' states.
 	Status *status.Service
 	// Actions are the operator actions (audited), for every transport.

@@ -143,6 +143,13 @@ type Config struct {
 	JWTIssuer      string
 	JWTAudience    string
 	JWTRoleClaim   string
+	// VNPayFilesURL is where VNPay's daily transaction files are read
+	// (<url>/transactions/YYYY-MM-DD.csv), for the reconciliation; without
+	// it the nightly run is not scheduled.
+	VNPayFilesURL string
+	// ReconAt is the nightly reconciliation's time of day, UTC "HH:MM"
+	// (default 02:00), or "off" (the Kubernetes CronJob asks the API).
+	ReconAt string
 	// Now is every component's clock (default time.Now): tests shorten or
 	// fake time through it.
 	Now func() time.Time
@@ -247,6 +254,8 @@ func (c *Config) Validate() error {
 		return invalid("--heartbeat-interval must be positive")
 	case c.SessionTTL != 0 && c.SessionTTL < time.Minute:
 		return invalid("--session-ttl must be at least 1m")
+	case c.ReconAt != "" && c.ReconAt != "off" && !validAt(c.ReconAt):
+		return invalid("--recon-at %q: HH:MM (UTC) or off", c.ReconAt)
 	case smp.ValidRegion(c.Region) != nil:
 		return invalid("--region %q: lowercase letters and digits, starting with a letter, at most 16 (asia, china, us)", c.Region)
 	case smp.ValidRegion(c.MasterRegion) != nil:
@@ -388,4 +397,10 @@ func (c *Config) ReplicationSources() ([]ReplicationSource, error) {
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// validAt reports whether at is a time of day "HH:MM".
+func validAt(at string) bool {
+	_, err := time.Parse("15:04", at)
+	return err == nil && len(at) == 5
 }

@@ -29,6 +29,7 @@ import (
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
+	"smp/recon"
 	"smp/redisstore"
 	"smp/retention"
 	"smp/status"
@@ -62,6 +63,10 @@ const (
 	// ModuleReplication is service replication-agent: master data from the
 	// --replicate-from regions to this one (INC-012).
 	ModuleReplication = "replication-agent"
+	ModuleRecon       = "recon" // the wallets' reconciliation: runs on demand, its history's metrics
+	// ModuleReconCron is the nightly reconciliation's schedule (runbook
+	// INC-010's job): in every process, one run a day under a lease.
+	ModuleReconCron = "wallet-reconciliation-cron"
 )
 
 // module is one row of the table: a name, what it needs opened first, and
@@ -84,17 +89,18 @@ var modules = []module{
 	{ModuleHub, []string{ModuleRedis}, (*App).initHub},
 	{ModuleBroadcaster, []string{ModuleRedis, ModuleHub}, (*App).initBroadcaster},
 	{ModuleWallet, []string{ModuleStore}, (*App).initWallet},
+	{ModuleRecon, []string{ModuleWallet, ModuleStore}, (*App).initRecon},
 	{ModuleEngine, []string{ModuleWallet, ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleBroadcaster}, (*App).initEngine},
 	{ModuleRelay, []string{ModuleStore, ModuleEventBus}, (*App).initRelay},
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
 	{ModuleLogins, []string{ModuleStore, ModuleRedis}, (*App).initLogins},
-	{ModuleOps, []string{ModuleWallet, ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
+	{ModuleOps, []string{ModuleWallet, ModuleRecon, ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
 	// The heartbeat object comes before the server (its checks and stats
 	// read it); it beats from the end of the table (ModuleBeat), once the
 	// services run, and stops beating first.
 	{ModuleHeartbeat, []string{ModuleStore, ModuleEngine, ModuleHub}, (*App).initHeartbeat},
-	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleWallet, ModuleLogins, ModuleOps, ModuleHeartbeat}, (*App).initServer},
+	{ModuleServer, []string{ModuleStore, ModuleEventBus, ModuleOrders, ModuleFlags, ModuleHub, ModuleEngine, ModulePayments, ModuleIntegration, ModuleWallet, ModuleRecon, ModuleLogins, ModuleOps, ModuleHeartbeat}, (*App).initServer},
 
 	{ServiceAPI, []string{ModuleServer}, nil},
 	{ServiceOrders, []string{ModuleOrders, ModuleWallet, ModuleEventBus, ModuleServer}, (*App).initOrderIntake},
@@ -108,10 +114,11 @@ var modules = []module{
 	{ModuleReadModel, []string{ModuleStore}, (*App).initReadModel},
 	{ModuleConnect, []string{ModuleStore, ModuleEventBus, ModuleReadModel}, (*App).initConnect},
 	{ModuleReplication, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initReplication},
+	{ModuleReconCron, []string{ModuleRecon, ModuleServer}, (*App).initReconCron},
 }
 
 // alwaysOn are the modules every process runs whatever --services says.
-var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster, ModuleBeat, ModuleRetention}
+var alwaysOn = []string{ModuleServer, ModuleFlags, ModuleBroadcaster, ModuleBeat, ModuleRetention, ModuleReconCron}
 
 // order returns the modules that targets need, in table order. The table
 // lists every module after its dependencies (TestModuleOrder checks it), so
@@ -479,6 +486,27 @@ func (a *App) initWallet(ctx context.Context) (startstop.Service, error) {
 	return nil, err
 }
 
+// initRecon builds the wallets' reconciliation (package recon): VNPay's
+// daily files (--vnpay-files-url) behind a breaker, missed notifications
+// applied through the wallet service's querydr; its metrics read the
+// stored runs, so every process exports them.
+func (a *App) initRecon(ctx context.Context) (startstop.Service, error) {
+	host, _ := os.Hostname()
+	at := a.Cfg.ReconAt
+	if a.Cfg.VNPayFilesURL == "" && at != "off" {
+		at = "off" // nothing to reconcile against: no schedule (the missed-run alert says so)
+	}
+	var err error
+	a.Recon, err = recon.New(recon.Config{Store: a.Store, Gateway: recon.NewVNPayFiles(a.Cfg.VNPayFilesURL, nil, 3, 5*time.Minute),
+		Replayer: a.Wallet, Locker: a.Store, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), At: at, Now: a.Cfg.Now, Logger: a.Log,
+		Registerer: a.Registry})
+	return nil, err
+}
+
+// initReconCron starts the nightly schedule in every process, after the
+// server: a lease lets one process run each day's reconciliation.
+func (a *App) initReconCron(ctx context.Context) (startstop.Service, error) { return a.Recon, nil }
+
 func (a *App) initIntegrations(ctx context.Context) (startstop.Service, error) {
 	var err error
 	a.integrations, err = a.openIntegrations()
@@ -497,7 +525,7 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	if a.MasterData, err = masterdata.New(masterdata.Config{Region: a.Cfg.Region, Owner: a.Cfg.MasterRegion, Now: a.Cfg.Now}, a.Store); err != nil {
 		return nil, err
 	}
-	actCfg := ops.Config{MasterData: a.MasterData, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Status: a.Status, Dispatch: a.Engine,
+	actCfg := ops.Config{MasterData: a.MasterData, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Recon: a.Recon, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
 		LoggedOut: a.loggedOut}
 	if integ.Inside != nil {
@@ -530,7 +558,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		ReadTimeout: a.Cfg.HTTPReadTimeout, WriteTimeout: a.Cfg.HTTPWriteTimeout, IdleTimeout: a.Cfg.HTTPIdleTimeout, MaxConnsPerIP: a.Cfg.HTTPMaxConnsPerIP},
 		httpapi.Deps{Store: a.Store, Fraud: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
-			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Catalog: a.Catalog,
+			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Recon: a.Recon, Catalog: a.Catalog,
 			MasterData: a.MasterData, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
 	return a.HTTP, err
 }

@@ -87,6 +87,9 @@ var Permissions = map[string][]smp.Role{
 	"wallets.adjust":    roleFinance,
 	"wallets.set_floor": roleFinance,
 	"wallets.replay":    roleFinance,
+	// "run reconciliation now" (INC-010): finance's; every role reads
+	// the runs (on-call's triage pulls the report).
+	"wallets.reconcile": roleFinance,
 	// alerts.receive is Alertmanager's alone (POST
 	// /integrations/alertmanager/webhook): it authenticates with its own
 	// secret, and no admin token reaches the receiver (Alertmanager).

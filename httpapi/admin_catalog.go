@@ -33,8 +33,12 @@ func (s *Server) catalogRoutes() {
 	for _, kind := range catalog.Kinds {
 		view := catalog.ViewPermission(kind)
 		m.HandleFunc("POST /admin/"+kind, s.can("catalog.write", s.withCatalog(handleCatalogCreate(kind))))
-		m.HandleFunc("GET /admin/"+kind, s.can(view, s.withCatalog(handleCatalogList(kind))))
-		m.HandleFunc("GET /admin/"+kind+"/{key}", s.can(view, s.withCatalog(handleCatalogGet(kind))))
+		list, get := handleCatalogList(kind), handleCatalogGet(kind)
+		if kind == "partners" {
+			list, get = s.withWallets(list), s.withWallets(get) // balances and wallet states (wallets.go)
+		}
+		m.HandleFunc("GET /admin/"+kind, s.can(view, s.withCatalog(list)))
+		m.HandleFunc("GET /admin/"+kind+"/{key}", s.can(view, s.withCatalog(get)))
 		m.HandleFunc("PATCH /admin/"+kind+"/{key}", s.can("catalog.write", s.withCatalog(handleCatalogUpdate(kind))))
 		m.HandleFunc("POST /admin/"+kind+"/{key}/deactivate", s.can("catalog.write", s.withCatalog(handleCatalogDeactivate(kind))))
 	}

@@ -28,6 +28,7 @@ import (
 	"smp/masterdata"
 	"smp/ops"
 	"smp/payments"
+	"smp/recon"
 	"smp/status"
 	"smp/wallet"
 )
@@ -125,6 +126,9 @@ type Deps struct {
 	Heartbeat *dispatch.Heartbeat
 	// Wallets, when set, serves the partners' wallets under /admin.
 	Wallets *wallet.Service
+	// Recon, when set, serves the wallets' reconciliation runs
+	// (recon.go).
+	Recon *recon.Service
 	// Catalog onboards cities, services, partners, technicians and
 	// customers (admin_catalog.go); without, those routes answer 503.
 	Catalog *catalog.Service
@@ -486,6 +490,7 @@ func (s *Server) routes() {
 		m.HandleFunc("POST /admin/orders/{id}/mark-paid", s.can("orders.mark_paid", s.handleMarkPaid))
 	}
 	s.walletRoutes()
+	s.reconRoutes()
 	s.masterDataRoutes()
 	s.fraudRoutes()
 	s.catalogRoutes()

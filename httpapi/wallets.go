@@ -7,6 +7,7 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/catalog"
 	"smp/wallet"
 )
 
@@ -29,6 +30,57 @@ func (s *Server) walletRoutes() {
 	}
 	if s.d.Integration {
 		m.HandleFunc("GET /integrations/vnpay/ipn", s.handleVNPayIPN)
+	}
+}
+
+// partnerWithWallet is a partner as GET /admin/partners shows it: its
+// record, its wallet's balance and floor, and both states (the partner's
+// status, active or inactive; the wallet's, active or below_floor).
+type partnerWithWallet struct {
+	*smp.Partner
+	BalanceVND  int64  `json:"balance_vnd"`
+	FloorVND    *int64 `json:"floor_vnd"`
+	WalletState string `json:"wallet_state"`
+}
+
+// withWallets adds each partner's wallet to what h answers (a page of
+// partners, or one), where this process serves the wallets.
+func (s *Server) withWallets(h catalogHandler) catalogHandler {
+	return func(c *catalog.Service, r *http.Request, p smp.Principal) (any, int, error) {
+		v, status, err := h(c, r, p)
+		if err != nil || s.d.Wallets == nil {
+			return v, status, err
+		}
+		wallets, err := s.d.Wallets.FindWallets(r.Context())
+		if err != nil {
+			return nil, 0, err
+		}
+		byPartner := map[string]*wallet.Wallet{}
+		for _, w := range wallets {
+			byPartner[w.PartnerID] = w
+		}
+		add := func(item any) any {
+			pt, ok := item.(*smp.Partner)
+			if !ok {
+				return item
+			}
+			out := partnerWithWallet{Partner: pt, WalletState: smp.WalletActive}
+			if w := byPartner[pt.ID]; w != nil {
+				out.BalanceVND, out.FloorVND, out.WalletState = w.BalanceVND, w.FloorVND, w.State
+			}
+			return out
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			if items, ok := x["partners"].([]any); ok {
+				for i := range items {
+					items[i] = add(items[i])
+				}
+			}
+		default:
+			v = add(v)
+		}
+		return v, status, nil
 	}
 }
 

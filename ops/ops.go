@@ -97,6 +97,8 @@ type Config struct {
 	Flags    Flags
 	Payments Payments
 	Wallets  Wallets
+	// Recon runs the wallets' reconciliation (package recon).
+	Recon    Recon
 	Status   Status
 	Dispatch Dispatcher
 	// MasterData edits the master-data tables (issue 21).

@@ -6,8 +6,49 @@ import (
 
 	"smp"
 	"smp/auth"
+	"smp/recon"
 	"smp/wallet"
 )
+
+// Recon runs a reconciliation of a day and records it (recon.Service).
+type Recon interface {
+	Run(ctx context.Context, day string, by recon.Trigger) (*smp.ReconRun, error)
+}
+
+// RunReconciliation reconciles day now ("run reconciliation now",
+// runbook INC-010's "re-run recon job"). The run reads the gateway and
+// may apply missed notifications, outside one transaction: the intent is
+// audited before, the run's id, status and verdict after. EFORBIDDEN
+// without the finance role, EINVALID for a malformed day or one not over,
+// EUNAVAILABLE when the process has no reconciliation.
+func (s *Service) RunReconciliation(ctx context.Context, p smp.Principal, day, reason string) (*smp.ReconRun, error) {
+	if err := auth.Check(p, "wallets.reconcile"); err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if s.cfg.Recon == nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "the reconciliation is not served in this process")
+	}
+	if _, _, err := recon.DayBounds(day); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		reason = "run reconciliation now"
+	}
+	var run *smp.ReconRun
+	err := s.external(ctx, p, "wallet.reconcile", "day:"+day, "", reason, map[string]any{"day": day},
+		func(ctx context.Context) (map[string]any, error) {
+			var err error
+			run, err = s.cfg.Recon.Run(ctx, day, recon.Trigger{Kind: smp.ReconTriggerManual, Actor: "ops:" + p.Name, Reason: reason})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"run": run.ID, "status": run.Status, "verdict": run.Verdict, "mismatches": run.Mismatches}, nil
+		})
+	return run, err
+}
 
 // AdjustWallet posts a manual adjustment to a partner's wallet (runbook
 // INC-010 scenario 2, smp ctl wallets adjust), audited in the posting's

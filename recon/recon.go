@@ -407,7 +407,7 @@ func (c *comparison) compare(ctx context.Context) ([]smp.ReconRow, error) {
 // and its last entry then.
 func (c *comparison) closing(ctx context.Context, w *partnerWork) error {
 	st := c.s.cfg.Store
-	var last *smp.WalletEntry
+	var last, late *smp.WalletEntry
 	closed := false
 	for _, e := range w.entries {
 		if !e.CreatedAt.Before(c.end) {
@@ -421,6 +421,7 @@ func (c *comparison) closing(ctx context.Context, w *partnerWork) error {
 				}
 				if t != nil && !t.PayDate.IsZero() && t.PayDate.Before(c.end) {
 					w.smpBalance += e.WalletEffect() // value-dated: paid by the day's end
+					late = e
 				}
 			}
 			continue
@@ -432,6 +433,9 @@ func (c *comparison) closing(ctx context.Context, w *partnerWork) error {
 		w.smpBalance = last.BalanceAfterVND
 	case !closed && w.account != nil:
 		w.smpBalance = w.account.BalanceVND
+	}
+	if late != nil {
+		last = late // the last entry the balance counts
 	}
 	if last != nil {
 		w.row.LastTxnID = last.ID
@@ -518,6 +522,7 @@ func (c *comparison) record(ctx context.Context, w *partnerWork, t *smp.Topup, r
 				if !e.CreatedAt.Before(c.end) && !c.inEntries(w, e) {
 					w.smpBalance += e.WalletEffect() // applied now, paid on the day
 				}
+				w.row.LastTxnID = e.ID
 				w.row.Detail.AutoCorrected = append(w.row.Detail.AutoCorrected, smp.ReconPair{TxnRef: r.TxnRef, Kind: smp.ReconMissingInSMP, SMP: entryOf(e), Gateway: g})
 			}
 		}
@@ -670,4 +675,14 @@ func (c *comparison) rate(ctx context.Context, cur, day string) (rateResult, err
 	}
 	c.rates[k] = res
 	return res, nil
+}
+
+// FindRuns lists the kept runs matching f, newest first (no rows).
+func (s *Service) FindRuns(ctx context.Context, f smp.ReconRunFilter) ([]*smp.ReconRun, error) {
+	return s.cfg.Store.FindReconRuns(ctx, f)
+}
+
+// FindRun returns a kept run with its rows; ENOTFOUND.
+func (s *Service) FindRun(ctx context.Context, id string) (*smp.ReconRun, error) {
+	return s.cfg.Store.FindReconRun(ctx, id)
 }

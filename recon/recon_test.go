@@ -206,7 +206,7 @@ func TestScenario1MissedNotification(t *testing.T) {
 	r := f.run(t)
 	w := row(t, r, "P002")
 	if w.Verdict != smp.ReconAutoCorrected || w.DiffVND != 0 || w.SMPBalanceVND != 300_000 || len(w.Detail.AutoCorrected) != 1 ||
-		w.Detail.AutoCorrected[0].TxnRef != ref || w.Detail.AutoCorrected[0].SMP == nil || r.AutoCorrected != 1 || r.Verdict != smp.ReconAutoCorrected {
+		w.Detail.AutoCorrected[0].TxnRef != ref || w.Detail.AutoCorrected[0].SMP == nil || w.LastTxnID != "vnpay:"+ref || r.AutoCorrected != 1 || r.Verdict != smp.ReconAutoCorrected {
 		t.Fatalf("row %+v (run %+v)", w, r)
 	}
 	if ww, _ := f.wallet.FindWallet(ctx, "P002"); ww.BalanceVND != 300_000 {

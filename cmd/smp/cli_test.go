@@ -248,8 +248,8 @@ func TestListingOutputFormats(t *testing.T) {
 
 // TestArgv0: invoked as recon-report, replay-webhooks or admin (the
 // runbook's /app/bin links), the binary runs that command; recon-report
-// and admin, whose subsystems have not arrived, say so and exit 1 (2 for
-// bad flags).
+// asks the platform's API (exit 2 without SMP_ADMIN_TOKEN); admin, whose
+// subsystem has not arrived, says so and exits 1 (2 for bad flags).
 func TestArgv0(t *testing.T) {
 	t.Parallel()
 	if got := argv("/app/bin/recon-report", []string{"--date=yesterday"}); !slices.Equal(got, []string{"recon-report", "--date=yesterday"}) {
@@ -264,7 +264,7 @@ func TestArgv0(t *testing.T) {
 		code int
 		want string
 	}{
-		{"recon-report", []string{"--date=yesterday", "--format=csv"}, 1, "recon-report is not available yet"},
+		{"recon-report", []string{"--date=yesterday", "--format=csv", "--server=http://127.0.0.1:1"}, 2, "SMP_ADMIN_TOKEN is not set"},
 		{"recon-report", []string{"--format=xml"}, 2, "--output must be"},
 		{"replay-webhooks", []string{"--gateway=vnpay", "--from=yesterday-ish", "--to=2026-05-28"}, 2, "--from"},
 		{"replay-webhooks", []string{"--gateway=vnpay"}, 2, "are required"},

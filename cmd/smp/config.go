@@ -90,6 +90,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "the iss a bearer JWT must carry (empty: not checked)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "the aud a bearer JWT must carry (empty: not checked)")
 	fs.StringVar(&c.JWTRoleClaim, "jwt-role-claim", d.JWTRoleClaim, "the claim of a bearer JWT that names its SMP role")
+	fs.StringVar(&c.VNPayFilesURL, "vnpay-files-url", "", "where VNPay's daily transaction files are read (<url>/transactions/YYYY-MM-DD.csv) by the nightly reconciliation; without it the reconciliation is not scheduled")
+	fs.StringVar(&c.ReconAt, "recon-at", "02:00", "time of day (UTC, HH:MM) of the nightly wallet reconciliation (wallet-reconciliation-cron), or off when the Kubernetes CronJob runs it")
 	fs.StringVar(&c.InsideURL, "inside-url", "", "base URL of inside's API (customer info, payment requests)")
 	fs.StringVar(&c.WMSURL, "wms-url", "", "base URL of wms's API (stock)")
 	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", d.BreakerOpenFor, "how long an integration's circuit breaker stays open before a half-open probe")

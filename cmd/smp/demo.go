@@ -140,7 +140,7 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 			return err
 		}
 		defer stop()
-		cfg.VNPayPayURL, cfg.VNPayAPIURL = url+"/paymentv2/vpcpay.html", url+"/merchant_webapi/api/transaction"
+		cfg.VNPayPayURL, cfg.VNPayAPIURL, cfg.VNPayFilesURL = url+"/paymentv2/vpcpay.html", url+"/merchant_webapi/api/transaction", url
 	}
 
 	if cfg.SMSURL == "" && cfg.SMS == nil {

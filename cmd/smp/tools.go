@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,9 +14,11 @@ import (
 
 // The runbook's tools for wallets and fraud (INC-010, INC-011), run as
 // /app/bin/recon-report, /app/bin/replay-webhooks and /app/bin/admin:
-// links to smp (see argv). Their flags are the runbook's; what they do
-// arrives with the wallet and fraud subsystems. Until then each answers
-// errNotAvailable (exit 1) once its flags are valid.
+// links to smp (see argv). Their flags are the runbook's. recon-report
+// and replay-webhooks talk to a running platform's admin API (--server or
+// SMP_SERVER, SMP_ADMIN_TOKEN); admin arrives with the fraud subsystem
+// and until then answers errNotAvailable (exit 1) once its flags are
+// valid.
 
 // errNotAvailable is a runbook tool whose subsystem has not arrived yet.
 type errNotAvailable struct{ tool, subsystem string }
@@ -26,15 +29,26 @@ func (e errNotAvailable) Error() string {
 
 func (c *cli) toolCmds() []*cobra.Command {
 	// recon-report --date=yesterday --format=csv (INC-010 triage)
-	var date, output string
+	var date, output, rserver, rreason string
+	var runNow bool
 	fs := flag.NewFlagSet("recon-report", flag.ContinueOnError)
-	fs.StringVar(&date, "date", "yesterday", "the day to reconcile: yesterday, today or YYYY-MM-DD")
+	fs.StringVar(&date, "date", "yesterday", "the day reconciled: yesterday, today or YYYY-MM-DD (Asia/Ho_Chi_Minh)")
 	fs.StringVar(&output, "output", "table", "table, json or csv (--format is the runbook's spelling)")
-	recon := c.leaf(&cobra.Command{Use: "recon-report", Short: "wallet reconciliation report per partner (INC-010; not available yet)"}, fs, func([]string) error {
+	fs.StringVar(&rserver, "server", "", "a running platform's URL (SMP_SERVER; default http://127.0.0.1:8080)")
+	fs.BoolVar(&runNow, "run", false, "run the reconciliation of the day now (finance; audited) and report that run, instead of the last one kept")
+	fs.StringVar(&rreason, "reason", "", "why, with --run (audited)")
+	recon := c.leaf(&cobra.Command{Use: "recon-report", Short: "wallet reconciliation report per partner: partner_id, smp_balance, gateway_balance, diff_amount, diff_pct, last_txn_id (INC-010)"}, fs, func([]string) error {
 		if err := checkOutput(output); err != nil {
 			return err
 		}
-		return errNotAvailable{"recon-report", "wallet"}
+		if rserver == "" {
+			rserver = "http://127.0.0.1:8080"
+		}
+		cl, err := newAPIClient(rserver, 30*time.Minute)
+		if err != nil {
+			return err
+		}
+		return c.reconReport(cl, date, output, runNow, rreason)
 	})
 	recon.Flags().SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "format" {
@@ -105,6 +119,73 @@ func (c *cli) toolCmds() []*cobra.Command {
 		partnerCmd("freeze", "freeze a partner's wallet: block further transactions"),
 		partnerCmd("unfreeze", "unfreeze a partner's wallet"))
 	return []*cobra.Command{recon, replay, admin}
+}
+
+// reconColumns are the report's columns: the runbook's six, then the
+// verdict and its note.
+var reconColumns = []string{"partner_id", "smp_balance", "gateway_balance", "diff_amount", "diff_pct", "last_txn_id", "verdict", "note"}
+
+// reconReport prints the last run kept for date (or a run made now) with
+// its rows. It fails (exit 1) when no run of the day is kept, or when the
+// run failed.
+func (c *cli) reconReport(cl *apiClient, date, output string, runNow bool, reason string) error {
+	var id string
+	if runNow {
+		v, err := cl.do(c.ctx, http.MethodPost, "/admin/wallets/recon/runs", map[string]any{"date": date, "reason": reason})
+		if err != nil {
+			return err
+		}
+		id = cell(v.(map[string]any)["id"])
+	} else {
+		v, err := cl.do(c.ctx, http.MethodGet, "/admin/wallets/recon/runs?limit=1&date="+url.QueryEscape(date), nil)
+		if err != nil {
+			return err
+		}
+		runs, _ := v.(map[string]any)["runs"].([]any)
+		if len(runs) == 0 {
+			return fmt.Errorf("recon-report: no reconciliation run is kept for %s (recon-report --run runs one now)", date)
+		}
+		id = cell(runs[0].(map[string]any)["id"])
+	}
+	v, err := cl.do(c.ctx, http.MethodGet, "/admin/wallets/recon/runs/"+url.PathEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	run, _ := v.(map[string]any)
+	if output == "json" {
+		return render(c.stdout, output, run, "", nil)
+	}
+	rows, _ := run["rows"].([]any)
+	var table [][]string
+	for _, r := range rows {
+		m, _ := r.(map[string]any)
+		row := make([]string, len(reconColumns))
+		for i, col := range reconColumns {
+			row[i] = cell(m[col])
+		}
+		if m["verdict"] == "inconclusive" { // no figure to compare: never a diff
+			row[2], row[3], row[4] = "", "", ""
+		}
+		table = append(table, row)
+	}
+	if err := writeRows(c.stdout, output, reconColumns, table); err != nil {
+		return err
+	}
+	summary := fmt.Sprintf("run %s of %s: %s, verdict %s; %s partner(s), %s mismatch(es), %s inconclusive, %s auto-corrected; largest diff %s %% / %s VND",
+		cell(run["id"]), cell(run["day"]), cell(run["status"]), cell(run["verdict"]), cell(run["partners"]), cell(run["mismatches"]),
+		cell(run["inconclusive"]), cell(run["auto_corrected"]), cell(run["max_diff_pct"]), cell(run["max_diff_vnd"]))
+	if e := cell(run["error"]); e != "" {
+		summary += "; " + e
+	}
+	if output == "csv" {
+		fmt.Fprintln(c.stderr, summary) // the CSV itself stays the rows (> recon.csv)
+	} else {
+		fmt.Fprintln(c.stdout, summary)
+	}
+	if run["status"] == "failed" {
+		return fmt.Errorf("recon-report: run %s failed: %s", cell(run["id"]), cell(run["error"]))
+	}
+	return nil
 }
 
 // whenLayouts are the times replay-webhooks takes: what date -d prints
