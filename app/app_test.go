@@ -28,7 +28,7 @@ func TestOpenClose(t *testing.T) {
 	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{ModuleStore, ModuleEventBus, ModuleFlags, ModuleHub, ModuleServer, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay, ServiceIntegration, ServiceFraud, ModuleBeat, ModuleRetention}
+	want := []string{ModuleStore, ModuleEventBus, ModuleFlags, ModuleHub, ModuleServer, ServiceOrders, ServiceDispatchEngine, ServiceOutboxRelay, ServiceIntegration, ServiceFraud, ModuleBeat, ModuleRetention, ModuleReconCron}
 	if got := a.Modules(); !slices.Equal(got, want) {
 		t.Errorf("running modules %v, want %v", got, want)
 	}
