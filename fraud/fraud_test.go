@@ -14,6 +14,7 @@ import (
 	"smp"
 	"smp/fraud"
 	"smp/inmem"
+	"smp/internal/wait"
 	"smp/sqlstore"
 	"smp/wallet"
 )
@@ -279,4 +280,23 @@ func TestBadRulesRefused(t *testing.T) {
 func lineOf(s, sub string) int {
 	i := strings.Index(s, sub)
 	return strings.Count(s[:i], "\n") + 1
+}
+
+// TestReloadOnChange: the running detector notices a changed file by
+// itself (Poll) and runs the new rules.
+func TestReloadOnChange(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "rules_engine.yaml")
+	writeRules(t, path, string(fraud.DefaultRules))
+	f := newFixture(t, fraud.Config{RulesPath: path, Poll: 10 * time.Millisecond, Now: func() time.Time { return t0 }})
+	if err := f.det.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.det.Stop(ctx) })
+	before := f.det.Rules().Version
+	writeRules(t, path, strings.Replace(string(fraud.DefaultRules), `PartnerTopups(duration("10m")) > 5`, `PartnerTopups(duration("10m")) > 10`, 1))
+	wait.Until(t, 5*time.Second, "the changed file loaded", func() bool { return f.det.Rules().Version != before })
+	if d := f.run(t, repeat(6, topup{partner: "P001", vnd: 100_000}, time.Minute)...); slices.Contains(d.Signals, "velocity") {
+		t.Fatalf("velocity still at 5: %+v", result(d, "velocity"))
+	}
 }
