@@ -525,7 +525,7 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	if a.MasterData, err = masterdata.New(masterdata.Config{Region: a.Cfg.Region, Owner: a.Cfg.MasterRegion, Now: a.Cfg.Now}, a.Store); err != nil {
 		return nil, err
 	}
-	actCfg := ops.Config{MasterData: a.MasterData, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Recon: a.Recon, Status: a.Status, Dispatch: a.Engine,
+	actCfg := ops.Config{MasterData: a.MasterData, Regions: a.Store, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Recon: a.Recon, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
 		LoggedOut: a.loggedOut}
 	if integ.Inside != nil {

@@ -120,6 +120,10 @@ var Permissions = map[string][]smp.Role{
 	"masterdata.view":  roleAny,
 	// Fraud (INC-011): the detector's alerts and evidence are security's.
 	"fraud.view": {smp.RoleSecurity},
+	// Replication between regions (INC-012): its status for everyone,
+	// pausing and resuming a path for ops.
+	"regions.view":  roleAny,
+	"regions.pause": roleOps,
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is

@@ -493,6 +493,7 @@ func (s *Server) routes() {
 	s.reconRoutes()
 	s.masterDataRoutes()
 	s.fraudRoutes()
+	s.regionRoutes()
 	s.catalogRoutes()
 	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

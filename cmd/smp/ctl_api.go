@@ -39,6 +39,9 @@ server from --server or SMP_SERVER, default http://127.0.0.1:8080;
   smp ctl wallets verify                            the ledger's hash chain and balances (exit 1 if it fails)
   smp ctl wallets adjust --partner P001 --amount -50000 --reason "..." [--expected-diff N] [--id KEY]
   smp ctl wallets floor --partner P001 --floor-vnd 100000 --reason "..."
+  smp ctl regions status                            replication paths into this region: state, lag (INC-012)
+  smp ctl regions pause|resume --path asia-to-china --reason "..."
+  smp ctl regions verify --sample 10 --peers china=URL,us=URL   spot check by hash (exit 1 if one differs)
   smp ctl bus ... --server URL                      consumer lag, DLQ list/replay, offset reset through the API (audited)
 `
 
