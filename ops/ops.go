@@ -104,8 +104,8 @@ type Config struct {
 	// MasterData edits the master-data tables (issue 21).
 	MasterData MasterData
 	// Regions is replication's state in this region (issue 21).
-	Regions Regions
-	Breakers   []Breaker
+	Regions  Regions
+	Breakers []Breaker
 	// Sessions are customers' and technicians' logins (revocations are
 	// audited: ops/logins.go); Technicians sets their settings.
 	Sessions    Sessions
