@@ -133,7 +133,7 @@ type Verdict struct {
 }
 
 // Incidents SMP can check.
-var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008"}
+var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-012"}
 
 func (s *Snapshot) values(name string, match map[string]string) []Sample {
 	var out []Sample
@@ -236,6 +236,9 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 	case "INC-008":
 		v.Title = "Debezium connector crashed"
 		checkINC008(s, &v, f)
+	case "INC-012":
+		v.Title = "Cross-region replication lag"
+		checkINC012(s, &v, f)
 	case "INC-007":
 		v.Title = "Consumer lag spike"
 		byGroup := map[string]float64{}
@@ -511,5 +514,60 @@ func checkINC008(s *Snapshot, v *Verdict, f func(string, ...any)) {
 			"\"no longer available on the server\" is scenario 2 (position lost), a lost connection is MySQL's"
 		v.Mitigation = "scenario 1: smp ctl connect restart --include-tasks --only-failed; scenario 2: smp ctl connect stop, " +
 			"smp ctl connect offsets --reset, smp ctl connect resume (a new snapshot: duplicates downstream)"
+	}
+}
+
+// checkINC012: region_replication_lag_seconds per path (from heartbeats,
+// exported by the replication agents of the target region) above 300 s,
+// or above 60 s for hot data (currency_rates, tax_configs, carried by
+// every path); a path paused for a newer schema is scenario 3.
+func checkINC012(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	lags := s.values("region_replication_lag_seconds", nil)
+	if len(lags) == 0 {
+		v.Unknown = true
+		f("no replication agent here (smp replicate, or smp serve --replicate-from)")
+		return
+	}
+	byPath := map[string]float64{}
+	for _, x := range lags {
+		byPath[x.Labels["region"]] = max(byPath[x.Labels["region"]], x.Value)
+	}
+	schema, operator := map[string]bool{}, map[string]bool{}
+	for _, x := range s.values("smp_replication_path_paused", nil) {
+		if x.Value == 1 && x.Labels["cause"] == "schema" {
+			schema[x.Labels["region"]] = true
+		} else if x.Value == 1 {
+			operator[x.Labels["region"]] = true
+		}
+	}
+	var behind, hot, paused []string
+	for _, p := range sortedKeys(byPath) {
+		f("path %s lag %.0fs", p, byPath[p])
+		switch {
+		case byPath[p] > 300:
+			behind = append(behind, p)
+		case byPath[p] > 60:
+			hot = append(hot, p)
+		}
+		if schema[p] {
+			paused = append(paused, p)
+			f("path %s paused: its target is behind the source's master-data schema", p)
+		} else if operator[p] {
+			f("path %s paused by an operator (audit log: replication.pause)", p)
+		}
+	}
+	if refused, ok := s.sum("smp_replication_refused_total", map[string]string{"reason": "pii_field"}); ok && refused > 0 {
+		f("%v records refused for PII (smp_replication_refused_total{reason=\"pii_field\"}): nothing was written", refused)
+	}
+	v.Holds = len(behind) > 0 || len(hot) > 0 || len(paused) > 0
+	switch {
+	case len(paused) > 0:
+		v.Case = "scenario 3: schema incompatibility on " + strings.Join(paused, ", ")
+		v.Mitigation = "deploy the target's schema migration first: the path resumes by itself (or smp ctl regions resume --path " + paused[0] + " --reason ...); then smp ctl regions verify --sample 10"
+	case v.Holds:
+		all := append(behind, hot...)
+		v.Case = "scenario 1/2/4 on " + strings.Join(all, ", ") + ": a network blip, an agent down, or a volume spike at the source; stale currency_rates/tax_configs there"
+		v.Mitigation = "wait 5-10 min for a blip; check the replication-agent pods (smp ctl regions status); restart the agents (smp replicate) if down; " +
+			"once the lag is < 30s: smp ctl regions verify --sample 10"
 	}
 }

@@ -39,6 +39,10 @@ func TestVerdictsFromMetrics(t *testing.T) {
 			"kafka_connect_task_status{connector=\"smp-mysql-connector\",task=\"0\",state=\"FAILED\"} 1\n", true, "watchdog gave up"},
 		{"INC-008", "kafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"FAILED\"} 1\nkafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"RUNNING\"} 0\n", true, "scenario 1/2"},
 		{"INC-008", "kafka_connect_connector_status{connector=\"smp-mysql-connector\",state=\"STOPPED\"} 1\n", true, "stopped by an operator"},
+		{"INC-012", "region_replication_lag_seconds{region=\"global-to-china\"} 1.2\nregion_replication_lag_seconds{region=\"global-to-asia\"} 0.8\n", false, ""},
+		{"INC-012", "region_replication_lag_seconds{region=\"global-to-china\"} 61\n", true, "global-to-china"},
+		{"INC-012", "region_replication_lag_seconds{region=\"cn-to-global\"} 301\n", true, "cn-to-global"},
+		{"INC-012", "region_replication_lag_seconds{region=\"global-to-china\"} 20\nsmp_replication_path_paused{region=\"global-to-china\",cause=\"schema\"} 1\n", true, "scenario 3"},
 	} {
 		v, err := runbook.Check(snapshot(t, tc.metrics), tc.incident)
 		if err != nil {
@@ -50,6 +54,9 @@ func TestVerdictsFromMetrics(t *testing.T) {
 	}
 	if v, _ := runbook.Check(snapshot(t, ""), "INC-008"); !v.Unknown || v.Holds {
 		t.Errorf("INC-008 without a Connect worker: %+v", v)
+	}
+	if v, _ := runbook.Check(snapshot(t, ""), "INC-012"); !v.Unknown || v.Holds {
+		t.Errorf("INC-012 without a replication agent: %+v", v)
 	}
 	if v, _ := runbook.Check(snapshot(t, ""), "INC-003"); !v.Unknown || v.Holds {
 		t.Errorf("INC-003 without a replica: %+v", v)
