@@ -413,8 +413,19 @@ func (a *Agent) refused(ctx context.Context, err error) error {
 	if perr := a.setState(ctx, true, "target behind: "+r.Detail, r.Schema); perr != nil {
 		return perr
 	}
-	<-ctx.Done()
-	return ctx.Err()
+	// Wait for the supervisor to stop the unit (the path is paused), or
+	// for this region to learn the schema (then the record is delivered
+	// again and passes).
+	t := time.NewTicker(a.cfg.PollEvery)
+	defer t.Stop()
+	for a.cfg.Guard.Schema() < r.Schema {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return err
 }
 
 // setState pauses or resumes the path as the agent, audited.
