@@ -149,7 +149,7 @@ func (a *App) openBus() error {
 		}
 		a.Registry.MustRegister(kafkabus.NewBrokerCollector(k, a.Cfg.KafkaCluster))
 	} else {
-		busCfg := sqlbus.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Now: a.Cfg.Now, Logger: a.Log}
+		busCfg := sqlbus.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
 		if a.Cfg.MySQLDSN != "" {
 			busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
 		}

@@ -56,6 +56,9 @@ type Point struct {
 	Assigned   Latency `json:"assigned"`
 	Reference  Latency `json:"reference"`
 	Failed     int     `json:"failed"`
+	// Cost per order of the phase, from its first order until every
+	// order was assigned (or the wait ended).
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // Result is one scenario on one backend.
@@ -70,6 +73,11 @@ type Result struct {
 	Notes string         `json:"notes,omitempty"`
 	Sweep []Point        `json:"sweep,omitempty"`
 	Extra map[string]any `json:"extra,omitempty"`
+	// Cost per operation of SMP's measured path (where it is per order).
+	Cost *Cost `json:"cost,omitempty"`
+	// Idle is the platform with nothing to do (dispatch: before the
+	// technicians connect, and with them connected).
+	Idle []Idle `json:"idle,omitempty"`
 }
 
 // Report is the whole run.
@@ -429,6 +437,12 @@ func (rep Report) Markdown() string {
 		if r.Notes != "" {
 			fmt.Fprintf(&b, "\n- %s on %s: %s", r.Scenario, r.Backend, r.Notes)
 		}
+		if c := r.Cost; c != nil {
+			fmt.Fprintf(&b, "\n- %s on %s, per order: %s", r.Scenario, r.Backend, c.String())
+		}
+		for _, i := range r.Idle {
+			fmt.Fprintf(&b, "\n- %s on %s, idle (%s): %s", r.Scenario, r.Backend, i.What, i.String())
+		}
 	}
 	b.WriteString("\n")
 	for _, r := range rep.Results {
@@ -436,13 +450,23 @@ func (rep Report) Markdown() string {
 			continue
 		}
 		fmt.Fprintf(&b, "\nDispatch on %s, open-loop order rates (latency from the order's scheduled send):\n\n", r.Backend)
-		b.WriteString("| orders/s | orders | first offer p50 | p95 | p99 | assigned p50 | p95 | p99 | reference p50 | p99 | failed |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| orders/s | orders | first offer p50 | p95 | p99 | assigned p50 | p95 | p99 | reference p50 | p99 | failed | SQL stmts/order | write commits/order | fsyncs/order | Redis cmds/order | CPU ms/order |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, p := range r.Sweep {
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", num(p.Rate), p.Orders,
+			var c Cost
+			if p.Cost != nil {
+				c = *p.Cost
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", num(p.Rate), p.Orders,
 				num(p.FirstOffer.P50), num(p.FirstOffer.P95), num(p.FirstOffer.P99), num(p.Assigned.P50), num(p.Assigned.P95), num(p.Assigned.P99),
-				num(p.Reference.P50), num(p.Reference.P99), p.Failed)
+				num(p.Reference.P50), num(p.Reference.P99), p.Failed, num(c.SQLStatements), num(c.Commits), num(c.Fsyncs), num(c.RedisCommands), num(c.CPUms))
 		}
+		for _, p := range r.Sweep {
+			if p.Cost != nil {
+				fmt.Fprintf(&b, "\n- at %s orders/s, per order: %s", num(p.Rate), p.Cost.String())
+			}
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -5,6 +5,7 @@ package bench
 import (
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // raiseFileLimit makes room for need open files (sockets), raising the
@@ -26,4 +27,14 @@ func raiseFileLimit(need uint64) error {
 		return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 	}
 	return fmt.Errorf("%d open files are needed but the limit is %d (hard %d): raise it (ulimit -n) or use fewer --technicians", need, rl.Cur, rl.Max)
+}
+
+// processCPU is the CPU time (user and system) this process has used; the
+// fleet's child process is not in it.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -215,6 +215,8 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (Result, error) {
 	defer stop()
 	c := benchClient(conc)
 	url := a.HTTP.URL() + "/v1/orders"
+	m := newMeter(a, e.backend)
+	before := m.read()
 	smpM, err := measured("POST /v1/orders (HTTP, validation, order + transition + outbox in one transaction)", "orders/s", n, conc, func(i int) error {
 		body := fmt.Sprintf(`{"city":"HCMC","service":"plumbing","lat":10.78,"lng":%.5f,"price_vnd":250000}`, 106.70+float64(i%100)*0.0005)
 		_, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, []byte(body), http.StatusCreated)
@@ -224,6 +226,7 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (Result, error) {
 		return Result{}, err
 	}
 
+	cost := m.per(before, n) // the order-svc and engine's work on these orders is partly still to come
 	now := time.Now().UTC()
 	refM, err := measured("raw INSERT of the order row, one transaction each (same store)", "inserts/s", n, conc, func(i int) error {
 		o := &smp.Order{ID: fmt.Sprintf("raw-%d", i), CustomerID: ds.Customers[0].ID, City: "HCMC", Service: "plumbing", Lat: 10.78, Lng: 106.7,
@@ -233,7 +236,9 @@ func benchOrderCreate(ctx context.Context, e *benchEnv) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return compared(smpM, refM, fmt.Sprintf("%d concurrent clients; the platform runs meanwhile (order-svc and the engine act on every order)", conc)), nil
+	res := compared(smpM, refM, fmt.Sprintf("%d concurrent clients; the platform runs meanwhile (order-svc and the engine act on every order)", conc))
+	res.Cost = &cost
+	return res, nil
 }
 
 // ---------- webhook-ingest ----------
@@ -437,6 +442,8 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (Result, error) {
 	}
 	c := benchClient(conc)
 	url := a.HTTP.URL() + "/v1/orders"
+	m := newMeter(a, e.backend)
+	before := m.read()
 	smpM, err := measured("order placed → 05_completed (offer, accept, start, complete by simulated technicians)", "orders/s", n, conc, func(i int) error {
 		out, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, bodies[i], http.StatusCreated)
 		if err != nil {
@@ -455,6 +462,7 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (Result, error) {
 		return Result{}, err
 	}
 
+	cost := m.per(before, n)
 	// The reference: the same store doing only the five stage changes of
 	// an order, each its own transaction, with the same concurrency.
 	now := time.Now().UTC()
@@ -476,7 +484,9 @@ func benchLifecycle(ctx context.Context, e *benchEnv) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return compared(smpM, refM, fmt.Sprintf("%d orders in flight at a time, %d technicians online (accept at once, jobs of 1 ms)", conc, techs)), nil
+	res := compared(smpM, refM, fmt.Sprintf("%d orders in flight at a time, %d technicians online (accept at once, jobs of 1 ms)", conc, techs))
+	res.Cost = &cost
+	return res, nil
 }
 
 // orderNear is an order body near technician t, for one of their skills,
@@ -563,6 +573,14 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	}
 	defer stop()
 	e.logf("dispatch: %d technicians seeded in %s", techs, time.Since(seedStart).Round(time.Second))
+	m := newMeter(a, e.backend)
+	idleFor, settle := 5*time.Second, 2*time.Second
+	if e.quick {
+		idleFor, settle = time.Second, 500*time.Millisecond
+	}
+	time.Sleep(settle) // start-up's own work (the catalogue's events relayed and consumed) done
+	idle := []Idle{m.idle("no technicians connected, no orders", idleFor)}
+	e.logf("dispatch: idle: %s", idle[0])
 
 	var cur atomic.Pointer[phaseTimes]
 	cur.Store(newPhaseTimes())
@@ -588,6 +606,8 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 		return Result{}, err
 	}
 	e.logf("dispatch: %d technicians online in %s", techs, time.Since(connStart).Round(time.Second))
+	idle = append(idle, m.idle(fmt.Sprintf("%d technicians connected, no orders", techs), idleFor))
+	e.logf("dispatch: idle: %s", idle[1])
 
 	// The reference: a bare net/http server pushing each POST to one of
 	// the connected WebSockets (no SMP logic), at the same rates.
@@ -623,6 +643,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 		for i := range bodies {
 			bodies[i] = orderNear(ds, ds.Technicians[rng.IntN(len(ds.Technicians))], rng, 0.004)
 		}
+		before := m.read()
 		openLoop(ctx, rate, phase, func(i int, sched time.Time) {
 			out, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, bodies[i], http.StatusCreated)
 			p.mu.Lock()
@@ -650,6 +671,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		p.mu.Lock()
+		cost := m.per(before, len(p.sched))
 		var offerLat, wonLat []time.Duration
 		for id, s := range p.sched {
 			if t, ok := p.offer[id]; ok {
@@ -664,7 +686,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 				wonLat = append(wonLat, t.Sub(s))
 			}
 		}
-		pt := Point{Rate: rate, Orders: len(p.sched), FirstOffer: summarize(offerLat), Assigned: summarize(wonLat), Failed: p.failed}
+		pt := Point{Rate: rate, Orders: len(p.sched), FirstOffer: summarize(offerLat), Assigned: summarize(wonLat), Failed: p.failed, Cost: &cost}
 		p.mu.Unlock()
 		refRec, err := ref.run(ctx, c, rate, phase)
 		if err != nil {
@@ -674,6 +696,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 		sweep = append(sweep, pt)
 		e.logf("dispatch at %.0f orders/s: %d orders, first offer p50 %.1f p99 %.1f ms, assigned p99 %.1f ms, reference p99 %.1f ms, failed %d",
 			rate, pt.Orders, pt.FirstOffer.P50, pt.FirstOffer.P99, pt.Assigned.P99, pt.Reference.P99, pt.Failed)
+		e.logf("dispatch at %.0f orders/s, per order: %s", rate, cost)
 		if p.firstErr != nil {
 			e.logf("dispatch at %.0f orders/s: %s", rate, strings.Join(strings.Fields(p.firstErr.Error()), " "))
 		}
@@ -682,7 +705,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 		}
 		best = len(sweep) - 1
 	}
-	res := Result{Sweep: sweep, Extra: map[string]any{"technicians": techs, "phase_seconds": phase.Seconds(), "warmup_seconds": warm.Seconds()}}
+	res := Result{Sweep: sweep, Idle: idle, Extra: map[string]any{"technicians": techs, "phase_seconds": phase.Seconds(), "warmup_seconds": warm.Seconds()}}
 	if best < 0 {
 		res.Notes = fmt.Sprintf("p99 to the first offer was over 100 ms (or orders failed) already at %.0f orders/s", rates[0])
 		best = 0

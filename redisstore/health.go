@@ -88,12 +88,17 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{usedPctDesc, maxSetDesc, policyDesc, usedDesc, evictedDesc, missDesc, hitDesc} {
+	for _, d := range []*prometheus.Desc{usedPctDesc, maxSetDesc, policyDesc, usedDesc, evictedDesc, missDesc, hitDesc, commandsDesc, roundTripsDesc} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.s.Counts() // before the INFO below, which it would count
+	for name, n := range counts.ByName {
+		ch <- prometheus.MustNewConstMetric(commandsDesc, prometheus.CounterValue, float64(n), name)
+	}
+	ch <- prometheus.MustNewConstMetric(roundTripsDesc, prometheus.CounterValue, float64(counts.RoundTrips))
 	m, err := c.s.Memory(context.Background())
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(usedPctDesc, err)

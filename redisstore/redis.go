@@ -32,6 +32,7 @@ type Config struct {
 type Store struct {
 	rdb    *redis.Client
 	prefix string
+	counts *commandCounts
 }
 
 // Open connects to Redis and checks that it answers.
@@ -43,13 +44,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.PoolSize = 64
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr, PoolSize: cfg.PoolSize, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
+	counts := &commandCounts{}
+	rdb.AddHook(counts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "redis %s: %v", cfg.Addr, err)
 	}
-	return &Store{rdb: rdb, prefix: cfg.Prefix}, nil
+	return &Store{rdb: rdb, prefix: cfg.Prefix, counts: counts}, nil
 }
 
 // Client returns the underlying client.

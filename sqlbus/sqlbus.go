@@ -26,6 +26,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
+	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite"
 
 	"smp"
@@ -58,6 +59,9 @@ type Config struct {
 	// time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Registerer exports the log's SQL statement and commit counts
+	// (smp_sql_*_total{db="bus"}); nil: not exported.
+	Registerer prometheus.Registerer
 }
 
 // Validate checks the configuration and fills defaults.
@@ -109,6 +113,8 @@ type Bus struct {
 	// process appends to it: only that partition's consumers wake.
 	wakes  map[tp]chan struct{}
 	closed bool
+
+	counters *sqldb.Counters
 }
 
 type tp struct {
@@ -126,20 +132,26 @@ func Open(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}}
+	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}, counters: sqldb.NewCounters("bus")}
+	if cfg.Registerer != nil {
+		var are prometheus.AlreadyRegisteredError
+		if err := cfg.Registerer.Register(l.counters); err != nil && !errors.As(err, &are) {
+			return nil, fmt.Errorf("sqlbus: %w", err)
+		}
+	}
 	if cfg.MySQLDSN != "" {
 		if _, err := sqldb.ParseMySQLDSN(cfg.MySQLDSN); err != nil {
 			return nil, smp.Errorf(smp.EINVALID, "sqlbus: MySQL DSN: %v", err)
 		}
 		// Consumers queue for connections: each partition's loop is short.
-		db, err := sqldb.OpenMySQL(cfg.MySQLDSN, false, sqldb.Pool{MaxOpen: 16, MaxIdle: 4, MaxIdleTime: time.Minute})
+		db, err := sqldb.OpenMySQL(cfg.MySQLDSN, false, sqldb.Pool{MaxOpen: 16, MaxIdle: 4, MaxIdleTime: time.Minute}, sqldb.WithCounters(l.counters))
 		if err != nil {
 			return nil, fmt.Errorf("sqlbus: open: %w", err)
 		}
 		l.write, l.read, l.dialect = db, db, sqldb.MySQL
 	} else {
 		var err error
-		if l.write, l.read, err = sqldb.OpenSQLitePools(cfg.Path, false); err != nil {
+		if l.write, l.read, err = sqldb.OpenSQLitePools(cfg.Path, false, sqldb.WithCounters(l.counters)); err != nil {
 			return nil, fmt.Errorf("sqlbus: %w", err)
 		}
 		l.dialect = sqldb.SQLite
@@ -151,6 +163,10 @@ func Open(cfg Config) (*Bus, error) {
 	}
 	return l, nil
 }
+
+// SQLCounts is what the log has asked of its database so far (statements
+// by kind, commits, write commits: on SQLite the fsyncs of commits).
+func (l *Bus) SQLCounts() sqldb.CounterSnapshot { return l.counters.Snapshot() }
 
 func (l *Bus) insertIgnore() string { return l.dialect.InsertIgnore }
 

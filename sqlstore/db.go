@@ -96,6 +96,9 @@ type DB struct {
 
 	replica *replicaMonitor
 	offers  offerBatch
+	// counters count every statement and commit on both pools
+	// (smp_sql_*_total{db="store"}).
+	counters *sqldb.Counters
 }
 
 // Open opens (creating if needed) the database and applies migrations.
@@ -103,7 +106,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	db := &DB{cfg: cfg, now: cfg.Now}
+	db := &DB{cfg: cfg, now: cfg.Now, counters: sqldb.NewCounters("store")}
+	if err := registerCounters(cfg.Registerer, db.counters); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
 	var err error
 	if cfg.MySQLDSN != "" {
 		err = db.openMySQL(ctx)
@@ -129,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 
 func (db *DB) openSQLite() error {
 	var err error
-	if db.write, db.read, err = sqldb.OpenSQLitePools(db.cfg.Path, true); err != nil {
+	if db.write, db.read, err = sqldb.OpenSQLitePools(db.cfg.Path, true, sqldb.WithCounters(db.counters)); err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}
 	db.dialect = SQLite
@@ -138,7 +144,9 @@ func (db *DB) openSQLite() error {
 
 func (db *DB) openMySQL(ctx context.Context) error {
 	pool := sqldb.Pool{MaxOpen: db.cfg.MaxConns, MaxIdle: max(2, db.cfg.MaxConns/4), MaxIdleTime: time.Minute, MaxLifetime: 30 * time.Minute}
-	open := func(dsn string) (*sql.DB, error) { return sqldb.OpenMySQL(dsn, true, pool) }
+	open := func(dsn string) (*sql.DB, error) {
+		return sqldb.OpenMySQL(dsn, true, pool, sqldb.WithCounters(db.counters))
+	}
 	var err error
 	if db.write, err = open(db.cfg.MySQLDSN); err != nil {
 		return fmt.Errorf("sqlstore: open mysql: %w", err)
@@ -200,6 +208,25 @@ func (db *DB) ReplicaLag() (lag time.Duration, reachable, ok bool) {
 	}
 	lag, reachable = db.replica.status()
 	return lag, reachable, true
+}
+
+// SQLCounts is what the store has asked of its database so far:
+// statements by kind, commits, write commits (on SQLite, the fsyncs of
+// commits). smp-bench divides them per order; /metrics has them as
+// smp_sql_*_total{db="store"}.
+func (db *DB) SQLCounts() sqldb.CounterSnapshot { return db.counters.Snapshot() }
+
+// registerCounters exports c on reg (nil: not exported); a second store
+// on the same registry keeps the first one's.
+func registerCounters(reg prometheus.Registerer, c *sqldb.Counters) error {
+	if reg == nil {
+		return nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if err := reg.Register(c); err != nil && !errors.As(err, &are) {
+		return err
+	}
+	return nil
 }
 
 // Dialect returns the database's dialect name.

@@ -65,6 +65,27 @@ func TestBenchQuick(t *testing.T) {
 				if r.Backend != b || r.SMP.Ops <= 0 || r.SMP.Throughput <= 0 || r.Reference.Ops <= 0 || r.Reference.Throughput <= 0 || r.Ratio <= 0 || r.SMP.Latency.P99 <= 0 {
 					t.Errorf("%s: %+v", r.Scenario, r)
 				}
+				// The costs per order are counted (statements, commits,
+				// Redis commands on mysql+redis), and idle is measured.
+				costs := []*bench.Cost{r.Cost}
+				switch r.Scenario {
+				case "dispatch":
+					costs = nil
+					for _, p := range r.Sweep {
+						costs = append(costs, p.Cost)
+					}
+					if len(r.Idle) != 2 || r.Idle[0].Seconds <= 0 {
+						t.Errorf("dispatch idle: %+v", r.Idle)
+					}
+				case "lifecycle", "order-create":
+				default:
+					costs = nil
+				}
+				for _, c := range costs {
+					if c == nil || c.SQLStatements <= 0 || c.Commits <= 0 || c.SQLByOp["insert"] <= 0 || (b == "embedded") != (c.Fsyncs > 0) || (b == "mysql+redis") != (c.RedisCommands > 0) {
+						t.Errorf("%s: cost per order %+v", r.Scenario, c)
+					}
+				}
 			}
 			for _, s := range bench.Scenarios() {
 				if !seen[s] {

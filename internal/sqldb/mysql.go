@@ -25,8 +25,9 @@ type Pool struct {
 // and closes a statement for every query with arguments (a tenth of the
 // CPU of smp-bench dispatch on MySQL); safe with utf8mb4, the only charset
 // SMP uses. SMP scans times as integers, so parseTime and other DSN
-// parameters are dropped when plain is true.
-func OpenMySQL(dsn string, plain bool, p Pool) (*sql.DB, error) {
+// parameters are dropped when plain is true. WithCounters counts its
+// statements and commits.
+func OpenMySQL(dsn string, plain bool, p Pool, opts ...Option) (*sql.DB, error) {
 	c, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -36,8 +37,14 @@ func OpenMySQL(dsn string, plain bool, p Pool) (*sql.DB, error) {
 		c.Params = nil
 	}
 	c.InterpolateParams = true
-	db, err := sql.Open("mysql", c.FormatDSN())
-	if err != nil {
+	var db *sql.DB
+	if o := applyOptions(opts); o.counters != nil {
+		conn, err := mysql.NewConnector(c)
+		if err != nil {
+			return nil, err
+		}
+		db = sql.OpenDB(countingConnector{Connector: conn, c: o.counters})
+	} else if db, err = sql.Open("mysql", c.FormatDSN()); err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(p.MaxOpen)

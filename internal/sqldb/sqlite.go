@@ -42,13 +42,13 @@ const (
 
 // OpenSQLitePools opens the file at path twice: a pool of one connection
 // for writes and a pool of SQLiteReaders for reads. Both see every
-// committed write.
-func OpenSQLitePools(path string, foreignKeys bool) (write, read *sql.DB, err error) {
-	if write, err = OpenSQLite(path, foreignKeys); err != nil {
+// committed write. WithCounters counts both pools' statements and commits.
+func OpenSQLitePools(path string, foreignKeys bool, opts ...Option) (write, read *sql.DB, err error) {
+	if write, err = OpenSQLite(path, foreignKeys, opts...); err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(SQLiteWriters)
-	if read, err = OpenSQLite(path, foreignKeys); err != nil {
+	if read, err = OpenSQLite(path, foreignKeys, opts...); err != nil {
 		write.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -11,11 +11,15 @@ import (
 // OpenSQLite opens the SQLite database at path (see SQLiteDSN) behind a connector that
 // keeps each connection's prepared statements. The driver otherwise parses
 // every query anew; under load SQL parsing was the first CPU hotspot of
-// smp-bench dispatch (docs/performance.md).
-func OpenSQLite(path string, foreignKeys bool) (*sql.DB, error) {
+// smp-bench dispatch (docs/performance.md). WithCounters counts its
+// statements and commits.
+func OpenSQLite(path string, foreignKeys bool, opts ...Option) (*sql.DB, error) {
 	dsn, err := SQLiteDSN(path, foreignKeys)
 	if err != nil {
 		return nil, err
+	}
+	if o := applyOptions(opts); o.counters != nil {
+		return sql.OpenDB(countingConnector{Connector: connector{dsn: dsn}, c: o.counters}), nil
 	}
 	return sql.OpenDB(connector{dsn: dsn}), nil
 }
