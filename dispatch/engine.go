@@ -270,7 +270,8 @@ func (e *Engine) TriggerSweep() {
 // record is harmless too. Run the router while the engine runs (start it
 // after Start, stop it before Stop).
 func (e *Engine) AddIntake(r *bus.Router) error {
-	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(e.intake), bus.Idempotent(e.d.Store, e.cfg.Now))
+	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(e.intake),
+		bus.Types(smp.EventOrderAssigned, smp.EventOrderCancelled, smp.EventOrderCompleted), bus.Idempotent(e.d.Store, e.cfg.Now))
 }
 
 func (e *Engine) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {

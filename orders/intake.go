@@ -32,7 +32,7 @@ type IntakeConfig struct {
 // queue takes writes again (Redis out of memory, INC-004).
 func (s *Service) AddIntake(r *bus.Router, ic IntakeConfig) error {
 	s.intakeCfg = ic
-	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.intake), bus.Idempotent(s.store, s.cfg.Now))
+	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.intake), bus.Types(smp.EventOrderCreated), bus.Idempotent(s.store, s.cfg.Now))
 }
 
 func (s *Service) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {

@@ -28,7 +28,7 @@ func CommissionVND(priceVND int64, rate smp.BasisPoints) int64 {
 // delivered (the event is recorded in processed_events, and the posting's
 // id is commission:<order id>, in one transaction).
 func (s *Service) AddIntake(r *bus.Router) error {
-	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.HandleOrderEvent), bus.Idempotent(s.store, s.cfg.Now))
+	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.HandleOrderEvent), bus.Types(smp.EventOrderCompleted), bus.Idempotent(s.store, s.cfg.Now))
 }
 
 // HandleOrderEvent is the commission consumer's effect for one event of
