@@ -31,6 +31,9 @@ type Snapshot struct {
 	// Health is /health's status ("ok", "degraded", "fail") and its checks.
 	Health       string
 	HealthChecks map[string]string // name -> "ok" or the error
+	// Now is when it was read (the zero time: time.Now()), for the ages
+	// of timestamps it holds.
+	Now time.Time
 }
 
 // ParseMetrics reads a Prometheus text exposition.
@@ -133,7 +136,7 @@ type Verdict struct {
 }
 
 // Incidents SMP can check.
-var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-012"}
+var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-010", "INC-012"}
 
 func (s *Snapshot) values(name string, match map[string]string) []Sample {
 	var out []Sample
@@ -236,6 +239,9 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 	case "INC-008":
 		v.Title = "Debezium connector crashed"
 		checkINC008(s, &v, f)
+	case "INC-010":
+		v.Title = "Wallet reconciliation mismatch"
+		checkINC010(s, &v, f)
 	case "INC-012":
 		v.Title = "Cross-region replication lag"
 		checkINC012(s, &v, f)
@@ -569,5 +575,63 @@ func checkINC012(s *Snapshot, v *Verdict, f func(string, ...any)) {
 		v.Case = "scenario 1/2/4 on " + strings.Join(all, ", ") + ": a network blip, an agent down, or a volume spike at the source; stale currency_rates/tax_configs there"
 		v.Mitigation = "wait 5-10 min for a blip; check the replication-agent pods (smp ctl regions status); restart the agents (smp replicate) if down; " +
 			"once the lag is < 30s: smp ctl regions verify --sample 10"
+	}
+}
+
+// checkINC010 judges the wallets' last completed reconciliation from
+// the figures every process exports (read from the stored runs): the
+// runbook's trigger (wallet_recon_diff_pct > 0.01% or an absolute diff
+// > 100k VND), its escalation, and a nightly run missed for 26 hours.
+func checkINC010(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	pcts := s.values("wallet_recon_diff_pct", nil)
+	if len(pcts) == 0 {
+		v.Unknown = true
+		f("no wallet reconciliation here (wallet_recon_diff_pct is not exported)")
+		return
+	}
+	var pct, vnd, mism, inc, last float64
+	for _, x := range pcts {
+		pct = max(pct, x.Value)
+	}
+	for _, x := range s.values("wallet_recon_diff_amount_vnd", nil) {
+		vnd = max(vnd, x.Value)
+	}
+	for _, x := range s.values("wallet_recon_mismatches", nil) {
+		mism = max(mism, x.Value)
+	}
+	for _, x := range s.values("wallet_recon_inconclusive_partners", nil) {
+		inc = max(inc, x.Value)
+	}
+	for _, x := range s.values("wallet_recon_last_success_timestamp_seconds", nil) {
+		last = max(last, x.Value)
+	}
+	now := s.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if last == 0 {
+		f("no reconciliation has completed yet (wallet-reconciliation-cron needs --vnpay-files-url; recon-report --date=yesterday --run runs one)")
+		return
+	}
+	age := now.Sub(time.Unix(int64(last), 0)).Round(time.Minute)
+	f("last completed run %s ago: wallet_recon_diff_pct = %v, largest absolute diff %v VND, %v partner(s) mismatched, %v inconclusive", age, pct, vnd, mism, inc)
+	mismatch := pct > 0.01 || vnd > 100000
+	missed := age > 26*time.Hour
+	v.Holds = mismatch || missed
+	switch {
+	case mismatch:
+		v.Case = "mismatch: recon-report --date=yesterday --format=csv > recon.csv; each row's verdict and note, the run's pairs (recon-report --format=json) name the scenario: " +
+			"missing_in_smp (1: webhook lag), adjustments without a matching expected_diff (2), inconclusive stale rate (3), amount_differs (4: calculation)"
+		v.Mitigation = "scenario 1: wait 1h, recon-report --date=yesterday --run; still off: replay-webhooks --gateway=vnpay --from=... --to=...; " +
+			"scenario 2: smp ctl wallets adjust with --expected-diff (or a reversal) after Finance confirms; scenario 3: update currency_rates (PUT /admin/masterdata) and re-run; " +
+			"scenario 4: compare the pair's SMP entry and gateway record, patch and backfill"
+		if pct > 5 {
+			v.Mitigation = "page the CFO (> 5%); " + v.Mitigation
+		} else if pct > 1 {
+			v.Mitigation = "page on-call (> 1%); " + v.Mitigation
+		}
+	case missed:
+		v.Case = "the nightly run was missed: no completed reconciliation for over 26 hours (the gateway unreachable makes runs inconclusive)"
+		v.Mitigation = "recon-report --date=yesterday --run (finance), and check --vnpay-files-url and the VNPay breaker"
 	}
 }

@@ -1,8 +1,10 @@
 package runbook_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"smp/runbook"
 )
@@ -173,4 +175,39 @@ func TestINC002Verdicts(t *testing.T) {
 			"smp_webhook_requests_last_5m{class=\"all\"} 10\nsmp_webhook_requests_last_5m{class=\"5xx\"} 10\nsmp_webhook_secret_configured 0\n",
 			holds: true, caseHas: "signing secret is missing", mitigationHas: "SMP_INSIDE_WEBHOOK_SECRET", mitigationLacks: "database"},
 	})
+}
+
+// TestINC010: the wallets' reconciliation judged from its metrics: the
+// trigger's two thresholds, the escalation, a missed run, no run yet.
+func TestINC010(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ran := fmt.Sprintf("wallet_recon_last_success_timestamp_seconds %d\n", now.Add(-7*time.Hour).Unix())
+	stale := fmt.Sprintf("wallet_recon_last_success_timestamp_seconds %d\n", now.Add(-27*time.Hour).Unix())
+	for _, tc := range []struct {
+		metrics         string
+		holds           bool
+		caseHas, mitHas string
+	}{
+		{"wallet_recon_diff_pct 0.005\nwallet_recon_diff_amount_vnd 50000\n" + ran, false, "", ""},
+		{"wallet_recon_diff_pct 0.02\nwallet_recon_diff_amount_vnd 20000\n" + ran, true, "mismatch", "replay-webhooks"},
+		{"wallet_recon_diff_pct 0.001\nwallet_recon_diff_amount_vnd 150000\n" + ran, true, "mismatch", "expected-diff"},
+		{"wallet_recon_diff_pct 2\nwallet_recon_diff_amount_vnd 150000\n" + ran, true, "mismatch", "page on-call"},
+		{"wallet_recon_diff_pct 6\nwallet_recon_diff_amount_vnd 150000\n" + ran, true, "mismatch", "page the CFO"},
+		{"wallet_recon_diff_pct 0\nwallet_recon_diff_amount_vnd 0\n" + stale, true, "missed", "--run"},
+		{"wallet_recon_diff_pct 0\nwallet_recon_diff_amount_vnd 0\nwallet_recon_last_success_timestamp_seconds 0\n", false, "", ""},
+	} {
+		s := snapshot(t, tc.metrics)
+		s.Now = now
+		v, err := runbook.Check(s, "INC-010")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Holds != tc.holds || !strings.Contains(v.Case, tc.caseHas) || !strings.Contains(v.Mitigation, tc.mitHas) || v.Unknown {
+			t.Errorf("%q: %+v", tc.metrics, v)
+		}
+	}
+	if v, _ := runbook.Check(snapshot(t, ""), "INC-010"); !v.Unknown || v.Holds {
+		t.Errorf("INC-010 without a reconciliation: %+v", v)
+	}
 }

@@ -118,6 +118,10 @@ func TestWalletReconEndToEnd(t *testing.T) {
 	if p2["id"] != "P002" || p2["balance_vnd"] != 300000.0 || p2["wallet_state"] != "active" || p2["status"] == nil {
 		t.Fatalf("P002: %v", p2)
 	}
+	// smp runbook check INC-010 reads the same figures.
+	if out, _ := runbookCheck(a.url, "INC-010"); !strings.Contains(out, "Wallet reconciliation mismatch") || !strings.Contains(out, "wallet_recon_diff_pct = 0") {
+		t.Fatalf("runbook check INC-010:\n%s", out)
+	}
 	resp, err := http.Get(a.url + "/metrics")
 	must(t, err)
 	body, _ := io.ReadAll(resp.Body)
