@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +31,7 @@ type manifests struct {
 	configMaps  []corev1.ConfigMap
 	hpas        []autoscalingv2.HorizontalPodAutoscaler
 	namespaces  []corev1.Namespace
+	cronJobs    []batchv1.CronJob
 }
 
 func readManifests(t *testing.T) manifests {
@@ -69,6 +71,9 @@ func readManifests(t *testing.T) manifests {
 			case "HorizontalPodAutoscaler":
 				m.hpas = append(m.hpas, autoscalingv2.HorizontalPodAutoscaler{})
 				target = &m.hpas[len(m.hpas)-1]
+			case "CronJob":
+				m.cronJobs = append(m.cronJobs, batchv1.CronJob{})
+				target = &m.cronJobs[len(m.cronJobs)-1]
 			case "Namespace":
 				m.namespaces = append(m.namespaces, corev1.Namespace{})
 				target = &m.namespaces[len(m.namespaces)-1]
@@ -199,3 +204,41 @@ func metav1LabelSelector(d appsv1.Deployment) (labels.Selector, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestReconciliationCronJob: wallet-reconciliation-cron runs at 02:00 UTC,
+// never twice at once, recon-report (a runbook tool name) with flags it
+// accepts, against the api Service, with a token from a secret; and
+// smp-config turns smp serve's own schedule off.
+func TestReconciliationCronJob(t *testing.T) {
+	m := readManifests(t)
+	if len(m.cronJobs) != 1 {
+		t.Fatalf("%d CronJobs", len(m.cronJobs))
+	}
+	cj := m.cronJobs[0]
+	if cj.Name != "wallet-reconciliation-cron" || cj.Namespace != "smp-prod" || cj.Spec.Schedule != "0 2 * * *" ||
+		cj.Spec.TimeZone == nil || *cj.Spec.TimeZone != "Etc/UTC" || cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Fatalf("cronjob %+v", cj.Spec)
+	}
+	c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	if len(c.Command) != 1 || c.Command[0] != "/app/bin/recon-report" || !toolNames["recon-report"] {
+		t.Fatalf("command %v", c.Command)
+	}
+	if !slices.Contains(c.Args, "--run") || !slices.Contains(c.Args, "--date=yesterday") || !slices.Contains(c.Args, "--server=http://api.smp-prod.svc:8080") {
+		t.Fatalf("args %v", c.Args)
+	}
+	if len(c.Env) != 1 || c.Env[0].Name != "SMP_ADMIN_TOKEN" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.SecretKeyRef == nil {
+		t.Fatalf("env %+v", c.Env)
+	}
+	// The flags parse as recon-report's (exit 2 would be a usage error).
+	_, errOut, code := smpExec(t, "recon-report", append(c.Args, "--server=http://127.0.0.1:1")...)
+	if code == 2 && !strings.Contains(errOut, "SMP_ADMIN_TOKEN") {
+		t.Fatalf("recon-report %v: %s", c.Args, errOut)
+	}
+	var off bool
+	for _, cm := range m.configMaps {
+		off = off || cm.Data["SMP_RECON_AT"] == "off"
+	}
+	if !off {
+		t.Error("smp-config does not set SMP_RECON_AT=off beside the CronJob")
+	}
+}
