@@ -90,6 +90,9 @@ type App struct {
 	// module) and Sink the elasticsearch-sink plugin that fills it.
 	ReadIndex smp.SearchIndex
 	Sink      *readmodel.Sink
+	// ReadModel is the read model's operations and reads (nil without the
+	// Connect worker).
+	ReadModel *readmodel.Service
 	// MasterData reads and (in the owner region) edits master data.
 	MasterData *masterdata.Service
 	// Logins are customers' and technicians' logins (one-time codes by

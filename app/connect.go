@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -86,7 +88,26 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 		Audit: func(ctx context.Context, e smp.AuditEntry) error {
 			return a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.AddAudit(ctx, e) })
 		}})
-	return sequence{a.Connect, a.ConnectAPI, dog}, nil
+	// The read model's operations and its daily drift check (one process
+	// at a time: the lease), which needs the change table's snapshot (the
+	// embedded default).
+	host, _ := os.Hostname()
+	rmCfg := readmodel.ServiceConfig{Index: a.ReadIndex, Connect: a.Connect, SourceConnector: cdc.ConnectorName, DeadLetters: a.Bus.(smp.BusAdmin),
+		Sink: sink, Locker: a.Store, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Now: a.Cfg.Now, Logger: a.Log.With("job", readmodel.JobName), Registerer: a.Registry,
+		CustomerByPhone: func(ctx context.Context, phone string) (string, error) {
+			c, err := a.Store.FindCustomerByPhone(ctx, phone)
+			if err != nil {
+				return "", err
+			}
+			return c.ID, nil
+		}}
+	if a.Store.Dialect() == "sqlite" {
+		rmCfg.Rows = a.Store
+	}
+	if a.ReadModel, err = readmodel.NewService(rmCfg); err != nil {
+		return nil, err
+	}
+	return sequence{a.Connect, a.ConnectAPI, dog, startstop.NewFunc(a.ReadModel.Run)}, nil
 }
 
 // initReadModel opens the read model's search index: the embedded bleve

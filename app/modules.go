@@ -95,6 +95,10 @@ var modules = []module{
 	{ModulePayments, []string{ModuleStore}, (*App).initPayments},
 	{ModuleIntegration, []string{ModuleFlags, ModuleRedis}, (*App).initIntegrations},
 	{ModuleLogins, []string{ModuleStore, ModuleRedis}, (*App).initLogins},
+	// The Connect worker and the read model come before ops and the server,
+	// which serve the read model's operations where the worker runs.
+	{ModuleReadModel, []string{ModuleStore}, (*App).initReadModel},
+	{ModuleConnect, []string{ModuleStore, ModuleEventBus, ModuleReadModel}, (*App).initConnect},
 	{ModuleOps, []string{ModuleWallet, ModuleRecon, ModuleStore, ModuleEventBus, ModuleRedis, ModuleFlags, ModuleEngine, ModulePayments, ModuleIntegration, ModuleLogins}, (*App).initOps},
 	// The heartbeat object comes before the server (its checks and stats
 	// read it); it beats from the end of the table (ModuleBeat), once the
@@ -111,8 +115,6 @@ var modules = []module{
 
 	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
 	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
-	{ModuleReadModel, []string{ModuleStore}, (*App).initReadModel},
-	{ModuleConnect, []string{ModuleStore, ModuleEventBus, ModuleReadModel}, (*App).initConnect},
 	{ModuleReplication, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initReplication},
 	{ModuleReconCron, []string{ModuleRecon, ModuleServer}, (*App).initReconCron},
 }
@@ -528,6 +530,9 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	actCfg := ops.Config{MasterData: a.MasterData, Regions: a.Store, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Recon: a.Recon, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
 		LoggedOut: a.loggedOut}
+	if a.ReadModel != nil {
+		actCfg.ReadModel = a.ReadModel
+	}
 	if integ.Inside != nil {
 		actCfg.Breakers = append(actCfg.Breakers, integ.Inside.Client)
 	}
@@ -559,7 +564,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		httpapi.Deps{Store: a.Store, Fraud: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
 			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Recon: a.Recon, Catalog: a.Catalog,
-			MasterData: a.MasterData, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
+			MasterData: a.MasterData, ReadModel: a.ReadModel, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
 	return a.HTTP, err
 }
 

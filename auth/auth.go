@@ -114,6 +114,9 @@ var Permissions = map[string][]smp.Role{
 	// configurations and offset changes for ops.
 	"connect.view":   roleAny,
 	"connect.manage": roleOps,
+	// The read model (INC-009): reindex, re-sync and the drift check's
+	// repair; its health views, searches and checks are "view".
+	"readmodel.manage": roleOps,
 	// Master data (issue 21): rates and taxes are finance's, countries,
 	// currencies and translations ops'; everyone reads them.
 	"masterdata.write": {smp.RoleOps, smp.RoleFinance},

@@ -28,6 +28,7 @@ import (
 	"smp/masterdata"
 	"smp/ops"
 	"smp/payments"
+	"smp/readmodel"
 	"smp/recon"
 	"smp/status"
 	"smp/wallet"
@@ -137,6 +138,9 @@ type Deps struct {
 	// Fraud, when set, serves the fraud detector's alerts, decisions and
 	// evidence (/internal/fraud-alerts/recent, /admin/fraud/…).
 	Fraud FraudReader
+	// ReadModel, when set, serves GET /admin/orders/search and
+	// /admin/readmodel (INC-009); without, they answer 503.
+	ReadModel *readmodel.Service
 	// Logins, when set, serves /v1/auth (one-time codes by SMS, session
 	// tokens), and /v1 and the WebSocket accept its session tokens.
 	// Sessions is its store, listed at /admin/sessions.
@@ -460,6 +464,10 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /admin/flags/{name}", s.can("flags.set", s.handleSetFlag))
 	m.HandleFunc("GET /admin/orders", s.can("view", s.handleAdminOrders))
 	m.HandleFunc("GET /admin/orders/{id}", s.can("view", s.handleAdminOrder))
+	m.HandleFunc("GET /admin/orders/search", s.can("view", s.handleOrderSearch))
+	m.HandleFunc("GET /admin/readmodel/compare", s.can("view", s.handleReadModelCompare))
+	m.HandleFunc("GET /admin/readmodel/{view}", s.can("view", s.handleReadModelView))
+	m.HandleFunc("POST /admin/readmodel/{action}", s.can("view", s.handleReadModelAction))
 	m.HandleFunc("POST /admin/orders/{id}/assign", s.can("orders.assign", s.handleAssign))
 	m.HandleFunc("GET /admin/orders/{id}/candidates", s.can("orders.candidates", s.handleCandidates))
 	m.HandleFunc("GET /admin/orders/{id}/dispatch-trace", s.can("orders.trace", s.handleTrace))

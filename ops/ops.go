@@ -104,8 +104,11 @@ type Config struct {
 	// MasterData edits the master-data tables (issue 21).
 	MasterData MasterData
 	// Regions is replication's state in this region (issue 21).
-	Regions  Regions
-	Breakers []Breaker
+	Regions Regions
+	// ReadModel is the read model's operations (INC-009); nil where the
+	// Connect worker does not run.
+	ReadModel ReadModel
+	Breakers  []Breaker
 	// Sessions are customers' and technicians' logins (revocations are
 	// audited: ops/logins.go); Technicians sets their settings.
 	Sessions    Sessions

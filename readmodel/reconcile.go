@@ -87,7 +87,7 @@ func (s *Service) Check(ctx context.Context, repair bool) (*DriftReport, error) 
 }
 
 func (s *Service) check(ctx context.Context, repair bool) (*DriftReport, error) {
-	r, scans, err := s.scan(ctx)
+	r, scans, err := s.confirmedScan(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +121,70 @@ func (s *Service) check(ctx context.Context, repair bool) (*DriftReport, error) 
 		ops = ops[n:]
 	}
 	s.cfg.Logger.Warn("read model drift repaired", "job", JobName, "drifted", r.Total(), "repaired", r.Repaired)
-	after, _, err := s.scan(ctx)
+	after, _, err := s.confirmedScan(ctx)
 	if err != nil {
 		return r, err
 	}
 	r.After = after
 	return r, nil
+}
+
+// confirmedScan scans; when something drifted, it waits for the sink to
+// catch up (changes in flight are not drift) and scans again, keeping
+// only what drifted both times.
+func (s *Service) confirmedScan(ctx context.Context) (*DriftReport, map[string]*tableScan, error) {
+	first, _, err := s.scan(ctx)
+	if err != nil || first.Total() == 0 {
+		return first, nil, err
+	}
+	s.settle(ctx)
+	r, scans, err := s.scan(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, t := range first.Tables {
+		for _, ids := range [][]string{t.Missing, t.Extra, t.Mismatched} {
+			for _, id := range ids {
+				seen[t.Table+"/"+id] = true
+			}
+		}
+	}
+	r.Drifted = false
+	for i := range r.Tables {
+		t := &r.Tables[i]
+		keep := func(ids []string) []string {
+			return slices.DeleteFunc(ids, func(id string) bool { return !seen[t.Table+"/"+id] })
+		}
+		t.Missing, t.Extra, t.Mismatched = keep(t.Missing), keep(t.Extra), keep(t.Mismatched)
+		t.DriftRatio = float64(len(t.Missing)+len(t.Extra)+len(t.Mismatched)) / float64(max(t.Rows, 1))
+		if t.DriftRatio > DriftThreshold {
+			r.Drifted = true
+		}
+	}
+	return r, scans, nil
+}
+
+// settle waits (at most SettleTimeout) until the sink has nothing left to
+// read, twice in a row.
+func (s *Service) settle(ctx context.Context) {
+	if s.cfg.Sink == nil {
+		return
+	}
+	deadline := time.Now().Add(s.cfg.SettleTimeout)
+	zeros := 0
+	for zeros < 2 && time.Now().Before(deadline) {
+		if lag, err := s.cfg.Sink.Lag(ctx); err == nil && lag == 0 {
+			zeros++
+		} else {
+			zeros = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // scan makes one report, without repairing.

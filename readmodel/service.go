@@ -67,9 +67,12 @@ type ServiceConfig struct {
 	// table it compares field by field (100).
 	Every  time.Duration
 	Sample int
-	Rand   *rand.Rand
-	Now    func() time.Time
-	Logger *slog.Logger
+	// SettleTimeout is how long a check that found drift waits for the
+	// sink to catch up before it looks again (10 s).
+	SettleTimeout time.Duration
+	Rand          *rand.Rand
+	Now           func() time.Time
+	Logger        *slog.Logger
 	// Registerer gets smp_readmodel_drift_ratio{table} and
 	// smp_readmodel_checks_total{outcome}.
 	Registerer prometheus.Registerer
@@ -105,6 +108,9 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.Sample <= 0 {
 		cfg.Sample = 100
+	}
+	if cfg.SettleTimeout <= 0 {
+		cfg.SettleTimeout = 10 * time.Second
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.Now().UnixNano()), 20))
