@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -37,8 +36,14 @@ func (g Geo) read(ctx context.Context, c redis.Cmdable, id string) (smp.Technici
 	if err != nil {
 		return smp.TechnicianPosition{}, false, wrap("read technician", err)
 	}
+	p, ok := parsePosition(id, m)
+	return p, ok, nil
+}
+
+// parsePosition is a technician's entry from its hash's fields.
+func parsePosition(id string, m map[string]string) (smp.TechnicianPosition, bool) {
 	if len(m) == 0 {
-		return smp.TechnicianPosition{}, false, nil
+		return smp.TechnicianPosition{}, false
 	}
 	p := smp.TechnicianPosition{TechnicianID: id, City: m["city"], Online: m["online"] == "1", Available: m["available"] == "1", Busy: m["busy"] == "1",
 		Conn: m["conn"]}
@@ -50,33 +55,10 @@ func (g Geo) read(ctx context.Context, c redis.Cmdable, id string) (smp.Technici
 	if ns, err := strconv.ParseInt(m["updated"], 10, 64); err == nil {
 		p.UpdatedAt = time.Unix(0, ns)
 	}
-	return p, true, nil
+	return p, true
 }
 
 func free(p smp.TechnicianPosition) bool { return p.Online && p.Available && !p.Busy }
-
-// write queues the commands that move old to p (remove when p is nil).
-func (g Geo) write(ctx context.Context, pipe redis.Pipeliner, old *smp.TechnicianPosition, p *smp.TechnicianPosition) {
-	if old != nil {
-		for _, sk := range old.Skills {
-			pipe.ZRem(ctx, g.geoKey(old.City, sk), old.TechnicianID)
-		}
-	}
-	if p == nil {
-		pipe.Del(ctx, g.s.key(PrefixTech, old.TechnicianID))
-		return
-	}
-	hk := g.s.key(PrefixTech, p.TechnicianID)
-	pipe.HSet(ctx, hk, "city", p.City, "skills", strings.Join(p.Skills, ","), "online", boolStr(p.Online), "available", boolStr(p.Available),
-		"busy", boolStr(p.Busy), "conn", p.Conn, "lat", strconv.FormatFloat(p.Lat, 'f', -1, 64), "lng", strconv.FormatFloat(p.Lng, 'f', -1, 64),
-		"updated", strconv.FormatInt(p.UpdatedAt.UnixNano(), 10))
-	pipe.Expire(ctx, hk, ttlOf(PrefixTech))
-	if free(*p) && p.Lat != 0 && p.Lng != 0 {
-		for _, sk := range p.Skills {
-			pipe.GeoAdd(ctx, g.geoKey(p.City, sk), &redis.GeoLocation{Name: p.TechnicianID, Longitude: p.Lng, Latitude: p.Lat})
-		}
-	}
-}
 
 // Upsert replaces a technician's entry.
 func (g Geo) Upsert(ctx context.Context, p smp.TechnicianPosition) error {
@@ -86,37 +68,104 @@ func (g Geo) Upsert(ctx context.Context, p smp.TechnicianPosition) error {
 	})
 }
 
-// Update changes an entry optimistically (WATCH/MULTI), retrying on conflict.
+// updateScript writes a technician's entry only if its hash still holds
+// exactly what was read (compare and set, as WATCH did, in one round trip):
+// KEYS[1] the hash, then the geo sets to leave, then the geo sets to join;
+// ARGV: id, how many fields were read and those fields' names and values,
+// mode ("keep": write; "del": remove), the hash's TTL in seconds, lng, lat,
+// how many sets to leave and to join, then the fields to write. It returns
+// 0 when the hash changed since it was read (the caller reads again).
+var updateScript = redis.NewScript(`#!lua
+local id = ARGV[1]
+local n = tonumber(ARGV[2])
+local cur = redis.call('HGETALL', KEYS[1])
+if #cur ~= 2 * n then
+  return 0
+end
+local want = {}
+for i = 1, n do
+  want[ARGV[1 + 2 * i]] = ARGV[2 + 2 * i]
+end
+for i = 1, #cur, 2 do
+  if want[cur[i]] ~= cur[i + 1] then
+    return 0
+  end
+end
+local a = 2 * n + 3
+local mode, ttl, lng, lat = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+local nrem, nadd = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+for k = 2, 1 + nrem do
+  redis.call('ZREM', KEYS[k], id)
+end
+if mode == 'del' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+local fields = {}
+for i = a + 6, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ttl)
+for k = 2 + nrem, 1 + nrem + nadd do
+  redis.call('GEOADD', KEYS[k], lng, lat, id)
+end
+return 1`)
+
+// Update changes an entry optimistically, retrying on conflict: it reads
+// the hash (HGETALL), computes the change in Go, and writes it with
+// updateScript only if the hash is still what was read: two round trips
+// (WATCH, HGETALL, MULTI/EXEC and UNWATCH were four).
 func (g Geo) Update(ctx context.Context, id string, fn func(p *smp.TechnicianPosition, ok bool) bool) error {
 	hk := g.s.key(PrefixTech, id)
 	for attempt := 0; attempt < 50; attempt++ {
-		err := g.s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			old, ok, err := g.read(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			p := old
-			keep := fn(&p, ok)
-			p.TechnicianID = id
-			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-				var prev *smp.TechnicianPosition
-				if ok {
-					prev = &old
-				}
-				switch {
-				case keep:
-					g.write(ctx, pipe, prev, &p)
-				case ok:
-					g.write(ctx, pipe, prev, nil)
-				}
-				return nil
-			})
-			return err
-		}, hk)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
+		raw, err := g.s.rdb.HGetAll(ctx, hk).Result()
+		if err != nil {
+			return wrap("update technician", err)
 		}
-		return wrap("update technician", err)
+		old, ok := parsePosition(id, raw)
+		p := old
+		keep := fn(&p, ok)
+		p.TechnicianID = id
+		if !keep && !ok {
+			return nil // nothing there, nothing to write
+		}
+		keys := []string{hk}
+		args := make([]any, 0, 2+2*len(raw)+6+18)
+		args = append(args, id, len(raw))
+		for f, v := range raw {
+			args = append(args, f, v)
+		}
+		mode := "del"
+		if keep {
+			mode = "keep"
+		}
+		var rem, add []string
+		if ok {
+			for _, sk := range old.Skills {
+				rem = append(rem, g.geoKey(old.City, sk))
+			}
+		}
+		if keep && free(p) && p.Lat != 0 && p.Lng != 0 {
+			for _, sk := range p.Skills {
+				add = append(add, g.geoKey(p.City, sk))
+			}
+		}
+		keys = append(append(keys, rem...), add...)
+		args = append(args, mode, int(ttlOf(PrefixTech).Seconds()), strconv.FormatFloat(p.Lng, 'f', -1, 64), strconv.FormatFloat(p.Lat, 'f', -1, 64),
+			len(rem), len(add))
+		if keep {
+			args = append(args, "city", p.City, "skills", strings.Join(p.Skills, ","), "online", boolStr(p.Online), "available", boolStr(p.Available),
+				"busy", boolStr(p.Busy), "conn", p.Conn, "lat", strconv.FormatFloat(p.Lat, 'f', -1, 64), "lng", strconv.FormatFloat(p.Lng, 'f', -1, 64),
+				"updated", strconv.FormatInt(p.UpdatedAt.UnixNano(), 10))
+		}
+		done, err := updateScript.Run(ctx, g.s.rdb, keys, args...).Int()
+		if err != nil {
+			return wrap("update technician", err)
+		}
+		if done == 1 {
+			return nil
+		}
 	}
 	return smp.Errorf(smp.ECONFLICT, "technician %s changed too often to update", id)
 }
