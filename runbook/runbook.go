@@ -136,7 +136,7 @@ type Verdict struct {
 }
 
 // Incidents SMP can check.
-var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-010", "INC-012"}
+var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-009", "INC-010", "INC-012"}
 
 func (s *Snapshot) values(name string, match map[string]string) []Sample {
 	var out []Sample
@@ -239,6 +239,9 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 	case "INC-008":
 		v.Title = "Debezium connector crashed"
 		checkINC008(s, &v, f)
+	case "INC-009":
+		v.Title = "Elasticsearch read model drift"
+		checkINC009(s, &v, f)
 	case "INC-010":
 		v.Title = "Wallet reconciliation mismatch"
 		checkINC010(s, &v, f)
@@ -520,6 +523,58 @@ func checkINC008(s *Snapshot, v *Verdict, f func(string, ...any)) {
 			"\"no longer available on the server\" is scenario 2 (position lost), a lost connection is MySQL's"
 		v.Mitigation = "scenario 1: smp ctl connect restart --include-tasks --only-failed; scenario 2: smp ctl connect stop, " +
 			"smp ctl connect offsets --reset, smp ctl connect resume (a new snapshot: duplicates downstream)"
+	}
+}
+
+// checkINC009: es_sink_lag_seconds above 300 s (or the dashboards' 60 s),
+// the sink connector's state, its dead letters and the last drift check's
+// ratio; the scenario from which of them is off.
+func checkINC009(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	const c = "elasticsearch-sink"
+	lags := s.values("es_sink_lag_seconds", nil)
+	if len(lags) == 0 {
+		v.Unknown = true
+		f("no read model here (the Connect worker runs it: smp connect, or smp serve --connect-addr)")
+		return
+	}
+	lag := 0.0
+	for _, x := range lags {
+		lag = max(lag, x.Value)
+	}
+	state := "UNKNOWN"
+	for _, x := range s.values("kafka_connect_connector_status", map[string]string{"connector": c}) {
+		if x.Value == 1 {
+			state = x.Labels["state"]
+		}
+	}
+	failed := 0
+	for _, x := range s.values("kafka_connect_task_status", map[string]string{"connector": c, "state": "FAILED"}) {
+		if x.Value == 1 {
+			failed++
+		}
+	}
+	dead, _ := s.sum("smp_es_sink_records_total", map[string]string{"outcome": "dead_lettered"})
+	drift := 0.0
+	for _, x := range s.values("smp_readmodel_drift_ratio", nil) {
+		drift = max(drift, x.Value)
+	}
+	f("es_sink_lag_seconds = %v; %s is %s (%d FAILED tasks); dead-lettered %v; last drift check %.4f%%", lag, c, state, failed, dead, drift*100)
+	v.Holds = lag > 300 || lag > 60 || drift > 0.001
+	switch {
+	case state != "RUNNING" || failed > 0:
+		v.Holds = true
+		v.Case = "scenario 2: the sink connector is " + state + " (smp ctl connect status --connector " + c + ")"
+		v.Mitigation = "smp ctl readmodel restart (the sink through the Connect API), then watch es_sink_lag_seconds fall"
+	case lag > 60:
+		v.Case = "scenario 1/2: the sink is behind (smp ctl readmodel health; smp ctl bus lag --group connect-elasticsearch-sink)"
+		v.Mitigation = "index slow: smp ctl readmodel health, indices, allocation; sink stalled: smp ctl readmodel restart"
+	case drift > 0.001:
+		v.Case = "scenario 3/4: the daily check found drift above 0.1 % (smp ctl readmodel check)"
+		v.Mitigation = "a mapping mismatch: smp ctl readmodel reindex --mapping orders-vN.json; data clearly wrong: smp ctl readmodel resync; " +
+			"then smp ctl readmodel compare --order ID"
+	}
+	if dead > 0 && v.Case == "" {
+		f("records the sink could not write are on elasticsearch-sink.dlq (smp ctl bus dlq list --topic elasticsearch-sink.dlq)")
 	}
 }
 
