@@ -47,23 +47,42 @@ func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
 	if err := det.AddIntake(r); err != nil {
 		return nil, err
 	}
-	hup := startstop.NewFunc(func(ctx context.Context) {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				if _, err := det.Reload(); err == nil {
-					a.Log.Info(fmt.Sprintf("fraud: rules reloaded on SIGHUP (version %s)", det.Rules().Version))
-				}
-			}
-		}
-	})
+	hup := &reloadOnHUP{det: det, log: a.Log}
 	if geoDB != nil {
 		return sequence{geoDB, det, hup, r}, nil
 	}
 	return sequence{det, hup, r}, nil
+}
+
+// reloadOnHUP reloads the fraud rules on SIGHUP. It subscribes in Start,
+// synchronously, so a SIGHUP after the process is ready never meets the
+// default action (which would end the process).
+type reloadOnHUP struct {
+	startstop.Base
+	det *fraud.Detector
+	log interface{ Info(string, ...any) }
+}
+
+func (h *reloadOnHUP) Start(ctx context.Context) error {
+	run, ok := h.StartInit(ctx)
+	if !ok {
+		return nil
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	h.Go(func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-run.Done():
+				return
+			case <-ch:
+				if _, err := h.det.Reload(); err == nil { // a refusal is logged by Reload
+					h.log.Info(fmt.Sprintf("fraud: rules reloaded on SIGHUP (version %s)", h.det.Rules().Version))
+				}
+			}
+		}
+	})
+	h.MarkStarted()
+	return nil
 }
