@@ -168,6 +168,7 @@ const views = {
   flags: { load: loadFlags },
   status: { load: loadStatus },
   onboarding: { load: () => loadOnboarding(false) },
+  finance: { load: loadFinance },
   audit: { load: loadAudit },
 };
 
@@ -637,6 +638,49 @@ async function deactivateRecord(kind, key) {
   } catch (e) { toast(e.message, true); }
 }
 
+// ---------- finance (wallets, reconciliation: INC-010) ----------
+const vnd = (n) => (n === undefined || n === null ? "" : Number(n).toLocaleString("vi-VN"));
+
+async function loadFinance() {
+  const [p, runs] = await Promise.all([api("GET", "/admin/partners?limit=1000"), api("GET", "/admin/wallets/recon/runs?limit=30")]);
+  fill($("#fin-wallets tbody"), (p.partners || []).map((x) => el("tr", { "data-partner": x.id }, td(x.id), td(x.name), td(x.status),
+    td(vnd(x.balance_vnd), "num"), td(x.floor_vnd === null || x.floor_vnd === undefined ? "none" : vnd(x.floor_vnd), "num"),
+    td(x.wallet_state, x.wallet_state === "below_floor" ? "bad" : ""))));
+  const list = runs.runs || [];
+  fill($("#fin-runs tbody"), list.map((r) => el("tr", { "data-run": r.id }, td(r.day), td(fmtTime(r.started_at)), td(r.trigger), td(r.status),
+    td(r.verdict, r.verdict === "mismatch" ? "bad" : ""), td(r.partners), td(r.mismatches), td(r.inconclusive),
+    td(r.max_diff_pct + " % / " + vnd(r.max_diff_vnd) + " VND"),
+    el("td", {}, el("button", { type: "button", text: "Show", onclick: () => showRun(r.id).catch((e) => toast(e.message, true)) })))));
+  if (list.length) await showRun(list[0].id);
+  else { fill($("#fin-rows tbody"), []); fill($("#fin-adjustments tbody"), []); }
+}
+
+async function showRun(id) {
+  const r = await api("GET", "/admin/wallets/recon/runs/" + encodeURIComponent(id));
+  $("#fin-run-title").textContent = "Rows of the run of " + r.day + " (" + r.status + ", " + r.verdict + ")" + (r.error ? ": " + r.error : "");
+  const rows = r.rows || [];
+  fill($("#fin-rows tbody"), rows.map((w) => {
+    const inc = w.verdict === "inconclusive";
+    return el("tr", { "data-partner": w.partner_id }, td(w.partner_id), td(vnd(w.smp_balance), "num"), td(inc ? "" : vnd(w.gateway_balance), "num"),
+      td(inc ? "" : vnd(w.diff_amount), "num"), td(inc ? "" : w.diff_pct), td(w.last_txn_id), td(w.verdict, w.verdict === "mismatch" ? "bad" : ""), td(w.note, "wrap"));
+  }));
+  const adj = [];
+  for (const w of rows) for (const a of (w.detail && w.detail.adjustments) || []) {
+    adj.push(el("tr", {}, td(w.partner_id), td(a.id), td(vnd(a.amount_vnd), "num"), td(a.reason, "wrap"), td(a.actor),
+      td(a.expected_diff_vnd === null || a.expected_diff_vnd === undefined ? "none" : vnd(a.expected_diff_vnd), "num"), td(a.matched ? "yes" : "no")));
+  }
+  fill($("#fin-adjustments tbody"), adj);
+}
+
+async function runRecon(ev) {
+  const day = $("#fin-date").value || "yesterday";
+  const reason = await confirmAction("Run the reconciliation of " + day + " now?", "It asks VNPay for the day's records and may apply missed notifications. This is audited.", false);
+  if (reason === null) return;
+  const r = await api("POST", "/admin/wallets/recon/runs", { date: day, reason });
+  toast("Reconciliation of " + r.day + ": " + r.status + ", " + r.verdict);
+  await loadFinance();
+}
+
 // ---------- audit ----------
 async function loadAudit() {
   const q = new URLSearchParams({ limit: "200" });
@@ -678,6 +722,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#busdlq-replay").addEventListener("click", replayBusDLQ);
   $("#status-form").addEventListener("submit", setStatus);
   onSubmit("#audit-form", loadAudit);
+  onSubmit("#fin-run-form", runRecon);
   onSubmit("#onb-form", () => loadOnboarding(false));
   onSubmit("#onb-create", createRecord);
   $("#onb-kind").addEventListener("change", () => { renderOnbForm(); loadOnboarding(false).catch((e) => toast(e.message, true)); });
