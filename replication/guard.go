@@ -1,14 +1,13 @@
 // Package replication carries master data between regions (issue 21,
 // runbook INC-012) with MirrorMaker 2's naming: a region's master-data
 // topics masterdata.<table> appear in another region as
-// <source-region>.masterdata.<table>. This first slice holds what every
-// path needs whatever its transport: the names (RemoteTopic,
+// <source-region>.masterdata.<table>. It holds the names (RemoteTopic,
 // SourceTable), the PII guard that refuses, counts and logs anything that
-// is not allowlisted non-PII master data (Guard), and the target's apply,
-// once by (table, key, version) (Apply), and the Agent of one path
-// between two regions' buses (agent.go). Not built yet
-// (docs/architecture.md): running agents from serve or smp replicate,
-// checkpoints kept on the target, leases among three agents, the lag.
+// is not allowlisted non-PII master data (Guard), the target's apply,
+// once by (table, key, version) (Apply), the Agent of one path between
+// two regions' buses with its checkpoints, leases and pauses kept on the
+// target (agent.go), the lag from heartbeats (metrics.go) and the spot
+// check across regions (verify.go).
 package replication
 
 import (
