@@ -234,7 +234,8 @@ func TestScenario1MissedNotification(t *testing.T) {
 	}
 	w = row(t, r, "P003")
 	if w.Verdict != smp.ReconMismatch || w.DiffVND != -300_000 || w.SMPBalanceVND != 0 || w.GatewayBalanceVND != 300_000 ||
-		len(w.Detail.Pairs) != 1 || w.Detail.Pairs[0].Kind != smp.ReconMissingInSMP || w.Detail.Pairs[0].Gateway.AmountVND != 300_000 {
+		len(w.Detail.Pairs) != 1 || w.Detail.Pairs[0].Kind != smp.ReconMissingInSMP || w.Detail.Pairs[0].Gateway.AmountVND != 300_000 ||
+		w.Detail.Pairs[0].TxnRef != ref {
 		t.Fatalf("row %+v", w)
 	}
 	if ww, _ := g.wallet.FindWallet(ctx, "P003"); ww.BalanceVND != 0 {
