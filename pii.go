@@ -70,11 +70,15 @@ var columnLists = map[string]tableClass{
 	"wallet_chain":                {notPII: "hash id seq"},
 	"wallet_recon_runs":           {pii: "actor reason", notPII: "auto_corrected day error_text finished_at id inconclusive max_diff_pct max_diff_vnd mismatches partners started_at status trigger_kind verdict"}, // reconciliation runs (INC-010)
 	"wallet_recon_rows":           {pii: "detail_json", notPII: "diff_pct diff_vnd expected_diff_vnd gateway_balance_vnd last_txn_id note partner_id run_id smp_balance_vnd verdict"},                              // their rows (the detail carries adjustments' reasons and actors)
-	"wallet_topups":               {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
+	"wallet_topups":               {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway hold_reason id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
 
 	// Fraud decisions (fraud.go): the evidence holds IPs, user agents and
 	// device ids; the rules' values hold the IPs they saw.
-	"fraud_decisions": {pii: "evidence rules", notPII: "amount_vnd created_at event_id event_type id occurred_at outcome partner_id rules_version score severity signals txn_id"},
+	"fraud_decisions":       {pii: "evidence rules", notPII: "amount_vnd created_at event_id event_type id occurred_at outcome partner_id rules_version score severity signals txn_id"},
+	"wallet_controls":       {pii: "actor reason", notPII: "chain_seq partner_id since_at state until_at updated_at"}, // freezes and soft blocks (INC-011)
+	"partner_admin_users":   {pii: "name notes user_id", notPII: "created_at partner_id updated_at"},
+	"compliance_reports":    {notPII: "amount_vnd created_at id kind partner_id posting_id status threshold_vnd"},
+	"partner_ip_allowlists": {pii: "cidrs updated_by", notPII: "partner_id updated_at"},
 
 	// Master data (masterdata.go): what regions share; no personal data.
 	"countries":         {notPII: "code name region updated_at version"},

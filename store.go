@@ -20,6 +20,7 @@ import "context"
 //	HeartbeatStore                      heartbeat.go (the processes' liveness)
 //	WalletStore, WalletTx               wallet.go (the partners' ledger)
 //	ReconStore, ReconTx                 recon.go (the wallets' reconciliation runs)
+//	EnforcementStore, EnforcementTx     enforcement.go (wallet freezes and soft blocks, reports, notes, allowlists)
 //	SessionStore                        login.go (with OTPStore and RateCounter, kept outside the database)
 //	TechnicianSettingsStore, TechnicianSettingsTx   availability.go
 //	FraudStore, FraudTx                 fraud.go (the fraud detector's decisions)
@@ -68,4 +69,5 @@ type Tx interface {
 	ReplicationTx
 	FraudTx
 	ReconTx
+	EnforcementTx
 }

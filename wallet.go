@@ -350,7 +350,10 @@ type WalletTx interface {
 	// and nothing is written. ECONFLICT when it exists with another body,
 	// or when p reverses an entry already reversed; ENOTFOUND for an
 	// unknown partner or reversed posting; EINVALID for a posting that
-	// fails Validate or Legs.
+	// fails Validate or Legs; EFORBIDDEN (a *WalletRefused) when the
+	// partner's wallet control or a guard rail refuses it (CheckPosting,
+	// judged after the chain's head is locked, before anything is
+	// written: the transaction may go on).
 	PostWallet(ctx context.Context, p Posting) (e *WalletEntry, first bool, err error)
 	// InsertTopup records a new top-up; ECONFLICT when its ID or its
 	// (gateway, txn ref) exists, ENOTFOUND for an unknown partner.
@@ -420,6 +423,10 @@ const (
 	TopupPending   TopupStatus = "pending"
 	TopupConfirmed TopupStatus = "confirmed"
 	TopupFailed    TopupStatus = "failed"
+	// TopupHeld: the gateway took the money but the ledger refused the
+	// credit (a frozen wallet, a soft block's cap, a guard rail): stored,
+	// not credited, held for reversal or release (HoldReason says why).
+	TopupHeld TopupStatus = "held"
 )
 
 // Topup is a partner's request to pay money into its wallet through a
@@ -441,8 +448,10 @@ type Topup struct {
 	BankCode      string    `json:"bank_code,omitempty"`
 	PayDate       time.Time `json:"pay_date,omitzero"`
 	PostingID     string    `json:"posting_id,omitempty"` // its ledger entry, once confirmed
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	// HoldReason: the rule that held it (smp.RuleFrozen …), while held.
+	HoldReason string    `json:"hold_reason,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // TopupFilter selects top-ups. Zero fields select everything.

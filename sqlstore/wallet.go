@@ -235,6 +235,12 @@ func (tx *Tx) PostWallet(ctx context.Context, p smp.Posting) (*smp.WalletEntry, 
 	} else if n == 0 {
 		return nil, false, smp.Errorf(smp.ENOTFOUND, "partner %s not found", p.PartnerID)
 	}
+	// The wallet's control and the guard rails, read under the head lock:
+	// a freeze committed before this lock was taken is seen here, and no
+	// freeze can commit until this posting does.
+	if err := tx.walletGuard(ctx, &p); err != nil {
+		return nil, false, err
+	}
 	var orig *smp.WalletEntry
 	if p.Type == smp.WalletReversal {
 		if orig, err = tx.walletEntry(ctx, p.Reverses); err != nil {
@@ -345,14 +351,14 @@ func (tx *Tx) SetWalletFloor(ctx context.Context, partnerID string, floorVND int
 	return a, nil
 }
 
-const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at, user_agent, device_id`
+const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at, user_agent, device_id, hold_reason`
 
 func scanTopup(row scanner) (*smp.Topup, error) {
 	var t smp.Topup
 	var status string
 	var pay, created, updated int64
 	if err := row.Scan(&t.ID, &t.PartnerID, &t.Gateway, &t.TxnRef, &t.AmountVND, &status, &t.ClientIP, &t.TransactionNo, &t.BankCode,
-		&pay, &t.PostingID, &created, &updated, &t.UserAgent, &t.DeviceID); err != nil {
+		&pay, &t.PostingID, &created, &updated, &t.UserAgent, &t.DeviceID, &t.HoldReason); err != nil {
 		return nil, err
 	}
 	t.Status, t.PayDate, t.CreatedAt, t.UpdatedAt = smp.TopupStatus(status), fromMicros(pay), fromMicros(created), fromMicros(updated)
@@ -371,7 +377,8 @@ func checkTopup(what string, t *smp.Topup) error {
 		chars("device_id", t.DeviceID, 128),
 		chars("transaction_no", t.TransactionNo, 64),
 		chars("bank_code", t.BankCode, 32),
-		chars("posting_id", t.PostingID, 128))
+		chars("posting_id", t.PostingID, 128),
+		chars("hold_reason", t.HoldReason, 32))
 }
 
 // FindTopup returns a top-up (ENOTFOUND), fresh.
@@ -435,9 +442,9 @@ func (tx *Tx) InsertTopup(ctx context.Context, t *smp.Topup) error {
 	} else if n == 0 {
 		return smp.Errorf(smp.ENOTFOUND, "partner %s not found", t.PartnerID)
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(15)+`)`,
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(16)+`)`,
 		t.ID, t.PartnerID, t.Gateway, t.TxnRef, t.AmountVND, string(t.Status), t.ClientIP, t.TransactionNo, t.BankCode, micros(t.PayDate),
-		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt), t.UserAgent, t.DeviceID)
+		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt), t.UserAgent, t.DeviceID, t.HoldReason)
 	if isUniqueViolation(err) {
 		return smp.Errorf(smp.ECONFLICT, "top-up %s (%s:%s) exists", t.ID, t.Gateway, t.TxnRef)
 	} else if err != nil {
@@ -462,8 +469,8 @@ func (tx *Tx) UpdateTopup(ctx context.Context, t *smp.Topup) error {
 	if err := checkTopup("update topup", t); err != nil {
 		return err
 	}
-	res, err := tx.tx.ExecContext(ctx, `UPDATE wallet_topups SET status = ?, transaction_no = ?, bank_code = ?, pay_date = ?, posting_id = ?, updated_at = ? WHERE id = ?`,
-		string(t.Status), t.TransactionNo, t.BankCode, micros(t.PayDate), t.PostingID, micros(t.UpdatedAt), t.ID)
+	res, err := tx.tx.ExecContext(ctx, `UPDATE wallet_topups SET status = ?, transaction_no = ?, bank_code = ?, pay_date = ?, posting_id = ?, updated_at = ?, hold_reason = ? WHERE id = ?`,
+		string(t.Status), t.TransactionNo, t.BankCode, micros(t.PayDate), t.PostingID, micros(t.UpdatedAt), t.HoldReason, t.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update topup: %w", err)
 	}

@@ -44,6 +44,7 @@ type Store interface {
 	smp.ReplicationStore
 	smp.FraudStore
 	smp.ReconStore
+	smp.EnforcementStore
 }
 
 // Test is one case of the suite, given a fresh, empty store.
@@ -57,7 +58,7 @@ func Tests() []Test {
 	var all []Test
 	for _, group := range [][]Test{txTests, orderTests, catalogTests, tokenTests, flagTests, auditTests,
 		onboardingTests, traceTests, processedTests, inboxTests, outboxTests, alertTests, statusTests, idempotencyTests, pruneTests, heartbeatTests,
-		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests, fraudTests, reconTests} {
+		sessionTests, settingsTests, limitTests, concurrentTests, walletTests, connectTests, connectConfigTests, masterDataTests, replicationTests, fraudTests, reconTests, enforcementTests} {
 		all = append(all, group...)
 	}
 	return all

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -90,6 +91,13 @@ func (s *Service) CreateTopupFrom(ctx context.Context, partnerID string, amountV
 	if amountVND < MinTopupVND || amountVND > MaxTopupVND {
 		return nil, smp.Errorf(smp.EINVALID, "amount_vnd must be between %d and %d", MinTopupVND, MaxTopupVND)
 	}
+	// A frozen wallet refuses top-ups at the request already (the ledger
+	// holds one paid anyway).
+	if c, err := s.store.FindWalletControl(ctx, partnerID); err == nil && c.Effective(s.cfg.Now()) == smp.WalletFrozen {
+		return nil, &smp.WalletRefused{Rule: smp.RuleFrozen, Message: fmt.Sprintf("the wallet of partner %s is frozen: top-ups are refused", partnerID)}
+	} else if err != nil && smp.ErrorCode(err) != smp.ENOTFOUND {
+		return nil, err
+	}
 	now := s.cfg.Now()
 	ref := s.newRef()
 	t := &smp.Topup{ID: "tu_" + strings.ToLower(ref), PartnerID: partnerID, Gateway: smp.GatewayVNPay, TxnRef: ref, AmountVND: amountVND,
@@ -164,10 +172,10 @@ func (s *Service) ApplyIPN(ctx context.Context, n *vnpay.IPN, body, actor string
 	sum := sha256.Sum256([]byte(body))
 	bodyHash := hex.EncodeToString(sum[:])
 	now := s.cfg.Now()
-	var code string
+	var code, held string
 	var posted Posted
 	err := s.store.InTx(ctx, func(tx smp.Tx) error {
-		posted = Posted{}
+		posted, held = Posted{}, ""
 		ev := &smp.InboxEvent{EventID: "vnpay:" + n.TxnRef + ":" + bodyHash[:16], Provider: ProviderVNPay, EventType: EventVNPayIPN,
 			OrderID: n.TxnRef, AmountVND: n.AmountVND, OccurredAt: n.PayDate.UTC(), BodyHash: bodyHash, Body: body,
 			Status: smp.InboxProcessed, Attempts: 1, ReceivedAt: now.UTC(), NextAttemptAt: now.UTC(), ProcessedAt: &now}
@@ -201,6 +209,21 @@ func (s *Service) ApplyIPN(ctx context.Context, n *vnpay.IPN, body, actor string
 		if n.Succeeded() {
 			posted, err = s.PostTx(ctx, tx, smp.Posting{ID: smp.GatewayPostingID(smp.GatewayVNPay, n.TxnRef), Type: smp.WalletTopup,
 				PartnerID: t.PartnerID, AmountVND: t.AmountVND, Gateway: smp.GatewayVNPay, GatewayRef: n.TxnRef, Actor: actor, At: now}, t.ClientIP)
+			var refused *smp.WalletRefused
+			if errors.As(err, &refused) {
+				// A frozen wallet (or a soft block's cap, a guard rail): the
+				// gateway has the partner's money; SMP stores the
+				// notification and the top-up, credits nothing, and holds
+				// it for reversal or release. Still 00: the notification
+				// was received and recorded, and retries would change
+				// nothing (docs/wallets.md).
+				held = refused.Rule
+				t.Status, t.HoldReason = smp.TopupHeld, refused.Rule
+				if err := tx.AddEvent(ctx, heldEvent(t, refused.Rule, now)); err != nil {
+					return err
+				}
+				return tx.UpdateTopup(ctx, t)
+			}
 			if err != nil {
 				return err
 			}
@@ -210,6 +233,8 @@ func (s *Service) ApplyIPN(ctx context.Context, n *vnpay.IPN, body, actor string
 	})
 	if posted.Entry != nil || smp.ErrorCode(err) == smp.ECONFLICT {
 		s.count(smp.WalletTopup, err, posted.Duplicate)
+	} else if held != "" && err == nil {
+		s.count(smp.WalletTopup, smp.Errorf(smp.EFORBIDDEN, "held"), false)
 	}
 	if err != nil {
 		return vnpay.Answer(vnpay.RspUnknownError), fmt.Errorf("wallet: apply VNPay notification %s: %w", n.TxnRef, err)

@@ -8,6 +8,7 @@ package wallet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 type Store interface {
 	smp.Transactor
 	smp.WalletStore
+	smp.EnforcementStore
 	smp.ProcessedStore
 	// FindOrderByID is smp.OrderStore's; FindTechnicianByID and
 	// FindServiceByCode are smp.CatalogStore's (the commission's inputs).
@@ -40,9 +42,13 @@ type Config struct {
 	NewRef func() string
 	// HTTPClient calls VNPay's API (default: a 10 s timeout).
 	HTTPClient *http.Client
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// LargeValueVND: a top-up at or above it creates a compliance report
+	// in its posting's transaction (default smp.LargeValueThresholdVND,
+	// 400,000,000 VND).
+	LargeValueVND int64
+	Now           func() time.Time
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
 
 // Service posts to the ledger and verifies it.
@@ -54,6 +60,7 @@ type Service struct {
 	conflicts *prometheus.CounterVec
 	postings  *prometheus.CounterVec
 	ipns      *prometheus.CounterVec
+	refusals  *prometheus.CounterVec
 }
 
 // New returns the service.
@@ -64,6 +71,9 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.LargeValueVND <= 0 {
+		cfg.LargeValueVND = smp.LargeValueThresholdVND
+	}
 	s := &Service{store: store, cfg: cfg, log: cfg.Logger.With("service", "wallet"),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_wallet_idempotency_conflicts_total",
 			Help: "Postings refused because their idempotency key was used before with another body (an alarm: a gateway or a caller reused a reference), by posting type."},
@@ -73,9 +83,12 @@ func New(store Store, cfg Config) (*Service, error) {
 		ipns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_vnpay_ipn_total",
 			Help: "VNPay payment notifications by the answer given (RspCode: 00 confirmed, 01 not found, 02 already confirmed, 04 invalid amount, 97 invalid checksum, 99 unknown error)."},
 			[]string{"rsp_code"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_wallet_refusals_total",
+			Help: "Postings the ledger refused under a wallet control or a guard rail (runbook INC-011), by rule: frozen, soft_block_cap, velocity_topups, velocity_amount."},
+			[]string{"rule"}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.conflicts, s.postings, s.ipns} {
+		for _, c := range []prometheus.Collector{s.conflicts, s.postings, s.ipns, s.refusals} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, err
 			}
@@ -116,6 +129,10 @@ func (s *Service) PostTx(ctx context.Context, tx smp.Tx, p smp.Posting, clientIP
 	}
 	e, first, err := tx.PostWallet(ctx, p)
 	if err != nil {
+		var refused *smp.WalletRefused
+		if errors.As(err, &refused) {
+			s.refusals.WithLabelValues(refused.Rule).Inc()
+		}
 		return Posted{}, err
 	}
 	if !first {
@@ -123,6 +140,14 @@ func (s *Service) PostTx(ctx context.Context, tx smp.Tx, p smp.Posting, clientIP
 	}
 	if err := tx.AddEvent(ctx, Event(e, clientIP)); err != nil {
 		return Posted{}, fmt.Errorf("wallet: outbox event: %w", err)
+	}
+	if e.Type == smp.WalletTopup && e.AmountVND >= s.cfg.LargeValueVND {
+		// Large-value reporting: in the posting's transaction.
+		if err := tx.InsertComplianceReport(ctx, &smp.ComplianceReport{ID: smp.ReportLargeValue + ":" + e.ID, Kind: smp.ReportLargeValue,
+			PartnerID: e.PartnerID, PostingID: e.ID, AmountVND: e.AmountVND, ThresholdVND: s.cfg.LargeValueVND, Status: smp.ReportOpen,
+			CreatedAt: e.CreatedAt}); err != nil {
+			return Posted{}, err
+		}
 	}
 	return Posted{Entry: e}, nil
 }
