@@ -175,7 +175,9 @@ func testComplianceReportConflict(t *testing.T, s Store) {
 func testPartnerNotes(t *testing.T, s Store) {
 	seed(t, s)
 	inTx(t, s, func(tx smp.Tx) error { return tx.AppendPartnerNote(ctx, "P1", "owner", "first note", T0) })
-	inTx(t, s, func(tx smp.Tx) error { return tx.AppendPartnerNote(ctx, "P1", "owner", "ghi chú thứ hai", T0.Add(time.Hour)) })
+	inTx(t, s, func(tx smp.Tx) error {
+		return tx.AppendPartnerNote(ctx, "P1", "owner", "ghi chú thứ hai", T0.Add(time.Hour))
+	})
 	us, err := s.FindPartnerAdminUsers(ctx, "P1")
 	must(t, err)
 	if len(us) != 1 || us[0].Notes != "first note\nghi chú thứ hai\n" || !us[0].CreatedAt.Equal(T0) || !us[0].UpdatedAt.Equal(T0.Add(time.Hour)) {
