@@ -150,6 +150,9 @@ type Config struct {
 	// ReconAt is the nightly reconciliation's time of day, UTC "HH:MM"
 	// (default 02:00), or "off" (the Kubernetes CronJob asks the API).
 	ReconAt string
+	// LargeValueVND: a single top-up at or above it creates a compliance
+	// report (0: smp.LargeValueThresholdVND, 400,000,000 VND).
+	LargeValueVND int64
 	// Now is every component's clock (default time.Now): tests shorten or
 	// fake time through it.
 	Now func() time.Time
@@ -209,6 +212,9 @@ func invalid(format string, args ...any) error {
 
 // Validate checks the configuration; every error is a *ConfigError.
 func (c *Config) Validate() error {
+	if c.LargeValueVND < 0 {
+		return fmt.Errorf("--large-value-vnd must not be negative")
+	}
 	if c.Region == "" {
 		c.Region = smp.DefaultRegion
 	}

@@ -484,7 +484,7 @@ func (a *App) initWallet(ctx context.Context) (startstop.Service, error) {
 	}
 	v := wallet.VNPay{TmnCode: a.Cfg.VNPayTmnCode, Secrets: payments.ParseSecrets(a.Cfg.VNPayHashSecrets), PayURL: a.Cfg.VNPayPayURL,
 		ReturnURL: a.Cfg.VNPayReturnURL, APIURL: a.Cfg.VNPayAPIURL}
-	a.Wallet, err = wallet.New(a.Store, wallet.Config{VNPay: v, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
+	a.Wallet, err = wallet.New(a.Store, wallet.Config{VNPay: v, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry, LargeValueVND: a.Cfg.LargeValueVND})
 	return nil, err
 }
 

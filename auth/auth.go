@@ -59,11 +59,12 @@ func Local(osUser string) smp.Principal {
 
 // Roles of the permission table.
 var (
-	roleAny     = []smp.Role{smp.RoleOps, smp.RoleFinance, smp.RoleSecurity}
-	roleOps     = []smp.Role{smp.RoleOps}
-	roleFinance = []smp.Role{smp.RoleFinance}
-	roleAdmin   = []smp.Role{smp.RoleAdmin}
-	roleOpsSec  = []smp.Role{smp.RoleOps, smp.RoleSecurity}
+	roleAny      = []smp.Role{smp.RoleOps, smp.RoleFinance, smp.RoleSecurity}
+	roleOps      = []smp.Role{smp.RoleOps}
+	roleFinance  = []smp.Role{smp.RoleFinance}
+	roleAdmin    = []smp.Role{smp.RoleAdmin}
+	roleOpsSec   = []smp.Role{smp.RoleOps, smp.RoleSecurity}
+	roleSecurity = []smp.Role{smp.RoleSecurity}
 )
 
 // Permissions maps each admin action to the roles allowed to do it (the
@@ -127,6 +128,15 @@ var Permissions = map[string][]smp.Role{
 	// pausing and resuming a path for ops.
 	"regions.view":  roleAny,
 	"regions.pause": roleOps,
+	// Enforcement on partners' wallets (INC-011): security freezes,
+	// unfreezes and soft-blocks wallets and keeps the partners' IP
+	// allowlists; security and finance read the compliance reports.
+	// The velocity guard rails have no permission: nobody, the admin
+	// role included, may change them (ops.ChangeGuardRails).
+	"wallets.freeze":        roleSecurity,
+	"wallets.soft_block":    roleSecurity,
+	"partners.ip_allowlist": roleSecurity,
+	"compliance.view":       {smp.RoleSecurity, smp.RoleFinance},
 }
 
 // Roles returns the roles allowed perm; it panics for a permission that is

@@ -8,6 +8,7 @@ import (
 	"smp"
 	"smp/auth"
 	"smp/catalog"
+	"smp/ops"
 	"smp/wallet"
 )
 
@@ -31,6 +32,7 @@ func (s *Server) walletRoutes() {
 	if s.d.Integration {
 		m.HandleFunc("GET /integrations/vnpay/ipn", s.handleVNPayIPN)
 	}
+	s.enforcementRoutes()
 }
 
 // partnerWithWallet is a partner as GET /admin/partners shows it: its
@@ -124,7 +126,9 @@ func (s *Server) canTopup(r *http.Request, partner string) error {
 		if owner != partner {
 			return smp.Errorf(smp.EFORBIDDEN, "a partner may top up only its own wallet")
 		}
-		return nil
+		// The partner's own admin action: from its allowlisted
+		// addresses only (refusals audited).
+		return s.d.Wallets.CheckPartnerIP(r.Context(), partner, clientIP(r), "topup", ops.AllowedIP)
 	}
 	if c := smp.ErrorCode(err); c != smp.EFORBIDDEN && c != smp.EUNAUTHORIZED {
 		return err

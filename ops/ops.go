@@ -59,6 +59,11 @@ type Wallets interface {
 	Adjust(ctx context.Context, p smp.Principal, id, partnerID string, amountVND int64, reason string, expectedDiff *int64) (wallet.Posted, error)
 	SetFloor(ctx context.Context, p smp.Principal, partnerID string, floorVND int64, reason string) (*wallet.Wallet, error)
 	ReplayGateway(ctx context.Context, gateway string, from, to time.Time, actor string) (wallet.ReplayResult, error)
+	// Enforcement (INC-011): each audited in the control's transaction.
+	Freeze(ctx context.Context, p smp.Principal, partnerID, reason string) (*wallet.ControlResult, error)
+	Unfreeze(ctx context.Context, p smp.Principal, partnerID, note string) (*wallet.ControlResult, error)
+	SoftBlock(ctx context.Context, p smp.Principal, partnerID, reason string) (*wallet.ControlResult, error)
+	LiftSoftBlock(ctx context.Context, p smp.Principal, partnerID, reason string) (*wallet.ControlResult, error)
 }
 
 // Status sets a status-page component's state, and records the alerts

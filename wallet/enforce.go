@@ -278,3 +278,48 @@ func heldEvent(t *smp.Topup, rule string, now time.Time) smp.Event {
 	return smp.Event{ID: "held-" + t.ID, Type: EventTopupHeld, SchemaVersion: smp.EventSchemaVersion, AggregateID: t.PartnerID,
 		OccurredAt: now, Data: data}
 }
+
+// FindComplianceReports lists the large-value reports.
+func (s *Service) FindComplianceReports(ctx context.Context, f smp.ComplianceFilter) ([]*smp.ComplianceReport, error) {
+	rs, err := s.store.FindComplianceReports(ctx, f)
+	if rs == nil {
+		rs = []*smp.ComplianceReport{}
+	}
+	return rs, err
+}
+
+// LargeValueVND is the large-value reporting threshold in force.
+func (s *Service) LargeValueVND() int64 { return s.cfg.LargeValueVND }
+
+// FindIPAllowlist returns a partner's IP allowlist (empty: any address).
+func (s *Service) FindIPAllowlist(ctx context.Context, partnerID string) ([]string, error) {
+	l, err := s.store.FindPartnerIPAllowlist(ctx, partnerID)
+	if l == nil {
+		l = []string{}
+	}
+	return l, err
+}
+
+// CheckPartnerIP refuses a partner's own admin action (its token on
+// /v1/partners/{id}/…) from an address outside its allowlist: EFORBIDDEN
+// with a message naming the address, and an audit entry
+// (partner.ip_refused) so security sees the attempt. allowed decides
+// membership (ops.AllowedIP).
+func (s *Service) CheckPartnerIP(ctx context.Context, partnerID, ip, action string, allowed func([]string, string) bool) error {
+	list, err := s.store.FindPartnerIPAllowlist(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	if allowed(list, ip) {
+		return nil
+	}
+	now := s.cfg.Now()
+	after, _ := json.Marshal(map[string]any{"ip": ip, "action": action})
+	if err := s.store.InTx(ctx, func(tx smp.Tx) error {
+		return tx.AddAudit(ctx, smp.AuditEntry{At: now.UTC(), Actor: "partner:" + partnerID, Role: smp.Role("partner"), Action: "partner.ip_refused",
+			Target: "partner:" + partnerID, After: string(after), Reason: "address not in the partner's IP allowlist"})
+	}); err != nil {
+		return err
+	}
+	return smp.Errorf(smp.EFORBIDDEN, "address %s is not in the IP allowlist of partner %s: partner admin actions are refused from it", ip, partnerID)
+}

@@ -268,8 +268,9 @@ func TestArgv0(t *testing.T) {
 		{"recon-report", []string{"--format=xml"}, 2, "--output must be"},
 		{"replay-webhooks", []string{"--gateway=vnpay", "--from=yesterday-ish", "--to=2026-05-28"}, 2, "--from"},
 		{"replay-webhooks", []string{"--gateway=vnpay"}, 2, "are required"},
-		{"admin", []string{"freeze", "--partner=P001", "--reason=fraud_alert_INC-011"}, 1, "admin freeze is not available yet"},
-		{"admin", []string{"unfreeze", "--partner=P001", "--reason=false positive"}, 1, "admin unfreeze is not available yet"},
+		{"admin", []string{"freeze", "--partner=P001"}, 2, "--partner and --reason are required"},
+		{"admin", []string{"unfreeze", "--partner=P001", "--reason=x"}, 2, "--partner and --note are required"},
+		{"admin", []string{"soft-block", "--reason=inconclusive"}, 2, "--partner and --reason are required"},
 		{"admin", nil, 2, "needs a command"},
 	} {
 		_, errOut, code := smpExec(t, tc.arg0, tc.args...)

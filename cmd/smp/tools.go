@@ -102,22 +102,8 @@ func (c *cli) toolCmds() []*cobra.Command {
 		return nil
 	})
 
-	// admin freeze|unfreeze --partner=P00X --reason=... (INC-011 mitigation)
-	partnerCmd := func(verb, short string) *cobra.Command {
-		var partner, reason string
-		fs := flag.NewFlagSet("admin "+verb, flag.ContinueOnError)
-		fs.StringVar(&partner, "partner", "", "partner id, e.g. P001")
-		fs.StringVar(&reason, "reason", "", "why (audited)")
-		return c.leaf(&cobra.Command{Use: verb, Short: short}, fs, func([]string) error {
-			if partner == "" || len(reason) < 3 {
-				return usageError{"--partner and --reason are required"}
-			}
-			return errNotAvailable{"admin " + verb, "fraud"}
-		})
-	}
-	admin := group(&cobra.Command{Use: "admin", Short: "partner administration: freeze, unfreeze a wallet (INC-011; not available yet)"},
-		partnerCmd("freeze", "freeze a partner's wallet: block further transactions"),
-		partnerCmd("unfreeze", "unfreeze a partner's wallet"))
+	// admin freeze|unfreeze|soft-block … (INC-011 mitigation): admin.go
+	admin := c.adminCmd()
 	return []*cobra.Command{recon, replay, admin}
 }
 
