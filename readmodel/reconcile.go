@@ -60,8 +60,7 @@ func (r *DriftReport) Total() int {
 }
 
 type tableScan struct {
-	rows   map[string][]byte
-	sample []string
+	rows map[string][]byte
 }
 
 // Check compares every captured table with its documents: counts, ids
