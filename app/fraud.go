@@ -11,6 +11,7 @@ import (
 	"smp/fraud"
 	"smp/inmem"
 	"smp/internal/startstop"
+	"smp/wallet"
 )
 
 // initFraud runs the fraud detector (runbook INC-011): its rules file
@@ -32,7 +33,7 @@ func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
 		geo, geoDB = g, g
 	}
 	det, err := fraud.New(a.Store, fraud.Config{Windows: windows, Geo: geo, RulesPath: a.Cfg.FraudRules, Poll: a.Cfg.FraudRulesPoll,
-		Now: a.Cfg.Now, Logger: a.Log.With("service", ServiceFraud), Registerer: a.Registry})
+		Enforcer: walletEnforcer{a.Wallet}, Now: a.Cfg.Now, Logger: a.Log.With("service", ServiceFraud), Registerer: a.Registry})
 	if err != nil {
 		if geoDB != nil {
 			geoDB.Stop(ctx)
@@ -85,4 +86,25 @@ func (h *reloadOnHUP) Start(ctx context.Context) error {
 	})
 	h.MarkStarted()
 	return nil
+}
+
+// walletEnforcer applies a flagged decision in the ledger as the fraud
+// detector (wallet.SystemFraudDetector, audited): freeze freezes the
+// wallet, soft_block soft-blocks it. A wallet already frozen stays frozen
+// when a decision asks only for a soft block.
+type walletEnforcer struct{ w *wallet.Service }
+
+func (e walletEnforcer) Enforce(ctx context.Context, d *smp.FraudDecision) error {
+	reason := fmt.Sprintf("fraud decision %s on %s: %v", d.ID, d.TxnID, d.Signals)
+	var err error
+	switch d.Outcome {
+	case smp.FraudFreeze:
+		_, err = e.w.Freeze(ctx, wallet.SystemFraudDetector, d.PartnerID, reason)
+	case smp.FraudSoftBlock:
+		_, err = e.w.SoftBlock(ctx, wallet.SystemFraudDetector, d.PartnerID, reason)
+		if smp.ErrorCode(err) == smp.ECONFLICT {
+			err = nil
+		}
+	}
+	return err
 }

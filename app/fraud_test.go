@@ -50,6 +50,11 @@ func TestFraudDetectorConsumes(t *testing.T) {
 	if n := counterValue(t, a, "fraud_detection_signals_total", map[string]string{"severity": "medium", "rule": "velocity"}); n != 1 {
 		t.Fatalf(`fraud_detection_signals_total{severity="medium",rule="velocity"} = %v`, n)
 	}
+	// The decision's soft_block is applied in the ledger, by the detector.
+	c, err := a.Wallet.FindControl(ctx, "P001")
+	if err != nil || c.State != smp.WalletSoftBlocked || c.Control == nil || c.Control.Actor != wallet.SystemFraudDetector.Name {
+		t.Fatalf("P001's wallet control after the velocity decision: %+v, %v", c, err)
+	}
 }
 
 func counterValue(t *testing.T, a *App, name string, labels map[string]string) float64 {

@@ -111,7 +111,7 @@ var modules = []module{
 	{ServiceDispatchEngine, []string{ModuleEngine, ModuleServer}, (*App).initDispatchEngine},
 	{ServiceOutboxRelay, []string{ModuleRelay, ModuleServer}, (*App).initOutboxRelay},
 	{ServiceIntegration, []string{ModulePayments, ModuleServer}, (*App).initIntegration},
-	{ServiceFraud, []string{ModuleStore, ModuleEventBus, ModuleRedis, ModuleServer}, (*App).initFraud},
+	{ServiceFraud, []string{ModuleWallet, ModuleStore, ModuleEventBus, ModuleRedis, ModuleServer}, (*App).initFraud},
 
 	{ModuleBeat, []string{ModuleHeartbeat}, (*App).initBeat},
 	{ModuleRetention, []string{ModuleStore, ModuleEventBus, ModuleServer}, (*App).initRetention},
