@@ -136,7 +136,7 @@ type Verdict struct {
 }
 
 // Incidents SMP can check.
-var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-009", "INC-010", "INC-012"}
+var Incidents = []string{"INC-001", "INC-002", "INC-003", "INC-004", "INC-005", "INC-006", "INC-007", "INC-008", "INC-009", "INC-010", "INC-011", "INC-012"}
 
 func (s *Snapshot) values(name string, match map[string]string) []Sample {
 	var out []Sample
@@ -245,6 +245,9 @@ func Check(s *Snapshot, incident string) (Verdict, error) {
 	case "INC-010":
 		v.Title = "Wallet reconciliation mismatch"
 		checkINC010(s, &v, f)
+	case "INC-011":
+		v.Title = "Fraud detection triggered"
+		checkINC011(s, &v, f)
 	case "INC-012":
 		v.Title = "Cross-region replication lag"
 		checkINC012(s, &v, f)
@@ -688,5 +691,48 @@ func checkINC010(s *Snapshot, v *Verdict, f func(string, ...any)) {
 	case missed:
 		v.Case = "the nightly run was missed: no completed reconciliation for over 26 hours (the gateway unreachable makes runs inconclusive)"
 		v.Mitigation = "recon-report --date=yesterday --run (finance), and check --vnpay-files-url and the VNPay breaker"
+	}
+}
+
+// checkINC011 reads the fraud detector's signals: the runbook's trigger is
+// fraud_detection_signals_total{severity="high"} > 0. The counter counts
+// since the detector started (the FraudSignalHigh alert takes its increase
+// over 15 minutes); the triage names the rules that fired and the
+// enforcement already in force (smp_wallet_refusals_total).
+func checkINC011(s *Snapshot, v *Verdict, f func(string, ...any)) {
+	signals := s.values("fraud_detection_signals_total", nil)
+	if len(signals) == 0 {
+		v.Unknown = true
+		f("no fraud-detector here (fraud_detection_signals_total is not exported)")
+		return
+	}
+	bySeverity := map[string]float64{}
+	highByRule := map[string]float64{}
+	for _, x := range signals {
+		bySeverity[x.Labels["severity"]] += x.Value
+		if x.Labels["severity"] == "high" && x.Value > 0 {
+			highByRule[x.Labels["rule"]] += x.Value
+		}
+	}
+	for _, sev := range sortedKeys(bySeverity) {
+		f("fraud_detection_signals_total{severity=%q} = %v", sev, bySeverity[sev])
+	}
+	refused := map[string]float64{}
+	for _, x := range s.values("smp_wallet_refusals_total", nil) {
+		if x.Value > 0 {
+			refused[x.Labels["rule"]] += x.Value
+		}
+	}
+	for _, r := range sortedKeys(refused) {
+		f("postings refused by the ledger (%s): %v", r, refused[r])
+	}
+	rules := sortedKeys(highByRule)
+	v.Holds = len(rules) > 0
+	if v.Holds {
+		v.Case = "high-severity signals from " + strings.Join(rules, ", ") +
+			": triage with curl -H \"Authorization: Bearer $JWT\" <api>/internal/fraud-alerts/recent?hours=1 (partner_id, txn_ids, signals); the decisions with their rule trees: GET /admin/fraud/decisions?flagged=true"
+		v.Mitigation = "scenario 1 (confirmed): admin freeze --partner=P00X --reason=\"fraud_alert_INC-011-<date>\", then smp ctl fraud export --partner P00X --from ... --to ... for the evidence; " +
+			"scenario 2 (false positive): admin unfreeze --partner=P00X --note=\"...\" and tune the rule in rules_engine.yaml (reloaded on change or SIGHUP); " +
+			"scenario 3 (inconclusive): admin soft-block --partner=P00X --reason=\"...\" (1,000,000 VND per rolling 24 h, lapses after 48 h)"
 	}
 }

@@ -45,6 +45,8 @@ func TestVerdictsFromMetrics(t *testing.T) {
 		{"INC-009", "es_sink_lag_seconds 420\nkafka_connect_connector_status{connector=\"elasticsearch-sink\",state=\"RUNNING\"} 1\n", true, "scenario 1/2"},
 		{"INC-009", "es_sink_lag_seconds 30\nkafka_connect_connector_status{connector=\"elasticsearch-sink\",state=\"PAUSED\"} 1\n", true, "scenario 2"},
 		{"INC-009", "es_sink_lag_seconds 0\nkafka_connect_connector_status{connector=\"elasticsearch-sink\",state=\"RUNNING\"} 1\nsmp_readmodel_drift_ratio{table=\"orders\"} 0.01\n", true, "scenario 3/4"},
+		{"INC-011", "fraud_detection_signals_total{severity=\"medium\",rule=\"velocity\"} 3\nfraud_detection_signals_total{severity=\"high\",rule=\"amount_spike\"} 0\n", false, ""},
+		{"INC-011", "fraud_detection_signals_total{severity=\"high\",rule=\"ip_multi_partner_high_value\"} 1\nfraud_detection_signals_total{severity=\"medium\",rule=\"velocity\"} 0\nsmp_wallet_refusals_total{rule=\"frozen\"} 4\n", true, "ip_multi_partner_high_value"},
 		{"INC-012", "region_replication_lag_seconds{region=\"global-to-china\"} 1.2\nregion_replication_lag_seconds{region=\"global-to-asia\"} 0.8\n", false, ""},
 		{"INC-012", "region_replication_lag_seconds{region=\"global-to-china\"} 61\n", true, "global-to-china"},
 		{"INC-012", "region_replication_lag_seconds{region=\"cn-to-global\"} 301\n", true, "cn-to-global"},
@@ -60,6 +62,9 @@ func TestVerdictsFromMetrics(t *testing.T) {
 	}
 	if v, _ := runbook.Check(snapshot(t, ""), "INC-008"); !v.Unknown || v.Holds {
 		t.Errorf("INC-008 without a Connect worker: %+v", v)
+	}
+	if v, _ := runbook.Check(snapshot(t, ""), "INC-011"); !v.Unknown || v.Holds {
+		t.Errorf("INC-011 without a fraud detector: %+v", v)
 	}
 	if v, _ := runbook.Check(snapshot(t, ""), "INC-012"); !v.Unknown || v.Holds {
 		t.Errorf("INC-012 without a replication agent: %+v", v)

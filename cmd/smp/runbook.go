@@ -51,7 +51,7 @@ func runRunbookCheck(ctx context.Context, ids []string, all bool, server, output
 	}
 	base = strings.TrimRight(base, "/")
 	if all == (len(ids) > 0) {
-		return usageError{"give one incident (INC-001 to INC-010, INC-012) or --all"}
+		return usageError{"give one incident (INC-001 to INC-012) or --all"}
 	}
 	if all {
 		ids = runbook.Incidents
