@@ -16,16 +16,7 @@ import (
 // /app/bin/recon-report, /app/bin/replay-webhooks and /app/bin/admin:
 // links to smp (see argv). Their flags are the runbook's. recon-report
 // and replay-webhooks talk to a running platform's admin API (--server or
-// SMP_SERVER, SMP_ADMIN_TOKEN); admin arrives with the fraud subsystem
-// and until then answers errNotAvailable (exit 1) once its flags are
-// valid.
-
-// errNotAvailable is a runbook tool whose subsystem has not arrived yet.
-type errNotAvailable struct{ tool, subsystem string }
-
-func (e errNotAvailable) Error() string {
-	return fmt.Sprintf("%s is not available yet: it arrives with the %s subsystem", e.tool, e.subsystem)
-}
+// SMP_SERVER, SMP_ADMIN_TOKEN), as admin does (admin.go).
 
 func (c *cli) toolCmds() []*cobra.Command {
 	// recon-report --date=yesterday --format=csv (INC-010 triage)
