@@ -414,7 +414,10 @@ func testConcurrentPostWallet(t *testing.T, s Store) {
 		for j := range each {
 			partner := []string{"P1", "P2"}[(i+j)%2]
 			// Racers i and i+racers/2 post the same ids: one of them is first.
-			p := topup(fmt.Sprintf("R%d-%d", i%(racers/2), j), "P1", int64(1000+j), T0)
+			// Top-ups 10 minutes apart stay under the velocity guard rail
+			// (smp.VelocityMaxTopups per smp.VelocityWindow).
+			k := i%(racers/2)*each + j
+			p := topup(fmt.Sprintf("R%d-%d", i%(racers/2), j), "P1", int64(1000+j), T0.Add(time.Duration(k)*smp.VelocityWindow))
 			if j%2 == 1 {
 				p = commission(fmt.Sprintf("o%d-%d", i, j), partner, 10, T0)
 			}
