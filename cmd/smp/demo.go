@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"smp"
+	"smp/app"
 	"smp/auth"
 	"smp/catalog"
 	"smp/payments"
@@ -59,6 +61,17 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 	cfg.fromEnv()
 	if techs <= 0 || customers <= 0 || rate <= 0 {
 		return usageError{"--technicians, --customers and --order-rate must be positive"}
+	}
+	if cfg.MySQLDSN != "" && cfg.DataDir == app.DefaultConfig().DataDir {
+		// On MySQL only the read model's embedded index is on local disk:
+		// the demo keeps it in a directory of its own, gone when it ends,
+		// rather than leave ./smp-data behind.
+		dir, err := os.MkdirTemp("", "smp-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DataDir = dir
 	}
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = sim.NewToken("adm_")
