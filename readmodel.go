@@ -235,31 +235,13 @@ func (m SearchMapping) Coerce(source []byte) (map[string]any, error) {
 				return nil, bad
 			}
 		case "long", "integer":
-			var s string
-			switch x := val.(type) {
-			case json.Number:
-				s = x.String()
-			case string:
-				s = x
-			default:
-				return nil, bad
-			}
-			n, err := json.Number(s).Int64()
+			n, err := numberOf(val).Int64()
 			if err != nil {
 				return nil, bad
 			}
 			out[name] = n
 		case "double", "float":
-			var s string
-			switch x := val.(type) {
-			case json.Number:
-				s = x.String()
-			case string:
-				s = x
-			default:
-				return nil, bad
-			}
-			n, err := json.Number(s).Float64()
+			n, err := numberOf(val).Float64()
 			if err != nil {
 				return nil, bad
 			}
@@ -287,4 +269,16 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// numberOf is a JSON number or a string holding one, as a json.Number; ""
+// (which converts to nothing) for anything else.
+func numberOf(v any) json.Number {
+	switch x := v.(type) {
+	case json.Number:
+		return x
+	case string:
+		return json.Number(x)
+	}
+	return ""
 }
