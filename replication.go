@@ -79,3 +79,10 @@ type ReplicationTx interface {
 	// declared.
 	SetReplicationPathState(ctx context.Context, path string, paused bool, reason string, schemaNeeded int, by string) (before ReplicationPath, err error)
 }
+
+// HotDataMaxLag is how far behind a region's hot master data
+// (currency_rates, tax_configs) may be: a path whose lag is above it fires
+// RegionReplicationLagHotData (deploy/prometheus/alerts.yml, "> 60"; a test
+// there holds the two equal), and prices and invoices in that region say
+// which rate date they use (package pricing).
+const HotDataMaxLag = 60 * time.Second

@@ -32,6 +32,7 @@ import (
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
+	"smp/pricing"
 	"smp/readmodel"
 	"smp/recon"
 	"smp/redisstore"
@@ -95,6 +96,8 @@ type App struct {
 	ReadModel *readmodel.Service
 	// MasterData reads and (in the owner region) edits master data.
 	MasterData *masterdata.Service
+	// Pricing shows prices and invoices in --display-currency.
+	Pricing *pricing.Service
 	// Logins are customers' and technicians' logins (one-time codes by
 	// SMS, session tokens); SMS is the simulated provider when no real one
 	// is configured (nil otherwise).

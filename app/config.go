@@ -67,6 +67,13 @@ type Config struct {
 	// by default): elsewhere master data is read only (issue 21).
 	Region       string
 	MasterRegion string
+	// DisplayCurrency is the currency prices and invoices are shown in
+	// (--display-currency, VND), converted with currency_rates; TaxCountry
+	// and TaxCode the tax_configs row of the tax included in prices
+	// (--tax-country VN, --tax-code VAT). Package pricing.
+	DisplayCurrency string
+	TaxCountry      string
+	TaxCode         string
 	// ReplicateFrom runs the replication agent (service replication-agent,
 	// issue 21) with one path from each source region to this one:
 	// "<region>=<brokers>" (Kafka, host:port,host:port) or
@@ -173,6 +180,9 @@ func DefaultConfig() Config {
 		ConnectMaxRestarts:     5,
 		Region:                 smp.DefaultRegion,
 		MasterRegion:           smp.DefaultRegion,
+		DisplayCurrency:        "VND",
+		TaxCountry:             "VN",
+		TaxCode:                "VAT",
 		InvitationTTL:          20 * time.Second,
 		RetryAfter:             10 * time.Second,
 		StuckAfter:             5 * time.Minute,
@@ -262,6 +272,8 @@ func (c *Config) Validate() error {
 		return invalid("--session-ttl must be at least 1m")
 	case c.ReconAt != "" && c.ReconAt != "off" && !validAt(c.ReconAt):
 		return invalid("--recon-at %q: HH:MM (UTC) or off", c.ReconAt)
+	case c.DisplayCurrency != "" && !isCurrencyCode(c.DisplayCurrency):
+		return invalid("--display-currency %q: an ISO 4217 code (VND, USD, CNY)", c.DisplayCurrency)
 	case smp.ValidRegion(c.Region) != nil:
 		return invalid("--region %q: lowercase letters and digits, starting with a letter, at most 16 (asia, china, us)", c.Region)
 	case smp.ValidRegion(c.MasterRegion) != nil:
@@ -403,6 +415,11 @@ func (c *Config) ReplicationSources() ([]ReplicationSource, error) {
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// isCurrencyCode reports whether s is three capital letters (ISO 4217).
+func isCurrencyCode(s string) bool {
+	return len(s) == 3 && strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
 }
 
 // validAt reports whether at is a time of day "HH:MM".

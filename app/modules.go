@@ -29,6 +29,7 @@ import (
 	"smp/orders"
 	"smp/outbox"
 	"smp/payments"
+	"smp/pricing"
 	"smp/recon"
 	"smp/redisstore"
 	"smp/retention"
@@ -527,6 +528,10 @@ func (a *App) initOps(ctx context.Context) (startstop.Service, error) {
 	if a.MasterData, err = masterdata.New(masterdata.Config{Region: a.Cfg.Region, Owner: a.Cfg.MasterRegion, Now: a.Cfg.Now}, a.Store); err != nil {
 		return nil, err
 	}
+	if a.Pricing, err = pricing.New(pricing.Config{Region: a.Cfg.Region, Owner: a.Cfg.MasterRegion, Currency: a.Cfg.DisplayCurrency,
+		TaxCountry: a.Cfg.TaxCountry, TaxCode: a.Cfg.TaxCode, Now: a.Cfg.Now}, a.Store); err != nil {
+		return nil, err
+	}
 	actCfg := ops.Config{MasterData: a.MasterData, Regions: a.Store, Store: a.Store, Groups: Subscriptions, Logger: a.Log, Flags: a.Flags, Payments: a.Payments, Wallets: a.Wallet, Recon: a.Recon, Status: a.Status, Dispatch: a.Engine,
 		Bus: a.Bus, BusAdmin: a.Bus.(smp.BusAdmin), Now: a.Cfg.Now, Sessions: a.sessions, Technicians: a.Engine,
 		LoggedOut: a.loggedOut}
@@ -564,7 +569,7 @@ func (a *App) initServer(ctx context.Context) (startstop.Service, error) {
 		httpapi.Deps{Store: a.Store, Fraud: a.Store, Orders: a.Orders, Cities: a.Orders.Cities, Engine: a.Engine, Flags: a.Flags, WS: a.Hub,
 			Checks: a.checks(a.services), PublicAPI: a.services[ServiceAPI], Payments: a.Payments, Integration: a.services[ServiceIntegration],
 			Integrations: integ, Ops: views, Actions: a.Actions, Status: a.Status, Heartbeat: a.Heartbeat, Wallets: a.Wallet, Recon: a.Recon, Catalog: a.Catalog,
-			MasterData: a.MasterData, ReadModel: a.ReadModel, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
+			MasterData: a.MasterData, Pricing: a.Pricing, ReadModel: a.ReadModel, Logins: a.Logins, Sessions: a.sessions, SMSOutbox: a.smsOutbox()})
 	return a.HTTP, err
 }
 

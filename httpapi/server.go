@@ -28,6 +28,7 @@ import (
 	"smp/masterdata"
 	"smp/ops"
 	"smp/payments"
+	"smp/pricing"
 	"smp/readmodel"
 	"smp/recon"
 	"smp/status"
@@ -135,6 +136,9 @@ type Deps struct {
 	Catalog *catalog.Service
 	// MasterData, when set, serves /admin/masterdata (issue 21).
 	MasterData *masterdata.Service
+	// Pricing, when set, serves the price screen (/v1/prices) and
+	// invoices (/v1/orders/{id}/invoice, /admin/orders/{id}/invoice).
+	Pricing *pricing.Service
 	// Fraud, when set, serves the fraud detector's alerts, decisions and
 	// evidence (/internal/fraud-alerts/recent, /admin/fraud/…).
 	Fraud FraudReader
@@ -502,6 +506,7 @@ func (s *Server) routes() {
 	s.masterDataRoutes()
 	s.fraudRoutes()
 	s.regionRoutes()
+	s.pricingRoutes()
 	s.catalogRoutes()
 	s.portalRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

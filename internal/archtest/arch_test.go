@@ -66,6 +66,7 @@ var layout = map[string]kind{
 	"smp/vnpay":        logic,
 	"smp/connect":      logic,
 	"smp/masterdata":   logic,
+	"smp/pricing":      logic,
 	"smp/replication":  logic,
 	"smp/cdc":          logic,
 	"smp/readmodel":    logic,
