@@ -31,6 +31,9 @@ import (
 func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 	plugins := map[string]connect.Plugin{}
 	var defaults map[string]string
+	// rows is the database side of the drift check and compare: the
+	// tables themselves, with the change table's or the binlog's position.
+	var rows readmodel.Rows
 	switch a.Store.Dialect() {
 	case "sqlite":
 		p, err := cdc.NewEmbedded(cdc.Config{Store: a.Store, Publisher: a.Bus, Wake: a.Store.CommitSignal(), Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
@@ -38,12 +41,14 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 			return nil, err
 		}
 		plugins[cdc.Class], defaults = p, cdc.DefaultConfig()
+		rows = a.Store
 	case "mysql":
 		p, err := cdc.NewBinlog(cdc.BinlogConfig{DSN: a.Cfg.MySQLDSN, Publisher: a.Bus, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
 		if err != nil {
 			return nil, err
 		}
 		plugins[cdc.Class], defaults = p, p.DefaultConfig()
+		rows = readmodel.BinlogRows(p)
 	}
 	// The sink fills the read model on every backend.
 	sink, err := readmodel.NewSink(readmodel.SinkConfig{Index: a.ReadIndex, Bus: a.Bus, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry})
@@ -89,10 +94,11 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 			return a.Store.InTx(ctx, func(tx smp.Tx) error { return tx.AddAudit(ctx, e) })
 		}})
 	// The read model's operations and its daily drift check (one process
-	// at a time: the lease), which needs the change table's snapshot (the
-	// embedded default).
+	// at a time: the lease), which reads the tables from the database:
+	// SQLite's snapshot with the change table's seq, MySQL's consistent
+	// read with its binlog position.
 	host, _ := os.Hostname()
-	rmCfg := readmodel.ServiceConfig{Index: a.ReadIndex, Connect: a.Connect, SourceConnector: cdc.ConnectorName, DeadLetters: a.Bus.(smp.BusAdmin),
+	rmCfg := readmodel.ServiceConfig{Index: a.ReadIndex, Rows: rows, Connect: a.Connect, SourceConnector: cdc.ConnectorName, DeadLetters: a.Bus.(smp.BusAdmin),
 		Sink: sink, Locker: a.Store, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Now: a.Cfg.Now, Logger: a.Log.With("job", readmodel.JobName), Registerer: a.Registry,
 		CustomerByPhone: func(ctx context.Context, phone string) (string, error) {
 			c, err := a.Store.FindCustomerByPhone(ctx, phone)
@@ -101,9 +107,6 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 			}
 			return c.ID, nil
 		}}
-	if a.Store.Dialect() == "sqlite" {
-		rmCfg.Rows = a.Store
-	}
 	if a.ReadModel, err = readmodel.NewService(rmCfg); err != nil {
 		return nil, err
 	}

@@ -507,18 +507,11 @@ func lagBytes(logs []binlogFile, p binlogPos) int64 {
 
 // --- the snapshot ---
 
-// snapshot reads every captured table in one consistent read (MariaDB:
-// START TRANSACTION WITH CONSISTENT SNAPSHOT gives the binlog position of
-// that view; MySQL: under a brief global read lock) and publishes each
-// row as an "r" read; the schema history gets each table's CREATE TABLE.
-// It returns the binlog position the snapshot covers.
-func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
-	t.log.Info("snapshot started")
-	conn, err := t.conn.Conn(ctx)
-	if err != nil {
-		return binlogPos{}, err
-	}
-	defer conn.Close()
+// beginSnapshot starts a consistent read on conn and returns the binlog
+// position of its view (MariaDB: START TRANSACTION WITH CONSISTENT
+// SNAPSHOT gives it; MySQL: under a brief global read lock). The caller
+// ends the transaction (ROLLBACK) when it is done reading.
+func (t *binlogTask) beginSnapshot(ctx context.Context, conn *sql.Conn) (binlogPos, error) {
 	for _, q := range []string{`SET SESSION time_zone = '+00:00'`, `SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ`} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return binlogPos{}, fmt.Errorf("cdc: snapshot: %w", err)
@@ -567,7 +560,27 @@ func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
 		}
 	}
 	if pos.File == "" {
+		conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
 		return binlogPos{}, errors.New("cdc: snapshot: the server gave no binlog position")
+	}
+	return pos, nil
+}
+
+// snapshot reads every captured table in one consistent read (MariaDB:
+// START TRANSACTION WITH CONSISTENT SNAPSHOT gives the binlog position of
+// that view; MySQL: under a brief global read lock) and publishes each
+// row as an "r" read; the schema history gets each table's CREATE TABLE.
+// It returns the binlog position the snapshot covers.
+func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
+	t.log.Info("snapshot started")
+	conn, err := t.conn.Conn(ctx)
+	if err != nil {
+		return binlogPos{}, err
+	}
+	defer conn.Close()
+	pos, err := t.beginSnapshot(ctx, conn)
+	if err != nil {
+		return binlogPos{}, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
 	now := t.b.cfg.Now().UnixMilli()
@@ -600,42 +613,12 @@ func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
 			return binlogPos{}, err
 		}
 		msgs = append(msgs, hist)
-		var names []string
-		for _, c := range s.cols {
-			names = append(names, quoteID(c.name))
-		}
-		order := ""
-		if len(s.pk) > 0 {
-			var ks []string
-			for _, i := range s.pk {
-				ks = append(ks, quoteID(s.cols[i].name))
-			}
-			order = " ORDER BY " + strings.Join(ks, ", ")
-		}
-		rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+quoteID(dt[0])+"."+quoteID(dt[1])+order)
-		if err != nil {
-			return binlogPos{}, fmt.Errorf("cdc: snapshot %s.%s: %w", dt[0], dt[1], err)
-		}
-		vals := make([]sql.RawBytes, len(s.cols))
-		ptrs := make([]any, len(s.cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return binlogPos{}, err
-			}
-			row := make([]any, len(vals))
-			for i, v := range vals {
-				row[i] = s.cols[i].fromText(v)
-			}
+		err = t.readTable(ctx, conn, s, func(row []any) error {
 			if pending != nil {
 				msgs = append(msgs, *pending)
 				if len(msgs) >= t.b.cfg.Batch {
 					if err := flush(); err != nil {
-						rows.Close()
-						return binlogPos{}, err
+						return err
 					}
 				}
 			}
@@ -644,16 +627,13 @@ func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
 			last = &env
 			v, err := json.Marshal(env)
 			if err != nil {
-				rows.Close()
-				return binlogPos{}, err
+				return err
 			}
 			pending = &smp.Message{Topic: Topic(t.prefix, dt[0], dt[1]), Key: key, Value: v}
 			t.b.changes.WithLabelValues(t.name, dt[1], "r").Inc()
-		}
-		if err := rows.Close(); err != nil {
-			return binlogPos{}, err
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return binlogPos{}, err
 		}
 	}
@@ -671,6 +651,97 @@ func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
 	}
 	t.log.Info("snapshot completed", "position", pos.String())
 	return pos, nil
+}
+
+// readTable reads every row of a table on conn (in its snapshot), in
+// primary-key order, each value as the binlog's reading of it.
+func (t *binlogTask) readTable(ctx context.Context, conn *sql.Conn, s *tableSchema, fn func(row []any) error) error {
+	var names []string
+	for _, c := range s.cols {
+		names = append(names, quoteID(c.name))
+	}
+	order := ""
+	if len(s.pk) > 0 {
+		var ks []string
+		for _, i := range s.pk {
+			ks = append(ks, quoteID(s.cols[i].name))
+		}
+		order = " ORDER BY " + strings.Join(ks, ", ")
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+quoteID(s.db)+"."+quoteID(s.table)+order)
+	if err != nil {
+		return fmt.Errorf("cdc: snapshot %s.%s: %w", s.db, s.table, err)
+	}
+	defer rows.Close()
+	vals := make([]sql.RawBytes, len(s.cols))
+	ptrs := make([]any, len(s.cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		row := make([]any, len(vals))
+		for i, v := range vals {
+			row[i] = s.cols[i].fromText(v)
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// ReadTables reads tables of the DSN's database (the connector's default
+// database) in one consistent read, as the snapshot does, calling fn with
+// each table, row key and row: the JSON a change event of the same data
+// carries (its key, its "after"). It returns the binlog position of that
+// view (File and Pos of a Source), so that a caller comparing the rows
+// with what the changes before it made (the read model's drift check)
+// knows which changes the read holds. The server's user needs what the
+// connector needs (RELOAD too on MySQL, for the read lock).
+func (b *Binlog) ReadTables(ctx context.Context, tables []string, fn func(table string, key, row []byte) error) (Source, error) {
+	dsn := b.dsn.Clone()
+	dsn.DBName = ""
+	dsn.Loc = time.UTC
+	db, err := sql.Open("mysql", dsn.FormatDSN())
+	if err != nil {
+		return Source{}, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(2)
+	t := &binlogTask{b: b, conn: db, log: b.cfg.Logger}
+	var version string
+	if err := db.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&version); err != nil {
+		return Source{}, fmt.Errorf("cdc: read tables: %w", err)
+	}
+	t.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return Source{}, err
+	}
+	defer conn.Close()
+	pos, err := t.beginSnapshot(ctx, conn)
+	if err != nil {
+		return Source{}, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+	for _, table := range tables {
+		s, err := t.loadSchema(ctx, b.Database(), table)
+		if err != nil {
+			return Source{}, err
+		}
+		if err := t.readTable(ctx, conn, s, func(row []any) error {
+			return fn(table, []byte(s.key(row)), s.object(s.names(), row))
+		}); err != nil {
+			return Source{}, err
+		}
+	}
+	return Source{Connector: "mysql", DB: b.Database(), File: pos.File, Pos: int64(pos.Pos)}, nil
 }
 
 // capturedTables lists the captured tables that exist, as [db, table].

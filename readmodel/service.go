@@ -16,16 +16,41 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smp"
+	"smp/cdc"
 	"smp/connect"
 )
 
 // Rows is the database side of the read model: every row of the captured
-// tables as of one instant and the source position of that instant
-// (smp.ChangeLogStore's SnapshotTables on the embedded default). A
+// tables, read from the tables themselves as of one instant, and the
+// source position of that instant (smp.ChangeLogStore's SnapshotTables on
+// the embedded default, BinlogRows on MySQL). A
 // document repaired from it is written at that position, so a change
 // after it still wins.
 type Rows interface {
 	SnapshotTables(ctx context.Context, fn func(table string, key, row []byte) error) (last int64, err error)
+}
+
+// TableReader reads tables in one consistent view and gives that view's
+// binlog position (cdc.Binlog's ReadTables on MySQL).
+type TableReader interface {
+	ReadTables(ctx context.Context, tables []string, fn func(table string, key, row []byte) error) (cdc.Source, error)
+}
+
+// BinlogRows is Rows on MySQL: the captured tables read from the database
+// in one consistent view, whose binlog position, as a document version
+// (Version), is the snapshot's: a document whose change came after the
+// view has a higher version and is left alone, and a repair written at it
+// never overwrites a newer change.
+func BinlogRows(r TableReader) Rows { return binlogRows{r} }
+
+type binlogRows struct{ r TableReader }
+
+func (b binlogRows) SnapshotTables(ctx context.Context, fn func(table string, key, row []byte) error) (int64, error) {
+	src, err := b.r.ReadTables(ctx, Tables, fn)
+	if err != nil {
+		return 0, err
+	}
+	return Version(src), nil
 }
 
 // Connectors is what the service needs of the Connect worker: the sink's
@@ -47,8 +72,9 @@ type DeadLetters interface {
 // ServiceConfig configures the read model's operations.
 type ServiceConfig struct {
 	Index smp.SearchIndex
-	// Rows is nil where the database cannot give a snapshot (MySQL for
-	// now): the drift check and compare answer EUNAVAILABLE there.
+	// Rows is nil where the database cannot give a snapshot (a process
+	// without the database's rows): the drift check and compare answer
+	// EUNAVAILABLE there.
 	Rows Rows
 	// Connect is nil in a process without the Connect worker: reindex and
 	// re-sync answer EUNAVAILABLE there.

@@ -56,7 +56,7 @@ func (c *cli) ctlCmd() *cobra.Command {
 	g := &ctlFlags{}
 	ctl := group(&cobra.Command{Use: "ctl", Short: "operate a running platform (smp ctl stats, smp ctl bus lag, ...)", Long: ctlUsage},
 		c.ctlAPICmds(g)...)
-	ctl.AddCommand(c.ctlEventsCmd(g), c.ctlBusCmd(g), c.ctlRedisCmd(g), c.ctlWalletsCmd(g), c.ctlSessionsCmd(g), c.ctlConnectCmd(g), c.ctlFraudCmd(g), c.ctlRegionsCmd(g))
+	ctl.AddCommand(c.ctlEventsCmd(g), c.ctlBusCmd(g), c.ctlRedisCmd(g), c.ctlWalletsCmd(g), c.ctlSessionsCmd(g), c.ctlConnectCmd(g), c.ctlReadModelCmd(g), c.ctlFraudCmd(g), c.ctlRegionsCmd(g))
 	ctl.AddCommand(c.ctlCatalogCmds(g)...)
 	ctl.PersistentFlags().StringVar(&g.server, "server", "", "a running platform's URL (SMP_SERVER): the admin-API commands' target (default http://127.0.0.1:8080); "+
 		"with it, events list, bus and redis flush-cache go through the admin API (audited) instead of the backends")

@@ -42,6 +42,12 @@ server from --server or SMP_SERVER, default http://127.0.0.1:8080;
   smp ctl regions status                            replication paths into this region: state, lag (INC-012)
   smp ctl regions pause|resume --path asia-to-china --reason "..."
   smp ctl regions verify --sample 10 --peers china=URL,us=URL   spot check by hash (exit 1 if one differs)
+  smp ctl readmodel health|indices|allocation|lag  the search read model: _cluster/health, _cat/indices, _cat/allocation, es_sink_lag_seconds (INC-009)
+  smp ctl readmodel compare --order ID              the order in the database and in the read model, field by field (exit 1 unless they match)
+  smp ctl readmodel check [--repair --reason "..."] the drift check readmodel-reconciliation now (exit 1 when drift is left)
+  smp ctl readmodel reindex --mapping orders-v2.json --reason "..."   new index version, filled, alias swapped, old dropped
+  smp ctl readmodel resync --reason "..." [--wait 10m]                pause the sink, drop the indices, re-snapshot, resume
+  smp ctl readmodel restart [--connect-server URL]  restart elasticsearch-sink and its tasks through the Connect API
   smp ctl bus ... --server URL                      consumer lag, DLQ list/replay, offset reset through the API (audited)
 `
 
