@@ -9,6 +9,7 @@ const POLL_MS = 2000;
 
 let me = null; // {name, role, can}
 let pollTimer = null;
+let lagTimer = null; // the read-model pages' lag check
 let cities = [];
 
 // ---------- API ----------
@@ -96,11 +97,14 @@ function applyPermissions(root) {
 }
 
 // confirmAction opens the confirmation dialog; it resolves with the
-// reason typed, or null when cancelled.
-function confirmAction(title, text, needReason) {
+// reason typed, or null when cancelled. label names the text asked for
+// ("Reason" unless given, e.g. "Note").
+function confirmAction(title, text, needReason, label) {
   const dlg = $("#confirm");
+  const what = label || "Reason";
   $("#confirm-title").textContent = title;
   $("#confirm-text").textContent = text;
+  $("#confirm-label").textContent = what;
   $("#confirm-error").textContent = "";
   const reason = $("#confirm-reason");
   reason.value = "";
@@ -116,7 +120,7 @@ function confirmAction(title, text, needReason) {
       ev.preventDefault();
       const r = reason.value.trim();
       if (reason.required && r.length < 3) {
-        $("#confirm-error").textContent = "A reason (at least 3 characters) is required.";
+        $("#confirm-error").textContent = "A " + what.toLowerCase() + " (at least 3 characters) is required.";
         reason.focus();
         return;
       }
@@ -162,13 +166,14 @@ function logout(msg) {
 const views = {
   dashboard: { load: loadDashboard, poll: true },
   dispatch: { load: loadStuck },
-  orders: { load: loadOrders },
+  orders: { load: loadOrders, lag: true },
   events: { load: () => Promise.all([loadEvents(), loadBusDLQ()]) },
   integrations: { load: loadIntegrations },
   flags: { load: loadFlags },
   status: { load: loadStatus },
   onboarding: { load: () => loadOnboarding(false) },
   finance: { load: loadFinance },
+  security: { load: loadSecurity },
   audit: { load: loadAudit },
 };
 
@@ -182,9 +187,11 @@ function route() {
     else a.removeAttribute("aria-current");
   }
   clearInterval(pollTimer);
+  clearInterval(lagTimer);
   const run = () => views[v].load().catch((e) => toast(e.message, true));
   run();
   if (views[v].poll) pollTimer = setInterval(run, POLL_MS);
+  if (views[v].lag) lagTimer = setInterval(checkLag, POLL_MS);
 }
 
 // ---------- dashboard ----------
@@ -359,32 +366,96 @@ async function assign(ev) {
   } catch (e) { toast(e.message, true); }
 }
 
-// ---------- orders ----------
+// ---------- orders (the list from the read model: INC-009) ----------
+const LAG_BANNER_S = 60; // the banner shows while es_sink_lag_seconds is above this
+
+// readModelDate turns a document's time (microseconds since 1970, as the
+// orders table keeps it) into a readable local time.
+function readModelDate(v) {
+  if (v === undefined || v === null || v === "") return "";
+  if (typeof v === "string") return fmtTime(v);
+  const msec = v > 1e14 ? v / 1000 : (v > 1e11 ? v : v * 1000);
+  return new Date(msec).toLocaleString();
+}
+
+// showLag shows or hides the read-model banner: behind by more than
+// LAG_BANNER_S, or unavailable (err).
+function showLag(lag, err) {
+  const b = $("#rm-banner");
+  if (err) {
+    b.hidden = false;
+    b.className = "banner banner-critical";
+    b.textContent = "The read model is unavailable: " + err.message + ". Search and lists cannot be served; open an order by its id below (its detail reads the database).";
+    return;
+  }
+  if (lag !== undefined && lag !== null && lag > LAG_BANNER_S) {
+    b.hidden = false;
+    b.className = "banner";
+    b.dataset.lag = String(Math.round(lag));
+    b.textContent = "Search results may be " + Math.round(lag) + " s behind (es_sink_lag_seconds): recent orders and changes may be missing; an order's detail reads the database.";
+  } else {
+    b.hidden = true;
+    b.textContent = "";
+    delete b.dataset.lag;
+  }
+}
+
+async function checkLag() {
+  const current = latest("lag");
+  try {
+    const d = await api("GET", "/admin/readmodel/lag");
+    if (current()) showLag(d.es_sink_lag_seconds);
+  } catch (e) {
+    if (current()) showLag(null, e);
+  }
+}
+
 async function loadOrders() {
   await ensureCities();
   fillCitySelect($("#orders-city"));
-  const id = $("#orders-id").value.trim();
-  if (id) {
-    const o = await showOrder(id);
-    fill($("#orders-table tbody"), [orderRow(o)]);
-    return;
-  }
+  $("#orders-error").textContent = "";
   const q = new URLSearchParams({ limit: "100" });
-  for (const [k, sel] of [["stage", "#orders-stage"], ["city", "#orders-city"], ["customer_id", "#orders-customer"], ["technician_id", "#orders-technician"]]) {
+  const text = [$("#orders-q").value.trim(), $("#orders-address").value.trim()].filter(Boolean).join(" ");
+  if (text) q.set("q", text);
+  for (const [k, sel] of [["phone", "#orders-phone"], ["technician_id", "#orders-technician"], ["stage", "#orders-stage"], ["city", "#orders-city"], ["from", "#orders-from"], ["to", "#orders-to"]]) {
     const v = $(sel).value.trim();
     if (v) q.set(k, v);
   }
   const current = latest("orders");
-  const d = await api("GET", "/admin/orders?" + q);
+  let d;
+  try {
+    d = await api("GET", "/admin/orders/search?" + q);
+  } catch (e) {
+    if (!current()) return;
+    fill($("#orders-table tbody"), []);
+    $("#orders-summary").textContent = "";
+    if (e.status === 503) showLag(null, e);
+    else $("#orders-error").textContent = "Search refused: " + e.message;
+    return;
+  }
   if (!current()) return;
+  $("#orders-table").dataset.searches = String(Number($("#orders-table").dataset.searches || 0) + 1); // answered searches
+  showLag(d.lag_seconds);
+  $("#orders-summary").textContent = d.total + " order(s) in the read model" + (d.total > d.orders.length ? ", the newest " + d.orders.length + " shown" : "");
   fill($("#orders-table tbody"), d.orders.map(orderRow));
 }
 
+async function openOrder() {
+  const id = $("#orders-id").value.trim();
+  if (!id) { $("#orders-id").focus(); return; }
+  $("#orders-error").textContent = "";
+  try {
+    await showOrder(id);
+  } catch (e) {
+    $("#orders-error").textContent = "Order " + id + ": " + e.message;
+  }
+}
+
 function orderRow(o) {
-  return el("tr", {},
+  return el("tr", { "data-order": o.id },
     el("td", {}, el("button", { type: "button", class: "small secondary", text: o.id, "aria-label": "Show order " + o.id,
-      onclick: () => showOrder(o.id).catch((e) => toast(e.message, true)) })),
-    td(o.city), td(o.service), td(o.stage), td(o.payment_status), td(o.technician_id), td(fmtTime(o.created_at)));
+      onclick: () => showOrder(o.id).catch((e) => { $("#orders-error").textContent = "Order " + o.id + ": " + e.message; }) })),
+    td(o.city), td(o.service), td(o.stage), td(o.payment_status), td(o.technician_id), td(o.address, "wrap"), td(readModelDate(o.created_at)));
 }
 
 async function showOrder(id) {
@@ -681,6 +752,167 @@ async function runRecon(ev) {
   await loadFinance();
 }
 
+// ---------- security (fraud alerts, decisions, wallet controls: INC-011) ----------
+const list = (xs) => (xs || []).join(", ");
+
+// secSection runs one part's load and shows its error in the part, not in
+// a toast that fades: a 403 says which role the API wants.
+async function secSection(errSel, fn) {
+  $(errSel).textContent = "";
+  try {
+    await fn();
+    return null;
+  } catch (e) {
+    $(errSel).textContent = (e.status === 403 ? "Refused (403): " : "") + e.message;
+    return e;
+  }
+}
+
+async function loadSecurity() {
+  const refused = $("#sec-refused");
+  const errs = await Promise.all([
+    secSection("#sec-alerts-error", loadFraudAlerts),
+    secSection("#sec-dec-error", loadDecisions),
+    secSection("#sec-wallet-error", loadControls),
+    secSection("#sec-reports-error", loadComplianceReports),
+  ]);
+  const denied = errs.find((e) => e && e.status === 403);
+  refused.hidden = !denied;
+  refused.textContent = denied ? "The Security tab is for the security role (your role: " + me.role + "). The API refused: " + denied.message : "";
+  applyPermissions($("#view-security"));
+}
+
+async function loadFraudAlerts() {
+  const current = latest("fraud-alerts");
+  const d = await api("GET", "/internal/fraud-alerts/recent?hours=" + encodeURIComponent($("#sec-hours").value));
+  if (!current()) return;
+  const rows = (d.alerts || []).map((a) => el("tr", { "data-partner": a.partner_id }, el("th", { scope: "row", text: a.partner_id }), td(fmtTime(a.last_at)),
+    td(a.severity, a.severity === "high" ? "bad" : ""), td(a.outcome, a.outcome === "freeze" || a.outcome === "soft_block" ? "bad" : ""), td(a.score),
+    td(list(a.signals), "wrap"), td(list(a.txn_ids), "wrap"),
+    el("td", {}, el("button", { type: "button", class: "small secondary", text: "Decisions", "aria-label": "Show the decisions of " + a.partner_id,
+      onclick: () => { $("#sec-dec-partner").value = a.partner_id; secSection("#sec-dec-error", loadDecisions); } }))));
+  fill($("#sec-alerts tbody"), rows.length ? rows : [el("tr", {}, el("td", { colspan: 8, class: "muted", text: "No partner flagged in the last " + d.hours + " hour(s)." }))]);
+}
+
+async function loadDecisions() {
+  const current = latest("fraud-decisions");
+  const q = new URLSearchParams({ limit: "100" });
+  if ($("#sec-dec-partner").value.trim()) q.set("partner", $("#sec-dec-partner").value.trim());
+  if ($("#sec-dec-flagged").checked) q.set("flagged", "true");
+  const d = await api("GET", "/admin/fraud/decisions?" + q);
+  if (!current()) return;
+  const rows = [];
+  for (const x of d.decisions || []) {
+    const treeID = "tree-" + x.decision_id;
+    const tree = el("tr", { id: treeID, class: "rule-tree", hidden: true }, el("td", { colspan: 10 }, ruleTree(x)));
+    const toggle = el("button", { type: "button", class: "small secondary", text: "Rule tree", "aria-expanded": "false", "aria-controls": treeID,
+      "aria-label": "Rule tree of " + x.decision_id });
+    toggle.addEventListener("click", () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      tree.hidden = !open;
+    });
+    rows.push(el("tr", { "data-decision": x.decision_id }, el("th", { scope: "row", text: x.decision_id, class: "wrap" }), td(fmtTime(x.created_at)), td(x.partner_id),
+      td(x.txn_id), td(vnd(x.amount_vnd), "num"), td(x.score), td(x.outcome, x.outcome === "freeze" || x.outcome === "soft_block" ? "bad" : ""),
+      td(x.severity || "none"), td(list(x.signals) || "none", "wrap"), el("td", {}, toggle)), tree);
+  }
+  fill($("#sec-decisions tbody"), rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "muted", text: "No decisions match." }))]);
+}
+
+// ruleTree is one decision's evaluation: every rule with its verdict, the
+// values it saw, and the evidence.
+function ruleTree(x) {
+  const values = (v) => Object.entries(v || {}).sort().map(([k, val]) => k + " = " + (typeof val === "object" ? JSON.stringify(val) : String(val))).join("; ");
+  const rules = el("table", { class: "rules" }, el("caption", { text: "Rules of " + x.decision_id + " (score " + x.score + ", outcome " + x.outcome + ", rules version " + (x.rules_version || "?") + ")" }),
+    el("thead", {}, el("tr", {}, ...["Rule", "Result", "Severity", "Outcome", "Score", "Expression", "Values it saw", "Why"].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...(x.rules || []).map((r) => el("tr", { "data-rule": r.rule, "data-result": r.result },
+      el("th", { scope: "row", text: r.rule }), td(r.result, r.result === "hit" ? "bad" : ""), td(r.severity), td(r.outcome), td(r.score),
+      el("td", { class: "wrap" }, el("code", { text: r.when || "" })), td(values(r.values), "wrap"), td(r.reason, "wrap")))));
+  const ev = x.evidence || {};
+  const f = [["Transactions", list(ev.txn_ids)], ["IP addresses", list(ev.ips)], ["IP country", ev.ip_country], ["User agent", ev.user_agent],
+    ["Device id", ev.device_id], ["Event", x.event_type + " " + x.event_id], ["Occurred", fmtTime(x.occurred_at)]];
+  const evidence = el("dl", { class: "fields evidence" }, ...f.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v || "—", "data-field": k.toLowerCase() })]));
+  return el("div", { class: "tree" }, el("div", { class: "table-wrap" }, rules), el("h4", { text: "Evidence" }), evidence);
+}
+
+async function loadControls() {
+  const current = latest("controls");
+  const [p, c] = await Promise.all([api("GET", "/admin/partners?limit=1000"), api("GET", "/admin/wallets/controls")]);
+  if (!current()) return;
+  const by = {};
+  for (const x of c.controls || []) by[x.partner_id] = x;
+  const partners = (p.partners || []).map((x) => ({ id: x.id, name: x.name }));
+  for (const id of Object.keys(by)) if (!partners.some((x) => x.id === id)) partners.push({ id, name: "" });
+  fill($("#sec-wallets tbody"), partners.map((x) => {
+    const v = by[x.id] || { state: "open" };
+    const ctl = v.control || {};
+    const act = (label, perm, fn) => el("button", { type: "button", class: "small" + (label.startsWith("Lift") || label === "Unfreeze" ? " secondary" : ""),
+      "data-perm": perm, "data-action": label.toLowerCase().replace(/ /g, "-"), "aria-label": label + " the wallet of " + x.id, text: label, onclick: () => fn(x.id) });
+    return el("tr", { "data-partner": x.id }, el("th", { scope: "row", text: x.id }), td(x.name), td(v.state, v.state === "open" ? "" : "bad"),
+      td(ctl.reason, "wrap"), td(ctl.actor), td(fmtTime(ctl.since)), td(fmtTime(ctl.until)),
+      el("td", { class: "actions-cell" },
+        v.state === "frozen" ? act("Unfreeze", "wallets.freeze", unfreezeWallet) : act("Freeze", "wallets.freeze", freezeWallet),
+        v.state === "soft_blocked" ? act("Lift soft-block", "wallets.soft_block", liftSoftBlock)
+          : (v.state === "frozen" ? null : act("Soft-block", "wallets.soft_block", softBlockWallet)),
+        el("button", { type: "button", class: "small secondary", text: "Details", "aria-label": "Details of the wallet of " + x.id,
+          onclick: () => secSection("#sec-wallet-error", () => showControl(x.id)) })));
+  }));
+  applyPermissions($("#sec-wallets"));
+}
+
+async function showControl(id) {
+  const v = await api("GET", "/admin/partners/" + encodeURIComponent(id) + "/wallet/control");
+  const ctl = v.control || {};
+  $("#sec-control").hidden = false;
+  $("#sec-control").dataset.partner = id;
+  $("#sec-control-title").textContent = "Wallet of " + id + ": " + v.state;
+  const f = [["State", v.state], ["Reason", ctl.reason], ["By", ctl.actor], ["Since", fmtTime(ctl.since)], ["Until", fmtTime(ctl.until)]];
+  $("#sec-control-fields").replaceChildren(...f.flatMap(([k, val]) => [el("dt", { text: k }), el("dd", { text: val || "—", "data-field": k.toLowerCase() })]));
+  const held = v.held_topups || [];
+  fill($("#sec-held tbody"), held.length ? held.map((t) => el("tr", {}, td(t.txn_ref), td(vnd(t.amount_vnd), "num"), td(fmtTime(t.created_at))))
+    : [el("tr", {}, el("td", { colspan: 3, class: "muted", text: "none" }))]);
+  const notes = v.admin_users || [];
+  fill($("#sec-notes tbody"), notes.length ? notes.map((u) => el("tr", {}, td(u.user_id + (u.name ? " (" + u.name + ")" : "")), td(u.notes, "wrap"), td(fmtTime(u.updated_at))))
+    : [el("tr", {}, el("td", { colspan: 3, class: "muted", text: "none" }))]);
+}
+
+// control runs one wallet action after its confirmation, then shows the
+// wallet again; the API's refusal stays on screen.
+async function control(id, path, title, text, label) {
+  const reason = await confirmAction(title, text, true, label);
+  if (reason === null) return;
+  const body = label === "Note" ? { note: reason } : { reason };
+  $("#sec-wallet-error").textContent = "";
+  try {
+    const r = await api("POST", "/admin/partners/" + encodeURIComponent(id) + "/wallet/" + path, body);
+    const state = r.control ? r.control.state : "";
+    toast("Wallet of " + id + ": " + (r.changed ? r.previous + " → " + state : "already " + state) +
+      (r.released && r.released.length ? "; released " + r.released.join(", ") : ""));
+  } catch (e) {
+    $("#sec-wallet-error").textContent = id + ": " + (e.status === 403 ? "Refused (403): " : "") + e.message;
+  }
+  await secSection("#sec-wallet-error", loadControls);
+  await secSection("#sec-wallet-error", () => showControl(id));
+}
+
+const freezeWallet = (id) => control(id, "freeze", "Freeze the wallet of " + id + "?",
+  "Top-ups are refused (one already paid is held) and so is every debit but SMP's commissions, until unfrozen.");
+const unfreezeWallet = (id) => control(id, "unfreeze", "Unfreeze the wallet of " + id + "?",
+  "Held top-ups are credited. The note is kept in the partner's admin users' notes.", "Note");
+const softBlockWallet = (id) => control(id, "soft-block", "Soft-block the wallet of " + id + "?",
+  "Operations are capped at 1,000,000 VND per rolling 24 hours for 48 hours, or until lifted.");
+const liftSoftBlock = (id) => control(id, "lift-soft-block", "Lift the soft block of " + id + "?", "The wallet's operations are no longer capped.");
+
+async function loadComplianceReports() {
+  const current = latest("reports");
+  const d = await api("GET", "/admin/compliance/reports?limit=200");
+  if (!current()) return;
+  const rs = d.reports || [];
+  fill($("#sec-reports tbody"), rs.length ? rs.map((r) => el("tr", { "data-report": r.id }, td(r.id, "wrap"), td(r.partner_id), td(r.posting_id, "wrap"),
+    td(vnd(r.amount_vnd), "num"), td(vnd(r.threshold_vnd), "num"), td(r.status), td(fmtTime(r.created_at))))
+    : [el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No large-value reports (threshold " + vnd(d.threshold_vnd) + " VND)." }))]);
+}
+
 // ---------- audit ----------
 async function loadAudit() {
   const q = new URLSearchParams({ limit: "200" });
@@ -713,6 +945,7 @@ document.addEventListener("DOMContentLoaded", () => {
   onSubmit("#stuck-form", loadStuck);
   $("#assign-form").addEventListener("submit", assign);
   onSubmit("#orders-form", loadOrders);
+  onSubmit("#order-open-form", openOrder);
   $("#mark-paid").addEventListener("click", markPaid);
   onSubmit("#events-form", loadEvents);
   $("#events-all").addEventListener("change", (ev) => { for (const c of document.querySelectorAll(".event-pick")) c.checked = ev.target.checked; });
@@ -723,6 +956,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#status-form").addEventListener("submit", setStatus);
   onSubmit("#audit-form", loadAudit);
   onSubmit("#fin-run-form", runRecon);
+  onSubmit("#sec-alerts-form", () => secSection("#sec-alerts-error", loadFraudAlerts));
+  onSubmit("#sec-dec-form", () => secSection("#sec-dec-error", loadDecisions));
   onSubmit("#onb-form", () => loadOnboarding(false));
   onSubmit("#onb-create", createRecord);
   $("#onb-kind").addEventListener("change", () => { renderOnbForm(); loadOnboarding(false).catch((e) => toast(e.message, true)); });
