@@ -35,42 +35,45 @@ type tableClass struct{ pii, notPII string }
 // table). A migration that adds a column adds it here in the same commit.
 var columnLists = map[string]tableClass{
 	// sqlstore
-	"alerts":                      {notPII: "annotations ends_at fingerprint labels name severity starts_at status updated_at"},
-	"audit_log":                   {pii: "actor after_state before_state reason target", notPII: "action at id role"},
-	"cdc_changes":                 {pii: "after_json before_json", notPII: "at op row_key seq tbl"}, // SQLite only: change data capture's change table (rows of orders, order_transitions)
-	"cities":                      {notPII: "code dispatch_config lat lng max_lat max_lng min_lat min_lng name status"},
-	"connect_configs":             {notPII: "config_json connector target_state updated_at"},  // connector configurations (no credentials on the embedded default)
-	"connect_offsets":             {notPII: "connector offset_json partition_key updated_at"}, // source positions (binlog file and position)
-	"customers":                   {pii: "id name phone", notPII: "status"},
-	"dispatch_offers":             {pii: "technician_id", notPII: "delivered_at distance_m expires_at invitation_id offer_rank order_id rank_reason responded_at round sent_at state wave"},
-	"dispatch_waves":              {pii: "candidates note", notPII: "order_id radius_m round started_at wave"},
-	"event_log":                   {pii: "body last_error", notPII: "amount_vnd attempts body_sha256 event_id event_type next_attempt_at occurred_at order_id processed_at provider received_at status"},
-	"feature_flags":               {pii: "updated_by", notPII: "name updated_at value"},
-	"id_counters":                 {notPII: "name value"},
-	"idempotency_keys":            {pii: "customer_id response", notPII: "created_at idem_key order_id request_hash"},
-	"leases":                      {notPII: "expires_at name owner"},
-	"order_transitions":           {pii: "actor reason", notPII: "at from_stage id order_id to_stage"},
-	"orders":                      {pii: "address customer_id lat lng technician_id", notPII: "city created_at dispatch_not_before id payment_status price_vnd service stage stage_changed_at"},
-	"outbox":                      {pii: "aggregate_id payload", notPII: "created_at event_id event_type id published_at"},
-	"partner_wallet_transactions": {pii: "actor reason", notPII: "amount_vnd balance_after_vnd body_sha256 created_at credit_account debit_account expected_diff_vnd gateway gateway_ref hash id order_id partner_id prev_hash reverses seq type"},
-	"partners":                    {pii: "contact", notPII: "country id name status"},
-	"process_heartbeats":          {notPII: "beat_at engine_up expires_at id services ws_connections"},
-	"processed_events":            {notPII: "at consumer event_id"},
-	"replication_checkpoints":     {notPII: "next_offset part path topic updated_at"}, // issue 21: how far a path carried each source partition
-	"replication_heartbeat":       {notPII: "id ts"},                                  // MySQL only: the replica's lag
-	"replication_paths":           {pii: "reason updated_by", notPII: "heartbeat_at path paused schema_needed source_region target_region updated_at"},
-	"schema_migrations":           {notPII: "applied_at version"},
-	"services":                    {notPII: "code commission_bp name price_vnd skill status"},
-	"sessions":                    {pii: "id ip owner_id secret_hash", notPII: "created_at expires_at owner_kind"},
-	"status_components":           {pii: "updated_by", notPII: "component message state updated_at"},
-	"technician_settings":         {pii: "days_off technician_id updated_by weekly_days_off work_end work_start", notPII: "max_radius_km updated_at"},
-	"technicians":                 {pii: "id lat lng name phone", notPII: "active_order_id city partner_id skills status"},
-	"tokens":                      {pii: "owner_id token_hash", notPII: "kind role"},
-	"wallet_accounts":             {notPII: "balance_vnd floor_vnd id last_seq partner_id updated_at"},
-	"wallet_chain":                {notPII: "hash id seq"},
-	"wallet_recon_runs":           {pii: "actor reason", notPII: "auto_corrected day error_text finished_at id inconclusive max_diff_pct max_diff_vnd mismatches partners started_at status trigger_kind verdict"}, // reconciliation runs (INC-010)
-	"wallet_recon_rows":           {pii: "detail_json", notPII: "diff_pct diff_vnd expected_diff_vnd gateway_balance_vnd last_txn_id note partner_id run_id smp_balance_vnd verdict"},                              // their rows (the detail carries adjustments' reasons and actors)
-	"wallet_topups":               {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway hold_reason id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
+	"alerts":                        {notPII: "annotations ends_at fingerprint labels name severity starts_at status updated_at"},
+	"audit_log":                     {pii: "actor after_state before_state reason target", notPII: "action at id role"},
+	"cdc_changes":                   {pii: "after_json before_json", notPII: "at op row_key seq tbl"}, // SQLite only: change data capture's change table (rows of orders, order_transitions)
+	"cities":                        {notPII: "code dispatch_config lat lng max_lat max_lng min_lat min_lng name status"},
+	"connect_configs":               {notPII: "config_json connector target_state updated_at"},  // connector configurations (no credentials on the embedded default)
+	"connect_offsets":               {notPII: "connector offset_json partition_key updated_at"}, // source positions (binlog file and position)
+	"customers":                     {pii: "id name phone", notPII: "status"},
+	"dispatch_offers":               {pii: "technician_id", notPII: "delivered_at distance_m expires_at invitation_id offer_rank order_id rank_reason responded_at round sent_at state wave"},
+	"dispatch_waves":                {pii: "candidates note", notPII: "order_id radius_m round started_at wave"},
+	"event_log":                     {pii: "body last_error", notPII: "amount_vnd attempts body_sha256 event_id event_type next_attempt_at occurred_at order_id processed_at provider received_at status"},
+	"feature_flags":                 {pii: "updated_by", notPII: "name updated_at value"},
+	"id_counters":                   {notPII: "name value"},
+	"idempotency_keys":              {pii: "customer_id response", notPII: "created_at idem_key order_id request_hash"},
+	"leases":                        {notPII: "expires_at name owner"},
+	"order_transitions":             {pii: "actor reason", notPII: "at from_stage id order_id to_stage"},
+	"orders":                        {pii: "address customer_id lat lng technician_id", notPII: "city created_at dispatch_not_before id payment_status price_vnd service stage stage_changed_at"},
+	"outbox":                        {pii: "aggregate_id payload", notPII: "created_at event_id event_type id published_at"},
+	"partner_wallet_transactions":   {pii: "actor reason", notPII: "amount_vnd balance_after_vnd body_sha256 created_at credit_account debit_account expected_diff_vnd gateway gateway_ref hash id order_id partner_id prev_hash reverses seq type"},
+	"partners":                      {pii: "contact", notPII: "country id name status"},
+	"process_heartbeats":            {notPII: "beat_at engine_up expires_at id services ws_connections"},
+	"processed_events":              {notPII: "at consumer event_id"},
+	"replication_checkpoints":       {notPII: "next_offset part path topic updated_at"},                                                                       // issue 21: how far a path carried each source partition
+	"replication_group_checkpoints": {notPII: "consumer_group downstream_offset downstream_part downstream_topic part path topic updated_at upstream_offset"}, // issue 21: MirrorMaker 2's checkpoints
+	"replication_heartbeat":         {notPII: "id ts"},                                                                                                        // MySQL only: the replica's lag
+	"replication_hops":              {notPII: "heartbeat_at path source_region target_region updated_at via"},                                                 // issue 21: heartbeats mirrored onward
+	"replication_offset_syncs":      {notPII: "downstream_offset downstream_part part path topic upstream_offset"},                                            // issue 21: where mirrored records landed
+	"replication_paths":             {pii: "reason updated_by", notPII: "heartbeat_at path paused schema_needed source_region target_region updated_at"},
+	"schema_migrations":             {notPII: "applied_at version"},
+	"services":                      {notPII: "code commission_bp name price_vnd skill status"},
+	"sessions":                      {pii: "id ip owner_id secret_hash", notPII: "created_at expires_at owner_kind"},
+	"status_components":             {pii: "updated_by", notPII: "component message state updated_at"},
+	"technician_settings":           {pii: "days_off technician_id updated_by weekly_days_off work_end work_start", notPII: "max_radius_km updated_at"},
+	"technicians":                   {pii: "id lat lng name phone", notPII: "active_order_id city partner_id skills status"},
+	"tokens":                        {pii: "owner_id token_hash", notPII: "kind role"},
+	"wallet_accounts":               {notPII: "balance_vnd floor_vnd id last_seq partner_id updated_at"},
+	"wallet_chain":                  {notPII: "hash id seq"},
+	"wallet_recon_runs":             {pii: "actor reason", notPII: "auto_corrected day error_text finished_at id inconclusive max_diff_pct max_diff_vnd mismatches partners started_at status trigger_kind verdict"}, // reconciliation runs (INC-010)
+	"wallet_recon_rows":             {pii: "detail_json", notPII: "diff_pct diff_vnd expected_diff_vnd gateway_balance_vnd last_txn_id note partner_id run_id smp_balance_vnd verdict"},                              // their rows (the detail carries adjustments' reasons and actors)
+	"wallet_topups":                 {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway hold_reason id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
 
 	// Fraud decisions (fraud.go): the evidence holds IPs, user agents and
 	// device ids; the rules' values hold the IPs they saw.

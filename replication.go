@@ -68,6 +68,78 @@ type ReplicationStore interface {
 	// (never lowers it: agents that overlap for a moment cannot move it
 	// back). EINVALID for a negative offset or an empty topic.
 	SaveReplicationCheckpoint(ctx context.Context, c ReplicationCheckpoint) error
+	// BeatReplicationHop raises the heartbeat of a pair of regions joined
+	// through others (h.Path, h.Via) to h.HeartbeatAt, creating it; never
+	// lowers it. EINVALID for bad region names or an empty Via.
+	BeatReplicationHop(ctx context.Context, h ReplicationHop) error
+	// FindReplicationHops lists the pairs reached through other regions,
+	// by path and via. No codes.
+	FindReplicationHops(ctx context.Context) ([]ReplicationHop, error)
+	// SaveReplicationOffsetSync keeps where a mirrored record landed on
+	// the target (the first copy: a copy carried again later keeps the
+	// first one's offset). EINVALID for negative offsets or an empty topic.
+	SaveReplicationOffsetSync(ctx context.Context, s ReplicationOffsetSync) error
+	// TranslateReplicationOffset translates a source consumer's next
+	// offset on (topic, partition) of path into the target's: the target
+	// offset of the first mirrored record at or after upstream, else one
+	// past the last mirrored record before it. ok is false when nothing of
+	// that partition was mirrored yet. No codes.
+	TranslateReplicationOffset(ctx context.Context, path, topic string, partition int32, upstream int64) (downPartition int32, downstream int64, ok bool, err error)
+	// SaveReplicationGroupCheckpoint keeps a source consumer group's
+	// offset on one partition with its translation on the target (the
+	// newest replaces the one before). EINVALID for negative offsets or
+	// an empty group or topic.
+	SaveReplicationGroupCheckpoint(ctx context.Context, c ReplicationGroupCheckpoint) error
+	// ReplicationGroupCheckpoints lists path's group checkpoints (group
+	// "": every group's), by group, topic and partition. No codes.
+	ReplicationGroupCheckpoints(ctx context.Context, path, group string) ([]ReplicationGroupCheckpoint, error)
+}
+
+// ReplicationHop is a pair of regions joined through others (MirrorMaker
+// 2's heartbeats mirrored onward: asia → china → us gives us the
+// heartbeats of asia as china.asia.heartbeats): its lag is measured as a
+// path's, from the source time of the newest heartbeat of Source that
+// reached Target through Via.
+type ReplicationHop struct {
+	// Path is <source>-to-<target>: asia-to-us.
+	Path   string `json:"path"`
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Via are the regions in between, in the order the heartbeats went
+	// through them, joined by commas: "china".
+	Via         string    `json:"via"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ReplicationOffsetSync is where one mirrored record landed: the record
+// at Upstream of the source's (Topic, Partition) is at Downstream of
+// DownPartition of the target's <source>.<Topic> (MirrorMaker 2's offset
+// syncs).
+type ReplicationOffsetSync struct {
+	Path          string
+	Topic         string
+	Partition     int32
+	Upstream      int64
+	DownPartition int32
+	Downstream    int64
+}
+
+// ReplicationGroupCheckpoint is MirrorMaker 2's checkpoint: a source
+// consumer group's next offset on one source partition (Upstream) and
+// where the group goes on in the target region (Downstream of
+// DownPartition of DownTopic), so a consumer failing over to the target
+// resumes at the next record it had not read.
+type ReplicationGroupCheckpoint struct {
+	Path          string    `json:"path"`
+	Group         string    `json:"group"`
+	Topic         string    `json:"topic"`
+	Partition     int32     `json:"partition"`
+	Upstream      int64     `json:"upstream_offset"`
+	DownTopic     string    `json:"downstream_topic"`
+	DownPartition int32     `json:"downstream_partition"`
+	Downstream    int64     `json:"downstream_offset"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // ReplicationTx changes a path's state with the rest of a transaction

@@ -85,6 +85,10 @@ type Config struct {
 	// path's topics, and a dead one's after --replication-lease-ttl.
 	ReplicationAgents   int
 	ReplicationLeaseTTL time.Duration
+	// ReplicateGroups are the source regions' consumer groups of master
+	// data whose offsets are checkpointed here with their translation
+	// (MirrorMaker 2's checkpoints; --replicate-groups, comma separated).
+	ReplicateGroups string
 	// ReplicateOnly runs the replication agent alone (smp replicate).
 	ReplicateOnly bool
 	// SMSURL is the HTTP SMS gateway login codes are sent through
@@ -238,6 +242,8 @@ func (c *Config) Validate() error {
 		return invalid("--data-dir is required")
 	case c.ReplicateOnly && c.ReplicateFrom == "":
 		return invalid("--replicate-from is required")
+	case len(c.ReplicationGroups()) > 0 && c.ReplicateFrom == "":
+		return invalid("--replicate-groups needs --replicate-from")
 	case c.ReplicationAgents < 0 || c.ReplicationLeaseTTL < 0:
 		return invalid("--replication-agents and --replication-lease-ttl must not be negative (0: 3 agents, 10s)")
 	case c.ConnectOnly && c.ConnectAddr == "":
@@ -380,6 +386,17 @@ type ReplicationSource struct {
 	Region  string
 	Brokers []string
 	LogPath string
+}
+
+// ReplicationGroups parses ReplicateGroups.
+func (c *Config) ReplicationGroups() []string {
+	var out []string
+	for _, g := range strings.Split(c.ReplicateGroups, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // ReplicationSources parses ReplicateFrom.

@@ -49,7 +49,7 @@ func (a *App) initReplication(ctx context.Context) (startstop.Service, error) {
 		}
 		r.buses = append(r.buses, b)
 		ag, err := replication.NewAgent(replication.AgentConfig{Source: src.Region, Target: a.Cfg.Region, SourceBus: b, TargetBus: a.Bus,
-			TargetStore: a.Store, Guard: guard, Metrics: metrics, Agents: a.Cfg.ReplicationAgents, LeaseTTL: a.Cfg.ReplicationLeaseTTL,
+			TargetStore: a.Store, Guard: guard, Metrics: metrics, Agents: a.Cfg.ReplicationAgents, LeaseTTL: a.Cfg.ReplicationLeaseTTL, Groups: a.Cfg.ReplicationGroups(),
 			Now: a.Cfg.Now, Logger: a.Log})
 		if err != nil {
 			r.close()

@@ -31,6 +31,16 @@ type regionPathView struct {
 	UpdatedBy    string    `json:"updated_by,omitempty"`
 }
 
+// regionHopView is a pair reached through other regions.
+type regionHopView struct {
+	Path        string    `json:"path"`
+	Source      string    `json:"source"`
+	Target      string    `json:"target"`
+	Via         string    `json:"via"`
+	LagSeconds  float64   `json:"lag_seconds"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+}
+
 func (s *Server) pathView(p smp.ReplicationPath) regionPathView {
 	state := "running"
 	if p.Paused {
@@ -44,7 +54,7 @@ func (s *Server) pathView(p smp.ReplicationPath) regionPathView {
 // handleRegions is GET /admin/regions: this region and the paths into it
 // (path, state, lag from heartbeats, why paused).
 func (s *Server) handleRegions(w http.ResponseWriter, r *http.Request, p smp.Principal) {
-	paths, err := s.d.Actions.ReplicationPaths(r.Context(), p)
+	st, err := s.d.Actions.ReplicationStatus(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -52,12 +62,22 @@ func (s *Server) handleRegions(w http.ResponseWriter, r *http.Request, p smp.Pri
 	out := struct {
 		Region string           `json:"region,omitempty"`
 		Paths  []regionPathView `json:"paths"`
-	}{Paths: []regionPathView{}}
+		// Hops are the pairs reached through other regions (heartbeats
+		// mirrored onward): their lag, by the freshest way.
+		Hops []regionHopView `json:"hops"`
+		// Checkpoints are the source consumer groups' offsets with their
+		// translation here (MirrorMaker 2's checkpoints).
+		Checkpoints []smp.ReplicationGroupCheckpoint `json:"checkpoints"`
+	}{Paths: []regionPathView{}, Hops: []regionHopView{}, Checkpoints: st.Checkpoints}
 	if s.d.MasterData != nil {
 		out.Region = s.d.MasterData.Region()
 	}
-	for _, rp := range paths {
+	for _, rp := range st.Paths {
 		out.Paths = append(out.Paths, s.pathView(rp))
+	}
+	for _, h := range st.Hops {
+		out.Hops = append(out.Hops, regionHopView{Path: h.Path, Source: h.Source, Target: h.Target, Via: h.Via,
+			LagSeconds: max(s.cfg.Now().Sub(h.HeartbeatAt), 0).Round(time.Millisecond).Seconds(), HeartbeatAt: h.HeartbeatAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

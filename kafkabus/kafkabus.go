@@ -509,6 +509,16 @@ func (b *Bus) ResetOffset(ctx context.Context, group, topic string, partition in
 	return nil
 }
 
+// Topics lists the cluster's topics (internal ones left out), by name
+// (the replication agent finds mirrored heartbeats with it).
+func (b *Bus) Topics(ctx context.Context) ([]string, error) {
+	td, err := b.admin().ListTopics(ctx)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: list topics: %v", err)
+	}
+	return td.Names(), nil
+}
+
 // Read returns up to max messages of topic from the start of each
 // partition, without joining any group.
 func (b *Bus) Read(ctx context.Context, topic string, max int) ([]smp.Message, error) {

@@ -14,6 +14,41 @@ type Regions interface {
 	smp.Transactor
 	FindReplicationPaths(ctx context.Context) ([]smp.ReplicationPath, error)
 	FindReplicationPath(ctx context.Context, path string) (smp.ReplicationPath, error)
+	FindReplicationHops(ctx context.Context) ([]smp.ReplicationHop, error)
+	ReplicationGroupCheckpoints(ctx context.Context, path, group string) ([]smp.ReplicationGroupCheckpoint, error)
+}
+
+// ReplicationStatus is replication into this region: its paths, the pairs
+// it reaches through other regions (heartbeats mirrored onward) and the
+// source consumer groups' checkpoints with their translation here.
+type ReplicationStatus struct {
+	Paths       []smp.ReplicationPath
+	Hops        []smp.ReplicationHop
+	Checkpoints []smp.ReplicationGroupCheckpoint
+}
+
+// ReplicationStatus returns replication's state in this region (runbook
+// INC-012's status). EFORBIDDEN; EUNAVAILABLE where replication's state is
+// not served.
+func (s *Service) ReplicationStatus(ctx context.Context, p smp.Principal) (ReplicationStatus, error) {
+	var out ReplicationStatus
+	paths, err := s.ReplicationPaths(ctx, p)
+	if err != nil {
+		return out, err
+	}
+	out.Paths = paths
+	if out.Hops, err = s.cfg.Regions.FindReplicationHops(ctx); err != nil {
+		return out, err
+	}
+	out.Checkpoints = []smp.ReplicationGroupCheckpoint{}
+	for _, rp := range paths {
+		cps, err := s.cfg.Regions.ReplicationGroupCheckpoints(ctx, rp.Path, "")
+		if err != nil {
+			return out, err
+		}
+		out.Checkpoints = append(out.Checkpoints, cps...)
+	}
+	return out, nil
 }
 
 // ReplicationPaths lists the replication paths into this region with

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,55 @@ import (
 // source region every HeartbeatEvery; it is mirrored as
 // <source-region>.heartbeats, and the target measures the path's lag from
 // the newest one it received, so the lag is right while nothing changes.
+// Mirrored heartbeats are mirrored onward (asia → china → us: us receives
+// china.asia.heartbeats and measures the lag of asia-to-us via china),
+// except into a region already named in the topic: no loops.
 const HeartbeatTopic = "heartbeats"
+
+// IsHeartbeatTopic reports whether topic carries heartbeats: heartbeats,
+// or a mirrored one, <region>.[<region>.]heartbeats.
+func IsHeartbeatTopic(topic string) bool {
+	return topic == HeartbeatTopic || strings.HasSuffix(topic, "."+HeartbeatTopic)
+}
+
+// HeartbeatChain returns the regions a mirrored heartbeats topic went
+// through, as its name tells, from the newest hop to its origin
+// (china.asia.heartbeats: china, asia); nil for the local heartbeats.
+func HeartbeatChain(topic string) []string {
+	prefix, ok := strings.CutSuffix(topic, "."+HeartbeatTopic)
+	if !ok || prefix == "" {
+		return nil
+	}
+	return strings.Split(prefix, ".")
+}
+
+// Mirrors reports whether a path into target mirrors the source topic:
+// the heartbeats, each local masterdata.<table>, and the heartbeats
+// mirrored into the source from elsewhere unless target is already named
+// in them (MirrorMaker 2's cycle rule: a region never receives its own
+// heartbeats back). Remote master-data topics are never mirrored again.
+func Mirrors(topic, target string) bool {
+	if _, ok := SourceTable(topic); ok || topic == HeartbeatTopic {
+		return true
+	}
+	chain := HeartbeatChain(topic)
+	if len(chain) == 0 {
+		return false
+	}
+	for _, r := range chain {
+		if r == target || smp.ValidRegion(r) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TopicLister lists a bus's topics (kafkabus and sqlbus do): a source bus
+// that is one has its mirrored heartbeats topics found and mirrored
+// onward.
+type TopicLister interface {
+	Topics(ctx context.Context) ([]string, error)
+}
 
 // Heartbeat is a heartbeat message's value.
 type Heartbeat struct {
@@ -66,11 +116,19 @@ type AgentConfig struct {
 	Agents int
 	// LeaseTTL: a dead agent's topics are taken over after it (10 s).
 	LeaseTTL time.Duration
-	// PollEvery: how often leases are renewed and taken and the path's
-	// state (paused, resumed) read (1 s).
+	// PollEvery: how often leases are renewed and taken, the source's
+	// mirrored heartbeats topics looked for and the path's state (paused,
+	// resumed) read (1 s).
 	PollEvery time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Groups are the source's consumer groups of master-data topics whose
+	// offsets are checkpointed on the target with their translation
+	// (MirrorMaker 2's checkpoints), every CheckpointEvery (5 s), by the
+	// agent running the heartbeats: a consumer failing over to the target
+	// region starts where Translate says.
+	Groups          []string
+	CheckpointEvery time.Duration
+	Now             func() time.Time
+	Logger          *slog.Logger
 }
 
 // Validate checks the configuration and fills defaults.
@@ -107,6 +165,14 @@ func (c *AgentConfig) Validate() error {
 	if c.PollEvery > c.LeaseTTL/3 {
 		c.PollEvery = c.LeaseTTL / 3
 	}
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = 5 * time.Second
+	}
+	for _, g := range c.Groups {
+		if g == "" || len(g) > smp.MaxGroupName {
+			return smp.Errorf(smp.EINVALID, "replication: consumer group %q to checkpoint", g)
+		}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -137,6 +203,9 @@ type Agent struct {
 	running map[string]*unit // by source topic
 	// noRelease (tests): stop as a crash would, leaving the leases to expire.
 	noRelease bool
+	// applied (the benchmark): called after each record is applied (or
+	// found there already); set before Start.
+	applied func(ev smp.MasterDataEvent, written bool)
 }
 
 type unit struct {
@@ -164,8 +233,9 @@ func (a *Agent) MirrorGroup(topic string) string { return "replication-agent." +
 // ApplyGroup is the consumer group applying a mirrored topic on the target.
 func (a *Agent) ApplyGroup(topic string) string { return "replication-apply." + a.path + "." + topic }
 
-// SourceTopics are the topics mirrored: heartbeats and every master-data
-// table's.
+// SourceTopics are the topics every path mirrors: heartbeats and every
+// master-data table's (and, found on the source, mirrored heartbeats:
+// Mirrors).
 func SourceTopics() []string {
 	topics := []string{HeartbeatTopic}
 	for _, t := range smp.MasterTables {
@@ -211,10 +281,11 @@ func (a *Agent) lease(topic string) string { return "replication." + a.path + ".
 func (a *Agent) supervise(ctx context.Context) {
 	started := a.cfg.Now()
 	topics := SourceTopics()
-	share := (len(topics) + a.cfg.Agents - 1) / a.cfg.Agents
 	t := time.NewTicker(a.cfg.PollEvery)
 	defer t.Stop()
 	for {
+		topics = a.discover(ctx, topics)
+		share := (len(topics) + a.cfg.Agents - 1) / a.cfg.Agents
 		a.tick(ctx, topics, share, a.cfg.Now().Sub(started) >= a.cfg.LeaseTTL)
 		select {
 		case <-ctx.Done():
@@ -230,6 +301,38 @@ func (a *Agent) supervise(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// discover adds to topics the mirrored heartbeats topics the source has
+// that this path mirrors onward (Mirrors), in name order.
+func (a *Agent) discover(ctx context.Context, topics []string) []string {
+	l, ok := a.cfg.SourceBus.(TopicLister)
+	if !ok {
+		return topics
+	}
+	all, err := l.Topics(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("replication: list the source's topics", "error", err.Error())
+		}
+		return topics
+	}
+	known := map[string]bool{}
+	for _, t := range topics {
+		known[t] = true
+	}
+	var found []string
+	for _, t := range all {
+		if !known[t] && HeartbeatChain(t) != nil && Mirrors(t, a.cfg.Target) {
+			found = append(found, t)
+		}
+	}
+	if len(found) == 0 {
+		return topics
+	}
+	sort.Strings(found)
+	a.log.Info("replication: mirroring heartbeats onward", "topics", strings.Join(found, ","))
+	return append(append([]string(nil), topics...), found...)
 }
 
 func (a *Agent) tick(ctx context.Context, topics []string, share int, settled bool) {
@@ -329,6 +432,9 @@ func (a *Agent) runUnit(ctx context.Context, topic string) {
 	run(func() { a.subscribe(ctx, a.cfg.TargetBus, a.ApplyGroup(remote), remote, a.apply) })
 	if topic == HeartbeatTopic {
 		run(func() { a.heartbeats(ctx) })
+		if len(a.cfg.Groups) > 0 {
+			run(func() { a.checkpoints(ctx) })
+		}
 	}
 	wg.Wait()
 }
@@ -387,7 +493,7 @@ func (a *Agent) subscribe(ctx context.Context, b smp.EventBus, group, topic stri
 // checkpoint. A record of a newer schema pauses the path and is not
 // carried (nor committed): it comes again once the path resumes.
 func (a *Agent) mirror(ctx context.Context, m smp.Message) error {
-	if m.Topic != HeartbeatTopic {
+	if !IsHeartbeatTopic(m.Topic) {
 		if _, err := a.cfg.Guard.Check(m.Topic, m.Value); err != nil {
 			return a.refused(ctx, err)
 		}
@@ -400,7 +506,11 @@ func (a *Agent) mirror(ctx context.Context, m smp.Message) error {
 	if err := a.cfg.TargetBus.Publish(ctx, smp.Message{Topic: RemoteTopic(a.cfg.Source, m.Topic), Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
 		return err
 	}
-	return a.cfg.TargetStore.SaveReplicationCheckpoint(ctx, smp.ReplicationCheckpoint{Path: a.path, Topic: m.Topic, Partition: m.Partition, Next: m.Offset + 1})
+	// Carried: its checkpoint is raised even when the agent is stopping
+	// meanwhile (else the next agent would carry it again).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return a.cfg.TargetStore.SaveReplicationCheckpoint(cctx, smp.ReplicationCheckpoint{Path: a.path, Topic: m.Topic, Partition: m.Partition, Next: m.Offset + 1})
 }
 
 // refused skips a refused record (nil), except one of a newer schema: the
@@ -461,15 +571,19 @@ func stateString(paused bool) string {
 	return "running"
 }
 
-// apply writes a mirrored record on the target, checked again there; a
-// mirrored heartbeat raises the path's heartbeat (its lag).
+// apply writes a mirrored record on the target, checked again there, and
+// keeps where it landed (its offset sync); a mirrored heartbeat raises the
+// path's heartbeat (its lag), or, mirrored onward, the heartbeat of its
+// origin's pair with this region (a hop).
 func (a *Agent) apply(ctx context.Context, m smp.Message) error {
-	if m.Topic == RemoteTopic(a.cfg.Source, HeartbeatTopic) {
-		var hb Heartbeat
-		if err := json.Unmarshal(m.Value, &hb); err != nil || hb.At.IsZero() {
-			return nil
+	if IsHeartbeatTopic(m.Topic) {
+		return a.beat(ctx, m)
+	}
+	if topic, part, off, ok := sourceOffset(m.Headers["replication.offset"]); ok {
+		if err := a.cfg.TargetStore.SaveReplicationOffsetSync(ctx, smp.ReplicationOffsetSync{Path: a.path, Topic: topic, Partition: part,
+			Upstream: off, DownPartition: m.Partition, Downstream: m.Offset}); err != nil {
+			return err
 		}
-		return a.cfg.TargetStore.BeatReplicationPath(ctx, a.path, hb.At)
 	}
 	ev, err := a.cfg.Guard.Check(m.Topic, m.Value)
 	if err != nil {
@@ -480,7 +594,126 @@ func (a *Agent) apply(ctx context.Context, m smp.Message) error {
 		return err
 	}
 	a.cfg.Metrics.record(a.path, ev.Table, applied)
+	if a.applied != nil {
+		a.applied(ev, applied)
+	}
 	return nil
+}
+
+// beat raises the heartbeat a mirrored heartbeat carries: the path's for
+// <source>.heartbeats, else its origin's hop (<source>.<...>.<origin>.heartbeats:
+// via the regions in between, in the order it went through them).
+func (a *Agent) beat(ctx context.Context, m smp.Message) error {
+	var hb Heartbeat
+	if err := json.Unmarshal(m.Value, &hb); err != nil || hb.At.IsZero() {
+		return nil
+	}
+	chain := HeartbeatChain(m.Topic)
+	if len(chain) == 1 {
+		return a.cfg.TargetStore.BeatReplicationPath(ctx, a.path, hb.At)
+	}
+	if len(chain) == 0 || chain[0] != a.cfg.Source {
+		return nil
+	}
+	origin := chain[len(chain)-1]
+	if origin == a.cfg.Target {
+		return nil // never mirrored here (Mirrors); written by hand
+	}
+	via := make([]string, 0, len(chain)-1)
+	for i := len(chain) - 2; i >= 0; i-- {
+		via = append(via, chain[i])
+	}
+	err := a.cfg.TargetStore.BeatReplicationHop(ctx, smp.ReplicationHop{Path: smp.ReplicationPathName(origin, a.cfg.Target), Source: origin,
+		Target: a.cfg.Target, Via: strings.Join(via, ","), HeartbeatAt: hb.At})
+	if smp.ErrorCode(err) == smp.EINVALID {
+		a.log.Warn("replication: a heartbeat that names no hop", "topic", m.Topic, "error", err.Error())
+		return nil
+	}
+	return err
+}
+
+// sourceOffset parses the replication.offset header: <topic>/<partition>/<offset>.
+func sourceOffset(h string) (topic string, part int32, off int64, ok bool) {
+	i := strings.LastIndexByte(h, '/')
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	j := strings.LastIndexByte(h[:i], '/')
+	if j <= 0 {
+		return "", 0, 0, false
+	}
+	p, err1 := strconv.ParseInt(h[j+1:i], 10, 32)
+	o, err2 := strconv.ParseInt(h[i+1:], 10, 64)
+	if err1 != nil || err2 != nil || p < 0 || o < 0 {
+		return "", 0, 0, false
+	}
+	return h[:j], int32(p), o, true
+}
+
+// checkpoints keeps, every CheckpointEvery, the offsets of the source's
+// Groups on every master-data topic with their translation on the target
+// (MirrorMaker 2's checkpoints).
+func (a *Agent) checkpoints(ctx context.Context) {
+	admin, ok := a.cfg.SourceBus.(smp.BusAdmin)
+	if !ok {
+		a.log.Warn("replication: the source bus cannot tell its groups' offsets: no checkpoints of consumer groups")
+		return
+	}
+	t := time.NewTicker(a.cfg.CheckpointEvery)
+	defer t.Stop()
+	for {
+		for _, g := range a.cfg.Groups {
+			if err := a.checkpointGroup(ctx, admin, g); err != nil && ctx.Err() == nil {
+				a.log.Warn("replication: checkpoint a consumer group", "group", g, "error", err.Error())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) checkpointGroup(ctx context.Context, admin smp.BusAdmin, group string) error {
+	var topics []string
+	for _, t := range smp.MasterTables {
+		topics = append(topics, t.Topic())
+	}
+	offs, err := admin.Offsets(ctx, group, topics)
+	if err != nil {
+		return err
+	}
+	for _, o := range offs {
+		if o.Committed < 0 {
+			continue
+		}
+		part, down, ok, err := a.cfg.TargetStore.TranslateReplicationOffset(ctx, a.path, o.Topic, o.Partition, o.Committed)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := a.cfg.TargetStore.SaveReplicationGroupCheckpoint(ctx, smp.ReplicationGroupCheckpoint{Path: a.path, Group: group, Topic: o.Topic,
+			Partition: o.Partition, Upstream: o.Committed, DownTopic: RemoteTopic(a.cfg.Source, o.Topic), DownPartition: part, Downstream: down}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Translate returns where a source consumer group goes on in the target
+// region, per source partition of the master-data topics: the newest
+// checkpoints of group on the path source → target kept in the target's
+// store (a consumer failing over to the target starts each
+// DownTopic/DownPartition at Downstream and sees the next records it had
+// not read).
+func Translate(ctx context.Context, target smp.ReplicationStore, source, targetRegion, group string) ([]smp.ReplicationGroupCheckpoint, error) {
+	if group == "" {
+		return nil, smp.Errorf(smp.EINVALID, "replication: which consumer group to translate")
+	}
+	return target.ReplicationGroupCheckpoints(ctx, smp.ReplicationPathName(source, targetRegion), group)
 }
 
 func (a *Agent) heartbeats(ctx context.Context) {

@@ -62,11 +62,21 @@ type PathLister interface {
 	FindReplicationPaths(ctx context.Context) ([]smp.ReplicationPath, error)
 }
 
+// HopLister reads the pairs a region reaches through others (a PathLister
+// that is one has them exported too).
+type HopLister interface {
+	FindReplicationHops(ctx context.Context) ([]smp.ReplicationHop, error)
+}
+
 // LagCollector exports, for every path kept in its stores (each target
 // region's), region_replication_lag_seconds{region="<source>-to-<target>"}:
 // now minus the source time of the newest heartbeat the target received,
 // so it rises while a path is cut or paused even when no master data
-// changes; and smp_replication_path_paused{region,cause} (1 while paused;
+// changes. A pair reached only through other regions (asia → china → us,
+// without a path asia-to-us) is exported the same way,
+// region="asia-to-us", from the freshest heartbeat of asia that reached us
+// by any way (HopLag); a pair with a path of its own reports the path's.
+// And smp_replication_path_paused{region,cause} (1 while paused;
 // cause schema when the target is behind its source's schema, operator
 // otherwise).
 type LagCollector struct {
@@ -124,6 +134,35 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, operator, p.Path, "operator")
 		}
 	}
+	for _, st := range c.stores {
+		hl, ok := st.(HopLister)
+		if !ok {
+			continue
+		}
+		hops, err := hl.FindReplicationHops(ctx)
+		if err != nil {
+			continue
+		}
+		for path, lag := range HopLags(hops, now) {
+			if !seen[path] {
+				seen[path] = true
+				ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds(), path)
+			}
+		}
+	}
+}
+
+// HopLags is the lag of each pair reached through other regions, by path:
+// since the freshest heartbeat over its ways (never negative).
+func HopLags(hops []smp.ReplicationHop, now time.Time) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, h := range hops {
+		lag := max(now.Sub(h.HeartbeatAt), 0)
+		if cur, ok := out[h.Path]; !ok || lag < cur {
+			out[h.Path] = lag
+		}
+	}
+	return out
 }
 
 // Lag is a path's lag at now: since its newest heartbeat (never negative).

@@ -515,6 +515,25 @@ func (l *Bus) Lag(ctx context.Context, group string, topics []string) (map[strin
 	return out, nil
 }
 
+// Topics lists the topics a message was ever published to, by name (the
+// replication agent finds mirrored heartbeats with it).
+func (l *Bus) Topics(ctx context.Context) ([]string, error) {
+	rows, err := l.read.QueryContext(ctx, `SELECT DISTINCT topic FROM bus_partitions ORDER BY topic`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlbus: topics: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("sqlbus: topics: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 // Offsets describes group's position on every partition of topics.
 func (l *Bus) Offsets(ctx context.Context, group string, topics []string) ([]smp.PartitionOffsets, error) {
 	var out []smp.PartitionOffsets

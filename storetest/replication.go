@@ -13,6 +13,58 @@ var replicationTests = []Test{
 	{"Replication/ErrNotFound", testReplicationNotFound},
 	{"Replication/ErrInvalid", testReplicationInvalid},
 	{"Replication/Rollback", testReplicationRollback},
+	{"Replication/HopsAndOffsets", testReplicationHopsAndOffsets},
+}
+
+// testReplicationHopsAndOffsets: a hop's heartbeat only moves forward; an
+// offset sync keeps the first copy; a source offset translates to the
+// first mirrored record at or after it, else one past the last before it;
+// a group checkpoint is replaced by the newest.
+func testReplicationHopsAndOffsets(t *testing.T, s Store) {
+	h := smp.ReplicationHop{Path: "asia-to-us", Source: "asia", Target: "us", Via: "china", HeartbeatAt: T0.Add(5 * time.Second)}
+	must(t, s.BeatReplicationHop(ctx, h))
+	h.HeartbeatAt = T0 // older: ignored
+	must(t, s.BeatReplicationHop(ctx, h))
+	must(t, s.BeatReplicationHop(ctx, smp.ReplicationHop{Path: "asia-to-us", Source: "asia", Target: "us", Via: "global,china", HeartbeatAt: T0}))
+	hops, err := s.FindReplicationHops(ctx)
+	must(t, err)
+	if len(hops) != 2 || hops[0].Via != "china" || !hops[0].HeartbeatAt.Equal(T0.Add(5*time.Second)) || hops[1].Via != "global,china" {
+		t.Fatalf("hops %+v", hops)
+	}
+	wantCode(t, "hop without via", s.BeatReplicationHop(ctx, smp.ReplicationHop{Path: "asia-to-us", Source: "asia", Target: "us"}), smp.EINVALID)
+	wantCode(t, "hop misnamed", s.BeatReplicationHop(ctx, smp.ReplicationHop{Path: "x", Source: "asia", Target: "us", Via: "china"}), smp.EINVALID)
+
+	const path, topic = "global-to-china", "masterdata.countries"
+	if _, _, ok, err := s.TranslateReplicationOffset(ctx, path, topic, 1, 0); ok || err != nil {
+		t.Fatalf("translated with no syncs: %v %v", ok, err)
+	}
+	// Source offsets 0, 1, (2 refused), 3 landed at 0, 1, 2; 1 was carried
+	// again later, at 3.
+	for _, sy := range [][2]int64{{0, 0}, {1, 1}, {3, 2}, {1, 3}} {
+		must(t, s.SaveReplicationOffsetSync(ctx, smp.ReplicationOffsetSync{Path: path, Topic: topic, Partition: 1, Upstream: sy[0], DownPartition: 1, Downstream: sy[1]}))
+	}
+	for up, want := range map[int64]int64{0: 0, 1: 1, 2: 2, 3: 2, 4: 3, 9: 3} {
+		part, down, ok, err := s.TranslateReplicationOffset(ctx, path, topic, 1, up)
+		if err != nil || !ok || part != 1 || down != want {
+			t.Errorf("translate %d: partition %d offset %d %v %v, want %d", up, part, down, ok, err, want)
+		}
+	}
+	wantCode(t, "negative sync", s.SaveReplicationOffsetSync(ctx, smp.ReplicationOffsetSync{Path: path, Topic: topic, Upstream: -1}), smp.EINVALID)
+
+	cp := smp.ReplicationGroupCheckpoint{Path: path, Group: "billing", Topic: topic, Partition: 1, Upstream: 2, DownTopic: "global." + topic, DownPartition: 1, Downstream: 2}
+	must(t, s.SaveReplicationGroupCheckpoint(ctx, cp))
+	cp.Upstream, cp.Downstream = 4, 3
+	must(t, s.SaveReplicationGroupCheckpoint(ctx, cp))
+	must(t, s.SaveReplicationGroupCheckpoint(ctx, smp.ReplicationGroupCheckpoint{Path: path, Group: "audit", Topic: topic, Partition: 0, Upstream: 1, DownTopic: "global." + topic, Downstream: 1}))
+	cps, err := s.ReplicationGroupCheckpoints(ctx, path, "billing")
+	must(t, err)
+	if len(cps) != 1 || cps[0].Upstream != 4 || cps[0].Downstream != 3 || cps[0].DownTopic != "global."+topic {
+		t.Fatalf("billing's checkpoints %+v", cps)
+	}
+	if all, err := s.ReplicationGroupCheckpoints(ctx, path, ""); err != nil || len(all) != 2 || all[0].Group != "audit" {
+		t.Fatalf("all checkpoints %+v %v", all, err)
+	}
+	wantCode(t, "no group", s.SaveReplicationGroupCheckpoint(ctx, smp.ReplicationGroupCheckpoint{Path: path, Topic: topic, DownTopic: "x"}), smp.EINVALID)
 }
 
 // testReplication: a path is declared once (a second declaration changes

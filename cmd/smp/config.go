@@ -110,6 +110,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ReplicateFrom, "replicate-from", "", "run the replication agent (replication-agent, INC-012) from these regions to --region: <region>=<kafka brokers> or <region>=file:<embedded log path>, several joined by ;")
 	fs.IntVar(&c.ReplicationAgents, "replication-agents", 3, "replication agents per path, in all processes: each takes its share of the path's topics")
 	fs.DurationVar(&c.ReplicationLeaseTTL, "replication-lease-ttl", 10*time.Second, "a dead replication agent's topics are taken over after this")
+	fs.StringVar(&c.ReplicateGroups, "replicate-groups", "", "the source regions' consumer groups of master data whose offsets are checkpointed here with their translation (MirrorMaker 2's checkpoints; smp ctl regions status shows them): billing,invoices")
 	fs.StringVar(&c.SMSURL, "sms-url", "", "HTTP SMS gateway for login codes (POST {\"to\",\"text\"}; token in SMP_SMS_TOKEN); default: the SMS simulator, read at GET /admin/sms/outbox")
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", d.HTTPReadTimeout, "longest time to read a request, body included (WebSockets exempt)")
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", d.HTTPWriteTimeout, "longest time to write an answer (WebSockets exempt)")

@@ -72,6 +72,12 @@ func runCtlRegionsStatus(ctx context.Context, server, output string, stdout io.W
 			LagSeconds float64 `json:"lag_seconds"`
 			Reason     string  `json:"reason"`
 		} `json:"paths"`
+		Hops []struct {
+			Path       string  `json:"path"`
+			Via        string  `json:"via"`
+			LagSeconds float64 `json:"lag_seconds"`
+		} `json:"hops"`
+		Checkpoints []smp.ReplicationGroupCheckpoint `json:"checkpoints"`
 	}
 	if err := remarshal(v, &out); err != nil {
 		return err
@@ -80,7 +86,26 @@ func runCtlRegionsStatus(ctx context.Context, server, output string, stdout io.W
 	for _, p := range out.Paths {
 		rows = append(rows, []string{p.Path, p.State, strconv.FormatFloat(p.LagSeconds, 'f', 1, 64), p.Reason})
 	}
-	return writeRows(stdout, output, []string{"PATH", "STATE", "LAG_SECONDS", "REASON"}, rows)
+	// Pairs reached through other regions: their lag from the heartbeats
+	// mirrored onward (no state of their own: pause their paths).
+	for _, h := range out.Hops {
+		rows = append(rows, []string{h.Path, "via " + h.Via, strconv.FormatFloat(h.LagSeconds, 'f', 1, 64), ""})
+	}
+	if err := writeRows(stdout, output, []string{"PATH", "STATE", "LAG_SECONDS", "REASON"}, rows); err != nil {
+		return err
+	}
+	if len(out.Checkpoints) == 0 {
+		return nil
+	}
+	// MirrorMaker 2's checkpoints: where each source consumer group goes
+	// on here (a consumer failing over starts at TARGET_OFFSET).
+	rows = [][]string{}
+	for _, c := range out.Checkpoints {
+		rows = append(rows, []string{c.Path, c.Group, c.Topic, strconv.Itoa(int(c.Partition)), strconv.FormatInt(c.Upstream, 10),
+			c.DownTopic, strconv.Itoa(int(c.DownPartition)), strconv.FormatInt(c.Downstream, 10)})
+	}
+	fmt.Fprintln(stdout)
+	return writeRows(stdout, output, []string{"PATH", "GROUP", "TOPIC", "PARTITION", "SOURCE_OFFSET", "TARGET_TOPIC", "TARGET_PARTITION", "TARGET_OFFSET"}, rows)
 }
 
 func runCtlRegionsPause(ctx context.Context, server, output, path, reason string, paused bool, stdout io.Writer) error {
