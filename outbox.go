@@ -28,7 +28,10 @@ type OutboxTx interface {
 
 // OutboxRecord is an event waiting in the outbox.
 type OutboxRecord struct {
-	ID        int64
-	Event     Event
+	ID    int64
+	Event Event
+	// Payload is the event as stored (its JSON encoding), which the relay
+	// publishes as is; nil: the relay encodes Event.
+	Payload   []byte
 	CreatedAt time.Time
 }

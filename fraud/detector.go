@@ -218,7 +218,7 @@ func (d *Detector) Start(ctx context.Context) error {
 // created/updated events keep the partner's registered country.
 func (d *Detector) AddIntake(r *bus.Router) error {
 	return r.AddHandler(ConsumerGroup, []string{smp.TopicPayments, smp.TopicPartners}, bus.Events(d.intake),
-		bus.Idempotent(d.store, d.cfg.Now))
+		bus.Types(smp.EventPartnerCreated, smp.EventPartnerUpdated, wallet.EventTopupRequested), bus.Idempotent(d.store, d.cfg.Now))
 }
 
 // topupEvent is payment.wallet_topup_requested's data.

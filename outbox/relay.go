@@ -97,18 +97,27 @@ func (r *Relay) Start(ctx context.Context) error {
 	return nil
 }
 
+// leaseTTL is the relay's lease; it is renewed every leaseTTL/3 (not on
+// every cycle: issue 22), and the relay publishes only while at least a
+// third of it is left.
+const leaseTTL = 10 * time.Second
+
 func (r *Relay) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
+	var leased time.Time // when the lease was last taken or renewed (zero: not held)
 	for ctx.Err() == nil {
-		if r.cfg.Locker != nil {
-			ok, err := r.cfg.Locker.TryLock(ctx, LeaseKey, r.cfg.Owner, 10*time.Second)
+		if r.cfg.Locker != nil && (leased.IsZero() || r.cfg.Now().Sub(leased) >= leaseTTL/3) {
+			now := r.cfg.Now()
+			ok, err := r.cfg.Locker.TryLock(ctx, LeaseKey, r.cfg.Owner, leaseTTL)
 			if err != nil || !ok {
 				// Another process relays (or the lock store is down): stand by.
+				leased = time.Time{}
 				if !wait(ctx, nil, 2*time.Second) {
 					return
 				}
 				continue
 			}
+			leased = now
 		}
 		n, err := r.Flush(ctx)
 		if err != nil {
@@ -127,7 +136,12 @@ func (r *Relay) run(ctx context.Context) {
 		if n == r.cfg.BatchSize {
 			continue // more waiting
 		}
-		if !wait(ctx, r.cfg.Signal, r.cfg.PollInterval) {
+		idle := r.cfg.PollInterval
+		if r.cfg.Locker != nil {
+			// Wake in time to renew the lease.
+			idle = min(idle, max(leaseTTL/3-r.cfg.Now().Sub(leased), time.Millisecond))
+		}
+		if !wait(ctx, r.cfg.Signal, idle) {
 			return
 		}
 	}
@@ -154,9 +168,11 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	msgs := make([]smp.Message, len(recs))
 	ids := make([]int64, len(recs))
 	for i, rec := range recs {
-		value, err := json.Marshal(rec.Event)
-		if err != nil {
-			return 0, err
+		value := rec.Payload // the stored encoding, passed through
+		if value == nil {
+			if value, err = json.Marshal(rec.Event); err != nil {
+				return 0, err
+			}
 		}
 		msgs[i] = smp.Message{Topic: rec.Event.Topic(), Key: rec.Event.AggregateID, Value: value,
 			Headers: map[string]string{"event_id": rec.Event.ID, "event_type": rec.Event.Type}}

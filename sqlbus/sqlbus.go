@@ -52,8 +52,10 @@ type Config struct {
 	// LeaseTTL: a member that stops renewing loses its partitions after it
 	// (default 10 s).
 	LeaseTTL time.Duration
-	// PollInterval: how often an idle partition looks for messages other
-	// processes appended (default 5 s on SQLite, 100 ms on MySQL).
+	// PollInterval: how often the process's one poller reads every
+	// partition's end (one statement) to see messages other processes
+	// appended (default 5 s on SQLite, 100 ms on MySQL). This process's
+	// own publishes wake their partitions' consumers at once.
 	PollInterval time.Duration
 	// Now is the clock of message timestamps and lease expiries (default
 	// time.Now).
@@ -110,9 +112,15 @@ type Bus struct {
 
 	mu sync.Mutex
 	// wakes has one channel per partition, closed when a publish of this
-	// process appends to it: only that partition's consumers wake.
-	wakes  map[tp]chan struct{}
+	// process (or the poller, for another process's) appends to it: only
+	// that partition's consumers wake.
+	wakes map[tp]chan struct{}
+	// known is each partition's end as last seen by this process.
+	known  map[tp]int64
+	poller *poller // while any subscription runs
+	subs   int
 	closed bool
+	done   chan struct{} // closed by Close
 
 	counters *sqldb.Counters
 }
@@ -132,7 +140,7 @@ func Open(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}, counters: sqldb.NewCounters("bus")}
+	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}, known: map[tp]int64{}, done: make(chan struct{}), counters: sqldb.NewCounters("bus")}
 	if cfg.Registerer != nil {
 		var are prometheus.AlreadyRegisteredError
 		if err := cfg.Registerer.Register(l.counters); err != nil && !errors.As(err, &are) {
@@ -180,10 +188,15 @@ func (l *Bus) Close() error {
 		return nil
 	}
 	l.closed = true
+	close(l.done)
 	for _, ch := range l.wakes {
 		close(ch)
 	}
+	p := l.poller
 	l.mu.Unlock()
+	if p != nil {
+		<-p.exited // it saw done: no statement runs on the closed pools
+	}
 	if l.read != l.write {
 		l.read.Close()
 	}
@@ -211,8 +224,9 @@ func (l *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 		return smp.Errorf(smp.EUNAVAILABLE, "sqlbus: closed")
 	}
 	var err error
+	var next map[tp]int64
 	for attempt := 0; attempt < 5; attempt++ {
-		if err = l.publish(ctx, msgs); !sqldb.IsRetryable(err) {
+		if next, err = l.publish(ctx, msgs); !sqldb.IsRetryable(err) {
 			break
 		}
 	}
@@ -221,24 +235,22 @@ func (l *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	}
 	l.mu.Lock()
 	if !l.closed {
-		for _, m := range msgs {
-			k := tp{m.Topic, l.PartitionFor(m.Key)}
-			if ch, ok := l.wakes[k]; ok {
-				close(ch)
-				delete(l.wakes, k)
-			}
+		for k, n := range next {
+			// The poller need not wake these partitions again for this publish.
+			l.known[k] = max(l.known[k], n)
+			l.wakeLocked(k)
 		}
 	}
 	l.mu.Unlock()
 	return nil
 }
 
-func (l *Bus) publish(ctx context.Context, msgs []smp.Message) error {
+func (l *Bus) publish(ctx context.Context, msgs []smp.Message) (map[tp]int64, error) {
 	parts := map[tp]bool{}
 	var order []tp
 	for _, m := range msgs {
 		if m.Topic == "" {
-			return smp.Errorf(smp.EINVALID, "sqlbus: message without topic")
+			return nil, smp.Errorf(smp.EINVALID, "sqlbus: message without topic")
 		}
 		k := tp{m.Topic, l.PartitionFor(m.Key)}
 		if !parts[k] {
@@ -255,17 +267,17 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) error {
 	})
 	tx, err := l.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlbus: begin: %w", err)
+		return nil, fmt.Errorf("sqlbus: begin: %w", err)
 	}
 	defer tx.Rollback()
 	next := map[tp]int64{}
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)`, k.topic, k.partition); err != nil {
-			return fmt.Errorf("sqlbus: partition row: %w", err)
+			return nil, fmt.Errorf("sqlbus: partition row: %w", err)
 		}
 		var n int64
 		if err := tx.QueryRowContext(ctx, `SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?`+l.forUpdate(), k.topic, k.partition).Scan(&n); err != nil {
-			return fmt.Errorf("sqlbus: lock partition: %w", err)
+			return nil, fmt.Errorf("sqlbus: lock partition: %w", err)
 		}
 		next[k] = n
 	}
@@ -281,161 +293,19 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, off, msg_key, msg_value, headers, ts) VALUES (?,?,?,?,?,?,?)`,
 			m.Topic, k.partition, next[k], m.Key, value, string(hdr), now); err != nil {
-			return fmt.Errorf("sqlbus: append: %w", err)
+			return nil, fmt.Errorf("sqlbus: append: %w", err)
 		}
 		next[k]++
 	}
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, `UPDATE bus_partitions SET next_off = ? WHERE topic = ? AND part = ?`, next[k], k.topic, k.partition); err != nil {
-			return fmt.Errorf("sqlbus: advance partition: %w", err)
+			return nil, fmt.Errorf("sqlbus: advance partition: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlbus: commit: %w", err)
+		return nil, fmt.Errorf("sqlbus: commit: %w", err)
 	}
-	return nil
-}
-
-func (l *Bus) waitChan(k tp) (<-chan struct{}, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil, true
-	}
-	ch, ok := l.wakes[k]
-	if !ok {
-		ch = make(chan struct{})
-		l.wakes[k] = ch
-	}
-	return ch, false
-}
-
-// Subscribe consumes topics as a member of group until ctx is done. Each
-// partition is consumed by the member holding its lease; members started
-// in several processes share the partitions and take over each other's
-// when one stops.
-func (l *Bus) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
-	var wg sync.WaitGroup
-	for _, topic := range topics {
-		for p := 0; p < l.cfg.Partitions; p++ {
-			wg.Add(1)
-			go func(k tp) {
-				defer wg.Done()
-				l.consume(ctx, group, k, h)
-			}(tp{topic, int32(p)})
-		}
-	}
-	wg.Wait()
-	return ctx.Err()
-}
-
-// lease takes or renews the partition's lease; it reports whether this
-// member holds it.
-func (l *Bus) lease(ctx context.Context, group string, k tp) (bool, error) {
-	now := l.cfg.Now()
-	exp := now.Add(l.cfg.LeaseTTL).UnixMilli()
-	if _, err := l.write.ExecContext(ctx, l.insertIgnore()+` INTO bus_leases (grp, topic, part, owner, expires_at) VALUES (?,?,?,?,?)`,
-		group, k.topic, k.partition, l.cfg.Owner, exp); err != nil {
-		return false, err
-	}
-	if _, err := l.write.ExecContext(ctx, `UPDATE bus_leases SET owner = ?, expires_at = ? WHERE grp = ? AND topic = ? AND part = ? AND (owner = ? OR expires_at < ?)`,
-		l.cfg.Owner, exp, group, k.topic, k.partition, l.cfg.Owner, now.UnixMilli()); err != nil {
-		return false, err
-	}
-	var owner string
-	err := l.write.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`, group, k.topic, k.partition).Scan(&owner)
-	return owner == l.cfg.Owner, err
-}
-
-func (l *Bus) release(group string, k tp) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	l.write.ExecContext(ctx, `UPDATE bus_leases SET expires_at = 0 WHERE grp = ? AND topic = ? AND part = ? AND owner = ?`, group, k.topic, k.partition, l.cfg.Owner)
-}
-
-func (l *Bus) consume(ctx context.Context, group string, k tp, h smp.Handler) {
-	log := l.cfg.Logger.With("group", group, "topic", k.topic, "partition", k.partition)
-	held, renewed := false, time.Time{}
-	var next int64
-	defer func() {
-		if held {
-			l.release(group, k)
-		}
-	}()
-	for ctx.Err() == nil {
-		wake, closed := l.waitChan(k)
-		if closed {
-			return
-		}
-		if !held || l.cfg.Now().Sub(renewed) > l.cfg.LeaseTTL/3 {
-			ok, err := l.lease(ctx, group, k)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("sqlbus: lease", "err", err)
-				}
-				held = false
-			} else if ok && !held {
-				// Newly ours: start where the group committed.
-				if next, err = l.committed(ctx, group, k); err != nil {
-					log.Error("sqlbus: read committed offset", "err", err)
-					ok = false
-				}
-			}
-			held, renewed = ok && err == nil, l.cfg.Now()
-			if !held {
-				smp.Sleep(ctx, min(l.cfg.LeaseTTL/3, time.Second))
-				continue
-			}
-		}
-		batch, err := l.fetch(ctx, k, next, 256)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("sqlbus: fetch", "err", err)
-				smp.Sleep(ctx, time.Second)
-			}
-			continue
-		}
-		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
-			case <-wake:
-			case <-time.After(l.cfg.PollInterval):
-			}
-			continue
-		}
-		// Deliver the batch, then commit once: a crash replays at most the
-		// batch, which idempotent consumers absorb.
-		handled := int64(-1)
-		stopped := false
-		for _, m := range batch {
-			if !l.deliver(ctx, group, m, h) {
-				stopped = true
-				break
-			}
-			handled = m.Offset
-			if l.cfg.Now().Sub(renewed) > l.cfg.LeaseTTL/3 {
-				break // renew before going on
-			}
-		}
-		if handled >= 0 {
-			// Commit even when ctx was just cancelled: a handled message
-			// must not come again after a graceful stop.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			ok, err := l.commit(cctx, group, k, handled+1)
-			cancel()
-			if err != nil || !ok {
-				if err != nil && ctx.Err() == nil {
-					log.Error("sqlbus: commit offset", "err", err)
-				}
-				held = false // lost the lease (or the database): re-lease and re-read the offset
-				continue
-			}
-			next = handled + 1
-		}
-		if stopped {
-			return
-		}
-	}
+	return next, nil
 }
 
 // deliver hands m to h until h accepts it (internal/redeliver); false if

@@ -57,6 +57,7 @@ func (db *DB) FetchOutbox(ctx context.Context, limit int) ([]smp.OutboxRecord, e
 		if err := json.Unmarshal([]byte(payload), &r.Event); err != nil {
 			return nil, fmt.Errorf("sqlstore: outbox %d: %w", r.ID, err)
 		}
+		r.Payload = []byte(payload)
 		r.CreatedAt = fromMicros(at)
 		out = append(out, r)
 	}
