@@ -15,7 +15,9 @@ import (
 //   - one poller per Bus, not one per partition: every PollInterval it reads
 //     the end of every partition in one statement and wakes the consumers
 //     of the partitions that grew (appended by another process; this
-//     process's own publishes wake theirs at once);
+//     process's own publishes wake theirs at once); after a quiet second
+//     its interval doubles up to 8 × PollInterval, and news or a publish
+//     of this process brings it back;
 //   - one lease keeper per subscription, not one per partition: every
 //     LeaseTTL/3 it takes or renews the group's partitions in two
 //     statements;
@@ -62,9 +64,14 @@ func (l *Bus) stopPoller() {
 	}
 }
 
+// idleBackoff: after a second without news the poller's interval doubles,
+// up to this many times PollInterval; any news brings it back.
+const idleBackoff = 8
+
 func (l *Bus) poll(p *poller) {
 	defer close(p.exited)
-	t := time.NewTicker(l.cfg.PollInterval)
+	interval, quietSince := l.cfg.PollInterval, time.Now()
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -72,27 +79,40 @@ func (l *Bus) poll(p *poller) {
 			return
 		case <-l.done:
 			return
+		case <-l.activity:
+			// This process published: others are likely busy too.
+			interval, quietSince = l.cfg.PollInterval, time.Now()
+			t.Reset(interval)
+			continue
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		ends, err := l.ends(ctx)
 		cancel()
+		news := false
 		if err != nil {
 			l.cfg.Logger.Warn("sqlbus: poll partitions", "err", err)
-			continue
-		}
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			return
-		}
-		for k, n := range ends {
-			if n > l.known[k] {
-				l.known[k] = n
-				l.wakeLocked(k)
+		} else {
+			l.mu.Lock()
+			if l.closed {
+				l.mu.Unlock()
+				return
 			}
+			for k, n := range ends {
+				if n > l.known[k] {
+					l.known[k] = n
+					l.wakeLocked(k)
+					news = true
+				}
+			}
+			l.mu.Unlock()
 		}
-		l.mu.Unlock()
+		if news {
+			interval, quietSince = l.cfg.PollInterval, time.Now()
+		} else if time.Since(quietSince) > time.Second {
+			interval = min(interval*2, idleBackoff*l.cfg.PollInterval)
+		}
+		t.Reset(interval)
 	}
 }
 

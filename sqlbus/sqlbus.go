@@ -121,6 +121,8 @@ type Bus struct {
 	subs   int
 	closed bool
 	done   chan struct{} // closed by Close
+	// activity tells the poller this process published (buffered, 1).
+	activity chan struct{}
 
 	counters *sqldb.Counters
 }
@@ -140,7 +142,7 @@ func Open(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}, known: map[tp]int64{}, done: make(chan struct{}), counters: sqldb.NewCounters("bus")}
+	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}, known: map[tp]int64{}, done: make(chan struct{}), activity: make(chan struct{}, 1), counters: sqldb.NewCounters("bus")}
 	if cfg.Registerer != nil {
 		var are prometheus.AlreadyRegisteredError
 		if err := cfg.Registerer.Register(l.counters); err != nil && !errors.As(err, &are) {
@@ -242,6 +244,10 @@ func (l *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 		}
 	}
 	l.mu.Unlock()
+	select {
+	case l.activity <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
