@@ -102,6 +102,9 @@ func TestAgentKafka(t *testing.T) {
 	if err != nil || len(ms) != 2 {
 		t.Errorf("global.masterdata.currency_rates in china: %d messages (%v), want 2: the first carried again", len(ms), err)
 	}
+	// Counted just after the row commits: wait for the count, then check
+	// nothing was applied twice.
+	wait.Until(t, 30*time.Second, "both versions counted", func() bool { return m.Count("global-to-china", "applied") >= 2 })
 	if got := m.Count("global-to-china", "applied"); got != 2 {
 		t.Errorf("applied %v, want 2", got)
 	}
