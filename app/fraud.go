@@ -17,11 +17,16 @@ import (
 // initFraud runs the fraud detector (runbook INC-011): its rules file
 // watcher, SIGHUP reloads, and the fraud-detector consumer of
 // payments.events and partners.events on a router. Windows are in Redis
-// when configured (every detector shares them), else in this process.
+// when configured (every detector shares them), else in this process,
+// rebuilt at start from the stored top-ups (fraud.Detector.Rebuild).
 func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
+	// In this process's memory the windows start empty at every start:
+	// the detector rebuilds them from the stored top-ups before its
+	// consumer runs.
 	var windows smp.FraudWindows = inmem.NewFraudWindows()
+	rebuild := true
 	if a.Redis != nil {
-		windows = a.Redis.FraudWindows()
+		windows, rebuild = a.Redis.FraudWindows(), false
 	}
 	var geo fraud.GeoIP
 	var geoDB *fraud.GeoIPDB
@@ -32,7 +37,7 @@ func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
 		}
 		geo, geoDB = g, g
 	}
-	det, err := fraud.New(a.Store, fraud.Config{Windows: windows, Geo: geo, RulesPath: a.Cfg.FraudRules, Poll: a.Cfg.FraudRulesPoll,
+	det, err := fraud.New(a.Store, fraud.Config{Windows: windows, Rebuild: rebuild, Geo: geo, RulesPath: a.Cfg.FraudRules, Poll: a.Cfg.FraudRulesPoll,
 		Enforcer: walletEnforcer{a.Wallet}, Now: a.Cfg.Now, Logger: a.Log.With("service", ServiceFraud), Registerer: a.Registry})
 	if err != nil {
 		if geoDB != nil {

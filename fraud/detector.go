@@ -38,6 +38,9 @@ type Store interface {
 	// FindPartnerByID gives a partner's registered country when no
 	// partners.events told the windows yet.
 	FindPartnerByID(ctx context.Context, id string) (*smp.Partner, error)
+	// FindTopups gives the top-ups requested so far: Rebuild replays them
+	// into windows that start empty.
+	FindTopups(ctx context.Context, f smp.TopupFilter) ([]*smp.Topup, error)
 }
 
 // GeoIP answers an IP's country (ISO 3166-1 alpha-2), "" when unknown.
@@ -65,6 +68,12 @@ type Config struct {
 	// Poll is how often the file is checked for changes (default 2 s;
 	// negative: only Reload, as on SIGHUP).
 	Poll time.Duration
+	// Rebuild: the windows start empty at every start (in-process, the
+	// embedded default): Start replays the stored top-ups into them
+	// before the consumer runs (Rebuild), so a burst split across a
+	// restart is still seen. Leave it off for windows that outlive the
+	// process (Redis).
+	Rebuild bool
 	// Enforcer, when set, is given each decision whose outcome is
 	// soft_block or freeze, after it is stored.
 	Enforcer   Enforcer
@@ -194,6 +203,14 @@ func (d *Detector) Start(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	if d.cfg.Rebuild {
+		n, err := d.Rebuild(ctx)
+		if err != nil {
+			d.Abort()
+			return err
+		}
+		d.cfg.Logger.Info("fraud: windows rebuilt from the stored top-ups", "topups", n)
+	}
 	if d.cfg.RulesPath != "" && d.cfg.Poll > 0 {
 		d.Go(func() {
 			t := time.NewTicker(d.cfg.Poll)
@@ -210,6 +227,58 @@ func (d *Detector) Start(ctx context.Context) error {
 	}
 	d.MarkStarted()
 	return nil
+}
+
+// rebuildPage is how many stored top-ups Rebuild reads at a time.
+const rebuildPage = 5000
+
+// Rebuild replays every stored top-up request, oldest first, into the
+// windows, as its payment.wallet_topup_requested event recorded it
+// (event id "topup-" + the top-up's id, its address, amount and time):
+// the windows of the last Keep and the partners' averages are then what
+// they were before the restart. Recording is once per event id, so an
+// event replayed here and delivered again later counts once. It returns
+// how many top-ups it read.
+func (d *Detector) Rebuild(ctx context.Context) (int, error) {
+	var from time.Time
+	seen := map[string]bool{}
+	n := 0
+	for {
+		ts, err := d.store.FindTopups(ctx, smp.TopupFilter{From: from, Limit: rebuildPage})
+		if err != nil {
+			return n, fmt.Errorf("fraud: rebuild windows: %w", err)
+		}
+		fresh := 0
+		for _, t := range ts {
+			if seen[t.ID] {
+				continue // a page starts at the last one's time, inclusive
+			}
+			seen[t.ID] = true
+			fresh++
+			n++
+			if _, err := d.cfg.Windows.RecordTopup(ctx, smp.FraudTopupObs{EventID: "topup-" + t.ID, TxnID: t.TxnRef, PartnerID: t.PartnerID,
+				IP: t.ClientIP, AmountVND: t.AmountVND, At: t.CreatedAt}, d.cfg.Keep); err != nil {
+				return n, fmt.Errorf("fraud: rebuild windows: %w", err)
+			}
+		}
+		if len(ts) < rebuildPage {
+			return n, nil
+		}
+		last := ts[len(ts)-1].CreatedAt
+		if fresh == 0 {
+			last = last.Add(time.Microsecond) // a page of one instant, all seen
+		}
+		from = last
+		// Only the ids of the last instant can come again.
+		for id := range seen {
+			delete(seen, id)
+		}
+		for _, t := range ts {
+			if t.CreatedAt.Equal(from) {
+				seen[t.ID] = true
+			}
+		}
+	}
 }
 
 // AddIntake adds the fraud-detector consumer to r: each

@@ -9,8 +9,10 @@ import (
 )
 
 // FraudWindows is the embedded smp.FraudWindows: the fraud detector's
-// windows and partner averages in this process (lost at a restart; with
-// Redis, redisstore.FraudWindows keeps them for every process).
+// windows and partner averages in this process. They are empty at a
+// restart: the detector rebuilds them from the stored top-ups before it
+// consumes (fraud.Config.Rebuild); with Redis, redisstore.FraudWindows
+// keeps them for every process.
 type FraudWindows struct {
 	mu       sync.Mutex
 	partners map[string]*fraudPartner
