@@ -73,7 +73,7 @@ var columnLists = map[string]tableClass{
 	"wallet_chain":                  {notPII: "hash id seq"},
 	"wallet_recon_runs":             {pii: "actor reason", notPII: "auto_corrected day error_text finished_at id inconclusive max_diff_pct max_diff_vnd mismatches partners started_at status trigger_kind verdict"}, // reconciliation runs (INC-010)
 	"wallet_recon_rows":             {pii: "detail_json", notPII: "diff_pct diff_vnd expected_diff_vnd gateway_balance_vnd last_txn_id note partner_id run_id smp_balance_vnd verdict"},                              // their rows (the detail carries adjustments' reasons and actors)
-	"wallet_topups":                 {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway hold_reason id partner_id pay_date posting_id status transaction_no txn_ref updated_at"},
+	"wallet_topups":                 {pii: "client_ip device_id user_agent", notPII: "amount_vnd bank_code created_at gateway hold_reason id partner_id pay_date posting_id refund_attempts refund_error refund_no status transaction_no txn_ref updated_at"},
 
 	// Fraud decisions (fraud.go): the evidence holds IPs, user agents and
 	// device ids; the rules' values hold the IPs they saw.

@@ -21,7 +21,8 @@ const (
 	// (runbook scenario 1).
 	ReconAutoCorrected = "auto_corrected"
 	// ReconExplained: the difference is what the day's manual adjustments
-	// said to expect (their expected_diff_vnd; scenario 2).
+	// said to expect (their expected_diff_vnd; scenario 2), or top-ups the
+	// gateway settled that SMP holds uncredited or refunded (held_in_smp).
 	ReconExplained = "explained"
 	// ReconMismatch: a difference beyond the tolerance that nothing
 	// explains: diff_pct > 0.01 % or |diff| > 100,000 VND.
@@ -106,8 +107,9 @@ type ReconRow struct {
 	DiffPct string `json:"diff_pct"`
 	// LastTxnID is the last ledger entry of the partner on the day's end.
 	LastTxnID string `json:"last_txn_id"`
-	// ExpectedDiffVND is the sum of the day's adjustments' expected diffs;
-	// the row's unexplained difference is DiffVND − ExpectedDiffVND.
+	// ExpectedDiffVND is the sum of the day's adjustments' expected diffs
+	// and of the held top-ups' (minus their amounts); the row's
+	// unexplained difference is DiffVND − ExpectedDiffVND.
 	ExpectedDiffVND int64       `json:"expected_diff"`
 	Verdict         string      `json:"verdict"`
 	Note            string      `json:"note,omitempty"`
@@ -124,6 +126,10 @@ type ReconDetail struct {
 	// Pairs: each transaction on which SMP and the gateway differ, SMP's
 	// entry beside the gateway's record (scenario 4).
 	Pairs []ReconPair `json:"pairs,omitempty"`
+	// Held: the gateway's records of top-ups SMP holds, is reversing or
+	// reversed (kind held_in_smp, with the top-up's status): each
+	// explains its own amount.
+	Held []ReconHeldTopup `json:"held,omitempty"`
 	// Truncated counts the pairs left out beyond the first 200.
 	Truncated int `json:"truncated,omitempty"`
 }
@@ -133,6 +139,10 @@ const (
 	ReconAmountDiffers    = "amount_differs"     // both sides have it, with other amounts
 	ReconMissingInSMP     = "missing_in_smp"     // the gateway settled it, SMP has no entry
 	ReconMissingAtGateway = "missing_at_gateway" // SMP has an entry, the gateway no record of that day
+	// ReconHeld: the gateway settled it and SMP holds it uncredited (a
+	// frozen wallet, a soft block's cap, a guard rail), is reversing it or
+	// refunded it to the payer: an explained difference (docs/wallets.md).
+	ReconHeld = "held_in_smp"
 )
 
 // ReconPair is one transaction as each side has it.
@@ -163,6 +173,16 @@ type ReconGatewayRecord struct {
 	Rate          string    `json:"rate,omitempty"`
 	RateDate      string    `json:"rate_date,omitempty"`
 	PayDate       time.Time `json:"pay_date"`
+}
+
+// ReconHeldTopup is a held top-up the gateway settled: its record, and
+// where SMP's top-up stands (held, reversing, reversed) and why.
+type ReconHeldTopup struct {
+	TxnRef     string              `json:"txn_ref"`
+	Status     string              `json:"status"`
+	HoldReason string              `json:"hold_reason,omitempty"`
+	RefundNo   string              `json:"refund_no,omitempty"`
+	Gateway    *ReconGatewayRecord `json:"gateway"`
 }
 
 // ReconAdjustment is a manual adjustment of the day: no gateway entry by

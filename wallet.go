@@ -427,7 +427,23 @@ const (
 	// credit (a frozen wallet, a soft block's cap, a guard rail): stored,
 	// not credited, held for reversal or release (HoldReason says why).
 	TopupHeld TopupStatus = "held"
+	// TopupReversing: security asked the gateway to refund a held top-up
+	// to its payer and the outcome is not known yet (the call failed or
+	// timed out after VNPay may have refunded): only a retried reversal
+	// moves it on (a refund already made answers 94: reversed), never a
+	// release.
+	TopupReversing TopupStatus = "reversing"
+	// TopupReversed: the gateway refunded the held top-up to its payer;
+	// nothing was ever credited.
+	TopupReversed TopupStatus = "reversed"
 )
+
+// HeldTopup reports whether a top-up's money is at the gateway and not
+// in the wallet: held, being reversed, or reversed (what reconciliation
+// explains instead of reporting missing).
+func HeldTopup(s TopupStatus) bool {
+	return s == TopupHeld || s == TopupReversing || s == TopupReversed
+}
 
 // Topup is a partner's request to pay money into its wallet through a
 // gateway, and what the gateway said of it.
@@ -449,15 +465,24 @@ type Topup struct {
 	PayDate       time.Time `json:"pay_date,omitzero"`
 	PostingID     string    `json:"posting_id,omitempty"` // its ledger entry, once confirmed
 	// HoldReason: the rule that held it (smp.RuleFrozen …), while held.
-	HoldReason string    `json:"hold_reason,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	HoldReason string `json:"hold_reason,omitempty"`
+	// RefundAttempts, RefundError and RefundNo: the reversal of a held
+	// top-up through the gateway's refund API: how many times it was
+	// asked, the last failure (empty once it succeeded) and the refund's
+	// transaction number at the gateway.
+	RefundAttempts int       `json:"refund_attempts,omitempty"`
+	RefundError    string    `json:"refund_error,omitempty"`
+	RefundNo       string    `json:"refund_no,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // TopupFilter selects top-ups. Zero fields select everything.
 type TopupFilter struct {
 	PartnerID string
 	Status    TopupStatus
-	From, To  time.Time // created in [From, To)
-	Limit     int       // 0, negative or above 10000 means 1000
+	// Statuses selects any of them (with Status, either).
+	Statuses []TopupStatus
+	From, To time.Time // created in [From, To)
+	Limit    int       // 0, negative or above 10000 means 1000
 }

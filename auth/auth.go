@@ -135,6 +135,7 @@ var Permissions = map[string][]smp.Role{
 	// role included, may change them (ops.ChangeGuardRails).
 	"wallets.freeze":        roleSecurity,
 	"wallets.soft_block":    roleSecurity,
+	"wallets.held":          roleSecurity, // release or reverse a held top-up
 	"partners.ip_allowlist": roleSecurity,
 	"compliance.view":       {smp.RoleSecurity, smp.RoleFinance},
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // Enforcement on partners' wallets (runbook INC-011): freeze, unfreeze,
-// soft block and its lift (security; ops.*), the controls and held
-// top-ups, the guard rails (readable by all, changeable by nobody), the
+// soft block and its lift, the release or reversal of a held top-up
+// (security; ops.*), the controls and held top-ups, the guard rails (readable by all, changeable by nobody), the
 // large-value reports and the partners' IP allowlists.
 
 func (s *Server) enforcementRoutes() {
@@ -22,6 +22,9 @@ func (s *Server) enforcementRoutes() {
 	m.HandleFunc("POST /admin/partners/{id}/wallet/unfreeze", s.can("wallets.freeze", s.handleUnfreeze))
 	m.HandleFunc("POST /admin/partners/{id}/wallet/soft-block", s.can("wallets.soft_block", s.handleSoftBlock))
 	m.HandleFunc("POST /admin/partners/{id}/wallet/lift-soft-block", s.can("wallets.soft_block", s.handleLiftSoftBlock))
+	m.HandleFunc("POST /admin/partners/{id}/wallet/held/{txn}/release", s.can("wallets.held", s.handleReleaseHeld))
+	m.HandleFunc("POST /admin/partners/{id}/wallet/held/{txn}/reverse", s.can("wallets.held", s.handleReverseHeld))
+	m.HandleFunc("GET /admin/wallets/held", s.can("view", s.handleHeldTopups))
 	m.HandleFunc("GET /admin/partners/{id}/wallet/control", s.can("view", s.handleWalletControl))
 	m.HandleFunc("GET /admin/wallets/controls", s.can("view", s.handleWalletControls))
 	m.HandleFunc("GET /admin/wallets/guard-rails", s.can("view", s.handleGuardRails))
@@ -86,6 +89,37 @@ func (s *Server) handleLiftSoftBlock(w http.ResponseWriter, r *http.Request, p s
 	s.control(func(r *http.Request, p smp.Principal, partner string, req controlRequest) (any, error) {
 		return s.d.Actions.LiftSoftBlock(r.Context(), p, partner, req.Reason)
 	})(w, r, p)
+}
+
+// handleReleaseHeld is POST
+// /admin/partners/{id}/wallet/held/{txn}/release {"reason"} (security):
+// the held top-up is credited, or refused by the ledger (403, the rule
+// named) and left held.
+func (s *Server) handleReleaseHeld(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	s.control(func(r *http.Request, p smp.Principal, partner string, req controlRequest) (any, error) {
+		return s.d.Actions.ReleaseHeldTopup(r.Context(), p, partner, r.PathValue("txn"), req.Reason)
+	})(w, r, p)
+}
+
+// handleReverseHeld is POST
+// /admin/partners/{id}/wallet/held/{txn}/reverse {"reason"} (security):
+// the held top-up is refunded to its payer through VNPay (503 when VNPay
+// failed: the top-up shows refund_error; retry).
+func (s *Server) handleReverseHeld(w http.ResponseWriter, r *http.Request, p smp.Principal) {
+	s.control(func(r *http.Request, p smp.Principal, partner string, req controlRequest) (any, error) {
+		return s.d.Actions.ReverseHeldTopup(r.Context(), p, partner, r.PathValue("txn"), req.Reason)
+	})(w, r, p)
+}
+
+// handleHeldTopups is GET /admin/wallets/held[?partner=]: the top-ups
+// held or being reversed.
+func (s *Server) handleHeldTopups(w http.ResponseWriter, r *http.Request, _ smp.Principal) {
+	ts, err := s.d.Wallets.FindHeld(r.Context(), r.URL.Query().Get("partner"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"held": ts})
 }
 
 // handleWalletControl is GET /admin/partners/{id}/wallet/control: the

@@ -82,6 +82,38 @@ func (s *Service) LiftSoftBlock(ctx context.Context, p smp.Principal, partnerID,
 	return s.cfg.Wallets.LiftSoftBlock(ctx, p, partnerID, reason)
 }
 
+// ReleaseHeldTopup credits a held top-up (one the ledger refused while
+// the gateway took the money), audited as wallet.release_held; the ledger
+// still refuses it while the wallet is frozen or the soft block's cap or
+// a guard rail would be passed (EFORBIDDEN, nothing changes). EFORBIDDEN
+// without the security role, EINVALID without a reason, ECONFLICT for a
+// top-up that is not held, ENOTFOUND, EUNAVAILABLE.
+func (s *Service) ReleaseHeldTopup(ctx context.Context, p smp.Principal, partnerID, ref, reason string) (*wallet.HeldResult, error) {
+	if err := s.wallets(p, "wallets.held"); err != nil {
+		return nil, err
+	}
+	if err := needReason(reason, "a reason is required to release a held top-up (--reason)"); err != nil {
+		return nil, err
+	}
+	return s.cfg.Wallets.ReleaseHeld(ctx, p, partnerID, ref, reason)
+}
+
+// ReverseHeldTopup refunds a held top-up to its payer through VNPay's
+// refund API (idempotent: a retry never refunds twice), audited as
+// wallet.reverse_held_requested then wallet.reverse_held. EFORBIDDEN,
+// EINVALID, ECONFLICT for a top-up neither held nor being reversed,
+// ENOTFOUND, EUNAVAILABLE (also when VNPay failed: the top-up shows the
+// error and the reversal can be retried).
+func (s *Service) ReverseHeldTopup(ctx context.Context, p smp.Principal, partnerID, ref, reason string) (*wallet.HeldResult, error) {
+	if err := s.wallets(p, "wallets.held"); err != nil {
+		return nil, err
+	}
+	if err := needReason(reason, "a reason is required to reverse a held top-up (--reason)"); err != nil {
+		return nil, err
+	}
+	return s.cfg.Wallets.ReverseHeld(ctx, p, partnerID, ref, reason)
+}
+
 // GuardRailChange is what someone asked of the guard rails.
 type GuardRailChange struct {
 	MaxTopups         *int   `json:"max_topups,omitempty"`

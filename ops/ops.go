@@ -64,6 +64,8 @@ type Wallets interface {
 	Unfreeze(ctx context.Context, p smp.Principal, partnerID, note string) (*wallet.ControlResult, error)
 	SoftBlock(ctx context.Context, p smp.Principal, partnerID, reason string) (*wallet.ControlResult, error)
 	LiftSoftBlock(ctx context.Context, p smp.Principal, partnerID, reason string) (*wallet.ControlResult, error)
+	ReleaseHeld(ctx context.Context, p smp.Principal, partnerID, ref, reason string) (*wallet.HeldResult, error)
+	ReverseHeld(ctx context.Context, p smp.Principal, partnerID, ref, reason string) (*wallet.HeldResult, error)
 }
 
 // Status sets a status-page component's state, and records the alerts

@@ -528,6 +528,14 @@ func (c *comparison) record(ctx context.Context, w *partnerWork, t *smp.Topup, r
 		}
 	}
 	switch {
+	case e == nil && smp.HeldTopup(t.Status):
+		// Held by the ledger (frozen, soft block cap, guard rail), being
+		// reversed or refunded: the gateway has the money, the wallet was
+		// never credited, and SMP knows why.
+		w.diff -= g.AmountVND
+		w.expected -= g.AmountVND
+		w.row.Detail.Held = append(w.row.Detail.Held, smp.ReconHeldTopup{TxnRef: r.TxnRef, Status: string(t.Status), HoldReason: t.HoldReason,
+			RefundNo: t.RefundNo, Gateway: g})
 	case e == nil:
 		w.diff -= g.AmountVND
 		w.pair(smp.ReconPair{TxnRef: r.TxnRef, Kind: smp.ReconMissingInSMP, Gateway: g})
@@ -630,9 +638,20 @@ func (c *comparison) rows(parts map[string]*partnerWork) []smp.ReconRow {
 		case len(r.Detail.AutoCorrected) > 0:
 			r.Verdict = smp.ReconAutoCorrected
 			r.Note = fmt.Sprintf("%d missed notification(s) queried and applied", len(r.Detail.AutoCorrected))
-		case r.DiffVND != 0 && len(r.Detail.Adjustments) > 0:
+		case r.DiffVND != 0 && (len(r.Detail.Adjustments) > 0 || len(r.Detail.Held) > 0):
 			r.Verdict = smp.ReconExplained
-			r.Note = fmt.Sprintf("adjustments expected %d VND", r.ExpectedDiffVND)
+			var why []string
+			if len(r.Detail.Adjustments) > 0 {
+				why = append(why, fmt.Sprintf("%d adjustment(s)", len(r.Detail.Adjustments)))
+			}
+			if len(r.Detail.Held) > 0 {
+				var vnd int64
+				for _, h := range r.Detail.Held {
+					vnd += h.Gateway.AmountVND
+				}
+				why = append(why, fmt.Sprintf("%d held top-up(s) of %d VND settled by the gateway, not credited", len(r.Detail.Held), vnd))
+			}
+			r.Note = fmt.Sprintf("expected %d VND: %s", r.ExpectedDiffVND, strings.Join(why, ", "))
 		default:
 			r.Verdict = smp.ReconOK
 		}

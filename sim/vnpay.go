@@ -21,7 +21,8 @@ import (
 // VNPay simulates VNPay's gateway (protocol 2.1.0) for one merchant: the
 // payment step (a signed payment URL paid or cancelled), IPN delivery to
 // the merchant with fault knobs (delay, drop, duplicate, reorder, wrong
-// hash), the querydr transaction query, and the daily transaction file.
+// hash), the querydr transaction query, the refund API (fault knobs: an
+// error code, a lost answer), and the daily transaction file.
 // It serves HTTP (ServeHTTP) and is driven directly by tests and the
 // simulation (Pay, Deliver). Its randomness is seeded (Seed).
 type VNPay struct {
@@ -67,6 +68,13 @@ type VNPayFaults struct {
 	WrongHash bool
 	// QueryDown makes querydr answer 99 (the gateway's query API failing).
 	QueryDown bool
+	// RefundCode makes the refund API answer this code and refund nothing
+	// (e.g. 99, 95, 91).
+	RefundCode string
+	// RefundTimeout makes the refund API refund and then never answer:
+	// the request is held until the caller gives up (its timeout), the
+	// refund made at the gateway all the same.
+	RefundTimeout bool
 }
 
 // SetFaults replaces the delivery knobs.
@@ -88,6 +96,12 @@ type VNPayTxn struct {
 	// card): Amount a decimal string in Currency. Empty: VND, AmountVND.
 	Currency string
 	Amount   string
+	// Refunds counts the refunds made of the transaction (at most one: a
+	// second request answers 94); RefundNo is the refund's transaction
+	// number and RefundedVND its amount.
+	Refunds     int
+	RefundNo    string
+	RefundedVND int64
 }
 
 // AlterRecord edits the gateway's own record of a transaction after the
@@ -315,6 +329,53 @@ func (g *VNPay) QueryDR(q vnpay.QueryRequest) vnpay.QueryResponse {
 	return r
 }
 
+// Refund answers a refund request (vnp_Command=refund) as the gateway
+// does: 97 for a bad request hash, 02 for another merchant's code, 91 for
+// an unknown transaction, 95 for one that did not succeed, 03 for an
+// amount above it or a malformed one, 94 for a transaction refunded
+// before (nothing more is refunded), the code of the RefundCode knob
+// (nothing refunded), else 00: the transaction is refunded once. The
+// response is signed over its "|"-joined fields. hang is true under the
+// RefundTimeout knob: the refund is made and the answer is to be lost.
+func (g *VNPay) Refund(q vnpay.RefundRequest) (r vnpay.RefundResponse, hang bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.init()
+	r = vnpay.RefundResponse{ResponseID: fmt.Sprintf("R%d", g.rng.Uint64()%1e12), Command: "refund", TmnCode: g.TmnCode, TxnRef: q.TxnRef,
+		Amount: q.Amount, TransactionType: q.TransactionType, OrderInfo: q.OrderInfo}
+	t, ok := g.txns[q.TxnRef]
+	cents, err := strconv.ParseInt(q.Amount, 10, 64)
+	switch {
+	case vnpay.VerifyHash(q.SecureHash, q.HashData(), [][]byte{g.Secret}) != nil:
+		r.ResponseCode, r.Message = vnpay.RefundBadChecksum, "Invalid Checksum"
+	case q.TmnCode != g.TmnCode:
+		r.ResponseCode, r.Message = vnpay.RefundBadMerchant, "Invalid TmnCode"
+	case !ok:
+		r.ResponseCode, r.Message = vnpay.RefundNotFound, "Transaction not found"
+	case t.ResponseCode != "00" || t.TransactionStatus != "00":
+		r.ResponseCode, r.Message = vnpay.RefundNotAllowed, "Transaction not successful: refund refused"
+	case err != nil || cents <= 0 || cents%100 != 0 || cents/100 > t.AmountVND ||
+		(q.TransactionType != vnpay.RefundFull && q.TransactionType != vnpay.RefundPartial) ||
+		(q.TransactionType == vnpay.RefundFull && cents/100 != t.AmountVND):
+		r.ResponseCode, r.Message = vnpay.RefundBadFormat, "Invalid request data"
+	case t.Refunds > 0:
+		r.ResponseCode, r.Message = vnpay.RefundDuplicate, "Refund already requested for this transaction"
+		r.TransactionNo = t.RefundNo
+	case g.faults.RefundCode != "":
+		r.ResponseCode, r.Message = g.faults.RefundCode, "Refund failed"
+	default:
+		g.nextNo++
+		t.Refunds, t.RefundNo, t.RefundedVND = t.Refunds+1, strconv.FormatInt(g.nextNo, 10), cents/100
+		r.ResponseCode, r.Message, r.TransactionNo = vnpay.RefundOK, "Success", t.RefundNo
+		hang = g.faults.RefundTimeout
+	}
+	if ok {
+		r.BankCode, r.PayDate, r.TransactionStatus = t.BankCode, vnpay.FormatDate(g.now()), "05" // 05: VNPay is processing the refund
+	}
+	r.SecureHash = vnpay.Sign(g.Secret, r.HashData())
+	return r, hang
+}
+
 // DailyFile writes the transactions paid on day (a date in
 // Asia/Ho_Chi_Minh, YYYY-MM-DD) as CSV: txn_ref, transaction_no,
 // amount_vnd, response_code, transaction_status, bank_code, pay_date,
@@ -352,7 +413,8 @@ func (g *VNPay) DailyFile(w io.Writer, day string) error {
 // ServeHTTP serves the gateway: GET /paymentv2/vpcpay.html (the payment
 // page: paid at once with AutoPay, its IPN delivered after the Delay
 // knob, and the partner redirected to vnp_ReturnUrl), POST
-// /merchant_webapi/api/transaction (querydr) and GET
+// /merchant_webapi/api/transaction (querydr and refund, by vnp_Command)
+// and GET
 // /transactions/{YYYY-MM-DD}.csv (the daily file).
 func (g *VNPay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
@@ -392,14 +454,34 @@ func (g *VNPay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.mu.Unlock()
 		http.Redirect(w, r, ret+"?"+back.Encode(), http.StatusFound)
 	case r.Method == http.MethodPost && r.URL.Path == "/merchant_webapi/api/transaction":
-		var q vnpay.QueryRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&q); err != nil || q.Command != "querydr" {
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(map[string]string{"vnp_ResponseCode": "99", "vnp_Message": "Invalid request"})
-			return
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		var cmd struct {
+			Command string `json:"vnp_Command"`
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(g.QueryDR(q))
+		if err == nil {
+			err = json.Unmarshal(body, &cmd)
+		}
+		switch {
+		case err == nil && cmd.Command == "querydr":
+			var q vnpay.QueryRequest
+			if json.Unmarshal(body, &q) == nil {
+				json.NewEncoder(w).Encode(g.QueryDR(q))
+				return
+			}
+		case err == nil && cmd.Command == "refund":
+			var q vnpay.RefundRequest
+			if json.Unmarshal(body, &q) == nil {
+				ans, hang := g.Refund(q)
+				if hang {
+					<-r.Context().Done() // the answer is lost: the caller times out
+					return
+				}
+				json.NewEncoder(w).Encode(ans)
+				return
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]string{"vnp_ResponseCode": "99", "vnp_Message": "Invalid request"})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/transactions/") && strings.HasSuffix(r.URL.Path, ".csv"):
 		day := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/transactions/"), ".csv")
 		w.Header().Set("Content-Type", "text/csv")

@@ -351,14 +351,14 @@ func (tx *Tx) SetWalletFloor(ctx context.Context, partnerID string, floorVND int
 	return a, nil
 }
 
-const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at, user_agent, device_id, hold_reason`
+const topupCols = `id, partner_id, gateway, txn_ref, amount_vnd, status, client_ip, transaction_no, bank_code, pay_date, posting_id, created_at, updated_at, user_agent, device_id, hold_reason, refund_attempts, refund_error, refund_no`
 
 func scanTopup(row scanner) (*smp.Topup, error) {
 	var t smp.Topup
 	var status string
 	var pay, created, updated int64
 	if err := row.Scan(&t.ID, &t.PartnerID, &t.Gateway, &t.TxnRef, &t.AmountVND, &status, &t.ClientIP, &t.TransactionNo, &t.BankCode,
-		&pay, &t.PostingID, &created, &updated, &t.UserAgent, &t.DeviceID, &t.HoldReason); err != nil {
+		&pay, &t.PostingID, &created, &updated, &t.UserAgent, &t.DeviceID, &t.HoldReason, &t.RefundAttempts, &t.RefundError, &t.RefundNo); err != nil {
 		return nil, err
 	}
 	t.Status, t.PayDate, t.CreatedAt, t.UpdatedAt = smp.TopupStatus(status), fromMicros(pay), fromMicros(created), fromMicros(updated)
@@ -378,7 +378,9 @@ func checkTopup(what string, t *smp.Topup) error {
 		chars("transaction_no", t.TransactionNo, 64),
 		chars("bank_code", t.BankCode, 32),
 		chars("posting_id", t.PostingID, 128),
-		chars("hold_reason", t.HoldReason, 32))
+		chars("hold_reason", t.HoldReason, 32),
+		chars("refund_error", t.RefundError, 1000),
+		chars("refund_no", t.RefundNo, 64))
 }
 
 // FindTopup returns a top-up (ENOTFOUND), fresh.
@@ -399,8 +401,15 @@ func (db *DB) FindTopups(ctx context.Context, f smp.TopupFilter) ([]*smp.Topup, 
 	if f.PartnerID != "" {
 		where, args = append(where, "partner_id = ?"), append(args, f.PartnerID)
 	}
+	statuses := f.Statuses
 	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, string(f.Status))
+		statuses = append([]smp.TopupStatus{f.Status}, statuses...)
+	}
+	if len(statuses) > 0 {
+		where = append(where, "status IN ("+placeholders(len(statuses))+")")
+		for _, st := range statuses {
+			args = append(args, string(st))
+		}
 	}
 	if !f.From.IsZero() {
 		where, args = append(where, "created_at >= ?"), append(args, f.From.UnixMicro())
@@ -442,9 +451,9 @@ func (tx *Tx) InsertTopup(ctx context.Context, t *smp.Topup) error {
 	} else if n == 0 {
 		return smp.Errorf(smp.ENOTFOUND, "partner %s not found", t.PartnerID)
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(16)+`)`,
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO wallet_topups (`+topupCols+`) VALUES (`+placeholders(19)+`)`,
 		t.ID, t.PartnerID, t.Gateway, t.TxnRef, t.AmountVND, string(t.Status), t.ClientIP, t.TransactionNo, t.BankCode, micros(t.PayDate),
-		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt), t.UserAgent, t.DeviceID, t.HoldReason)
+		t.PostingID, micros(t.CreatedAt), micros(t.UpdatedAt), t.UserAgent, t.DeviceID, t.HoldReason, t.RefundAttempts, t.RefundError, t.RefundNo)
 	if isUniqueViolation(err) {
 		return smp.Errorf(smp.ECONFLICT, "top-up %s (%s:%s) exists", t.ID, t.Gateway, t.TxnRef)
 	} else if err != nil {
@@ -469,8 +478,10 @@ func (tx *Tx) UpdateTopup(ctx context.Context, t *smp.Topup) error {
 	if err := checkTopup("update topup", t); err != nil {
 		return err
 	}
-	res, err := tx.tx.ExecContext(ctx, `UPDATE wallet_topups SET status = ?, transaction_no = ?, bank_code = ?, pay_date = ?, posting_id = ?, updated_at = ?, hold_reason = ? WHERE id = ?`,
-		string(t.Status), t.TransactionNo, t.BankCode, micros(t.PayDate), t.PostingID, micros(t.UpdatedAt), t.HoldReason, t.ID)
+	res, err := tx.tx.ExecContext(ctx, `UPDATE wallet_topups SET status = ?, transaction_no = ?, bank_code = ?, pay_date = ?, posting_id = ?, updated_at = ?, hold_reason = ?,
+		refund_attempts = ?, refund_error = ?, refund_no = ? WHERE id = ?`,
+		string(t.Status), t.TransactionNo, t.BankCode, micros(t.PayDate), t.PostingID, micros(t.UpdatedAt), t.HoldReason,
+		t.RefundAttempts, t.RefundError, t.RefundNo, t.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update topup: %w", err)
 	}

@@ -280,3 +280,87 @@ func (r *QueryResponse) HashData() string {
 	return strings.Join([]string{r.ResponseID, r.Command, r.ResponseCode, r.Message, r.TmnCode, r.TxnRef, r.Amount, r.BankCode,
 		r.PayDate, r.TransactionNo, r.TransactionType, r.TransactionStatus, r.OrderInfo, r.PromotionCode, r.PromotionAmount}, "|")
 }
+
+// RefundRequest is a refund request (vnp_Command=refund, POST JSON to the
+// merchant API, as querydr): a full (TransactionType 02) or partial (03)
+// refund of a paid transaction to its payer. Amount is VND × 100.
+type RefundRequest struct {
+	RequestID       string `json:"vnp_RequestId"`
+	Version         string `json:"vnp_Version"`
+	Command         string `json:"vnp_Command"`
+	TmnCode         string `json:"vnp_TmnCode"`
+	TransactionType string `json:"vnp_TransactionType"`
+	TxnRef          string `json:"vnp_TxnRef"`
+	Amount          string `json:"vnp_Amount"`
+	OrderInfo       string `json:"vnp_OrderInfo"`
+	TransactionNo   string `json:"vnp_TransactionNo,omitempty"`
+	TransactionDate string `json:"vnp_TransactionDate"`
+	CreateBy        string `json:"vnp_CreateBy"`
+	CreateDate      string `json:"vnp_CreateDate"`
+	IPAddr          string `json:"vnp_IpAddr"`
+	SecureHash      string `json:"vnp_SecureHash"`
+}
+
+// Refund transaction types.
+const (
+	RefundFull    = "02"
+	RefundPartial = "03"
+)
+
+// HashData is the request's signed data: its fields joined with "|".
+func (q *RefundRequest) HashData() string {
+	return strings.Join([]string{q.RequestID, q.Version, q.Command, q.TmnCode, q.TransactionType, q.TxnRef, q.Amount, q.TransactionNo,
+		q.TransactionDate, q.CreateBy, q.CreateDate, q.IPAddr, q.OrderInfo}, "|")
+}
+
+// Refund response codes.
+const (
+	RefundOK          = "00"
+	RefundBadMerchant = "02" // unknown vnp_TmnCode
+	RefundBadFormat   = "03" // a malformed request (an amount above the payment's)
+	RefundNotFound    = "91" // no such transaction
+	// RefundDuplicate: a refund of the transaction was requested before
+	// and VNPay has it (processing or done): the retried request refunds
+	// nothing more.
+	RefundDuplicate    = "94"
+	RefundNotAllowed   = "95" // the transaction did not succeed at VNPay: nothing to refund
+	RefundBadChecksum  = "97"
+	RefundUnknownError = "99"
+)
+
+// RefundDefinite reports whether a refund answer code is VNPay's final
+// word that it refunded nothing for this request and holds no refund of
+// the transaction (the request may be made again or the money credited
+// instead). 00 and 94 mean a refund exists; 99 and a failed call leave
+// the outcome unknown.
+func RefundDefinite(code string) bool {
+	switch code {
+	case RefundBadMerchant, RefundBadFormat, RefundNotFound, RefundNotAllowed, RefundBadChecksum:
+		return true
+	}
+	return false
+}
+
+// RefundResponse is the refund's answer.
+type RefundResponse struct {
+	ResponseID        string `json:"vnp_ResponseId"`
+	Command           string `json:"vnp_Command"`
+	ResponseCode      string `json:"vnp_ResponseCode"`
+	Message           string `json:"vnp_Message"`
+	TmnCode           string `json:"vnp_TmnCode"`
+	TxnRef            string `json:"vnp_TxnRef"`
+	Amount            string `json:"vnp_Amount"`
+	BankCode          string `json:"vnp_BankCode"`
+	PayDate           string `json:"vnp_PayDate"`
+	TransactionNo     string `json:"vnp_TransactionNo"`
+	TransactionType   string `json:"vnp_TransactionType"`
+	TransactionStatus string `json:"vnp_TransactionStatus"`
+	OrderInfo         string `json:"vnp_OrderInfo"`
+	SecureHash        string `json:"vnp_SecureHash"`
+}
+
+// HashData is the response's signed data: its fields joined with "|".
+func (r *RefundResponse) HashData() string {
+	return strings.Join([]string{r.ResponseID, r.Command, r.ResponseCode, r.Message, r.TmnCode, r.TxnRef, r.Amount, r.BankCode,
+		r.PayDate, r.TransactionNo, r.TransactionType, r.TransactionStatus, r.OrderInfo}, "|")
+}

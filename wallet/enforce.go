@@ -57,7 +57,7 @@ type WalletControlView struct {
 	PartnerID string                  `json:"partner_id"`
 	State     smp.WalletControlState  `json:"state"` // in force now
 	Control   *smp.WalletControl      `json:"control,omitempty"`
-	Held      []*smp.Topup            `json:"held_topups"`
+	Held      []*smp.Topup            `json:"held_topups"` // held or being reversed
 	Notes     []*smp.PartnerAdminUser `json:"admin_users"`
 }
 
@@ -72,7 +72,7 @@ func (s *Service) FindControl(ctx context.Context, partnerID string) (*WalletCon
 	if c != nil {
 		v.Control, v.State = c, c.Effective(s.cfg.Now())
 	}
-	held, err := s.store.FindTopups(ctx, smp.TopupFilter{PartnerID: partnerID, Status: smp.TopupHeld})
+	held, err := s.FindHeld(ctx, partnerID)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,9 @@ import (
 //	admin unfreeze --partner=P00X --note="verified by phone"
 //	admin soft-block --partner=P00X --reason="..."
 //	admin lift-soft-block --partner=P00X --reason="..."
+//	admin held [--partner=P00X]
+//	admin release-held --partner=P00X --txn=REF --reason="..."
+//	admin reverse-held --partner=P00X --txn=REF --reason="..."
 //	admin show [--partner=P00X]
 //	admin allowlist --partner=P00X [--set=203.0.113.0/24,198.51.100.7 | --clear] --reason="..."
 //	admin reports [--partner=P00X]
@@ -77,6 +80,31 @@ func (c *cli) adminCmd() *cobra.Command {
 		"reason", "why (audited)")
 	lift := action("lift-soft-block", "end a soft block before it lapses (security; audited)", "lift-soft-block", "reason", "why (audited)")
 
+	heldAction := func(verb, short, path string) *cobra.Command {
+		var o common
+		var txn, reason string
+		fs := flags(verb, &o)
+		fs.StringVar(&txn, "txn", "", "the held top-up's txn ref (vnp_TxnRef), as admin held lists it")
+		fs.StringVar(&reason, "reason", "", "why (audited)")
+		return c.leaf(&cobra.Command{Use: verb, Short: short}, fs, func([]string) error {
+			if o.partner == "" || txn == "" || len(strings.TrimSpace(reason)) < 3 {
+				return usageError{"--partner, --txn and --reason are required"}
+			}
+			return call(&o, http.MethodPost, "/admin/partners/"+url.PathEscape(o.partner)+"/wallet/held/"+url.PathEscape(txn)+"/"+path,
+				map[string]string{"reason": reason}, "", nil)
+		})
+	}
+	release := heldAction("release-held", "credit a held top-up (refused while frozen or over the soft block's cap or a guard rail; security; audited)", "release")
+	reverse := heldAction("reverse-held", "refund a held top-up to its payer through VNPay (retry-safe; security; audited)", "reverse")
+	var ho common
+	held := c.leaf(&cobra.Command{Use: "held", Short: "top-ups held or being reversed (every partner's, or one's)"}, flags("held", &ho), func([]string) error {
+		path := "/admin/wallets/held"
+		if ho.partner != "" {
+			path += "?partner=" + url.QueryEscape(ho.partner)
+		}
+		return call(&ho, http.MethodGet, path, nil, "held", []string{"partner_id", "txn_ref", "amount_vnd", "status", "hold_reason", "refund_attempts", "refund_error", "created_at"})
+	})
+
 	var so common
 	show := c.leaf(&cobra.Command{Use: "show", Short: "wallet controls (every one, or one partner's with its held top-ups and notes)"}, flags("show", &so), func([]string) error {
 		if so.partner != "" {
@@ -122,6 +150,6 @@ func (c *cli) adminCmd() *cobra.Command {
 	rails := c.leaf(&cobra.Command{Use: "guard-rails", Short: "the velocity guard rails (compiled in: nobody can change them)"}, flags("guard-rails", &go_), func([]string) error {
 		return call(&go_, http.MethodGet, "/admin/wallets/guard-rails", nil, "", nil)
 	})
-	return group(&cobra.Command{Use: "admin", Short: "partner wallet enforcement: freeze, unfreeze, soft-block, allowlists, reports (INC-011)"},
-		freeze, unfreeze, soft, lift, show, allow, reports, rails)
+	return group(&cobra.Command{Use: "admin", Short: "partner wallet enforcement: freeze, unfreeze, soft-block, held top-ups, allowlists, reports (INC-011)"},
+		freeze, unfreeze, soft, lift, held, release, reverse, show, allow, reports, rails)
 }

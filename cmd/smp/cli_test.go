@@ -271,6 +271,8 @@ func TestArgv0(t *testing.T) {
 		{"admin", []string{"freeze", "--partner=P001"}, 2, "--partner and --reason are required"},
 		{"admin", []string{"unfreeze", "--partner=P001", "--reason=x"}, 2, "--partner and --note are required"},
 		{"admin", []string{"soft-block", "--reason=inconclusive"}, 2, "--partner and --reason are required"},
+		{"admin", []string{"release-held", "--partner=P001", "--reason=verified by phone"}, 2, "--partner, --txn and --reason are required"},
+		{"admin", []string{"reverse-held", "--partner=P001", "--txn=W1"}, 2, "--partner, --txn and --reason are required"},
 		{"admin", nil, 2, "needs a command"},
 	} {
 		_, errOut, code := smpExec(t, tc.arg0, tc.args...)
