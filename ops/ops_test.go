@@ -542,3 +542,24 @@ func TestAssignChecksTheTechnician(t *testing.T) {
 		t.Fatalf("override audit: %+v %v", a, err)
 	}
 }
+
+// TestHeldTopupActionsNeedSecurity: releasing or reversing a held top-up
+// is security's (wallets.held): ops and finance are refused before
+// anything is read; security gets through to the wallets (absent here).
+func TestHeldTopupActionsNeedSecurity(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, p := range []smp.Principal{{Name: "olga", Role: smp.RoleOps}, {Name: "fiona", Role: smp.RoleFinance}} {
+		if _, err := f.ops.ReleaseHeldTopup(ctx, p, "P1", "W1", "verified by phone"); smp.ErrorCode(err) != smp.EFORBIDDEN {
+			t.Errorf("%s releases: %v", p.Role, err)
+		}
+		if _, err := f.ops.ReverseHeldTopup(ctx, p, "P1", "W1", "fraud confirmed"); smp.ErrorCode(err) != smp.EFORBIDDEN {
+			t.Errorf("%s reverses: %v", p.Role, err)
+		}
+	}
+	sec := smp.Principal{Name: "sec.lan", Role: smp.RoleSecurity}
+	if _, err := f.ops.ReverseHeldTopup(ctx, sec, "P1", "W1", "fraud confirmed"); smp.ErrorCode(err) != smp.EUNAVAILABLE {
+		t.Errorf("security without wallets in the process: %v", err)
+	}
+}
