@@ -35,6 +35,7 @@ func TestCtlRegions(t *testing.T) {
 	ccfg := app.DefaultConfig()
 	ccfg.DataDir, ccfg.Region, ccfg.ReplicationLeaseTTL = t.TempDir(), "china", time.Second
 	ccfg.ReplicateFrom = "global=file:" + filepath.Join(gcfg.DataDir, "events.db")
+	ccfg.ReplicateGroups = "billing"
 	china := open(ccfg)
 	t.Setenv("SMP_ADMIN_TOKEN", "adm")
 	ctl := func(server string, args ...string) (string, error) {
@@ -61,6 +62,25 @@ func TestCtlRegions(t *testing.T) {
 	inChina(1)
 	if out, err := ctl(china.HTTP.URL(), "regions", "status"); err != nil || !strings.Contains(out, "global-to-china") || !strings.Contains(out, "running") {
 		t.Fatalf("status: %v\n%s", err, out)
+	}
+	// billing (--replicate-groups) read the rate in global: its checkpoint
+	// in china translates the offset after it (1, the rate being china's
+	// first record there too).
+	admin := global.Bus.(smp.BusAdmin)
+	ms, err := admin.Read(ctx, "masterdata.currency_rates", 10)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("global's rates: %d %v", len(ms), err)
+	}
+	if err := admin.ResetOffset(ctx, "billing", "masterdata.currency_rates", ms[0].Partition, ms[0].Offset+1); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	wait.Until(t, 60*time.Second, "billing's checkpoint in status", func() bool {
+		status, _ = ctl(china.HTTP.URL(), "regions", "status")
+		return strings.Contains(status, "billing")
+	})
+	if !strings.Contains(status, "global.masterdata.currency_rates") || !strings.Contains(status, "TARGET_OFFSET") {
+		t.Errorf("status without billing's translated offset:\n%s", status)
 	}
 	if out, err := ctl(china.HTTP.URL(), "regions", "pause", "--path", "global-to-china"); err == nil {
 		t.Errorf("pause without a reason: %s", out)
