@@ -25,8 +25,14 @@ type Config struct {
 	// ConnectMaxRestarts is how many times the Connect watchdog restarts a
 	// failed connector or task before it leaves it FAILED (the INC-008
 	// alert then fires).
-	ConnectMaxRestarts  int
-	DataDir             string
+	ConnectMaxRestarts int
+	DataDir            string
+	// ReadModelBackend is the read model's search index: "bleve" (the
+	// embedded default, under DataDir/readmodel) or "elasticsearch" (ES
+	// and its settings; ESPassword and ESAPIKey come from SMP_ES_PASSWORD
+	// and SMP_ES_API_KEY, never logged).
+	ReadModelBackend    string
+	ES                  ESConfig
 	MySQLDSN            string
 	MySQLReadDSN        string
 	ReplicaLagThreshold time.Duration
@@ -175,6 +181,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:                   "127.0.0.1:8080",
 		DataDir:                "./smp-data",
+		ReadModelBackend:       ReadModelBleve,
 		ReplicaLagThreshold:    30 * time.Second,
 		MySQLMaxConns:          32,
 		RedisPoolSize:          64,
@@ -286,6 +293,9 @@ func (c *Config) Validate() error {
 		return invalid("--master-region %q: lowercase letters and digits, starting with a letter, at most 16", c.MasterRegion)
 	}
 	if _, err := c.ServiceSet(); err != nil {
+		return err
+	}
+	if err := c.validateReadModel(); err != nil {
 		return err
 	}
 	if _, err := c.ReplicationSources(); err != nil {

@@ -31,6 +31,24 @@ func TestConfigValidate(t *testing.T) {
 		{"ProcessedPrunedBusKept", func(c *Config) { c.RetentionBus = 0 }},
 		{"Region", func(c *Config) { c.Region = "Asia-Pacific" }},
 		{"MasterRegion", func(c *Config) { c.MasterRegion = "us east" }},
+		{"ReadModelBackend", func(c *Config) { c.ReadModelBackend = "solr" }},
+		{"ESWithoutURL", func(c *Config) { c.ReadModelBackend = ReadModelElasticsearch }},
+		{"ESSettingOnBleve", func(c *Config) { c.ES.URL = "http://es:9200" }},
+		{"ESPasswordOnBleve", func(c *Config) { c.ES.Password = "pw" }},
+		{"ESURLNotHTTP", func(c *Config) { c.ReadModelBackend, c.ES.URL = ReadModelElasticsearch, "es:9200" }},
+		{"ESCredentialsInURL", func(c *Config) { c.ReadModelBackend, c.ES.URL = ReadModelElasticsearch, "https://smp:pw@es:9200" }},
+		{"ESKeyAndPassword", func(c *Config) {
+			c.ReadModelBackend, c.ES = ReadModelElasticsearch, ESConfig{URL: "https://es:9200", Username: "smp", Password: "pw", APIKey: "k"}
+		}},
+		{"ESUserWithoutPassword", func(c *Config) {
+			c.ReadModelBackend, c.ES = ReadModelElasticsearch, ESConfig{URL: "https://es:9200", Username: "smp"}
+		}},
+		{"ESCACertOnHTTP", func(c *Config) {
+			c.ReadModelBackend, c.ES = ReadModelElasticsearch, ESConfig{URL: "http://es:9200", CACertFile: "ca.pem"}
+		}},
+		{"ESRefresh", func(c *Config) {
+			c.ReadModelBackend, c.ES = ReadModelElasticsearch, ESConfig{URL: "http://es:9200", Refresh: "true"}
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -40,6 +58,11 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want a *ConfigError", err)
 			}
 		})
+	}
+	es := DefaultConfig()
+	es.ReadModelBackend, es.ES = ReadModelElasticsearch, ESConfig{URL: "https://es-1:9200,https://es-2:9200", APIKey: "k", CACertFile: "ca.pem", Refresh: "false"}
+	if err := es.Validate(); err != nil {
+		t.Errorf("a valid Elasticsearch configuration: %v", err)
 	}
 	c := DefaultConfig()
 	c.Services, c.MySQLDSN, c.RedisAddr = "api, outbox-relay", "dsn", "127.0.0.1:6379"

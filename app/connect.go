@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"smp/internal/startstop"
 	"smp/readmodel"
 	"smp/readmodel/bleveindex"
+	"smp/readmodel/esindex"
 )
 
 // initConnect builds the Kafka Connect worker (offsets in the store) and
@@ -114,11 +116,23 @@ func (a *App) initConnect(ctx context.Context) (startstop.Service, error) {
 }
 
 // initReadModel opens the read model's search index: the embedded bleve
-// index under --data-dir/readmodel. It is opened by the process that runs
+// index under --data-dir/readmodel, or Elasticsearch with
+// --readmodel-backend elasticsearch (not reached here: its calls answer
+// unavailable while it is down). It is opened by the process that runs
 // the Connect worker (the sink writes it); the API of that process reads
 // it too.
 func (a *App) initReadModel(ctx context.Context) (startstop.Service, error) {
-	x, err := bleveindex.Open(filepath.Join(a.Cfg.DataDir, "readmodel"))
+	var x smp.SearchIndex
+	var err error
+	if a.Cfg.ReadModelBackend == ReadModelElasticsearch {
+		var cfg esindex.Config
+		if cfg, err = a.Cfg.ES.esIndexConfig(); err == nil {
+			x, err = esindex.Open(cfg)
+		}
+		a.Log.Info("read model on Elasticsearch", "url", a.Cfg.ES.URL, "refresh", cmp.Or(a.Cfg.ES.Refresh, esindex.RefreshWaitFor))
+	} else {
+		x, err = bleveindex.Open(filepath.Join(a.Cfg.DataDir, "readmodel"))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"smp"
 )
@@ -129,8 +130,8 @@ func (s *Service) Resync(ctx context.Context) (res ResyncResult, err error) {
 		return res, err
 	}
 	for _, info := range infos {
-		if _, _, err := ParseMappingName(info.Name + ".json"); err != nil {
-			continue // not one of the read model's
+		if table, _, err := ParseMappingName(info.Name + ".json"); err != nil || !slices.Contains(Tables, table) {
+			continue // not one of the read model's (a shared Elasticsearch holds others' indices)
 		}
 		if err := s.cfg.Index.DeleteIndex(ctx, info.Name); err != nil && smp.ErrorCode(err) != smp.ENOTFOUND {
 			return res, err

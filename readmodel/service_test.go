@@ -238,12 +238,20 @@ func TestResyncRestoresParity(t *testing.T) {
 	if r, _ := svc.Check(ctx, false); r.Total() < 20 {
 		t.Fatalf("wrecked read model: %d drifted", r.Total())
 	}
+	// Another application's index named like a versioned one (a shared
+	// Elasticsearch) is not the read model's to drop.
+	if err := p.index.CreateIndex(ctx, "logs-v1", []byte(`{"mappings":{"properties":{"msg":{"type":"text"}}}}`)); err != nil {
+		t.Fatal(err)
+	}
 	res, err := svc.Resync(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Dropped) != 2 || len(res.Created) != 2 {
 		t.Errorf("resync: %+v", res)
+	}
+	if _, err := p.index.Count(ctx, "logs-v1"); err != nil {
+		t.Errorf("resync dropped an index that is not the read model's: %v", err)
 	}
 	wait.Until(t, 20*time.Second, "parity after the re-sync", func() bool {
 		r, err := svc.Check(ctx, false)

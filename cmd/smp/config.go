@@ -64,6 +64,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConnectAddr, "connect-addr", "", "listen address of the Kafka Connect worker's REST API (change data capture; the runbook's :8083); empty: no worker (smp connect: 127.0.0.1:8083)")
 	fs.IntVar(&c.ConnectMaxRestarts, "connect-max-restarts", d.ConnectMaxRestarts, "how many times the Kafka Connect watchdog restarts a failed connector or task (with backoff) before leaving it FAILED for the INC-008 alert")
 	fs.StringVar(&c.DataDir, "data-dir", d.DataDir, "directory of the embedded database and event log")
+	c.registerReadModel(fs)
 	c.registerMySQL(fs)
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis for dispatch queues, invitations, geo index and locks, e.g. 127.0.0.1:6379 (default: in-process)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (to share one Redis between environments)")
@@ -123,6 +124,18 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetentionAudit, "retention-audit", d.RetentionAudit, "keep audit entries this long (0: for ever, the default)")
 	fs.DurationVar(&c.RetentionEvery, "retention-every", d.RetentionEvery, "how often the pruning job runs (one process at a time)")
 	fs.IntVar(&c.HTTPMaxConnsPerIP, "http-max-conns-per-ip", d.HTTPMaxConnsPerIP, "connections one client address may hold at once, WebSockets included; more are refused with 503 (0: no cap, e.g. behind a proxy)")
+}
+
+// registerReadModel adds the read model's backend flags (serve, connect,
+// demo): the embedded bleve index or Elasticsearch 8 (docs/readmodel.md).
+func (c *Config) registerReadModel(fs *flag.FlagSet) {
+	fs.StringVar(&c.ReadModelBackend, "readmodel-backend", app.DefaultConfig().ReadModelBackend, "the read model's search index: bleve (embedded, under --data-dir/readmodel) or elasticsearch (--es-url)")
+	fs.StringVar(&c.ES.URL, "es-url", "", "Elasticsearch 8 of the read model, e.g. https://es.internal:9200 (several joined by commas; no credentials in it)")
+	fs.StringVar(&c.ES.Username, "es-username", "", "Elasticsearch user (basic authentication, with SMP_ES_PASSWORD)")
+	fs.StringVar(&c.ES.Password, "es-password", "", "Elasticsearch password (prefer SMP_ES_PASSWORD: flags show in ps)")
+	fs.StringVar(&c.ES.APIKey, "es-api-key", "", "Elasticsearch API key, base64 id:key (prefer SMP_ES_API_KEY: flags show in ps)")
+	fs.StringVar(&c.ES.CACertFile, "es-ca-cert", "", "PEM file of the CA that signed Elasticsearch's certificate (https; default: the system's roots)")
+	fs.StringVar(&c.ES.Refresh, "es-refresh", "", "refresh of the read model's bulk writes: wait_for (searchable on return, the default) or false (faster, searchable within the index's refresh_interval)")
 }
 
 // registerMySQL adds the database flags (serve, demo, migrate, token).
