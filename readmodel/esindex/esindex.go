@@ -94,10 +94,10 @@ func (c Config) Validate() error {
 	for _, a := range c.addresses() {
 		u, err := url.Parse(a)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("Elasticsearch URL %q: must be http(s)://host:port", redact(a))
+			return fmt.Errorf("the Elasticsearch URL %q: must be http(s)://host:port", redact(a))
 		}
 		if u.User != nil {
-			return fmt.Errorf("Elasticsearch URL %q: give the credentials as a username and password or an API key, not in the URL", redact(a))
+			return fmt.Errorf("the Elasticsearch URL %q: give the credentials as a username and password or an API key, not in the URL", redact(a))
 		}
 		https = https || u.Scheme == "https"
 	}
@@ -109,7 +109,7 @@ func (c Config) Validate() error {
 	case len(c.CACert) > 0 && !https:
 		return errors.New("an Elasticsearch CA certificate needs an https URL")
 	case c.Refresh != "" && c.Refresh != RefreshWaitFor && c.Refresh != RefreshFalse:
-		return fmt.Errorf("Elasticsearch refresh %q: must be %s or %s", c.Refresh, RefreshWaitFor, RefreshFalse)
+		return fmt.Errorf("the Elasticsearch refresh %q: must be %s or %s", c.Refresh, RefreshWaitFor, RefreshFalse)
 	}
 	return nil
 }
@@ -151,15 +151,20 @@ func Open(cfg Config) (*Index, error) {
 		u, _ := url.Parse(a) // checked by Validate
 		urls = append(urls, u)
 	}
-	tp, err := elastictransport.New(elastictransport.Config{
-		UserAgent: "smp-readmodel",
-		URLs:      urls,
-		Username:  cfg.Username,
-		Password:  cfg.Password,
-		APIKey:    cfg.APIKey,
-		CACert:    cfg.CACert,
-		Transport: cfg.Transport,
-	})
+	opts := []elastictransport.Option{elastictransport.WithUserAgent("smp-readmodel"), elastictransport.WithURLs(urls...)}
+	switch {
+	case cfg.APIKey != "":
+		opts = append(opts, elastictransport.WithAPIKey(cfg.APIKey))
+	case cfg.Username != "":
+		opts = append(opts, elastictransport.WithBasicAuth(cfg.Username, cfg.Password))
+	}
+	if len(cfg.CACert) > 0 {
+		opts = append(opts, elastictransport.WithCACert(cfg.CACert))
+	}
+	if cfg.Transport != nil {
+		opts = append(opts, elastictransport.WithTransport(cfg.Transport))
+	}
+	tp, err := elastictransport.NewClient(opts...)
 	if err != nil {
 		return nil, smp.Errorf(smp.EINVALID, "esindex: %v", err)
 	}
