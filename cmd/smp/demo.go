@@ -28,7 +28,8 @@ func (c *cli) demoCmd() *cobra.Command {
 	var cfg Config
 	var techs, customers int
 	var rate float64
-	var duration time.Duration
+	var duration, every time.Duration
+	var regions string
 	fs := flag.NewFlagSet("smp demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg.register(fs)
@@ -36,12 +37,17 @@ func (c *cli) demoCmd() *cobra.Command {
 	fs.IntVar(&customers, "customers", 50, "simulated customers")
 	fs.Float64Var(&rate, "order-rate", 2, "orders per second placed by simulated customers")
 	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
+	fs.StringVar(&regions, "regions", "", "run these regions in this process (asia,china,us), each on its own embedded database and log under --data-dir/<region>, with replication between them and a master-data simulator in the master region (--master-region, or the first listed)")
+	fs.DurationVar(&every, "masterdata-every", 3*time.Second, "with --regions: how often the simulator changes master data in the master region")
 	// The demo talks to a person: readable logs, warnings only.
 	fs.Lookup("log-level").DefValue, fs.Lookup("log-format").DefValue = "warn", "text"
 	fs.Set("log-level", "warn")
 	fs.Set("log-format", "text")
 	cmd := &cobra.Command{Use: "demo", Short: "serve + seeded data + simulated technicians and customers"}
 	return c.leaf(cmd, fs, func([]string) error {
+		if cmd.Flags().Changed("regions") {
+			return runDemoRegions(c.ctx, cfg, regions, every, duration, c.stdout, c.stderr)
+		}
 		return runDemo(c.ctx, cfg, demoLoad{techs, customers, rate, duration}, c.stdout, c.stderr)
 	})
 }
