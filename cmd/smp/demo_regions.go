@@ -26,9 +26,9 @@ import (
 // smp demo --regions asia,china,us (issue 21 item 8): one platform per
 // region in this process, each on its own embedded database and event log
 // under --data-dir/<region>, joined by the replication agents (each region
-// but the master replicates from it; the master replicates from every
-// other region, whose paths carry heartbeats only, so the PII guard stands
-// on every wire into it). A simulator edits currency rates and
+// but the master replicates from it; the master replicates from the
+// personal-data region, china, a path that carries heartbeats only, where
+// the PII guard is shown refusing a record that smuggles a phone number). A simulator edits currency rates and
 // translations in the master region; the demo prints what arrives where,
 // with the delay, the paths' lag, and shows that china's personal data
 // stays in china.
@@ -115,6 +115,7 @@ func runDemoRegions(ctx context.Context, cfg Config, list string, every, duratio
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = sim.NewToken("adm_")
 	}
+	stdout = &lockedWriter{w: stdout} // the simulator's followers print too
 	log := cfg.logger(stderr)
 
 	var regions []*demoRegion
@@ -162,10 +163,10 @@ func runDemoRegions(ctx context.Context, cfg Config, list string, every, duratio
 		}
 		var from []string
 		if r.name == master {
-			for _, o := range regions {
-				if o.name != master {
-					from = append(from, o.name+"=file:"+o.log())
-				}
+			// The path out of the personal-data region, heartbeats only,
+			// where the demo shows the PII guard at work.
+			if p := demoPIIRegion(names, master); p != "" {
+				from = append(from, p+"=file:"+byName[p].log())
 			}
 		} else {
 			from = append(from, master+"=file:"+byName[master].log())
@@ -553,4 +554,16 @@ func demoRefused(r *demoRegion) string {
 		return "none yet"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// lockedWriter serializes the writes of several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -18,7 +18,7 @@ import (
 func TestDemoRegions(t *testing.T) {
 	t.Parallel()
 	out, errOut, err := smpRun("demo", "--regions", "asia,china,us", "--duration", "30s", "--masterdata-every", "1s",
-		"--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--partitions", "2")
+		"--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--partitions", "1")
 	if err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
