@@ -613,7 +613,7 @@ func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
 			return binlogPos{}, err
 		}
 		msgs = append(msgs, hist)
-		err = t.readTable(ctx, conn, s, func(row []any) error {
+		err = t.readTable(ctx, conn, s, "", nil, func(row []any) error {
 			if pending != nil {
 				msgs = append(msgs, *pending)
 				if len(msgs) >= t.b.cfg.Batch {
@@ -653,9 +653,15 @@ func (t *binlogTask) snapshot(ctx context.Context) (binlogPos, error) {
 	return pos, nil
 }
 
-// readTable reads every row of a table on conn (in its snapshot), in
-// primary-key order, each value as the binlog's reading of it.
-func (t *binlogTask) readTable(ctx context.Context, conn *sql.Conn, s *tableSchema, fn func(row []any) error) error {
+// queryer is a connection (in a snapshot) or the pool.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readTable reads the rows of a table on conn (in its snapshot; those
+// matching where, "" for all), in primary-key order, each value as the
+// binlog's reading of it.
+func (t *binlogTask) readTable(ctx context.Context, conn queryer, s *tableSchema, where string, args []any, fn func(row []any) error) error {
 	var names []string
 	for _, c := range s.cols {
 		names = append(names, quoteID(c.name))
@@ -668,7 +674,7 @@ func (t *binlogTask) readTable(ctx context.Context, conn *sql.Conn, s *tableSche
 		}
 		order = " ORDER BY " + strings.Join(ks, ", ")
 	}
-	rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+quoteID(s.db)+"."+quoteID(s.table)+order)
+	rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+quoteID(s.db)+"."+quoteID(s.table)+where+order, args...)
 	if err != nil {
 		return fmt.Errorf("cdc: snapshot %s.%s: %w", s.db, s.table, err)
 	}
@@ -735,13 +741,42 @@ func (b *Binlog) ReadTables(ctx context.Context, tables []string, fn func(table 
 		if err != nil {
 			return Source{}, err
 		}
-		if err := t.readTable(ctx, conn, s, func(row []any) error {
+		if err := t.readTable(ctx, conn, s, "", nil, func(row []any) error {
 			return fn(table, []byte(s.key(row)), s.object(s.names(), row))
 		}); err != nil {
 			return Source{}, err
 		}
 	}
 	return Source{Connector: "mysql", DB: b.Database(), File: pos.File, Pos: int64(pos.Pos)}, nil
+}
+
+// ReadCapturedRow reads one row of a table of the DSN's database by its
+// primary key (a single column) now, as ReadTables would give it; nil
+// when there is none.
+func (b *Binlog) ReadCapturedRow(ctx context.Context, table, id string) ([]byte, error) {
+	dsn := b.dsn.Clone()
+	dsn.DBName = ""
+	dsn.Loc = time.UTC
+	db, err := sql.Open("mysql", dsn.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	t := &binlogTask{b: b, conn: db, log: b.cfg.Logger}
+	s, err := t.loadSchema(ctx, b.Database(), table)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.pk) != 1 {
+		return nil, fmt.Errorf("cdc: %s.%s: a row is read by a primary key of one column", b.Database(), table)
+	}
+	var out []byte
+	err = t.readTable(ctx, db, s, " WHERE "+quoteID(s.cols[s.pk[0]].name)+" = ?", []any{id}, func(row []any) error {
+		out = s.object(s.names(), row)
+		return nil
+	})
+	return out, err
 }
 
 // capturedTables lists the captured tables that exist, as [db, table].

@@ -30,10 +30,17 @@ type Rows interface {
 	SnapshotTables(ctx context.Context, fn func(table string, key, row []byte) error) (last int64, err error)
 }
 
+// RowReader is what Rows may do besides: read one row by id now (nil when
+// there is none), so that compare reads that row instead of every row.
+type RowReader interface {
+	ReadCapturedRow(ctx context.Context, table, id string) ([]byte, error)
+}
+
 // TableReader reads tables in one consistent view and gives that view's
-// binlog position (cdc.Binlog's ReadTables on MySQL).
+// binlog position, and one row by id (cdc.Binlog on MySQL).
 type TableReader interface {
 	ReadTables(ctx context.Context, tables []string, fn func(table string, key, row []byte) error) (cdc.Source, error)
+	RowReader
 }
 
 // BinlogRows is Rows on MySQL: the captured tables read from the database
@@ -44,6 +51,10 @@ type TableReader interface {
 func BinlogRows(r TableReader) Rows { return binlogRows{r} }
 
 type binlogRows struct{ r TableReader }
+
+func (b binlogRows) ReadCapturedRow(ctx context.Context, table, id string) ([]byte, error) {
+	return b.r.ReadCapturedRow(ctx, table, id)
+}
 
 func (b binlogRows) SnapshotTables(ctx context.Context, fn func(table string, key, row []byte) error) (int64, error) {
 	src, err := b.r.ReadTables(ctx, Tables, fn)
@@ -357,7 +368,13 @@ func (s *Service) Compare(ctx context.Context, table, id string) (Comparison, er
 	}
 	c := Comparison{Table: table, ID: id, Differences: []Difference{}}
 	var row []byte
-	if _, err := s.cfg.Rows.SnapshotTables(ctx, func(t string, key, r []byte) error {
+	if rr, ok := s.cfg.Rows.(RowReader); ok {
+		r, err := rr.ReadCapturedRow(ctx, table, id)
+		if err != nil {
+			return Comparison{}, err
+		}
+		row = r
+	} else if _, err := s.cfg.Rows.SnapshotTables(ctx, func(t string, key, r []byte) error {
 		if t != table {
 			return nil
 		}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -126,4 +127,29 @@ func (db *DB) SnapshotTables(ctx context.Context, fn func(table string, key, row
 		}
 	}
 	return last, nil
+}
+
+// ReadCapturedRow reads one row of a captured table by id now, as
+// SnapshotTables gives it; nil when there is none.
+func (db *DB) ReadCapturedRow(ctx context.Context, table, id string) ([]byte, error) {
+	if err := db.changeLog(); err != nil {
+		return nil, err
+	}
+	cols, ok := cdcTables[table]
+	if !ok {
+		return nil, smp.Errorf(smp.EINVALID, "table %q is not captured", table)
+	}
+	var obj []string
+	for _, c := range cols {
+		obj = append(obj, "'"+c+"', "+c)
+	}
+	var row string
+	err := db.fresh().QueryRowContext(ctx, `SELECT json_object(`+strings.Join(obj, ", ")+`) FROM `+table+` WHERE id = ?`, id).Scan(&row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: read %s %s: %w", table, id, err)
+	}
+	return []byte(row), nil
 }
