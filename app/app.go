@@ -109,7 +109,7 @@ type App struct {
 	integrations httpapi.Integrations
 	sessions     smp.SessionStore
 
-	queue smp.DispatchQueue // the engine's, which the order-svc intake fills
+	queue smp.DispatchQueue // the engine's, which the order service fills (nil where no engine drains it)
 
 	mu       sync.Mutex
 	running  []running // started modules, in start order

@@ -423,7 +423,14 @@ func (a *App) initEngine(ctx context.Context) (startstop.Service, error) {
 		deps.Queue, deps.Invitations, deps.Geo, deps.Locker = a.Redis.Queue(), a.Redis.Invitations(), a.Redis.Geo(), a.Redis.Locker()
 		deps.Notifier = a.broadcaster
 	}
-	a.queue = deps.Queue
+	// Dispatch on commit: the order service pushes each order it commits
+	// onto the engine's queue, where one drains it: Redis's is shared by
+	// every process; the in-process one only by this process's engine
+	// (elsewhere the engine's sweeper finds the orders in the database).
+	if a.Redis != nil || a.services[ServiceDispatchEngine] {
+		a.queue = deps.Queue
+		a.Orders.SetDispatch(orders.IntakeConfig{Queue: a.queue, Flags: a.Flags})
+	}
 	// Every process has an engine: it is the technicians' gateway and
 	// answers ops; only a dispatch-engine process starts it (and exports
 	// its metrics; dispatch_engine_up comes from the heartbeats, in every
@@ -584,8 +591,9 @@ func (a *App) initOrderIntake(ctx context.Context) (startstop.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The intake fills the engine's queue as it commits orders into 02
-	// (the engine module, built in every process, chose the queue).
+	// The intake, dispatch on commit's fallback, fills the engine's queue
+	// as it moves orders still in 01 into 02 (the engine module, built in
+	// every process, chose the queue; nil where nothing drains it).
 	if err := a.Orders.AddIntake(r, orders.IntakeConfig{Queue: a.queue, Flags: a.Flags}); err != nil {
 		return nil, err
 	}

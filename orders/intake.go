@@ -12,8 +12,8 @@ const ConsumerGroup = "order-svc"
 
 // IntakeConfig is what the order-svc consumer needs besides the service.
 type IntakeConfig struct {
-	// Queue receives each order the intake commits into 02_dispatching
-	// (dispatch:queue:{CITY}), which the dispatch engine drains: while no
+	// Queue receives each order committed into 02_dispatching, by
+	// CreateOrder or the intake (dispatch:queue:{CITY}), which the dispatch engine drains: while no
 	// engine runs, the queue grows (the runbook's LLEN signal, INC-001).
 	// Nil queues nothing (the engine's sweeper still finds the orders).
 	Queue smp.DispatchQueue
@@ -23,20 +23,44 @@ type IntakeConfig struct {
 	Flags smp.FlagReader
 }
 
-// AddIntake adds the order service's consumer of orders.events to r: each
-// order.created moves its order to 02_dispatching, idempotently (each
-// event applied once, recorded in the same transaction as the order
-// change, so a redelivered event is harmless), then queues it for the
-// engine. A failed push is not retried here: the order is safe in the
-// database as 02_dispatching and the engine's sweeper queues it once the
-// queue takes writes again (Redis out of memory, INC-004).
+// SetDispatch sets where committed orders go for dispatch: each order
+// CreateOrder commits (in 02_dispatching) is pushed on ic.Queue right after
+// the commit, unless ENABLE_AUTO_DISPATCH is off. Set it only where the
+// queue is drained (a shared Redis queue, or this process runs the
+// engine); without it the engine's sweeper finds the orders.
+func (s *Service) SetDispatch(ic IntakeConfig) {
+	if ic.Queue == nil {
+		s.dispatchTo.Store(nil)
+		return
+	}
+	s.dispatchTo.Store(&ic)
+}
+
+// AddIntake adds the order service's consumer of orders.events to r, the
+// fallback of dispatch on commit: each order.created whose order is still
+// in 01_created (written by an older version, say) moves it to
+// 02_dispatching, idempotently (each event applied once, recorded in the
+// same transaction as the order change, so a redelivered event is
+// harmless), then queues it for the engine. An order already past 01 (the
+// usual case: created in 02) costs one read and records nothing. A failed
+// push is not retried here: the order is safe in the database as
+// 02_dispatching and the engine's sweeper queues it once the queue takes
+// writes again (Redis out of memory, INC-004). ic.Queue, when set, is also
+// SetDispatch's.
 func (s *Service) AddIntake(r *bus.Router, ic IntakeConfig) error {
-	s.intakeCfg = ic
+	if ic.Queue != nil {
+		s.SetDispatch(ic)
+	}
 	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.intake), bus.Types(smp.EventOrderCreated), bus.Idempotent(s.store, s.cfg.Now))
 }
 
 func (s *Service) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {
 	if ev.Type != smp.EventOrderCreated {
+		return bus.Skip, nil
+	}
+	// Created in 02 with dispatch on commit: nothing left to do, and
+	// nothing to record (the stage is the record).
+	if o, err := s.store.FindOrderByID(ctx, ev.AggregateID); smp.ErrorCode(err) == smp.ENOTFOUND || err == nil && o.Stage != smp.StageCreated {
 		return bus.Skip, nil
 	}
 	o, err := s.StartDispatchFor(ctx, ev.AggregateID, ConsumerGroup, ev.ID)
@@ -52,8 +76,8 @@ func (s *Service) intake(ctx context.Context, ev smp.Event) (bus.Result, error) 
 
 // enqueue hands an order in 02_dispatching to the engine's queue.
 func (s *Service) enqueue(ctx context.Context, o *smp.Order) {
-	ic := s.intakeCfg
-	if ic.Queue == nil || o.Stage != smp.StageDispatching {
+	ic := s.dispatchTo.Load()
+	if ic == nil || o.Stage != smp.StageDispatching {
 		return
 	}
 	if ic.Flags != nil && !ic.Flags.Enabled(smp.FlagEnableAutoDispatch) {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -67,7 +68,7 @@ type Service struct {
 
 	transitions   *prometheus.CounterVec
 	queueFailures prometheus.Counter
-	intakeCfg     IntakeConfig
+	dispatchTo    atomic.Pointer[IntakeConfig]
 }
 
 var _ smp.OrderService = (*Service)(nil)
@@ -181,7 +182,9 @@ func (s *Service) Cities() []*smp.City {
 
 func newID(prefix string) string { return prefix + uuid.Must(uuid.NewV7()).String() }
 
-// CreateOrder validates and creates an order in 01_created.
+// CreateOrder validates and creates an order, committed in 02_dispatching
+// (its 01_created transition and order.created event in the same
+// transaction), then queues it for the engine (SetDispatch).
 func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewOrder) (*smp.Order, error) {
 	return s.create(ctx, customerID, n, nil)
 }
@@ -213,6 +216,12 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 		CreatedAt: now, StageChangedAt: now,
 	}
 	actor := smp.Actor{Kind: "customer", ID: customerID}
+	// Dispatch on commit (issue 22): the order is written in
+	// 02_dispatching, its creation and its move to dispatch (order-svc's
+	// step: transition and order.dispatching event) committing together,
+	// so no event-bus hop stands between the order and the engine's queue.
+	created := *o
+	o.Stage = smp.StageDispatching
 	err := s.store.InTx(ctx, func(tx smp.Tx) error {
 		if err := tx.InsertOrder(ctx, o); err != nil {
 			return err
@@ -220,7 +229,14 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: "", To: smp.StageCreated, At: now, Actor: actor.String(), Reason: "order placed"}); err != nil {
 			return err
 		}
-		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, o, "", actor, "order placed", now)); err != nil {
+		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, &created, "", actor, "order placed", now)); err != nil {
+			return err
+		}
+		sys := smp.SystemActor("order-svc")
+		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: smp.StageCreated, To: smp.StageDispatching, At: now, Actor: sys.String(), Reason: "submitted to dispatch"}); err != nil {
+			return err
+		}
+		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderDispatching, o, smp.StageCreated, sys, "submitted to dispatch", now)); err != nil {
 			return err
 		}
 		if also != nil {
@@ -232,7 +248,12 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 		return nil, err
 	}
 	s.transitions.WithLabelValues(string(smp.StageCreated)).Inc()
+	s.transitions.WithLabelValues(string(smp.StageDispatching)).Inc()
 	s.cfg.Logger.Debug("order created", "order_id", o.ID, "city", o.City, "service", o.Service, "customer_id", customerID)
+	// After the commit, straight onto the engine's queue. A crash (or a
+	// refused push) between the two leaves the order in 02 in the
+	// database, where the engine's sweeper finds it.
+	s.enqueue(ctx, o)
 	return o, nil
 }
 

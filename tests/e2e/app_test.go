@@ -160,7 +160,7 @@ func TestCreateOrderRejectsBadInputAndWritesNothing(t *testing.T) {
 	if n := a.countOrders(); n != 0 {
 		t.Fatalf("%d orders written by rejected requests", n)
 	}
-	if r := a.do("POST", "/v1/orders", cust, valid); r.Status != 201 || r.Body["stage"] != string(smp.StageCreated) || r.Body["payment_status"] != "pending" {
+	if r := a.do("POST", "/v1/orders", cust, valid); r.Status != 201 || r.Body["stage"] != string(smp.StageDispatching) || r.Body["payment_status"] != "pending" {
 		t.Fatalf("valid order: %d %s", r.Status, r.Raw)
 	}
 }
