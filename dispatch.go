@@ -64,6 +64,13 @@ type InvitationStore interface {
 	// CompareAndSet moves an invitation to state to if its state is one of
 	// from; ok is false if it was not.
 	CompareAndSet(ctx context.Context, orderID, technicianID string, from []InvitationState, to InvitationState) (ok bool, err error)
+	// Claim moves technicianID's open invitation to accepted unless
+	// another invitation of the order is accepted already (its technician
+	// is being assigned), atomically: the check that refuses the losers of
+	// an accept before any database transaction (the store's conditional
+	// assignment stays the arbiter). ok false: the invitation is missing or
+	// not open (holder ""), or holder's accepted invitation holds the order.
+	Claim(ctx context.Context, orderID, technicianID string) (ok bool, holder string, err error)
 	// DeleteOrder removes all of an order's invitations.
 	DeleteOrder(ctx context.Context, orderID string) error
 	// Count returns how many invitations are open.

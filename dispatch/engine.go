@@ -159,6 +159,7 @@ type Engine struct {
 	lastWarn map[string]time.Time
 	lat      *window // created -> assigned
 	firstLat *window // created -> first offer delivered
+	settled  *settledSet
 
 	startstop.Base
 	running  atomic.Bool
@@ -175,6 +176,9 @@ type run struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	firstAck  atomic.Bool
+	// cleaned: a closeRun deleted the order's invitations after the
+	// round's last offers (the round's end need not do it again).
+	cleaned atomic.Bool
 }
 
 func (r *run) close() { r.closeOnce.Do(func() { close(r.closed) }) }
@@ -193,7 +197,7 @@ func New(d Deps, cfg Config) (*Engine, error) {
 		return nil, smp.Errorf(smp.EINVALID, "dispatch: missing dependency")
 	}
 	e := &Engine{d: d, cfg: cfg, log: cfg.Logger.With("service", "dispatch-engine"), cities: map[string]*smp.City{},
-		runs: map[string]*run{}, lastWarn: map[string]time.Time{}, lat: newWindow(2048), firstLat: newWindow(2048),
+		runs: map[string]*run{}, lastWarn: map[string]time.Time{}, lat: newWindow(2048), firstLat: newWindow(2048), settled: newSettledSet(),
 		sem: make(chan struct{}, cfg.Concurrency), sweepNow: make(chan struct{}, 1)}
 	for _, c := range d.Cities {
 		e.cities[c.Code] = c
@@ -294,6 +298,9 @@ func (e *Engine) handleEvent(ctx context.Context, ev smp.Event) error {
 	// busy, out of every later dispatch, after Redis recovered.
 	switch ev.Type {
 	case smp.EventOrderAssigned:
+		if e.settled.take(d.OrderID, d.TechnicianID) {
+			return nil // this process closed the run and marked them busy at the accept
+		}
 		if err := e.untilWritable(ctx, "close the order's offers", func() error {
 			return e.closeRun(ctx, d.OrderID, d.TechnicianID, "offer_taken")
 		}); err != nil {

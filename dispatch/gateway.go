@@ -174,11 +174,20 @@ func (e *Engine) Accept(ctx context.Context, techID, orderID string) (*smp.Order
 		e.signal(orderID)
 		return nil, smp.Errorf(smp.ECONFLICT, "the offer of order %s has expired", orderID)
 	}
-	ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, openStates, smp.InvitationAccepted)
+	// The claim: one accept per order at a time goes on to the database;
+	// the others are refused here, without a transaction (their offers
+	// stay open until the winner's assignment withdraws them, or the
+	// claim is released by a failed one). The store's conditional
+	// assignment still decides the winner.
+	ok, holder, err := e.d.Invitations.Claim(ctx, orderID, techID)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
+		if holder != "" {
+			e.m.offers.WithLabelValues("refused").Inc()
+			return nil, smp.Errorf(smp.ECONFLICT, "order %s is being taken by another technician", orderID)
+		}
 		return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
 	}
 	o, err := e.d.Orders.Assign(ctx, orderID, techID, smp.Actor{Kind: "technician", ID: techID}, "accepted offer "+inv.ID, false)
@@ -217,8 +226,12 @@ func (e *Engine) assigned(ctx context.Context, o *smp.Order, mode string) {
 	e.m.latency.Observe(d.Seconds())
 	e.lat.add(d)
 	e.m.assignments.WithLabelValues(mode).Inc()
-	e.setBusy(ctx, o.TechnicianID, true)
-	e.closeRun(ctx, o.ID, o.TechnicianID, "offer_taken")
+	busyErr := e.setBusy(ctx, o.TechnicianID, true)
+	if err := e.closeRun(ctx, o.ID, o.TechnicianID, "offer_taken"); err == nil && busyErr == nil {
+		// Done here: the order.assigned event, if this process's engine
+		// consumes it, need not do it again.
+		e.settled.add(o.ID, o.TechnicianID, e.cfg.Now())
+	}
 	e.d.Notifier.Notify(o.TechnicianID, smp.TechnicianMessage{Type: "assigned", OrderID: o.ID, Service: o.Service, City: o.City,
 		Lat: o.Lat, Lng: o.Lng, Address: o.Address, PriceVND: o.PriceVND})
 }

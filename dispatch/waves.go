@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,12 +16,7 @@ func lockKey(orderID string) string { return "dispatch:lock:" + orderID }
 
 // dispatch runs one round of waves for an order.
 func (e *Engine) dispatch(ctx context.Context, orderID string) error {
-	o, err := e.d.Store.FindOrderByID(ctx, orderID)
-	if err != nil {
-		return err
-	}
-	city := e.city(o.City)
-	if o.Stage != smp.StageDispatching || city == nil || !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
+	if !e.d.Flags.Enabled(smp.FlagEnableAutoDispatch) {
 		return nil
 	}
 	e.mu.Lock()
@@ -44,6 +40,16 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	go func() { defer close(renewed); e.keepLease(ctx, lose, orderID, owner) }()
 	defer func() { lose(nil); <-renewed }()
 
+	// The order is read once, under the lock (it may have been assigned
+	// or cancelled since it was queued).
+	o, err := e.d.Store.FindOrderByID(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	city := e.city(o.City)
+	if o.Stage != smp.StageDispatching || city == nil {
+		return nil
+	}
 	r := &run{createdAt: o.CreatedAt, changed: make(chan struct{}, 1), closed: make(chan struct{})}
 	e.mu.Lock()
 	if _, dup := e.runs[orderID]; dup {
@@ -58,7 +64,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		// dispatch:invitations:{order} (runbook INC-004). On shutdown the
 		// invitations stay; the next start re-dispatches from the database.
 		// After a lost lease they belong to the new holder's round.
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !r.cleaned.Load() {
 			if err := e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn"); err != nil {
 				// The keys expire (dispatch:invitations:* has a TTL) and
 				// the next round overwrites them.
@@ -70,10 +76,6 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		e.mu.Unlock()
 	}()
 
-	// Re-read under the lock: it may have been assigned meanwhile.
-	if o, err = e.d.Store.FindOrderByID(ctx, orderID); err != nil || o.Stage != smp.StageDispatching {
-		return err
-	}
 	// Technicians are matched by the service's skill, which may differ
 	// from its code (the catalogue's, cached by the order service).
 	skill, err := e.d.Orders.ServiceSkill(ctx, o.Service)
@@ -88,13 +90,13 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	for _, w := range trace.Waves {
 		round = max(round, w.Round+1)
 	}
+	// Who declined, from the trace just read (declines are recorded at
+	// once, and the trace's read flushes the batched states).
 	excluded := map[string]bool{}
-	declined, err := e.d.Store.DeclinedBy(ctx, orderID)
-	if err != nil {
-		return err
-	}
-	for _, t := range declined {
-		excluded[t] = true
+	for _, of := range trace.Offers {
+		if of.State == smp.InvitationDeclined {
+			excluded[of.TechnicianID] = true
+		}
 	}
 
 	radiusIdx := 0
@@ -426,7 +428,52 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 	if err := e.d.Invitations.DeleteOrder(ctx, orderID); err != nil {
 		return fmt.Errorf("dispatch: delete %s: %w", smp.InvitationsKey(orderID), err)
 	}
+	if r != nil {
+		r.cleaned.Store(true)
+	}
 	return nil
+}
+
+// settledSet remembers the assignments whose bookkeeping (closeRun,
+// setBusy) this process has done, so that their order.assigned event does
+// not do it a second time. Entries the event never takes (another
+// process's engine consumed it) are dropped after settledFor.
+type settledSet struct {
+	mu sync.Mutex
+	m  map[string]settledEntry
+}
+
+type settledEntry struct {
+	tech string
+	at   time.Time
+}
+
+const settledFor = 10 * time.Minute
+
+func newSettledSet() *settledSet { return &settledSet{m: map[string]settledEntry{}} }
+
+func (s *settledSet) add(orderID, techID string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= 4096 {
+		for id, en := range s.m {
+			if now.Sub(en.at) > settledFor {
+				delete(s.m, id)
+			}
+		}
+	}
+	s.m[orderID] = settledEntry{techID, now}
+}
+
+// take reports (once) whether the assignment of orderID to techID was settled here.
+func (s *settledSet) take(orderID, techID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	en, ok := s.m[orderID]
+	if ok {
+		delete(s.m, orderID)
+	}
+	return ok && en.tech == techID
 }
 
 // repeatsLastWave reports whether the trace's last wave already says

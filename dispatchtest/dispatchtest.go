@@ -122,6 +122,7 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 			t.Fatalf("count after delete = %d", n)
 		}
 	})
+	runClaims(t, newStore)
 	t.Run("ConcurrentCASOneWinner", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
@@ -152,6 +153,85 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 		wg.Wait()
 		if wins != 1 {
 			t.Fatalf("%d state changes won from one open invitation", wins)
+		}
+	})
+}
+
+// runClaims checks InvitationStore.Claim: one accepted invitation per
+// order at a time, whoever races for it.
+func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
+	t.Run("ClaimOneHolder", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now()
+		for _, tech := range []string{"t1", "t2", "t3"} {
+			must(t, s.Put(ctx, smp.Invitation{ID: "i-" + tech, OrderID: "o", TechnicianID: tech, State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		}
+		must(t, s.Put(ctx, smp.Invitation{ID: "i-x", OrderID: "o2", TechnicianID: "t2", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		claim := func(tech, wantHolder string, want bool) {
+			t.Helper()
+			ok, holder, err := s.Claim(ctx, "o", tech)
+			if err != nil || ok != want || holder != wantHolder {
+				t.Fatalf("claim by %s = %v %q %v, want %v %q", tech, ok, holder, err, want, wantHolder)
+			}
+		}
+		claim("t1", "", true)
+		claim("t1", "", false) // accepted already: not open
+		claim("t2", "t1", false)
+		if inv, _, _ := s.Get(ctx, "o", "t2"); inv.State != smp.InvitationSent {
+			t.Fatalf("a refused claim changed the invitation: %s", inv.State)
+		}
+		if n, _ := s.Count(ctx); n != 3 {
+			t.Fatalf("open count = %d after one claim, want 3", n)
+		}
+		// Another order's claims are its own.
+		if ok, _, err := s.Claim(ctx, "o2", "t2"); err != nil || !ok {
+			t.Fatalf("claim of another order = %v %v", ok, err)
+		}
+		// The holder's assignment failed: the claim is free again.
+		if ok, _ := s.CompareAndSet(ctx, "o", "t1", []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationWithdrawn); !ok {
+			t.Fatal("accepted -> withdrawn refused")
+		}
+		claim("t2", "", true)
+		claim("t3", "t2", false)
+		claim("t9", "", false)
+		if ok, _, _ := s.Claim(ctx, "o9", "t1"); ok {
+			t.Fatal("claimed a missing invitation")
+		}
+	})
+	t.Run("ConcurrentClaimsOneWinner", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now()
+		const n = 20
+		for i := 0; i < n; i++ {
+			tech := fmt.Sprintf("t%02d", i)
+			must(t, s.Put(ctx, smp.Invitation{ID: "i-" + tech, OrderID: "o", TechnicianID: tech, State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var winners []string
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				tech := fmt.Sprintf("t%02d", i)
+				ok, _, err := s.Claim(ctx, "o", tech)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					winners = append(winners, tech)
+					mu.Unlock()
+				}
+			}(i)
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("claims won: %v, want exactly one", winners)
 		}
 	})
 }

@@ -93,6 +93,24 @@ func (s *Invitations) CompareAndSet(_ context.Context, orderID, technicianID str
 	return true, nil
 }
 
+// Claim moves the technician's open invitation to accepted unless another
+// invitation of the order is accepted.
+func (s *Invitations) Claim(_ context.Context, orderID, technicianID string) (bool, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.byOrder[orderID][technicianID]
+	if !ok || !inv.State.Open() {
+		return false, "", nil
+	}
+	for tech, other := range s.byOrder[orderID] {
+		if tech != technicianID && other.State == smp.InvitationAccepted {
+			return false, tech, nil
+		}
+	}
+	inv.State = smp.InvitationAccepted
+	return true, "", nil
+}
+
 // DeleteOrder removes an order's invitations.
 func (s *Invitations) DeleteOrder(_ context.Context, orderID string) error {
 	s.mu.Lock()

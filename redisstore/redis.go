@@ -313,6 +313,43 @@ func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string,
 	return n == 1, wrap("compare and set invitation", err)
 }
 
+// claimScript: ARGV = technician, the open-set member. The technician's
+// invitation must be open and no other of the order accepted; then it is
+// accepted. Returns 1 and an empty string, 0 and an empty string (not
+// open), or 0 and the holder.
+var claimScript = redis.NewScript(`#!lua
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {0, ''} end
+local inv = cjson.decode(raw)
+if inv['state'] ~= 'sent' and inv['state'] ~= 'delivered' then return {0, ''} end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] and string.find(all[i+1], '"state":"accepted"', 1, true) then
+    local other = cjson.decode(all[i+1])
+    if other['state'] == 'accepted' then return {0, all[i]} end
+  end
+end
+inv['state'] = 'accepted'
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(inv))
+redis.call('SREM', KEYS[2], ARGV[2])
+return {1, ''}`)
+
+// Claim accepts the technician's open invitation unless another of the
+// order's is accepted: one round trip.
+func (iv Invitations) Claim(ctx context.Context, orderID, techID string) (bool, string, error) {
+	keys := []string{iv.s.key(smp.InvitationsKey(orderID)), iv.s.key(PrefixOpen)}
+	res, err := claimScript.Run(ctx, iv.s.rdb, keys, techID, openMember(orderID, techID)).Slice()
+	if err != nil {
+		return false, "", wrap("claim invitation", err)
+	}
+	if len(res) != 2 {
+		return false, "", fmt.Errorf("redis: claim invitation: unexpected reply %v", res)
+	}
+	n, _ := res[0].(int64)
+	holder, _ := res[1].(string)
+	return n == 1, holder, nil
+}
+
 // DeleteOrder removes an order's invitations.
 func (iv Invitations) DeleteOrder(ctx context.Context, orderID string) error {
 	hk := iv.s.key(smp.InvitationsKey(orderID))
