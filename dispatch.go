@@ -71,6 +71,10 @@ type InvitationStore interface {
 	// assignment stays the arbiter). ok false: the invitation is missing or
 	// not open (holder ""), or holder's accepted invitation holds the order.
 	Claim(ctx context.Context, orderID, technicianID string) (ok bool, holder string, err error)
+	// Held counts, for each technician, the open invitations they hold
+	// that have not expired at now (the candidate check of a wave, in one
+	// call); technicians holding none are absent.
+	Held(ctx context.Context, technicianIDs []string, now time.Time) (map[string]int, error)
 	// DeleteOrder removes all of an order's invitations.
 	DeleteOrder(ctx context.Context, orderID string) error
 	// Count returns how many invitations are open.

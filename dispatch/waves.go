@@ -205,25 +205,22 @@ func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, skill string,
 		if err != nil {
 			return nil, idx, fmt.Errorf("dispatch: candidate search: %w", err)
 		}
+		ids := make([]string, 0, len(found))
+		for _, c := range found {
+			if !excluded[c.TechnicianID] {
+				ids = append(ids, c.TechnicianID)
+			}
+		}
+		// The offers each holds, in one call (one script on Redis). An
+		// offer past its expiry holds nobody, even if no round expired
+		// it (its engine died).
+		held, err := e.d.Invitations.Held(ctx, ids, e.cfg.Now())
+		if err != nil {
+			return nil, idx, err
+		}
 		var out []smp.Candidate
 		for _, c := range found {
-			if excluded[c.TechnicianID] {
-				continue
-			}
-			open, err := e.d.Invitations.ForTechnician(ctx, c.TechnicianID)
-			if err != nil {
-				return nil, idx, err
-			}
-			// An offer past its expiry holds nobody, even if no round
-			// expired it (its engine died).
-			now := e.cfg.Now()
-			held := 0
-			for _, inv := range open {
-				if now.Before(inv.ExpiresAt) {
-					held++
-				}
-			}
-			if held >= e.cfg.MaxOffersPerTechnician {
+			if excluded[c.TechnicianID] || held[c.TechnicianID] >= e.cfg.MaxOffersPerTechnician {
 				continue
 			}
 			out = append(out, c)

@@ -123,6 +123,30 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 		}
 	})
 	runClaims(t, newStore)
+	t.Run("Held", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now().UTC()
+		put := func(order, tech string, expires time.Duration) {
+			must(t, s.Put(ctx, smp.Invitation{ID: order + "/" + tech, OrderID: order, TechnicianID: tech, State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(expires)}))
+		}
+		put("o1", "t1", time.Minute)
+		put("o2", "t1", time.Minute)
+		put("o3", "t1", -time.Second) // past its expiry: holds nobody
+		put("o1", "t2", time.Minute)
+		put("o4", "t3", time.Minute)
+		if ok, _ := s.CompareAndSet(ctx, "o1", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
+			t.Fatal("sent -> declined refused")
+		}
+		got, err := s.Held(ctx, []string{"t1", "t2", "t9"}, now)
+		if err != nil || got["t1"] != 2 || got["t2"] != 0 || got["t3"] != 0 || got["t9"] != 0 {
+			t.Fatalf("held = %v %v, want t1: 2 and no other", got, err)
+		}
+		if got, err := s.Held(ctx, nil, now); err != nil || len(got) != 0 {
+			t.Fatalf("held of nobody = %v %v", got, err)
+		}
+	})
 	t.Run("ConcurrentCASOneWinner", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"smp"
 )
@@ -109,6 +110,21 @@ func (s *Invitations) Claim(_ context.Context, orderID, technicianID string) (bo
 	}
 	inv.State = smp.InvitationAccepted
 	return true, "", nil
+}
+
+// Held counts each technician's open invitations not expired at now.
+func (s *Invitations) Held(_ context.Context, technicianIDs []string, now time.Time) (map[string]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, t := range technicianIDs {
+		for orderID := range s.byTech[t] {
+			if inv, ok := s.byOrder[orderID][t]; ok && inv.State.Open() && now.Before(inv.ExpiresAt) {
+				out[t]++
+			}
+		}
+	}
+	return out, nil
 }
 
 // DeleteOrder removes an order's invitations.

@@ -59,7 +59,7 @@ var KeyClasses = []KeyClass{
 	// Short: a process killed between BRPOP and deleting the marker leaves
 	// it behind, and until it expires the sweeper's re-push is swallowed.
 	// A duplicate queue entry is harmless (dispatch lock, stage check).
-	{Prefix: PrefixQueued, TTL: 30 * time.Second, Why: "dedupe marker; deleted at pop, expires soon if a popper died"},
+	{Prefix: PrefixQueued, TTL: 30 * time.Second, Why: "dedupe marker (maybe queued): set at push, left to expire (a pop is one BRPOP); a push that finds it checks the list with LPOS"},
 	{Prefix: PrefixInvitations, TTL: time.Hour, Why: "deleted at assignment and at the end of a round; the TTL bounds a leak"},
 	{Prefix: PrefixTechInv, TTL: time.Hour, Why: "index of invitations; refreshed on every offer"},
 	{Prefix: PrefixOpen, Persistent: true, Why: "one set; members removed as invitations close or are deleted"},

@@ -107,12 +107,19 @@ func (s *Store) Queue() Queue { return Queue{s} }
 
 // Scripts carry a shebang so that Redis 7 refuses a writing script while
 // out of memory instead of letting it grow past maxmemory (INC-004).
+//
+// The marker says "maybe queued": set at push, never deleted at pop (so a
+// pop is one BRPOP, one round trip), it expires. A push that finds it
+// looks in the list itself (LPOS) before suppressing the duplicate.
 var pushScript = redis.NewScript(`#!lua
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
   redis.call('LPUSH', KEYS[1], ARGV[1])
   return 1
 end
-return 0`)
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+return 1`)
 
 // Push appends orderID unless it is already queued.
 func (q Queue) Push(ctx context.Context, city, orderID string) error {
@@ -120,7 +127,8 @@ func (q Queue) Push(ctx context.Context, city, orderID string) error {
 	return wrap("push "+smp.QueueKey(city), pushScript.Run(ctx, q.s.rdb, keys, orderID, int(ttlOf(PrefixQueued).Seconds())).Err())
 }
 
-// Pop removes the oldest order, waiting up to wait.
+// Pop removes the oldest order, waiting up to wait: one BRPOP (the
+// dedupe marker is left to expire; see pushScript).
 func (q Queue) Pop(ctx context.Context, city string, wait time.Duration) (string, bool, error) {
 	// BRPOP takes fractional seconds (Redis 6+); go-redis's BRPop would round up to 1 s.
 	timeout := strconv.FormatFloat(max(wait, 10*time.Millisecond).Seconds(), 'f', 3, 64)
@@ -133,9 +141,7 @@ func (q Queue) Pop(ctx context.Context, city string, wait time.Duration) (string
 		}
 		return "", false, wrap("pop", err)
 	}
-	id := res[1]
-	q.s.rdb.Del(ctx, q.s.key(PrefixQueued, id))
-	return id, true, nil
+	return res[1], true, nil
 }
 
 // Len is the runbook's LLEN dispatch:queue:{CITY}.
@@ -348,6 +354,61 @@ func (iv Invitations) Claim(ctx context.Context, orderID, techID string) (bool, 
 	n, _ := res[0].(int64)
 	holder, _ := res[1].(string)
 	return n == 1, holder, nil
+}
+
+// heldScript: ARGV = the key prefix, then technicians. For each
+// technician, the expiry times of their open invitations (the keys are
+// derived from the technician index, so they are not declared: SMP's
+// Redis is one server, not a cluster).
+var heldScript = redis.NewScript(`#!lua flags=no-writes
+local out = {}
+for i = 2, #ARGV do
+  local t = ARGV[i]
+  local exp = {}
+  for _, o in ipairs(redis.call('SMEMBERS', ARGV[1] .. '` + PrefixTechInv + `' .. t)) do
+    local raw = redis.call('HGET', ARGV[1] .. '` + PrefixInvitations + `' .. o, t)
+    if raw then
+      local inv = cjson.decode(raw)
+      if inv['state'] == 'sent' or inv['state'] == 'delivered' then exp[#exp+1] = inv['expires_at'] end
+    end
+  end
+  out[#out+1] = exp
+end
+return out`)
+
+// Held counts each technician's open invitations not expired at now: one
+// round trip for all of them.
+func (iv Invitations) Held(ctx context.Context, techIDs []string, now time.Time) (map[string]int, error) {
+	out := make(map[string]int, len(techIDs))
+	if len(techIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(techIDs)+1)
+	args = append(args, iv.s.prefix)
+	for _, t := range techIDs {
+		args = append(args, t)
+	}
+	res, err := heldScript.Run(ctx, iv.s.rdb, nil, args...).Slice()
+	if err != nil {
+		return nil, wrap("offers held", err)
+	}
+	for i, r := range res {
+		if i >= len(techIDs) {
+			break
+		}
+		exps, _ := r.([]any)
+		for _, e := range exps {
+			s, _ := e.(string)
+			at, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return nil, fmt.Errorf("redis: offers held by %s: expiry %q: %w", techIDs[i], s, err)
+			}
+			if now.Before(at) {
+				out[techIDs[i]]++
+			}
+		}
+	}
+	return out, nil
 }
 
 // DeleteOrder removes an order's invitations.
