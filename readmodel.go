@@ -139,6 +139,9 @@ type SearchIndex interface {
 	Search(ctx context.Context, index string, q SearchQuery) (SearchResult, error)
 	// Count returns how many documents an index or alias holds.
 	Count(ctx context.Context, index string) (int64, error)
+	// Mapping returns the mapping of an index or alias (of the index it
+	// names): what CreateIndex was given (ENOTFOUND: no such index).
+	Mapping(ctx context.Context, index string) (SearchMapping, error)
 	// Scan calls fn with every document of an index or alias, in id order.
 	// An error from fn stops it and is returned.
 	Scan(ctx context.Context, index string, fn func(Document) error) error

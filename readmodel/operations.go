@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -108,7 +109,8 @@ type ResyncResult struct {
 
 // Resync is INC-009's scenario 4 (catastrophic divergence): the sink is
 // paused, the read model's indices dropped and created again from the
-// newest mappings, the source connector's offsets deleted so that it takes
+// newest mappings (the binary's, or the one a table was reindexed into
+// when that is newer), the source connector's offsets deleted so that it takes
 // a fresh snapshot (stopped, offsets reset, resumed), and the sink resumed:
 // it indexes the changes it had not read, then the snapshot, whose rows
 // an older change never overwrites. The rebuild goes on after Resync
@@ -125,6 +127,13 @@ func (s *Service) Resync(ctx context.Context) (res ResyncResult, err error) {
 			err = errors.Join(err, fmt.Errorf("resync: resume %s: %w", ConnectorName, rerr))
 		}
 	}()
+	// A table reindexed into a mapping newer than the binary's (reindex
+	// --mapping FILE) is rebuilt with the mapping it has now, not sent
+	// back to the built-in one.
+	keep, err := s.mappingsInUse(ctx)
+	if err != nil {
+		return res, err
+	}
 	infos, err := s.cfg.Index.Indices(ctx)
 	if err != nil {
 		return res, err
@@ -138,11 +147,22 @@ func (s *Service) Resync(ctx context.Context) (res ResyncResult, err error) {
 		}
 		res.Dropped = append(res.Dropped, info.Name)
 	}
+	for _, m := range keep {
+		if err := s.cfg.Index.CreateIndex(ctx, m.Index(), m.Body); err != nil {
+			return res, fmt.Errorf("resync: create %s: %w", m.Index(), err)
+		}
+		if err := s.cfg.Index.SetAlias(ctx, m.Table, m.Index()); err != nil {
+			return res, fmt.Errorf("resync: alias %s: %w", m.Table, err)
+		}
+	}
 	if err := EnsureIndices(ctx, s.cfg.Index); err != nil {
 		return res, err
 	}
 	ms, _ := LatestMappings()
 	for _, m := range ms {
+		if k, ok := keep[m.Table]; ok {
+			m = k
+		}
 		res.Created = append(res.Created, m.Index())
 	}
 	src := s.cfg.SourceConnector
@@ -158,4 +178,36 @@ func (s *Service) Resync(ctx context.Context) (res ResyncResult, err error) {
 	}
 	s.cfg.Logger.Warn("read model re-sync: indices dropped, the source re-snapshots", "dropped", res.Dropped)
 	return res, nil
+}
+
+// mappingsInUse returns, per table whose alias points at an index newer
+// than the binary's newest mapping, that index's mapping under its name.
+func (s *Service) mappingsInUse(ctx context.Context) (map[string]Mapping, error) {
+	latest, err := LatestMappings()
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]Mapping{}
+	for _, m := range latest {
+		cur, err := s.cfg.Index.Alias(ctx, m.Table)
+		if smp.ErrorCode(err) == smp.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		table, v, err := ParseMappingName(cur + ".json")
+		if err != nil || table != m.Table || v <= m.Version {
+			continue
+		}
+		sm, err := s.cfg.Index.Mapping(ctx, cur)
+		if err != nil {
+			return nil, fmt.Errorf("resync: the mapping of %s: %w", cur, err)
+		}
+		body, err := json.Marshal(map[string]smp.SearchMapping{"mappings": sm})
+		if err != nil {
+			return nil, err
+		}
+		keep[m.Table] = Mapping{Table: m.Table, Version: v, Body: body}
+	}
+	return keep, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,6 +227,16 @@ func TestResyncRestoresParity(t *testing.T) {
 	p.exec(`DELETE FROM orders WHERE id = 'O0010'`)
 	wait.Until(t, 10*time.Second, "O0010 deleted", func() bool { _, ok := p.field("O0010", "id"); return !ok })
 	svc := p.service(t)
+	// The orders were reindexed into a newer mapping than the binary's
+	// (scenario 3): the re-sync keeps it.
+	body, err := os.ReadFile("mappings/orders-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := strings.Replace(string(body), `"address": {"type": "text"}`, `"address": {"type": "text"}, "note": {"type": "text"}`, 1)
+	if _, err := svc.Reindex(ctx, "orders-v2.json", []byte(v2)); err != nil {
+		t.Fatal(err)
+	}
 	// Wreck it: documents gone and wrong.
 	var ops []smp.IndexOp
 	for i := 1; i <= 20; i++ {
@@ -247,8 +258,14 @@ func TestResyncRestoresParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Dropped) != 2 || len(res.Created) != 2 {
-		t.Errorf("resync: %+v", res)
+	if len(res.Dropped) != 2 || len(res.Created) != 2 || !slices.Contains(res.Created, "orders-v2") {
+		t.Errorf("resync: %+v, want orders-v2 created again", res)
+	}
+	if i, _ := p.index.Alias(ctx, "orders"); i != "orders-v2" {
+		t.Errorf("after the re-sync the alias orders → %s, want orders-v2", i)
+	}
+	if m, err := p.index.Mapping(ctx, "orders"); err != nil || m.Properties["note"].Type != "text" {
+		t.Errorf("after the re-sync the orders mapping = %+v, %v: the reindexed field note is lost", m, err)
 	}
 	if _, err := p.index.Count(ctx, "logs-v1"); err != nil {
 		t.Errorf("resync dropped an index that is not the read model's: %v", err)

@@ -495,6 +495,18 @@ func (x *Index) Count(ctx context.Context, index string) (int64, error) {
 	return int64(n), nil
 }
 
+// Mapping returns the mapping an index (or the index an alias names) was
+// created with.
+func (x *Index) Mapping(ctx context.Context, index string) (smp.SearchMapping, error) {
+	x.meta.RLock()
+	defer x.meta.RUnlock()
+	e, err := x.resolveLocked(index)
+	if err != nil {
+		return smp.SearchMapping{}, err
+	}
+	return e.mapping, nil
+}
+
 // Scan calls fn with every document in id order, a page at a time.
 func (x *Index) Scan(ctx context.Context, index string, fn func(smp.Document) error) error {
 	var after []string

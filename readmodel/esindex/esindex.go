@@ -597,15 +597,13 @@ func (x *Index) Get(ctx context.Context, index, id string) (smp.Document, error)
 	return d, nil
 }
 
-// mapping reads the mapping of an index or alias (of the index it names).
-func (x *Index) mapping(ctx context.Context, index string) (smp.SearchMapping, error) {
+// Mapping reads the mapping of an index or alias (of the index it names).
+func (x *Index) Mapping(ctx context.Context, index string) (smp.SearchMapping, error) {
 	if err := checkName("index", index); err != nil {
 		return smp.SearchMapping{}, smp.Errorf(smp.ENOTFOUND, "index_not_found_exception: no such index [%s]", index)
 	}
 	var got map[string]struct {
-		Mappings struct {
-			Properties map[string]smp.FieldMapping `json:"properties"`
-		} `json:"mappings"`
+		Mappings smp.SearchMapping `json:"mappings"`
 	}
 	if _, err := call(ctx, "get mapping", getmapping.New(x.tp).Index(index), &got); err != nil {
 		return smp.SearchMapping{}, err
@@ -615,7 +613,7 @@ func (x *Index) mapping(ctx context.Context, index string) (smp.SearchMapping, e
 	}
 	var m smp.SearchMapping
 	for _, g := range got {
-		m.Properties = g.Mappings.Properties
+		m = g.Mappings
 	}
 	delete(m.Properties, IDField)
 	return m, nil
@@ -715,7 +713,7 @@ func docs(hits []types.Hit) []smp.Document {
 
 // Search searches an index or alias.
 func (x *Index) Search(ctx context.Context, index string, q smp.SearchQuery) (smp.SearchResult, error) {
-	m, err := x.mapping(ctx, index)
+	m, err := x.Mapping(ctx, index)
 	if err != nil {
 		return smp.SearchResult{}, err
 	}

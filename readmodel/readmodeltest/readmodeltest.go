@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +41,7 @@ func Run(t *testing.T, prefix string, open Open) {
 		{"Search", s.search},
 		{"Scan", s.scan},
 		{"AliasSwap", s.aliasSwap},
+		{"Mapping", s.mapping},
 		{"Cat", s.cat},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -392,5 +394,32 @@ func (s suite) cat(t *testing.T) {
 	a, err := x.Allocation(ctx)
 	if err != nil || len(a) == 0 || a[0].Node == "" {
 		t.Errorf("Allocation = %+v, %v", a, err)
+	}
+}
+
+// mapping: an index answers the mapping it was created with, through its
+// name and through an alias; a missing one is ENOTFOUND.
+func (s suite) mapping(t *testing.T) {
+	ctx := context.Background()
+	x := s.backend(t)
+	name := s.index(t, x, "idx-mapping")
+	want, err := smp.ParseSearchMapping([]byte(Mapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.SetAlias(ctx, s.prefix+"mapping-alias", name); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{name, s.prefix + "mapping-alias"} {
+		got, err := x.Mapping(ctx, n)
+		if err != nil {
+			t.Fatalf("Mapping(%s): %v", n, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Mapping(%s) = %+v, want %+v", n, got, want)
+		}
+	}
+	if _, err := x.Mapping(ctx, s.prefix+"missing"); code(err) != smp.ENOTFOUND {
+		t.Errorf("Mapping of a missing index: %v, want ENOTFOUND", err)
 	}
 }
