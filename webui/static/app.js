@@ -775,6 +775,7 @@ async function loadSecurity() {
     secSection("#sec-dec-error", loadDecisions),
     secSection("#sec-wallet-error", loadControls),
     secSection("#sec-reports-error", loadComplianceReports),
+    secSection("#sec-held-error", loadHeldTopups),
   ]);
   const denied = errs.find((e) => e && e.status === 403);
   refused.hidden = !denied;
@@ -893,6 +894,7 @@ async function control(id, path, title, text, label) {
   }
   await secSection("#sec-wallet-error", loadControls);
   await secSection("#sec-wallet-error", () => showControl(id));
+  await secSection("#sec-held-error", loadHeldTopups); // an unfreeze releases held top-ups
 }
 
 const freezeWallet = (id) => control(id, "freeze", "Freeze the wallet of " + id + "?",
@@ -902,6 +904,53 @@ const unfreezeWallet = (id) => control(id, "unfreeze", "Unfreeze the wallet of "
 const softBlockWallet = (id) => control(id, "soft-block", "Soft-block the wallet of " + id + "?",
   "Operations are capped at 1,000,000 VND per rolling 24 hours for 48 hours, or until lifted.");
 const liftSoftBlock = (id) => control(id, "lift-soft-block", "Lift the soft block of " + id + "?", "The wallet's operations are no longer capped.");
+
+// ---------- held top-ups (issue 18: release or reverse, INC-011) ----------
+async function loadHeldTopups() {
+  const current = latest("held-topups");
+  const partner = $("#sec-held-partner").value.trim();
+  const d = await api("GET", "/admin/wallets/held" + (partner ? "?partner=" + encodeURIComponent(partner) : ""));
+  if (!current()) return;
+  const ts = d.held || [];
+  fill($("#sec-held-topups tbody"), ts.length ? ts.map((t) => {
+    const act = (label, fn) => el("button", { type: "button", class: "small" + (label === "Reverse" ? " secondary" : ""), "data-perm": "wallets.held",
+      "data-action": label.toLowerCase(), "aria-label": label + " the held top-up " + t.txn_ref + " of " + t.partner_id, text: label, onclick: () => fn(t) });
+    return el("tr", { "data-txn": t.txn_ref, "data-partner": t.partner_id, "data-status": t.status }, td(t.partner_id),
+      el("th", { scope: "row", text: t.txn_ref, class: "wrap" }), td(vnd(t.amount_vnd), "num"), td(t.hold_reason || "—"),
+      td(t.status, "bad"), td(fmtTime(t.updated_at || t.created_at)),
+      td(t.refund_error ? t.refund_error + " (attempt " + t.refund_attempts + ")" : "", t.refund_error ? "bad wrap" : "wrap"),
+      el("td", { class: "actions-cell" }, t.status === "held" ? act("Release", releaseHeld) : null, act("Reverse", reverseHeld)));
+  }) : [el("tr", {}, el("td", { colspan: 8, class: "muted", text: "No held top-ups" + (partner ? " of " + partner : "") + "." }))]);
+  applyPermissions($("#sec-held-topups"));
+}
+
+// heldAction releases or reverses one held top-up after its confirmation;
+// the API's refusal (403 naming the rule, 503 with VNPay's refund error)
+// stays in the section; the list and the wallets are shown again.
+async function heldAction(t, verb, title, text) {
+  const reason = await confirmAction(title, text, true);
+  if (reason === null) return;
+  $("#sec-held-error").textContent = "";
+  $("#sec-held-result").textContent = "";
+  try {
+    const r = await api("POST", "/admin/partners/" + encodeURIComponent(t.partner_id) + "/wallet/held/" + encodeURIComponent(t.txn_ref) + "/" + verb, { reason });
+    const tp = r.topup || {};
+    let msg = t.txn_ref + ": " + (r.changed ? "" : "already ") + tp.status;
+    if (r.posting) msg += "; credited " + vnd(r.posting.amount_vnd) + " VND, balance of " + t.partner_id + " " + vnd(r.posting.balance_after_vnd) + " VND";
+    if (verb === "reverse" && tp.refund_no) msg += "; VNPay refund " + tp.refund_no;
+    $("#sec-held-result").textContent = msg;
+    toast(msg);
+  } catch (e) {
+    $("#sec-held-error").textContent = t.txn_ref + ": " + (e.status === 403 ? "Refused (403): " : e.status === 503 ? "VNPay's refund failed (503): " : "") + e.message;
+  }
+  await secSection("#sec-wallet-error", loadControls);
+  await loadHeldTopups().catch((e) => { $("#sec-held-error").textContent += " " + e.message; });
+}
+
+const releaseHeld = (t) => heldAction(t, "release", "Release top-up " + t.txn_ref + " of " + t.partner_id + "?",
+  vnd(t.amount_vnd) + " VND is credited to the wallet, if the ledger allows it now (held by " + (t.hold_reason || "?") + "). This is audited.");
+const reverseHeld = (t) => heldAction(t, "reverse", "Reverse top-up " + t.txn_ref + " of " + t.partner_id + "?",
+  vnd(t.amount_vnd) + " VND is refunded to its payer through VNPay's refund API. This is audited.");
 
 async function loadComplianceReports() {
   const current = latest("reports");
@@ -958,6 +1007,7 @@ document.addEventListener("DOMContentLoaded", () => {
   onSubmit("#fin-run-form", runRecon);
   onSubmit("#sec-alerts-form", () => secSection("#sec-alerts-error", loadFraudAlerts));
   onSubmit("#sec-dec-form", () => secSection("#sec-dec-error", loadDecisions));
+  onSubmit("#sec-held-form", () => secSection("#sec-held-error", loadHeldTopups));
   onSubmit("#onb-form", () => loadOnboarding(false));
   onSubmit("#onb-create", createRecord);
   $("#onb-kind").addEventListener("change", () => { renderOnbForm(); loadOnboarding(false).catch((e) => toast(e.message, true)); });
