@@ -107,6 +107,9 @@ func TestHeldTopupsInBrowser(t *testing.T) {
 	b.confirm("invoices received and checked")
 	b.until("soft block lifted", `document.querySelector('`+wallet1+`').cells[2].textContent === "open"`)
 	b.until("still held, Release offered", `!!document.querySelector('`+row1+` button[data-action="release"]')`)
+	b.do("the wallet's details", chromedp.Click(chromedp.CSS(wallet1+` button[aria-label="Details of the wallet of P001"]`)))
+	b.until("the held top-up in the wallet's details", `document.querySelector("#sec-control").dataset.partner === "P001" &&
+		document.querySelector("#sec-held tbody").textContent.includes(`+fmt.Sprintf("%q", ref1)+`)`)
 	const why = "INC-011 partner verified by phone, invoices checked"
 	b.do("release again", chromedp.Click(chromedp.CSS(row1+` button[data-action="release"]`)))
 	b.confirm(why)
@@ -114,6 +117,7 @@ func TestHeldTopupsInBrowser(t *testing.T) {
 		document.querySelector("#sec-held-result").textContent.includes("balance of P001 1.300.000 VND") &&
 		document.querySelector("#sec-held-error").textContent === ""`)
 	b.until("no longer listed", `!document.querySelector('`+row1+`')`)
+	b.until("the open wallet's details refreshed", `!document.querySelector("#sec-held tbody").textContent.includes(`+fmt.Sprintf("%q", ref1)+`)`)
 	if tp := topup(ref1); tp.Status != smp.TopupConfirmed || balance("P001") != 1_300_000 {
 		t.Fatalf("after the release: %+v balance %v", tp, balance("P001"))
 	}
@@ -122,6 +126,11 @@ func TestHeldTopupsInBrowser(t *testing.T) {
 	if len(audit) != 1 || audit[0].Actor != "sec.lan" || audit[0].Reason != why {
 		t.Fatalf("release audit %+v", audit)
 	}
+	b.do("audit of the top-up", chromedp.SetValue(chromedp.CSS("#audit-target"), "topup:vnpay:"+ref1, chromedp.NodeReady))
+	b.tab("audit")
+	b.until("who and why in the audit log", `[...document.querySelectorAll("#audit-table tbody tr")].some((tr) =>
+		tr.textContent.includes("wallet.release_held") && tr.textContent.includes("sec.lan") && tr.textContent.includes(`+fmt.Sprintf("%q", why)+`))`)
+	b.tab("security")
 
 	// P002: a held top-up reversed through VNPay's refund API.
 	softBlock("P002")

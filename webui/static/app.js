@@ -944,6 +944,8 @@ async function heldAction(t, verb, title, text) {
     $("#sec-held-error").textContent = t.txn_ref + ": " + (e.status === 403 ? "Refused (403): " : e.status === 503 ? "VNPay's refund failed (503): " : "") + e.message;
   }
   await secSection("#sec-wallet-error", loadControls);
+  const panel = $("#sec-control");
+  if (!panel.hidden && panel.dataset.partner === t.partner_id) await secSection("#sec-wallet-error", () => showControl(t.partner_id));
   await loadHeldTopups().catch((e) => { $("#sec-held-error").textContent += " " + e.message; });
 }
 
