@@ -53,11 +53,14 @@ func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
 	if err := det.AddIntake(r); err != nil {
 		return nil, err
 	}
+	// SIGHUP is taken before the detector starts: its Start rebuilds the
+	// windows from every stored top-up, which takes a while, and a SIGHUP
+	// meanwhile must reload the rules, not end the process (the default).
 	hup := &reloadOnHUP{det: det, log: a.Log}
 	if geoDB != nil {
-		return sequence{geoDB, det, hup, r}, nil
+		return sequence{geoDB, hup, det, r}, nil
 	}
-	return sequence{det, hup, r}, nil
+	return sequence{hup, det, r}, nil
 }
 
 // reloadOnHUP reloads the fraud rules on SIGHUP. It subscribes in Start,
