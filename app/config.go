@@ -141,7 +141,8 @@ type Config struct {
 	// come back after paying.
 	VNPayPayURL    string
 	VNPayReturnURL string
-	// VNPayAPIURL is VNPay's merchant API (querydr), for replay-webhooks.
+	// VNPayAPIURL is VNPay's merchant API: querydr for replay-webhooks,
+	// refund for reverse-held.
 	VNPayAPIURL string
 	// FraudRules is the fraud detector's rules_engine.yaml ("" runs the
 	// embedded default); it is re-read when it changes (checked every

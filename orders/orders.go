@@ -189,8 +189,10 @@ func (s *Service) CreateOrder(ctx context.Context, customerID string, n smp.NewO
 	return s.create(ctx, customerID, n, nil)
 }
 
-// create validates and creates an order in 01_created; also, when set,
-// commits with it what the caller records in the same transaction.
+// create validates and creates an order, committing its creation and its
+// move to 02_dispatching together (dispatch on commit), then queues it for
+// the engine; also, when set, commits with it what the caller records in
+// the same transaction.
 func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder, also func(tx smp.Tx, o *smp.Order) error) (*smp.Order, error) {
 	city, service := s.lookup(n.City, n.Service)
 	if (city == nil || service == nil || s.cfg.Now().Sub(s.loadedAt()) > catalogMaxAge) && n.City != "" && n.Service != "" {

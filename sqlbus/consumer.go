@@ -362,8 +362,12 @@ func (s *subscription) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	in, targs := s.topicsIn()
-	l.write.ExecContext(ctx, `UPDATE bus_leases SET expires_at = 0 WHERE grp = ? AND owner = ? AND topic IN `+in,
-		append([]any{s.group, l.cfg.Owner}, targs...)...)
+	if _, err := l.write.ExecContext(ctx, `UPDATE bus_leases SET expires_at = 0 WHERE grp = ? AND owner = ? AND topic IN `+in,
+		append([]any{s.group, l.cfg.Owner}, targs...)...); err != nil {
+		// Not fatal: another member takes the partitions when the lease
+		// expires, a TTL later.
+		l.cfg.Logger.Warn("sqlbus: release lease", "group", s.group, "err", err)
+	}
 }
 
 func (s *subscription) consume(ctx context.Context, ps *partState, h smp.Handler) {

@@ -27,7 +27,7 @@ type VNPay struct {
 	PayURL string
 	// ReturnURL is where VNPay sends the partner back after paying.
 	ReturnURL string
-	// APIURL is VNPay's merchant API (querydr:
+	// APIURL is VNPay's merchant API (querydr and refund:
 	// .../merchant_webapi/api/transaction).
 	APIURL string
 	// TopupTTL: a payment URL expires after it (default 15 minutes).

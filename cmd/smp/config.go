@@ -83,7 +83,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.VNPayPayURL, "vnpay-pay-url", "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html", "VNPay's payment page (partners' top-ups)")
 	fs.StringVar(&c.VNPayReturnURL, "vnpay-return-url", "", "where VNPay sends a partner back after paying")
 	fs.Int64Var(&c.LargeValueVND, "large-value-vnd", 400_000_000, "a single top-up at or above this many VND creates a compliance (large-value) report (Decision 11/2023/QĐ-TTg: 400,000,000)")
-	fs.StringVar(&c.VNPayAPIURL, "vnpay-api-url", "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction", "VNPay's merchant API (querydr, for replay-webhooks)")
+	fs.StringVar(&c.VNPayAPIURL, "vnpay-api-url", "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction", "VNPay's merchant API (querydr for replay-webhooks, refund for reverse-held)")
 	fs.StringVar(&c.FraudRules, "fraud-rules", "", "the fraud rules file (rules_engine.yaml; default: the embedded one), re-read when it changes and on SIGHUP")
 	fs.DurationVar(&c.FraudRulesPoll, "fraud-rules-poll", d.FraudRulesPoll, "how often the fraud rules file is checked for changes")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", "", "MaxMind-format country database (GeoLite2-Country.mmdb) for the fraud geography rule; without it the rule answers unknown")

@@ -14,9 +14,10 @@ import (
 	"smp/internal/wait"
 )
 
-// TestQueueGrowsWhileEngineDown (issue 15 item 3): the order-svc intake
-// fills dispatch:queue:{CITY} as it commits orders into 02_dispatching,
-// and the engine drains it. With the engine stopped (INC-001) the
+// TestQueueGrowsWhileEngineDown (issue 15 item 3): each order is pushed
+// onto dispatch:queue:{CITY} right after it commits in 02_dispatching
+// (dispatch on commit; the order-svc intake is the fallback), and the
+// engine drains it. With the engine stopped (INC-001) the
 // runbook's `LLEN dispatch:queue:HCMC` grows; once it runs again the
 // queue drains to 0 and every order is dispatched and completed.
 func TestQueueGrowsWhileEngineDown(t *testing.T) {
