@@ -143,8 +143,10 @@ func TestSecurityTabInBrowser(t *testing.T) {
 	// Unfreeze with a note: the dialog asks for a note, kept in the notes.
 	const note = "false positive: verified by phone on the registered number"
 	b.tab("security")
-	b.until("unfreeze offered", `!!document.querySelector('`+wallet+` button[data-action="unfreeze"]')`)
-	b.do("unfreeze", chromedp.Click(chromedp.CSS(wallet+` button[data-action="unfreeze"]`)))
+	// Found and clicked in one step in the page: the tab's refresh may
+	// re-render the row between a chromedp lookup and its click (CI saw
+	// "Could not find node with given id").
+	b.until("unfreeze clicked", `(() => { const el = document.querySelector('`+wallet+` button[data-action="unfreeze"]'); if (!el) return false; el.click(); return true; })()`)
 	b.until("the dialog asks for a note", `document.querySelector("#confirm-label").textContent === "Note"`)
 	b.confirm(note)
 	b.until("wallet no longer frozen", `document.querySelector('`+wallet+`').cells[2].textContent !== "frozen" &&
