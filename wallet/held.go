@@ -1,15 +1,10 @@
 package wallet
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -270,35 +265,22 @@ func (s *Service) ReverseHeld(ctx context.Context, p smp.Principal, partnerID, r
 func (s *Service) refund(ctx context.Context, t *smp.Topup, by string) (*vnpay.RefundResponse, error) {
 	v := s.cfg.VNPay
 	now := s.cfg.Now()
-	rid := make([]byte, 12)
-	rand.Read(rid)
 	created := t.CreatedAt
-	q := vnpay.RefundRequest{RequestID: "F" + hex.EncodeToString(rid), Version: vnpay.Version, Command: "refund", TmnCode: v.TmnCode,
+	q := vnpay.RefundRequest{RequestID: requestID("F"), Version: vnpay.Version, Command: "refund", TmnCode: v.TmnCode,
 		TransactionType: vnpay.RefundFull, TxnRef: t.TxnRef, Amount: strconv.FormatInt(t.AmountVND*100, 10),
 		OrderInfo: "Hoan tien nap vi " + t.TxnRef, TransactionNo: t.TransactionNo, TransactionDate: vnpay.FormatDate(created),
 		CreateBy: cut(by, 64), CreateDate: vnpay.FormatDate(now), IPAddr: "127.0.0.1"}
 	q.SecureHash = vnpay.Sign(v.Secrets[0], q.HashData())
-	body, _ := json.Marshal(q)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.APIURL, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := s.cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	var r vnpay.RefundResponse
+	status, doErr, err := s.merchantAPI(ctx, q, &r)
+	if doErr != nil {
+		if errors.Is(doErr, context.Canceled) && ctx.Err() != nil {
 			return nil, smp.Errorf(smp.EUNAVAILABLE, "cancelled before VNPay answered")
 		}
-		return nil, smp.Errorf(smp.EUNAVAILABLE, "no answer from VNPay: %v", err)
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "no answer from VNPay: %v", doErr)
 	}
-	defer resp.Body.Close()
-	var r vnpay.RefundResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r); err != nil {
-		return nil, smp.Errorf(smp.EUNAVAILABLE, "HTTP %d: %v", resp.StatusCode, err)
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "HTTP %d: %v", status, err)
 	}
 	if vnpay.VerifyHash(r.SecureHash, r.HashData(), v.Secrets) != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "the answer's hash does not verify (code %s)", r.ResponseCode)

@@ -42,30 +42,17 @@ func (s *Service) QueryDR(ctx context.Context, t *smp.Topup) (*vnpay.QueryRespon
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay's query API is not configured (--vnpay-api-url, SMP_VNPAY_HASH_SECRET)")
 	}
 	now := s.cfg.Now()
-	rid := make([]byte, 12)
-	rand.Read(rid)
-	q := vnpay.QueryRequest{RequestID: "Q" + hex.EncodeToString(rid), Version: vnpay.Version, Command: "querydr",
+	q := vnpay.QueryRequest{RequestID: requestID("Q"), Version: vnpay.Version, Command: "querydr",
 		TmnCode: v.TmnCode, TxnRef: t.TxnRef, OrderInfo: "Truy van " + t.TxnRef, TransactionDate: vnpay.FormatDate(t.CreatedAt),
 		CreateDate: vnpay.FormatDate(now), IPAddr: "127.0.0.1"}
 	q.SecureHash = vnpay.Sign(v.Secrets[0], q.HashData())
-	body, _ := json.Marshal(q)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.APIURL, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := s.cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: %v", err)
-	}
-	defer resp.Body.Close()
 	var r vnpay.QueryResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r); err != nil {
-		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: HTTP %d: %v", resp.StatusCode, err)
+	status, doErr, err := s.merchantAPI(ctx, q, &r)
+	if doErr != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: %v", doErr)
+	}
+	if err != nil {
+		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: HTTP %d: %v", status, err)
 	}
 	if vnpay.VerifyHash(r.SecureHash, r.HashData(), v.Secrets) != nil {
 		return nil, smp.Errorf(smp.EUNAVAILABLE, "VNPay querydr: the answer's hash does not verify (code %s)", r.ResponseCode)
@@ -166,4 +153,38 @@ func ipnOf(r *vnpay.QueryResponse) (*vnpay.IPN, error) {
 		}
 	}
 	return n, nil
+}
+
+// requestID is a merchant API request's vnp_RequestId: prefix and 24 random
+// hex digits.
+func requestID(prefix string) string {
+	rid := make([]byte, 12)
+	rand.Read(rid) // never fails (crypto/rand, Go 1.24+)
+	return prefix + hex.EncodeToString(rid)
+}
+
+// merchantAPI posts a signed request to VNPay's merchant API (querydr,
+// refund) and decodes its JSON answer into out. doErr: no answer (the
+// request failed or timed out); err: the request could not be made or the
+// answer not read (status is the answer's HTTP status).
+func (s *Service) merchantAPI(ctx context.Context, q, out any) (status int, doErr, err error) {
+	body, err := json.Marshal(q)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.VNPay.APIURL, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := s.cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err, nil
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, nil, json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(out)
 }
