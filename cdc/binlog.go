@@ -285,19 +285,35 @@ func (t *binlogTask) commit(ctx context.Context, offs connect.Offsets, p binlogP
 	return nil
 }
 
-// Run checks the server, snapshots if it must, then streams the binlog
-// until ctx ends or the stream fails (the task is then FAILED and the
-// watchdog restarts it: at least once, from the stored offset).
-func (t *binlogTask) Run(ctx context.Context, offs connect.Offsets) error {
-	dsn := t.b.dsn.Clone()
+// openServer opens a pool of at most conns connections to the DSN's
+// server, with no default database (the connector names each table with
+// its database) and times read in UTC.
+func (b *Binlog) openServer(conns int) (*sql.DB, error) {
+	dsn := b.dsn.Clone()
 	dsn.DBName = ""
 	dsn.Loc = time.UTC
 	db, err := sql.Open("mysql", dsn.FormatDSN())
 	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	return db, nil
+}
+
+// isMariaDB tells MariaDB from MySQL by what SELECT VERSION() answered.
+func isMariaDB(version string) bool {
+	return strings.Contains(strings.ToLower(version), "mariadb")
+}
+
+// Run checks the server, snapshots if it must, then streams the binlog
+// until ctx ends or the stream fails (the task is then FAILED and the
+// watchdog restarts it: at least once, from the stored offset).
+func (t *binlogTask) Run(ctx context.Context, offs connect.Offsets) error {
+	db, err := t.b.openServer(3)
+	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(3)
 	t.conn = db
 	t.schemas = map[string]*tableSchema{}
 	if err := t.checkServer(ctx); err != nil {
@@ -374,7 +390,7 @@ func (t *binlogTask) checkServer(ctx context.Context) error {
 	if err := t.conn.QueryRowContext(ctx, `SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image`).Scan(&version, &logBin, &format, &image); err != nil {
 		return fmt.Errorf("cdc: read the server's binlog settings: %w", err)
 	}
-	t.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
+	t.mariadb = isMariaDB(version)
 	if logBin == 0 {
 		//lint:ignore ST1005 Debezium's message, word for word: operators search for it
 		return errors.New("The MySQL server is not configured to use a binlog (log_bin is OFF), which is required for this connector to work properly. Change the MySQL configuration to use a binlog (--log-bin) and restart the connector.")
@@ -711,21 +727,17 @@ func (t *binlogTask) readTable(ctx context.Context, conn queryer, s *tableSchema
 // knows which changes the read holds. The server's user needs what the
 // connector needs (RELOAD too on MySQL, for the read lock).
 func (b *Binlog) ReadTables(ctx context.Context, tables []string, fn func(table string, key, row []byte) error) (Source, error) {
-	dsn := b.dsn.Clone()
-	dsn.DBName = ""
-	dsn.Loc = time.UTC
-	db, err := sql.Open("mysql", dsn.FormatDSN())
+	db, err := b.openServer(2)
 	if err != nil {
 		return Source{}, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(2)
 	t := &binlogTask{b: b, conn: db, log: b.cfg.Logger}
 	var version string
 	if err := db.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&version); err != nil {
 		return Source{}, fmt.Errorf("cdc: read tables: %w", err)
 	}
-	t.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
+	t.mariadb = isMariaDB(version)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return Source{}, err
@@ -754,15 +766,11 @@ func (b *Binlog) ReadTables(ctx context.Context, tables []string, fn func(table 
 // primary key (a single column) now, as ReadTables would give it; nil
 // when there is none.
 func (b *Binlog) ReadCapturedRow(ctx context.Context, table, id string) ([]byte, error) {
-	dsn := b.dsn.Clone()
-	dsn.DBName = ""
-	dsn.Loc = time.UTC
-	db, err := sql.Open("mysql", dsn.FormatDSN())
+	db, err := b.openServer(1)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	t := &binlogTask{b: b, conn: db, log: b.cfg.Logger}
 	s, err := t.loadSchema(ctx, b.Database(), table)
 	if err != nil {
