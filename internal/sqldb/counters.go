@@ -46,6 +46,10 @@ type Counters struct {
 	commits      atomic.Uint64
 	writeCommits atomic.Uint64
 	rollbacks    atomic.Uint64
+	// group commit (GroupCommitter): batches committed, callers in them
+	groupCommits atomic.Uint64
+	groupCallers atomic.Uint64
+	batchSize    prometheus.Histogram
 
 	stmtDesc, commitDesc, writeDesc, rollbackDesc *prometheus.Desc
 }
@@ -63,7 +67,20 @@ func NewCounters(db string) *Counters {
 			"Commits that wrote: transactions that ran a statement other than SELECT, and such statements run outside a transaction. On SQLite (WAL, synchronous=FULL) each is one fsync of the WAL; on MySQL one redo log flush (innodb_flush_log_at_trx_commit=1), possibly grouped.", nil, l),
 		rollbackDesc: prometheus.NewDesc("smp_sql_rollbacks_total",
 			"Transactions rolled back, by database.", nil, l),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_sql_group_commit_batch_size",
+			Help:        "Callers whose transactions one group commit (one COMMIT, on SQLite one fsync) committed together, by database.",
+			ConstLabels: l, Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
 	}
+}
+
+// observeBatch records a group commit of n callers.
+func (c *Counters) observeBatch(n int) {
+	if c == nil {
+		return
+	}
+	c.groupCommits.Add(1)
+	c.groupCallers.Add(uint64(n))
+	c.batchSize.Observe(float64(n))
 }
 
 // CounterSnapshot is what Counters counted up to a moment.
@@ -72,6 +89,10 @@ type CounterSnapshot struct {
 	Commits      uint64
 	WriteCommits uint64
 	Rollbacks    uint64
+	// GroupCommits are the commits of GroupCommitter batches, GroupCallers
+	// the callers they committed: GroupCallers/GroupCommits callers per fsync.
+	GroupCommits uint64
+	GroupCallers uint64
 }
 
 // TotalStatements is the sum over kinds.
@@ -85,7 +106,8 @@ func (s CounterSnapshot) TotalStatements() uint64 {
 
 // Sub is s minus an earlier snapshot.
 func (s CounterSnapshot) Sub(earlier CounterSnapshot) CounterSnapshot {
-	out := CounterSnapshot{Commits: s.Commits - earlier.Commits, WriteCommits: s.WriteCommits - earlier.WriteCommits, Rollbacks: s.Rollbacks - earlier.Rollbacks}
+	out := CounterSnapshot{Commits: s.Commits - earlier.Commits, WriteCommits: s.WriteCommits - earlier.WriteCommits, Rollbacks: s.Rollbacks - earlier.Rollbacks,
+		GroupCommits: s.GroupCommits - earlier.GroupCommits, GroupCallers: s.GroupCallers - earlier.GroupCallers}
 	for i := range s.Statements {
 		out.Statements[i] = s.Statements[i] - earlier.Statements[i]
 	}
@@ -94,7 +116,8 @@ func (s CounterSnapshot) Sub(earlier CounterSnapshot) CounterSnapshot {
 
 // Add is the sum of two snapshots (two databases').
 func (s CounterSnapshot) Add(o CounterSnapshot) CounterSnapshot {
-	out := CounterSnapshot{Commits: s.Commits + o.Commits, WriteCommits: s.WriteCommits + o.WriteCommits, Rollbacks: s.Rollbacks + o.Rollbacks}
+	out := CounterSnapshot{Commits: s.Commits + o.Commits, WriteCommits: s.WriteCommits + o.WriteCommits, Rollbacks: s.Rollbacks + o.Rollbacks,
+		GroupCommits: s.GroupCommits + o.GroupCommits, GroupCallers: s.GroupCallers + o.GroupCallers}
 	for i := range s.Statements {
 		out.Statements[i] = s.Statements[i] + o.Statements[i]
 	}
@@ -111,6 +134,7 @@ func (c *Counters) Snapshot() CounterSnapshot {
 		s.Statements[i] = c.statements[i].Load()
 	}
 	s.Commits, s.WriteCommits, s.Rollbacks = c.commits.Load(), c.writeCommits.Load(), c.rollbacks.Load()
+	s.GroupCommits, s.GroupCallers = c.groupCommits.Load(), c.groupCallers.Load()
 	return s
 }
 
@@ -120,6 +144,7 @@ func (c *Counters) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.commitDesc
 	ch <- c.writeDesc
 	ch <- c.rollbackDesc
+	c.batchSize.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -131,11 +156,36 @@ func (c *Counters) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.commitDesc, prometheus.CounterValue, float64(s.Commits))
 	ch <- prometheus.MustNewConstMetric(c.writeDesc, prometheus.CounterValue, float64(s.WriteCommits))
 	ch <- prometheus.MustNewConstMetric(c.rollbackDesc, prometheus.CounterValue, float64(s.Rollbacks))
+	c.batchSize.Collect(ch)
 }
 
 // OpOf classifies a statement by its first keyword (leading spaces and
 // comments skipped).
 func OpOf(query string) Op {
+	switch w := firstWord(query); {
+	case eqFold(w, "select"), eqFold(w, "with"):
+		return OpSelect
+	case eqFold(w, "insert"), eqFold(w, "replace"):
+		return OpInsert
+	case eqFold(w, "update"):
+		return OpUpdate
+	case eqFold(w, "delete"):
+		return OpDelete
+	}
+	return OpOther
+}
+
+// isTxControl reports SAVEPOINT, RELEASE and ROLLBACK [TO]: statements
+// that write nothing of their own (a group commit's savepoints must not
+// turn a read-only batch into a write commit).
+func isTxControl(query string) bool {
+	w := firstWord(query)
+	return eqFold(w, "savepoint") || eqFold(w, "release") || eqFold(w, "rollback")
+}
+
+// firstWord returns the statement's first keyword ("" if none), leading
+// spaces, parentheses and comments skipped.
+func firstWord(query string) string {
 	i := 0
 	for i < len(query) {
 		switch c := query[i]; {
@@ -155,23 +205,13 @@ func OpOf(query string) Op {
 			goto word
 		}
 	}
-	return OpOther
+	return ""
 word:
 	j := i
 	for j < len(query) && (query[j]|0x20) >= 'a' && (query[j]|0x20) <= 'z' {
 		j++
 	}
-	switch w := query[i:j]; {
-	case eqFold(w, "select"), eqFold(w, "with"):
-		return OpSelect
-	case eqFold(w, "insert"), eqFold(w, "replace"):
-		return OpInsert
-	case eqFold(w, "update"):
-		return OpUpdate
-	case eqFold(w, "delete"):
-		return OpDelete
-	}
-	return OpOther
+	return query[i:j]
 }
 
 // eqFold compares an ASCII word with a lower-case keyword.
@@ -232,7 +272,7 @@ type countingConn struct {
 func (cc *countingConn) count(query string) {
 	op := OpOf(query)
 	cc.c.statements[op].Add(1)
-	if op == OpSelect {
+	if op == OpSelect || op == OpOther && isTxControl(query) {
 		return
 	}
 	if cc.inTx {
