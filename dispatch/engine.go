@@ -171,15 +171,32 @@ type Engine struct {
 var _ smp.TechnicianGateway = (*Engine)(nil)
 
 type run struct {
-	createdAt time.Time
+	createdAt atomic.Int64 // the order's creation, unix nanos (set once the round has read it)
 	changed   chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
 	firstAck  atomic.Bool
-	// cleaned: a closeRun deleted the order's invitations after the
-	// round's last offers (the round's end need not do it again).
-	cleaned atomic.Bool
+	// puts counts the waves whose invitations the round has stored;
+	// cleaned is the puts a closeRun saw before it deleted the order's
+	// invitations (-1 before any). The round's end need not delete them
+	// again when cleaned == puts; a wave stored after a closeRun started (the order
+	// was cancelled while the round chose it) still has to go.
+	puts    atomic.Int64
+	cleaned atomic.Int64
 }
+
+// markCleaned records that the invitations of the first puts waves are gone.
+func (r *run) markCleaned(puts int64) {
+	for {
+		cur := r.cleaned.Load()
+		if puts <= cur || r.cleaned.CompareAndSwap(cur, puts) {
+			return
+		}
+	}
+}
+
+// dirty reports whether invitations the round stored may still be open.
+func (r *run) dirty() bool { return r.cleaned.Load() < r.puts.Load() }
 
 func (r *run) close() { r.closeOnce.Do(func() { close(r.closed) }) }
 

@@ -152,7 +152,7 @@ func (e *Engine) Acknowledge(ctx context.Context, techID, orderID string) error 
 	r := e.runs[orderID]
 	e.mu.Unlock()
 	if r != nil && r.firstAck.CompareAndSwap(false, true) {
-		d := now.Sub(r.createdAt)
+		d := now.Sub(time.Unix(0, r.createdAt.Load()))
 		e.m.firstOffer.Observe(d.Seconds())
 		e.firstLat.add(d)
 	}

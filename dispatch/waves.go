@@ -40,17 +40,11 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 	go func() { defer close(renewed); e.keepLease(ctx, lose, orderID, owner) }()
 	defer func() { lose(nil); <-renewed }()
 
-	// The order is read once, under the lock (it may have been assigned
-	// or cancelled since it was queued).
-	o, err := e.d.Store.FindOrderByID(ctx, orderID)
-	if err != nil {
-		return err
-	}
-	city := e.city(o.City)
-	if o.Stage != smp.StageDispatching || city == nil {
-		return nil
-	}
-	r := &run{createdAt: o.CreatedAt, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+	// The round is registered before it reads the order: a cancellation
+	// (or manual assignment) committed after the read finds the run and
+	// closes it; one committed before, the read sees.
+	r := &run{changed: make(chan struct{}, 1), closed: make(chan struct{})}
+	r.cleaned.Store(-1) // the round's end deletes what an earlier round may have left
 	e.mu.Lock()
 	if _, dup := e.runs[orderID]; dup {
 		e.mu.Unlock()
@@ -64,7 +58,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		// dispatch:invitations:{order} (runbook INC-004). On shutdown the
 		// invitations stay; the next start re-dispatches from the database.
 		// After a lost lease they belong to the new holder's round.
-		if ctx.Err() == nil && !r.cleaned.Load() {
+		if ctx.Err() == nil && r.dirty() {
 			if err := e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn"); err != nil {
 				// The keys expire (dispatch:invitations:* has a TTL) and
 				// the next round overwrites them.
@@ -75,6 +69,19 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		delete(e.runs, orderID)
 		e.mu.Unlock()
 	}()
+
+	// The order is read once, under the lock (it may have been assigned
+	// or cancelled since it was queued).
+	o, err := e.d.Store.FindOrderByID(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	city := e.city(o.City)
+	if o.Stage != smp.StageDispatching || city == nil {
+		r.markCleaned(0) // nothing to clean up after a round that never started
+		return nil
+	}
+	r.createdAt.Store(o.CreatedAt.UnixNano())
 
 	// Technicians are matched by the service's skill, which may differ
 	// from its code (the catalogue's, cached by the order service).
@@ -255,6 +262,15 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, skill string, 
 	if err := e.d.Invitations.Put(ctx, invs...); err != nil {
 		return false, err
 	}
+	r.puts.Add(1)
+	select {
+	case <-r.closed:
+		// The order was closed (cancelled, assigned by hand) while this
+		// wave was chosen, and its closeRun may have run before the Put:
+		// take the offers back unsent (the round's end deletes them).
+		return true, nil
+	default:
+	}
 	if err := e.d.Store.AddOffers(ctx, recs); err != nil {
 		return false, err
 	}
@@ -406,6 +422,10 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 	if r != nil {
 		defer r.close()
 	}
+	var puts int64
+	if r != nil {
+		puts = r.puts.Load() // the waves stored before this deletion started
+	}
 	invs, err := e.d.Invitations.ForOrder(ctx, orderID)
 	if err != nil {
 		return fmt.Errorf("dispatch: read invitations of %s: %w", orderID, err)
@@ -426,7 +446,7 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 		return fmt.Errorf("dispatch: delete %s: %w", smp.InvitationsKey(orderID), err)
 	}
 	if r != nil {
-		r.cleaned.Store(true)
+		r.markCleaned(puts)
 	}
 	return nil
 }

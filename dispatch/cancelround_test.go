@@ -1,0 +1,109 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"smp"
+	"smp/internal/wait"
+)
+
+// TestCancelDuringRoundFreesTechnician: an order cancelled while its round
+// chooses a wave (after the round read the order, before it sent the
+// offers) leaves its technician no open offer: the cancellation's cleanup
+// ran before the offers existed, so the round takes them back itself. Had
+// it not, the technician would look held until the offer's expiry (30 s
+// here) and the next order nearby would go without them.
+func TestCancelDuringRoundFreesTechnician(t *testing.T) {
+	t.Parallel()
+	var h *harness
+	var fired atomic.Bool
+	errc := make(chan error, 1)
+	// The gate runs inside the round, between its read of the order and
+	// its offers: there the order is cancelled and the engine's intake
+	// consumes order.cancelled (its closeRun finds nothing to withdraw).
+	gate := func(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error) {
+		if !fired.CompareAndSwap(false, true) {
+			return found, nil
+		}
+		errc <- cancelAndDrain(ctx, h)
+		return found, nil
+	}
+	h = newHarness(t, options{waveSize: 1, maxWaves: 1, ttl: 30 * time.Second, offerGate: gate})
+	ctx := context.Background()
+	h.addTech("T1", lat0+0.001, lng0)
+	a := h.createOrder(lat0, lng0)
+	select {
+	case err := <-errc:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the round never reached the offer gate")
+	}
+	if s := h.stage(a.ID); s != smp.StageCancelled {
+		t.Fatalf("order a in %s, want cancelled", s)
+	}
+	// The round ends (it sees the order closed), and T1 holds no offer.
+	wait.Until(t, 5*time.Second, "the round's end", func() bool { return h.gauge("smp_dispatch_active") == 0 })
+	wait.Until(t, 5*time.Second, "T1 holds no offer of the cancelled order", func() bool {
+		invs, err := h.invs.ForTechnician(ctx, "T1")
+		return err == nil && len(invs) == 0
+	})
+	b := h.createOrder(lat0, lng0)
+	h.waitOffered(b.ID, 1)
+}
+
+// cancelAndDrain cancels the orders in 02_dispatching and waits until the
+// relay has published every event and the engine's intake consumed them.
+func cancelAndDrain(ctx context.Context, h *harness) error {
+	os, err := h.store.FindOrders(ctx, smp.OrderFilter{Stage: smp.StageDispatching})
+	if err != nil {
+		return err
+	}
+	for _, o := range os {
+		if _, err := h.orders.Cancel(ctx, o.ID, smp.Actor{Kind: "customer", ID: "C1"}, "changed my mind"); err != nil {
+			return err
+		}
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		// Relayed (the outbox is empty), then consumed (no lag).
+		n, _, err := h.store.OutboxBacklog(ctx)
+		if err != nil {
+			return err
+		}
+		lag, err := h.bus.Lag(ctx, "dispatch-engine", []string{smp.TopicOrders})
+		if err != nil {
+			return err
+		}
+		for _, v := range lag[smp.TopicOrders] {
+			n += v
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("%d events still unrelayed or unconsumed after 10 s", n)
+		}
+	}
+}
+
+// gauge returns the value of an unlabelled gauge.
+func (h *harness) gauge(name string) float64 {
+	h.t.Helper()
+	mfs, err := h.registry.Gather()
+	must(h.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	h.t.Fatalf("no gauge %s", name)
+	return 0
+}
