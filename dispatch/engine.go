@@ -214,7 +214,7 @@ func New(d Deps, cfg Config) (*Engine, error) {
 		return nil, smp.Errorf(smp.EINVALID, "dispatch: missing dependency")
 	}
 	e := &Engine{d: d, cfg: cfg, log: cfg.Logger.With("service", "dispatch-engine"), cities: map[string]*smp.City{},
-		runs: map[string]*run{}, lastWarn: map[string]time.Time{}, lat: newWindow(2048), firstLat: newWindow(2048), settled: newSettledSet(),
+		runs: map[string]*run{}, lastWarn: map[string]time.Time{}, lat: newWindow(2048), firstLat: newWindow(2048), settled: newSettledSet(settledCap),
 		sem: make(chan struct{}, cfg.Concurrency), sweepNow: make(chan struct{}, 1)}
 	for _, c := range d.Cities {
 		e.cities[c.Code] = c

@@ -453,33 +453,58 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 
 // settledSet remembers the assignments whose bookkeeping (closeRun,
 // setBusy) this process has done, so that their order.assigned event does
-// not do it a second time. Entries the event never takes (another
-// process's engine consumed it) are dropped after settledFor.
+// not do it a second time. It holds at most its capacity: entries leave in
+// the order they came, when the event takes them, when they are older
+// than settledFor (another process's engine consumed the event), or when a
+// newer one needs the room. Forgetting one early costs only that
+// bookkeeping done twice (it is idempotent). Every call is O(1) amortised.
 type settledSet struct {
-	mu sync.Mutex
-	m  map[string]settledEntry
+	mu   sync.Mutex
+	m    map[string]settledEntry
+	ring []settledSlot // FIFO of the adds, oldest at head
+	head int
+	n    int
+	seq  uint64
 }
 
 type settledEntry struct {
 	tech string
-	at   time.Time
+	seq  uint64
 }
 
-const settledFor = 10 * time.Minute
+type settledSlot struct {
+	orderID string
+	at      time.Time
+	seq     uint64
+}
 
-func newSettledSet() *settledSet { return &settledSet{m: map[string]settledEntry{}} }
+const (
+	settledFor = 10 * time.Minute
+	// settledCap bounds the set: ten minutes of assignments at about
+	// 27 a second, more than one engine makes.
+	settledCap = 16384
+)
+
+func newSettledSet(capacity int) *settledSet {
+	return &settledSet{m: make(map[string]settledEntry, capacity), ring: make([]settledSlot, capacity)}
+}
 
 func (s *settledSet) add(orderID, techID string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= 4096 {
-		for id, en := range s.m {
-			if now.Sub(en.at) > settledFor {
-				delete(s.m, id)
-			}
+	for s.n > 0 && (s.n == len(s.ring) || now.Sub(s.ring[s.head].at) > settledFor) {
+		old := s.ring[s.head]
+		if en, ok := s.m[old.orderID]; ok && en.seq == old.seq {
+			delete(s.m, old.orderID)
 		}
+		s.ring[s.head] = settledSlot{}
+		s.head = (s.head + 1) % len(s.ring)
+		s.n--
 	}
-	s.m[orderID] = settledEntry{techID, now}
+	s.seq++
+	s.ring[(s.head+s.n)%len(s.ring)] = settledSlot{orderID, now, s.seq}
+	s.n++
+	s.m[orderID] = settledEntry{techID, s.seq}
 }
 
 // take reports (once) whether the assignment of orderID to techID was settled here.
