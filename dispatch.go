@@ -57,6 +57,9 @@ type InvitationStore interface {
 	Put(ctx context.Context, invs ...Invitation) error
 	// Get returns one technician's invitation to an order.
 	Get(ctx context.Context, orderID, technicianID string) (Invitation, bool, error)
+	// GetMany returns the order's invitations of the given technicians
+	// (a wave's), in one call; those absent are missing from the map.
+	GetMany(ctx context.Context, orderID string, technicianIDs []string) (map[string]Invitation, error)
 	// ForOrder returns all of an order's invitations.
 	ForOrder(ctx context.Context, orderID string) ([]Invitation, error)
 	// ForTechnician returns the open invitations held by a technician.
@@ -64,19 +67,25 @@ type InvitationStore interface {
 	// CompareAndSet moves an invitation to state to if its state is one of
 	// from; ok is false if it was not.
 	CompareAndSet(ctx context.Context, orderID, technicianID string, from []InvitationState, to InvitationState) (ok bool, err error)
-	// Claim moves technicianID's open invitation to accepted unless
-	// another invitation of the order is accepted already (its technician
-	// is being assigned), atomically: the check that refuses the losers of
-	// an accept before any database transaction (the store's conditional
-	// assignment stays the arbiter). ok false: the invitation is missing or
-	// not open (holder ""), or holder's accepted invitation holds the order.
-	Claim(ctx context.Context, orderID, technicianID string) (ok bool, holder string, err error)
+	// Claim moves technicianID's open invitation to accepted, if it has
+	// not expired at now and no other invitation of the order is accepted
+	// already (its technician is being assigned), atomically, in one call:
+	// the check that refuses the losers of an accept before any database
+	// transaction (the store's conditional assignment stays the arbiter).
+	// inv is the invitation as found (zero ID: missing), with state
+	// accepted when ok. ok false: missing, not open, or open but expired
+	// (holder ""), or holder's accepted invitation holds the order.
+	Claim(ctx context.Context, orderID, technicianID string, now time.Time) (inv Invitation, ok bool, holder string, err error)
 	// Held counts, for each technician, the open invitations they hold
 	// that have not expired at now (the candidate check of a wave, in one
 	// call); technicians holding none are absent.
 	Held(ctx context.Context, technicianIDs []string, now time.Time) (map[string]int, error)
 	// DeleteOrder removes all of an order's invitations.
 	DeleteOrder(ctx context.Context, orderID string) error
+	// CloseOrder ends an order's offers in one atomic call: every open
+	// invitation except winner's moves to withdrawn, then all of the
+	// order's invitations are removed. It returns the ones it withdrew.
+	CloseOrder(ctx context.Context, orderID, winner string) (withdrawn []Invitation, err error)
 	// Count returns how many invitations are open.
 	Count(ctx context.Context) (int64, error)
 }

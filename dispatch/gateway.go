@@ -162,31 +162,27 @@ func (e *Engine) Acknowledge(ctx context.Context, techID, orderID string) error 
 // Accept gives the order to the technician if their offer is open and
 // nobody else got it first. ECONFLICT: taken, expired, or they are busy.
 func (e *Engine) Accept(ctx context.Context, techID, orderID string) (*smp.Order, error) {
-	inv, found, err := e.d.Invitations.Get(ctx, orderID, techID)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
-	}
-	if inv.State.Open() && !e.cfg.Now().Before(inv.ExpiresAt) {
-		e.expire(ctx, inv)
-		e.signal(orderID)
-		return nil, smp.Errorf(smp.ECONFLICT, "the offer of order %s has expired", orderID)
-	}
-	// The claim: one accept per order at a time goes on to the database;
+	// The claim, one call (one script on Redis) that also reads the
+	// invitation: one accept per order at a time goes on to the database;
 	// the others are refused here, without a transaction (their offers
 	// stay open until the winner's assignment withdraws them, or the
 	// claim is released by a failed one). The store's conditional
 	// assignment still decides the winner.
-	ok, holder, err := e.d.Invitations.Claim(ctx, orderID, techID)
+	inv, ok, holder, err := e.d.Invitations.Claim(ctx, orderID, techID, e.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		if holder != "" {
+		switch {
+		case inv.ID == "":
+			return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
+		case holder != "":
 			e.m.offers.WithLabelValues("refused").Inc()
 			return nil, smp.Errorf(smp.ECONFLICT, "order %s is being taken by another technician", orderID)
+		case inv.State.Open(): // open but past its expiry
+			e.expire(ctx, inv)
+			e.signal(orderID)
+			return nil, smp.Errorf(smp.ECONFLICT, "the offer of order %s has expired", orderID)
 		}
 		return nil, smp.Errorf(smp.ECONFLICT, "order %s is no longer offered to you", orderID)
 	}

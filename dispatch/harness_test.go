@@ -79,7 +79,7 @@ type harness struct {
 	notes    *recorder
 	geo      *inmem.Geo
 	queue    *inmem.Queue
-	invs     *inmem.Invitations
+	invs     smp.InvitationStore
 	locker   *inmem.Locker
 	registry *prometheus.Registry
 	city     *smp.City
@@ -105,6 +105,8 @@ type options struct {
 	afterCommit func()
 	// offerGate is the engine's Deps.OfferGate.
 	offerGate func(context.Context, []smp.Candidate) ([]smp.Candidate, error)
+	// invs replaces the in-process invitation store (Redis's, say).
+	invs smp.InvitationStore
 }
 
 // hookStore is the real store with a hook after each commit.
@@ -171,8 +173,12 @@ func newHarness(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var invs smp.InvitationStore = inmem.NewInvitations()
+	if o.invs != nil {
+		invs = o.invs
+	}
 	h := &harness{t: t, store: store, bus: bus, orders: ord, flags: fl, notes: newRecorder(), geo: inmem.NewGeo(), queue: inmem.NewQueue(),
-		invs: inmem.NewInvitations(), locker: inmem.NewLocker(), registry: reg, city: city, opts: o}
+		invs: invs, locker: inmem.NewLocker(), registry: reg, city: city, opts: o}
 	var locker smp.Locker = h.locker
 	if o.locker != nil {
 		locker = o.locker(locker)

@@ -315,15 +315,20 @@ func (e *Engine) offer(ctx context.Context, r *run, o *smp.Order, skill string, 
 // 02_dispatching meanwhile.
 func (e *Engine) judgeWave(ctx context.Context, orderID string, invs []smp.Invitation) (busy int, ended bool) {
 	now := e.cfg.Now()
-	for _, inv := range invs {
-		cur, ok, err := e.d.Invitations.Get(ctx, orderID, inv.TechnicianID)
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Warn("dispatch: read invitation; retrying", "order_id", orderID, "technician_id", inv.TechnicianID, "err", err)
-			}
-			busy++
-			continue
+	techs := make([]string, len(invs))
+	for i, inv := range invs {
+		techs[i] = inv.TechnicianID
+	}
+	// The wave's invitations in one call (one HMGET on Redis).
+	curs, err := e.d.Invitations.GetMany(ctx, orderID, techs)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("dispatch: read the wave's invitations; retrying", "order_id", orderID, "err", err)
 		}
+		return len(invs), false
+	}
+	for _, inv := range invs {
+		cur, ok := curs[inv.TechnicianID]
 		if !ok || cur.ID != inv.ID {
 			continue // gone (the round was closed), or another round's
 		}
@@ -426,24 +431,16 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 	if r != nil {
 		puts = r.puts.Load() // the waves stored before this deletion started
 	}
-	invs, err := e.d.Invitations.ForOrder(ctx, orderID)
+	// One call (one script on Redis): the open offers but the winner's
+	// withdrawn, and the order's invitations deleted.
+	withdrawn, err := e.d.Invitations.CloseOrder(ctx, orderID, winner)
 	if err != nil {
-		return fmt.Errorf("dispatch: read invitations of %s: %w", orderID, err)
+		return fmt.Errorf("dispatch: close %s: %w", smp.InvitationsKey(orderID), err)
 	}
-	for _, inv := range invs {
-		if inv.TechnicianID == winner {
-			continue
-		}
-		ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationWithdrawn)
-		if err != nil || !ok {
-			continue
-		}
+	for _, inv := range withdrawn {
 		e.m.offers.WithLabelValues(string(smp.InvitationWithdrawn)).Inc()
 		e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationWithdrawn, e.cfg.Now())
 		e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: why, OrderID: orderID, InvitationID: inv.ID})
-	}
-	if err := e.d.Invitations.DeleteOrder(ctx, orderID); err != nil {
-		return fmt.Errorf("dispatch: delete %s: %w", smp.InvitationsKey(orderID), err)
 	}
 	if r != nil {
 		r.markCleaned(puts)

@@ -123,6 +123,75 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 		}
 	})
 	runClaims(t, newStore)
+	t.Run("GetMany", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now().UTC()
+		for _, tech := range []string{"t1", "t2"} {
+			must(t, s.Put(ctx, smp.Invitation{ID: "i-" + tech, OrderID: "o", TechnicianID: tech, State: smp.InvitationSent, DistanceM: 50, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		}
+		must(t, s.Put(ctx, smp.Invitation{ID: "i-other", OrderID: "o2", TechnicianID: "t3", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		if ok, _ := s.CompareAndSet(ctx, "o", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
+			t.Fatal("sent -> declined refused")
+		}
+		got, err := s.GetMany(ctx, "o", []string{"t1", "t2", "t3", "t9"})
+		if err != nil || len(got) != 2 || got["t1"].ID != "i-t1" || got["t1"].DistanceM != 50 || !got["t1"].ExpiresAt.Equal(now.Add(time.Minute)) ||
+			got["t2"].State != smp.InvitationDeclined {
+			t.Fatalf("GetMany = %+v %v, want t1 (sent) and t2 (declined) only", got, err)
+		}
+		if got, err := s.GetMany(ctx, "o", nil); err != nil || len(got) != 0 {
+			t.Fatalf("GetMany of nobody = %v %v", got, err)
+		}
+	})
+	t.Run("CloseOrder", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now().UTC()
+		for i, tech := range []string{"t1", "t2", "t3", "t4"} {
+			must(t, s.Put(ctx, smp.Invitation{ID: "i-" + tech, OrderID: "o", TechnicianID: tech, State: smp.InvitationSent,
+				SentAt: now.Add(time.Duration(i) * time.Millisecond), ExpiresAt: now.Add(time.Minute)}))
+		}
+		must(t, s.Put(ctx, smp.Invitation{ID: "i-keep", OrderID: "o2", TechnicianID: "t1", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		if _, ok, _, err := s.Claim(ctx, "o", "t1", now); err != nil || !ok {
+			t.Fatalf("claim = %v %v", ok, err)
+		}
+		if ok, _ := s.CompareAndSet(ctx, "o", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
+			t.Fatal("sent -> declined refused")
+		}
+		if ok, _ := s.CompareAndSet(ctx, "o", "t4", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); !ok {
+			t.Fatal("sent -> delivered refused")
+		}
+		got, err := s.CloseOrder(ctx, "o", "t1")
+		if err != nil || len(got) != 2 || got[0].ID != "i-t3" || got[1].ID != "i-t4" ||
+			got[0].State != smp.InvitationWithdrawn || got[1].State != smp.InvitationWithdrawn {
+			t.Fatalf("CloseOrder withdrew %+v %v, want i-t3 and i-t4 (the winner's and a declined one are not withdrawn)", got, err)
+		}
+		if all, _ := s.ForOrder(ctx, "o"); len(all) != 0 {
+			t.Fatalf("invitations left after CloseOrder: %+v", all)
+		}
+		if n, _ := s.Count(ctx); n != 1 {
+			t.Fatalf("open count = %d after CloseOrder, want 1 (o2's)", n)
+		}
+		for _, tech := range []string{"t3", "t4"} {
+			if mine, _ := s.ForTechnician(ctx, tech); len(mine) != 0 {
+				t.Fatalf("%s still holds %+v", tech, mine)
+			}
+		}
+		if mine, _ := s.ForTechnician(ctx, "t1"); len(mine) != 1 || mine[0].ID != "i-keep" {
+			t.Fatalf("t1's other offer = %+v", mine)
+		}
+		// With no winner (a cancellation) every open one is withdrawn; a
+		// closed order closes to nothing.
+		got, err = s.CloseOrder(ctx, "o2", "")
+		if err != nil || len(got) != 1 || got[0].ID != "i-keep" {
+			t.Fatalf("CloseOrder(o2) = %+v %v", got, err)
+		}
+		if got, err := s.CloseOrder(ctx, "o", ""); err != nil || len(got) != 0 {
+			t.Fatalf("second CloseOrder = %+v %v", got, err)
+		}
+	})
 	t.Run("Held", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
@@ -195,9 +264,12 @@ func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
 		must(t, s.Put(ctx, smp.Invitation{ID: "i-x", OrderID: "o2", TechnicianID: "t2", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
 		claim := func(tech, wantHolder string, want bool) {
 			t.Helper()
-			ok, holder, err := s.Claim(ctx, "o", tech)
+			inv, ok, holder, err := s.Claim(ctx, "o", tech, now)
 			if err != nil || ok != want || holder != wantHolder {
 				t.Fatalf("claim by %s = %v %q %v, want %v %q", tech, ok, holder, err, want, wantHolder)
+			}
+			if tech != "t9" && (inv.ID != "i-"+tech || ok && inv.State != smp.InvitationAccepted) {
+				t.Fatalf("claim by %s returned %+v", tech, inv)
 			}
 		}
 		claim("t1", "", true)
@@ -210,7 +282,7 @@ func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
 			t.Fatalf("open count = %d after one claim, want 3", n)
 		}
 		// Another order's claims are its own.
-		if ok, _, err := s.Claim(ctx, "o2", "t2"); err != nil || !ok {
+		if _, ok, _, err := s.Claim(ctx, "o2", "t2", now); err != nil || !ok {
 			t.Fatalf("claim of another order = %v %v", ok, err)
 		}
 		// The holder's assignment failed: the claim is free again.
@@ -220,8 +292,29 @@ func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
 		claim("t2", "", true)
 		claim("t3", "t2", false)
 		claim("t9", "", false)
-		if ok, _, _ := s.Claim(ctx, "o9", "t1"); ok {
-			t.Fatal("claimed a missing invitation")
+		if inv, ok, _, _ := s.Claim(ctx, "o9", "t1", now); ok || inv.ID != "" {
+			t.Fatalf("claim of a missing invitation = %+v %v", inv, ok)
+		}
+	})
+	t.Run("ClaimExpired", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		now := time.Now().UTC()
+		must(t, s.Put(ctx, smp.Invitation{ID: "i-old", OrderID: "o", TechnicianID: "t1", State: smp.InvitationSent, SentAt: now.Add(-time.Minute), ExpiresAt: now.Add(-time.Second)}))
+		must(t, s.Put(ctx, smp.Invitation{ID: "i-new", OrderID: "o", TechnicianID: "t2", State: smp.InvitationDelivered, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
+		// Past its expiry: returned open, not claimed, not changed.
+		inv, ok, holder, err := s.Claim(ctx, "o", "t1", now)
+		if err != nil || ok || holder != "" || inv.ID != "i-old" || inv.State != smp.InvitationSent {
+			t.Fatalf("claim of an expired offer = %+v %v %q %v", inv, ok, holder, err)
+		}
+		// The same offer a second before its expiry is claimed.
+		inv, ok, _, err = s.Claim(ctx, "o", "t2", now.Add(59*time.Second))
+		if err != nil || !ok || inv.ID != "i-new" || inv.State != smp.InvitationAccepted {
+			t.Fatalf("claim of an open offer = %+v %v %v", inv, ok, err)
+		}
+		if got, _, _ := s.Get(ctx, "o", "t1"); got.State != smp.InvitationSent {
+			t.Fatalf("the expired offer moved to %s", got.State)
 		}
 	})
 	t.Run("ConcurrentClaimsOneWinner", func(t *testing.T) {
@@ -242,7 +335,7 @@ func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
 			go func(i int) {
 				defer wg.Done()
 				tech := fmt.Sprintf("t%02d", i)
-				ok, _, err := s.Claim(ctx, "o", tech)
+				_, ok, _, err := s.Claim(ctx, "o", tech, now)
 				if err != nil {
 					t.Error(err)
 				}

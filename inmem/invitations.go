@@ -62,10 +62,15 @@ func (s *Invitations) ForOrder(_ context.Context, orderID string) ([]smp.Invitat
 	for _, inv := range s.byOrder[orderID] {
 		out = append(out, *inv)
 	}
+	sortInvitations(out)
+	return out, nil
+}
+
+// sortInvitations orders invitations as they were sent (then by id).
+func sortInvitations(out []smp.Invitation) {
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].SentAt.Before(out[j].SentAt) || out[i].SentAt.Equal(out[j].SentAt) && out[i].ID < out[j].ID
 	})
-	return out, nil
 }
 
 // ForTechnician returns a technician's open invitations.
@@ -94,22 +99,59 @@ func (s *Invitations) CompareAndSet(_ context.Context, orderID, technicianID str
 	return true, nil
 }
 
-// Claim moves the technician's open invitation to accepted unless another
-// invitation of the order is accepted.
-func (s *Invitations) Claim(_ context.Context, orderID, technicianID string) (bool, string, error) {
+// Claim moves the technician's open, unexpired invitation to accepted
+// unless another invitation of the order is accepted.
+func (s *Invitations) Claim(_ context.Context, orderID, technicianID string, now time.Time) (smp.Invitation, bool, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inv, ok := s.byOrder[orderID][technicianID]
-	if !ok || !inv.State.Open() {
-		return false, "", nil
+	if !ok {
+		return smp.Invitation{}, false, "", nil
+	}
+	if !inv.State.Open() || !now.Before(inv.ExpiresAt) {
+		return *inv, false, "", nil
 	}
 	for tech, other := range s.byOrder[orderID] {
 		if tech != technicianID && other.State == smp.InvitationAccepted {
-			return false, tech, nil
+			return *inv, false, tech, nil
 		}
 	}
 	inv.State = smp.InvitationAccepted
-	return true, "", nil
+	return *inv, true, "", nil
+}
+
+// GetMany returns the order's invitations of the given technicians.
+func (s *Invitations) GetMany(_ context.Context, orderID string, technicianIDs []string) (map[string]smp.Invitation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]smp.Invitation, len(technicianIDs))
+	for _, t := range technicianIDs {
+		if inv, ok := s.byOrder[orderID][t]; ok {
+			out[t] = *inv
+		}
+	}
+	return out, nil
+}
+
+// CloseOrder withdraws the order's open invitations except winner's and
+// removes them all, atomically.
+func (s *Invitations) CloseOrder(_ context.Context, orderID, winner string) ([]smp.Invitation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []smp.Invitation
+	for tech, inv := range s.byOrder[orderID] {
+		if tech != winner && inv.State.Open() {
+			inv.State = smp.InvitationWithdrawn
+			out = append(out, *inv)
+		}
+		delete(s.byTech[tech], orderID)
+		if len(s.byTech[tech]) == 0 {
+			delete(s.byTech, tech)
+		}
+	}
+	delete(s.byOrder, orderID)
+	sortInvitations(out)
+	return out, nil
 }
 
 // Held counts each technician's open invitations not expired at now.

@@ -206,11 +206,19 @@ func (s *Store) Invitations() Invitations { return Invitations{s} }
 
 func openMember(orderID, techID string) string { return orderID + "|" + techID }
 
+// storedInvitation is an invitation as stored: with its expiry in unix
+// milliseconds too, which the claim script compares with the caller's
+// clock (Lua has no time parser).
+type storedInvitation struct {
+	smp.Invitation
+	ExpiresMS int64 `json:"exp_ms"`
+}
+
 // Put stores invitations.
 func (iv Invitations) Put(ctx context.Context, invs ...smp.Invitation) error {
 	_, err := iv.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, inv := range invs {
-			b, _ := json.Marshal(inv)
+			b, _ := json.Marshal(storedInvitation{inv, inv.ExpiresAt.UnixMilli()})
 			hk := iv.s.key(smp.InvitationsKey(inv.OrderID))
 			p.HSet(ctx, hk, inv.TechnicianID, b)
 			p.Expire(ctx, hk, ttlOf(PrefixInvitations))
@@ -239,6 +247,31 @@ func (iv Invitations) Get(ctx context.Context, orderID, techID string) (smp.Invi
 		return inv, false, fmt.Errorf("redis: invitation %s/%s: %w", orderID, techID, err)
 	}
 	return inv, true, nil
+}
+
+// GetMany returns the order's invitations of the given technicians: one
+// HMGET.
+func (iv Invitations) GetMany(ctx context.Context, orderID string, techIDs []string) (map[string]smp.Invitation, error) {
+	out := make(map[string]smp.Invitation, len(techIDs))
+	if len(techIDs) == 0 {
+		return out, nil
+	}
+	vals, err := iv.s.rdb.HMGet(ctx, iv.s.key(smp.InvitationsKey(orderID)), techIDs...).Result()
+	if err != nil {
+		return nil, wrap("get invitations", err)
+	}
+	for i, v := range vals {
+		raw, ok := v.(string)
+		if !ok || i >= len(techIDs) {
+			continue // absent
+		}
+		var inv smp.Invitation
+		if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+			return nil, fmt.Errorf("redis: invitation %s/%s: %w", orderID, techIDs[i], err)
+		}
+		out[techIDs[i]] = inv
+	}
+	return out, nil
 }
 
 // ForOrder returns an order's invitations, in the order they were sent.
@@ -319,41 +352,53 @@ func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string,
 	return n == 1, wrap("compare and set invitation", err)
 }
 
-// claimScript: ARGV = technician, the open-set member. The technician's
-// invitation must be open and no other of the order accepted; then it is
-// accepted. Returns 1 and an empty string, 0 and an empty string (not
-// open), or 0 and the holder.
+// claimScript: ARGV = technician, the open-set member, now in unix
+// milliseconds. The technician's invitation must be open, not expired and
+// no other of the order accepted; then it is accepted. Returns 1 or 0, the
+// holder (” unless another's accepted invitation refused it) and the
+// invitation as found or accepted (” when missing).
 var claimScript = redis.NewScript(`#!lua
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return {0, ''} end
+if not raw then return {0, '', ''} end
 local inv = cjson.decode(raw)
-if inv['state'] ~= 'sent' and inv['state'] ~= 'delivered' then return {0, ''} end
+if inv['state'] ~= 'sent' and inv['state'] ~= 'delivered' then return {0, '', raw} end
+local exp = tonumber(inv['exp_ms'])
+if exp and tonumber(ARGV[3]) >= exp then return {0, '', raw} end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[1] and string.find(all[i+1], '"state":"accepted"', 1, true) then
     local other = cjson.decode(all[i+1])
-    if other['state'] == 'accepted' then return {0, all[i]} end
+    if other['state'] == 'accepted' then return {0, all[i], raw} end
   end
 end
 inv['state'] = 'accepted'
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(inv))
+local enc = cjson.encode(inv)
+redis.call('HSET', KEYS[1], ARGV[1], enc)
 redis.call('SREM', KEYS[2], ARGV[2])
-return {1, ''}`)
+return {1, '', enc}`)
 
-// Claim accepts the technician's open invitation unless another of the
-// order's is accepted: one round trip.
-func (iv Invitations) Claim(ctx context.Context, orderID, techID string) (bool, string, error) {
+// Claim accepts the technician's open invitation unless it expired at now
+// or another of the order's is accepted: one round trip, which also
+// returns the invitation.
+func (iv Invitations) Claim(ctx context.Context, orderID, techID string, now time.Time) (smp.Invitation, bool, string, error) {
 	keys := []string{iv.s.key(smp.InvitationsKey(orderID)), iv.s.key(PrefixOpen)}
-	res, err := claimScript.Run(ctx, iv.s.rdb, keys, techID, openMember(orderID, techID)).Slice()
+	res, err := claimScript.Run(ctx, iv.s.rdb, keys, techID, openMember(orderID, techID), now.UnixMilli()).Slice()
 	if err != nil {
-		return false, "", wrap("claim invitation", err)
+		return smp.Invitation{}, false, "", wrap("claim invitation", err)
 	}
-	if len(res) != 2 {
-		return false, "", fmt.Errorf("redis: claim invitation: unexpected reply %v", res)
+	if len(res) != 3 {
+		return smp.Invitation{}, false, "", fmt.Errorf("redis: claim invitation: unexpected reply %v", res)
 	}
 	n, _ := res[0].(int64)
 	holder, _ := res[1].(string)
-	return n == 1, holder, nil
+	raw, _ := res[2].(string)
+	var inv smp.Invitation
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+			return smp.Invitation{}, false, "", fmt.Errorf("redis: invitation %s/%s: %w", orderID, techID, err)
+		}
+	}
+	return inv, n == 1, holder, nil
 }
 
 // heldScript: ARGV = the key prefix, then technicians. For each
@@ -427,6 +472,54 @@ func (iv Invitations) DeleteOrder(ctx context.Context, orderID string) error {
 		return nil
 	})
 	return wrap("delete invitations", err)
+}
+
+// closeScript: KEYS = the order's hash, the open set; ARGV = the key
+// prefix, the winner, the order. Every open invitation but the winner's is
+// withdrawn (returned, encoded), then the order's invitations are removed
+// with their index entries (the technician indexes are derived keys, as
+// in heldScript).
+var closeScript = redis.NewScript(`#!lua
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local t = all[i]
+  if t ~= ARGV[2] and (string.find(all[i+1], '"state":"sent"', 1, true) or string.find(all[i+1], '"state":"delivered"', 1, true)) then
+    local inv = cjson.decode(all[i+1])
+    if inv['state'] == 'sent' or inv['state'] == 'delivered' then
+      inv['state'] = 'withdrawn'
+      out[#out+1] = cjson.encode(inv)
+    end
+  end
+  redis.call('SREM', ARGV[1] .. '` + PrefixTechInv + `' .. t, ARGV[3])
+  redis.call('SREM', KEYS[2], ARGV[3] .. '|' .. t)
+end
+redis.call('DEL', KEYS[1])
+return out`)
+
+// CloseOrder withdraws the order's open invitations but the winner's and
+// removes them all: one script, one round trip.
+func (iv Invitations) CloseOrder(ctx context.Context, orderID, winner string) ([]smp.Invitation, error) {
+	keys := []string{iv.s.key(smp.InvitationsKey(orderID)), iv.s.key(PrefixOpen)}
+	res, err := closeScript.Run(ctx, iv.s.rdb, keys, iv.s.prefix, winner, orderID).StringSlice()
+	if err != nil {
+		return nil, wrap("close invitations", err)
+	}
+	out := make([]smp.Invitation, 0, len(res))
+	for _, raw := range res {
+		var inv smp.Invitation
+		if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+			return nil, fmt.Errorf("redis: invitation of %s: %w", orderID, err)
+		}
+		out = append(out, inv)
+	}
+	slices.SortFunc(out, func(a, b smp.Invitation) int {
+		if c := a.SentAt.Compare(b.SentAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // Count returns the number of open invitations.
