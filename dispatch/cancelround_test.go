@@ -71,17 +71,9 @@ func cancelAndDrain(ctx context.Context, h *harness) error {
 	defer tick.Stop()
 	deadline := time.After(10 * time.Second)
 	for {
-		// Relayed (the outbox is empty), then consumed (no lag).
-		n, _, err := h.store.OutboxBacklog(ctx)
+		n, err := h.unconsumed(ctx)
 		if err != nil {
 			return err
-		}
-		lag, err := h.bus.Lag(ctx, "dispatch-engine", []string{smp.TopicOrders})
-		if err != nil {
-			return err
-		}
-		for _, v := range lag[smp.TopicOrders] {
-			n += v
 		}
 		if n == 0 {
 			return nil
@@ -106,4 +98,21 @@ func (h *harness) gauge(name string) float64 {
 	}
 	h.t.Fatalf("no gauge %s", name)
 	return 0
+}
+
+// unconsumed counts the order events not yet relayed (still in the
+// outbox) or not yet consumed by the engine's intake.
+func (h *harness) unconsumed(ctx context.Context) (int64, error) {
+	n, _, err := h.store.OutboxBacklog(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lag, err := h.bus.Lag(ctx, "dispatch-engine", []string{smp.TopicOrders})
+	if err != nil {
+		return 0, err
+	}
+	for _, v := range lag[smp.TopicOrders] {
+		n += v
+	}
+	return n, nil
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"smp"
 	"smp/internal/envtest"
 	"smp/internal/wait"
 	"smp/redisstore"
@@ -72,14 +71,7 @@ func TestRedisRoundTripsPerWaveAndAccept(t *testing.T) {
 	// bookkeeping the accept did, unless it arrives before the accept
 	// recorded it as done (then one more close script, which finds nothing).
 	wait.Until(t, 10*time.Second, "order.assigned consumed", func() bool {
-		n, _, err := h.store.OutboxBacklog(ctx)
-		if err != nil || n != 0 {
-			return false
-		}
-		lag, err := h.bus.Lag(ctx, "dispatch-engine", []string{smp.TopicOrders})
-		for _, v := range lag[smp.TopicOrders] {
-			n += v
-		}
+		n, err := h.unconsumed(ctx)
 		return err == nil && n == 0
 	})
 	got := rs.Counts().Sub(before)

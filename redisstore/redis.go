@@ -288,13 +288,18 @@ func (iv Invitations) ForOrder(ctx context.Context, orderID string) ([]smp.Invit
 		}
 		out = append(out, inv)
 	}
+	sortBySent(out)
+	return out, nil
+}
+
+// sortBySent orders invitations as they were sent (then by id).
+func sortBySent(out []smp.Invitation) {
 	slices.SortFunc(out, func(a, b smp.Invitation) int {
 		if c := a.SentAt.Compare(b.SentAt); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out, nil
 }
 
 // ForTechnician returns a technician's open invitations.
@@ -513,12 +518,7 @@ func (iv Invitations) CloseOrder(ctx context.Context, orderID, winner string) ([
 		}
 		out = append(out, inv)
 	}
-	slices.SortFunc(out, func(a, b smp.Invitation) int {
-		if c := a.SentAt.Compare(b.SentAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	sortBySent(out)
 	return out, nil
 }
 
