@@ -106,6 +106,33 @@ type EventBus interface {
 	Close() error
 }
 
+// AsyncPublisher is an EventBus that keeps several publishes in flight
+// (kafkabus). The outbox relay uses it when the bus has it, and Publish,
+// one batch at a time, otherwise (the embedded log).
+//
+// Order, also on failure: of the messages handed over since the last
+// Resume, those the bus has appended form, per key, a prefix of the order
+// in which they were handed over (across calls too). Once a call has
+// failed, every later call fails as well, without appending anything,
+// until Resume. So a caller that, after a failure, waits for every call's
+// done, calls Resume and publishes again from its first message not
+// acknowledged appends copies of some messages but never a key's older
+// message after its newer one: the first copy of each message a consumer
+// sees comes in order, and consumers dedupe the others by event id.
+type AsyncPublisher interface {
+	EventBus
+	// PublishAsync hands msgs over and returns; done is called once, from
+	// any goroutine (possibly before PublishAsync returns), with nil when
+	// every one of msgs is appended durably, or with an error (EINVALID for
+	// a message without topic or too large, otherwise EUNAVAILABLE; then
+	// some of msgs may be appended). ctx bounds only the preparation (the
+	// topics' creation); the bus bounds the wait for acknowledgements.
+	PublishAsync(ctx context.Context, msgs []Message, done func(error))
+	// Resume ends a failure (see above): the caller calls it once every
+	// call's done has run, before publishing again. No codes.
+	Resume(ctx context.Context) error
+}
+
 // Dead letters: a message a consumer group gave up on goes to
 // <topic>.dlq with these headers besides its own.
 const (

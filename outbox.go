@@ -11,6 +11,11 @@ type OutboxStore interface {
 	// FetchOutbox returns at most limit unpublished events in commit
 	// order; EINVALID if limit is not positive.
 	FetchOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
+	// FetchOutboxAfter is FetchOutbox from the first unpublished event
+	// whose id is above afterID: the pipelined relay fetches its next batch
+	// after the last one it fetched, before the earlier ones are marked.
+	// EINVALID if limit is not positive.
+	FetchOutboxAfter(ctx context.Context, afterID int64, limit int) ([]OutboxRecord, error)
 	// MarkOutboxPublished marks events as handed to the bus (none is a
 	// no-op; unknown ids are ignored). No codes.
 	MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time) error

@@ -88,6 +88,8 @@ type Bus struct {
 	mu      sync.Mutex
 	ensured map[string]bool
 	closed  bool
+
+	async asyncProducer // PublishAsync's own client (produce.go)
 }
 
 func (b *Bus) newProducer() (*kgo.Client, error) {
@@ -166,6 +168,7 @@ func (b *Bus) Close() error {
 	if !b.closed {
 		b.closed = true
 		b.prod.Close()
+		defer b.async.close()
 	}
 	return nil
 }

@@ -38,10 +38,16 @@ func (tx *Tx) AddEvent(ctx context.Context, e smp.Event) error {
 
 // FetchOutbox returns unpublished events in commit order.
 func (db *DB) FetchOutbox(ctx context.Context, limit int) ([]smp.OutboxRecord, error) {
+	return db.FetchOutboxAfter(ctx, 0, limit)
+}
+
+// FetchOutboxAfter returns unpublished events with an id above afterID in
+// commit order (the index outbox_unpublished (published_at, id) serves both).
+func (db *DB) FetchOutboxAfter(ctx context.Context, afterID int64, limit int) ([]smp.OutboxRecord, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
-	rows, err := db.fresh().QueryContext(ctx, `SELECT id, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
+	rows, err := db.fresh().QueryContext(ctx, `SELECT id, payload, created_at FROM outbox WHERE published_at IS NULL AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: fetch outbox: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 var outboxTests = []Test{
 	{"Outbox/FetchAndMarkPublished", testOutbox},
 	{"Outbox/FetchOutbox/ErrInvalid", testFetchOutboxInvalid},
+	{"Outbox/FetchOutboxAfter", testFetchOutboxAfter},
 	{"Outbox/Backlog", testOutboxBacklog},
 }
 
@@ -58,6 +59,51 @@ func testFetchOutboxInvalid(t *testing.T, s Store) {
 	for _, limit := range []int{0, -1} {
 		_, err := s.FetchOutbox(ctx, limit)
 		wantCode(t, fmt.Sprintf("FetchOutbox(limit %d)", limit), err, smp.EINVALID)
+		_, err = s.FetchOutboxAfter(ctx, 0, limit)
+		wantCode(t, fmt.Sprintf("FetchOutboxAfter(limit %d)", limit), err, smp.EINVALID)
+	}
+}
+
+// testFetchOutboxAfter: the pipelined relay's fetch: unpublished events
+// above an id, in commit order, at most limit; 0 is from the first; an id
+// past the last gives none.
+func testFetchOutboxAfter(t *testing.T, s Store) {
+	inTx(t, s, func(tx smp.Tx) error {
+		for i := range 5 {
+			if err := tx.AddEvent(ctx, event(fmt.Sprint("e", i), "o1", T0)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	all, err := s.FetchOutboxAfter(ctx, 0, 10)
+	must(t, err)
+	if len(all) != 5 {
+		t.Fatalf("after 0: %d events, want 5", len(all))
+	}
+	ids := func(recs []smp.OutboxRecord) (out []string) {
+		for _, r := range recs {
+			out = append(out, r.Event.ID)
+		}
+		return out
+	}
+	next, err := s.FetchOutboxAfter(ctx, all[1].ID, 2)
+	must(t, err)
+	if got := ids(next); !reflect.DeepEqual(got, []string{"e2", "e3"}) {
+		t.Fatalf("after the 2nd, limit 2: %v, want [e2 e3]", got)
+	}
+	// A published event is skipped; the fetch does not wait for marks.
+	must(t, s.MarkOutboxPublished(ctx, []int64{all[3].ID}, T0))
+	next, err = s.FetchOutboxAfter(ctx, all[1].ID, 10)
+	must(t, err)
+	if got := ids(next); !reflect.DeepEqual(got, []string{"e2", "e4"}) {
+		t.Fatalf("after the 2nd with the 4th published: %v, want [e2 e4]", got)
+	}
+	if none, err := s.FetchOutboxAfter(ctx, all[4].ID, 10); err != nil || len(none) != 0 {
+		t.Fatalf("after the last: %v, %v", ids(none), err)
+	}
+	if first, _ := s.FetchOutbox(ctx, 1); len(first) != 1 || first[0].Event.ID != "e0" {
+		t.Fatalf("FetchOutbox after FetchOutboxAfter: %v", ids(first))
 	}
 }
 
