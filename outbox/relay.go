@@ -23,7 +23,12 @@
 // an earlier or equal point on, in order: the first copy of each event a
 // consumer sees comes in commit order; the later copies are duplicates,
 // which consumers drop by event id. A batch acknowledged after a failed
-// one is never marked: it is published again.
+// one is never marked: it is published again. The one window left is a
+// broker's refusal of a record (too large, invalid, not authorised):
+// franz-go reports it a moment late, and a record produced in that moment
+// can be appended; but a refused record is refused on every attempt, so it
+// never comes after its key's newer events: the relay stops at it, as
+// before, until an operator acts (docs/events.md).
 //
 // Commit order is id order on SQLite (one writer). On MySQL an id can
 // commit after a higher one; an event so skipped by a fetch "after" is
