@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -484,5 +485,69 @@ type TopupFilter struct {
 	// Statuses selects any of them (with Status, either).
 	Statuses []TopupStatus
 	From, To time.Time // created in [From, To)
-	Limit    int       // 0, negative or above 10000 means 1000
+	// After, when set, starts after this top-up in the order FindTopups
+	// answers (created_at, then id): the cursor of the next page.
+	After *Topup
+	Limit int // 0, negative or above 10000 means 1000
+}
+
+// TopupFinder finds top-ups, a page at a time (WalletStore's FindTopups).
+type TopupFinder interface {
+	FindTopups(ctx context.Context, f TopupFilter) ([]*Topup, error)
+}
+
+// AllTopups reads every top-up f selects, page by page (f.Limit a page;
+// 0 means MaxTopupPage), so that no caller stops at a page's end without
+// knowing it.
+func AllTopups(ctx context.Context, s TopupFinder, f TopupFilter) ([]*Topup, error) {
+	if f.Limit <= 0 || f.Limit > MaxTopupPage {
+		f.Limit = MaxTopupPage
+	}
+	var all []*Topup
+	for {
+		page, err := s.FindTopups(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < f.Limit {
+			return all, nil
+		}
+		if f.After != nil && page[len(page)-1].ID == f.After.ID {
+			return nil, fmt.Errorf("smp: top-ups: the store ignored the page cursor")
+		}
+		f.After = page[len(page)-1]
+	}
+}
+
+// MaxTopupPage is the most top-ups one FindTopups answers.
+const MaxTopupPage = 10000
+
+// WalletEntryFinder finds ledger entries, a page at a time (WalletStore's
+// FindWalletEntries).
+type WalletEntryFinder interface {
+	FindWalletEntries(ctx context.Context, f WalletEntryFilter) ([]*WalletEntry, error)
+}
+
+// AllWalletEntries reads every entry f selects, in seq order, page by page
+// (f.Limit a page; 0 means MaxTopupPage).
+func AllWalletEntries(ctx context.Context, s WalletEntryFinder, f WalletEntryFilter) ([]*WalletEntry, error) {
+	if f.Limit <= 0 || f.Limit > MaxTopupPage {
+		f.Limit = MaxTopupPage
+	}
+	var all []*WalletEntry
+	for {
+		page, err := s.FindWalletEntries(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < f.Limit {
+			return all, nil
+		}
+		if page[len(page)-1].Seq <= f.AfterSeq {
+			return nil, fmt.Errorf("smp: wallet entries: the store ignored the page cursor")
+		}
+		f.AfterSeq = page[len(page)-1].Seq
+	}
 }

@@ -164,8 +164,8 @@ func (s *Server) handleFraudExport(w http.ResponseWriter, r *http.Request, p smp
 	ctx := r.Context()
 	b := FraudEvidence{PartnerID: partner, From: from.UTC(), To: to.UTC(), GeneratedAt: s.cfg.Now().UTC(), GeneratedBy: p.Name}
 	if b.Decisions, err = s.d.Fraud.FindFraudDecisions(ctx, smp.FraudDecisionFilter{PartnerID: partner, From: from, To: to, Limit: 10000}); err == nil {
-		if b.Topups, err = s.d.Fraud.FindTopups(ctx, smp.TopupFilter{PartnerID: partner, From: from, To: to, Limit: 10000}); err == nil {
-			b.Postings, err = s.d.Fraud.FindWalletEntries(ctx, smp.WalletEntryFilter{PartnerID: partner, From: from, To: to, Limit: 10000})
+		if b.Topups, err = smp.AllTopups(ctx, s.d.Fraud, smp.TopupFilter{PartnerID: partner, From: from, To: to}); err == nil {
+			b.Postings, err = smp.AllWalletEntries(ctx, s.d.Fraud, smp.WalletEntryFilter{PartnerID: partner, From: from, To: to})
 		}
 	}
 	if err != nil {

@@ -354,7 +354,7 @@ func (c *comparison) compare(ctx context.Context) ([]smp.ReconRow, error) {
 	}
 	// The top-ups around the day, by reference (the rest read one by one).
 	c.topups, c.rates = map[string]*smp.Topup{}, map[string]rateResult{}
-	ts, err := st.FindTopups(ctx, smp.TopupFilter{From: c.start.Add(-48 * time.Hour), To: c.now.Add(time.Minute), Limit: 10000})
+	ts, err := smp.AllTopups(ctx, st, smp.TopupFilter{From: c.start.Add(-48 * time.Hour), To: c.now.Add(time.Minute)})
 	if err != nil {
 		return nil, err
 	}
@@ -452,7 +452,7 @@ func (c *comparison) closing(ctx context.Context, w *partnerWork) error {
 		}
 		return nil
 	}
-	es, err := st.FindWalletEntries(ctx, smp.WalletEntryFilter{PartnerID: w.row.PartnerID, From: c.start.AddDate(0, 0, -30), To: c.start, Limit: 10000})
+	es, err := smp.AllWalletEntries(ctx, st, smp.WalletEntryFilter{PartnerID: w.row.PartnerID, From: c.start.AddDate(0, 0, -30), To: c.start})
 	if err != nil {
 		return err
 	}

@@ -417,7 +417,11 @@ func (db *DB) FindTopups(ctx context.Context, f smp.TopupFilter) ([]*smp.Topup, 
 	if !f.To.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, f.To.UnixMicro())
 	}
-	if f.Limit <= 0 || f.Limit > 10000 {
+	if f.After != nil {
+		at := f.After.CreatedAt.UnixMicro()
+		where, args = append(where, "(created_at > ? OR (created_at = ? AND id > ?))"), append(args, at, at, f.After.ID)
+	}
+	if f.Limit <= 0 || f.Limit > smp.MaxTopupPage {
 		f.Limit = 1000
 	}
 	q := `SELECT ` + topupCols + ` FROM wallet_topups`

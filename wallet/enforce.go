@@ -139,7 +139,7 @@ func (s *Service) LiftSoftBlock(ctx context.Context, p smp.Principal, partnerID,
 // reason. ECONFLICT when the wallet is not frozen, EINVALID without a
 // note, ENOTFOUND.
 func (s *Service) Unfreeze(ctx context.Context, p smp.Principal, partnerID, note string) (*ControlResult, error) {
-	held, err := s.store.FindTopups(ctx, smp.TopupFilter{PartnerID: partnerID, Status: smp.TopupHeld, Limit: 10000})
+	held, err := smp.AllTopups(ctx, s.store, smp.TopupFilter{PartnerID: partnerID, Status: smp.TopupHeld})
 	if err != nil {
 		return nil, err
 	}

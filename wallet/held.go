@@ -51,8 +51,7 @@ type HeldResult struct {
 // FindHeld lists the top-ups held or being reversed (a partner's, or
 // every partner's when partnerID is empty), oldest first.
 func (s *Service) FindHeld(ctx context.Context, partnerID string) ([]*smp.Topup, error) {
-	ts, err := s.store.FindTopups(ctx, smp.TopupFilter{PartnerID: partnerID, Statuses: []smp.TopupStatus{smp.TopupHeld, smp.TopupReversing},
-		Limit: 10000})
+	ts, err := smp.AllTopups(ctx, s.store, smp.TopupFilter{PartnerID: partnerID, Statuses: []smp.TopupStatus{smp.TopupHeld, smp.TopupReversing}})
 	if ts == nil {
 		ts = []*smp.Topup{}
 	}

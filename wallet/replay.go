@@ -73,7 +73,7 @@ func (s *Service) ReplayGateway(ctx context.Context, gateway string, from, to ti
 	if !from.Before(to) {
 		return res, smp.Errorf(smp.EINVALID, "--from must be before --to")
 	}
-	ts, err := s.store.FindTopups(ctx, smp.TopupFilter{From: from, To: to, Limit: 10000})
+	ts, err := smp.AllTopups(ctx, s.store, smp.TopupFilter{From: from, To: to})
 	if err != nil {
 		return res, err
 	}
