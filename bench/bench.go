@@ -78,6 +78,9 @@ type Result struct {
 	// Idle is the platform with nothing to do (dispatch: before the
 	// technicians connect, and with them connected).
 	Idle []Idle `json:"idle,omitempty"`
+	// ToFirstOffer is what an order costs up to its first offer
+	// (dispatch).
+	ToFirstOffer *FirstOfferCost `json:"to_first_offer,omitempty"`
 }
 
 // Report is the whole run.
@@ -153,6 +156,8 @@ type benchEnv struct {
 	// child process), "inline" (this one), or "" (a child above 1,000)
 	fleet    string
 	fleetEnv []string
+	rates    []float64     // the dispatch sweep's (nil: its defaults)
+	job      time.Duration // a simulated job, assignment to completion (0: 1 s)
 }
 
 func (e *benchEnv) logf(format string, args ...any) {
@@ -318,7 +323,16 @@ type Options struct {
 	// FleetEnv is added to the environment of the fleet's child process
 	// (a test binary runs as smp-bench with SMP_TEST_EXEC=1).
 	FleetEnv []string
-	Log      io.Writer // progress; nil: discarded
+	// Rates are the dispatch sweep's offered order rates, ascending (nil:
+	// 10 … 1,500, or 5 and 10 with Quick); the sweep stops at the first
+	// whose first-offer p99 reaches 100 ms.
+	Rates []float64
+	// Job is how long a simulated technician's job lasts in the dispatch
+	// scenario, from the assignment (the phone starts it after a quarter
+	// and completes it at the end, through the API), which frees the
+	// technician for the next orders (0: one second).
+	Job time.Duration
+	Log io.Writer // progress; nil: discarded
 }
 
 // UsageError is a run that cannot start as asked (a usage error of the
@@ -346,6 +360,14 @@ func (o *Options) Validate() error {
 	}
 	if o.Technicians < 0 {
 		return usageError("--technicians must be positive")
+	}
+	for i, r := range o.Rates {
+		if r <= 0 || i > 0 && r <= o.Rates[i-1] {
+			return usageError("--rates must be positive and ascending")
+		}
+	}
+	if o.Job < 0 {
+		return usageError("--job must not be negative")
 	}
 	if len(o.Backends) == 0 {
 		return usageError("a backend is required")
@@ -390,7 +412,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{At: time.Now().UTC(), Quick: o.Quick, Machine: machine()}
 	for _, b := range o.Backends {
 		for _, s := range picked {
-			env := &benchEnv{backend: b, quick: o.Quick, mysqlDSN: o.MySQLDSN, redisAddr: o.RedisAddr, log: o.Log, dir: dir, technicians: o.Technicians, fleet: o.Fleet, fleetEnv: o.FleetEnv}
+			env := &benchEnv{backend: b, quick: o.Quick, mysqlDSN: o.MySQLDSN, redisAddr: o.RedisAddr, log: o.Log, dir: dir, technicians: o.Technicians, fleet: o.Fleet, fleetEnv: o.FleetEnv,
+				rates: o.Rates, job: o.Job}
 			env.logf("%s on %s…", s.name, b)
 			start := time.Now()
 			res, err := s.run(ctx, env)
@@ -442,6 +465,9 @@ func (rep Report) Markdown() string {
 		}
 		for _, i := range r.Idle {
 			fmt.Fprintf(&b, "\n- %s on %s, idle (%s): %s", r.Scenario, r.Backend, i.What, i.String())
+		}
+		if f := r.ToFirstOffer; f != nil {
+			fmt.Fprintf(&b, "\n- %s on %s, to the first offer, per order: %s", r.Scenario, r.Backend, f.String())
 		}
 	}
 	b.WriteString("\n")

@@ -65,8 +65,10 @@ func (m meter) read() counts {
 }
 
 // per is the cost from before to now, per order.
-func (m meter) per(before counts, orders int) Cost {
-	now := m.read()
+func (m meter) per(before counts, orders int) Cost { return m.between(before, m.read(), orders) }
+
+// between is the cost from before to now, per order.
+func (m meter) between(before, now counts, orders int) Cost {
 	store, bus := now.store.Sub(before.store), now.bus.Sub(before.bus)
 	redis := now.redis.Sub(before.redis)
 	n := float64(max(orders, 1))
@@ -143,4 +145,62 @@ func (i Idle) String() string {
 		s += fmt.Sprintf(", %s Redis commands/s", num(i.RedisPerSecond))
 	}
 	return s
+}
+
+// FirstOfferCost is what orders cost from their POST to their first offer
+// on a technician's WebSocket, measured one order at a time with nothing
+// else in flight (the previous order's job done): each window's counts,
+// summed over the orders and divided by them. The background (what the
+// process does with the technicians connected and no orders: heartbeats,
+// pollers, the sweeper) at the idle rate over the windows' length is shown
+// and subtracted.
+type FirstOfferCost struct {
+	Orders   int     `json:"orders"`
+	WindowMS float64 `json:"window_ms"` // mean POST -> first offer
+	// Measured: everything counted in the windows, per order.
+	SQLStatements   float64 `json:"sql_statements"`
+	Commits         float64 `json:"write_commits"`
+	RedisCommands   float64 `json:"redis_commands"`
+	RedisRoundTrips float64 `json:"redis_roundtrips"`
+	CPUms           float64 `json:"cpu_ms"`
+	// Background: the idle rates (Idle, measured just before the phase)
+	// times the windows' length, per order.
+	Idle            Idle    `json:"idle"`
+	BackgroundSQL   float64 `json:"background_sql_statements"`
+	BackgroundRedis float64 `json:"background_redis_commands"`
+	// Net: SQL statements plus Redis commands, background subtracted
+	// (issue 22's "SQL statements + Redis commands per order to first
+	// offer").
+	Net float64 `json:"sql_plus_redis_net"`
+}
+
+func (f FirstOfferCost) String() string {
+	return fmt.Sprintf("%s SQL statements + %s Redis commands (in %s round trips), %s write commits, %s ms of CPU, over %d orders one at a time (mean %s ms to the first offer); background in those windows %s SQL + %s Redis (idle then: %s); net %s statements + commands",
+		num(f.SQLStatements), num(f.RedisCommands), num(f.RedisRoundTrips), num(f.Commits), num(f.CPUms), f.Orders, num(f.WindowMS),
+		num(f.BackgroundSQL), num(f.BackgroundRedis), f.Idle, num(f.Net))
+}
+
+// firstOfferCost sums the windows (each a reading before the POST and one
+// at the first offer) against the background bg.
+func (m meter) firstOfferCost(windows [][2]counts, bg Idle) *FirstOfferCost {
+	f := &FirstOfferCost{Orders: len(windows), Idle: bg}
+	if len(windows) == 0 {
+		return f
+	}
+	var secs float64
+	for _, w := range windows {
+		c := m.between(w[0], w[1], 1)
+		f.SQLStatements += c.SQLStatements
+		f.Commits += c.Commits
+		f.RedisCommands += c.RedisCommands
+		f.RedisRoundTrips += c.RedisRoundTrips
+		f.CPUms += c.CPUms
+		secs += w[1].at.Sub(w[0].at).Seconds()
+	}
+	n := float64(len(windows))
+	f.SQLStatements, f.Commits, f.RedisCommands = round2(f.SQLStatements/n), round2(f.Commits/n), round2(f.RedisCommands/n)
+	f.RedisRoundTrips, f.CPUms, f.WindowMS = round2(f.RedisRoundTrips/n), round2(f.CPUms/n), round2(1000*secs/n)
+	f.BackgroundSQL, f.BackgroundRedis = round2(bg.SQLPerSecond*secs/n), round2(bg.RedisPerSecond*secs/n)
+	f.Net = round2(max(0, f.SQLStatements+f.RedisCommands-f.BackgroundSQL-f.BackgroundRedis))
+	return f
 }

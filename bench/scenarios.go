@@ -553,14 +553,30 @@ func waitConnections(a *app.App, n int, d time.Duration) error {
 
 // phaseTimes joins what the order's sender and the technicians saw.
 type phaseTimes struct {
-	mu                sync.Mutex
-	sched, offer, won map[string]time.Time
-	failed            int
-	firstErr          error
+	mu                      sync.Mutex
+	sched, offer, won, done map[string]time.Time
+	failed                  int
+	firstErr                error
 }
 
 func newPhaseTimes() *phaseTimes {
-	return &phaseTimes{sched: map[string]time.Time{}, offer: map[string]time.Time{}, won: map[string]time.Time{}}
+	return &phaseTimes{sched: map[string]time.Time{}, offer: map[string]time.Time{}, won: map[string]time.Time{}, done: map[string]time.Time{}}
+}
+
+// waitFor polls until cond (under the lock) holds; false after d.
+func (p *phaseTimes) waitFor(d, every time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); ; {
+		p.mu.Lock()
+		ok := cond()
+		p.mu.Unlock()
+		if ok {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every) // polling with a deadline
+	}
 }
 
 func (p *phaseTimes) seen(m map[string]time.Time, id string, at time.Time) {
@@ -590,13 +606,20 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, send func(i in
 }
 
 func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
-	techs, phase := 10000, 8*time.Second
-	rates := []float64{10, 25, 50, 75, 100, 150, 200, 300, 400}
+	techs, phase, firstOffers := 10000, 8*time.Second, 20
+	rates := []float64{10, 25, 50, 100, 200, 400, 600, 800, 1000, 1500}
 	if e.quick {
-		techs, phase, rates = 300, 2*time.Second, []float64{5, 10}
+		techs, phase, firstOffers, rates = 300, 2*time.Second, 5, []float64{5, 10}
 	}
 	if e.technicians > 0 {
 		techs = e.technicians
+	}
+	if len(e.rates) > 0 {
+		rates = e.rates
+	}
+	job := e.job
+	if job <= 0 {
+		job = time.Second
 	}
 	if err := raiseFileLimit(uint64(techs + 2048)); err != nil {
 		return Result{}, &UsageError{Msg: err.Error()}
@@ -622,17 +645,29 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	var cur atomic.Pointer[phaseTimes]
 	cur.Store(newPhaseTimes())
 	connStart := time.Now()
-	// Jobs last longer than the run: each assignment keeps its technician.
-	spec := fleetSpec{URL: a.HTTP.URL(), Technicians: ds.Technicians, Behavior: sim.Behavior{AcceptRate: 1, ThinkMin: time.Millisecond,
-		ThinkMax: 3 * time.Millisecond, StartAfter: time.Hour, WorkFor: time.Hour, Heartbeat: 60 * time.Second}}
+	// Every phone accepts after 20-30 ms (so that the first-offer phase
+	// below reads its counters before any accept), and does the job it
+	// wins through the API, started a quarter of job after the
+	// assignment and completed at its end: the technician is free again,
+	// so high rates measure dispatch, not an exhausted fleet.
+	spec := fleetSpec{URL: a.HTTP.URL(), Technicians: ds.Technicians, Behavior: sim.Behavior{AcceptRate: 1, ThinkMin: 20 * time.Millisecond,
+		ThinkMax: 30 * time.Millisecond, StartAfter: job / 4, WorkFor: job - job/4, Heartbeat: 60 * time.Second}}
 	separate := e.fleet == "process" || (e.fleet == "" && techs > 1000)
+	// probe, when armed, takes a reading of the counters at the next offer
+	// any phone sees (the first-offer phase has one order in flight).
+	var probe atomic.Pointer[chan counts]
 	stopFleet, err := startFleet(ctx, spec, separate, e.fleetEnv, func(ev, id string, at time.Time) {
 		p := cur.Load()
 		switch ev {
 		case "offer":
+			if ch := probe.Swap(nil); ch != nil {
+				*ch <- m.read()
+			}
 			p.seen(p.offer, id, at)
 		case "won":
 			p.seen(p.won, id, at)
+		case "completed":
+			p.seen(p.done, id, at)
 		}
 	})
 	if err != nil {
@@ -646,6 +681,44 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	idle = append(idle, m.idle(fmt.Sprintf("%d technicians connected, no orders", techs), idleFor))
 	e.logf("dispatch: idle: %s", idle[1])
 
+	rng := mrand.New(mrand.NewPCG(11, 11))
+	c := benchClient(256)
+	url := a.HTTP.URL() + "/v1/orders"
+
+	// To the first offer: orders one at a time, each with nothing else in
+	// flight (the previous one's job done and its events settled), the
+	// counters read just before its POST and at its first offer.
+	fo := newPhaseTimes()
+	cur.Store(fo)
+	time.Sleep(settle) // the connections' own work done
+	bg := m.idle("background before the first-offer phase", idleFor)
+	var windows [][2]counts
+	for i := range firstOffers {
+		body := orderNear(ds, ds.Technicians[rng.IntN(len(ds.Technicians))], rng, 0.004)
+		ch := make(chan counts, 1)
+		before := m.read()
+		probe.Store(&ch)
+		out, err := post(c, url, ds.Customers[i%len(ds.Customers)].Token, body, http.StatusCreated)
+		if err != nil {
+			return Result{}, fmt.Errorf("first-offer phase: %w", err)
+		}
+		var o struct{ ID string }
+		json.Unmarshal(out, &o)
+		select {
+		case after := <-ch:
+			windows = append(windows, [2]counts{before, after})
+		case <-time.After(10 * time.Second):
+			probe.Store(nil)
+			return Result{}, fmt.Errorf("first-offer phase: order %s got no offer in 10 s", o.ID)
+		}
+		if !fo.waitFor(job+10*time.Second, 5*time.Millisecond, func() bool { _, ok := fo.done[o.ID]; return ok }) {
+			return Result{}, fmt.Errorf("first-offer phase: order %s was not completed in %s", o.ID, job+10*time.Second)
+		}
+		time.Sleep(200 * time.Millisecond) // the completion's events relayed and consumed
+	}
+	toFirst := m.firstOfferCost(windows, bg)
+	e.logf("dispatch: to the first offer, per order: %s", toFirst)
+
 	// The reference: a bare net/http server pushing each POST to one of
 	// the connected WebSockets (no SMP logic), at the same rates.
 	ref, err := startPushServer(ctx, min(techs, 1000))
@@ -654,9 +727,6 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	}
 	defer ref.close()
 
-	rng := mrand.New(mrand.NewPCG(11, 11))
-	c := benchClient(256)
-	url := a.HTTP.URL() + "/v1/orders"
 	// Warm up (caches, connections, the JIT-free but cold database pages)
 	// at the lowest rate; not recorded.
 	warm := 3 * time.Second
@@ -697,16 +767,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 			p.sched[o.ID] = sched
 		})
 		// Wait (bounded) for every order of the phase to be assigned.
-		deadline := time.Now().Add(15 * time.Second)
-		for time.Now().Before(deadline) {
-			p.mu.Lock()
-			all := len(p.won) >= len(p.sched)
-			p.mu.Unlock()
-			if all {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		p.waitFor(15*time.Second, 50*time.Millisecond, func() bool { return len(p.won) >= len(p.sched) })
 		p.mu.Lock()
 		cost := m.per(before, len(p.sched))
 		var offerLat, wonLat []time.Duration
@@ -730,6 +791,9 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 			return Result{}, err
 		}
 		pt.Reference = refRec.summary()
+		// The next rate starts with the fleet free again (every job won
+		// here completed; the reference's phase usually covered it).
+		p.waitFor(job+15*time.Second, 50*time.Millisecond, func() bool { return len(p.done) >= len(p.won) })
 		sweep = append(sweep, pt)
 		e.logf("dispatch at %.0f orders/s: %d orders, first offer p50 %.1f p99 %.1f ms, assigned p99 %.1f ms, reference p99 %.1f ms, failed %d",
 			rate, pt.Orders, pt.FirstOffer.P50, pt.FirstOffer.P99, pt.Assigned.P99, pt.Reference.P99, pt.Failed)
@@ -742,7 +806,8 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 		}
 		best = len(sweep) - 1
 	}
-	res := Result{Sweep: sweep, Idle: idle, Extra: map[string]any{"technicians": techs, "phase_seconds": phase.Seconds(), "warmup_seconds": warm.Seconds()}}
+	res := Result{Sweep: sweep, Idle: idle, ToFirstOffer: toFirst,
+		Extra: map[string]any{"technicians": techs, "phase_seconds": phase.Seconds(), "warmup_seconds": warm.Seconds(), "job_seconds": job.Seconds()}}
 	if best < 0 {
 		res.Notes = fmt.Sprintf("p99 to the first offer was over 100 ms (or orders failed) already at %.0f orders/s", rates[0])
 		best = 0

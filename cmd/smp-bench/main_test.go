@@ -77,6 +77,15 @@ func TestBenchQuick(t *testing.T) {
 					if len(r.Idle) != 2 || r.Idle[0].Seconds <= 0 {
 						t.Errorf("dispatch idle: %+v", r.Idle)
 					}
+					// To the first offer: counted per order, the
+					// background shown, and the figure printed.
+					if f := r.ToFirstOffer; f == nil || f.Orders <= 0 || f.WindowMS <= 0 || f.SQLStatements <= 0 || f.Net <= 0 ||
+						(b == "mysql+redis") != (f.RedisCommands > 0) {
+						t.Errorf("dispatch to the first offer: %+v", f)
+					}
+					if !strings.Contains(out.String(), "dispatch on "+b+", to the first offer, per order:") {
+						t.Error("the markdown lacks the cost to the first offer")
+					}
 				case "lifecycle", "order-create":
 				default:
 					costs = nil
@@ -117,6 +126,9 @@ func TestBenchRejectsBadUsage(t *testing.T) {
 		"ExtraArgs":         {"events", "now"},
 		"UnknownFlag":       {"events", "--fast"},
 		"ChartWithoutSweep": {"candidate-search", "--quick", "--chart", filepath.Join(t.TempDir(), "c.svg")},
+		"RatesDescending":   {"dispatch", "--rates", "100,50"},
+		"RatesNotNumbers":   {"dispatch", "--rates", "fast"},
+		"NegativeJob":       {"dispatch", "--job", "-1s"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut)
