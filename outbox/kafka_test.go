@@ -123,6 +123,16 @@ func (f *kafkaFixture) commit(t *testing.T, keys ...string) {
 	}
 }
 
+// roundRobin is n events' keys: keyA, keyB and two others in turn.
+func (f *kafkaFixture) roundRobin(n int) []string {
+	keys := []string{f.keyA, f.keyB, "order-c", "order-d"}
+	events := make([]string, n)
+	for i := range events {
+		events[i] = keys[i%len(keys)]
+	}
+	return events
+}
+
 // holdFirstProduceTo holds the first produce request that carries
 // partition p until release is closed (kfake's SleepControl: the other
 // brokers go on serving).
@@ -322,11 +332,7 @@ func checkKeyOrder(t *testing.T, order map[string][]string) {
 func TestRelayFailureKeepsKeyOrder(t *testing.T) {
 	f := newKafkaFixture(t, time.Second)
 	held, release := holdFirstProduceTo(t, f.c, f.pA)
-	keys := []string{f.keyA, f.keyB, "order-c", "order-d"}
-	var events []string
-	for i := range 60 {
-		events = append(events, keys[i%len(keys)])
-	}
+	events := f.roundRobin(60)
 	f.commit(t, events...)
 	_, reports := startRelay(t, f, outbox.Config{BatchSize: 5, MaxInFlight: 4, PollInterval: 20 * time.Millisecond})
 	select {
@@ -357,11 +363,7 @@ func TestRelayFailureKeepsKeyOrder(t *testing.T) {
 func TestRelayRejectedBatchKeepsKeyOrder(t *testing.T) {
 	f := newKafkaFixture(t, 0)
 	fault := f.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Partitions: []int32{f.pA}, Err: kerr.InvalidRecord})
-	keys := []string{f.keyA, f.keyB, "order-c", "order-d"}
-	var events []string
-	for i := range 60 {
-		events = append(events, keys[i%len(keys)])
-	}
+	events := f.roundRobin(60)
 	f.commit(t, events...)
 	_, reports := startRelay(t, f, outbox.Config{BatchSize: 5, MaxInFlight: 4, PollInterval: 20 * time.Millisecond})
 	order, dups := consumeAll(t, f.c, len(events))
