@@ -11,6 +11,11 @@ type ProcessedStore interface {
 	// IsProcessed reports whether consumer already recorded eventID, as
 	// last committed. No codes.
 	IsProcessed(ctx context.Context, consumer, eventID string) (bool, error)
+	// ProcessedAmong reports which of eventIDs consumer already recorded,
+	// as last committed, in one query: the returned set holds only those
+	// recorded (an event not in it is not). No ids: an empty set and no
+	// query. No codes.
+	ProcessedAmong(ctx context.Context, consumer string, eventIDs []string) (map[string]bool, error)
 }
 
 // ProcessedTx records an event as applied in the effect's own transaction.

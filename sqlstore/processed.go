@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"smp"
@@ -37,4 +38,35 @@ func (tx *Tx) MarkProcessed(ctx context.Context, consumer, eventID string, at ti
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// ProcessedAmong reports which of eventIDs consumer already handled, in one
+// query (on the primary, as IsProcessed).
+func (db *DB) ProcessedAmong(ctx context.Context, consumer string, eventIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(eventIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(eventIDs)+1)
+	args = append(args, consumer)
+	for _, id := range eventIDs {
+		args = append(args, id)
+	}
+	rows, err := db.fresh().QueryContext(ctx, `SELECT event_id FROM processed_events WHERE consumer = ? AND event_id IN (`+
+		strings.TrimSuffix(strings.Repeat("?,", len(eventIDs)), ",")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: processed among: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlstore: processed among: %w", err)
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: processed among: %w", err)
+	}
+	return out, nil
 }

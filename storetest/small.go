@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -173,6 +174,7 @@ func testAuditLimit(t *testing.T, s Store) {
 var processedTests = []Test{
 	{"Processed/MarkProcessed", testMarkProcessed},
 	{"Processed/RolledBack", testMarkProcessedRolledBack},
+	{"Processed/Among", testProcessedAmong},
 }
 
 func markProcessed(t *testing.T, s Store, group, id string) bool {
@@ -212,6 +214,29 @@ func testMarkProcessed(t *testing.T, s Store) {
 		if done, err := s.IsProcessed(ctx, c.group, c.id); err != nil || done != c.want {
 			t.Errorf("IsProcessed(%s, %s) = %v %v, want %v", c.group, c.id, done, err, c.want)
 		}
+	}
+}
+
+// testProcessedAmong: the batch read answers, for one group, exactly the
+// recorded events among those asked (other groups' records do not count,
+// ids not asked are not answered); no ids, an empty set.
+func testProcessedAmong(t *testing.T, s Store) {
+	if got, err := s.ProcessedAmong(ctx, "order-svc", nil); err != nil || len(got) != 0 {
+		t.Fatalf("no ids: %v %v, want an empty set", got, err)
+	}
+	markProcessed(t, s, "order-svc", "e1")
+	markProcessed(t, s, "order-svc", "e3")
+	markProcessed(t, s, "order-svc", "e9")
+	markProcessed(t, s, "dispatch-engine", "e2")
+	got, err := s.ProcessedAmong(ctx, "order-svc", []string{"e1", "e2", "e3", "e4", "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]bool{"e1": true, "e3": true}; !maps.Equal(got, want) {
+		t.Fatalf("ProcessedAmong(order-svc) = %v, want %v", got, want)
+	}
+	if got, err := s.ProcessedAmong(ctx, "payments", []string{"e1", "e2"}); err != nil || len(got) != 0 {
+		t.Fatalf("ProcessedAmong(payments) = %v %v, want none", got, err)
 	}
 }
 
