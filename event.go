@@ -90,6 +90,24 @@ type Message struct {
 // partition waiting (attempt limits and dead letters are bus.Router's).
 type Handler func(ctx context.Context, m Message) error
 
+// BatchHandler processes messages of one partition, consecutive and in
+// order, at once. It returns how many of them, from the first, were handled
+// (those may be committed); a bus delivers the others again (after a
+// backoff when err is not nil), in order. bus.Router builds one from its
+// per-message chain, to deduplicate a batch in one query and record its
+// processed events in one transaction.
+type BatchHandler func(ctx context.Context, msgs []Message) (handled int, err error)
+
+// BatchSubscriber is a bus that can deliver a partition's messages in
+// batches (sqlbus and kafkabus are). Subscribe on such a bus is
+// SubscribeBatch with a handler that takes the messages one by one.
+type BatchSubscriber interface {
+	// SubscribeBatch is Subscribe with batches: h gets each partition's
+	// messages in order, several at a time, and what it reports handled
+	// is committed.
+	SubscribeBatch(ctx context.Context, group string, topics []string, h BatchHandler) error
+}
+
 // EventBus carries events between services. Implementations: the embedded
 // durable log (sqlbus) and Kafka. Both pass bustest.Run.
 type EventBus interface {

@@ -14,6 +14,24 @@
 // so a handler that fails or panics is retried and then dead-lettered, and
 // its partition moves on. The buses themselves only redeliver a message
 // whose handler failed; limits and dead letters are the router's.
+//
+// Batches (batch.go, issue 22): on a bus that is an smp.BatchSubscriber
+// (sqlbus, kafkabus) the router subscribes a batch handler instead, and a
+// bus hands it a partition's messages several at a time (one fetch). The
+// router decodes them once, then runs each through the same chain, in
+// order, so a failing message is still retried and dead-lettered alone.
+// What the batch changes is Idempotent's cost: the first message of the
+// batch that passes the group's Types filter asks the store once
+// (ProcessedAmong) about every later event of the batch the filter
+// accepts, and the events whose handler returned Done are recorded
+// together in one transaction at the end of the batch, before the bus
+// commits the offset (DoneRecorded handlers record in their effect's own
+// transaction, as before). A crash between those effects and the batch's
+// record re-applies them once on redelivery: the promise of Done, which
+// was already so between an effect and its own record. If the record
+// fails, the messages from the first unrecorded one on are not reported
+// handled: the bus delivers them again. On any other bus, or outside a
+// router, a message goes alone, as before.
 // Consumer-group lag is exported as kafka_consumergroup_lag (lag.go).
 package bus
 
@@ -45,6 +63,7 @@ type delivery struct {
 	outcome  string
 	attempts int
 	event    *smp.Event // decoded once by Idempotent or Events
+	batch    *batch     // the batch the message came in (nil: alone)
 }
 
 type ctxKey struct{}

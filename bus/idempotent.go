@@ -82,6 +82,8 @@ func decode(d *delivery, m smp.Message) (smp.Event, error) {
 // the effect once, so effects outside the database must themselves be
 // idempotent; effects in the database should record the event in their own
 // transaction. A failed attempt is not recorded: the retry applies it.
+// In a batch (see the package comment) the query is one per batch and the
+// records of Done events one transaction per batch.
 func Idempotent(store Store, now func() time.Time) Middleware {
 	if now == nil {
 		now = time.Now
@@ -92,6 +94,9 @@ func Idempotent(store Store, now func() time.Time) Middleware {
 			ev, err := decode(d, m)
 			if err != nil {
 				return err
+			}
+			if d.batch != nil {
+				return idempotentInBatch(ctx, d, store, now, h, m, ev.ID)
 			}
 			done, err := store.IsProcessed(ctx, d.group, ev.ID)
 			if err != nil {
@@ -124,4 +129,33 @@ func Idempotent(store Store, now func() time.Time) Middleware {
 			return nil
 		}
 	}
+}
+
+// idempotentInBatch is Idempotent for a message delivered in a batch: the
+// batch's one query answers whether it was applied, and a Done event is
+// recorded with the others of the batch in one transaction at its end
+// (before the bus commits the offset). A crash between the effect and that
+// transaction re-applies the effect once, as with a single message.
+func idempotentInBatch(ctx context.Context, d *delivery, store Store, now func() time.Time, h Handler, m smp.Message, id string) error {
+	b := d.batch
+	done, err := b.processed(ctx, store, d.group, id)
+	if err != nil {
+		return err
+	}
+	if done {
+		d.outcome = Duplicate
+		return nil
+	}
+	d.outcome = ""
+	if err := h(ctx, m); err != nil {
+		return err
+	}
+	switch d.outcome {
+	case "":
+		d.outcome = Applied
+		return b.recordLater(ctx, store, d.group, id, now)
+	case Applied, Duplicate: // recorded in the effect's transaction
+		b.applied(id)
+	}
+	return nil
 }

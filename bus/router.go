@@ -89,6 +89,7 @@ type route struct {
 	group  string
 	topics []string
 	h      Handler
+	batch  smp.BatchHandler // on a bus that delivers batches
 }
 
 // NewRouter returns a router on b; add handlers, then Start it.
@@ -143,7 +144,7 @@ func (r *Router) AddHandler(group string, topics []string, h Handler, mw ...Midd
 		}
 		ctx, _ = withDelivery(ctx, group)
 		return inner(ctx, m)
-	}})
+	}, batch: batchHandler(group, inner)})
 	return nil
 }
 
@@ -181,7 +182,12 @@ func (r *Router) Start(ctx context.Context) error {
 
 func (r *Router) subscribe(ctx context.Context, rt route) {
 	for ctx.Err() == nil {
-		err := r.cfg.Panics.Recover(Component(rt.group), func() error { return r.bus.Subscribe(ctx, rt.group, rt.topics, rt.h) })
+		err := r.cfg.Panics.Recover(Component(rt.group), func() error {
+			if bs, ok := r.bus.(smp.BatchSubscriber); ok {
+				return bs.SubscribeBatch(ctx, rt.group, rt.topics, rt.batch)
+			}
+			return r.bus.Subscribe(ctx, rt.group, rt.topics, rt.h)
+		})
 		if ctx.Err() != nil {
 			return
 		}

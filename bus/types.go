@@ -15,14 +15,18 @@ import (
 // The handler's own type checks stay: Types only saves their cost.
 func Types(types ...string) Middleware {
 	types = slices.Clone(types)
+	accept := func(t string) bool { return slices.Contains(types, t) }
 	return func(h Handler) Handler {
 		return func(ctx context.Context, m smp.Message) error {
 			d := deliveryOf(ctx)
+			if d.batch != nil && d.batch.accept == nil {
+				d.batch.accept = accept // the batch's deduplication asks only about these
+			}
 			ev, err := decode(d, m)
 			if err != nil {
 				return err
 			}
-			if !slices.Contains(types, ev.Type) {
+			if !accept(ev.Type) {
 				d.outcome = Ignored
 				return nil
 			}

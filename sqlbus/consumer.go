@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/internal/redeliver"
 )
 
 // A process's consumers cost the database almost nothing while idle
@@ -26,6 +27,9 @@ import (
 // idleFallback bounds how long an idle partition consumer trusts its
 // wake-ups alone before it looks at its partition again.
 const idleFallback = time.Minute
+
+// fetchBatch is the most messages of a partition read and handed over at once.
+const fetchBatch = 256
 
 type poller struct {
 	stop   chan struct{}
@@ -82,6 +86,7 @@ func (l *Bus) poll(p *poller) {
 		case <-l.activity:
 			// This process published: others are likely busy too.
 			interval, quietSince = l.cfg.PollInterval, time.Now()
+			l.pollEvery.Store(int64(interval))
 			t.Reset(interval)
 			continue
 		case <-t.C:
@@ -112,6 +117,7 @@ func (l *Bus) poll(p *poller) {
 		} else if time.Since(quietSince) > time.Second {
 			interval = min(interval*2, idleBackoff*l.cfg.PollInterval)
 		}
+		l.pollEvery.Store(int64(interval))
 		t.Reset(interval)
 	}
 }
@@ -160,18 +166,21 @@ func (l *Bus) waitChan(k tp) (<-chan struct{}, bool) {
 // Subscribe consumes topics as a member of group until ctx is done. Each
 // partition is consumed by the member holding its lease; members started
 // in several processes share the partitions and take over each other's
-// when one stops.
+// when one stops. It is SubscribeBatch with h taking the messages one by
+// one.
 func (l *Bus) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
+	return l.SubscribeBatch(ctx, group, topics, redeliver.Each(l.cfg.Logger, l.cfg.RetryBackoff, h, "bus", "sqlbus", "group", group))
+}
+
+// SubscribeBatch is Subscribe delivering each partition's messages in
+// batches of up to fetchBatch messages (one fetch): what h reports handled
+// is committed in one transaction, and the rest is delivered again.
+func (l *Bus) SubscribeBatch(ctx context.Context, group string, topics []string, h smp.BatchHandler) error {
 	if !l.startPoller() {
 		return smp.Errorf(smp.EUNAVAILABLE, "sqlbus: closed")
 	}
 	defer l.stopPoller()
-	s := &subscription{l: l, group: group, topics: topics, poke: make(chan struct{}, 1)}
-	for _, topic := range topics {
-		for p := 0; p < l.cfg.Partitions; p++ {
-			s.parts = append(s.parts, &partState{k: tp{topic, int32(p)}, changed: make(chan struct{})})
-		}
-	}
+	s := l.newSubscription(group, topics)
 	stopLeases := make(chan struct{})
 	leasesDone := make(chan struct{})
 	go func() {
@@ -205,6 +214,16 @@ type subscription struct {
 	inserted bool // the group's lease rows exist (the lease keeper's own)
 
 	mu sync.Mutex // guards parts' fields below k
+}
+
+func (l *Bus) newSubscription(group string, topics []string) *subscription {
+	s := &subscription{l: l, group: group, topics: topics, poke: make(chan struct{}, 1)}
+	for _, topic := range topics {
+		for p := 0; p < l.cfg.Partitions; p++ {
+			s.parts = append(s.parts, &partState{k: tp{topic, int32(p)}, changed: make(chan struct{})})
+		}
+	}
+	return s
 }
 
 // partState is what the lease keeper tells a partition's consumer.
@@ -370,11 +389,12 @@ func (s *subscription) release() {
 	}
 }
 
-func (s *subscription) consume(ctx context.Context, ps *partState, h smp.Handler) {
+func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHandler) {
 	l, k := s.l, ps.k
 	log := l.cfg.Logger.With("group", s.group, "topic", k.topic, "partition", k.partition)
 	var next int64
 	var epoch uint64 // 0: no position read yet (epochs start at 1)
+	backoff := redeliver.Backoff{First: l.cfg.RetryBackoff}
 	for ctx.Err() == nil {
 		held, stale, ep, changed := s.state(ps)
 		if !held {
@@ -407,7 +427,7 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.Handler
 		if closed {
 			return
 		}
-		batch, err := l.fetch(ctx, k, next, 256)
+		batch, err := l.fetch(ctx, k, next, fetchBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("sqlbus: fetch", "err", err)
@@ -426,24 +446,15 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.Handler
 		}
 		// Deliver the batch, then commit once: a crash replays at most the
 		// batch, which idempotent consumers absorb.
-		handled := int64(-1)
-		stopped := false
-		for _, m := range batch {
-			if !l.deliver(ctx, s.group, m, h) {
-				stopped = true
-				break
-			}
-			handled = m.Offset
+		n, herr := h(ctx, batch)
+		if n > 0 {
 			if !s.fresh(ps) {
-				s.renewSoon()
-				break // commit while the lease surely holds, then go on
+				s.renewSoon() // the commit below is fenced: it fails if the lease was lost
 			}
-		}
-		if handled >= 0 {
 			// Commit even when ctx was just cancelled: a handled message
 			// must not come again after a graceful stop.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			ok, err := l.commit(cctx, s.group, k, handled+1)
+			ok, err := l.commit(cctx, s.group, k, batch[n-1].Offset+1)
 			cancel()
 			if err != nil || !ok {
 				if err != nil && ctx.Err() == nil {
@@ -456,10 +467,15 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.Handler
 				}
 				continue
 			}
-			next = handled + 1
+			next = batch[n-1].Offset + 1
 		}
-		if stopped {
-			return
+		if n < len(batch) && ctx.Err() == nil {
+			// The handler failed on batch[n]: deliver it again after a backoff.
+			wait := backoff.Failed()
+			log.Warn("sqlbus: batch handler failed; delivering again", "offset", batch[n].Offset, "err", herr, "retry_in", wait)
+			smp.Sleep(ctx, wait)
+		} else {
+			backoff.OK()
 		}
 	}
 }

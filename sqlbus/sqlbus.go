@@ -20,9 +20,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"smp/internal/redeliver"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
@@ -125,6 +125,9 @@ type Bus struct {
 	activity chan struct{}
 
 	counters *sqldb.Counters
+	// pollEvery is the poller's current interval (its back-off, as tests
+	// observe it).
+	pollEvery atomic.Int64
 }
 
 type tp struct {
@@ -135,6 +138,8 @@ type tp struct {
 var (
 	_ smp.EventBus = (*Bus)(nil)
 	_ smp.BusAdmin = (*Bus)(nil)
+
+	_ smp.BatchSubscriber = (*Bus)(nil)
 )
 
 // Open opens or creates the log and applies its migrations.
@@ -312,12 +317,6 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) (map[tp]int64, er
 		return nil, fmt.Errorf("sqlbus: commit: %w", err)
 	}
 	return next, nil
-}
-
-// deliver hands m to h until h accepts it (internal/redeliver); false if
-// ctx ended first (m is then not done and must not be committed).
-func (l *Bus) deliver(ctx context.Context, group string, m smp.Message, h smp.Handler) bool {
-	return redeliver.Until(ctx, l.cfg.Logger, l.cfg.RetryBackoff, m, h, "bus", "sqlbus", "group", group)
 }
 
 func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) {

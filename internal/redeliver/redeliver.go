@@ -33,3 +33,36 @@ func Until(ctx context.Context, log *slog.Logger, backoff time.Duration, m smp.M
 		backoff = min(backoff*2, MaxBackoff)
 	}
 }
+
+// Each adapts h to a batch handler that hands the messages over one by one
+// (each with Until): what a bus that delivers batches does for Subscribe.
+func Each(log *slog.Logger, backoff time.Duration, h smp.Handler, attrs ...any) smp.BatchHandler {
+	return func(ctx context.Context, msgs []smp.Message) (int, error) {
+		for i, m := range msgs {
+			if !Until(ctx, log, backoff, m, h, attrs...) {
+				return i, ctx.Err()
+			}
+		}
+		return len(msgs), nil
+	}
+}
+
+// Backoff is the wait before a partition's batch is delivered again after
+// its handler failed: backoff, doubled after each failure up to
+// MaxBackoff, back to backoff after a success.
+type Backoff struct {
+	First, next time.Duration
+}
+
+// Failed returns the wait before the next attempt.
+func (b *Backoff) Failed() time.Duration {
+	if b.next == 0 {
+		b.next = b.First
+	}
+	d := b.next
+	b.next = min(b.next*2, MaxBackoff)
+	return d
+}
+
+// OK resets the wait after a success.
+func (b *Backoff) OK() { b.next = 0 }

@@ -42,3 +42,47 @@ func TestUntil(t *testing.T) {
 		}
 	})
 }
+
+func TestEach(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	var got []int64
+	fails := 1
+	h := redeliver.Each(log, time.Microsecond, func(_ context.Context, m smp.Message) error {
+		if m.Offset == 1 && fails > 0 {
+			fails--
+			return errors.New("once")
+		}
+		got = append(got, m.Offset)
+		return nil
+	})
+	n, err := h(context.Background(), []smp.Message{{Offset: 0}, {Offset: 1}, {Offset: 2}})
+	if n != 3 || err != nil || len(got) != 3 || got[1] != 1 {
+		t.Fatalf("handled %d (%v), delivered %v; want all three in order, the failing one again", n, err, got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h = redeliver.Each(log, time.Hour, func(_ context.Context, m smp.Message) error {
+		if m.Offset == 1 {
+			cancel()
+			return errors.New("failed")
+		}
+		return nil
+	})
+	if n, err := h(ctx, []smp.Message{{Offset: 0}, {Offset: 1}, {Offset: 2}}); n != 1 || err == nil {
+		t.Fatalf("cancelled on the second: handled %d (%v), want 1 and ctx's error", n, err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	b := redeliver.Backoff{First: time.Second}
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, redeliver.MaxBackoff, redeliver.MaxBackoff} {
+		if got := b.Failed(); got != want {
+			t.Fatalf("Failed() = %v, want %v", got, want)
+		}
+	}
+	b.OK()
+	if got := b.Failed(); got != time.Second {
+		t.Fatalf("after OK: %v, want the first delay", got)
+	}
+}

@@ -1,0 +1,146 @@
+package bus
+
+import (
+	"context"
+	"time"
+
+	"smp"
+)
+
+// batch is what the messages of one delivered batch (one partition's,
+// consecutive, in order) share: the events decoded once, the group's
+// deduplication answered in one query, and the events to record as
+// processed in one transaction at the end.
+type batch struct {
+	msgs   []smp.Message
+	events []*smp.Event // nil where the message is no event
+	at     int          // index of the message going through the chain
+
+	// accept is the first Types filter of the chain: only events it
+	// accepts are asked about (nil: all).
+	accept func(eventType string) bool
+	// done holds the ids the group recorded: as the query answered, or
+	// recorded (or to be recorded) by this batch. nil until queried.
+	done map[string]bool
+
+	store   Store // Idempotent's, for the records of pending
+	now     func() time.Time
+	pending []record
+}
+
+// record is a Done event to record at the end of the batch.
+type record struct {
+	id  string
+	at  time.Time
+	msg int // index in msgs
+}
+
+func newBatch(msgs []smp.Message) *batch {
+	b := &batch{msgs: msgs, events: make([]*smp.Event, len(msgs))}
+	for i, m := range msgs {
+		if ev, err := smp.DecodeEvent(m); err == nil {
+			b.events[i] = &ev
+		}
+	}
+	return b
+}
+
+// processed reports whether group recorded id. The first call asks the
+// store once about every event of the batch from the current message on
+// that the Types filter accepts.
+func (b *batch) processed(ctx context.Context, store Store, group, id string) (bool, error) {
+	if b.done == nil {
+		var ids []string
+		for _, ev := range b.events[b.at:] {
+			if ev != nil && (b.accept == nil || b.accept(ev.Type)) {
+				ids = append(ids, ev.ID)
+			}
+		}
+		done, err := store.ProcessedAmong(ctx, group, ids)
+		if err != nil {
+			return false, err
+		}
+		b.done = done
+	}
+	return b.done[id], nil
+}
+
+// applied notes that the group applied id (its record is pending or was
+// written in the effect's transaction): a later copy in the batch is a
+// duplicate.
+func (b *batch) applied(id string) { b.done[id] = true }
+
+// recordLater queues id's record for the batch's transaction; with another
+// store than the batch's first (one router, one store: not expected), it
+// records it at once as a single message would.
+func (b *batch) recordLater(ctx context.Context, store Store, group, id string, now func() time.Time) error {
+	if b.store != nil && b.store != store {
+		return store.InTx(ctx, func(tx smp.Tx) error {
+			_, err := tx.MarkProcessed(ctx, group, id, now())
+			return err
+		})
+	}
+	b.store, b.now = store, now
+	b.pending = append(b.pending, record{id: id, at: now(), msg: b.at})
+	b.applied(id)
+	return nil
+}
+
+// flush records the batch's Done events in one transaction. On failure it
+// returns the index of the first message whose record is missing: it and
+// those after it must be delivered again.
+func (b *batch) flush(ctx context.Context, group string) (int, error) {
+	if len(b.pending) == 0 {
+		return len(b.msgs), nil
+	}
+	err := b.store.InTx(ctx, func(tx smp.Tx) error {
+		for _, r := range b.pending {
+			if _, err := tx.MarkProcessed(ctx, group, r.id, r.at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return b.pending[0].msg, err
+	}
+	b.pending = nil
+	return len(b.msgs), nil
+}
+
+// flushTimeout bounds the batch's record transaction, which runs even
+// when the subscription just ended (its messages are committed).
+const flushTimeout = 10 * time.Second
+
+// batchHandler runs each message of a batch through the group's chain
+// (inner, as a single message goes), then records the batch's Done events
+// in one transaction. It reports as handled the messages before the first
+// whose chain failed (ctx ended) or whose record could not be written.
+func batchHandler(group string, inner Handler) smp.BatchHandler {
+	return func(ctx context.Context, msgs []smp.Message) (int, error) {
+		b := newBatch(msgs)
+		n := 0
+		var err error
+		for i, m := range msgs {
+			n = i
+			if g := m.Headers[smp.HeaderReplayFor]; g != "" && g != group {
+				continue // a replay for another group: this one applied it
+			}
+			b.at = i
+			mctx, d := withDelivery(ctx, group)
+			d.batch, d.event = b, b.events[i]
+			if err = inner(mctx, m); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			n = len(msgs)
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if upTo, ferr := b.flush(fctx, group); ferr != nil {
+			return min(n, upTo), ferr
+		}
+		return n, err
+	}
+}

@@ -1,0 +1,104 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"smp"
+	"smp/bus"
+	"smp/internal/sqldb"
+	"smp/internal/wait"
+	"smp/sqlstore"
+)
+
+// TestBatchCostsOneQueryAndOneTransaction: a batch of N events delivered
+// to one group (the embedded bus hands a partition's backlog over at once)
+// costs the store ONE deduplication query and ONE transaction recording
+// the Done events, not one of each per event; events of other types cost
+// nothing; a duplicate of the batch (published again) is skipped with one
+// more query and no transaction; each event is applied once.
+func TestBatchCostsOneQueryAndOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	eb := openBus(t)
+	const n = 40
+	var msgs []smp.Message
+	for i := range n {
+		msgs = append(msgs, message(t, fmt.Sprintf("e%d", i), smp.EventOrderCreated))
+		msgs = append(msgs, message(t, fmt.Sprintf("x%d", i), smp.EventOrderAssigned)) // not this group's
+	}
+	msgs = append(msgs, message(t, "e0", smp.EventOrderCreated)) // a copy inside the batch
+	if err := eb.Publish(ctx, msgs...); err != nil {             // one key: one partition, one batch
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	applied := map[string]int{}
+	reg := prometheus.NewRegistry()
+	r, err := bus.NewRouter(eb, bus.Config{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddHandler("g", []string{smp.TopicOrders}, bus.Events(func(_ context.Context, ev smp.Event) (bus.Result, error) {
+		mu.Lock()
+		applied[ev.ID]++
+		mu.Unlock()
+		return bus.Done, nil
+	}), bus.Types(smp.EventOrderCreated), bus.Idempotent(store, time.Now)); err != nil {
+		t.Fatal(err)
+	}
+	before := store.SQLCounts()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	lagZero := func() bool {
+		lag, err := bus.Total(ctx, eb, "g", smp.TopicOrders)
+		return err == nil && lag == 0
+	}
+	wait.Until(t, 10*time.Second, "the batch committed", lagZero)
+	got := store.SQLCounts().Sub(before)
+	if got.Statements[sqldb.OpSelect] != 1 || got.Commits != 1 || got.Statements[sqldb.OpInsert] != n {
+		t.Fatalf("a batch of %d events cost %d selects, %d inserts and %d commits; want 1 deduplication query, %d records and 1 transaction",
+			n, got.Statements[sqldb.OpSelect], got.Statements[sqldb.OpInsert], got.Commits, n)
+	}
+
+	// The same events again (a relay's redelivery): one query, nothing recorded.
+	before = store.SQLCounts()
+	if err := eb.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "the copy committed", lagZero)
+	got = store.SQLCounts().Sub(before)
+	if got.Statements[sqldb.OpSelect] != 1 || got.Commits != 0 || got.Statements[sqldb.OpInsert] != 0 {
+		t.Fatalf("a batch of duplicates cost %d selects, %d inserts and %d commits; want 1 query and no transaction",
+			got.Statements[sqldb.OpSelect], got.Statements[sqldb.OpInsert], got.Commits)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if id := fmt.Sprintf("e%d", i); applied[id] != 1 {
+			t.Errorf("%s applied %d times, want once", id, applied[id])
+		}
+	}
+	if len(applied) != n {
+		t.Errorf("applied %d distinct events, want %d (no other type)", len(applied), n)
+	}
+	m := r.Metrics()
+	for outcome, want := range map[string]float64{bus.Applied: n, bus.Duplicate: 1 + n + 1, bus.Ignored: 2 * n} {
+		if got := testutil.ToFloat64(m.Counter("g", outcome)); got != want {
+			t.Errorf("g %s = %v, want %v", outcome, got, want)
+		}
+	}
+}
