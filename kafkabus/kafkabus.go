@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"smp/internal/redeliver"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +40,10 @@ type Config struct {
 	PublishTimeout time.Duration
 	// SessionTimeout of consumer group members (default 10 s).
 	SessionTimeout time.Duration
+	// CommitInterval: how often a consumer commits the offsets its
+	// partition workers marked handled (default 1 s); they are committed
+	// on revoke and at stop too.
+	CommitInterval time.Duration
 	ClientID       string
 	Logger         *slog.Logger
 }
@@ -68,6 +71,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = time.Second
 	}
 	if c.ClientID == "" {
 		c.ClientID = "smp"
@@ -274,106 +280,6 @@ func (b *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", firstErr)
 	}
 	return nil
-}
-
-// Subscribe consumes topics as a member of group until ctx is done. Each
-// polled batch is handled partition by partition in parallel (in order
-// within a partition); offsets are committed after the batch and before
-// any rebalance, so a partition moves to another member only at a
-// committed position.
-func (b *Bus) Subscribe(ctx context.Context, group string, topics []string, h smp.Handler) error {
-	log := b.cfg.Logger.With("group", group)
-	// Brokers away at start: wait for them here rather than fail (the
-	// caller would resubscribe in a loop).
-	for backoff := 500 * time.Millisecond; ; backoff = min(backoff*2, 10*time.Second) {
-		err := b.EnsureTopics(ctx, topics...)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		log.Warn("kafkabus: topics not ready; waiting for the brokers", "err", err, "retry_in", backoff)
-		if !smp.Sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-	}
-	cl, err := kgo.NewClient(append(b.cfg.common(),
-		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(b.cfg.SessionTimeout),
-		kgo.HeartbeatInterval(b.cfg.SessionTimeout/10),
-		kgo.FetchMaxWait(250*time.Millisecond),
-	)...)
-	if err != nil {
-		return fmt.Errorf("kafkabus: %w", err)
-	}
-	defer func() {
-		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		cl.LeaveGroupContext(lctx)
-		cl.Close()
-	}()
-	for {
-		fetches := cl.PollRecords(ctx, 1000)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			cl.AllowRebalance()
-			return ctx.Err()
-		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				log.Warn("kafkabus: fetch", "topic", t, "partition", p, "err", err)
-			}
-		})
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			done []*kgo.Record
-		)
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var last *kgo.Record
-				for _, r := range p.Records {
-					if !b.deliver(ctx, log, toMessage(r), h) {
-						break
-					}
-					last = r
-				}
-				if last != nil {
-					mu.Lock()
-					done = append(done, last)
-					mu.Unlock()
-				}
-			}()
-		})
-		wg.Wait()
-		if len(done) > 0 {
-			// Commit what was handled even if ctx just ended: a handled
-			// message must not come again after a graceful stop.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if err := cl.CommitRecords(cctx, done...); err != nil {
-				// The group moved on (session lost while brokers were
-				// away): these messages come again; consumers dedupe.
-				log.Warn("kafkabus: commit failed; the batch will be redelivered", "err", err)
-			}
-			cancel()
-		}
-		cl.AllowRebalance()
-	}
-}
-
-// deliver hands m to h until h accepts it (internal/redeliver); false if
-// ctx ended first (m is then not done and must not be committed).
-func (b *Bus) deliver(ctx context.Context, log *slog.Logger, m smp.Message, h smp.Handler) bool {
-	return redeliver.Until(ctx, log, b.cfg.RetryBackoff, m, h, "bus", "kafkabus")
 }
 
 func toMessage(r *kgo.Record) smp.Message {
