@@ -20,7 +20,7 @@ import (
 	"smp/sqlstore"
 )
 
-func message(t *testing.T, id, typ string) smp.Message {
+func message(t testing.TB, id, typ string) smp.Message {
 	t.Helper()
 	v, err := json.Marshal(smp.Event{ID: id, Type: typ, SchemaVersion: 1, AggregateID: "o1", Data: json.RawMessage(`{}`)})
 	if err != nil {
