@@ -324,7 +324,7 @@ type Options struct {
 	// (a test binary runs as smp-bench with SMP_TEST_EXEC=1).
 	FleetEnv []string
 	// Rates are the dispatch sweep's offered order rates, ascending (nil:
-	// 10 … 1,500, or 5 and 10 with Quick); the sweep stops at the first
+	// 10, 50, 100 … 1,500, or 5 and 10 with Quick); the sweep stops at the first
 	// whose first-offer p99 reaches 100 ms.
 	Rates []float64
 	// Job is how long a simulated technician's job lasts in the dispatch
