@@ -395,7 +395,7 @@ func (db *DB) UpsertTechnician(ctx context.Context, t *smp.Technician) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.write.ExecContext(ctx, db.dialect.Upsert("technicians", []string{"id"}, strings.Split(techWriteCols, ", ")), args...)
+	_, err = db.execWrite(ctx, db.dialect.Upsert("technicians", []string{"id"}, strings.Split(techWriteCols, ", ")), args...)
 	if isUniqueViolation(err) {
 		return smp.Errorf(smp.ECONFLICT, "phone %s belongs to another technician", t.Phone)
 	} else if err != nil {
@@ -501,7 +501,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, c *smp.Customer) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.write.ExecContext(ctx, db.dialect.Upsert("customers", []string{"id"}, strings.Split(customerWriteCols, ", ")), args...)
+	_, err = db.execWrite(ctx, db.dialect.Upsert("customers", []string{"id"}, strings.Split(customerWriteCols, ", ")), args...)
 	if isUniqueViolation(err) {
 		return smp.Errorf(smp.ECONFLICT, "phone %s belongs to another customer", c.Phone)
 	} else if err != nil {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -63,27 +64,22 @@ func (db *DB) PutConnectOffsets(ctx context.Context, connector string, offsets [
 		}
 		rows = append(rows, row{string(part), string(off)})
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
-	}
-	defer tx.Rollback()
 	upsert := db.dialect.Upsert("connect_offsets", []string{"connector", "partition_key"}, []string{"connector", "partition_key", "offset_json", "updated_at"})
 	now := micros(db.now())
-	for _, r := range rows {
-		if r.off == "" {
-			_, err = tx.ExecContext(ctx, `DELETE FROM connect_offsets WHERE connector = ? AND partition_key = ?`, connector, r.part)
-		} else {
-			_, err = tx.ExecContext(ctx, upsert, connector, r.part, r.off, now)
+	return db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, r := range rows {
+			var err error
+			if r.off == "" {
+				_, err = tx.ExecContext(ctx, `DELETE FROM connect_offsets WHERE connector = ? AND partition_key = ?`, connector, r.part)
+			} else {
+				_, err = tx.ExecContext(ctx, upsert, connector, r.part, r.off, now)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlstore: put connect offsets: %w", err)
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: put connect offsets: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // DeleteConnectOffsets removes the connector's offsets.

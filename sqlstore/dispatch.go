@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"smp"
@@ -14,14 +15,20 @@ import (
 
 var _ smp.DispatchTraceStore = (*DB)(nil)
 
-// AddDispatchWave records a wave of a dispatch round.
+// AddDispatchWave records a wave of a dispatch round. It is written
+// behind (see offerBatch): sizes are checked now, the row shortly after.
 func (db *DB) AddDispatchWave(ctx context.Context, w smp.DispatchWave) error {
 	if err := checkSizes("add dispatch wave",
 		chars("order_id", w.OrderID, 64),
 		chars("note", w.Note, 500)); err != nil {
 		return err
 	}
-	_, err := db.write.ExecContext(ctx, db.dialect.Upsert("dispatch_waves", []string{"order_id", "round", "wave"},
+	db.behind(traceWrite{wave: &w})
+	return nil
+}
+
+func writeWave(ctx context.Context, tx *sql.Tx, d Dialect, w smp.DispatchWave) error {
+	_, err := tx.ExecContext(ctx, d.Upsert("dispatch_waves", []string{"order_id", "round", "wave"},
 		[]string{"order_id", "round", "wave", "radius_m", "started_at", "candidates", "note"}),
 		w.OrderID, w.Round, w.Wave, w.RadiusM, micros(w.StartedAt), w.Candidates, w.Note)
 	if err != nil {
@@ -30,15 +37,12 @@ func (db *DB) AddDispatchWave(ctx context.Context, w smp.DispatchWave) error {
 	return nil
 }
 
-// AddOffers records sent invitations.
+// AddOffers records sent invitations, written behind like the waves.
 func (db *DB) AddOffers(ctx context.Context, offers []smp.OfferRecord) error {
 	if len(offers) == 0 {
 		return nil
 	}
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO dispatch_offers (invitation_id, order_id, technician_id, round, wave, offer_rank, distance_m, rank_reason, state, sent_at, expires_at) VALUES `)
-	args := make([]any, 0, len(offers)*11)
-	for i, o := range offers {
+	for _, o := range offers {
 		if err := checkSizes("add offers",
 			chars("invitation_id", o.InvitationID, 64),
 			chars("order_id", o.OrderID, 64),
@@ -47,13 +51,23 @@ func (db *DB) AddOffers(ctx context.Context, offers []smp.OfferRecord) error {
 			chars("state", string(o.State), 16)); err != nil {
 			return err
 		}
+	}
+	db.behind(traceWrite{offers: slices.Clone(offers)})
+	return nil
+}
+
+func writeOffers(ctx context.Context, tx *sql.Tx, offers []smp.OfferRecord) error {
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO dispatch_offers (invitation_id, order_id, technician_id, round, wave, offer_rank, distance_m, rank_reason, state, sent_at, expires_at) VALUES `)
+	args := make([]any, 0, len(offers)*11)
+	for i, o := range offers {
 		if i > 0 {
 			sb.WriteString(",")
 		}
 		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 		args = append(args, o.InvitationID, o.OrderID, o.TechnicianID, o.Round, o.Wave, o.Rank, o.DistanceM, o.RankReason, o.State, micros(o.SentAt), micros(o.ExpiresAt))
 	}
-	if _, err := db.write.ExecContext(ctx, sb.String(), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 		return fmt.Errorf("sqlstore: add offers: %w", err)
 	}
 	return nil

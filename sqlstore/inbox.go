@@ -41,7 +41,7 @@ func scanInbox(row scanner) (*smp.InboxEvent, error) {
 // id exists it is returned with inserted false (the caller compares body
 // hashes: same body is a duplicate, another body a conflict).
 func (db *DB) InsertInboxEvent(ctx context.Context, e *smp.InboxEvent) (existing *smp.InboxEvent, inserted bool, err error) {
-	if inserted, err = insertInbox(ctx, db.write, db.dialect, e); err != nil || inserted {
+	if inserted, err = insertInbox(ctx, execFunc(db.execWrite), db.dialect, e); err != nil || inserted {
 		return nil, inserted, err
 	}
 	existing, err = db.FindInboxEvent(ctx, e.EventID)

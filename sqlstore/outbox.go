@@ -79,7 +79,7 @@ func (db *DB) MarkOutboxPublished(ctx context.Context, ids []int64, at time.Time
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	_, err := db.write.ExecContext(ctx, `UPDATE outbox SET published_at = ? WHERE id IN (`+placeholders(len(ids))+`)`, args...)
+	_, err := db.execWrite(ctx, `UPDATE outbox SET published_at = ? WHERE id IN (`+placeholders(len(ids))+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: mark published: %w", err)
 	}

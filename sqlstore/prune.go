@@ -39,7 +39,12 @@ func (db *DB) Prune(ctx context.Context, table string, before time.Time, limit i
 	if table == smp.PruneCDCChanges && db.dialect.Name != "sqlite" {
 		return 0, nil // MySQL's changes are its binlog, which expires by itself
 	}
-	res, err := db.write.ExecContext(ctx, deleteBatchSQL(db.dialect, table, where), micros(before), limit)
+	if table == smp.PruneDispatchWaves || table == smp.PruneDispatchOffers {
+		if err := db.flushOffers(ctx); err != nil { // the trace written behind
+			return 0, err
+		}
+	}
+	res, err := db.execWrite(ctx, deleteBatchSQL(db.dialect, table, where), micros(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: prune %s: %w", table, err)
 	}

@@ -84,7 +84,7 @@ func (db *DB) FindReplicationPaths(ctx context.Context) ([]smp.ReplicationPath, 
 
 // BeatReplicationPath raises heartbeat_at.
 func (db *DB) BeatReplicationPath(ctx context.Context, path string, at time.Time) error {
-	if _, err := db.write.ExecContext(ctx, `UPDATE replication_paths SET heartbeat_at = ? WHERE path = ? AND heartbeat_at < ?`, micros(at), path, micros(at)); err != nil {
+	if _, err := db.execWrite(ctx, `UPDATE replication_paths SET heartbeat_at = ? WHERE path = ? AND heartbeat_at < ?`, micros(at), path, micros(at)); err != nil {
 		return fmt.Errorf("sqlstore: beat replication path: %w", err)
 	}
 	var n int

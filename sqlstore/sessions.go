@@ -41,7 +41,7 @@ func (db *DB) CreateSession(ctx context.Context, s *smp.Session) error {
 		chars("ip", s.IP, 64)); err != nil {
 		return err
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?,?,?,?,?,?,?)`,
+	_, err := db.execWrite(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?,?,?,?,?,?,?)`,
 		s.ID, s.OwnerKind, s.OwnerID, s.SecretHash, micros(s.CreatedAt), micros(s.ExpiresAt), s.IP)
 	if isUniqueViolation(err) {
 		return smp.Errorf(smp.ECONFLICT, "session %s exists", s.ID)
@@ -50,7 +50,7 @@ func (db *DB) CreateSession(ctx context.Context, s *smp.Session) error {
 	}
 	if !s.CreatedAt.IsZero() {
 		// Bounded by the expiry index; what expired is never read again.
-		if _, err := db.write.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, micros(s.CreatedAt)); err != nil {
+		if _, err := db.execWrite(ctx, `DELETE FROM sessions WHERE expires_at < ?`, micros(s.CreatedAt)); err != nil {
 			db.cfg.Logger.Warn("sqlstore: pruning expired sessions failed", "err", err)
 		}
 	}
@@ -111,7 +111,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) (*smp.Session, error
 	if err != nil {
 		return nil, err
 	}
-	res, err := db.write.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+	res, err := db.execWrite(ctx, `DELETE FROM sessions WHERE id = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: delete session: %w", err)
 	}
@@ -123,7 +123,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) (*smp.Session, error
 
 // DeleteSessions removes every session of an owner.
 func (db *DB) DeleteSessions(ctx context.Context, ownerKind, ownerID string) (int, error) {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM sessions WHERE owner_kind = ? AND owner_id = ?`, ownerKind, ownerID)
+	res, err := db.execWrite(ctx, `DELETE FROM sessions WHERE owner_kind = ? AND owner_id = ?`, ownerKind, ownerID)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: delete sessions: %w", err)
 	}

@@ -15,14 +15,46 @@ var (
 
 // Tx implements smp.Tx.
 type Tx struct {
-	tx     *sql.Tx
+	tx     sqlTx
 	db     *DB
 	events int
 }
 
-// InTx runs fn in a transaction on the primary. A transaction MySQL
-// aborted for a deadlock or lock wait is run again (up to 3 times), so fn
-// must only act through the Tx.
+// sqlTx is the transaction a Tx's statements run in. In a group commit
+// (keep) they run without their ctx's cancellation: on SQLite an
+// interrupted write rolls back the whole transaction, every caller's of
+// the batch (see sqldb.GroupCommitter).
+type sqlTx struct {
+	*sql.Tx
+	keep bool
+}
+
+func (t sqlTx) ctx(ctx context.Context) context.Context {
+	if t.keep {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+func (t sqlTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.Tx.ExecContext(t.ctx(ctx), q, args...)
+}
+
+func (t sqlTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.Tx.QueryContext(t.ctx(ctx), q, args...)
+}
+
+func (t sqlTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.Tx.QueryRowContext(t.ctx(ctx), q, args...)
+}
+
+// InTx runs fn in a transaction on the primary. On SQLite (unless
+// Config.NoGroupCommit) it shares a database transaction with the other
+// callers waiting at that moment, under its own savepoint, and returns
+// after that transaction's commit (see sqldb.GroupCommitter): fn's
+// statements then ignore ctx's cancellation once fn has started. A
+// transaction MySQL aborted for a deadlock or lock wait is run again (up
+// to 3 times), so fn must only act through the Tx.
 func (db *DB) InTx(ctx context.Context, fn func(smp.Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -34,22 +66,72 @@ func (db *DB) InTx(ctx context.Context, fn func(smp.Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	events := 0
+	err := db.writeTx(ctx, func(_ context.Context, t *sql.Tx) error {
+		tx := &Tx{tx: sqlTx{Tx: t, keep: db.gc != nil}, db: db}
+		err := fn(tx)
+		events = tx.events
+		return err
+	})
+	if err == nil && events > 0 {
+		db.signalCommit() // after the commit that made them visible
+	}
+	return err
+}
+
+// writeTx runs fn in a write transaction: on SQLite through the group
+// committer (fn under a savepoint of a shared transaction, its ctx without
+// cancellation), otherwise in a transaction of its own on the primary.
+// It returns fn's error, or the commit's.
+func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	if db.gc != nil {
+		return db.gc.Run(ctx, fn)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, db: db}
-	if err := fn(tx); err != nil {
-		sqlTx.Rollback()
+	defer tx.Rollback()
+	if err := fn(ctx, tx); err != nil {
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
 	}
-	if tx.events > 0 {
-		db.signalCommit()
-	}
 	return nil
+}
+
+// dbtx is what a write outside InTx runs its statements on.
+type dbtx interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// onWriter runs fn's statements on the writer: on SQLite as one caller of
+// the group committer (they commit together), on MySQL each in its own
+// autocommit transaction on the primary, as without group commit.
+func (db *DB) onWriter(ctx context.Context, fn func(context.Context, dbtx) error) error {
+	if db.gc != nil {
+		return db.gc.Run(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx) })
+	}
+	return fn(ctx, db.write)
+}
+
+// execFunc is a function as an execer (execFunc(db.execWrite)).
+type execFunc func(ctx context.Context, q string, args ...any) (sql.Result, error)
+
+func (f execFunc) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return f(ctx, q, args...)
+}
+
+// execWrite runs one statement on the writer and returns after its
+// commit.
+func (db *DB) execWrite(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	err = db.onWriter(ctx, func(ctx context.Context, x dbtx) error {
+		res, err = x.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
 }
 
 // checkLimit rejects a limit that is not positive: passed to LIMIT ?, a
@@ -64,7 +146,7 @@ func checkLimit(limit int) error {
 type scanner interface{ Scan(...any) error }
 
 func (db *DB) exec(ctx context.Context, what, q string, args ...any) error {
-	if _, err := db.write.ExecContext(ctx, q, args...); err != nil {
+	if _, err := db.execWrite(ctx, q, args...); err != nil {
 		return fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
 	return nil

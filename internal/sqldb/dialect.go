@@ -80,6 +80,24 @@ func IsUniqueViolation(err error) bool {
 	return errors.As(err, &me) && me.Number == ErDupEntry
 }
 
+// IsConstraintViolation reports a write refused for a constraint: a
+// unique or primary key, a foreign key, a CHECK or NOT NULL.
+func IsConstraintViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	}
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case ErDupEntry, 1048, 1216, 1217, 1451, 1452, 3819: // dup, NOT NULL, foreign keys, CHECK
+		return true
+	}
+	return false
+}
+
 // MySQL error numbers SMP reacts to.
 const (
 	ErDupEntry        = 1062 // ER_DUP_ENTRY
