@@ -128,6 +128,9 @@ type Bus struct {
 	// pollEvery is the poller's current interval (its back-off, as tests
 	// observe it).
 	pollEvery atomic.Int64
+	// gc runs publish transactions on SQLite (one fsync for the publishes
+	// waiting at the same moment); nil on MySQL.
+	gc *sqldb.GroupCommitter
 }
 
 type tp struct {
@@ -170,6 +173,7 @@ func Open(cfg Config) (*Bus, error) {
 			return nil, fmt.Errorf("sqlbus: %w", err)
 		}
 		l.dialect = sqldb.SQLite
+		l.gc = sqldb.NewGroupCommitter(l.write, 0, l.counters)
 	}
 	m := sqldb.Migrations{FS: migrationsFS, Dir: "migrations", Table: "bus_schema_migrations", Lock: "smp_bus_migrate", Now: cfg.Now}
 	if err := m.Migrate(context.Background(), l.write, l.dialect); err != nil {
@@ -203,6 +207,9 @@ func (l *Bus) Close() error {
 	l.mu.Unlock()
 	if p != nil {
 		<-p.exited // it saw done: no statement runs on the closed pools
+	}
+	if l.gc != nil {
+		l.gc.Close()
 	}
 	if l.read != l.write {
 		l.read.Close()
@@ -276,11 +283,39 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) (map[tp]int64, er
 		}
 		return order[i].partition < order[j].partition
 	})
+	var next map[tp]int64
+	err := l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		next, err = l.append(ctx, tx, msgs, order)
+		return err
+	})
+	return next, err
+}
+
+// inWriteTx runs fn in a write transaction: on SQLite through the group
+// committer (fn shares one transaction and one fsync with the others
+// waiting, under its own savepoint, its ctx without cancellation), on
+// MySQL in its own.
+func (l *Bus) inWriteTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	if l.gc != nil {
+		return l.gc.Run(ctx, fn)
+	}
 	tx, err := l.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("sqlbus: begin: %w", err)
+		return fmt.Errorf("sqlbus: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlbus: commit: %w", err)
+	}
+	return nil
+}
+
+// append writes msgs (their partitions locked in order) and returns each
+// partition's new end.
+func (l *Bus) append(ctx context.Context, tx *sql.Tx, msgs []smp.Message, order []tp) (map[tp]int64, error) {
 	next := map[tp]int64{}
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)`, k.topic, k.partition); err != nil {
@@ -312,9 +347,6 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) (map[tp]int64, er
 		if _, err := tx.ExecContext(ctx, `UPDATE bus_partitions SET next_off = ? WHERE topic = ? AND part = ?`, next[k], k.topic, k.partition); err != nil {
 			return nil, fmt.Errorf("sqlbus: advance partition: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlbus: commit: %w", err)
 	}
 	return next, nil
 }
