@@ -125,7 +125,7 @@ type App struct {
 // SQLite in the data dir (smp migrate and smp token use it too).
 func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sqlstore.DB, error) {
 	sc := sqlstore.Config{MySQLDSN: cfg.MySQLDSN, MySQLReadDSN: cfg.MySQLReadDSN, ReplicaLagThreshold: cfg.ReplicaLagThreshold,
-		MaxConns: cfg.MySQLMaxConns, Now: cfg.Now, Logger: log, Registerer: reg}
+		MaxConns: cfg.MySQLMaxConns, NoGroupCommit: cfg.SQLiteNoGroupCommit, Now: cfg.Now, Logger: log, Registerer: reg}
 	if cfg.MySQLDSN == "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
@@ -155,7 +155,7 @@ func (a *App) openBus() error {
 		}
 		a.Registry.MustRegister(kafkabus.NewBrokerCollector(k, a.Cfg.KafkaCluster))
 	} else {
-		busCfg := sqlbus.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
+		busCfg := sqlbus.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, NoGroupCommit: a.Cfg.SQLiteNoGroupCommit, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
 		if a.Cfg.MySQLDSN != "" {
 			busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
 		}

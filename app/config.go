@@ -37,6 +37,10 @@ type Config struct {
 	MySQLReadDSN        string
 	ReplicaLagThreshold time.Duration
 	MySQLMaxConns       int
+	// SQLiteNoGroupCommit stops the embedded database and event log from
+	// committing the write transactions waiting together as one (one
+	// fsync): each then commits on its own (sqlstore.Config.NoGroupCommit).
+	SQLiteNoGroupCommit bool
 	RedisAddr           string
 	RedisPrefix         string
 	RedisPoolSize       int

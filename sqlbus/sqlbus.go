@@ -57,6 +57,9 @@ type Config struct {
 	// appended (default 5 s on SQLite, 100 ms on MySQL). This process's
 	// own publishes wake their partitions' consumers at once.
 	PollInterval time.Duration
+	// NoGroupCommit: on SQLite each publish commits (and fsyncs) on its
+	// own instead of with the publishes waiting at the same moment.
+	NoGroupCommit bool
 	// Now is the clock of message timestamps and lease expiries (default
 	// time.Now).
 	Now    func() time.Time
@@ -173,7 +176,9 @@ func Open(cfg Config) (*Bus, error) {
 			return nil, fmt.Errorf("sqlbus: %w", err)
 		}
 		l.dialect = sqldb.SQLite
-		l.gc = sqldb.NewGroupCommitter(l.write, 0, l.counters)
+		if !cfg.NoGroupCommit {
+			l.gc = sqldb.NewGroupCommitter(l.write, 0, l.counters)
+		}
 	}
 	m := sqldb.Migrations{FS: migrationsFS, Dir: "migrations", Table: "bus_schema_migrations", Lock: "smp_bus_migrate", Now: cfg.Now}
 	if err := m.Migrate(context.Background(), l.write, l.dialect); err != nil {

@@ -144,6 +144,7 @@ func (c *Config) registerMySQL(fs *flag.FlagSet) {
 	fs.StringVar(&c.MySQLReadDSN, "mysql-read-dsn", "", "MySQL replica for lag-tolerant reads (also MYSQL_READ_DSN)")
 	fs.DurationVar(&c.ReplicaLagThreshold, "replica-lag-threshold", app.DefaultConfig().ReplicaLagThreshold, "above this replica lag, reads move to the primary")
 	fs.IntVar(&c.MySQLMaxConns, "mysql-max-conns", app.DefaultConfig().MySQLMaxConns, "connections per MySQL pool of this process (the event log adds up to 16)")
+	fs.BoolVar(&c.SQLiteNoGroupCommit, "sqlite-no-group-commit", false, "embedded SQLite: commit every write transaction on its own, one fsync each (default: those waiting together commit as one, one fsync for all)")
 }
 
 // registerKafka adds the Kafka flags (serve, demo, ctl bus).
