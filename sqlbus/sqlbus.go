@@ -301,21 +301,7 @@ func (l *Bus) publish(ctx context.Context, msgs []smp.Message) (map[tp]int64, er
 // waiting, under its own savepoint, its ctx without cancellation), on
 // MySQL in its own.
 func (l *Bus) inWriteTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
-	if l.gc != nil {
-		return l.gc.Run(ctx, fn)
-	}
-	tx, err := l.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlbus: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(ctx, tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlbus: commit: %w", err)
-	}
-	return nil
+	return sqldb.WriteTx(ctx, l.gc, l.write, fn)
 }
 
 // append writes msgs (their partitions locked in order) and returns each

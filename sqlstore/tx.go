@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"smp"
+	"smp/internal/sqldb"
 )
 
 var (
@@ -84,21 +85,7 @@ func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 // cancellation), otherwise in a transaction of its own on the primary.
 // It returns fn's error, or the commit's.
 func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
-	if db.gc != nil {
-		return db.gc.Run(ctx, fn)
-	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(ctx, tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	return nil
+	return sqldb.WriteTx(ctx, db.gc, db.write, fn)
 }
 
 // dbtx is what a write outside InTx runs its statements on.

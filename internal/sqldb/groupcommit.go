@@ -277,6 +277,27 @@ func call(c *gcCall, tx *sql.Tx) (r gcResult) {
 	return gcResult{err: c.fn(context.WithoutCancel(c.ctx), tx)}
 }
 
+// WriteTx runs fn in a write transaction: through g when it is not nil
+// (see GroupCommitter.Run), otherwise in a transaction of its own on db,
+// committed unless fn fails. It returns fn's error or the commit's.
+func WriteTx(ctx context.Context, g *GroupCommitter, db *sql.DB, fn func(context.Context, *sql.Tx) error) error {
+	if g != nil {
+		return g.Run(ctx, fn)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqldb: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqldb: commit: %w", err)
+	}
+	return nil
+}
+
 var errBadConn = driver.ErrBadConn
 
 // isNoTx reports SQLite's answer to a ROLLBACK with no transaction open.
