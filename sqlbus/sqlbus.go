@@ -353,26 +353,29 @@ func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) 
 
 // commit stores the group's position if this member still holds the
 // partition's lease (fencing: a member that lost it cannot move the offset).
+// On SQLite it goes through the group committer, so the commits of a
+// process's many partition consumers share an fsync.
 func (l *Bus) commit(ctx context.Context, group string, k tp, next int64) (bool, error) {
-	tx, err := l.write.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	var owner string
-	if err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner); err != nil {
-		return false, err
-	}
-	if owner != l.cfg.Owner {
-		return false, nil
-	}
-	if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_offsets (grp, topic, part, next_off) VALUES (?,?,?,?)`, group, k.topic, k.partition, next); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE bus_offsets SET next_off = ? WHERE grp = ? AND topic = ? AND part = ?`, next, group, k.topic, k.partition); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	var held bool
+	err := l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		held = false
+		var owner string
+		if err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner); err != nil {
+			return err
+		}
+		if owner != l.cfg.Owner {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_offsets (grp, topic, part, next_off) VALUES (?,?,?,?)`, group, k.topic, k.partition, next); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE bus_offsets SET next_off = ? WHERE grp = ? AND topic = ? AND part = ?`, next, group, k.topic, k.partition); err != nil {
+			return err
+		}
+		held = true
+		return nil
+	})
+	return held && err == nil, err
 }
 
 func (l *Bus) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Message, error) {

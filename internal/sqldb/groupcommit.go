@@ -74,6 +74,10 @@ func NewGroupCommitter(db *sql.DB, max int, c *Counters) *GroupCommitter {
 	return g
 }
 
+// Waiting is how many callers are queued for the next batch (tests wait
+// on it to make a batch of a known size).
+func (g *GroupCommitter) Waiting() int64 { return g.waiting.Load() }
+
 // Close stops taking callers, lets the running batch finish and waits for
 // the committer goroutine. Safe to call twice.
 func (g *GroupCommitter) Close() error {
