@@ -98,6 +98,26 @@ type Handler func(ctx context.Context, m Message) error
 // processed events in one transaction.
 type BatchHandler func(ctx context.Context, msgs []Message) (handled int, err error)
 
+type batchStopKey struct{}
+
+// WithBatchStop returns ctx carrying stop, for a bus to hand a
+// BatchHandler: the handler asks it (BatchStopped) before each message
+// but the first and ends the batch there, reporting what it handled so far,
+// when it answers true. sqlbus answers true once its partition lease is
+// no longer fresh, so what was handled is committed while the lease still
+// holds and no other member can take the partition in the middle of a
+// batch (applying again what this one applied but had not yet recorded).
+func WithBatchStop(ctx context.Context, stop func() bool) context.Context {
+	return context.WithValue(ctx, batchStopKey{}, stop)
+}
+
+// BatchStopped reports whether the bus that delivered ctx's batch wants it
+// ended now (WithBatchStop); false when it set nothing.
+func BatchStopped(ctx context.Context) bool {
+	stop, ok := ctx.Value(batchStopKey{}).(func() bool)
+	return ok && stop()
+}
+
 // BatchSubscriber is a bus that can deliver a partition's messages in
 // batches (sqlbus and kafkabus are). Subscribe on such a bus is
 // SubscribeBatch with a handler that takes the messages one by one.

@@ -121,8 +121,13 @@ func batchHandler(group string, inner Handler) smp.BatchHandler {
 		b := newBatch(msgs)
 		n := 0
 		var err error
+		stopped := false
 		for i, m := range msgs {
 			n = i
+			if i > 0 && smp.BatchStopped(ctx) {
+				stopped = true // the bus's lease runs out: end here, commit what was handled
+				break
+			}
 			if g := m.Headers[smp.HeaderReplayFor]; g != "" && g != group {
 				continue // a replay for another group: this one applied it
 			}
@@ -133,7 +138,7 @@ func batchHandler(group string, inner Handler) smp.BatchHandler {
 				break
 			}
 		}
-		if err == nil {
+		if err == nil && !stopped {
 			n = len(msgs)
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)

@@ -15,6 +15,7 @@ import (
 	"smp/bus"
 	"smp/internal/sqldb"
 	"smp/internal/wait"
+	"smp/sqlbus"
 	"smp/sqlstore"
 )
 
@@ -100,5 +101,76 @@ func TestBatchCostsOneQueryAndOneTransaction(t *testing.T) {
 		if got := testutil.ToFloat64(m.Counter("g", outcome)); got != want {
 			t.Errorf("g %s = %v, want %v", outcome, got, want)
 		}
+	}
+}
+
+// TestBatchEndsWhenLeaseRunsOut: once sqlbus's partition lease is no
+// longer fresh in the middle of a batch (here the clock jumps 50 s of a
+// 60 s lease while e0 is applied), the router ends the batch after e0:
+// e0's processed record is written and its offset committed before e1 is
+// applied, so a member that took the partition over could not apply e0
+// again. Without the stop, e0's record waited for the end of the whole
+// batch (e1 saw it missing).
+func TestBatchEndsWhenLeaseRunsOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	eb, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(t.TempDir(), "events.db"), Partitions: 1, LeaseTTL: time.Minute,
+		Now: clock, RetryBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eb.Close() })
+	if err := eb.Publish(ctx, message(t, "e0", smp.EventOrderCreated), message(t, "e1", smp.EventOrderCreated), message(t, "e2", smp.EventOrderCreated)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e0Recorded := make(chan bool, 1)
+	done := make(chan struct{})
+	if err := r.AddHandler("g", []string{smp.TopicOrders}, bus.Events(func(ctx context.Context, ev smp.Event) (bus.Result, error) {
+		switch ev.ID {
+		case "e0":
+			mu.Lock()
+			now = now.Add(50 * time.Second)
+			mu.Unlock()
+		case "e1":
+			rec, err := store.IsProcessed(ctx, "g", "e0")
+			if err != nil {
+				return bus.Skip, err
+			}
+			e0Recorded <- rec
+		case "e2":
+			close(done)
+		}
+		return bus.Done, nil
+	}), bus.Idempotent(store, clock)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	select {
+	case rec := <-e0Recorded:
+		if !rec {
+			t.Fatal("e1 was applied in the same batch as e0 after the lease stopped being fresh: e0's record was still pending")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("e1 never applied")
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("e2 never applied")
 	}
 }

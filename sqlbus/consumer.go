@@ -446,7 +446,10 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 		}
 		// Deliver the batch, then commit once: a crash replays at most the
 		// batch, which idempotent consumers absorb.
-		n, herr := h(ctx, batch)
+		// The handler ends the batch early once the lease is no longer
+		// fresh (smp.BatchStopped), so the commit below happens while it
+		// still holds.
+		n, herr := h(smp.WithBatchStop(ctx, func() bool { return !s.fresh(ps) }), batch)
 		if n > 0 {
 			if !s.fresh(ps) {
 				s.renewSoon() // the commit below is fenced: it fails if the lease was lost
@@ -469,7 +472,7 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			}
 			next = batch[n-1].Offset + 1
 		}
-		if n < len(batch) && ctx.Err() == nil {
+		if n < len(batch) && herr != nil && ctx.Err() == nil {
 			// The handler failed on batch[n]: deliver it again after a backoff.
 			wait := backoff.Failed()
 			log.Warn("sqlbus: batch handler failed; delivering again", "offset", batch[n].Offset, "err", herr, "retry_in", wait)

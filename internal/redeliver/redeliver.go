@@ -39,6 +39,9 @@ func Until(ctx context.Context, log *slog.Logger, backoff time.Duration, m smp.M
 func Each(log *slog.Logger, backoff time.Duration, h smp.Handler, attrs ...any) smp.BatchHandler {
 	return func(ctx context.Context, msgs []smp.Message) (int, error) {
 		for i, m := range msgs {
+			if i > 0 && smp.BatchStopped(ctx) {
+				return i, nil // the bus wants what was handled committed now
+			}
 			if !Until(ctx, log, backoff, m, h, attrs...) {
 				return i, ctx.Err()
 			}

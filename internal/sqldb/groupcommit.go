@@ -200,7 +200,11 @@ func (g *GroupCommitter) commit(batch []*gcCall) {
 	answer := func(batchErr error) {
 		for i, c := range live {
 			r := results[i]
-			if batchErr != nil && !r.failed() {
+			// A batch that did not commit answers its error to every
+			// caller, a failed one too: its own error may rest on another
+			// caller's writes, which were never committed (a conditional
+			// update that lost to one of them). A panic is raised again.
+			if batchErr != nil && !r.panicked {
 				r = gcResult{err: batchErr}
 			}
 			c.result <- r

@@ -371,6 +371,11 @@ func TestGroupCommitCommitFails(t *testing.T) {
 					return err
 				}
 			}
+			if n > 1 && i == 1 {
+				// Its own failure may rest on the others' writes, never
+				// committed: it too gets the commit's error.
+				return func(context.Context, *sql.Tx) error { return errors.New("lost to a caller of the batch") }
+			}
 			return insertKV(fmt.Sprint(n, "-", i))
 		})
 		release()
