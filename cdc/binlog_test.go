@@ -370,8 +370,11 @@ func TestBinlogPositionLost(t *testing.T) {
 	p.insertOrder("ORD-A", 100000)
 	orders := consume(t, p.bus, "smp.cdc.smp_order.orders")
 	w := p.worker(cdc.SnapshotInitial, false)
-	off := binlogOffset(t, w)
+	binlogOffset(t, w)
 	p.stop(w)
+	// The position the task stored last, at its stop: it may have moved
+	// on after the first one stored (CI once saw 0-1-94 read, 0-1-95 kept).
+	off := binlogOffset(t, w)
 	p.insertOrder("ORD-B", 100000)
 	p.insertOrder("ORD-C", 100000)
 	var file string
