@@ -99,15 +99,7 @@ func Idempotent(store Store, now func() time.Time) Middleware {
 				return idempotentInBatch(ctx, d, store, now, h, m, ev.ID)
 			}
 			done, err := store.IsProcessed(ctx, d.group, ev.ID)
-			if err != nil {
-				return err
-			}
-			if done {
-				d.outcome = Duplicate
-				return nil
-			}
-			d.outcome = ""
-			if err := h(ctx, m); err != nil {
+			if ran, err := runUnlessDone(ctx, d, done, err, h, m); !ran || err != nil {
 				return err
 			}
 			if d.outcome != "" {
@@ -139,15 +131,7 @@ func Idempotent(store Store, now func() time.Time) Middleware {
 func idempotentInBatch(ctx context.Context, d *delivery, store Store, now func() time.Time, h Handler, m smp.Message, id string) error {
 	b := d.batch
 	done, err := b.processed(ctx, store, d.group, id)
-	if err != nil {
-		return err
-	}
-	if done {
-		d.outcome = Duplicate
-		return nil
-	}
-	d.outcome = ""
-	if err := h(ctx, m); err != nil {
+	if ran, err := runUnlessDone(ctx, d, done, err, h, m); !ran || err != nil {
 		return err
 	}
 	switch d.outcome {
@@ -158,4 +142,19 @@ func idempotentInBatch(ctx context.Context, d *delivery, store Store, now func()
 		b.applied(id)
 	}
 	return nil
+}
+
+// runUnlessDone is the step both paths share: after the lookup (done,
+// lookupErr), an event the group applied is a Duplicate and h does not
+// run; otherwise h runs with the outcome cleared (ran is true).
+func runUnlessDone(ctx context.Context, d *delivery, done bool, lookupErr error, h Handler, m smp.Message) (ran bool, err error) {
+	if lookupErr != nil {
+		return false, lookupErr
+	}
+	if done {
+		d.outcome = Duplicate
+		return false, nil
+	}
+	d.outcome = ""
+	return true, h(ctx, m)
 }
