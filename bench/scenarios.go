@@ -35,6 +35,14 @@ import (
 
 // parallel runs n operations on conc workers; op gets the operation's
 // index. It returns the latencies and the wall time.
+// FleetHeartbeat is the dispatch scenario's phones' heartbeat period. It
+// must stay under the hub's idle timeout (wsapi.DefaultIdleTimeout, 45 s):
+// at 60 s, as it once was, every phone that got no offer was disconnected
+// after 45 s and reconnected (a token lookup, the technician's row, the
+// geo index, its session), 10,000 phones 220 times a second in the
+// background of every rate.
+const FleetHeartbeat = 30 * time.Second
+
 func parallel(n, conc int, op func(i int) error) (*recorder, time.Duration, error) {
 	rec := &recorder{}
 	var next atomic.Int64
@@ -652,7 +660,7 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	// assignment and completed at its end: the technician is free again,
 	// so high rates measure dispatch, not an exhausted fleet.
 	spec := fleetSpec{URL: a.HTTP.URL(), Technicians: ds.Technicians, Behavior: sim.Behavior{AcceptRate: 1, ThinkMin: 20 * time.Millisecond,
-		ThinkMax: 30 * time.Millisecond, StartAfter: job / 4, WorkFor: job - job/4, Heartbeat: 60 * time.Second}}
+		ThinkMax: 30 * time.Millisecond, StartAfter: job / 4, WorkFor: job - job/4, Heartbeat: FleetHeartbeat}}
 	separate := e.fleet == "process" || (e.fleet == "" && techs > 1000)
 	// probe, when armed, takes a reading of the counters at the next offer
 	// any phone sees (the first-offer phase has one order in flight).

@@ -29,7 +29,7 @@ type Authenticator func(ctx context.Context, r *http.Request) (technicianID stri
 // Config of the hub.
 type Config struct {
 	// IdleTimeout closes a connection that sent nothing (not even a
-	// heartbeat) for this long (default 45 s).
+	// heartbeat) for this long (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
 	// SendBuffer is the per-connection outgoing queue (default 64).
 	SendBuffer int
@@ -125,10 +125,15 @@ type Hub struct {
 
 var _ smp.Notifier = (*Hub)(nil)
 
+// DefaultIdleTimeout is how long a connection may send nothing, not even
+// a heartbeat, before the hub closes it: a phone's heartbeat period must
+// stay under it, or the phone is disconnected and reconnects every period.
+const DefaultIdleTimeout = 45 * time.Second
+
 // NewHub returns a hub; SetGateway must be called before it serves.
 func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 45 * time.Second
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.SendBuffer <= 0 {
 		cfg.SendBuffer = 64

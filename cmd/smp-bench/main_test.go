@@ -11,6 +11,7 @@ import (
 
 	"smp/bench"
 	"smp/internal/envtest"
+	"smp/wsapi"
 )
 
 // TestMain lets the dispatch scenario's fleet run this test binary as
@@ -27,6 +28,15 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFleetHeartbeatUnderIdleTimeout: the dispatch scenario's phones beat
+// more often than the hub closes a silent connection, or the fleet
+// reconnects in the background of every rate (it did, at 60 s against 45).
+func TestFleetHeartbeatUnderIdleTimeout(t *testing.T) {
+	if bench.FleetHeartbeat >= wsapi.DefaultIdleTimeout {
+		t.Fatalf("the phones' heartbeat %s is not under the hub's idle timeout %s", bench.FleetHeartbeat, wsapi.DefaultIdleTimeout)
 	}
 }
 
