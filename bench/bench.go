@@ -59,6 +59,10 @@ type Point struct {
 	// Cost per order of the phase, from its first order until every
 	// order was assigned (or the wait ended).
 	Cost *Cost `json:"cost,omitempty"`
+	// WholeOrder is the cost per order from the phase's first order
+	// until every job won was completed, with the census of statements
+	// (--sql-census, the sweep's first rate only).
+	WholeOrder *Cost `json:"whole_order,omitempty"`
 }
 
 // Result is one scenario on one backend.
@@ -158,6 +162,7 @@ type benchEnv struct {
 	fleetEnv []string
 	rates    []float64     // the dispatch sweep's (nil: its defaults)
 	job      time.Duration // a simulated job, assignment to completion (0: 1 s)
+	census   bool          // count statements by text (dispatch)
 }
 
 func (e *benchEnv) logf(format string, args ...any) {
@@ -332,7 +337,11 @@ type Options struct {
 	// and completes it at the end, through the API), which frees the
 	// technician for the next orders (0: one second).
 	Job time.Duration
-	Log io.Writer // progress; nil: discarded
+	// SQLCensus counts the dispatch scenario's statements by text and
+	// reports the most frequent ones per order, to the first offer and
+	// for a whole order at the sweep's first rate.
+	SQLCensus bool
+	Log       io.Writer // progress; nil: discarded
 }
 
 // UsageError is a run that cannot start as asked (a usage error of the
@@ -413,7 +422,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	for _, b := range o.Backends {
 		for _, s := range picked {
 			env := &benchEnv{backend: b, quick: o.Quick, mysqlDSN: o.MySQLDSN, redisAddr: o.RedisAddr, log: o.Log, dir: dir, technicians: o.Technicians, fleet: o.Fleet, fleetEnv: o.FleetEnv,
-				rates: o.Rates, job: o.Job}
+				rates: o.Rates, job: o.Job, census: o.SQLCensus}
 			env.logf("%s on %s…", s.name, b)
 			start := time.Now()
 			res, err := s.run(ctx, env)
@@ -468,6 +477,17 @@ func (rep Report) Markdown() string {
 		}
 		if f := r.ToFirstOffer; f != nil {
 			fmt.Fprintf(&b, "\n- %s on %s, to the first offer, per order: %s", r.Scenario, r.Backend, f.String())
+			if len(f.Census) > 0 {
+				fmt.Fprintf(&b, "\n- %s on %s, SQL census to the first offer, statements per order by text:%s", r.Scenario, r.Backend, censusMarkdown(f.Census, censusTop))
+			}
+		}
+		for _, p := range r.Sweep {
+			if c := p.WholeOrder; c != nil {
+				fmt.Fprintf(&b, "\n- %s on %s at %s orders/s, whole order (created → completed), per order: %s", r.Scenario, r.Backend, num(p.Rate), c.String())
+				if len(c.Census) > 0 {
+					fmt.Fprintf(&b, "\n- %s on %s at %s orders/s, SQL census of the whole order, statements per order by text:%s", r.Scenario, r.Backend, num(p.Rate), censusMarkdown(c.Census, censusTop))
+				}
+			}
 		}
 	}
 	b.WriteString("\n")
@@ -496,6 +516,9 @@ func (rep Report) Markdown() string {
 	}
 	return b.String()
 }
+
+// censusTop is how many statement texts of a census the markdown lists.
+const censusTop = 30
 
 func num(v float64) string {
 	switch {

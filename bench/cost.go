@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,61 @@ type Cost struct {
 	RedisRoundTrips float64  `json:"redis_roundtrips"`
 	TopRedis        []string `json:"top_redis,omitempty"` // most frequent commands, per order
 	CPUms           float64  `json:"cpu_ms"`
+	// Census is the statements by text, per order, most frequent first
+	// (--sql-census only).
+	Census []CensusLine `json:"sql_census,omitempty"`
+}
+
+// CensusLine is one statement text of a census and how many times it ran
+// per order; the embedded event log's own statements are marked "bus: ".
+type CensusLine struct {
+	Text     string  `json:"text"`
+	PerOrder float64 `json:"per_order"`
+}
+
+// censusLines turns counts summed over orders into lines per order, most
+// frequent first (ties by text).
+func censusLines(sum map[string]uint64, orders int) []CensusLine {
+	out := make([]CensusLine, 0, len(sum))
+	for text, n := range sum {
+		if n > 0 {
+			out = append(out, CensusLine{Text: text, PerOrder: round2(float64(n) / float64(max(orders, 1)))})
+		}
+	}
+	slices.SortFunc(out, func(a, b CensusLine) int {
+		if c := cmp.Compare(b.PerOrder, a.PerOrder); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Text, b.Text)
+	})
+	return out
+}
+
+// censusMarkdown lists the top lines of a census, texts cut at 160
+// characters.
+func censusMarkdown(lines []CensusLine, top int) string {
+	var b strings.Builder
+	for i, l := range lines {
+		if i == top {
+			fmt.Fprintf(&b, "\n    - … %d more texts", len(lines)-top)
+			break
+		}
+		text := l.Text
+		if r := []rune(text); len(r) > 160 {
+			text = string(r[:160]) + "…"
+		}
+		fmt.Fprintf(&b, "\n    - %s × `%s`", num(l.PerOrder), text)
+	}
+	return b.String()
+}
+
+// subCensus adds now minus before to sum.
+func subCensus(sum, before, now map[string]uint64) {
+	for text, n := range now {
+		if d := n - before[text]; d > 0 {
+			sum[text] += d
+		}
+	}
 }
 
 // counts is one reading of the counters.
@@ -43,20 +100,43 @@ type counts struct {
 	redis      redisstore.RedisCounts
 	cpu        time.Duration
 	at         time.Time
+	// census: statements by text, the event log's marked "bus: " (nil
+	// without --sql-census)
+	census map[string]uint64
 }
 
 // meter reads an app's counters.
 type meter struct {
 	a        *app.App
 	embedded bool
+	census   bool
 }
 
 func newMeter(a *app.App, backend string) meter { return meter{a: a, embedded: backend == "embedded"} }
+
+// withCensus turns on the census of statements by text of the store and
+// the embedded event log (sqldb.Counters.EnableCensus).
+func (m meter) withCensus() meter {
+	m.census = true
+	m.a.Store.SQLCounters().EnableCensus(0)
+	if l, ok := m.a.Bus.(*sqlbus.Bus); ok {
+		l.SQLCounters().EnableCensus(0)
+	}
+	return m
+}
 
 func (m meter) read() counts {
 	c := counts{store: m.a.Store.SQLCounts(), cpu: processCPU(), at: time.Now()}
 	if l, ok := m.a.Bus.(*sqlbus.Bus); ok {
 		c.bus = l.SQLCounts()
+	}
+	if m.census {
+		c.census = m.a.Store.SQLCounters().Census()
+		if l, ok := m.a.Bus.(*sqlbus.Bus); ok {
+			for text, n := range l.SQLCounters().Census() {
+				c.census["bus: "+text] += n
+			}
+		}
 	}
 	if m.a.Redis != nil {
 		c.redis = m.a.Redis.Counts()
@@ -87,6 +167,11 @@ func (m meter) between(before, now counts, orders int) Cost {
 	}
 	for _, nc := range redis.Top(6) {
 		c.TopRedis = append(c.TopRedis, fmt.Sprintf("%s %.2f", nc.Name, float64(nc.N)/n))
+	}
+	if m.census {
+		sum := map[string]uint64{}
+		subCensus(sum, before.census, now.census)
+		c.Census = censusLines(sum, orders)
 	}
 	return c
 }
@@ -172,6 +257,9 @@ type FirstOfferCost struct {
 	// (issue 22's "SQL statements + Redis commands per order to first
 	// offer").
 	Net float64 `json:"sql_plus_redis_net"`
+	// Census is the statements in the windows by text, per order, most
+	// frequent first (--sql-census only; background not subtracted).
+	Census []CensusLine `json:"sql_census,omitempty"`
 }
 
 func (f FirstOfferCost) String() string {
@@ -188,7 +276,9 @@ func (m meter) firstOfferCost(windows [][2]counts, bg Idle) *FirstOfferCost {
 		return f
 	}
 	var secs float64
+	census := map[string]uint64{}
 	for _, w := range windows {
+		subCensus(census, w[0].census, w[1].census)
 		c := m.between(w[0], w[1], 1)
 		f.SQLStatements += c.SQLStatements
 		f.Commits += c.Commits
@@ -202,5 +292,8 @@ func (m meter) firstOfferCost(windows [][2]counts, bg Idle) *FirstOfferCost {
 	f.RedisRoundTrips, f.CPUms, f.WindowMS = round2(f.RedisRoundTrips/n), round2(f.CPUms/n), round2(1000*secs/n)
 	f.BackgroundSQL, f.BackgroundRedis = round2(bg.SQLPerSecond*secs/n), round2(bg.RedisPerSecond*secs/n)
 	f.Net = round2(max(0, f.SQLStatements+f.RedisCommands-f.BackgroundSQL-f.BackgroundRedis))
+	if m.census {
+		f.Census = censusLines(census, len(windows))
+	}
 	return f
 }

@@ -643,6 +643,9 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	defer stop()
 	e.logf("dispatch: %d technicians seeded in %s", techs, time.Since(seedStart).Round(time.Second))
 	m := newMeter(a, e.backend)
+	if e.census {
+		m = m.withCensus()
+	}
 	idleFor, settle := 5*time.Second, 2*time.Second
 	if e.quick {
 		idleFor, settle = time.Second, 500*time.Millisecond
@@ -742,12 +745,20 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 	if e.quick {
 		warm = 500 * time.Millisecond
 	}
+	wp := newPhaseTimes()
+	cur.Store(wp)
 	openLoop(ctx, rates[0], warm, func(i int, _ time.Time) {
 		t := ds.Technicians[(i*7919)%len(ds.Technicians)]
 		post(c, url, ds.Customers[i%len(ds.Customers)].Token, orderNear(ds, t, mrand.New(mrand.NewPCG(uint64(i), 1)), 0.004), http.StatusCreated)
 	})
 	if _, err := ref.run(ctx, c, rates[0], warm); err != nil {
 		return Result{}, err
+	}
+	if e.census {
+		// The census of the first rate's whole orders holds none of the
+		// warm-up's: its jobs are done first.
+		wp.waitFor(job+15*time.Second, 50*time.Millisecond, func() bool { return len(wp.won) > 0 && len(wp.done) >= len(wp.won) })
+		time.Sleep(settle) // their events relayed and consumed
 	}
 	var sweep []Point
 	best := -1
@@ -803,6 +814,15 @@ func benchDispatch(ctx context.Context, e *benchEnv) (Result, error) {
 		// The next rate starts with the fleet free again (every job won
 		// here completed; the reference's phase usually covered it).
 		p.waitFor(job+15*time.Second, 50*time.Millisecond, func() bool { return len(p.done) >= len(p.won) })
+		if e.census && len(sweep) == 0 {
+			// The whole order, created → completed: the phase's orders
+			// and every job won done (the reference phase between asks
+			// nothing of the databases).
+			time.Sleep(settle) // the completions' events relayed and consumed
+			whole := m.per(before, pt.Orders)
+			pt.WholeOrder = &whole
+			e.logf("dispatch at %.0f orders/s, whole order (created → completed), per order: %s", rate, whole)
+		}
 		sweep = append(sweep, pt)
 		e.logf("dispatch at %.0f orders/s: %d orders, first offer p50 %.1f p99 %.1f ms, assigned p99 %.1f ms, reference p99 %.1f ms, failed %d",
 			rate, pt.Orders, pt.FirstOffer.P50, pt.FirstOffer.P99, pt.Assigned.P99, pt.Reference.P99, pt.Failed)

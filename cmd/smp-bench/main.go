@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Fleet, "fleet", "", "where the dispatch scenario's simulated technicians run: process (a child process), inline, or empty (a child above 1,000)")
 	fs.IntVar(&o.Technicians, "technicians", 0, "technicians online in the dispatch scenario (default 10000; 300 with --quick)")
 	fs.Float64SliceVar(&o.Rates, "rates", nil, "the dispatch sweep's order rates, ascending, e.g. 100,400,1000 (default 10,50,100,200,400,600,800,1000,1500; 5,10 with --quick)")
+	fs.BoolVar(&o.SQLCensus, "sql-census", false, "dispatch: count SQL statements by text and print the most frequent per order, to the first offer and for a whole order at the sweep's first rate")
 	fs.DurationVar(&o.Job, "job", 0, "how long a simulated technician's job lasts in the dispatch scenario, assignment to completion, after which they are free again (default 1s)")
 	root.AddCommand(&cobra.Command{
 		Use:    "bench-technicians SPEC.json", // the dispatch scenario's fleet in a child process

@@ -151,3 +151,54 @@ func TestBenchRejectsBadUsage(t *testing.T) {
 		t.Errorf("--help: %v, stdout %.80q, stderr %q", err, out.String(), errOut.String())
 	}
 }
+
+// TestBenchSQLCensus: --sql-census prints, per order, the statements by
+// text to the first offer and for a whole order at the sweep's first
+// rate, and writes them in the JSON.
+func TestBenchSQLCensus(t *testing.T) {
+	t.Parallel()
+	js := filepath.Join(t.TempDir(), "bench.json")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"dispatch", "--quick", "--sql-census", "--rates", "5", "--json", js}, &out, &errOut); err != nil {
+		t.Fatalf("smp-bench: %v\n%s", err, errOut.String())
+	}
+	raw, err := os.ReadFile(js)
+	must(t, err)
+	var rep bench.Report
+	must(t, json.Unmarshal(raw, &rep))
+	if len(rep.Results) != 1 || rep.Results[0].ToFirstOffer == nil || len(rep.Results[0].Sweep) == 0 {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	r := rep.Results[0]
+	has := func(lines []bench.CensusLine, prefix string) bool {
+		for _, l := range lines {
+			if strings.HasPrefix(l.Text, prefix) && l.PerOrder > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	// Every order inserts its row once before its first offer.
+	if f := r.ToFirstOffer; !has(f.Census, "INSERT INTO orders ") || !has(f.Census, "INSERT INTO order_transitions ") {
+		t.Errorf("census to the first offer: %+v", f.Census)
+	}
+	w := r.Sweep[0].WholeOrder
+	if w == nil {
+		t.Fatal("no whole-order cost at the sweep's first rate")
+	}
+	if w.SQLStatements <= 0 || w.Commits <= 0 || !has(w.Census, "UPDATE orders SET stage") {
+		t.Errorf("whole order: %+v", w)
+	}
+	var sum float64
+	for _, l := range w.Census {
+		sum += l.PerOrder
+	}
+	if sum < 0.95*w.SQLStatements || sum > 1.05*w.SQLStatements { // the census counts every statement (rounding aside)
+		t.Errorf("census sums to %.2f statements per order, counters to %.2f", sum, w.SQLStatements)
+	}
+	for _, want := range []string{"SQL census to the first offer, statements per order by text:", "whole order (created → completed), per order:", "× `INSERT INTO orders "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the markdown lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -3,6 +3,9 @@ package sqldb
 import (
 	"context"
 	"database/sql/driver"
+	"regexp"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +53,9 @@ type Counters struct {
 	groupCommits atomic.Uint64
 	groupCallers atomic.Uint64
 	batchSize    prometheus.Histogram
+	// census counts statements by text while EnableCensus is on (nil:
+	// off, and counting costs one atomic load more).
+	census atomic.Pointer[census]
 
 	stmtDesc, commitDesc, writeDesc, rollbackDesc *prometheus.Desc
 }
@@ -272,6 +278,9 @@ type countingConn struct {
 func (cc *countingConn) count(query string) {
 	op := OpOf(query)
 	cc.c.statements[op].Add(1)
+	if cs := cc.c.census.Load(); cs != nil {
+		cs.add(query)
+	}
 	if op == OpSelect || op == OpOther && isTxControl(query) {
 		return
 	}
@@ -438,4 +447,98 @@ func values(args []driver.NamedValue) []driver.Value {
 		out[i] = a.Value
 	}
 	return out
+}
+
+// DefaultCensusTexts is how many distinct statement texts a census keeps
+// apart when EnableCensus is given 0; the statements of any further text
+// count under CensusOther.
+const DefaultCensusTexts = 500
+
+// CensusOther is the census's entry for the statements of texts past its
+// cap.
+const CensusOther = "other"
+
+// census counts statements by their text: a lookup of the driver's query
+// string (no allocation), an atomic add. Texts are normalized when read.
+type census struct {
+	max   int64
+	texts atomic.Int64
+	by    sync.Map // query string -> *atomic.Uint64
+	other atomic.Uint64
+}
+
+func (cs *census) add(query string) {
+	if v, ok := cs.by.Load(query); ok {
+		v.(*atomic.Uint64).Add(1)
+		return
+	}
+	if cs.texts.Add(1) > cs.max {
+		cs.texts.Add(-1)
+		cs.other.Add(1)
+		return
+	}
+	v, loaded := cs.by.LoadOrStore(query, new(atomic.Uint64))
+	if loaded {
+		cs.texts.Add(-1)
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+// EnableCensus starts counting statements by text as well, keeping at
+// most maxTexts distinct texts (0: DefaultCensusTexts); the statements
+// of further texts count under CensusOther. Off by default: a census is
+// for measuring (smp-bench --sql-census), not for production. Calling it
+// again keeps the census running. Statements run before it are not in
+// the census.
+func (c *Counters) EnableCensus(maxTexts int) {
+	if c == nil {
+		return
+	}
+	if maxTexts <= 0 {
+		maxTexts = DefaultCensusTexts
+	}
+	c.census.CompareAndSwap(nil, &census{max: int64(maxTexts)})
+}
+
+// Census returns the statements counted so far by normalized text
+// (NormalizeStatement: whitespace collapsed, lists of placeholders and of
+// rows written once), and the ones past the cap under CensusOther; nil
+// while the census is off.
+func (c *Counters) Census() map[string]uint64 {
+	if c == nil {
+		return nil
+	}
+	cs := c.census.Load()
+	if cs == nil {
+		return nil
+	}
+	out := map[string]uint64{}
+	cs.by.Range(func(k, v any) bool {
+		if n := v.(*atomic.Uint64).Load(); n > 0 {
+			out[NormalizeStatement(k.(string))] += n
+		}
+		return true
+	})
+	if n := cs.other.Load(); n > 0 {
+		out[CensusOther] += n
+	}
+	return out
+}
+
+var (
+	placeholderList = regexp.MustCompile(`\?(?:, ?\?)+`)
+	rowList         = regexp.MustCompile(`\(\?(?:, …)?\)(?:, ?\(\?(?:, …)?\))+`)
+)
+
+// NormalizeStatement is a statement's text as a census shows it:
+// whitespace runs collapsed to one space, a list of two or more
+// placeholders written "?, …" and a list of two or more rows of them
+// "(?, …), …", so that an IN list or a multi-row INSERT counts as one
+// text whatever its length.
+func NormalizeStatement(query string) string {
+	s := strings.Join(strings.Fields(query), " ")
+	s = placeholderList.ReplaceAllString(s, "?, …")
+	return rowList.ReplaceAllStringFunc(s, func(m string) string {
+		return m[:strings.IndexByte(m, ')')+1] + ", …"
+	})
 }

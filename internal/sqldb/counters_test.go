@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,4 +189,61 @@ type writeOnly struct{ c *Counters }
 func (w writeOnly) Describe(ch chan<- *prometheus.Desc) { ch <- w.c.writeDesc }
 func (w writeOnly) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(w.c.writeDesc, prometheus.CounterValue, float64(w.c.Snapshot().WriteCommits))
+}
+
+// TestCensus: with the census on, statements are counted by normalized
+// text (whitespace, IN lists and multi-row VALUES of any length as one
+// text), texts past the cap under "other"; off, there is no census and
+// nothing is kept.
+func TestCensus(t *testing.T) {
+	t.Parallel()
+	c := NewCounters("store")
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "t.db"), true, WithCounters(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)
+	if got := c.Census(); got != nil {
+		t.Fatalf("census off: %v", got)
+	}
+	if c.census.Load() != nil {
+		t.Fatal("a census is kept while off")
+	}
+	c.EnableCensus(6)
+	exec("INSERT INTO kv (k, v)\n\t\tVALUES (?, ?)", "a", 1)
+	exec(`INSERT INTO kv (k, v) VALUES (?,  ?)`, "b", 2)
+	exec(`INSERT INTO kv (k, v) VALUES (?, ?), (?, ?), (?, ?)`, "c", 3, "d", 4, "e", 5)
+	exec(`INSERT INTO kv (k, v) VALUES (?, ?), (?, ?)`, "f", 6, "g", 7)
+	for _, in := range [][]any{{"a"}, {"a", "b"}, {"a", "b", "c"}} {
+		q := `SELECT v FROM kv WHERE k IN (?` + strings.Repeat(`, ?`, len(in)-1) + `)`
+		rows, err := db.Query(q, in...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	exec(`DELETE FROM kv WHERE k = ?`, "a")
+	exec(`UPDATE kv SET v = 0`)
+	c.EnableCensus(100) // still the same census, the same cap
+	want := map[string]uint64{
+		"INSERT INTO kv (k, v) VALUES (?, …)":    2, // two raw texts, one normalized
+		"INSERT INTO kv (k, v) VALUES (?, …), …": 2, // three rows and two
+		"SELECT v FROM kv WHERE k IN (?)":        1,
+		"SELECT v FROM kv WHERE k IN (?, …)":     1,
+		CensusOther:                              3, // raw texts 7, 8, 9 (IN of three, DELETE, UPDATE): past the cap of 6
+	}
+	if got := c.Census(); !maps.Equal(got, want) {
+		t.Errorf("census\n got %v\nwant %v", got, want)
+	}
+	if s := c.Snapshot(); s.TotalStatements() != 10 { // CREATE TABLE and the 9
+		t.Errorf("statements %d, want 10", s.TotalStatements())
+	}
 }
