@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/inmem"
 	"smp/internal/wait"
 )
 
@@ -115,4 +116,92 @@ func (h *harness) unconsumed(ctx context.Context) (int64, error) {
 		n += v
 	}
 	return n, nil
+}
+
+// raceInvs is the in-process invitation store with the race of a wave
+// stored while its order's cancellation runs: the round's first Put waits
+// until the cancellation's deletion (CloseOrder) has run, and that
+// CloseOrder returns only once the round has decided about the wave: sent
+// it (an offer notified) or taken it back (its end deletes it again).
+type raceInvs struct {
+	smp.InvitationStore
+	deleted  chan struct{} // the first CloseOrder's deletion done
+	closes   atomic.Int32
+	puts     atomic.Int32
+	decided  func() bool
+	deadline time.Duration
+}
+
+func (s *raceInvs) Put(ctx context.Context, invs ...smp.Invitation) error {
+	if s.puts.Add(1) == 1 {
+		select {
+		case <-s.deleted:
+		case <-time.After(s.deadline):
+			return fmt.Errorf("raceInvs: the cancellation never deleted the invitations")
+		}
+	}
+	return s.InvitationStore.Put(ctx, invs...)
+}
+
+func (s *raceInvs) CloseOrder(ctx context.Context, orderID, winner string) ([]smp.Invitation, error) {
+	out, err := s.InvitationStore.CloseOrder(ctx, orderID, winner)
+	if s.closes.Add(1) == 1 {
+		close(s.deleted)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(s.deadline)
+		for !s.decided() {
+			select {
+			case <-tick.C:
+			case <-deadline:
+				return out, err
+			}
+		}
+	}
+	return out, err
+}
+
+// TestWaveStoredDuringCloseIsNeverSent: a cancellation's closeRun whose
+// deletion runs before the round stores its wave closes the round first,
+// so the round, checking after its Put, takes the wave back unsent (and
+// its end deletes it). Closing the round after the deletion, as before,
+// let the wave go out for the cancelled order.
+func TestWaveStoredDuringCloseIsNeverSent(t *testing.T) {
+	t.Parallel()
+	var h *harness
+	var order atomic.Value
+	ri := &raceInvs{InvitationStore: inmem.NewInvitations(), deleted: make(chan struct{}), deadline: 10 * time.Second}
+	ri.decided = func() bool {
+		id, _ := order.Load().(string)
+		return ri.closes.Load() >= 2 || len(h.notes.offered(id)) > 0
+	}
+	var fired atomic.Bool
+	errc := make(chan error, 1)
+	// The gate runs in the round before its Put: the cancellation starts
+	// there and runs beside the round.
+	gate := func(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error) {
+		if fired.CompareAndSwap(false, true) {
+			go func() { errc <- cancelAndDrain(context.Background(), h) }()
+		}
+		return found, nil
+	}
+	h = newHarness(t, options{waveSize: 1, maxWaves: 1, ttl: 30 * time.Second, offerGate: gate, invs: ri})
+	ctx := context.Background()
+	h.addTech("T1", lat0+0.001, lng0)
+	a := h.createOrder(lat0, lng0)
+	order.Store(a.ID)
+	select {
+	case err := <-errc:
+		must(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the cancellation never finished")
+	}
+	wait.Until(t, 5*time.Second, "the round's end", func() bool { return h.gauge("smp_dispatch_active") == 0 })
+	if got := h.notes.offered(a.ID); len(got) != 0 {
+		t.Fatalf("order %s was offered to %v after its cancellation", a.ID, got)
+	}
+	wait.Until(t, 5*time.Second, "T1 holds no offer of the cancelled order", func() bool {
+		invs, err := h.invs.ForTechnician(ctx, "T1")
+		return err == nil && len(invs) == 0
+	})
 }

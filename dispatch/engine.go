@@ -425,7 +425,6 @@ func (e *Engine) work(ctx context.Context, city string) {
 		if !ok {
 			continue
 		}
-		e.checkBackpressure(ctx, city)
 		if !e.acquire(ctx, city) {
 			// Put it back: the database still says 02, and the sweeper
 			// would find it anyway.
@@ -444,8 +443,17 @@ func (e *Engine) work(ctx context.Context, city string) {
 
 // acquire waits for a dispatch slot (false when ctx ends). While it
 // waits, the queue fills behind it (the order-svc intake pushes): it
-// keeps looking at the queue's length (backpressure) and beating.
+// looks at the queue's length (backpressure) at once and then every
+// PopWait, and beats. With a slot free at once there is no look (one
+// LLEN per order saved): the worker is popping as fast as it can, and
+// the queue can only build up while every slot is busy.
 func (e *Engine) acquire(ctx context.Context, city string) bool {
+	select {
+	case e.sem <- struct{}{}:
+		return true
+	default:
+	}
+	e.checkBackpressure(ctx, city)
 	t := time.NewTicker(e.cfg.PopWait)
 	defer t.Stop()
 	for {

@@ -485,3 +485,37 @@ func TestAcceptBookkeepingOutlivesTheCaller(t *testing.T) {
 		t.Fatalf("invitations left: %v", invs)
 	}
 }
+
+// lenCounter is the shared queue, counting its Len calls.
+type lenCounter struct {
+	smp.DispatchQueue
+	n atomic.Int64
+}
+
+func (q *lenCounter) Len(ctx context.Context, city string) (int64, error) {
+	q.n.Add(1)
+	return q.DispatchQueue.Len(ctx, city)
+}
+
+// TestPopWithFreeSlotReadsNoLength: a worker that pops an order and finds
+// a dispatch slot free does not read the queue's length (an LLEN per
+// order on Redis): the queue builds up only while every slot is busy, and
+// then the worker looks (TestBackpressureNothingDropped).
+func TestPopWithFreeSlotReadsNoLength(t *testing.T) {
+	t.Parallel()
+	lc := &lenCounter{}
+	// No sweep: its re-queueing looks at the length too.
+	h := newHarness(t, options{waveSize: 1, maxWaves: 1, ttl: 30 * time.Second, sweep: time.Hour, queue: func(q smp.DispatchQueue) smp.DispatchQueue {
+		lc.DispatchQueue = q
+		return lc
+	}})
+	h.addTech("T1", lat0+0.001, lng0)
+	h.addTech("T2", lat0+0.002, lng0)
+	for range 2 {
+		o := h.createOrder(lat0, lng0)
+		h.waitOffered(o.ID, 1)
+	}
+	if n := lc.n.Load(); n != 0 {
+		t.Fatalf("the queue's length was read %d times for two orders popped with a slot free", n)
+	}
+}

@@ -107,6 +107,10 @@ type options struct {
 	offerGate func(context.Context, []smp.Candidate) ([]smp.Candidate, error)
 	// invs replaces the in-process invitation store (Redis's, say).
 	invs smp.InvitationStore
+	// sweep is the engine's SweepInterval (default 200 ms).
+	sweep time.Duration
+	// queue wraps the engine's view of the shared queue.
+	queue func(smp.DispatchQueue) smp.DispatchQueue
 }
 
 // hookStore is the real store with a hook after each commit.
@@ -139,6 +143,9 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	if o.retryAfter == 0 {
 		o.retryAfter = time.Hour
+	}
+	if o.sweep == 0 {
+		o.sweep = 200 * time.Millisecond
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -215,10 +222,14 @@ func newHarness(t testing.TB, o options) *harness {
 func (h *harness) newEngine(locker smp.Locker, n smp.Notifier, reg prometheus.Registerer) *dispatch.Engine {
 	h.t.Helper()
 	o := h.opts
-	e, err := dispatch.New(dispatch.Deps{Store: h.store, Orders: h.orders, Queue: h.queue, Invitations: h.invs, Geo: h.geo,
+	var q smp.DispatchQueue = h.queue
+	if o.queue != nil {
+		q = o.queue(q)
+	}
+	e, err := dispatch.New(dispatch.Deps{Store: h.store, Orders: h.orders, Queue: q, Invitations: h.invs, Geo: h.geo,
 		Locker: locker, Flags: h.flags, Notifier: n, Cities: []*smp.City{h.city}, OfferGate: o.offerGate},
 		dispatch.Config{InvitationTTL: o.ttl, RetryAfter: o.retryAfter, Concurrency: o.concurrency, BackpressureThreshold: o.backpressure,
-			SweepInterval: 200 * time.Millisecond, PopWait: 100 * time.Millisecond, Now: o.now, LockLease: o.lockLease,
+			SweepInterval: o.sweep, PopWait: 100 * time.Millisecond, Now: o.now, LockLease: o.lockLease,
 			AcceptTimeout: o.acceptTimeout, Registerer: reg})
 	if err != nil {
 		h.t.Fatal(err)

@@ -416,20 +416,25 @@ func (e *Engine) expire(ctx context.Context, inv smp.Invitation) bool {
 	return true
 }
 
-// closeRun ends an order's dispatch: every open offer except the winner's
-// is withdrawn (and its holder told why), the invitations are deleted and
-// the local run, if any, stops. The error is the deletion's (the
-// withdrawals are best effort: the deletion ends every offer anyway).
+// closeRun ends an order's dispatch: the local run, if any, stops; every
+// open offer except the winner's is withdrawn (and its holder told why)
+// and the invitations are deleted. The error is the deletion's (the
+// withdrawals are best effort: the deletion ends every offer anyway); its
+// callers retry a failed one (the order's event does it again).
 func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) error {
 	e.mu.Lock()
 	r := e.runs[orderID]
 	e.mu.Unlock()
 	if r != nil {
-		defer r.close()
-	}
-	var puts int64
-	if r != nil {
-		puts = r.puts.Load() // the waves stored before this deletion started
+		// The round is closed first: a wave it stores from now on is
+		// never sent (offer checks r.closed after its Put) and the
+		// round's end deletes it; a wave stored before is withdrawn by
+		// the deletion below. (Closed last, a wave stored and checked
+		// between the deletion and the close went out for an order
+		// already cancelled.) The waves stored so far are this
+		// deletion's, so the round's end need not repeat it.
+		r.close()
+		r.markCleaned(r.puts.Load())
 	}
 	// One call (one script on Redis): the open offers but the winner's
 	// withdrawn, and the order's invitations deleted.
@@ -441,9 +446,6 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 		e.m.offers.WithLabelValues(string(smp.InvitationWithdrawn)).Inc()
 		e.d.Store.UpdateOffer(ctx, inv.ID, smp.InvitationWithdrawn, e.cfg.Now())
 		e.d.Notifier.Notify(inv.TechnicianID, smp.TechnicianMessage{Type: why, OrderID: orderID, InvitationID: inv.ID})
-	}
-	if r != nil {
-		r.markCleaned(puts)
 	}
 	return nil
 }

@@ -135,3 +135,46 @@ func TestGeoUpdateConcurrent(t *testing.T) {
 		t.Fatalf("lat %.6f after %d concurrent steps, want %.6f: an update was lost", p.Lat, n, want)
 	}
 }
+
+// TestInvitationsPutRoundTrips: a wave's invitations are stored by one
+// script (a MULTI/EXEC of five commands per invitation was 17 commands
+// for three), and every key it writes has its class's TTL.
+func TestInvitationsPutRoundTrips(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	iv := s.Invitations()
+	now := time.Now().UTC()
+	wave := func(order string) []smp.Invitation {
+		var invs []smp.Invitation
+		for _, tech := range []string{"T1", "T2", "T3"} {
+			invs = append(invs, smp.Invitation{ID: "inv_" + order + tech, OrderID: order, TechnicianID: tech, State: smp.InvitationSent, Wave: 1,
+				SentAt: now, ExpiresAt: now.Add(time.Minute)})
+		}
+		return invs
+	}
+	must(t, iv.Put(ctx, wave("O0")...)) // loads the script
+	before := s.Counts()
+	must(t, iv.Put(ctx, wave("O1")...))
+	got := s.Counts().Sub(before)
+	handshake := got.ByName["hello"] + got.ByName["client"]
+	if got.Commands-handshake != 1 || got.RoundTrips-handshake != 1 || got.ByName["evalsha"] != 1 {
+		t.Fatalf("a wave of three took %+v, want one evalsha", got)
+	}
+	if invs, err := iv.ForOrder(ctx, "O1"); err != nil || len(invs) != 3 {
+		t.Fatalf("stored %v %v", invs, err)
+	}
+	if n, err := iv.Count(ctx); err != nil || n != 6 {
+		t.Fatalf("open %d %v, want 6", n, err)
+	}
+	if invs, err := iv.ForTechnician(ctx, "T2"); err != nil || len(invs) != 2 {
+		t.Fatalf("T2 holds %v %v, want 2", invs, err)
+	}
+	for key, class := range map[string]string{smp.InvitationsKey("O1"): redisstore.PrefixInvitations, redisstore.PrefixTechInv + "T3": redisstore.PrefixTechInv} {
+		ttl, err := s.Client().TTL(ctx, s.Prefix()+key).Result()
+		must(t, err)
+		if want := redisstore.TTLOf(class); ttl <= want-time.Minute || ttl > want {
+			t.Fatalf("%s: TTL %s, want %s", key, ttl, want)
+		}
+	}
+}

@@ -214,24 +214,39 @@ type storedInvitation struct {
 	ExpiresMS int64 `json:"exp_ms"`
 }
 
-// Put stores invitations.
+// putScript stores invitations: ARGV = the key prefix, the hashes' and
+// the technician indexes' TTLs in seconds, then per invitation its order,
+// technician, encoding and "1" if open. Each order's hash and each
+// technician's index get their TTL once, however many invitations they
+// take (the keys are derived, as in heldScript).
+var putScript = redis.NewScript(`#!lua
+local p = ARGV[1]
+local expired = {}
+for i = 4, #ARGV, 4 do
+  local o, t = ARGV[i], ARGV[i+1]
+  local hk = p .. '` + PrefixInvitations + `' .. o
+  local tk = p .. '` + PrefixTechInv + `' .. t
+  redis.call('HSET', hk, t, ARGV[i+2])
+  redis.call('SADD', tk, o)
+  if ARGV[i+3] == '1' then redis.call('SADD', p .. '` + PrefixOpen + `', o .. '|' .. t) end
+  if not expired[hk] then redis.call('EXPIRE', hk, ARGV[2]); expired[hk] = true end
+  if not expired[tk] then redis.call('EXPIRE', tk, ARGV[3]); expired[tk] = true end
+end
+return #ARGV`)
+
+// Put stores invitations: one script, one round trip (a MULTI/EXEC of
+// five commands per invitation was 17 commands for a wave of three).
 func (iv Invitations) Put(ctx context.Context, invs ...smp.Invitation) error {
-	_, err := iv.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, inv := range invs {
-			b, _ := json.Marshal(storedInvitation{inv, inv.ExpiresAt.UnixMilli()})
-			hk := iv.s.key(smp.InvitationsKey(inv.OrderID))
-			p.HSet(ctx, hk, inv.TechnicianID, b)
-			p.Expire(ctx, hk, ttlOf(PrefixInvitations))
-			tk := iv.s.key(PrefixTechInv, inv.TechnicianID)
-			p.SAdd(ctx, tk, inv.OrderID)
-			p.Expire(ctx, tk, ttlOf(PrefixTechInv))
-			if inv.State.Open() {
-				p.SAdd(ctx, iv.s.key(PrefixOpen), openMember(inv.OrderID, inv.TechnicianID))
-			}
-		}
+	if len(invs) == 0 {
 		return nil
-	})
-	return wrap("put invitations", err)
+	}
+	args := make([]any, 0, 3+4*len(invs))
+	args = append(args, iv.s.prefix, int(ttlOf(PrefixInvitations).Seconds()), int(ttlOf(PrefixTechInv).Seconds()))
+	for _, inv := range invs {
+		b, _ := json.Marshal(storedInvitation{inv, inv.ExpiresAt.UnixMilli()})
+		args = append(args, inv.OrderID, inv.TechnicianID, string(b), boolStr(inv.State.Open()))
+	}
+	return wrap("put invitations", putScript.Run(ctx, iv.s.rdb, nil, args...).Err())
 }
 
 // Get returns one invitation.
