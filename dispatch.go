@@ -111,12 +111,85 @@ type Candidate struct {
 	DistanceM    float64 `json:"distance_m"`
 }
 
+// TechnicianFields names fields of a TechnicianPosition.
+type TechnicianFields uint16
+
+const (
+	FieldCity      TechnicianFields = 1 << iota
+	FieldSkills                     // Skills
+	FieldLocation                   // Lat and Lng
+	FieldOnline                     // Online
+	FieldAvailable                  // Available
+	FieldBusy                       // Busy
+	FieldConn                       // Conn
+	FieldUpdatedAt                  // UpdatedAt
+	// AllTechnicianFields: every field (an upsert).
+	AllTechnicianFields = FieldCity | FieldSkills | FieldLocation | FieldOnline | FieldAvailable | FieldBusy | FieldConn | FieldUpdatedAt
+)
+
+// TechnicianChange is a change of one technician's entry in the geo
+// index, said as data so that a backend makes it atomically in one step
+// (one script on Redis): the read, the conditions and the writes.
+type TechnicianChange struct {
+	// Set names the fields that take To's values; the others keep theirs.
+	Set TechnicianFields
+	To  TechnicianPosition
+	// Create makes the entry when it is absent (with To's set fields);
+	// without it, a change of an absent technician does nothing.
+	Create bool
+	// Remove deletes the entry (Set and To are ignored).
+	Remove bool
+	// IfConn, when not empty, makes the change only if the entry names no
+	// connection or names IfConn: a newer connection's claim (another
+	// process's, say) is left alone by an older connection's close.
+	IfConn string
+}
+
+// Apply makes c on p, the entry (ok: present), as every GeoIndex does: it
+// returns whether the entry is kept (false: absent, or removed).
+func (c TechnicianChange) Apply(p *TechnicianPosition, ok bool) bool {
+	switch {
+	case c.Remove:
+		return false
+	case !ok && !c.Create:
+		return false
+	case ok && c.IfConn != "" && p.Conn != "" && p.Conn != c.IfConn:
+		return true
+	}
+	t := c.To
+	if c.Set&FieldCity != 0 {
+		p.City = t.City
+	}
+	if c.Set&FieldSkills != 0 {
+		p.Skills = append([]string(nil), t.Skills...)
+	}
+	if c.Set&FieldLocation != 0 {
+		p.Lat, p.Lng = t.Lat, t.Lng
+	}
+	if c.Set&FieldOnline != 0 {
+		p.Online = t.Online
+	}
+	if c.Set&FieldAvailable != 0 {
+		p.Available = t.Available
+	}
+	if c.Set&FieldBusy != 0 {
+		p.Busy = t.Busy
+	}
+	if c.Set&FieldConn != 0 {
+		p.Conn = t.Conn
+	}
+	if c.Set&FieldUpdatedAt != 0 {
+		p.UpdatedAt = t.UpdatedAt
+	}
+	return true
+}
+
 // GeoIndex finds technicians near a point.
 type GeoIndex interface {
 	Upsert(ctx context.Context, p TechnicianPosition) error
-	// Update changes one technician's entry in place; fn sees the current
-	// position (zero with ok=false when absent) and returns whether to keep it.
-	Update(ctx context.Context, technicianID string, fn func(p *TechnicianPosition, ok bool) bool) error
+	// Update makes change on one technician's entry atomically (see
+	// TechnicianChange.Apply).
+	Update(ctx context.Context, technicianID string, change TechnicianChange) error
 	Get(ctx context.Context, technicianID string) (TechnicianPosition, bool, error)
 	// Nearby returns online, available, not busy technicians of city with
 	// skill within radiusM of the point, nearest first, at most limit.

@@ -377,10 +377,7 @@ func (e *Engine) setBusy(ctx context.Context, techID string, busy bool) error {
 	if techID == "" {
 		return nil
 	}
-	return e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Busy = busy
-		return ok
-	})
+	return e.d.Geo.Update(ctx, techID, smp.TechnicianChange{Set: smp.FieldBusy, To: smp.TechnicianPosition{Busy: busy}})
 }
 
 func (e *Engine) enqueue(ctx context.Context, city, orderID string) error {

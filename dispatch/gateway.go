@@ -30,11 +30,9 @@ func (e *Engine) TechnicianConnected(ctx context.Context, techID, connID string)
 	if !t.Status.Active() {
 		return nil, smp.Errorf(smp.EFORBIDDEN, "technician %s is suspended", techID)
 	}
-	err = e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.City, p.Skills, p.Online, p.Busy, p.Conn = t.City, t.Skills, true, t.ActiveOrderID != "", connID
-		p.UpdatedAt = e.cfg.Now()
-		return true
-	})
+	err = e.d.Geo.Update(ctx, techID, smp.TechnicianChange{Create: true,
+		Set: smp.FieldCity | smp.FieldSkills | smp.FieldOnline | smp.FieldBusy | smp.FieldConn | smp.FieldUpdatedAt,
+		To:  smp.TechnicianPosition{City: t.City, Skills: t.Skills, Online: true, Busy: t.ActiveOrderID != "", Conn: connID, UpdatedAt: e.cfg.Now()}})
 	if err != nil {
 		return nil, err
 	}
@@ -65,13 +63,8 @@ func (e *Engine) TechnicianConnected(ctx context.Context, techID, connID string)
 // connection than connID (in any process) has marked them online since:
 // the check and the change are one atomic update of the geo index.
 func (e *Engine) TechnicianDisconnected(ctx context.Context, techID, connID string) {
-	err := e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		if ok && p.Conn != "" && p.Conn != connID {
-			return true // a newer connection owns the technician now
-		}
-		p.Online, p.Conn = false, ""
-		return ok
-	})
+	// A newer connection owning the technician now is left alone.
+	err := e.d.Geo.Update(ctx, techID, smp.TechnicianChange{Set: smp.FieldOnline | smp.FieldConn, IfConn: connID})
 	if err != nil && ctx.Err() == nil {
 		e.log.Warn("dispatch: mark technician offline", "technician_id", techID, "err", err)
 	}
@@ -84,10 +77,7 @@ func (e *Engine) TechnicianDisconnected(ctx context.Context, techID, connID stri
 // on. Closing their WebSocket is the caller's (the logged-out notice).
 // Candidate selection skips suspended technicians even without it.
 func (e *Engine) TechnicianSuspended(ctx context.Context, techID string) error {
-	err := e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Online, p.Conn = false, ""
-		return ok
-	})
+	err := e.d.Geo.Update(ctx, techID, smp.TechnicianChange{Set: smp.FieldOnline | smp.FieldConn})
 	if err != nil {
 		return fmt.Errorf("dispatch: mark suspended technician %s offline: %w", techID, err)
 	}
@@ -117,18 +107,13 @@ func (e *Engine) UpdateLocation(ctx context.Context, techID string, lat, lng flo
 	if lat < -90 || lat > 90 || lng < -180 || lng > 180 || lat != lat || lng != lng {
 		return smp.Errorf(smp.EINVALID, "invalid location (%v, %v)", lat, lng)
 	}
-	return e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Lat, p.Lng, p.UpdatedAt = lat, lng, e.cfg.Now()
-		return ok
-	})
+	return e.d.Geo.Update(ctx, techID, smp.TechnicianChange{Set: smp.FieldLocation | smp.FieldUpdatedAt,
+		To: smp.TechnicianPosition{Lat: lat, Lng: lng, UpdatedAt: e.cfg.Now()}})
 }
 
 // SetAvailability records whether the technician takes jobs now.
 func (e *Engine) SetAvailability(ctx context.Context, techID string, available bool) error {
-	return e.d.Geo.Update(ctx, techID, func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Available = available
-		return ok
-	})
+	return e.d.Geo.Update(ctx, techID, smp.TechnicianChange{Set: smp.FieldAvailable, To: smp.TechnicianPosition{Available: available}})
 }
 
 // Acknowledge records an offer's delivery to the technician's device.

@@ -6,6 +6,7 @@ package dispatchtest
 import (
 	"context"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"sort"
 	"sync"
@@ -395,46 +396,145 @@ func RunGeo(t *testing.T, newGeo func(t *testing.T) smp.GeoIndex) {
 		ctx := context.Background()
 		g := newGeo(t)
 		must(t, g.Upsert(ctx, smp.TechnicianPosition{TechnicianID: "T1", City: "HCMC", Lat: 10.70, Lng: 106.60, Skills: []string{"x", "y"}, Online: true, Available: true}))
-		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { p.Lat, p.Lng = 10.85, 106.75; return ok }))
+		must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldLocation, To: smp.TechnicianPosition{Lat: 10.85, Lng: 106.75}}))
 		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.70, 106.60, 1000, 5); len(got) != 0 {
 			t.Fatal("found at the old position")
 		}
 		if got, _ := g.Nearby(ctx, "HCMC", "y", 10.85, 106.75, 1000, 5); len(got) != 1 {
 			t.Fatal("not found at the new position by its second skill")
 		}
-		for _, change := range []func(p *smp.TechnicianPosition){
-			func(p *smp.TechnicianPosition) { p.Busy = true },
-			func(p *smp.TechnicianPosition) { p.Online = false },
-			func(p *smp.TechnicianPosition) { p.Available = false },
+		free := smp.TechnicianChange{Set: smp.FieldBusy | smp.FieldOnline | smp.FieldAvailable, To: smp.TechnicianPosition{Online: true, Available: true}}
+		for _, change := range []smp.TechnicianChange{
+			{Set: smp.FieldBusy, To: smp.TechnicianPosition{Busy: true}},
+			{Set: smp.FieldOnline},
+			{Set: smp.FieldAvailable},
 		} {
-			must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { change(p); return ok }))
+			must(t, g.Update(ctx, "T1", change))
 			if got, _ := g.Nearby(ctx, "HCMC", "x", 10.85, 106.75, 1000, 5); len(got) != 0 {
 				t.Fatal("found while not free")
 			}
-			must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool {
-				p.Busy, p.Online, p.Available = false, true, true
-				return ok
-			}))
+			must(t, g.Update(ctx, "T1", free))
+			if got, _ := g.Nearby(ctx, "HCMC", "x", 10.85, 106.75, 1000, 5); len(got) != 1 {
+				t.Fatal("not found once free again")
+			}
 		}
-		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { p.Conn = "proc-a/c1"; return ok }))
+		// A change of the skills and city moves the technician between the sets.
+		must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldSkills, To: smp.TechnicianPosition{Skills: []string{"y", "z"}}}))
+		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.85, 106.75, 1000, 5); len(got) != 0 {
+			t.Fatal("found by a skill they no longer have")
+		}
+		if got, _ := g.Nearby(ctx, "HCMC", "z", 10.85, 106.75, 1000, 5); len(got) != 1 {
+			t.Fatal("not found by their new skill")
+		}
+		must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldCity | smp.FieldSkills, To: smp.TechnicianPosition{City: "HN", Skills: []string{"x", "y"}}}))
+		if got, _ := g.Nearby(ctx, "HCMC", "y", 10.85, 106.75, 1000, 5); len(got) != 0 {
+			t.Fatal("found in their old city")
+		}
+		if got, _ := g.Nearby(ctx, "HN", "x", 10.85, 106.75, 1000, 5); len(got) != 1 {
+			t.Fatal("not found in their new city")
+		}
+		must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldCity, To: smp.TechnicianPosition{City: "HCMC"}}))
+		must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldConn, To: smp.TechnicianPosition{Conn: "proc-a/c1"}}))
 		p, ok, _ := g.Get(ctx, "T1")
-		if !ok || p.City != "HCMC" || len(p.Skills) != 2 || !p.Online || p.Conn != "proc-a/c1" {
+		if !ok || p.City != "HCMC" || len(p.Skills) != 2 || !p.Online || p.Conn != "proc-a/c1" || p.Lat != 10.85 {
 			t.Fatalf("get = %+v %v", p, ok)
 		}
-		must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool { return false }))
+		must(t, g.Update(ctx, "T1", smp.TechnicianChange{Remove: true}))
 		if _, ok, _ := g.Get(ctx, "T1"); ok {
 			t.Fatal("not removed")
 		}
 		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.85, 106.75, 1000, 5); len(got) != 0 {
 			t.Fatal("found after removal")
 		}
-		// Update of an unknown technician sees ok=false.
-		must(t, g.Update(ctx, "T404", func(p *smp.TechnicianPosition, ok bool) bool {
-			if ok {
-				t.Error("unknown technician reported present")
-			}
-			return false
-		}))
+		// A change of an unknown technician creates nothing, unless asked to.
+		must(t, g.Update(ctx, "T404", smp.TechnicianChange{Set: smp.FieldOnline, To: smp.TechnicianPosition{Online: true}}))
+		if _, ok, _ := g.Get(ctx, "T404"); ok {
+			t.Fatal("an update created an unknown technician")
+		}
+		must(t, g.Update(ctx, "T404", smp.TechnicianChange{Remove: true}))
+		must(t, g.Update(ctx, "T404", smp.TechnicianChange{Create: true, Set: smp.FieldSkills | smp.FieldOnline | smp.FieldConn,
+			To: smp.TechnicianPosition{City: "ignored", Skills: []string{"x"}, Online: true, Conn: "c1"}}))
+		if p, ok, _ := g.Get(ctx, "T404"); !ok || !p.Online || p.Conn != "c1" || p.City != "" || p.Available || p.Lat != 0 {
+			t.Fatalf("created = %+v %v", p, ok)
+		}
+	})
+	t.Run("UpdateIfConn", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		g := newGeo(t)
+		must(t, g.Upsert(ctx, smp.TechnicianPosition{TechnicianID: "T1", City: "HCMC", Lat: 10.70, Lng: 106.60, Skills: []string{"x"}, Online: true,
+			Available: true, Conn: "proc-b/c2"}))
+		offline := func(conn string) smp.TechnicianChange {
+			return smp.TechnicianChange{Set: smp.FieldOnline | smp.FieldConn, IfConn: conn}
+		}
+		// The older connection's close leaves the newer's claim alone.
+		must(t, g.Update(ctx, "T1", offline("proc-a/c1")))
+		if p, _, _ := g.Get(ctx, "T1"); !p.Online || p.Conn != "proc-b/c2" {
+			t.Fatalf("an older connection's close changed %+v", p)
+		}
+		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.70, 106.60, 1000, 5); len(got) != 1 {
+			t.Fatal("not a candidate after an older connection's close")
+		}
+		// The holder's own close takes them offline.
+		must(t, g.Update(ctx, "T1", offline("proc-b/c2")))
+		if p, _, _ := g.Get(ctx, "T1"); p.Online || p.Conn != "" {
+			t.Fatalf("the holder's close left %+v", p)
+		}
+		if got, _ := g.Nearby(ctx, "HCMC", "x", 10.70, 106.60, 1000, 5); len(got) != 0 {
+			t.Fatal("a candidate while offline")
+		}
+		// With no connection named, any close applies; an absent entry stays absent.
+		must(t, g.Update(ctx, "T1", offline("proc-c/c3")))
+		must(t, g.Update(ctx, "T9", offline("proc-c/c3")))
+		if _, ok, _ := g.Get(ctx, "T9"); ok {
+			t.Fatal("a close created an entry")
+		}
+	})
+	t.Run("UpdateConcurrent", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		g := newGeo(t)
+		must(t, g.Upsert(ctx, smp.TechnicianPosition{TechnicianID: "T1", City: "HCMC", Lat: 10.70, Lng: 106.60, Skills: []string{"x"}, Online: true, Available: true}))
+		// Four writers, each of its own field, toggling it and ending on a
+		// known value: an update that wrote a stale copy of another's field
+		// (a read-modify-write that is not atomic) shows in the end state.
+		const n = 30
+		var wg sync.WaitGroup
+		for _, ch := range []func(i int) smp.TechnicianChange{
+			func(i int) smp.TechnicianChange {
+				return smp.TechnicianChange{Set: smp.FieldBusy, To: smp.TechnicianPosition{Busy: i%2 == 0 && i != n-1}}
+			},
+			func(i int) smp.TechnicianChange {
+				return smp.TechnicianChange{Set: smp.FieldAvailable, To: smp.TechnicianPosition{Available: i%2 == 1 || i == n-1}}
+			},
+			func(i int) smp.TechnicianChange {
+				return smp.TechnicianChange{Set: smp.FieldOnline, To: smp.TechnicianPosition{Online: i%2 == 1 || i == n-1}}
+			},
+			func(i int) smp.TechnicianChange {
+				return smp.TechnicianChange{Set: smp.FieldLocation, To: smp.TechnicianPosition{Lat: 10.70 + float64(i)*0.001, Lng: 106.60}}
+			},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range n {
+					if err := g.Update(ctx, "T1", ch(i)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		p, _, err := g.Get(ctx, "T1")
+		must(t, err)
+		lat := 10.70 + float64(n-1)*0.001
+		if p.Busy || !p.Available || !p.Online || math.Abs(p.Lat-lat) > 1e-9 {
+			t.Fatalf("after concurrent updates: %+v, want free at lat %.3f", p, lat)
+		}
+		if got, _ := g.Nearby(ctx, "HCMC", "x", lat, 106.60, 100, 5); len(got) != 1 {
+			t.Fatalf("a free technician is not a candidate at their last position: %v", got)
+		}
 	})
 }
 

@@ -70,8 +70,9 @@ func (g *Geo) Upsert(_ context.Context, p smp.TechnicianPosition) error {
 	return nil
 }
 
-// Update changes an entry in place (or removes it when fn returns false).
-func (g *Geo) Update(_ context.Context, id string, fn func(p *smp.TechnicianPosition, ok bool) bool) error {
+// Update makes change on an entry in place (or removes it).
+func (g *Geo) Update(_ context.Context, id string, change smp.TechnicianChange) error {
+	fn := change.Apply
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old, ok := g.pos[id]

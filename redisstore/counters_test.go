@@ -2,8 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"math"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,9 +63,10 @@ func TestCommandCounts(t *testing.T) {
 	t.Fatal("no smp_redis_commands_total")
 }
 
-// TestGeoUpdateRoundTrips: a technician's update is one read and one
-// script (it was WATCH, HGETALL, MULTI/EXEC and UNWATCH: four round
-// trips), and the entry and the geo sets move as before.
+// TestGeoUpdateRoundTrips: a technician's update is one script, one round
+// trip (it was a read and a compare-and-set script; before that WATCH,
+// HGETALL, MULTI/EXEC and UNWATCH: four), and the entry and the geo sets
+// move as before.
 func TestGeoUpdateRoundTrips(t *testing.T) {
 	t.Parallel()
 	s := open(t)
@@ -77,27 +76,28 @@ func TestGeoUpdateRoundTrips(t *testing.T) {
 		Online: true, Available: true, UpdatedAt: time.Unix(1, 0)}
 	must(t, g.Upsert(ctx, p)) // loads the script
 	before := s.Counts()
-	must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Busy = true
-		return ok
-	}))
+	must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldBusy, To: smp.TechnicianPosition{Busy: true}}))
 	got := s.Counts().Sub(before)
 	handshake := got.ByName["hello"] + got.ByName["client"]
-	if got.RoundTrips-handshake != 2 || got.ByName["hgetall"] != 1 || got.ByName["evalsha"] != 1 {
-		t.Fatalf("an update took %+v, want hgetall and evalsha in 2 round trips", got)
+	if got.RoundTrips-handshake != 1 || got.Commands-handshake != 1 || got.ByName["evalsha"] != 1 {
+		t.Fatalf("an update took %+v, want one evalsha", got)
 	}
 	if c, err := g.Nearby(ctx, "HCMC", "plumbing", 10.78, 106.70, 1000, 5); err != nil || len(c) != 0 {
 		t.Fatalf("a busy technician is a candidate: %v %v", c, err)
 	}
-	must(t, g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool {
-		p.Busy = false
-		return ok
-	}))
+	must(t, g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldBusy}))
 	if c, err := g.Nearby(ctx, "HCMC", "electrical", 10.78, 106.70, 1000, 5); err != nil || len(c) != 1 || c[0].TechnicianID != "T1" {
 		t.Fatalf("a free technician is not a candidate: %v %v", c, err)
 	}
-	// Removal (fn returns false) leaves no entry and no candidate.
-	must(t, g.Update(ctx, "T1", func(*smp.TechnicianPosition, bool) bool { return false }))
+	if got, _, _ := g.Get(ctx, "T1"); !got.UpdatedAt.Equal(p.UpdatedAt) || got.Lat != p.Lat {
+		t.Fatalf("fields not set were changed: %+v", got)
+	}
+	// The hash keeps its TTL (refreshed by every change).
+	if ttl, err := s.Client().TTL(ctx, s.Prefix()+redisstore.PrefixTech+"T1").Result(); err != nil || ttl <= 0 {
+		t.Fatalf("TTL %s %v", ttl, err)
+	}
+	// Removal leaves no entry and no candidate.
+	must(t, g.Update(ctx, "T1", smp.TechnicianChange{Remove: true}))
 	if _, ok, err := g.Get(ctx, "T1"); err != nil || ok {
 		t.Fatalf("removed entry: %v %v", ok, err)
 	}
@@ -106,33 +106,23 @@ func TestGeoUpdateRoundTrips(t *testing.T) {
 	}
 }
 
-// TestGeoUpdateConcurrent: concurrent updates of one technician all land
-// (the compare and set retries the loser of each race), as with WATCH.
-func TestGeoUpdateConcurrent(t *testing.T) {
+// TestGeoUpdateRefusedPosition: a position Redis cannot index (beyond
+// its latitudes) fails the update and leaves the entry as it was.
+func TestGeoUpdateRefusedPosition(t *testing.T) {
 	t.Parallel()
 	s := open(t)
 	ctx := context.Background()
 	g := s.Geo()
-	must(t, g.Upsert(ctx, smp.TechnicianPosition{TechnicianID: "T1", City: "HCMC", Lat: 10.78, Lng: 106.70, Skills: []string{"plumbing"}, Online: true, Available: true}))
-	const n = 40
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := g.Update(ctx, "T1", func(p *smp.TechnicianPosition, ok bool) bool {
-				p.Lat += 0.0001 // each update adds its step: a lost update shows
-				return ok
-			}); err != nil {
-				t.Error(err)
-			}
-		}()
+	p := smp.TechnicianPosition{TechnicianID: "T1", City: "HCMC", Lat: 10.78, Lng: 106.70, Skills: []string{"plumbing"}, Online: true, Available: true}
+	must(t, g.Upsert(ctx, p))
+	if err := g.Update(ctx, "T1", smp.TechnicianChange{Set: smp.FieldLocation, To: smp.TechnicianPosition{Lat: 89, Lng: 106.70}}); err == nil {
+		t.Fatal("a latitude of 89 was taken")
 	}
-	wg.Wait()
-	p, _, err := g.Get(ctx, "T1")
-	must(t, err)
-	if want := 10.78 + n*0.0001; math.Abs(p.Lat-want) > 1e-9 {
-		t.Fatalf("lat %.6f after %d concurrent steps, want %.6f: an update was lost", p.Lat, n, want)
+	if got, _, _ := g.Get(ctx, "T1"); got.Lat != p.Lat {
+		t.Fatalf("the refused update changed the entry: %+v", got)
+	}
+	if c, _ := g.Nearby(ctx, "HCMC", "plumbing", 10.78, 106.70, 1000, 5); len(c) != 1 {
+		t.Fatalf("the refused update moved the candidate: %v", c)
 	}
 }
 

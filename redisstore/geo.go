@@ -58,116 +58,115 @@ func parsePosition(id string, m map[string]string) (smp.TechnicianPosition, bool
 	return p, true
 }
 
-func free(p smp.TechnicianPosition) bool { return p.Online && p.Available && !p.Busy }
-
 // Upsert replaces a technician's entry.
 func (g Geo) Upsert(ctx context.Context, p smp.TechnicianPosition) error {
-	return g.Update(ctx, p.TechnicianID, func(cur *smp.TechnicianPosition, ok bool) bool {
-		*cur = p
-		return true
-	})
+	return g.Update(ctx, p.TechnicianID, smp.TechnicianChange{Set: smp.AllTechnicianFields, To: p, Create: true})
 }
 
-// updateScript writes a technician's entry only if its hash still holds
-// exactly what was read (compare and set, as WATCH did, in one round trip):
-// KEYS[1] the hash, then the geo sets to leave, then the geo sets to join;
-// ARGV: id, how many fields were read and those fields' names and values,
-// mode ("keep": write; "del": remove), the hash's TTL in seconds, lng, lat,
-// how many sets to leave and to join, then the fields to write. It returns
-// 0 when the hash changed since it was read (the caller reads again).
+// updateScript makes a smp.TechnicianChange atomically, in one round
+// trip: it reads the hash, checks the change's conditions, writes the
+// fields and moves the technician between the geo sets (a member of
+// dispatch:geo:{CITY}:{skill} for each skill exactly when online,
+// available, not busy and placed). KEYS[1] the hash; ARGV: id, the geo
+// sets' key prefix, mode ("remove", "create" or "update"), IfConn, the
+// hash's TTL in seconds, then the fields to set as name, value pairs. The
+// geo sets' keys are derived from the hash's city and skills (SMP's Redis
+// is one server, as in heldScript). Returns 1 when it changed the entry, 0
+// when it left it as it was. The GEOADDs come before any other write, so
+// that a position Redis refuses leaves the entry unchanged.
 var updateScript = redis.NewScript(`#!lua
-local id = ARGV[1]
-local n = tonumber(ARGV[2])
+local id, gp, mode, ifconn, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cur = redis.call('HGETALL', KEYS[1])
-if #cur ~= 2 * n then
-  return 0
-end
-local want = {}
-for i = 1, n do
-  want[ARGV[1 + 2 * i]] = ARGV[2 + 2 * i]
-end
-for i = 1, #cur, 2 do
-  if want[cur[i]] ~= cur[i + 1] then
-    return 0
+local old = {}
+for i = 1, #cur, 2 do old[cur[i]] = cur[i + 1] end
+local exists = #cur > 0
+local function sets(e)
+  local out = {}
+  if e['skills'] and e['skills'] ~= '' then
+    for sk in string.gmatch(e['skills'], '[^,]+') do out[#out + 1] = gp .. (e['city'] or '') .. ':' .. sk end
   end
+  return out
 end
-local a = 2 * n + 3
-local mode, ttl, lng, lat = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-local nrem, nadd = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-for k = 2, 1 + nrem do
-  redis.call('ZREM', KEYS[k], id)
+local function member(e)
+  return e['online'] == '1' and e['available'] == '1' and e['busy'] ~= '1' and (tonumber(e['lat']) or 0) ~= 0 and (tonumber(e['lng']) or 0) ~= 0
 end
-if mode == 'del' then
+if mode == 'remove' then
+  if not exists then return 0 end
+  for _, k in ipairs(sets(old)) do redis.call('ZREM', k, id) end
   redis.call('DEL', KEYS[1])
   return 1
 end
-local fields = {}
-for i = a + 6, #ARGV do
-  fields[#fields + 1] = ARGV[i]
+if not exists and mode ~= 'create' then return 0 end
+if exists and ifconn ~= '' and old['conn'] and old['conn'] ~= '' and old['conn'] ~= ifconn then return 0 end
+local new, kv = {}, {}
+for k, v in next, old do new[k] = v end
+for i = 6, #ARGV, 2 do
+  new[ARGV[i]] = ARGV[i + 1]
+  kv[#kv + 1] = ARGV[i]
+  kv[#kv + 1] = ARGV[i + 1]
 end
-redis.call('HSET', KEYS[1], unpack(fields))
+if not exists and not new['city'] then
+  new['city'] = ''
+  kv[#kv + 1] = 'city'
+  kv[#kv + 1] = ''
+end
+local keep = {}
+if member(new) then
+  for _, k in ipairs(sets(new)) do
+    redis.call('GEOADD', k, new['lng'], new['lat'], id)
+    keep[k] = true
+  end
+end
+if exists then
+  for _, k in ipairs(sets(old)) do
+    if not keep[k] then redis.call('ZREM', k, id) end
+  end
+end
+if #kv > 0 then redis.call('HSET', KEYS[1], unpack(kv)) end
 redis.call('EXPIRE', KEYS[1], ttl)
-for k = 2 + nrem, 1 + nrem + nadd do
-  redis.call('GEOADD', KEYS[k], lng, lat, id)
-end
 return 1`)
 
-// Update changes an entry optimistically, retrying on conflict: it reads
-// the hash (HGETALL), computes the change in Go, and writes it with
-// updateScript only if the hash is still what was read: two round trips
-// (WATCH, HGETALL, MULTI/EXEC and UNWATCH were four).
-func (g Geo) Update(ctx context.Context, id string, fn func(p *smp.TechnicianPosition, ok bool) bool) error {
-	hk := g.s.key(PrefixTech, id)
-	for attempt := 0; attempt < 50; attempt++ {
-		raw, err := g.s.rdb.HGetAll(ctx, hk).Result()
-		if err != nil {
-			return wrap("update technician", err)
+// Update makes change atomically: one script, one round trip (a read and
+// a compare-and-set script were two; WATCH, HGETALL, MULTI/EXEC and
+// UNWATCH were four).
+func (g Geo) Update(ctx context.Context, id string, change smp.TechnicianChange) error {
+	mode := "update"
+	switch {
+	case change.Remove:
+		mode = "remove"
+	case change.Create:
+		mode = "create"
+	}
+	args := make([]any, 0, 5+16)
+	args = append(args, id, g.s.key(PrefixGeo), mode, change.IfConn, int(ttlOf(PrefixTech).Seconds()))
+	if !change.Remove {
+		set, p := change.Set, change.To
+		if set&smp.FieldCity != 0 {
+			args = append(args, "city", p.City)
 		}
-		old, ok := parsePosition(id, raw)
-		p := old
-		keep := fn(&p, ok)
-		p.TechnicianID = id
-		if !keep && !ok {
-			return nil // nothing there, nothing to write
+		if set&smp.FieldSkills != 0 {
+			args = append(args, "skills", strings.Join(p.Skills, ","))
 		}
-		keys := []string{hk}
-		args := make([]any, 0, 2+2*len(raw)+6+18)
-		args = append(args, id, len(raw))
-		for f, v := range raw {
-			args = append(args, f, v)
+		if set&smp.FieldLocation != 0 {
+			args = append(args, "lat", strconv.FormatFloat(p.Lat, 'f', -1, 64), "lng", strconv.FormatFloat(p.Lng, 'f', -1, 64))
 		}
-		mode := "del"
-		if keep {
-			mode = "keep"
+		if set&smp.FieldOnline != 0 {
+			args = append(args, "online", boolStr(p.Online))
 		}
-		var rem, add []string
-		if ok {
-			for _, sk := range old.Skills {
-				rem = append(rem, g.geoKey(old.City, sk))
-			}
+		if set&smp.FieldAvailable != 0 {
+			args = append(args, "available", boolStr(p.Available))
 		}
-		if keep && free(p) && p.Lat != 0 && p.Lng != 0 {
-			for _, sk := range p.Skills {
-				add = append(add, g.geoKey(p.City, sk))
-			}
+		if set&smp.FieldBusy != 0 {
+			args = append(args, "busy", boolStr(p.Busy))
 		}
-		keys = append(append(keys, rem...), add...)
-		args = append(args, mode, int(ttlOf(PrefixTech).Seconds()), strconv.FormatFloat(p.Lng, 'f', -1, 64), strconv.FormatFloat(p.Lat, 'f', -1, 64),
-			len(rem), len(add))
-		if keep {
-			args = append(args, "city", p.City, "skills", strings.Join(p.Skills, ","), "online", boolStr(p.Online), "available", boolStr(p.Available),
-				"busy", boolStr(p.Busy), "conn", p.Conn, "lat", strconv.FormatFloat(p.Lat, 'f', -1, 64), "lng", strconv.FormatFloat(p.Lng, 'f', -1, 64),
-				"updated", strconv.FormatInt(p.UpdatedAt.UnixNano(), 10))
+		if set&smp.FieldConn != 0 {
+			args = append(args, "conn", p.Conn)
 		}
-		done, err := updateScript.Run(ctx, g.s.rdb, keys, args...).Int()
-		if err != nil {
-			return wrap("update technician", err)
-		}
-		if done == 1 {
-			return nil
+		if set&smp.FieldUpdatedAt != 0 {
+			args = append(args, "updated", strconv.FormatInt(p.UpdatedAt.UnixNano(), 10))
 		}
 	}
-	return smp.Errorf(smp.ECONFLICT, "technician %s changed too often to update", id)
+	return wrap("update technician", updateScript.Run(ctx, g.s.rdb, []string{g.s.key(PrefixTech, id)}, args...).Err())
 }
 
 // Get returns a technician's entry.
