@@ -65,8 +65,10 @@ type InvitationStore interface {
 	// ForTechnician returns the open invitations held by a technician.
 	ForTechnician(ctx context.Context, technicianID string) ([]Invitation, error)
 	// CompareAndSet moves an invitation to state to if its state is one of
-	// from; ok is false if it was not.
-	CompareAndSet(ctx context.Context, orderID, technicianID string, from []InvitationState, to InvitationState) (ok bool, err error)
+	// from; ok is false if it was not. inv is the invitation as found
+	// (zero ID: missing), with state to when ok: one call, no read before
+	// it (one script on Redis).
+	CompareAndSet(ctx context.Context, orderID, technicianID string, from []InvitationState, to InvitationState) (inv Invitation, ok bool, err error)
 	// Claim moves technicianID's open invitation to accepted, if it has
 	// not expired at now and no other invitation of the order is accepted
 	// already (its technician is being assigned), atomically, in one call:

@@ -86,7 +86,7 @@ func (e *Engine) TechnicianSuspended(ctx context.Context, techID string) error {
 		return fmt.Errorf("dispatch: offers of suspended technician %s: %w", techID, err)
 	}
 	for _, inv := range invs {
-		ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, techID, openStates, smp.InvitationWithdrawn)
+		_, ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, techID, openStates, smp.InvitationWithdrawn)
 		if err != nil {
 			return fmt.Errorf("dispatch: withdraw offer of %s from suspended technician %s: %w", inv.OrderID, techID, err)
 		}
@@ -118,16 +118,17 @@ func (e *Engine) SetAvailability(ctx context.Context, techID string, available b
 
 // Acknowledge records an offer's delivery to the technician's device.
 func (e *Engine) Acknowledge(ctx context.Context, techID, orderID string) error {
-	inv, found, err := e.d.Invitations.Get(ctx, orderID, techID)
+	// One call (one script on Redis), which returns the invitation: no
+	// read before it.
+	inv, ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered)
 	if err != nil {
 		return err
 	}
-	if !found {
+	if inv.ID == "" {
 		return smp.Errorf(smp.ENOTFOUND, "no offer of order %s for you", orderID)
 	}
-	ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered)
-	if err != nil || !ok {
-		return err
+	if !ok {
+		return nil // delivered already, or answered
 	}
 	ctx, cancel := settled(ctx)
 	defer cancel()
@@ -219,16 +220,12 @@ func (e *Engine) assigned(ctx context.Context, o *smp.Order, mode string) {
 
 // Decline records a technician's refusal; they are not offered the order again.
 func (e *Engine) Decline(ctx context.Context, techID, orderID, reason string) error {
-	inv, found, err := e.d.Invitations.Get(ctx, orderID, techID)
+	inv, ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, openStates, smp.InvitationDeclined)
 	if err != nil {
 		return err
 	}
-	if !found {
+	if inv.ID == "" {
 		return smp.Errorf(smp.ENOTFOUND, "no offer of order %s for you", orderID)
-	}
-	ok, err := e.d.Invitations.CompareAndSet(ctx, orderID, techID, openStates, smp.InvitationDeclined)
-	if err != nil {
-		return err
 	}
 	if !ok {
 		return smp.Errorf(smp.ECONFLICT, "the offer of order %s is already %s", orderID, inv.State)

@@ -36,7 +36,7 @@ func TestLostAcceptMovesOn(t *testing.T) {
 		t.Fatalf("wave 1 offered %v, want T1", got)
 	}
 	// The accept's first step, then the process dies: no assignment.
-	ok, err := h.invs.CompareAndSet(ctx, o.ID, "T1", []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationAccepted)
+	_, ok, err := h.invs.CompareAndSet(ctx, o.ID, "T1", []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationAccepted)
 	if err != nil || !ok {
 		t.Fatalf("accept CAS: %v %v", ok, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"smp"
 	"smp/internal/envtest"
 	"smp/internal/wait"
 	"smp/redisstore"
@@ -61,6 +62,21 @@ func TestRedisRoundTripsPerWaveAndAccept(t *testing.T) {
 	judged := rs.Counts().Sub(before)
 	if judged.ByName["hget"] != 0 || judged.Commands != judged.ByName["hmget"] {
 		t.Fatalf("judging a wave of 3 took %+v, want only HMGETs", judged)
+	}
+
+	// An acknowledgement is one compare-and-set script, which returns the
+	// invitation: no HGET before it.
+	before = rs.Counts()
+	must(t, h.engine.Acknowledge(ctx, "T2", o.ID))
+	acked := rs.Counts().Sub(before)
+	if acked.ByName["hget"] != 0 || acked.ByName["evalsha"] != 1 || acked.Commands-acked.ByName["hmget"]-acked.ByName["hello"]-acked.ByName["client"] != 1 {
+		t.Fatalf("an acknowledgement took %+v, want one script", acked)
+	}
+	if inv, _, _ := h.invs.Get(ctx, o.ID, "T2"); inv.State != smp.InvitationDelivered {
+		t.Fatalf("T2's offer is %s after the acknowledgement", inv.State)
+	}
+	if err := h.engine.Acknowledge(ctx, "T9", o.ID); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("an acknowledgement of an offer never made: %v", err)
 	}
 
 	before = rs.Counts()

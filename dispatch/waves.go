@@ -366,7 +366,7 @@ func (e *Engine) acceptLost(ctx context.Context, inv smp.Invitation) (lost, end 
 	if o.Stage != smp.StageDispatching {
 		return false, true
 	}
-	ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationExpired)
+	_, ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationExpired)
 	if err != nil || !ok {
 		return false, false
 	}
@@ -398,7 +398,7 @@ func (e *Engine) signal(orderID string) {
 // expire closes an open offer past its expiry; false when the store
 // refused (the round tries again) or it was answered first.
 func (e *Engine) expire(ctx context.Context, inv smp.Invitation) bool {
-	ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationExpired)
+	_, ok, err := e.d.Invitations.CompareAndSet(ctx, inv.OrderID, inv.TechnicianID, []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, smp.InvitationExpired)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("dispatch: expire offer; retrying", "order_id", inv.OrderID, "technician_id", inv.TechnicianID, "err", err)

@@ -92,17 +92,20 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 			t.Fatalf("count = %d", n)
 		}
 		open := []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}
-		if ok, _ := s.CompareAndSet(ctx, "o1", "t1", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); !ok {
-			t.Fatal("sent -> delivered refused")
+		// The compare and set returns the invitation, as set or as found.
+		if inv, ok, err := s.CompareAndSet(ctx, "o1", "t1", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); err != nil || !ok ||
+			inv.ID != "o1/t1" || inv.State != smp.InvitationDelivered || !inv.ExpiresAt.Equal(now.Add(20*time.Second)) {
+			t.Fatalf("sent -> delivered: %+v %v %v", inv, ok, err)
 		}
-		if ok, _ := s.CompareAndSet(ctx, "o1", "t1", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); ok {
-			t.Fatal("delivered -> delivered from sent allowed")
+		if inv, ok, _ := s.CompareAndSet(ctx, "o1", "t1", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); ok ||
+			inv.ID != "o1/t1" || inv.State != smp.InvitationDelivered {
+			t.Fatalf("delivered -> delivered from sent allowed, or not as found: %+v %v", inv, ok)
 		}
-		if ok, _ := s.CompareAndSet(ctx, "o1", "t1", open, smp.InvitationAccepted); !ok {
+		if _, ok, _ := s.CompareAndSet(ctx, "o1", "t1", open, smp.InvitationAccepted); !ok {
 			t.Fatal("delivered -> accepted refused")
 		}
-		if ok, _ := s.CompareAndSet(ctx, "o9", "t1", open, smp.InvitationAccepted); ok {
-			t.Fatal("CAS on a missing invitation succeeded")
+		if inv, ok, _ := s.CompareAndSet(ctx, "o9", "t1", open, smp.InvitationAccepted); ok || inv.ID != "" {
+			t.Fatalf("CAS on a missing invitation: %+v %v", inv, ok)
 		}
 		if n, _ := s.Count(ctx); n != 2 {
 			t.Fatalf("open count = %d after one accepted", n)
@@ -133,7 +136,7 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 			must(t, s.Put(ctx, smp.Invitation{ID: "i-" + tech, OrderID: "o", TechnicianID: tech, State: smp.InvitationSent, DistanceM: 50, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
 		}
 		must(t, s.Put(ctx, smp.Invitation{ID: "i-other", OrderID: "o2", TechnicianID: "t3", State: smp.InvitationSent, SentAt: now, ExpiresAt: now.Add(time.Minute)}))
-		if ok, _ := s.CompareAndSet(ctx, "o", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
+		if _, ok, _ := s.CompareAndSet(ctx, "o", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
 			t.Fatal("sent -> declined refused")
 		}
 		got, err := s.GetMany(ctx, "o", []string{"t1", "t2", "t3", "t9"})
@@ -158,10 +161,10 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 		if _, ok, _, err := s.Claim(ctx, "o", "t1", now); err != nil || !ok {
 			t.Fatalf("claim = %v %v", ok, err)
 		}
-		if ok, _ := s.CompareAndSet(ctx, "o", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
+		if _, ok, _ := s.CompareAndSet(ctx, "o", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
 			t.Fatal("sent -> declined refused")
 		}
-		if ok, _ := s.CompareAndSet(ctx, "o", "t4", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); !ok {
+		if _, ok, _ := s.CompareAndSet(ctx, "o", "t4", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDelivered); !ok {
 			t.Fatal("sent -> delivered refused")
 		}
 		got, err := s.CloseOrder(ctx, "o", "t1")
@@ -206,7 +209,7 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 		put("o3", "t1", -time.Second) // past its expiry: holds nobody
 		put("o1", "t2", time.Minute)
 		put("o4", "t3", time.Minute)
-		if ok, _ := s.CompareAndSet(ctx, "o1", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
+		if _, ok, _ := s.CompareAndSet(ctx, "o1", "t2", []smp.InvitationState{smp.InvitationSent}, smp.InvitationDeclined); !ok {
 			t.Fatal("sent -> declined refused")
 		}
 		got, err := s.Held(ctx, []string{"t1", "t2", "t9"}, now)
@@ -233,7 +236,7 @@ func RunInvitations(t *testing.T, newStore func(t *testing.T) smp.InvitationStor
 				if i%2 == 1 {
 					to = smp.InvitationExpired
 				}
-				ok, err := s.CompareAndSet(ctx, "o", "t", []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, to)
+				_, ok, err := s.CompareAndSet(ctx, "o", "t", []smp.InvitationState{smp.InvitationSent, smp.InvitationDelivered}, to)
 				if err != nil {
 					t.Error(err)
 				}
@@ -287,7 +290,7 @@ func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
 			t.Fatalf("claim of another order = %v %v", ok, err)
 		}
 		// The holder's assignment failed: the claim is free again.
-		if ok, _ := s.CompareAndSet(ctx, "o", "t1", []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationWithdrawn); !ok {
+		if _, ok, _ := s.CompareAndSet(ctx, "o", "t1", []smp.InvitationState{smp.InvitationAccepted}, smp.InvitationWithdrawn); !ok {
 			t.Fatal("accepted -> withdrawn refused")
 		}
 		claim("t2", "", true)

@@ -88,15 +88,18 @@ func (s *Invitations) ForTechnician(_ context.Context, technicianID string) ([]s
 }
 
 // CompareAndSet moves an invitation's state if it is one of from.
-func (s *Invitations) CompareAndSet(_ context.Context, orderID, technicianID string, from []smp.InvitationState, to smp.InvitationState) (bool, error) {
+func (s *Invitations) CompareAndSet(_ context.Context, orderID, technicianID string, from []smp.InvitationState, to smp.InvitationState) (smp.Invitation, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inv, ok := s.byOrder[orderID][technicianID]
-	if !ok || !slices.Contains(from, inv.State) {
-		return false, nil
+	if !ok {
+		return smp.Invitation{}, false, nil
+	}
+	if !slices.Contains(from, inv.State) {
+		return *inv, false, nil
 	}
 	inv.State = to
-	return true, nil
+	return *inv, true, nil
 }
 
 // Claim moves the technician's open, unexpired invitation to accepted

@@ -342,23 +342,26 @@ func (iv Invitations) ForTechnician(ctx context.Context, techID string) ([]smp.I
 }
 
 // casScript: ARGV = technician, new state, "1" if the new state is open,
-// the open-set member, then the allowed current states.
+// the open-set member, then the allowed current states. Returns 1 or 0 and
+// the invitation as found or as set ('' when missing).
 var casScript = redis.NewScript(`#!lua
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
+if not raw then return {0, ''} end
 local inv = cjson.decode(raw)
 local ok = false
 for i = 5, #ARGV do
   if inv['state'] == ARGV[i] then ok = true end
 end
-if not ok then return 0 end
+if not ok then return {0, raw} end
 inv['state'] = ARGV[2]
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(inv))
+local enc = cjson.encode(inv)
+redis.call('HSET', KEYS[1], ARGV[1], enc)
 if ARGV[3] == '0' then redis.call('SREM', KEYS[2], ARGV[4]) end
-return 1`)
+return {1, enc}`)
 
-// CompareAndSet atomically moves an invitation between states.
-func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string, from []smp.InvitationState, to smp.InvitationState) (bool, error) {
+// CompareAndSet atomically moves an invitation between states and returns
+// it: one script, one round trip (no read before it).
+func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string, from []smp.InvitationState, to smp.InvitationState) (smp.Invitation, bool, error) {
 	open := "0"
 	if to.Open() {
 		open = "1"
@@ -368,8 +371,22 @@ func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string,
 		args = append(args, string(f))
 	}
 	keys := []string{iv.s.key(smp.InvitationsKey(orderID)), iv.s.key(PrefixOpen)}
-	n, err := casScript.Run(ctx, iv.s.rdb, keys, args...).Int()
-	return n == 1, wrap("compare and set invitation", err)
+	res, err := casScript.Run(ctx, iv.s.rdb, keys, args...).Slice()
+	if err != nil {
+		return smp.Invitation{}, false, wrap("compare and set invitation", err)
+	}
+	if len(res) != 2 {
+		return smp.Invitation{}, false, fmt.Errorf("redis: compare and set invitation: unexpected reply %v", res)
+	}
+	n, _ := res[0].(int64)
+	raw, _ := res[1].(string)
+	var inv smp.Invitation
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+			return smp.Invitation{}, false, fmt.Errorf("redis: invitation %s/%s: %w", orderID, techID, err)
+		}
+	}
+	return inv, n == 1, nil
 }
 
 // claimScript: ARGV = technician, the open-set member, now in unix
