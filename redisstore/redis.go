@@ -343,7 +343,7 @@ func (iv Invitations) ForTechnician(ctx context.Context, techID string) ([]smp.I
 
 // casScript: ARGV = technician, new state, "1" if the new state is open,
 // the open-set member, then the allowed current states. Returns 1 or 0 and
-// the invitation as found or as set ('' when missing).
+// the invitation as found or as set (” when missing).
 var casScript = redis.NewScript(`#!lua
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0, ''} end
