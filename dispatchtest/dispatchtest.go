@@ -321,6 +321,28 @@ func runClaims(t *testing.T, newStore func(t *testing.T) smp.InvitationStore) {
 			t.Fatalf("the expired offer moved to %s", got.State)
 		}
 	})
+	t.Run("ClaimExpiryExact", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		// An expiry within a millisecond (900 µs past it), in another zone
+		// than UTC: the claim compares at full precision, as
+		// !now.Before(ExpiresAt) does.
+		base := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+		exp := base.Add(900 * time.Microsecond).In(time.FixedZone("ICT", 7*3600))
+		for _, tech := range []string{"t1", "t2", "t3"} {
+			must(t, s.Put(ctx, smp.Invitation{ID: "i-" + tech, OrderID: "o-" + tech, TechnicianID: tech, State: smp.InvitationSent, SentAt: base.Add(-time.Minute), ExpiresAt: exp}))
+		}
+		if _, ok, _, err := s.Claim(ctx, "o-t1", "t1", base.Add(500*time.Microsecond)); err != nil || !ok {
+			t.Fatalf("claim 400 µs before the expiry refused: %v %v", ok, err)
+		}
+		if _, ok, _, err := s.Claim(ctx, "o-t2", "t2", exp.Add(-time.Nanosecond)); err != nil || !ok {
+			t.Fatalf("claim a nanosecond before the expiry refused: %v %v", ok, err)
+		}
+		if inv, ok, _, err := s.Claim(ctx, "o-t3", "t3", exp); err != nil || ok || inv.State != smp.InvitationSent {
+			t.Fatalf("claim at the expiry = %+v %v %v", inv, ok, err)
+		}
+	})
 	t.Run("ConcurrentClaimsOneWinner", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

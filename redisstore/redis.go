@@ -207,12 +207,49 @@ func (s *Store) Invitations() Invitations { return Invitations{s} }
 func openMember(orderID, techID string) string { return orderID + "|" + techID }
 
 // storedInvitation is an invitation as stored: with its expiry in unix
-// milliseconds too, which the claim script compares with the caller's
-// clock (Lua has no time parser).
+// milliseconds too, which the claim script of earlier versions compared
+// with the caller's clock (kept while such processes may run; this
+// version's script reads expires_at itself: luaExpired).
 type storedInvitation struct {
 	smp.Invitation
 	ExpiresMS int64 `json:"exp_ms"`
 }
+
+// luaExpired is a Lua function expired(inv, s, ns): whether the decoded
+// invitation inv has expired at unix time s seconds + ns nanoseconds,
+// from its expires_at (RFC 3339 with up to nine fractional digits and a
+// zone, as Go writes it) at full precision, as the Go side compares
+// (!now.Before(ExpiresAt)). Every invitation has expires_at, also those
+// written before exp_ms existed; an expiry it cannot read counts as
+// expired.
+const luaExpired = `
+local function expired(inv, s, ns)
+  local e = inv['expires_at']
+  if type(e) ~= 'string' then return true end
+  local y, mo, d, h, mi, sec, rest = string.match(e, '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$')
+  if not y then return true end
+  local frac, zone = string.match(rest, '^%.(%d+)(.*)$')
+  if not frac then frac, zone = '', rest end
+  local enano = tonumber(string.sub(frac .. '000000000', 1, 9))
+  local off = 0
+  if zone ~= 'Z' then
+    local sign, zh, zm = string.match(zone, '^([+-])(%d%d):(%d%d)$')
+    if not sign then return true end
+    off = tonumber(zh) * 3600 + tonumber(zm) * 60
+    if sign == '-' then off = -off end
+  end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (mo + 9) % 12
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local esec = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec) - off
+  return s > esec or (s == esec and ns >= enano)
+end
+`
 
 // putScript stores invitations: ARGV = the key prefix, the hashes' and
 // the technician indexes' TTLs in seconds, then per invitation its order,
@@ -390,17 +427,18 @@ func (iv Invitations) CompareAndSet(ctx context.Context, orderID, techID string,
 }
 
 // claimScript: ARGV = technician, the open-set member, now in unix
-// milliseconds. The technician's invitation must be open, not expired and
-// no other of the order accepted; then it is accepted. Returns 1 or 0, the
-// holder (” unless another's accepted invitation refused it) and the
-// invitation as found or accepted (” when missing).
+// seconds and its nanoseconds. The technician's invitation must be open,
+// not expired (luaExpired) and no other of the order accepted; then it is
+// accepted. Returns 1 or 0, the holder (” unless another's accepted
+// invitation refused it) and the invitation as found or accepted (” when
+// missing).
 var claimScript = redis.NewScript(`#!lua
+` + luaExpired + `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0, '', ''} end
 local inv = cjson.decode(raw)
 if inv['state'] ~= 'sent' and inv['state'] ~= 'delivered' then return {0, '', raw} end
-local exp = tonumber(inv['exp_ms'])
-if exp and tonumber(ARGV[3]) >= exp then return {0, '', raw} end
+if expired(inv, tonumber(ARGV[3]), tonumber(ARGV[4])) then return {0, '', raw} end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[1] and string.find(all[i+1], '"state":"accepted"', 1, true) then
@@ -419,7 +457,7 @@ return {1, '', enc}`)
 // returns the invitation.
 func (iv Invitations) Claim(ctx context.Context, orderID, techID string, now time.Time) (smp.Invitation, bool, string, error) {
 	keys := []string{iv.s.key(smp.InvitationsKey(orderID)), iv.s.key(PrefixOpen)}
-	res, err := claimScript.Run(ctx, iv.s.rdb, keys, techID, openMember(orderID, techID), now.UnixMilli()).Slice()
+	res, err := claimScript.Run(ctx, iv.s.rdb, keys, techID, openMember(orderID, techID), now.Unix(), now.Nanosecond()).Slice()
 	if err != nil {
 		return smp.Invitation{}, false, "", wrap("claim invitation", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"testing"
@@ -168,4 +169,26 @@ func TestFraudWindows(t *testing.T) {
 		t.Cleanup(func() { b.Close() })
 		return a.FraudWindows(), b.FraudWindows()
 	})
+}
+
+// TestClaimWithoutExpMS: an invitation stored without exp_ms (by a
+// version before it existed, during an upgrade) is checked against its
+// expires_at all the same: refused once expired, claimed before.
+func TestClaimWithoutExpMS(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for tech, exp := range map[string]time.Time{"t-expired": now.Add(-time.Second), "t-open": now.Add(time.Minute)} {
+		b, err := json.Marshal(smp.Invitation{ID: "i-" + tech, OrderID: "o-" + tech, TechnicianID: tech, State: smp.InvitationSent, SentAt: now.Add(-time.Minute), ExpiresAt: exp})
+		must(t, err)
+		must(t, s.Client().HSet(ctx, s.Prefix()+smp.InvitationsKey("o-"+tech), tech, b).Err())
+	}
+	iv := s.Invitations()
+	if inv, ok, holder, err := iv.Claim(ctx, "o-t-expired", "t-expired", now); err != nil || ok || holder != "" || inv.ID != "i-t-expired" {
+		t.Fatalf("claim of an expired offer without exp_ms = %+v %v %q %v", inv, ok, holder, err)
+	}
+	if inv, ok, _, err := iv.Claim(ctx, "o-t-open", "t-open", now); err != nil || !ok || inv.State != smp.InvitationAccepted {
+		t.Fatalf("claim of an open offer without exp_ms = %+v %v %v", inv, ok, err)
+	}
 }
