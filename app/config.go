@@ -116,6 +116,10 @@ type Config struct {
 	HTTPReadTimeout  time.Duration
 	HTTPWriteTimeout time.Duration
 	HTTPIdleTimeout  time.Duration
+	// RelayMaxInFlight is how many batches the outbox relay keeps waiting
+	// for their acknowledgement at once on Kafka (outbox.Config.MaxInFlight;
+	// at least 1, 0 means the default, 4).
+	RelayMaxInFlight int
 	// HTTPMaxConnsPerIP caps the connections one client address holds at
 	// once, WebSockets included (0: no cap, e.g. behind a proxy that
 	// does not keep client addresses).
@@ -217,6 +221,7 @@ func DefaultConfig() Config {
 		HTTPWriteTimeout:       30 * time.Second,
 		HTTPIdleTimeout:        120 * time.Second,
 		HTTPMaxConnsPerIP:      256,
+		RelayMaxInFlight:       4,
 		RetentionOutbox:        7 * 24 * time.Hour,
 		RetentionBus:           7 * 24 * time.Hour,
 		RetentionProcessed:     14 * 24 * time.Hour,
@@ -247,6 +252,9 @@ func (c *Config) Validate() error {
 	if c.MasterRegion == "" {
 		c.MasterRegion = smp.DefaultRegion
 	}
+	if c.RelayMaxInFlight == 0 {
+		c.RelayMaxInFlight = 4
+	}
 	switch {
 	case c.Addr == "":
 		return invalid("--addr is required")
@@ -272,6 +280,8 @@ func (c *Config) Validate() error {
 		return invalid("--partitions must be between 1 and 1024")
 	case c.HTTPReadTimeout < 0 || c.HTTPWriteTimeout < 0 || c.HTTPIdleTimeout < 0:
 		return invalid("--http-read-timeout, --http-write-timeout and --http-idle-timeout must not be negative (0: the default)")
+	case c.RelayMaxInFlight < 1:
+		return invalid("--relay-max-in-flight must be at least 1 (batches the outbox relay keeps waiting for Kafka's acknowledgement at once)")
 	case c.HTTPMaxConnsPerIP < 0:
 		return invalid("--http-max-conns-per-ip must not be negative (0: no cap)")
 	case c.RetentionOutbox < 0 || c.RetentionBus < 0 || c.RetentionProcessed < 0 || c.RetentionDispatchTrace < 0 ||

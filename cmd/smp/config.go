@@ -123,6 +123,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetentionInbox, "retention-inbox", d.RetentionInbox, "keep processed provider events (event_log) this long; dead letters stay (0: for ever)")
 	fs.DurationVar(&c.RetentionAudit, "retention-audit", d.RetentionAudit, "keep audit entries this long (0: for ever, the default)")
 	fs.DurationVar(&c.RetentionEvery, "retention-every", d.RetentionEvery, "how often the pruning job runs (one process at a time)")
+	fs.IntVar(&c.RelayMaxInFlight, "relay-max-in-flight", d.RelayMaxInFlight, "batches the outbox relay keeps waiting for Kafka's acknowledgement at once (at least 1; the idempotent producer keeps each partition's order)")
 	fs.IntVar(&c.HTTPMaxConnsPerIP, "http-max-conns-per-ip", d.HTTPMaxConnsPerIP, "connections one client address may hold at once, WebSockets included; more are refused with 503 (0: no cap, e.g. behind a proxy)")
 }
 
@@ -157,6 +158,9 @@ func (c *Config) registerKafka(fs *flag.FlagSet) {
 // Validate checks the configuration: the platform's, then the logs'.
 // Every error is a usage error (exit 2).
 func (c *Config) Validate() error {
+	if c.RelayMaxInFlight < 1 { // 0 is the library's "default"; on the command line it is a mistake
+		return usageError{"--relay-max-in-flight must be at least 1 (batches the outbox relay keeps waiting for Kafka's acknowledgement at once)"}
+	}
 	if err := c.Config.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
