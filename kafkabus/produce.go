@@ -3,6 +3,7 @@ package kafkabus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,12 +38,32 @@ import (
 // and, with them, every record buffered behind them in their partitions.
 type asyncProducer struct {
 	mu     sync.Mutex
-	cl     *kgo.Client // nil: made at the next call
-	failed error       // the first failure since the last Resume
-	gen    uint64      // Resume's count: a late report of an older attempt is ignored
+	cl     *asyncClient // nil: made at the next call
+	failed error        // the first failure since the last Resume
+	gen    uint64       // Resume's count: a late report of an older attempt is ignored
 	closed bool
 	closes sync.WaitGroup // clients being closed
+	// afterClient, in tests, runs between a call's taking the client and
+	// its produce (where a fence or Resume may come).
+	afterClient func()
 }
+
+// asyncClient is a producing client and the lock that makes a call's
+// produce and the fence exclusive: a call holds it from its last check
+// (the client still current, no failure recorded) through its last
+// Produce, and the fence takes it to close the client. So a call that
+// took the client before a failure was recorded or a Resume, and
+// produces after, finds out and produces nothing: no record of it reaches
+// a fenced producer. A call never waits inside it (it produces only into
+// room the buffer has: Produce does not block), so the fence never waits
+// long.
+type asyncClient struct {
+	*kgo.Client
+	mu sync.Mutex
+}
+
+// maxAsyncBuffered is the producer's MaxBufferedRecords.
+const maxAsyncBuffered = 100000
 
 var _ smp.AsyncPublisher = (*Bus)(nil)
 
@@ -59,7 +80,7 @@ func (b *Bus) newAsyncProducer() (*kgo.Client, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent (franz-go's default), acks=all
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.UnknownTopicRetries(-1),
-		kgo.MaxBufferedRecords(100000),
+		kgo.MaxBufferedRecords(maxAsyncBuffered),
 	)...)
 }
 
@@ -112,6 +133,23 @@ func (b *Bus) PublishAsync(ctx context.Context, msgs []smp.Message, done func(er
 		done(err)
 		return
 	}
+	if a.afterClient != nil {
+		a.afterClient()
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if err := a.usable(cl, gen); err != nil {
+		done(err)
+		return
+	}
+	if n := cl.BufferedProduceRecords(); n+int64(len(recs)) > maxAsyncBuffered {
+		// Produce would wait for room holding the lock the fence needs;
+		// the call fails instead (and fences, as any failure does).
+		err := fmt.Errorf("producer buffer full (%d records buffered, %d more asked)", n, len(recs))
+		a.fail(gen, cl, err)
+		done(smp.Errorf(smp.EUNAVAILABLE, "kafkabus: produce: %v", err))
+		return
+	}
 	c := &asyncCall{a: a, cl: cl, gen: gen, done: done}
 	c.left.Store(int64(len(recs)))
 	c.timer = time.AfterFunc(b.cfg.PublishTimeout, func() {
@@ -136,7 +174,7 @@ func (b *Bus) PublishAsync(ctx context.Context, msgs []smp.Message, done func(er
 // asyncCall is one PublishAsync waiting for its acknowledgements.
 type asyncCall struct {
 	a     *asyncProducer
-	cl    *kgo.Client
+	cl    *asyncClient
 	gen   uint64
 	left  atomic.Int64
 	timer *time.Timer
@@ -166,7 +204,7 @@ func (a *asyncProducer) generation() uint64 {
 
 // client returns the producing client for a call, or the failure that
 // stops every call until Resume.
-func (a *asyncProducer) client(b *Bus) (*kgo.Client, uint64, error) {
+func (a *asyncProducer) client(b *Bus) (*asyncClient, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -179,14 +217,31 @@ func (a *asyncProducer) client(b *Bus) (*kgo.Client, uint64, error) {
 		if err != nil {
 			return nil, a.gen, smp.Errorf(smp.EUNAVAILABLE, "kafkabus: new producer: %v", err)
 		}
-		a.cl = cl
+		a.cl = &asyncClient{Client: cl}
 	}
 	return a.cl, a.gen, nil
 }
 
+// usable checks, under cl's lock, that cl is still the producing client of
+// attempt gen with no failure recorded: a fence or Resume since the call
+// took it fails the call before it produces anything.
+func (a *asyncProducer) usable(cl *asyncClient, gen uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.closed:
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: closed")
+	case a.failed != nil:
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: an earlier publish failed (%v); waiting for Resume", a.failed)
+	case a.gen != gen || a.cl != cl:
+		return smp.Errorf(smp.EUNAVAILABLE, "kafkabus: the producer was fenced after an earlier failure; this call produced nothing")
+	}
+	return nil
+}
+
 // fail records a failure of attempt gen and closes cl, the fence: a
 // closed client appends nothing more, and its buffered records fail.
-func (a *asyncProducer) fail(gen uint64, cl *kgo.Client, err error) {
+func (a *asyncProducer) fail(gen uint64, cl *asyncClient, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if gen != a.gen {
@@ -200,6 +255,8 @@ func (a *asyncProducer) fail(gen uint64, cl *kgo.Client, err error) {
 		a.closes.Add(1)
 		go func() {
 			defer a.closes.Done()
+			cl.mu.Lock() // a call producing now finishes first; the next finds the failure
+			defer cl.mu.Unlock()
 			cl.Close()
 		}()
 	}
@@ -223,7 +280,9 @@ func (a *asyncProducer) close() {
 	a.cl = nil
 	a.mu.Unlock()
 	if cl != nil {
+		cl.mu.Lock()
 		cl.Close()
+		cl.mu.Unlock()
 	}
 	a.closes.Wait()
 }

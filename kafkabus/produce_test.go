@@ -84,3 +84,54 @@ func TestPublishAsyncFailureStopsLaterCalls(t *testing.T) {
 		t.Fatalf("%d records appended after the refused call, want 2 (nothing of it)", n)
 	}
 }
+
+// TestPublishAsyncFenceBeforeProduce: a call that took the producing
+// client, then saw it fenced (an earlier call's failure) and Resume before
+// producing, produces nothing on the fenced client: it fails, nothing of
+// it is appended, and the next call produces on a new client. (It used to
+// produce on the client being closed: appended by a fenced producer, or
+// failed by the close, by chance.)
+func TestPublishAsyncFenceBeforeProduce(t *testing.T) {
+	c := newCluster(t)
+	b := open(t, c, kafkabus.Config{})
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(b.EnsureTopics(ctx, topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	must(err)
+	defer cl.Close()
+	appended := func() int64 {
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+		must(err)
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n
+	}
+	msg := func(v string) smp.Message { return smp.Message{Topic: topic, Key: "k1", Value: []byte(v)} }
+	must(publishAsync(t, b, msg("a")))
+
+	var hooked bool
+	kafkabus.SetAfterClient(b, func() {
+		if hooked {
+			return
+		}
+		hooked = true
+		kafkabus.Fence(b)
+		must(b.Resume(ctx))
+	})
+	if err := publishAsync(t, b, msg("b")); err == nil || !strings.Contains(err.Error(), "fenced") {
+		t.Fatalf("a call whose client was fenced before it produced: %v, want its failure naming the fence", err)
+	}
+	if n := appended(); n != 1 {
+		t.Fatalf("%d records appended, want 1 (the fenced call's none)", n)
+	}
+	must(publishAsync(t, b, msg("c")))
+	if n := appended(); n != 2 {
+		t.Fatalf("%d records appended after the next call, want 2", n)
+	}
+}
