@@ -136,8 +136,8 @@ func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus
 }
 
 // openBus opens the event bus: Kafka with --kafka-brokers; otherwise the
-// embedded log beside the data (in the data dir, or in MySQL so that every
-// process shares it). Consumer lag is exported for both.
+// embedded log beside the data (in smp.db, sharing the store's writer, or
+// in MySQL so that every process shares it). Consumer lag is exported for both.
 func (a *App) openBus() error {
 	if brokers := a.Cfg.KafkaBrokerList(); len(brokers) > 0 {
 		k, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(a.Cfg.Partitions), ReplicationFactor: int16(a.Cfg.KafkaReplication),
@@ -155,15 +155,32 @@ func (a *App) openBus() error {
 		}
 		a.Registry.MustRegister(kafkabus.NewBrokerCollector(k, a.Cfg.KafkaCluster))
 	} else {
-		busCfg := sqlbus.Config{Path: filepath.Join(a.Cfg.DataDir, "events.db"), Partitions: a.Cfg.Partitions, NoGroupCommit: a.Cfg.SQLiteNoGroupCommit, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
+		busCfg := sqlbus.Config{Partitions: a.Cfg.Partitions, NoGroupCommit: a.Cfg.SQLiteNoGroupCommit, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry}
 		if a.Cfg.MySQLDSN != "" {
-			busCfg.Path, busCfg.MySQLDSN, busCfg.PollInterval = "", a.Cfg.MySQLDSN, 50*time.Millisecond
+			busCfg.MySQLDSN, busCfg.PollInterval = a.Cfg.MySQLDSN, 50*time.Millisecond
+		} else {
+			// The embedded default: the log's tables in smp.db, on the
+			// store's writer (one fsync for a change, its outbox row and
+			// its message); a former events.db is moved in once.
+			shared, err := a.Store.Shared()
+			if err != nil {
+				return err
+			}
+			busCfg.Shared, busCfg.Import = &shared, filepath.Join(a.Cfg.DataDir, "events.db")
 		}
 		l, err := sqlbus.Open(busCfg)
 		if err != nil {
 			return err
 		}
 		a.Bus = l
+		if busCfg.Shared != nil {
+			// The outbox append is the log's append: the relay copies only
+			// what was written before (and feeds Kafka or MySQL elsewhere).
+			if err := a.Store.SetOutboxLog(l.AppendTx); err != nil {
+				l.Close()
+				return err
+			}
+		}
 	}
 	a.Registry.MustRegister(smpbus.NewLagCollector(a.Bus, Subscriptions...), smpbus.NewDeadLetterCollector(a.Bus.(smp.BusAdmin), smp.TopicOrders))
 	return nil

@@ -471,7 +471,7 @@ func (a *App) initBeat(ctx context.Context) (startstop.Service, error) { return 
 
 func (a *App) initRelay(ctx context.Context) (startstop.Service, error) {
 	var err error
-	a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.CommitSignal(), Locker: a.Store, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry,
+	a.Relay, err = outbox.New(a.Store, a.Bus, outbox.Config{Signal: a.Store.OutboxSignal(), Locker: a.Store, Now: a.Cfg.Now, Logger: a.Log, Registerer: a.Registry,
 		MaxInFlight: a.Cfg.RelayMaxInFlight})
 	return nil, err
 }

@@ -21,6 +21,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,18 @@ import (
 var migrationsFS embed.FS
 
 // Config of a Log: Path for SQLite (one process) or MySQLDSN to share
-// the log between processes.
+// the log between processes, or Shared: the store's SQLite database
+// (the embedded default), whose writer, readers and group committer the
+// log then uses, its tables migrated into that file.
 type Config struct {
 	Path     string
 	MySQLDSN string
+	Shared   *sqldb.Shared
+	// Import, with Shared: the log's former file (events.db). If it is
+	// there, Open moves its messages, partitions and committed offsets
+	// into the shared database in one transaction and renames the file
+	// (and its -wal, -shm) to <Import>.migrated-<time> (ImportFile).
+	Import string
 	// Partitions per topic (12, as the runbook's topics have).
 	Partitions int
 	// RetryBackoff is the first delay before a message whose handler
@@ -71,8 +80,20 @@ type Config struct {
 
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
-	if (c.Path == "") == (c.MySQLDSN == "") {
-		return smp.Errorf(smp.EINVALID, "sqlbus: give a SQLite path or a MySQL DSN")
+	n := 0
+	for _, set := range []bool{c.Path != "", c.MySQLDSN != "", c.Shared != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return smp.Errorf(smp.EINVALID, "sqlbus: give a SQLite path, a MySQL DSN or a shared database")
+	}
+	if c.Shared != nil && (c.Shared.Write == nil || c.Shared.Read == nil) {
+		return smp.Errorf(smp.EINVALID, "sqlbus: the shared database has no pools")
+	}
+	if c.Import != "" && c.Shared == nil {
+		return smp.Errorf(smp.EINVALID, "sqlbus: Import needs a shared database")
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 12
@@ -134,6 +155,9 @@ type Bus struct {
 	// gc runs publish transactions on SQLite (one fsync for the publishes
 	// waiting at the same moment); nil on MySQL.
 	gc *sqldb.GroupCommitter
+	// shared: the pools and gc are the store's (Config.Shared): Close
+	// leaves them open.
+	shared bool
 }
 
 type tp struct {
@@ -154,13 +178,18 @@ func Open(cfg Config) (*Bus, error) {
 		return nil, err
 	}
 	l := &Bus{cfg: cfg, wakes: map[tp]chan struct{}{}, known: map[tp]int64{}, done: make(chan struct{}), activity: make(chan struct{}, 1), counters: sqldb.NewCounters("bus")}
-	if cfg.Registerer != nil {
+	if cfg.Registerer != nil && cfg.Shared == nil {
 		var are prometheus.AlreadyRegisteredError
 		if err := cfg.Registerer.Register(l.counters); err != nil && !errors.As(err, &are) {
 			return nil, fmt.Errorf("sqlbus: %w", err)
 		}
 	}
-	if cfg.MySQLDSN != "" {
+	switch {
+	case cfg.Shared != nil:
+		// Statements are counted by the store's counters (they run on its
+		// pools): the log's own stay at zero, and are not exported.
+		l.write, l.read, l.gc, l.dialect, l.shared = cfg.Shared.Write, cfg.Shared.Read, cfg.Shared.GC, sqldb.SQLite, true
+	case cfg.MySQLDSN != "":
 		if _, err := sqldb.ParseMySQLDSN(cfg.MySQLDSN); err != nil {
 			return nil, smp.Errorf(smp.EINVALID, "sqlbus: MySQL DSN: %v", err)
 		}
@@ -170,7 +199,7 @@ func Open(cfg Config) (*Bus, error) {
 			return nil, fmt.Errorf("sqlbus: open: %w", err)
 		}
 		l.write, l.read, l.dialect = db, db, sqldb.MySQL
-	} else {
+	default:
 		var err error
 		if l.write, l.read, err = sqldb.OpenSQLitePools(cfg.Path, false, sqldb.WithCounters(l.counters)); err != nil {
 			return nil, fmt.Errorf("sqlbus: %w", err)
@@ -184,6 +213,12 @@ func Open(cfg Config) (*Bus, error) {
 	if err := m.Migrate(context.Background(), l.write, l.dialect); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("sqlbus: %w", err)
+	}
+	if cfg.Import != "" {
+		if err := l.ImportFile(context.Background(), cfg.Import); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -212,6 +247,9 @@ func (l *Bus) Close() error {
 	l.mu.Unlock()
 	if p != nil {
 		<-p.exited // it saw done: no statement runs on the closed pools
+	}
+	if l.shared {
+		return nil // the store's pools: the store closes them
 	}
 	if l.gc != nil {
 		l.gc.Close()
@@ -252,6 +290,14 @@ func (l *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	if err != nil {
 		return err
 	}
+	l.appended(next)
+	return nil
+}
+
+// appended wakes the consumers of the partitions whose ends are now next
+// (after the commit that appended to them) and tells the poller this
+// process published.
+func (l *Bus) appended(next map[tp]int64) {
 	l.mu.Lock()
 	if !l.closed {
 		for k, n := range next {
@@ -265,7 +311,33 @@ func (l *Bus) Publish(ctx context.Context, msgs ...smp.Message) error {
 	case l.activity <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// AppendTx appends msgs to the log inside tx, a transaction on the
+// shared database (Config.Shared) that the caller commits, and returns
+// what the caller must run after that commit: it wakes the consumers of
+// the partitions appended to. If tx rolls back nothing was appended.
+// SQLite only (on MySQL the offsets of concurrent transactions could
+// commit out of order: EINVALID). The offsets are taken in the order the
+// transactions run on the one writer, which is their commit order.
+// sqlstore calls it for the outbox (sqlstore.DB.SetOutboxLog).
+func (l *Bus) AppendTx(ctx context.Context, tx *sql.Tx, msgs []smp.Message) (func(), error) {
+	if l.dialect.Name != sqldb.SQLite.Name {
+		return nil, smp.Errorf(smp.EINVALID, "sqlbus: appending in another transaction needs SQLite")
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	for _, m := range msgs {
+		if m.Topic == "" {
+			return nil, smp.Errorf(smp.EINVALID, "sqlbus: message without topic")
+		}
+	}
+	next, err := l.appendSQLite(ctx, tx, msgs)
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.appended(next) }, nil
 }
 
 func (l *Bus) publish(ctx context.Context, msgs []smp.Message) (map[tp]int64, error) {
@@ -307,6 +379,9 @@ func (l *Bus) inWriteTx(ctx context.Context, fn func(context.Context, *sql.Tx) e
 // append writes msgs (their partitions locked in order) and returns each
 // partition's new end.
 func (l *Bus) append(ctx context.Context, tx *sql.Tx, msgs []smp.Message, order []tp) (map[tp]int64, error) {
+	if l.dialect.Name == sqldb.SQLite.Name {
+		return l.appendSQLite(ctx, tx, msgs)
+	}
 	next := map[tp]int64{}
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)`, k.topic, k.partition); err != nil {
@@ -337,6 +412,64 @@ func (l *Bus) append(ctx context.Context, tx *sql.Tx, msgs []smp.Message, order 
 	for _, k := range order {
 		if _, err := tx.ExecContext(ctx, `UPDATE bus_partitions SET next_off = ? WHERE topic = ? AND part = ?`, next[k], k.topic, k.partition); err != nil {
 			return nil, fmt.Errorf("sqlbus: advance partition: %w", err)
+		}
+	}
+	return next, nil
+}
+
+// appendRows bounds a multi-row INSERT of messages (7 parameters a row,
+// well under SQLite's 32766).
+const appendRows = 500
+
+// appendSQLite appends msgs in tx on SQLite, whose one writer runs one
+// transaction at a time: each partition's range is reserved by one
+// UPDATE … RETURNING (an INSERT the first time), and the messages are
+// written by multi-row INSERTs. It returns each partition's new end.
+func (l *Bus) appendSQLite(ctx context.Context, tx *sql.Tx, msgs []smp.Message) (map[tp]int64, error) {
+	count := map[tp]int64{}
+	var order []tp
+	for _, m := range msgs {
+		k := tp{m.Topic, l.PartitionFor(m.Key)}
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+	}
+	next := make(map[tp]int64, len(order)) // the next offset to give, then the end
+	for _, k := range order {
+		var end int64
+		err := tx.QueryRowContext(ctx, `UPDATE bus_partitions SET next_off = next_off + ? WHERE topic = ? AND part = ? RETURNING next_off`, count[k], k.topic, k.partition).Scan(&end)
+		if errors.Is(err, sql.ErrNoRows) {
+			end = count[k]
+			_, err = tx.ExecContext(ctx, `INSERT INTO bus_partitions (topic, part, next_off) VALUES (?, ?, ?)`, k.topic, k.partition, end)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlbus: reserve offsets: %w", err)
+		}
+		next[k] = end - count[k]
+	}
+	now := l.cfg.Now().UnixMicro()
+	for start := 0; start < len(msgs); start += appendRows {
+		chunk := msgs[start:min(len(msgs), start+appendRows)]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO bus_messages (topic, part, off, msg_key, msg_value, headers, ts) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
+		for i, m := range chunk {
+			if i > 0 {
+				q.WriteString(",")
+			}
+			q.WriteString("(?,?,?,?,?,?,?)")
+			k := tp{m.Topic, l.PartitionFor(m.Key)}
+			hdr, _ := json.Marshal(m.Headers)
+			value := m.Value
+			if value == nil {
+				value = []byte{} // a tombstone: see append
+			}
+			args = append(args, m.Topic, k.partition, next[k], m.Key, value, string(hdr), now)
+			next[k]++
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return nil, fmt.Errorf("sqlbus: append: %w", err)
 		}
 	}
 	return next, nil

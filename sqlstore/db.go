@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,7 +100,14 @@ type DB struct {
 
 	mu        sync.Mutex
 	onCommit  []chan struct{}
+	onOutbox  []chan struct{}
 	closeOnce sync.Once
+
+	// outboxLog appends outbox events to the event log in their own
+	// transaction (SetOutboxLog); logReady: no unpublished outbox row was
+	// left when a transaction last looked, so no need to look again.
+	outboxLog atomic.Pointer[OutboxLog]
+	logReady  atomic.Bool
 
 	replica *replicaMonitor
 	// gc runs SQLite's write transactions (nil on MySQL or with
@@ -302,14 +310,32 @@ func (db *DB) CommitSignal() <-chan struct{} {
 	return ch
 }
 
-func (db *DB) signalCommit() {
+// OutboxSignal returns a channel that receives (without blocking the
+// committer) after every commit that left outbox events for the relay:
+// not after those whose events went to the event log in their own
+// transaction (SetOutboxLog). The relay waits on it.
+func (db *DB) OutboxSignal() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	db.mu.Lock()
+	db.onOutbox = append(db.onOutbox, ch)
+	db.mu.Unlock()
+	return ch
+}
+
+func (db *DB) signalCommit(unpublished bool) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	for _, ch := range db.onCommit {
-		select {
-		case ch <- struct{}{}:
-		default:
+	notify := func(chs []chan struct{}) {
+		for _, ch := range chs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
+	}
+	notify(db.onCommit)
+	if unpublished {
+		notify(db.onOutbox)
 	}
 }
 

@@ -15,7 +15,11 @@ import (
 var _ smp.OutboxStore = (*DB)(nil)
 var _ smp.OutboxTx = (*Tx)(nil)
 
-// AddEvent appends an event to the outbox.
+// AddEvent appends an event to the outbox. With the event log in the
+// same database (SetOutboxLog) the event is also appended to the log in
+// this transaction (at its end, with its other events) and its outbox row
+// is written published: the relay has nothing to copy, and the row stays
+// for change capture and audit until retention prunes it.
 func (tx *Tx) AddEvent(ctx context.Context, e smp.Event) error {
 	if err := checkSizes("add event",
 		chars("event_id", e.ID, 64),
@@ -27,12 +31,28 @@ func (tx *Tx) AddEvent(ctx context.Context, e smp.Event) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: encode event: %w", err)
 	}
-	_, err = tx.tx.ExecContext(ctx, `INSERT INTO outbox (event_id, event_type, aggregate_id, payload, created_at) VALUES (?,?,?,?,?)`,
-		e.ID, e.Type, e.AggregateID, string(payload), micros(e.OccurredAt))
+	direct, err := tx.logDirect(ctx)
+	if err != nil {
+		return err
+	}
+	if direct {
+		_, err = tx.tx.ExecContext(ctx, `INSERT INTO outbox (event_id, event_type, aggregate_id, payload, created_at, published_at) VALUES (?,?,?,?,?,?)`,
+			e.ID, e.Type, e.AggregateID, string(payload), micros(e.OccurredAt), micros(tx.db.now()))
+	} else {
+		_, err = tx.tx.ExecContext(ctx, `INSERT INTO outbox (event_id, event_type, aggregate_id, payload, created_at) VALUES (?,?,?,?,?)`,
+			e.ID, e.Type, e.AggregateID, string(payload), micros(e.OccurredAt))
+	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: add outbox event: %w", err)
 	}
-	tx.events++
+	if !direct {
+		tx.events++
+		return nil
+	}
+	// The message exactly as the relay sends it (outbox.messages): the
+	// stored bytes, the event's id and type in headers.
+	tx.pending = append(tx.pending, smp.Message{Topic: e.Topic(), Key: e.AggregateID, Value: payload,
+		Headers: map[string]string{"event_id": e.ID, "event_type": e.Type}})
 	return nil
 }
 

@@ -18,7 +18,16 @@ var (
 type Tx struct {
 	tx     sqlTx
 	db     *DB
-	events int
+	events int // outbox rows written unpublished (the relay's)
+
+	// The event log in the same database (DB.SetOutboxLog): direct is 0
+	// until the first event decides, then 1 (appended here) or -1 (left to
+	// the relay); pending are the messages appended at the end of the
+	// transaction's function, in one call.
+	direct       int8
+	log          OutboxLog
+	pending      []smp.Message
+	backlogEmpty bool
 }
 
 // sqlTx is the transaction a Tx's statements run in. In a group commit
@@ -67,17 +76,38 @@ func (db *DB) InTx(ctx context.Context, fn func(smp.Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
-	events := 0
-	err := db.writeTx(ctx, func(_ context.Context, t *sql.Tx) error {
+	var (
+		events, logged int
+		backlogEmpty   bool
+		after          func()
+	)
+	err := db.writeTx(ctx, func(ctx context.Context, t *sql.Tx) error {
 		tx := &Tx{tx: sqlTx{Tx: t, keep: db.gc != nil}, db: db}
-		err := fn(tx)
-		events = tx.events
-		return err
+		events, logged, backlogEmpty, after = 0, 0, false, nil
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		if after, err = tx.flushLog(ctx); err != nil {
+			return err
+		}
+		events, logged, backlogEmpty = tx.events, len(tx.pending), tx.backlogEmpty
+		return nil
 	})
-	if err == nil && events > 0 {
-		db.signalCommit() // after the commit that made them visible
+	if err != nil {
+		return err
 	}
-	return err
+	// After the commit that made them visible:
+	if backlogEmpty {
+		db.logReady.Store(true)
+	}
+	if after != nil {
+		after() // the log's consumers of the partitions appended to
+	}
+	if events+logged > 0 {
+		db.signalCommit(events > 0)
+	}
+	return nil
 }
 
 // writeTx runs fn in a write transaction: on SQLite through the group

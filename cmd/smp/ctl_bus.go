@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,7 +34,8 @@ const ctlBusUsage = `smp ctl bus: the event bus, as kafka-consumer-groups.sh and
       the group's members must be stopped first
 
   Which bus: --kafka-brokers (SMP_KAFKA_BROKERS), else the embedded log of
-  --mysql-dsn or --data-dir, as for smp serve.
+  --mysql-dsn or --data-dir (its tables in smp.db, beside the store's), as
+  for smp serve.
 `
 
 // openBusForCtl opens the bus a running platform uses, from the same flags.
@@ -42,10 +44,16 @@ func openBusForCtl(cfg *Config) (smp.EventBus, smp.BusAdmin, error) {
 		b, err := kafkabus.Open(kafkabus.Config{Brokers: brokers, Partitions: int32(cfg.Partitions), ReplicationFactor: int16(cfg.KafkaReplication), ClientID: "smp-ctl"})
 		return b, b, err
 	}
-	if err := needPlatform(*cfg, "events.db", "the embedded event log is there"); err != nil {
+	// The embedded log is in smp.db; a platform whose server has not yet
+	// moved its former events.db in (smp serve does at start) still has it there.
+	file := "smp.db"
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "events.db")); err == nil && cfg.MySQLDSN == "" {
+		file = "events.db"
+	}
+	if err := needPlatform(*cfg, file, "the embedded event log is there"); err != nil {
 		return nil, nil, err
 	}
-	lc := sqlbus.Config{Path: filepath.Join(cfg.DataDir, "events.db"), Partitions: cfg.Partitions, Owner: "smp-ctl"}
+	lc := sqlbus.Config{Path: filepath.Join(cfg.DataDir, file), Partitions: cfg.Partitions, Owner: "smp-ctl"}
 	if cfg.MySQLDSN != "" {
 		lc.Path, lc.MySQLDSN = "", cfg.MySQLDSN
 	}

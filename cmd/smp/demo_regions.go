@@ -85,7 +85,8 @@ type demoRegion struct {
 	app  *App
 }
 
-func (r *demoRegion) log() string { return filepath.Join(r.dir, "events.db") }
+// log is the region's embedded event log: its tables are in smp.db.
+func (r *demoRegion) log() string { return filepath.Join(r.dir, "smp.db") }
 
 func runDemoRegions(ctx context.Context, cfg Config, list string, every, duration time.Duration, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
