@@ -30,7 +30,7 @@ func TestReplicationModule(t *testing.T) {
 	t.Cleanup(func() { global.Close() })
 	cfg := testConfig(t)
 	cfg.Region, cfg.ReplicateOnly, cfg.ReplicationLeaseTTL = "china", true, time.Second
-	cfg.ReplicateFrom = "global=file:" + filepath.Join(global.Cfg.DataDir, "events.db")
+	cfg.ReplicateFrom = "global=file:" + filepath.Join(global.Cfg.DataDir, "smp.db") // the embedded log is in smp.db
 	china := &App{Cfg: cfg}
 	if err := china.Open(ctx); err != nil {
 		t.Fatal(err)

@@ -159,10 +159,12 @@ func TestOutboxAppendMatchesRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fileLog.Close()
+	countsBefore := store.SQLCounts().Add(fileLog.SQLCounts())
 	if err := addEvents(ctx, store, evs); err != nil {
 		t.Fatal(err)
 	}
-	relay, err := outbox.New(store, fileLog, outbox.Config{Signal: store.CommitSignal(), PollInterval: 10 * time.Millisecond})
+	// Woken by the commit only (no timed polls in the counts).
+	relay, err := outbox.New(store, fileLog, outbox.Config{Signal: store.CommitSignal(), PollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +181,19 @@ func TestOutboxAppendMatchesRelay(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
 	relay.Stop(ctx)
+	relayed := store.SQLCounts().Add(fileLog.SQLCounts()).Sub(countsBefore)
 
 	// After: appended in the order's transaction.
 	shared, log := openSharedLog(t, 3)
+	countsBefore = shared.SQLCounts().Add(log.SQLCounts())
 	if err := addEvents(ctx, shared, evs); err != nil {
 		t.Fatal(err)
+	}
+	appended := shared.SQLCounts().Add(log.SQLCounts()).Sub(countsBefore)
+	t.Logf("%d events in one transaction to the log: relayed %d statements, %d write commits; appended %d statements, %d write commits",
+		len(evs), relayed.TotalStatements(), relayed.WriteCommits, appended.TotalStatements(), appended.WriteCommits)
+	if appended.WriteCommits != 1 || relayed.WriteCommits <= appended.WriteCommits {
+		t.Errorf("write commits: appended %d, relayed %d: want 1, and fewer than the relay's", appended.WriteCommits, relayed.WriteCommits)
 	}
 	for _, topic := range []string{smp.TopicOrders, smp.TopicPayments} {
 		want, err := fileLog.Read(ctx, topic, 100)

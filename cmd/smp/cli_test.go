@@ -217,7 +217,7 @@ func TestListingOutputFormats(t *testing.T) {
 	if _, errOut, err := smpRun("migrate", "--data-dir", dir); err != nil {
 		t.Fatalf("smp migrate: %v %s", err, errOut)
 	}
-	l, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "events.db"), Partitions: 2})
+	l, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "smp.db"), Partitions: 2}) // the embedded log's tables are in smp.db
 	must(t, err)
 	must(t, l.Close())
 	for _, args := range [][]string{{"ctl", "events", "list", "--data-dir", dir}, {"ctl", "bus", "lag", "--group", "g", "--data-dir", dir, "--partitions", "2"},

@@ -34,7 +34,7 @@ func TestCtlRegions(t *testing.T) {
 	global := open(gcfg)
 	ccfg := app.DefaultConfig()
 	ccfg.DataDir, ccfg.Region, ccfg.ReplicationLeaseTTL = t.TempDir(), "china", time.Second
-	ccfg.ReplicateFrom = "global=file:" + filepath.Join(gcfg.DataDir, "events.db")
+	ccfg.ReplicateFrom = "global=file:" + filepath.Join(gcfg.DataDir, "smp.db") // the embedded log is in smp.db
 	ccfg.ReplicateGroups = "billing"
 	china := open(ccfg)
 	t.Setenv("SMP_ADMIN_TOKEN", "adm")

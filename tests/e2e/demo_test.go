@@ -64,7 +64,7 @@ func TestDemoCompletesOrdersWithin30s(t *testing.T) {
 	defer db.Close()
 	// Change data capture ran beside it: the demo's orders reached
 	// smp.cdc.smp_order.orders as Debezium envelopes (issue 19).
-	events, err := sql.Open("sqlite", filepath.Join(dir, "events.db"))
+	events, err := sql.Open("sqlite", filepath.Join(dir, "smp.db")) // the embedded log's tables are in smp.db
 	must(t, err)
 	defer events.Close()
 	var creates int
