@@ -160,6 +160,23 @@ func TestInvitationsPutRoundTrips(t *testing.T) {
 	if invs, err := iv.ForTechnician(ctx, "T2"); err != nil || len(invs) != 2 {
 		t.Fatalf("T2 holds %v %v, want 2", invs, err)
 	}
+	// A technician's offers (at a connect) are one script too, however
+	// many orders they were offered; an order whose invitations are gone
+	// leaves their index.
+	must(t, iv.DeleteOrder(ctx, "O0"))
+	must(t, s.Client().SAdd(ctx, s.Prefix()+redisstore.PrefixTechInv+"T2", "O0").Err()) // as if left behind
+	before = s.Counts()
+	if invs, err := iv.ForTechnician(ctx, "T2"); err != nil || len(invs) != 1 || invs[0].OrderID != "O1" {
+		t.Fatalf("T2 holds %v %v, want O1's", invs, err)
+	}
+	got = s.Counts().Sub(before)
+	handshake = got.ByName["hello"] + got.ByName["client"]
+	if got.Commands-handshake > 2 || got.ByName["hget"]+got.ByName["smembers"] != 0 { // evalsha, and eval the first time
+		t.Fatalf("ForTechnician took %+v, want one script", got)
+	}
+	if n, err := s.Client().SCard(ctx, s.Prefix()+redisstore.PrefixTechInv+"T2").Result(); err != nil || n != 1 {
+		t.Fatalf("T2's index holds %d orders (%v), want 1", n, err)
+	}
 	for key, class := range map[string]string{smp.InvitationsKey("O1"): redisstore.PrefixInvitations, redisstore.PrefixTechInv + "T3": redisstore.PrefixTechInv} {
 		ttl, err := s.Client().TTL(ctx, s.Prefix()+key).Result()
 		must(t, err)

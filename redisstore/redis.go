@@ -354,21 +354,31 @@ func sortBySent(out []smp.Invitation) {
 	})
 }
 
-// ForTechnician returns a technician's open invitations.
+// forTechScript: KEYS[1] the technician's index; ARGV = the key prefix,
+// the technician. Their invitations, one per order of the index, as
+// stored; an order whose invitations are gone leaves the index (removing
+// frees memory: allowed when Redis is full, so a connect still gets its
+// offers back then).
+var forTechScript = redis.NewScript(`#!lua flags=allow-oom
+local out = {}
+for _, o in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local raw = redis.call('HGET', ARGV[1] .. '` + PrefixInvitations + `' .. o, ARGV[2])
+  if raw then out[#out+1] = raw else redis.call('SREM', KEYS[1], o) end
+end
+return out`)
+
+// ForTechnician returns a technician's open invitations: one script, one
+// round trip (it was SMEMBERS and an HGET per order).
 func (iv Invitations) ForTechnician(ctx context.Context, techID string) ([]smp.Invitation, error) {
-	orders, err := iv.s.rdb.SMembers(ctx, iv.s.key(PrefixTechInv, techID)).Result()
+	raws, err := forTechScript.Run(ctx, iv.s.rdb, []string{iv.s.key(PrefixTechInv, techID)}, iv.s.prefix, techID).StringSlice()
 	if err != nil {
 		return nil, wrap("invitations of technician", err)
 	}
 	var out []smp.Invitation
-	for _, o := range orders {
-		inv, ok, err := iv.Get(ctx, o, techID)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			iv.s.rdb.SRem(ctx, iv.s.key(PrefixTechInv, techID), o) // the order's invitations are gone
-			continue
+	for _, raw := range raws {
+		var inv smp.Invitation
+		if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+			return nil, fmt.Errorf("redis: invitation of %s: %w", techID, err)
 		}
 		if inv.State.Open() {
 			out = append(out, inv)
