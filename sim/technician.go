@@ -26,7 +26,11 @@ type Behavior struct {
 	ThinkMax    time.Duration
 	StartAfter  time.Duration // from assignment to starting the job
 	WorkFor     time.Duration // from start to completion
-	Heartbeat   time.Duration
+	// Heartbeat is the longest interval between heartbeats (default
+	// 10 s); the server's welcome (heartbeat_ms) shortens it, as the app
+	// does: beating less often than the server asks gets the connection
+	// closed as idle, and a phone that reconnects in a loop.
+	Heartbeat time.Duration
 }
 
 func (b *Behavior) defaults() {
@@ -118,11 +122,21 @@ func (t *Technician) Run(ctx context.Context) {
 }
 
 type serverMsg struct {
-	Type     string `json:"type"`
-	OrderID  string `json:"order_id"`
-	Accepted *bool  `json:"accepted"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
+	Type        string `json:"type"`
+	OrderID     string `json:"order_id"`
+	Accepted    *bool  `json:"accepted"`
+	Code        string `json:"code"`
+	Message     string `json:"message"`
+	HeartbeatMs int64  `json:"heartbeat_ms"`
+}
+
+// heartbeatEvery is the interval a phone beats at: its own, or the
+// server's (the welcome's heartbeat_ms) when that is shorter.
+func heartbeatEvery(own time.Duration, serverMs int64) time.Duration {
+	if s := time.Duration(serverMs) * time.Millisecond; s > 0 && s < own {
+		return s
+	}
+	return own
 }
 
 // base is the server the technician uses now.
@@ -157,19 +171,25 @@ func (t *Technician) session(ctx context.Context) error {
 	if err := send(map[string]any{"type": "availability", "available": avail}); err != nil {
 		return err
 	}
-	go func() {
+	var beating sync.WaitGroup
+	defer beating.Wait() // after stop (deferred later, so run first)
+	defer stop()
+	beat := func(every time.Duration) {
+		defer beating.Done()
 		// Phones do not beat in step: the first heartbeat comes after a
 		// random part of the period (thousands connecting at once would
 		// otherwise all beat in the same instant, every period).
+		first := time.NewTimer(time.Duration(t.float() * float64(every)))
+		defer first.Stop()
 		select {
 		case <-sctx.Done():
 			return
-		case <-time.After(time.Duration(t.float() * float64(t.Behavior.Heartbeat))):
+		case <-first.C:
 		}
 		if send(map[string]string{"type": "heartbeat"}) != nil {
 			return
 		}
-		tick := time.NewTicker(t.Behavior.Heartbeat)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -181,11 +201,18 @@ func (t *Technician) session(ctx context.Context) error {
 				}
 			}
 		}
-	}()
+	}
+	started := false
 	for {
 		var m serverMsg
 		if err := wsjson.Read(sctx, c, &m); err != nil {
 			return err
+		}
+		if !started && m.Type == "welcome" {
+			// The first message of a connection: beat at the server's pace.
+			started = true
+			beating.Add(1)
+			go beat(heartbeatEvery(t.Behavior.Heartbeat, m.HeartbeatMs))
 		}
 		switch m.Type {
 		case "offer":

@@ -31,6 +31,10 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing (not even a
 	// heartbeat) for this long (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// Heartbeat is the interval the welcome asks the app to send
+	// heartbeats at (heartbeat_ms): a third of IdleTimeout by default,
+	// and always under it, so that a beating app is never closed as idle.
+	Heartbeat time.Duration
 	// SendBuffer is the per-connection outgoing queue (default 64).
 	SendBuffer int
 	// MaxMessageBytes is the largest client message read (default 8 KiB);
@@ -134,6 +138,9 @@ const DefaultIdleTimeout = 45 * time.Second
 func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Heartbeat <= 0 || cfg.Heartbeat >= cfg.IdleTimeout {
+		cfg.Heartbeat = cfg.IdleTimeout / 3
 	}
 	if cfg.SendBuffer <= 0 {
 		cfg.SendBuffer = 64
@@ -289,6 +296,9 @@ type Reply struct {
 	Message    string     `json:"message,omitempty"`
 	ServerTime *time.Time `json:"server_time,omitempty"`
 	TechID     string     `json:"technician_id,omitempty"`
+	// HeartbeatMs (welcome): send a heartbeat at least this often (the
+	// server closes a connection silent for its IdleTimeout, longer).
+	HeartbeatMs int64 `json:"heartbeat_ms,omitempty"`
 }
 
 // ServeHTTP upgrades an authenticated technician's request.
@@ -364,7 +374,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusInternalError, "internal error")
 		return
 	}
-	h.enqueue(c, Reply{Type: "welcome", TechID: techID, ServerTime: &now})
+	h.enqueue(c, Reply{Type: "welcome", TechID: techID, ServerTime: &now, HeartbeatMs: h.cfg.Heartbeat.Milliseconds()})
 	for _, m := range resume {
 		h.enqueue(c, m)
 	}
