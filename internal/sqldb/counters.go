@@ -56,6 +56,8 @@ type Counters struct {
 	// census counts statements by text while EnableCensus is on (nil:
 	// off, and counting costs one atomic load more).
 	census atomic.Pointer[census]
+	// background WAL checkpoints (checkpoint.go)
+	checkpoints *checkpointMetrics
 
 	stmtDesc, commitDesc, writeDesc, rollbackDesc *prometheus.Desc
 }
@@ -76,6 +78,7 @@ func NewCounters(db string) *Counters {
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_sql_group_commit_batch_size",
 			Help:        "Callers whose transactions one group commit (one COMMIT, on SQLite one fsync) committed together, by database.",
 			ConstLabels: l, Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
+		checkpoints: newCheckpointMetrics(l),
 	}
 }
 
@@ -151,6 +154,7 @@ func (c *Counters) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.writeDesc
 	ch <- c.rollbackDesc
 	c.batchSize.Describe(ch)
+	c.checkpoints.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -163,6 +167,7 @@ func (c *Counters) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.writeDesc, prometheus.CounterValue, float64(s.WriteCommits))
 	ch <- prometheus.MustNewConstMetric(c.rollbackDesc, prometheus.CounterValue, float64(s.Rollbacks))
 	c.batchSize.Collect(ch)
+	c.checkpoints.collect(ch)
 }
 
 // OpOf classifies a statement by its first keyword (leading spaces and
@@ -236,7 +241,10 @@ func eqFold(w, kw string) bool {
 // Option changes how a database is opened.
 type Option func(*options)
 
-type options struct{ counters *Counters }
+type options struct {
+	counters   *Counters
+	checkpoint *CheckpointConfig // the writer's (checkpoint.go)
+}
 
 // WithCounters counts the database's statements and commits in c.
 func WithCounters(c *Counters) Option { return func(o *options) { o.counters = c } }

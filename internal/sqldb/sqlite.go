@@ -43,8 +43,10 @@ const (
 // OpenSQLitePools opens the file at path twice: a pool of one connection
 // for writes and a pool of SQLiteReaders for reads. Both see every
 // committed write. WithCounters counts both pools' statements and commits.
+// The writer's WAL checkpoints run beside it, not in its commits
+// (checkpoint.go; WithCheckpoint tunes them).
 func OpenSQLitePools(path string, foreignKeys bool, opts ...Option) (write, read *sql.DB, err error) {
-	if write, err = OpenSQLite(path, foreignKeys, opts...); err != nil {
+	if write, err = openSQLiteWriter(path, foreignKeys, applyOptions(opts)); err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(SQLiteWriters)
