@@ -36,11 +36,14 @@ func NewGeo() *Geo {
 }
 
 func (g *Geo) unindex(p *smp.TechnicianPosition) {
-	c := cellOf(p.Lat, p.Lng)
-	if m := g.cells[p.City][c]; m != nil {
-		delete(m, p.TechnicianID)
+	g.unindexAt(p.City, cellOf(p.Lat, p.Lng), p.TechnicianID)
+}
+
+func (g *Geo) unindexAt(city string, c cell, id string) {
+	if m := g.cells[city][c]; m != nil {
+		delete(m, id)
 		if len(m) == 0 {
-			delete(g.cells[p.City], c)
+			delete(g.cells[city], c)
 		}
 	}
 }
@@ -70,24 +73,35 @@ func (g *Geo) Upsert(_ context.Context, p smp.TechnicianPosition) error {
 	return nil
 }
 
-// Update makes change on an entry in place (or removes it).
+// Update makes change on an entry in place (or removes it). An entry
+// that stays in its grid cell (a phone's location message moves it a few
+// metres, an availability message not at all) is changed where it is: no
+// allocation and no re-indexing, for the thousands of location messages
+// connected phones send.
 func (g *Geo) Update(_ context.Context, id string, change smp.TechnicianChange) error {
-	fn := change.Apply
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	old, ok := g.pos[id]
-	var p smp.TechnicianPosition
-	if ok {
-		p = *old
-		g.unindex(old)
+	if old, ok := g.pos[id]; ok {
+		city, c := old.City, cellOf(old.Lat, old.Lng)
+		if !change.Apply(old, true) {
+			g.unindexAt(city, c, id)
+			delete(g.pos, id)
+			return nil
+		}
+		old.TechnicianID = id
+		if old.City != city || cellOf(old.Lat, old.Lng) != c {
+			g.unindexAt(city, c, id)
+			g.index(old)
+		}
+		return nil
 	}
-	if !fn(&p, ok) {
-		delete(g.pos, id)
+	p := &smp.TechnicianPosition{}
+	if !change.Apply(p, false) {
 		return nil
 	}
 	p.TechnicianID = id
-	g.pos[id] = &p
-	g.index(&p)
+	g.pos[id] = p
+	g.index(p)
 	return nil
 }
 
