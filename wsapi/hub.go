@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -107,7 +108,7 @@ func (h *Hub) current(c *conn) bool {
 
 func (h *Hub) superseded(c *conn) {
 	h.cfg.Logger.Info("ws: connection superseded by a newer one; closing it", "technician_id", c.techID, "conn", c.id)
-	c.close()
+	c.closeFor(closedReplaced)
 }
 
 // Hub holds the open technician connections. It implements smp.Notifier.
@@ -125,8 +126,23 @@ type Hub struct {
 
 	gauge    prometheus.GaugeFunc
 	messages *prometheus.CounterVec
-	panics   *panics.Counter
+	// in and out are messages' counters by type, resolved once: a
+	// labelled counter's lookup hashes its labels at every message.
+	in     map[string]prometheus.Counter // read-only after NewHub
+	out    sync.Map                      // type → prometheus.Counter
+	closed *prometheus.CounterVec
+	panics *panics.Counter
 }
+
+// Why a connection closed (smp_websocket_closed_total{reason}).
+const (
+	closedIdle     = "idle"     // nothing received for IdleTimeout
+	closedReplaced = "replaced" // the technician's newer connection, here or in another process
+	closedClient   = "client"   // the client closed it, or the network failed
+	closedSlow     = "slow"     // its send buffer was full
+	closedRefused  = "refused"  // connecting failed (suspended, internal error)
+	closedServer   = "server"   // the hub stopped, a logout, too many malformed messages
+)
 
 var _ smp.Notifier = (*Hub)(nil)
 
@@ -166,12 +182,19 @@ func NewHub(auth Authenticator, cfg Config) (*Hub, error) {
 		func() float64 { return float64(h.Connections()) })
 	h.messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_websocket_messages_total", Help: "WebSocket messages by direction and type."},
 		[]string{"direction", "type"})
+	h.in = map[string]prometheus.Counter{}
+	for t := range knownTypes {
+		h.in[t] = h.messages.WithLabelValues("in", t)
+	}
+	h.in["malformed"] = h.messages.WithLabelValues("in", "malformed")
+	h.closed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smp_websocket_closed_total",
+		Help: "Technician WebSocket connections closed, by reason: idle (nothing received for the idle timeout), replaced (a newer connection of the technician), client (closed by the app or the network), slow (send buffer full), refused (connecting failed), server (stop, logout, abuse)."},
+		[]string{"reason"})
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(h.gauge); err != nil {
-			return nil, err
-		}
-		if err := cfg.Registerer.Register(h.messages); err != nil {
-			return nil, err
+		for _, c := range []prometheus.Collector{h.gauge, h.messages, h.closed} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return h, nil
@@ -187,9 +210,24 @@ type conn struct {
 	send   chan any
 	done   chan struct{}
 	once   sync.Once
+	reason atomic.Pointer[string] // why it closed: the first reason given
 }
 
 func (c *conn) close() { c.once.Do(func() { close(c.done) }) }
+
+// closeFor closes c, recording why unless a reason was given before.
+func (c *conn) closeFor(reason string) {
+	c.reason.CompareAndSwap(nil, &reason)
+	c.close()
+}
+
+// closedFor is why c closed (server when nobody said).
+func (c *conn) closedFor() string {
+	if r := c.reason.Load(); r != nil {
+		return *r
+	}
+	return closedServer
+}
 
 // Connections returns the number of open connections.
 func (h *Hub) Connections() int {
@@ -219,7 +257,7 @@ func (h *Hub) enqueue(c *conn, m any) bool {
 		// A connection that cannot keep up is closed; the app reconnects
 		// and gets its open offers again.
 		h.cfg.Logger.Warn("ws: send buffer full; closing connection", "technician_id", c.techID)
-		c.close()
+		c.closeFor(closedSlow)
 		return false
 	}
 }
@@ -262,7 +300,7 @@ func (h *Hub) Start(context.Context) error { return nil }
 func (h *Hub) Stop(ctx context.Context) error {
 	h.mu.Lock()
 	for _, c := range h.conns {
-		c.close()
+		c.closeFor(closedServer)
 	}
 	h.mu.Unlock()
 	done := make(chan struct{})
@@ -318,7 +356,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{techID: techID, id: h.cfg.Process + "/" + uuid.NewString()[:13], ws: ws, send: make(chan any, h.cfg.SendBuffer), done: make(chan struct{})}
 	h.mu.Lock()
 	if old := h.conns[techID]; old != nil {
-		old.close() // the newest connection wins
+		old.closeFor(closedReplaced) // the newest connection wins
 		h.noteReplacedLocked(techID)
 	}
 	h.conns[techID] = c
@@ -335,7 +373,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-c.done:
 		case <-r.Context().Done():
 		}
-		cancel()
+		cancel() // ends a read in progress
 	}()
 	defer func() { <-watchDone }() // after the cleanup below has closed c
 	defer func() {
@@ -353,6 +391,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.mu.Unlock()
 		}
 		c.close()
+		h.closed.WithLabelValues(c.closedFor()).Inc()
 		ws.Close(websocket.StatusNormalClosure, "bye")
 	}()
 
@@ -362,6 +401,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // replaced by a newer connection before it connected
 	}
 	if err != nil {
+		c.reason.CompareAndSwap(nil, ptr(closedRefused))
 		if ctx.Err() != nil {
 			// Replaced by a newer connection (or the client left) while
 			// connecting: not a failure; the replacement is logged once.
@@ -401,13 +441,15 @@ func (h *Hub) writeLoop(ctx context.Context, c *conn) {
 			err := wsjson.Write(wctx, c.ws, m)
 			cancel()
 			if err != nil {
-				c.close()
+				c.closeFor(closedClient)
 				return
 			}
-			h.messages.WithLabelValues("out", typeOf(m)).Inc()
-			if typeOf(m) == smp.MessageLoggedOut {
+			typ := typeOf(m)
+			h.countOut(typ)
+			if typ == smp.MessageLoggedOut {
 				// The session was revoked: the app is told, then the
 				// connection ends (reconnecting needs a valid session).
+				c.reason.CompareAndSwap(nil, ptr(closedServer))
 				c.ws.Close(websocket.StatusPolicyViolation, "logged out")
 				c.close()
 				return
@@ -415,6 +457,17 @@ func (h *Hub) writeLoop(ctx context.Context, c *conn) {
 		}
 	}
 }
+
+// countOut counts a message sent, by type.
+func (h *Hub) countOut(typ string) {
+	ctr, ok := h.out.Load(typ)
+	if !ok {
+		ctr, _ = h.out.LoadOrStore(typ, h.messages.WithLabelValues("out", typ))
+	}
+	ctr.(prometheus.Counter).Inc()
+}
+
+func ptr(s string) *string { return &s }
 
 func typeOf(m any) string {
 	switch v := m.(type) {
@@ -429,30 +482,36 @@ func typeOf(m any) string {
 func (h *Hub) readLoop(ctx context.Context, c *conn) {
 	c.ws.SetReadLimit(h.cfg.MaxMessageBytes)
 	var bad malformed
+	// One timer for the connection's life, pushed back by each message
+	// (not a context with a deadline per read).
+	idle := time.AfterFunc(h.cfg.IdleTimeout, func() { c.closeFor(closedIdle) })
+	defer idle.Stop()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, h.cfg.IdleTimeout)
-		typ, data, err := c.ws.Read(rctx)
-		cancel()
+		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
-			// The connection is gone, idle past IdleTimeout, or sent a
-			// message over MaxMessageBytes (closed with 1009 by the library).
+			// The connection is gone, was closed (idle past IdleTimeout,
+			// replaced, the hub stopping: ctx ends), or sent a message
+			// over MaxMessageBytes (closed with 1009 by the library).
+			c.closeFor(closedClient)
 			return
 		}
+		idle.Reset(h.cfg.IdleTimeout)
 		m, ref, err := parseClientMessage(typ, data)
 		if err == nil && !knownTypes[m.Type] {
 			err = fmt.Errorf("unknown message type %q", m.Type)
 		}
 		if err != nil {
-			h.messages.WithLabelValues("in", "malformed").Inc()
+			h.in["malformed"].Inc()
 			if bad.add(h.cfg.Now(), h.cfg.MaxMalformed) {
 				h.cfg.Logger.Warn("ws: too many malformed messages; closing the connection", "technician_id", c.techID, "limit_per_minute", h.cfg.MaxMalformed)
+				c.reason.CompareAndSwap(nil, ptr(closedServer))
 				c.ws.Close(websocket.StatusPolicyViolation, "too many malformed messages")
 				return
 			}
 			h.enqueue(c, Reply{Type: "error", Ref: ref, Code: smp.EINVALID, Message: "malformed message: " + err.Error()})
 			continue
 		}
-		h.messages.WithLabelValues("in", m.Type).Inc()
+		h.in[m.Type].Inc() // a known type (above)
 		var reply *Reply
 		if err := h.panics.Recover("websocket", func() error { reply = h.handle(ctx, c, m); return nil }); err != nil {
 			// Logged and counted once by Record; the connection goes on.
