@@ -119,6 +119,7 @@ type Hub struct {
 
 	mu       sync.Mutex
 	conns    map[string]*conn
+	online   int                      // guarded by mu: conns through TechnicianConnected (Connections)
 	replaced map[string]*replacements // guarded by mu
 	// connecting orders a technician's connections' claims (striped).
 	connecting [64]sync.Mutex
@@ -211,6 +212,7 @@ type conn struct {
 	done   chan struct{}
 	once   sync.Once
 	reason atomic.Pointer[string] // why it closed: the first reason given
+	online bool                   // counted in Hub.online; guarded by Hub.mu
 }
 
 func (c *conn) close() { c.once.Do(func() { close(c.done) }) }
@@ -229,11 +231,14 @@ func (c *conn) closedFor() string {
 	return closedServer
 }
 
-// Connections returns the number of open connections.
+// Connections returns the number of open connections whose technician
+// is online: connected to the engine (TechnicianConnected) and not yet
+// closed. A connection still connecting is not counted, so that a count
+// of N means N technicians' connections have done their connecting work.
 func (h *Hub) Connections() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.conns)
+	return h.online
 }
 
 // Notify queues m for the technician's connection.
@@ -378,6 +383,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { <-watchDone }() // after the cleanup below has closed c
 	defer func() {
 		h.mu.Lock()
+		if c.online {
+			c.online = false
+			h.online--
+		}
 		if h.conns[techID] == c {
 			delete(h.conns, techID)
 			h.mu.Unlock()
@@ -415,6 +424,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusInternalError, "internal error")
 		return
 	}
+	h.mu.Lock()
+	if h.conns[techID] == c {
+		c.online = true
+		h.online++
+	}
+	h.mu.Unlock()
 	h.enqueue(c, Reply{Type: "welcome", TechID: techID, ServerTime: &now, HeartbeatMs: h.cfg.Heartbeat.Milliseconds()})
 	for _, m := range resume {
 		h.enqueue(c, m)
