@@ -447,14 +447,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) writeLoop(ctx context.Context, c *conn) {
+	// A write that takes over writeTimeout closes the connection: one
+	// timer for the connection's life, armed around each write (not a
+	// context with a deadline per message).
+	stuck := time.AfterFunc(time.Hour, func() { c.closeFor(closedSlow) })
+	stuck.Stop()
+	defer stuck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-c.send:
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := wsjson.Write(wctx, c.ws, m)
-			cancel()
+			stuck.Reset(writeTimeout)
+			err := wsjson.Write(ctx, c.ws, m)
+			stuck.Stop()
 			if err != nil {
 				c.closeFor(closedClient)
 				return
@@ -472,6 +478,9 @@ func (h *Hub) writeLoop(ctx context.Context, c *conn) {
 		}
 	}
 }
+
+// writeTimeout bounds one message's write to a connection.
+const writeTimeout = 10 * time.Second
 
 // countOut counts a message sent, by type.
 func (h *Hub) countOut(typ string) {
