@@ -68,10 +68,15 @@ func WithCheckpoint(c CheckpointConfig) Option {
 // smp_sql_wal_frames{db} (pages in the WAL after the last checkpoint, not
 // yet copied: what the checkpoint could not take because readers still
 // use them or the writer wrote them meanwhile).
+//
+// With them, smp_sql_group_commit_seconds{db}: how long each group
+// commit's COMMIT took (the WAL's fsync; a checkpoint too when the
+// writer's backstop runs one), to tell the tail's causes apart.
 type checkpointMetrics struct {
 	seconds  prometheus.Histogram
 	failures prometheus.Counter
 	walLeft  prometheus.Gauge
+	commit   prometheus.Histogram
 }
 
 func newCheckpointMetrics(l prometheus.Labels) *checkpointMetrics {
@@ -83,19 +88,32 @@ func newCheckpointMetrics(l prometheus.Labels) *checkpointMetrics {
 			Help: "Background SQLite WAL checkpoints that were busy or failed (tried again at the next trigger), by database.", ConstLabels: l}),
 		walLeft: prometheus.NewGauge(prometheus.GaugeOpts{Name: "smp_sql_wal_frames",
 			Help: "Pages left in the SQLite WAL after the last background checkpoint, by database.", ConstLabels: l}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "smp_sql_group_commit_seconds",
+			Help:        "How long each group commit's COMMIT took (on SQLite the WAL's fsync), by database.",
+			ConstLabels: l, Buckets: []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}}),
 	}
+}
+
+// observeCommit records how long a group commit's COMMIT took.
+func (c *Counters) observeCommit(d time.Duration) {
+	if c == nil {
+		return
+	}
+	c.checkpoints.commit.Observe(d.Seconds())
 }
 
 func (m *checkpointMetrics) describe(ch chan<- *prometheus.Desc) {
 	m.seconds.Describe(ch)
 	m.failures.Describe(ch)
 	m.walLeft.Describe(ch)
+	m.commit.Describe(ch)
 }
 
 func (m *checkpointMetrics) collect(ch chan<- prometheus.Metric) {
 	m.seconds.Collect(ch)
 	m.failures.Collect(ch)
 	m.walLeft.Collect(ch)
+	m.commit.Collect(ch)
 }
 
 // openSQLiteWriter opens the one-connection write pool of OpenSQLitePools:

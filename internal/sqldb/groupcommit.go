@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrGroupCommitterClosed is what Run answers once Close has begun.
@@ -242,7 +243,10 @@ func (g *GroupCommitter) commit(batch []*gcCall) {
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	start := time.Now()
+	err = tx.Commit()
+	g.counters.observeCommit(time.Since(start))
+	if err != nil {
 		// SQLite may keep the transaction open after a failed COMMIT
 		// (a deferred foreign key): end it before the connection is reused.
 		if _, rerr := conn.ExecContext(ctx, "ROLLBACK"); rerr != nil && !isNoTx(rerr) {
