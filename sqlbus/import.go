@@ -23,7 +23,8 @@ const importMarker = "import:"
 // INSERT … SELECT), so the groups resume exactly where they were. Then it
 // renames the file, its -wal and -shm to <path>.migrated-<UTC time>.
 // A crash before the commit leaves the file in place and nothing of it
-// in the shared database; after it, the next call only renames. No file:
+// in the shared database; after it, the next call only renames (unless
+// the file holds messages that were not moved: ECONFLICT). No file:
 // nothing to do. Leases are not moved (members take them again). Open
 // calls it with Config.Import. Shared databases only (EINVALID).
 func (l *Bus) ImportFile(ctx context.Context, path string) error {
@@ -78,7 +79,19 @@ func (l *Bus) importFile(ctx context.Context, abs string) (err error) {
 		return err
 	}
 	if done > 0 {
-		return nil // moved before a crash kept the file from being renamed
+		// Moved before a crash kept the file from being renamed, unless
+		// this is another file: one an older smp wrote after the move
+		// (its log starts again at offset 0). Its messages would be lost
+		// by a rename, and mixing two logs' offsets is no better: refuse.
+		var foreign int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM old_log.bus_messages o WHERE NOT EXISTS (SELECT 1 FROM main.bus_messages m
+			WHERE m.topic = o.topic AND m.part = o.part AND m.off = o.off AND m.ts = o.ts AND m.msg_key = o.msg_key)`).Scan(&foreign); err != nil {
+			return err
+		}
+		if foreign > 0 {
+			return smp.Errorf(smp.ECONFLICT, "%s holds %d messages that are not the ones moved into the shared database before (written by an older smp after the move?); it was left where it is: read it with an older smp ctl bus, then move it away", abs, foreign)
+		}
+		return nil
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM old_log.sqlite_master WHERE type = 'table' AND name IN ('bus_messages', 'bus_partitions', 'bus_offsets')`).Scan(&tables); err != nil {
 		return err

@@ -254,3 +254,46 @@ func TestImportFormerLogFailsWhole(t *testing.T) {
 		t.Fatalf("a failed import left %d partition rows and %d markers in smp.db, want none", parts, marks)
 	}
 }
+
+// TestImportRefusesALogWrittenAfterTheMove: an events.db that reappears
+// after the move (an older smp run on the data dir wrote a new log, from
+// offset 0) is not renamed away unread: the open fails with ECONFLICT and
+// the file stays where it is.
+func TestImportRefusesALogWrittenAfterTheMove(t *testing.T) {
+	dir := t.TempDir()
+	former := filepath.Join(dir, "events.db")
+	fillFormerLog(t, former)
+	store, err := sqlstore.Open(context.Background(), sqlstore.Config{Path: filepath.Join(dir, "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log, err := openShared(t, store, former)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Close()
+	if _, err := os.Stat(former); !os.IsNotExist(err) {
+		t.Fatalf("events.db is still there after the move (%v)", err)
+	}
+
+	// An older smp writes a new events.db.
+	older, err := sqlbus.Open(sqlbus.Config{Path: former, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := older.Publish(context.Background(), smp.Message{Topic: smp.TopicOrders, Key: "O99", Value: []byte(`{"n":99}`)}); err != nil {
+		t.Fatal(err)
+	}
+	older.Close()
+
+	if log, err = openShared(t, store, former); err == nil {
+		log.Close()
+		t.Fatal("opened over an events.db written after the move, want ECONFLICT")
+	} else if smp.ErrorCode(err) != smp.ECONFLICT || !strings.Contains(err.Error(), "older smp") {
+		t.Fatalf("open over an events.db written after the move: %v, want ECONFLICT naming it", err)
+	}
+	if _, err := os.Stat(former); err != nil {
+		t.Fatalf("events.db written after the move was moved away unread: %v", err)
+	}
+}
