@@ -117,6 +117,8 @@ type DB struct {
 	// counters count every statement and commit on both pools
 	// (smp_sql_*_total{db="store"}).
 	counters *sqldb.Counters
+	// tokens caches customers' and technicians' token owners (tokens.go).
+	tokens tokenCache
 }
 
 // Open opens (creating if needed) the database and applies migrations.
