@@ -78,40 +78,31 @@ func (db *DB) FindDispatchTrace(ctx context.Context, orderID string) (*smp.Dispa
 		return nil, err
 	}
 	tr := &smp.DispatchTrace{OrderID: orderID, Waves: []smp.DispatchWave{}, Offers: []smp.OfferRecord{}}
-	rows, err := db.fresh().QueryContext(ctx, `SELECT round, wave, radius_m, started_at, candidates, note FROM dispatch_waves WHERE order_id = ? ORDER BY round, wave`, orderID)
+	// Waves and offers in one statement (the engine reads the trace at
+	// every round): k 0 is a wave, 1 an offer.
+	rows, err := db.fresh().QueryContext(ctx, `SELECT 0 AS k, round AS r, wave AS w, radius_m AS m, started_at AS a, candidates AS n, note AS txt,
+		'' AS inv, '' AS tech, '' AS st, 0 AS exp, NULL AS dlv, NULL AS rsp FROM dispatch_waves WHERE order_id = ?
+		UNION ALL SELECT 1, round, wave, distance_m, sent_at, offer_rank, rank_reason, invitation_id, technician_id, state, expires_at, delivered_at, responded_at
+		FROM dispatch_offers WHERE order_id = ? ORDER BY k, r, w, n`, orderID, orderID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: find waves: %w", err)
-	}
-	for rows.Next() {
-		w := smp.DispatchWave{OrderID: orderID}
-		var at int64
-		if err := rows.Scan(&w.Round, &w.Wave, &w.RadiusM, &at, &w.Candidates, &w.Note); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		w.StartedAt = fromMicros(at)
-		tr.Waves = append(tr.Waves, w)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = db.fresh().QueryContext(ctx, `SELECT invitation_id, technician_id, round, wave, offer_rank, distance_m, rank_reason, state, sent_at, expires_at, delivered_at, responded_at
-		FROM dispatch_offers WHERE order_id = ? ORDER BY round, wave, offer_rank`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: find offers: %w", err)
+		return nil, fmt.Errorf("sqlstore: find trace: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		o := smp.OfferRecord{OrderID: orderID}
-		var sent, exp int64
+		var k, round, wave, n int
+		var m float64
+		var at, exp int64
+		var txt, inv, tech, st string
 		var delivered, responded sql.NullInt64
-		if err := rows.Scan(&o.InvitationID, &o.TechnicianID, &o.Round, &o.Wave, &o.Rank, &o.DistanceM, &o.RankReason, &o.State, &sent, &exp, &delivered, &responded); err != nil {
+		if err := rows.Scan(&k, &round, &wave, &m, &at, &n, &txt, &inv, &tech, &st, &exp, &delivered, &responded); err != nil {
 			return nil, err
 		}
-		o.SentAt, o.ExpiresAt = fromMicros(sent), fromMicros(exp)
-		o.DeliveredAt, o.RespondedAt = nullMicros(delivered), nullMicros(responded)
-		tr.Offers = append(tr.Offers, o)
+		if k == 0 {
+			tr.Waves = append(tr.Waves, smp.DispatchWave{OrderID: orderID, Round: round, Wave: wave, RadiusM: m, StartedAt: fromMicros(at), Candidates: n, Note: txt})
+			continue
+		}
+		tr.Offers = append(tr.Offers, smp.OfferRecord{OrderID: orderID, InvitationID: inv, TechnicianID: tech, Round: round, Wave: wave, Rank: n, DistanceM: m,
+			RankReason: txt, State: smp.InvitationState(st), SentAt: fromMicros(at), ExpiresAt: fromMicros(exp), DeliveredAt: nullMicros(delivered), RespondedAt: nullMicros(responded)})
 	}
 	return tr, rows.Err()
 }

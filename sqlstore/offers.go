@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,8 +149,23 @@ func (db *DB) flushOffers(ctx context.Context) error {
 // around each write, and the refused ones are dropped and logged.
 func (db *DB) writeTrace(ctx context.Context, ws []traceWrite) error {
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for _, w := range ws {
-			if err := w.write(ctx, tx, db.dialect); err != nil {
+		for i := 0; i < len(ws); {
+			if ws[i].wave != nil || ws[i].offers != nil {
+				if err := ws[i].write(ctx, tx, db.dialect); err != nil {
+					return err
+				}
+				i++
+				continue
+			}
+			// A run of one state (a wave's offers delivered, the losers
+			// withdrawn) is one statement.
+			run := []offerUpdate{ws[i].state}
+			ids := map[string]bool{ws[i].state.id: true}
+			for i++; i < len(ws) && ws[i].wave == nil && ws[i].offers == nil && ws[i].state.state == run[0].state && !ids[ws[i].state.id]; i++ {
+				run = append(run, ws[i].state)
+				ids[ws[i].state.id] = true
+			}
+			if err := writeStates(ctx, tx, run); err != nil {
 				return err
 			}
 		}
@@ -180,18 +196,45 @@ func (db *DB) writeTrace(ctx context.Context, ws []traceWrite) error {
 	})
 }
 
-func (u offerUpdate) write(ctx context.Context, tx *sql.Tx) error {
-	var q string
-	switch u.state {
+// stateSQL is what an offer state's update sets and over which states.
+func stateSQL(state smp.InvitationState) (col, over string) {
+	switch state {
 	case smp.InvitationDelivered:
-		q = `UPDATE dispatch_offers SET state = ?, delivered_at = ? WHERE invitation_id = ? AND state = 'sent'`
+		return "delivered_at", ` AND state = 'sent'`
 	case smp.InvitationWithdrawn, smp.InvitationExpired:
 		// Never over an answer the technician gave.
-		q = `UPDATE dispatch_offers SET state = ?, responded_at = ? WHERE invitation_id = ? AND state IN ('sent', 'delivered')`
-	default:
-		q = `UPDATE dispatch_offers SET state = ?, responded_at = ? WHERE invitation_id = ?`
+		return "responded_at", ` AND state IN ('sent', 'delivered')`
 	}
-	if _, err := tx.ExecContext(ctx, q, u.state, micros(u.at), u.id); err != nil {
+	return "responded_at", ""
+}
+
+func (u offerUpdate) write(ctx context.Context, tx *sql.Tx) error {
+	return writeStates(ctx, tx, []offerUpdate{u})
+}
+
+// writeStates writes updates to one state of distinct invitations in one
+// statement, each with its own time.
+func writeStates(ctx context.Context, tx *sql.Tx, us []offerUpdate) error {
+	col, over := stateSQL(us[0].state)
+	var q string
+	args := []any{us[0].state}
+	if len(us) == 1 {
+		q = `UPDATE dispatch_offers SET state = ?, ` + col + ` = ? WHERE invitation_id = ?` + over
+		args = append(args, micros(us[0].at), us[0].id)
+	} else {
+		var b strings.Builder
+		b.WriteString(`UPDATE dispatch_offers SET state = ?, ` + col + ` = CASE invitation_id`)
+		for _, u := range us {
+			b.WriteString(` WHEN ? THEN ?`)
+			args = append(args, u.id, micros(u.at))
+		}
+		b.WriteString(` END WHERE invitation_id IN (?` + strings.Repeat(`, ?`, len(us)-1) + `)` + over)
+		for _, u := range us {
+			args = append(args, u.id)
+		}
+		q = b.String()
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("sqlstore: update offer: %w", err)
 	}
 	return nil
