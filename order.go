@@ -298,11 +298,13 @@ type OrderTx interface {
 	// ENOTFOUND if there is none with id.
 	OrderForUpdate(ctx context.Context, id string) (*Order, error)
 	// InsertOrder inserts a new order; ECONFLICT if its id exists,
-	// EINVALID if PriceVND is not positive.
+	// EINVALID if PriceVND is not positive, EFORBIDDEN if its customer
+	// exists and is not active (an unknown customer is no refusal).
 	InsertOrder(ctx context.Context, o *Order) error
 	// UpdateOrder writes stage, payment status, technician and
 	// timestamps; ENOTFOUND if the order does not exist.
 	UpdateOrder(ctx context.Context, o *Order) error
-	// AddTransition records a stage change. No codes.
-	AddTransition(ctx context.Context, t Transition) error
+	// AddTransition records a stage change, and more after it in the same
+	// statement (an order created straight into dispatch). No codes.
+	AddTransition(ctx context.Context, t Transition, more ...Transition) error
 }

@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,5 +243,41 @@ func TestIntakeIgnoresOrderAlreadyDispatching(t *testing.T) {
 	must(t, err)
 	if len(ts) != 2 {
 		t.Fatalf("%d transitions, want 2 (created, dispatching): %+v", len(ts), ts)
+	}
+}
+
+// TestCreateOrderStatements: an order created straight into dispatch
+// writes its two transitions in one INSERT, and its customer's status is
+// checked by the order's INSERT, not read before it (issue 22: statements
+// per order); both transitions are in its history.
+func TestCreateOrderStatements(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.store.SQLCounters()
+	c.EnableCensus(0)
+	before := c.Census()
+	o, err := f.svc.CreateOrder(ctx, "C1", newOrder)
+	must(t, err)
+	after := c.Census()
+	var inserts, customerReads uint64
+	for text, n := range after {
+		if strings.HasPrefix(text, "INSERT INTO order_transitions ") {
+			inserts += n - before[text]
+		}
+		if strings.HasPrefix(text, "SELECT ") && strings.Contains(text, " FROM customers ") {
+			customerReads += n - before[text]
+		}
+	}
+	if customerReads != 0 {
+		t.Errorf("CreateOrder read the customer %d times, want 0: %v", customerReads, after)
+	}
+	if inserts != 1 {
+		t.Errorf("CreateOrder ran %d INSERTs into order_transitions, want 1: %v", inserts, after)
+	}
+	hist, err := f.store.FindTransitions(ctx, o.ID)
+	must(t, err)
+	if len(hist) != 2 || hist[0].To != smp.StageCreated || hist[1].From != smp.StageCreated || hist[1].To != smp.StageDispatching {
+		t.Fatalf("history %+v", hist)
 	}
 }

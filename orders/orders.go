@@ -51,9 +51,6 @@ type Store interface {
 	// FindCities and FindServices are smp.CatalogStore's.
 	FindCities(ctx context.Context) ([]*smp.City, error)
 	FindServices(ctx context.Context) ([]*smp.Service, error)
-	// FindCustomerByID is smp.CatalogStore's: an inactive customer
-	// (onboarding's deactivate) places no order.
-	FindCustomerByID(ctx context.Context, id string) (*smp.Customer, error)
 }
 
 // Service implements smp.OrderService.
@@ -206,11 +203,8 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 	if err := n.Validate(city, service); err != nil {
 		return nil, err
 	}
-	if c, err := s.store.FindCustomerByID(ctx, customerID); err == nil && !c.Status.Active() {
-		return nil, smp.Errorf(smp.EFORBIDDEN, "customer %s is inactive", customerID)
-	} else if err != nil && smp.ErrorCode(err) != smp.ENOTFOUND {
-		return nil, err
-	}
+	// An inactive customer (onboarding's deactivate) places no order:
+	// InsertOrder refuses it (EFORBIDDEN) in the order's own statement.
 	now := s.cfg.Now().UTC()
 	o := &smp.Order{
 		ID: newID("ord_"), CustomerID: customerID, City: n.City, Service: n.Service, Lat: n.Lat, Lng: n.Lng,
@@ -228,14 +222,12 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 		if err := tx.InsertOrder(ctx, o); err != nil {
 			return err
 		}
-		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: "", To: smp.StageCreated, At: now, Actor: actor.String(), Reason: "order placed"}); err != nil {
+		sys := smp.SystemActor("order-svc")
+		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: "", To: smp.StageCreated, At: now, Actor: actor.String(), Reason: "order placed"},
+			smp.Transition{OrderID: o.ID, From: smp.StageCreated, To: smp.StageDispatching, At: now, Actor: sys.String(), Reason: "submitted to dispatch"}); err != nil {
 			return err
 		}
 		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, &created, "", actor, "order placed", now)); err != nil {
-			return err
-		}
-		sys := smp.SystemActor("order-svc")
-		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: smp.StageCreated, To: smp.StageDispatching, At: now, Actor: sys.String(), Reason: "submitted to dispatch"}); err != nil {
 			return err
 		}
 		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderDispatching, o, smp.StageCreated, sys, "submitted to dispatch", now)); err != nil {

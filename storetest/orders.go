@@ -13,6 +13,7 @@ var orderTests = []Test{
 	{"Orders/FindOrderByID/OK", testFindOrderByID},
 	{"Orders/FindOrderByID/ErrNotFound", testFindOrderByIDNotFound},
 	{"Orders/InsertOrder/ErrConflict", testInsertOrderConflict},
+	{"Orders/InsertOrder/ErrForbidden", testInsertOrderInactiveCustomer},
 	{"Orders/UpdateOrder/OK", testUpdateOrder},
 	{"Orders/UpdateOrder/ErrNotFound", testUpdateOrderNotFound},
 	{"Orders/OrderForUpdate/ErrNotFound", testOrderForUpdateNotFound},
@@ -58,6 +59,24 @@ func testInsertOrderConflict(t *testing.T, s Store) {
 	if got, _ := s.FindOrderByID(ctx, "o1"); !got.CreatedAt.Equal(T0) {
 		t.Fatalf("the duplicate replaced the order: %+v", got)
 	}
+}
+
+// testInsertOrderInactiveCustomer: an inactive customer's order is
+// refused (EFORBIDDEN) and not written; an unknown customer's is written.
+func testInsertOrderInactiveCustomer(t *testing.T, s Store) {
+	seed(t, s)
+	must(t, s.UpsertCustomer(ctx, &smp.Customer{ID: "C2", Name: "Gone", Status: smp.StatusInactive}))
+	o := order("o1", T0)
+	o.CustomerID = "C2"
+	err := s.InTx(ctx, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) })
+	wantCode(t, "InsertOrder(inactive customer)", err, smp.EFORBIDDEN)
+	if _, err := s.FindOrderByID(ctx, "o1"); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("the refused order was written: %v", err)
+	}
+	o.CustomerID = "C-unknown"
+	inTx(t, s, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o) })
+	o2 := order("o2", T0) // the seed's active customer
+	inTx(t, s, func(tx smp.Tx) error { return tx.InsertOrder(ctx, o2) })
 }
 
 // testUpdateOrder: OrderForUpdate then UpdateOrder writes stage, payment
