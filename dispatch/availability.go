@@ -11,10 +11,14 @@ import (
 // Technicians' own settings (working hours, days off, travel radius):
 // set by the technician or by ops, honoured by candidate selection.
 
-// available keeps the candidates whose settings allow an offer now: in
-// their working time (VietnamTime) and within their travel radius. One
-// read of the settings per search.
-func (e *Engine) available(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error) {
+// eligible keeps the candidates the catalogue says are active and whose
+// settings allow an offer now. Active: the geo index may still list a
+// technician suspended while connected (the suspension's own update of
+// the index lost, or raced by a reconnect, or made by a process without an
+// engine such as smp import). Settings: in their working time
+// (VietnamTime) and within their travel radius. One read per search
+// (FindTechnicianChecks) for both.
+func (e *Engine) eligible(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error) {
 	if len(found) == 0 {
 		return found, nil
 	}
@@ -22,42 +26,21 @@ func (e *Engine) available(ctx context.Context, found []smp.Candidate) ([]smp.Ca
 	for i, c := range found {
 		ids[i] = c.TechnicianID
 	}
-	settings, err := e.d.Store.FindTechnicianSettings(ctx, ids...)
-	if err != nil || len(settings) == 0 {
-		return found, err
+	status, settings, err := e.d.Store.FindTechnicianChecks(ctx, ids...)
+	if err != nil {
+		return nil, err
 	}
 	now := e.cfg.Now()
 	out := found[:0:0]
 	for _, c := range found {
-		if s := settings[c.TechnicianID]; s.WorksAt(now) && s.Reaches(c.DistanceM) {
-			out = append(out, c)
+		st, ok := status[c.TechnicianID]
+		if !ok || !st.Active() {
+			continue
 		}
-	}
-	return out, nil
-}
-
-// active keeps the candidates the catalogue says are active: the geo
-// index may still list a technician suspended while connected (the
-// suspension's own update of the index lost, or raced by a reconnect, or
-// made by a process without an engine such as smp import). One read of
-// the technicians per search.
-func (e *Engine) active(ctx context.Context, found []smp.Candidate) ([]smp.Candidate, error) {
-	if len(found) == 0 {
-		return found, nil
-	}
-	ids := make([]string, len(found))
-	for i, c := range found {
-		ids[i] = c.TechnicianID
-	}
-	techs, err := e.d.Store.FindTechniciansByID(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := found[:0:0]
-	for _, c := range found {
-		if t := techs[c.TechnicianID]; t != nil && t.Status.Active() {
-			out = append(out, c)
+		if s := settings[c.TechnicianID]; s != nil && !(s.WorksAt(now) && s.Reaches(c.DistanceM)) {
+			continue
 		}
+		out = append(out, c)
 	}
 	return out, nil
 }

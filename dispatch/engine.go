@@ -127,6 +127,9 @@ type Store interface {
 	FindTechnicianByID(ctx context.Context, id string) (*smp.Technician, error)
 	FindTechniciansByID(ctx context.Context, ids ...string) (map[string]*smp.Technician, error)
 	FindCities(ctx context.Context) ([]*smp.City, error)
+	// FindTechnicianChecks reads a search's candidates' status and
+	// settings in one statement (sqlstore's).
+	FindTechnicianChecks(ctx context.Context, ids ...string) (map[string]smp.CatalogStatus, map[string]*smp.TechnicianSettings, error)
 }
 
 // Deps are the engine's collaborators.

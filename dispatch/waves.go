@@ -201,10 +201,7 @@ func (e *Engine) findCandidates(ctx context.Context, o *smp.Order, skill string,
 		radiusM := city.RadiusStepsKm[idx] * 1000
 		found, err := e.d.Geo.Nearby(ctx, o.City, skill, o.Lat, o.Lng, radiusM, n+len(excluded)+16)
 		if err == nil {
-			found, err = e.active(ctx, found) // not suspended since the index listed them
-		}
-		if err == nil {
-			found, err = e.available(ctx, found) // their hours, days off and radius
+			found, err = e.eligible(ctx, found) // not suspended since the index listed them; their hours, days off and radius
 		}
 		if err == nil && e.d.OfferGate != nil {
 			found, err = e.d.OfferGate(ctx, found) // their partner's wallet

@@ -70,6 +70,49 @@ func (db *DB) FindTechnicianSettings(ctx context.Context, ids ...string) (map[st
 	return out, nil
 }
 
+// FindTechnicianChecks returns, for those of ids that are technicians,
+// their catalogue status and their settings (nil if they set none), in
+// one read: what the dispatch engine checks of each search's candidates
+// (suspended, off duty, out of their radius). Fresh.
+func (db *DB) FindTechnicianChecks(ctx context.Context, ids ...string) (map[string]smp.CatalogStatus, map[string]*smp.TechnicianSettings, error) {
+	status, settings := map[string]smp.CatalogStatus{}, map[string]*smp.TechnicianSettings{}
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 500)]
+		ids = ids[len(batch):]
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = id
+		}
+		rows, err := db.fresh().QueryContext(ctx, `SELECT t.id, t.status, s.technician_id IS NOT NULL, COALESCE(s.work_start, ''), COALESCE(s.work_end, ''),
+			COALESCE(s.weekly_days_off, ''), COALESCE(s.days_off, ''), COALESCE(s.max_radius_km, 0), COALESCE(s.updated_at, 0), COALESCE(s.updated_by, '')
+			FROM technicians t LEFT JOIN technician_settings s ON s.technician_id = t.id WHERE t.id IN (`+placeholders(len(batch))+`)`, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlstore: find technician checks: %w", err)
+		}
+		for rows.Next() {
+			var id, st, weekly, days string
+			var has bool
+			var at int64
+			s := &smp.TechnicianSettings{}
+			if err := rows.Scan(&id, &st, &has, &s.WorkStart, &s.WorkEnd, &weekly, &days, &s.MaxRadiusKm, &at, &s.UpdatedBy); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("sqlstore: find technician checks: %w", err)
+			}
+			status[id] = smp.CatalogStatus(st)
+			if has {
+				s.TechnicianID, s.WeeklyDaysOff, s.DaysOff, s.UpdatedAt = id, splitList(weekly), splitList(days), fromMicros(at)
+				settings[id] = s
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlstore: find technician checks: %w", err)
+		}
+	}
+	return status, settings, nil
+}
+
 // PutTechnicianSettings replaces a technician's settings.
 func (tx *Tx) PutTechnicianSettings(ctx context.Context, s *smp.TechnicianSettings) (*smp.TechnicianSettings, error) {
 	weekly, days := strings.Join(s.WeeklyDaysOff, ","), strings.Join(s.DaysOff, ",")
