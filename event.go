@@ -71,6 +71,12 @@ type OrderEventData struct {
 	TechnicianID string `json:"technician_id,omitempty"`
 	Actor        string `json:"actor"`
 	Reason       string `json:"reason,omitempty"`
+	// Next is the stage the order was committed in when it moved on in
+	// the event's own transaction: 02_dispatching on the order.created of
+	// an order created straight into dispatch (dispatch on commit), so
+	// order-svc's fallback knows, without a read, that it has nothing to
+	// do. Empty otherwise (and on events of older versions).
+	Next Stage `json:"next,omitempty"`
 }
 
 // Message is a record on the event bus. Key decides the partition, so all

@@ -212,7 +212,8 @@ func TestIntakeMovesOrderLeftInCreated(t *testing.T) {
 
 // TestIntakeIgnoresOrderAlreadyDispatching: an order created in 02 (dispatch
 // on commit) gets nothing from the intake: no transition, no second push,
-// no processed-event record.
+// no processed-event record, and not even a statement (its order.created
+// says it is past 01).
 func TestIntakeIgnoresOrderAlreadyDispatching(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -231,8 +232,17 @@ func TestIntakeIgnoresOrderAlreadyDispatching(t *testing.T) {
 	if created == "" {
 		t.Fatal("no order.created in the outbox")
 	}
+	c := f.store.SQLCounters()
+	c.EnableCensus(0)
+	before := c.Census()
 	f.runIntake(t)
 	f.drained(t)
+	// Its event says so: no deduplication query, no read of the order.
+	for text, n := range c.Census() {
+		if d := n - before[text]; d > 0 && strings.HasPrefix(text, "SELECT ") && (strings.Contains(text, " FROM processed_events ") || strings.Contains(text, " FROM orders WHERE id = ?")) {
+			t.Errorf("the intake ran %d× %s", d, text)
+		}
+	}
 	if done, err := f.store.IsProcessed(ctx, ConsumerGroup, created); err != nil || done {
 		t.Fatalf("IsProcessed(order-svc, order.created) = %v, %v; want false (nothing recorded)", done, err)
 	}

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 
 	"smp"
 	"smp/bus"
@@ -51,7 +52,25 @@ func (s *Service) AddIntake(r *bus.Router, ic IntakeConfig) error {
 	if ic.Queue != nil {
 		s.SetDispatch(ic)
 	}
-	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.intake), bus.Types(smp.EventOrderCreated), bus.Idempotent(s.store, s.cfg.Now))
+	return r.AddHandler(ConsumerGroup, []string{smp.TopicOrders}, bus.Events(s.intake), bus.Types(smp.EventOrderCreated), dispatchedOnCommit,
+		bus.Idempotent(s.store, s.cfg.Now))
+}
+
+// dispatchedOnCommit ignores, before Idempotent's deduplication query, the
+// order.created of an order committed straight into 02_dispatching (its
+// event's Next says so): the fallback has nothing to do for it, and asked
+// the store twice to learn that (the deduplication and the order's read).
+func dispatchedOnCommit(h bus.Handler) bus.Handler {
+	return func(ctx context.Context, m smp.Message) error {
+		if ev, err := smp.DecodeEvent(m); err == nil && ev.Type == smp.EventOrderCreated {
+			var d smp.OrderEventData
+			if json.Unmarshal(ev.Data, &d) == nil && d.Next == smp.StageDispatching {
+				bus.Report(ctx, bus.Ignored)
+				return nil
+			}
+		}
+		return h(ctx, m)
+	}
 }
 
 func (s *Service) intake(ctx context.Context, ev smp.Event) (bus.Result, error) {

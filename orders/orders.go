@@ -227,7 +227,8 @@ func (s *Service) create(ctx context.Context, customerID string, n smp.NewOrder,
 			smp.Transition{OrderID: o.ID, From: smp.StageCreated, To: smp.StageDispatching, At: now, Actor: sys.String(), Reason: "submitted to dispatch"}); err != nil {
 			return err
 		}
-		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderCreated, &created, "", actor, "order placed", now)); err != nil {
+		createdEv := orderEvent(smp.EventOrderCreated, &created, "", actor, "order placed", now, smp.StageDispatching)
+		if err := tx.AddEvent(ctx, createdEv); err != nil {
 			return err
 		}
 		if err := tx.AddEvent(ctx, orderEvent(smp.EventOrderDispatching, o, smp.StageCreated, sys, "submitted to dispatch", now)); err != nil {
@@ -333,9 +334,15 @@ var eventTypes = map[smp.Stage]string{
 	smp.StageCancelled:   smp.EventOrderCancelled,
 }
 
-func orderEvent(typ string, o *smp.Order, from smp.Stage, actor smp.Actor, reason string, at time.Time) smp.Event {
-	data, _ := json.Marshal(smp.OrderEventData{OrderID: o.ID, City: o.City, Service: o.Service, From: from, To: o.Stage,
-		TechnicianID: o.TechnicianID, Actor: actor.String(), Reason: reason})
+// orderEvent is an order's event; next, when given, is the stage the
+// order moved on to in the same transaction (OrderEventData.Next).
+func orderEvent(typ string, o *smp.Order, from smp.Stage, actor smp.Actor, reason string, at time.Time, next ...smp.Stage) smp.Event {
+	d := smp.OrderEventData{OrderID: o.ID, City: o.City, Service: o.Service, From: from, To: o.Stage,
+		TechnicianID: o.TechnicianID, Actor: actor.String(), Reason: reason}
+	if len(next) > 0 {
+		d.Next = next[0]
+	}
+	data, _ := json.Marshal(d)
 	return smp.Event{ID: newID("evt_"), Type: typ, SchemaVersion: smp.EventSchemaVersion, AggregateID: o.ID, OccurredAt: at, Data: data}
 }
 
