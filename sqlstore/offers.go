@@ -18,8 +18,11 @@ import (
 // written in one transaction at most offerFlushDelay later, so a round's
 // trace costs no fsync of its own (at high order rates offer states alone
 // were a third of the engine's fsync'd transactions, docs/performance.md).
-// Accepted and declined are written at once, after the pending batch, so
-// the record keeps the order things happened in. Readers of the trace
+// Accepted is queued too (the assignment itself is the order's own
+// transaction; its trace state was a write transaction and an fsync of its
+// own). Declined is written at once, after the pending batch, so the
+// record keeps the order things happened in and a decline is never lost
+// (the next wave leaves the decliner out). Readers of the trace
 // (FindDispatchTrace, pruning) flush first, and Close flushes; a crash
 // loses at most the last offerFlushDelay of trace, never an order's state.
 type offerBatch struct {
@@ -107,11 +110,12 @@ func (db *DB) stopOffers() {
 
 // UpdateOffer records an offer's state change: delivered sets
 // delivered_at (only over "sent"), a final state sets responded_at.
-// Delivered, withdrawn and expired are batched (see offerBatch).
+// Delivered, accepted, withdrawn and expired are batched (see
+// offerBatch).
 func (db *DB) UpdateOffer(ctx context.Context, invitationID string, state smp.InvitationState, at time.Time) error {
 	u := offerUpdate{invitationID, state, at}
 	switch state {
-	case smp.InvitationDelivered, smp.InvitationWithdrawn, smp.InvitationExpired:
+	case smp.InvitationDelivered, smp.InvitationAccepted, smp.InvitationWithdrawn, smp.InvitationExpired:
 		db.behind(traceWrite{state: u})
 		return nil
 	}

@@ -155,6 +155,25 @@ func TestStatementsPerOperation(t *testing.T) {
 			if got != 2 {
 				t.Errorf("three deliveries written, then the trace read: %d statements, want 2: %v", got, texts)
 			}
+
+			// An accept's trace state waits for the next batch: no
+			// write transaction (and fsync) of its own.
+			// (The batch's flush 20 ms later may fall in a descheduled
+			// test's window: three tries.)
+			got = 1
+			for try := 0; try < 3 && got != 0; try++ {
+				got, texts = statements(t, db, func() { // o1's offers i1, i2, i3
+					must(t, db.UpdateOffer(ctx, fmt.Sprint("i", try+1), smp.InvitationAccepted, now.Add(time.Minute)))
+				})
+				tr, err = db.FindDispatchTrace(ctx, "o1")
+				must(t, err)
+				if o := tr.Offers[try]; o.State != smp.InvitationAccepted || o.RespondedAt == nil {
+					t.Errorf("the accepted state was not written: %+v", o)
+				}
+			}
+			if got != 0 {
+				t.Errorf("an accepted offer's state: %d statements at once, want 0 (written with the next batch): %v", got, texts)
+			}
 		})
 	}
 }
