@@ -24,9 +24,7 @@ const DefaultGroupCommitMax = 128
 //
 // One goroutine owns the writer. It takes the first waiting caller and
 // every other caller already waiting (up to Max), opens one transaction,
-// and runs each caller's fn under its own SAVEPOINT (but the first's: a
-// first that fails is undone by rolling back the transaction, which holds
-// nothing else yet, and the rest begin a new one): a fn that fails is
+// and runs each caller's fn under its own SAVEPOINT: a fn that fails is
 // rolled back to its savepoint and gets its own error; the others are
 // untouched. Then one COMMIT, and only after it does any caller get its
 // answer: nil, its own error, or the commit's error (then nothing of the
@@ -226,35 +224,23 @@ func (g *GroupCommitter) commit(batch []*gcCall) {
 		answer(fmt.Errorf("sqldb: group commit: begin: %w", err))
 		return
 	}
-	defer func() { tx.Rollback() }() // no-op after Commit
+	defer tx.Rollback() // no-op after Commit
 
-	// The first caller of a transaction runs without a savepoint (a lone
-	// caller's is a plain transaction): if it fails, rolling the
-	// transaction back undoes its writes and nobody else's, and the rest
-	// begin a new one. Two statements less per batch.
-	i := 0
-	for i < len(live) {
-		results[i] = call(live[i], tx)
-		if i++; !results[i-1].failed() {
-			break
-		}
-		tx.Rollback()
-		if i == len(live) {
+	if len(live) == 1 { // a plain transaction: no savepoint to pay for
+		if results[0] = call(live[0], tx); results[0].failed() {
+			tx.Rollback()
 			answer(nil)
 			return
 		}
-		if tx, err = conn.BeginTx(ctx, nil); err != nil {
-			answer(fmt.Errorf("sqldb: group commit: begin: %w", err))
-			return
-		}
-	}
-	for ; i < len(live); i++ {
-		if err := runSaved(live[i], tx, &results[i]); err != nil {
-			// The transaction is no longer what the callers before
-			// this one left (the database aborted it): lose the batch.
-			tx.Rollback()
-			answer(fmt.Errorf("sqldb: group commit: transaction lost: %w", err))
-			return
+	} else {
+		for i, c := range live {
+			if err := runSaved(c, tx, &results[i]); err != nil {
+				// The transaction is no longer what the callers before
+				// this one left (the database aborted it): lose the batch.
+				tx.Rollback()
+				answer(fmt.Errorf("sqldb: group commit: transaction lost: %w", err))
+				return
+			}
 		}
 	}
 	start := time.Now()

@@ -259,49 +259,6 @@ func TestGroupCommitFailingCaller(t *testing.T) {
 	}
 }
 
-// TestGroupCommitFirstCallerUnsaved: the first caller of a batch runs
-// without a savepoint (two statements less per batch); when it fails, the
-// transaction is rolled back and the rest run in a new one, so every
-// caller of a batch whose callers all fail gets its own error and keeps
-// nothing, and a batch after it is intact.
-func TestGroupCommitFirstCallerUnsaved(t *testing.T) {
-	t.Parallel()
-	f := newGCFixture(t)
-	release := f.hold(t)
-	boom := errors.New("boom")
-	errs, done := f.queue(t, background(4), func(i int) func(context.Context, *sql.Tx) error {
-		return func(ctx context.Context, tx *sql.Tx) error {
-			if err := insertKV(fmt.Sprint("fail", i))(ctx, tx); err != nil {
-				return err
-			}
-			return boom
-		}
-	})
-	release()
-	done()
-	for i, err := range errs {
-		if !errors.Is(err, boom) || f.has(t, fmt.Sprint("fail", i)) {
-			t.Fatalf("failing caller %d: %v, row kept %v", i, err, f.has(t, fmt.Sprint("fail", i)))
-		}
-	}
-	// Four callers that succeed: three savepoints and their releases.
-	release = f.hold(t)
-	before := f.counters.Snapshot()
-	errs, done = f.queue(t, background(4), func(i int) func(context.Context, *sql.Tx) error { return insertKV(fmt.Sprint("ok", i)) })
-	release()
-	done()
-	for i, err := range errs {
-		if err != nil || !f.has(t, fmt.Sprint("ok", i)) {
-			t.Fatalf("caller %d: %v", i, err)
-		}
-	}
-	// The held caller's batch (1: plain) and the four's: inserts 5,
-	// SAVEPOINT and RELEASE for three of the four.
-	if got := f.counters.Snapshot().Sub(before); got.Statements[OpOther] != 6 || got.Statements[OpInsert] != 5 {
-		t.Fatalf("statements %v, want 6 savepoint/release and 5 inserts", got.Statements)
-	}
-}
-
 // TestGroupCommitCancelledWhileQueued: a caller whose ctx ends before its
 // turn gets ctx.Err() and its fn never runs; its batch is unaffected.
 func TestGroupCommitCancelledWhileQueued(t *testing.T) {
