@@ -124,6 +124,32 @@ func BatchStopped(ctx context.Context) bool {
 	return ok && stop()
 }
 
+type batchFinishKey struct{}
+
+// WithBatchFinish returns ctx carrying take, for a bus whose offsets live
+// in the database of the handler's store (sqlbus on the embedded default,
+// its tables in smp.db): a BatchHandler hands it (SetBatchFinish) the
+// writes that must commit with the batch (the records of the events it
+// applied), and the bus runs them in the transaction that commits the
+// batch's offset, after the handler returned: one transaction, one
+// commit, for the batch's records and its position. The bus writes them
+// even when it can no longer move the offset (its lease lost), as the
+// handler would have.
+func WithBatchFinish(ctx context.Context, take func(finish func(context.Context) error)) context.Context {
+	return context.WithValue(ctx, batchFinishKey{}, take)
+}
+
+// SetBatchFinish hands finish to the bus that delivered ctx's batch
+// (WithBatchFinish); false when it takes none, and then the handler runs
+// finish itself.
+func SetBatchFinish(ctx context.Context, finish func(context.Context) error) bool {
+	take, ok := ctx.Value(batchFinishKey{}).(func(func(context.Context) error))
+	if ok {
+		take(finish)
+	}
+	return ok
+}
+
 // BatchSubscriber is a bus that can deliver a partition's messages in
 // batches (sqlbus and kafkabus are). Subscribe on such a bus is
 // SubscribeBatch with a handler that takes the messages one by one.

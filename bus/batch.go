@@ -114,7 +114,8 @@ const flushTimeout = 10 * time.Second
 
 // batchHandler runs each message of a batch through the group's chain
 // (inner, as a single message goes), then records the batch's Done events
-// in one transaction. It reports as handled the messages before the first
+// in one transaction: the bus's own, that commits the batch's offset, when
+// it takes them (smp.SetBatchFinish), else one of the store's. It reports as handled the messages before the first
 // whose chain failed (ctx ended) or whose record could not be written.
 func batchHandler(group string, inner Handler) smp.BatchHandler {
 	return func(ctx context.Context, msgs []smp.Message) (int, error) {
@@ -140,6 +141,14 @@ func batchHandler(group string, inner Handler) smp.BatchHandler {
 		}
 		if err == nil && !stopped {
 			n = len(msgs)
+		}
+		if len(b.pending) > 0 && smp.SetBatchFinish(ctx, func(ctx context.Context) error {
+			_, ferr := b.flush(ctx, group)
+			return ferr
+		}) {
+			// The bus writes the records in the transaction of the
+			// batch's offset (the embedded log in the store's database).
+			return n, err
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 		defer cancel()

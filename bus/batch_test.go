@@ -174,3 +174,85 @@ func TestBatchEndsWhenLeaseRunsOut(t *testing.T) {
 		t.Fatal("e2 never applied")
 	}
 }
+
+// TestBatchRecordsCommitWithOffset: on the embedded default (the log's
+// tables in the store's database, sqlbus.Config.Shared) a batch's records
+// of its Done events and its offset commit in one transaction: a batch of
+// N events costs the publish's commit and ONE more, not one for the
+// records and one for the offset; each event is applied once, and a copy
+// of the batch published again is skipped (the records were written).
+func TestBatchRecordsCommitWithOffset(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	shared, err := store.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 1, LeaseTTL: time.Minute, RetryBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eb.Close() })
+	var mu sync.Mutex
+	applied := map[string]int{}
+	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddHandler("g", []string{smp.TopicOrders}, bus.Events(func(_ context.Context, ev smp.Event) (bus.Result, error) {
+		mu.Lock()
+		applied[ev.ID]++
+		mu.Unlock()
+		return bus.Done, nil
+	}), bus.Idempotent(store, time.Now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	lagZero := func() bool {
+		lag, err := bus.Total(ctx, eb, "g", smp.TopicOrders)
+		return err == nil && lag == 0
+	}
+	held := func() bool {
+		offs, err := eb.Offsets(ctx, "g", []string{smp.TopicOrders})
+		return err == nil && len(offs) == 1 && offs[0].Consumer != "" && lagZero()
+	}
+	// A first event: the member holds the partition and is idle after it.
+	if err := eb.Publish(ctx, message(t, "warm-up", smp.EventOrderCreated)); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "the member consumed a first event", held)
+
+	const n = 40
+	var msgs []smp.Message
+	for i := range n {
+		msgs = append(msgs, message(t, fmt.Sprintf("e%d", i), smp.EventOrderCreated))
+	}
+	before := store.SQLCounts()
+	if err := eb.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "the batch committed", lagZero)
+	got := store.SQLCounts().Sub(before)
+	if got.WriteCommits != 2 {
+		t.Fatalf("publishing and consuming a batch of %d events cost %d write commits, want 2: the publish's, and one for the batch's records with its offset", n, got.WriteCommits)
+	}
+	if err := eb.Publish(ctx, msgs...); err != nil { // a copy: recorded, so skipped
+		t.Fatal(err)
+	}
+	wait.Until(t, 10*time.Second, "the copy committed", lagZero)
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if id := fmt.Sprintf("e%d", i); applied[id] != 1 {
+			t.Errorf("%s applied %d times, want once", id, applied[id])
+		}
+	}
+}

@@ -2,12 +2,14 @@ package sqlbus
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"sync"
 	"time"
 
 	"smp"
 	"smp/internal/redeliver"
+	"smp/internal/sqldb"
 )
 
 // A process's consumers cost the database almost nothing while idle
@@ -449,7 +451,23 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 		// The handler ends the batch early once the lease is no longer
 		// fresh (smp.BatchStopped), so the commit below happens while it
 		// still holds.
-		n, herr := h(smp.WithBatchStop(ctx, func() bool { return !s.fresh(ps) }), batch)
+		hctx := smp.WithBatchStop(ctx, func() bool { return !s.fresh(ps) })
+		var finish func(context.Context) error
+		if l.shared {
+			// The handler's store is this database: the records of what
+			// it applied commit with the offset (smp.WithBatchFinish).
+			hctx = smp.WithBatchFinish(hctx, func(f func(context.Context) error) { finish = f })
+		}
+		n, herr := h(hctx, batch)
+		if n == 0 && finish != nil {
+			// Nothing to commit, records to write (not expected: records
+			// are of handled messages): in a transaction of their own.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := l.inWriteTx(cctx, func(ctx context.Context, tx *sql.Tx) error { return finish(sqldb.WithTx(ctx, l.write, tx)) }); err != nil && ctx.Err() == nil {
+				log.Error("sqlbus: write a batch's records", "err", err)
+			}
+			cancel()
+		}
 		if n > 0 {
 			if !s.fresh(ps) {
 				s.renewSoon() // the commit below is fenced: it fails if the lease was lost
@@ -457,7 +475,7 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			// Commit even when ctx was just cancelled: a handled message
 			// must not come again after a graceful stop.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			ok, err := l.commit(cctx, s.group, k, batch[n-1].Offset+1)
+			ok, err := l.commitWith(cctx, s.group, k, batch[n-1].Offset+1, finish)
 			cancel()
 			if err != nil || !ok {
 				if err != nil && ctx.Err() == nil {

@@ -489,9 +489,24 @@ func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) 
 // On SQLite it goes through the group committer, so the commits of a
 // process's many partition consumers share an fsync.
 func (l *Bus) commit(ctx context.Context, group string, k tp, next int64) (bool, error) {
+	return l.commitWith(ctx, group, k, next, nil)
+}
+
+// commitWith is commit that first runs finish (when not nil) in the same
+// transaction, on a shared database: the records of the batch's processed
+// events (smp.WithBatchFinish) commit with its offset, in one commit. They
+// are written even when the lease was lost and the offset does not move,
+// as the handler would have written them itself; a failed finish moves
+// nothing and the batch comes again.
+func (l *Bus) commitWith(ctx context.Context, group string, k tp, next int64, finish func(context.Context) error) (bool, error) {
 	var held bool
 	err := l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		held = false
+		if finish != nil {
+			if err := finish(sqldb.WithTx(ctx, l.write, tx)); err != nil {
+				return fmt.Errorf("sqlbus: a batch's records: %w", err)
+			}
+		}
 		var owner string
 		if err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner); err != nil {
 			return err

@@ -76,6 +76,9 @@ func (db *DB) InTx(ctx context.Context, fn func(smp.Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
+	if t, ok := sqldb.TxFrom(ctx, db.write); ok {
+		return db.inBorrowedTx(ctx, t, fn)
+	}
 	var (
 		events, logged int
 		backlogEmpty   bool
@@ -106,6 +109,22 @@ func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 	}
 	if events+logged > 0 {
 		db.signalCommit(events > 0)
+	}
+	return nil
+}
+
+// inBorrowedTx runs fn in t, the transaction of a borrower of this
+// database (sqldb.WithTx: sqlbus committing a batch's offset with the
+// records of its processed events, smp.WithBatchFinish): it commits with
+// the borrower's. Events are refused there: what follows their commit
+// (the log's wake-up, the relay's signal) would run before it.
+func (db *DB) inBorrowedTx(ctx context.Context, t *sql.Tx, fn func(smp.Tx) error) error {
+	tx := &Tx{tx: sqlTx{Tx: t, keep: true}, db: db, direct: -1}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if tx.events > 0 || len(tx.pending) > 0 {
+		return fmt.Errorf("sqlstore: an event added in a borrowed transaction (a bus's batch finish): not supported")
 	}
 	return nil
 }
