@@ -321,3 +321,47 @@ func TestOutboxAppendAfterBacklog(t *testing.T) {
 		t.Fatalf("%d messages, want 4", len(msgs))
 	}
 }
+
+// TestOutboxAppendAfterAnotherWriter: another process writing the same
+// database without the log (smp import, smp demo's loading) leaves its
+// events unpublished for the relay; a transaction of the server's after
+// that, for the same key, must not overtake it by appending directly,
+// however long the outbox was empty before.
+func TestOutboxAppendAfterAnotherWriter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "smp.db")
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	shared, _ := store.Shared()
+	log, err := sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	if err := store.SetOutboxLog(log.AppendTx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	if err := addEvents(ctx, store, orderEvents("O0", at)); err != nil { // the outbox is empty: appended directly
+		t.Fatal(err)
+	}
+	other, err := sqlstore.Open(ctx, sqlstore.Config{Path: path}) // another process, no log
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = addEvents(ctx, other, orderEvents("O1", at)[:1])
+	other.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addEvents(ctx, store, orderEvents("O1", at)[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := store.OutboxBacklog(ctx); n != 2 {
+		t.Fatalf("backlog = %d, want 2: O1's second event waits behind the first, which another process left to the relay", n)
+	}
+}

@@ -104,10 +104,8 @@ type DB struct {
 	closeOnce sync.Once
 
 	// outboxLog appends outbox events to the event log in their own
-	// transaction (SetOutboxLog); logReady: no unpublished outbox row was
-	// left when a transaction last looked, so no need to look again.
+	// transaction (SetOutboxLog).
 	outboxLog atomic.Pointer[OutboxLog]
-	logReady  atomic.Bool
 
 	replica *replicaMonitor
 	// gc runs SQLite's write transactions (nil on MySQL or with

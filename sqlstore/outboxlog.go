@@ -67,16 +67,19 @@ func (tx *Tx) logDirect(ctx context.Context) (bool, error) {
 	if f == nil {
 		return false, nil
 	}
-	if !tx.db.logReady.Load() {
-		var one int
-		err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT 1`).Scan(&one)
-		switch {
-		case err == nil:
-			return false, nil // the relay has events to publish first
-		case err != sql.ErrNoRows:
-			return false, fmt.Errorf("sqlstore: outbox backlog: %w", err)
-		}
-		tx.backlogEmpty = true // remembered after the commit
+	// Every transaction looks (one indexed read, outbox_unpublished): an
+	// unpublished row can come at any time from another process writing
+	// this database without the log (smp import, smp demo's loading), and
+	// an event appended here before the relay copies that one would
+	// overtake it (a per-key order broken). Remembering the first empty
+	// look, as this once did, let exactly that happen.
+	var one int
+	err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT 1`).Scan(&one)
+	switch {
+	case err == nil:
+		return false, nil // the relay has events to publish first
+	case err != sql.ErrNoRows:
+		return false, fmt.Errorf("sqlstore: outbox backlog: %w", err)
 	}
 	tx.direct, tx.log = 1, *f
 	return true, nil

@@ -24,10 +24,9 @@ type Tx struct {
 	// until the first event decides, then 1 (appended here) or -1 (left to
 	// the relay); pending are the messages appended at the end of the
 	// transaction's function, in one call.
-	direct       int8
-	log          OutboxLog
-	pending      []smp.Message
-	backlogEmpty bool
+	direct  int8
+	log     OutboxLog
+	pending []smp.Message
 }
 
 // sqlTx is the transaction a Tx's statements run in. In a group commit
@@ -81,12 +80,11 @@ func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 	}
 	var (
 		events, logged int
-		backlogEmpty   bool
 		after          func()
 	)
 	err := db.writeTx(ctx, func(ctx context.Context, t *sql.Tx) error {
 		tx := &Tx{tx: sqlTx{Tx: t, keep: db.gc != nil}, db: db}
-		events, logged, backlogEmpty, after = 0, 0, false, nil
+		events, logged, after = 0, 0, nil
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -94,16 +92,13 @@ func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 		if after, err = tx.flushLog(ctx); err != nil {
 			return err
 		}
-		events, logged, backlogEmpty = tx.events, len(tx.pending), tx.backlogEmpty
+		events, logged = tx.events, len(tx.pending)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	// After the commit that made them visible:
-	if backlogEmpty {
-		db.logReady.Store(true)
-	}
 	if after != nil {
 		after() // the log's consumers of the partitions appended to
 	}
