@@ -422,6 +422,7 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 	e.mu.Lock()
 	r := e.runs[orderID]
 	e.mu.Unlock()
+	var puts int64
 	if r != nil {
 		// The round is closed first: a wave it stores from now on is
 		// never sent (offer checks r.closed after its Put) and the
@@ -429,15 +430,20 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 		// the deletion below. (Closed last, a wave stored and checked
 		// between the deletion and the close went out for an order
 		// already cancelled.) The waves stored so far are this
-		// deletion's, so the round's end need not repeat it.
+		// deletion's: once it succeeded, the round's end need not repeat
+		// it (if it fails, the round's end still does: the accept path
+		// does not retry).
 		r.close()
-		r.markCleaned(r.puts.Load())
+		puts = r.puts.Load()
 	}
 	// One call (one script on Redis): the open offers but the winner's
 	// withdrawn, and the order's invitations deleted.
 	withdrawn, err := e.d.Invitations.CloseOrder(ctx, orderID, winner)
 	if err != nil {
 		return fmt.Errorf("dispatch: close %s: %w", smp.InvitationsKey(orderID), err)
+	}
+	if r != nil {
+		r.markCleaned(puts)
 	}
 	for _, inv := range withdrawn {
 		e.m.offers.WithLabelValues(string(smp.InvitationWithdrawn)).Inc()
