@@ -508,7 +508,11 @@ func (l *Bus) commitWith(ctx context.Context, group string, k tp, next int64, fi
 			}
 		}
 		var owner string
-		if err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner); err != nil {
+		err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no lease at all: lost, as to another member (the records above still commit)
+		}
+		if err != nil {
 			return err
 		}
 		if owner != l.cfg.Owner {
