@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -157,6 +158,13 @@ type Config struct {
 	// FraudRulesPoll) and on SIGHUP.
 	FraudRules     string
 	FraudRulesPoll time.Duration
+	// HUP, when set, carries the SIGHUPs its caller subscribed to before
+	// Open (smp serve does it first thing): the fraud module reloads on
+	// them. A SIGHUP while the modules start (/health already answers once
+	// the server is up) then waits for the fraud module instead of meeting
+	// the default action, which ends the process. Nil: the fraud module
+	// subscribes in its Start.
+	HUP <-chan os.Signal
 	// GeoIPDB is a MaxMind-format country database (GeoLite2-Country.mmdb)
 	// for the geography rule; without it that rule answers unknown.
 	GeoIPDB string

@@ -56,20 +56,22 @@ func (a *App) initFraud(ctx context.Context) (startstop.Service, error) {
 	// SIGHUP is taken before the detector starts: its Start rebuilds the
 	// windows from every stored top-up, which takes a while, and a SIGHUP
 	// meanwhile must reload the rules, not end the process (the default).
-	hup := &reloadOnHUP{det: det, log: a.Log}
+	hup := &reloadOnHUP{det: det, log: a.Log, ch: a.Cfg.HUP}
 	if geoDB != nil {
 		return sequence{geoDB, hup, det, r}, nil
 	}
 	return sequence{hup, det, r}, nil
 }
 
-// reloadOnHUP reloads the fraud rules on SIGHUP. It subscribes in Start,
-// synchronously, so a SIGHUP after the process is ready never meets the
-// default action (which would end the process).
+// reloadOnHUP reloads the fraud rules on SIGHUP: on Config.HUP, which
+// smp serve subscribes before it opens the app (a SIGHUP during start-up,
+// when /health already answers, waits for this module), else on a
+// subscription of its own made in Start.
 type reloadOnHUP struct {
 	startstop.Base
 	det *fraud.Detector
 	log interface{ Info(string, ...any) }
+	ch  <-chan os.Signal // Config.HUP; nil: subscribe in Start
 }
 
 func (h *reloadOnHUP) Start(ctx context.Context) error {
@@ -77,10 +79,14 @@ func (h *reloadOnHUP) Start(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
+	ch := h.ch
+	if ch == nil {
+		own := make(chan os.Signal, 1)
+		signal.Notify(own, syscall.SIGHUP)
+		ch = own
+		h.Go(func() { <-run.Done(); signal.Stop(own) })
+	}
 	h.Go(func() {
-		defer signal.Stop(ch)
 		for {
 			select {
 			case <-run.Done():

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -21,6 +24,13 @@ func runServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.fromEnv()
+	// SIGHUP reloads the fraud rules; taken from the start, so that one
+	// sent while the modules start is not the default action (the end of
+	// the process) but a reload once the fraud module runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cfg.Config.HUP = hup
 	app := &App{Cfg: cfg.Config, Log: cfg.logger(stderr)}
 	if err := app.Open(ctx); err != nil {
 		return err
