@@ -24,8 +24,14 @@ import (
 // appending to the log (as app wires the embedded default).
 func openSharedLog(t *testing.T, partitions int) (*sqlstore.DB, *sqlbus.Bus) {
 	t.Helper()
+	return openSharedLogAt(t, filepath.Join(t.TempDir(), "smp.db"), partitions)
+}
+
+// openSharedLogAt is openSharedLog on the database file at path.
+func openSharedLogAt(t *testing.T, path string, partitions int) (*sqlstore.DB, *sqlbus.Bus) {
+	t.Helper()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
+	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,20 +337,7 @@ func TestOutboxAppendAfterAnotherWriter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "smp.db")
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	shared, _ := store.Shared()
-	log, err := sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	if err := store.SetOutboxLog(log.AppendTx); err != nil {
-		t.Fatal(err)
-	}
+	store, _ := openSharedLogAt(t, path, 2)
 	at := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
 	if err := addEvents(ctx, store, orderEvents("O0", at)); err != nil { // the outbox is empty: appended directly
 		t.Fatal(err)
