@@ -50,9 +50,15 @@ func TestFraudDetectorConsumes(t *testing.T) {
 	if n := counterValue(t, a, "fraud_detection_signals_total", map[string]string{"severity": "medium", "rule": "velocity"}); n != 1 {
 		t.Fatalf(`fraud_detection_signals_total{severity="medium",rule="velocity"} = %v`, n)
 	}
-	// The decision's soft_block is applied in the ledger, by the detector.
-	c, err := a.Wallet.FindControl(ctx, "P001")
-	if err != nil || c.State != smp.WalletSoftBlocked || c.Control == nil || c.Control.Actor != wallet.SystemFraudDetector.Name {
+	// The decision's soft_block is applied in the ledger, by the detector,
+	// after the decision's commit (so a reader may see the decision first).
+	var c *wallet.WalletControlView
+	var err error
+	wait.Until(t, 20*time.Second, "P001's wallet soft-blocked by the detector", func() bool {
+		c, err = a.Wallet.FindControl(ctx, "P001")
+		return err == nil && c.State == smp.WalletSoftBlocked
+	})
+	if c.Control == nil || c.Control.Actor != wallet.SystemFraudDetector.Name {
 		t.Fatalf("P001's wallet control after the velocity decision: %+v, %v", c, err)
 	}
 }
