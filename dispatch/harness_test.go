@@ -111,6 +111,9 @@ type options struct {
 	sweep time.Duration
 	// queue wraps the engine's view of the shared queue.
 	queue func(smp.DispatchQueue) smp.DispatchQueue
+	// noIntake starts the engine without its consumer of orders.events
+	// (as if the bus lagged): only the engine's own calls close a round.
+	noIntake bool
 }
 
 // hookStore is the real store with a hook after each commit.
@@ -204,7 +207,9 @@ func newHarness(t testing.TB, o options) *harness {
 	runCtx, cancel := context.WithCancel(ctx)
 	relay.Start(runCtx)
 	if !o.noStart {
-		must(t, h.engine.AddIntake(router))
+		if !o.noIntake {
+			must(t, h.engine.AddIntake(router))
+		}
 		h.engine.Start(runCtx)
 	}
 	must(t, router.Start(runCtx))
