@@ -121,13 +121,15 @@ func (h *harness) unconsumed(ctx context.Context) (int64, error) {
 // raceInvs is the in-process invitation store with the race of a wave
 // stored while its order's cancellation runs: the round's first Put waits
 // until the cancellation's deletion (CloseOrder) has run, and that
-// CloseOrder returns only once the round has decided about the wave: sent
-// it (an offer notified) or taken it back (its end deletes it again).
+// CloseOrder returns only once the round's Put has stored the wave (the
+// round then sends it, or takes it back and its end deletes it again,
+// after this CloseOrder: the round's end waits for a deletion under way).
 type raceInvs struct {
 	smp.InvitationStore
 	deleted  chan struct{} // the first CloseOrder's deletion done
 	closes   atomic.Int32
 	puts     atomic.Int32
+	stored   atomic.Bool // the first Put returned
 	decided  func() bool
 	deadline time.Duration
 }
@@ -140,6 +142,7 @@ func (s *raceInvs) Put(ctx context.Context, invs ...smp.Invitation) error {
 			return fmt.Errorf("raceInvs: the cancellation never deleted the invitations")
 		}
 	}
+	defer s.stored.Store(true)
 	return s.InvitationStore.Put(ctx, invs...)
 }
 
@@ -173,7 +176,7 @@ func TestWaveStoredDuringCloseIsNeverSent(t *testing.T) {
 	ri := &raceInvs{InvitationStore: inmem.NewInvitations(), deleted: make(chan struct{}), deadline: 10 * time.Second}
 	ri.decided = func() bool {
 		id, _ := order.Load().(string)
-		return ri.closes.Load() >= 2 || len(h.notes.offered(id)) > 0
+		return ri.stored.Load() || len(h.notes.offered(id)) > 0
 	}
 	var fired atomic.Bool
 	errc := make(chan error, 1)

@@ -186,6 +186,8 @@ type run struct {
 	// was cancelled while the round chose it) still has to go.
 	puts    atomic.Int64
 	cleaned atomic.Int64
+	// cleaning is held by a closeRun while it deletes the invitations.
+	cleaning sync.Mutex
 }
 
 // markCleaned records that the invitations of the first puts waves are gone.
@@ -200,6 +202,15 @@ func (r *run) markCleaned(puts int64) {
 
 // dirty reports whether invitations the round stored may still be open.
 func (r *run) dirty() bool { return r.cleaned.Load() < r.puts.Load() }
+
+// dirtyAfterClosing is dirty once a closeRun under way has finished its
+// deletion: asked while an accept's deletion runs, dirty would answer
+// true and the round's end would delete a second time.
+func (r *run) dirtyAfterClosing() bool {
+	r.cleaning.Lock()
+	defer r.cleaning.Unlock()
+	return r.dirty()
+}
 
 func (r *run) close() { r.closeOnce.Do(func() { close(r.closed) }) }
 

@@ -58,7 +58,7 @@ func (e *Engine) dispatch(ctx context.Context, orderID string) error {
 		// dispatch:invitations:{order} (runbook INC-004). On shutdown the
 		// invitations stay; the next start re-dispatches from the database.
 		// After a lost lease they belong to the new holder's round.
-		if ctx.Err() == nil && r.dirty() {
+		if ctx.Err() == nil && r.dirtyAfterClosing() {
 			if err := e.closeRun(context.WithoutCancel(ctx), orderID, "", "offer_withdrawn"); err != nil {
 				// The keys expire (dispatch:invitations:* has a TTL) and
 				// the next round overwrites them.
@@ -433,17 +433,23 @@ func (e *Engine) closeRun(ctx context.Context, orderID, winner, why string) erro
 		// deletion's: once it succeeded, the round's end need not repeat
 		// it (if it fails, the round's end still does: the accept path
 		// does not retry).
+		// The round's end waits for this deletion (r.cleaning) before it
+		// asks whether one is still needed.
+		r.cleaning.Lock()
 		r.close()
 		puts = r.puts.Load()
 	}
 	// One call (one script on Redis): the open offers but the winner's
 	// withdrawn, and the order's invitations deleted.
 	withdrawn, err := e.d.Invitations.CloseOrder(ctx, orderID, winner)
+	if r != nil {
+		if err == nil {
+			r.markCleaned(puts)
+		}
+		r.cleaning.Unlock()
+	}
 	if err != nil {
 		return fmt.Errorf("dispatch: close %s: %w", smp.InvitationsKey(orderID), err)
-	}
-	if r != nil {
-		r.markCleaned(puts)
 	}
 	for _, inv := range withdrawn {
 		e.m.offers.WithLabelValues(string(smp.InvitationWithdrawn)).Inc()
