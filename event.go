@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -126,26 +127,79 @@ func BatchStopped(ctx context.Context) bool {
 
 type batchFinishKey struct{}
 
-// WithBatchFinish returns ctx carrying take, for a bus whose offsets live
-// in the database of the handler's store (sqlbus on the embedded default,
-// its tables in smp.db): a BatchHandler hands it (SetBatchFinish) the
-// writes that must commit with the batch (the records of the events it
-// applied), and the bus runs them in the transaction that commits the
-// batch's offset, after the handler returned: one transaction, one
-// commit, for the batch's records and its position. The bus writes them
-// even when it can no longer move the offset (its lease lost), as the
-// handler would have.
-func WithBatchFinish(ctx context.Context, take func(finish func(context.Context) error)) context.Context {
+// BatchFinish is the part of a batch's handling that a bus whose offsets
+// live in the database of the handler's store (sqlbus on the embedded
+// default, its tables in smp.db) runs in the transaction that commits the
+// batch's offset: the records of the events the handler applied and the
+// database effects it deferred (bus.EffectTx). It does that work for the
+// batch's first upTo messages only (the bus commits the offset after
+// them). A *BatchCut error says the effect of message At failed: the bus
+// rolls the transaction back, runs the finish again with upTo = At, and
+// delivers the batch again from message At after a backoff. Any other
+// error rolls everything back: the batch comes again whole.
+type BatchFinish func(ctx context.Context, upTo int) error
+
+// BatchCut is a BatchFinish's error when the deferred effect of the
+// batch's message At failed with Err.
+type BatchCut struct {
+	At  int
+	Err error
+}
+
+func (c *BatchCut) Error() string {
+	return fmt.Sprintf("the effect of the batch's message %d: %v", c.At, c.Err)
+}
+func (c *BatchCut) Unwrap() error { return c.Err }
+
+// WithBatchFinish returns ctx carrying take, for a bus that runs a
+// BatchHandler's BatchFinish (SetBatchFinish) in the transaction that
+// commits the batch's offset, after the handler returned: one
+// transaction, one commit, for the batch's effects, records and
+// position. The bus runs it even when it can no longer move the offset
+// (its lease lost), as the handler would have written them itself.
+func WithBatchFinish(ctx context.Context, take func(finish BatchFinish)) context.Context {
 	return context.WithValue(ctx, batchFinishKey{}, take)
+}
+
+// TakesBatchFinish reports whether the bus that delivered ctx's batch
+// runs a BatchFinish (WithBatchFinish).
+func TakesBatchFinish(ctx context.Context) bool {
+	_, ok := ctx.Value(batchFinishKey{}).(func(BatchFinish))
+	return ok
 }
 
 // SetBatchFinish hands finish to the bus that delivered ctx's batch
 // (WithBatchFinish); false when it takes none, and then the handler runs
 // finish itself.
-func SetBatchFinish(ctx context.Context, finish func(context.Context) error) bool {
-	take, ok := ctx.Value(batchFinishKey{}).(func(func(context.Context) error))
+func SetBatchFinish(ctx context.Context, finish BatchFinish) bool {
+	take, ok := ctx.Value(batchFinishKey{}).(func(BatchFinish))
 	if ok {
 		take(finish)
+	}
+	return ok
+}
+
+type commitHooksKey struct{}
+
+// WithCommitHooks returns ctx on which AfterCommit registers functions,
+// for the owner of a transaction that others' code runs in (a bus running
+// a BatchFinish), and run, which calls them in order: the owner calls it
+// once that transaction has committed, and not at all when it did not.
+func WithCommitHooks(ctx context.Context) (_ context.Context, run func()) {
+	hooks := new([]func())
+	return context.WithValue(ctx, commitHooksKey{}, hooks), func() {
+		for _, f := range *hooks {
+			f()
+		}
+	}
+}
+
+// AfterCommit registers f to run after the commit of the transaction
+// ctx's owner runs (WithCommitHooks); false when ctx carries none.
+func AfterCommit(ctx context.Context, f func()) bool {
+	hooks, ok := ctx.Value(commitHooksKey{}).(*[]func())
+	if ok {
+		*hooks = append(*hooks, f)
 	}
 	return ok
 }

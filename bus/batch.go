@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"smp"
@@ -26,6 +27,22 @@ type batch struct {
 	store   Store // Idempotent's, for the records of pending
 	now     func() time.Time
 	pending []record
+
+	// takes: the bus runs the batch's finish in its offset's transaction
+	// (smp.TakesBatchFinish), so database effects may be deferred there
+	// (EffectTx), except the message at index runNow, whose deferred
+	// effect cut an earlier delivery of this batch (-1: none).
+	takes   bool
+	runNow  int
+	effects []effect
+}
+
+// effect is a database effect deferred to the batch's finish (EffectTx).
+type effect struct {
+	msg   int
+	store smp.Transactor
+	fn    func(context.Context, smp.Tx) error
+	done  func(error)
 }
 
 // record is a Done event to record at the end of the batch.
@@ -36,7 +53,7 @@ type record struct {
 }
 
 func newBatch(msgs []smp.Message) *batch {
-	b := &batch{msgs: msgs, events: make([]*smp.Event, len(msgs))}
+	b := &batch{msgs: msgs, events: make([]*smp.Event, len(msgs)), runNow: -1}
 	for i, m := range msgs {
 		if ev, err := smp.DecodeEvent(m); err == nil {
 			b.events[i] = &ev
@@ -93,19 +110,105 @@ func (b *batch) flush(ctx context.Context, group string) (int, error) {
 	if len(b.pending) == 0 {
 		return len(b.msgs), nil
 	}
-	err := b.store.InTx(ctx, func(tx smp.Tx) error {
+	if err := b.record(ctx, group, len(b.msgs)); err != nil {
+		return b.pending[0].msg, err
+	}
+	b.pending = nil
+	return len(b.msgs), nil
+}
+
+// record writes, in one transaction, the records of the pending Done
+// events of the first upTo messages.
+func (b *batch) record(ctx context.Context, group string, upTo int) error {
+	if len(b.pending) == 0 || b.pending[0].msg >= upTo {
+		return nil
+	}
+	return b.store.InTx(ctx, func(tx smp.Tx) error {
 		for _, r := range b.pending {
+			if r.msg >= upTo {
+				break
+			}
 			if _, err := tx.MarkProcessed(ctx, group, r.id, r.at); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return b.pending[0].msg, err
+}
+
+// finish is the batch's smp.BatchFinish, run by the bus in the
+// transaction of its offset: the deferred effects of the first upTo
+// messages, in order, each calling its done after that transaction's
+// commit, then their records. A failed effect is the cut there.
+func (b *batch) finish(group string, cuts *cutMemo) smp.BatchFinish {
+	return func(ctx context.Context, upTo int) error {
+		for _, e := range b.effects {
+			if e.msg >= upTo {
+				break
+			}
+			if err := e.store.InTx(ctx, func(tx smp.Tx) error { return e.fn(ctx, tx) }); err != nil {
+				cuts.note(b.msgs[e.msg])
+				return &smp.BatchCut{At: e.msg, Err: err}
+			}
+			if e.done != nil {
+				done := e.done
+				smp.AfterCommit(ctx, func() { done(nil) })
+			}
+		}
+		return b.record(ctx, group, upTo)
 	}
-	b.pending = nil
-	return len(b.msgs), nil
+}
+
+// cutMemo remembers, per partition, the message whose deferred effect
+// failed at a batch's finish: delivered again, its effect runs at once,
+// inside the chain (so its retries and dead letters apply as to any
+// failure).
+type cutMemo struct {
+	mu sync.Mutex
+	at map[cutKey]int64
+}
+
+type cutKey struct {
+	topic     string
+	partition int32
+}
+
+func (c *cutMemo) note(m smp.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at == nil {
+		c.at = map[cutKey]int64{}
+	}
+	c.at[cutKey{m.Topic, m.Partition}] = m.Offset
+}
+
+// find returns the index in msgs of a message noted as cut, or -1.
+func (c *cutMemo) find(msgs []smp.Message) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(msgs) == 0 || len(c.at) == 0 {
+		return -1
+	}
+	off, ok := c.at[cutKey{msgs[0].Topic, msgs[0].Partition}]
+	if !ok {
+		return -1
+	}
+	for i, m := range msgs {
+		if m.Offset == off {
+			return i
+		}
+	}
+	return -1
+}
+
+// handled forgets m's cut once its effect ran at once.
+func (c *cutMemo) handled(m smp.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cutKey{m.Topic, m.Partition}
+	if off, ok := c.at[k]; ok && off == m.Offset {
+		delete(c.at, k)
+	}
 }
 
 // flushTimeout bounds the batch's record transaction, which runs even
@@ -115,11 +218,17 @@ const flushTimeout = 10 * time.Second
 // batchHandler runs each message of a batch through the group's chain
 // (inner, as a single message goes), then records the batch's Done events
 // in one transaction: the bus's own, that commits the batch's offset, when
-// it takes them (smp.SetBatchFinish), else one of the store's. It reports as handled the messages before the first
-// whose chain failed (ctx ended) or whose record could not be written.
+// it takes the batch's finish (smp.SetBatchFinish), with the database
+// effects the handlers deferred to it (EffectTx); else one of the
+// store's. It reports as handled the messages before the first whose
+// chain failed (ctx ended) or whose record could not be written.
 func batchHandler(group string, inner Handler) smp.BatchHandler {
+	cuts := &cutMemo{}
 	return func(ctx context.Context, msgs []smp.Message) (int, error) {
 		b := newBatch(msgs)
+		if b.takes = smp.TakesBatchFinish(ctx); b.takes {
+			b.runNow = cuts.find(msgs)
+		}
 		n := 0
 		var err error
 		stopped := false
@@ -138,16 +247,17 @@ func batchHandler(group string, inner Handler) smp.BatchHandler {
 			if err = inner(mctx, m); err != nil {
 				break
 			}
+			if i == b.runNow {
+				cuts.handled(m)
+			}
 		}
 		if err == nil && !stopped {
 			n = len(msgs)
 		}
-		if len(b.pending) > 0 && smp.SetBatchFinish(ctx, func(ctx context.Context) error {
-			_, ferr := b.flush(ctx, group)
-			return ferr
-		}) {
-			// The bus writes the records in the transaction of the
-			// batch's offset (the embedded log in the store's database).
+		if (len(b.pending) > 0 || len(b.effects) > 0) && smp.SetBatchFinish(ctx, b.finish(group, cuts)) {
+			// The bus runs the deferred effects and writes the records in
+			// the transaction of the batch's offset (the embedded log in
+			// the store's database).
 			return n, err
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)

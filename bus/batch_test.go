@@ -184,20 +184,7 @@ func TestBatchEndsWhenLeaseRunsOut(t *testing.T) {
 func TestBatchRecordsCommitWithOffset(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Config{Path: filepath.Join(t.TempDir(), "smp.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	shared, err := store.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eb, err := sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 1, LeaseTTL: time.Minute, RetryBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eb.Close() })
+	store, eb := openShared(t, false)
 	var mu sync.Mutex
 	applied := map[string]int{}
 	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry()})

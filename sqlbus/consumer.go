@@ -2,14 +2,12 @@ package sqlbus
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"sync"
 	"time"
 
 	"smp"
 	"smp/internal/redeliver"
-	"smp/internal/sqldb"
 )
 
 // A process's consumers cost the database almost nothing while idle
@@ -452,22 +450,14 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 		// fresh (smp.BatchStopped), so the commit below happens while it
 		// still holds.
 		hctx := smp.WithBatchStop(ctx, func() bool { return !s.fresh(ps) })
-		var finish func(context.Context) error
+		var finish smp.BatchFinish
 		if l.shared {
-			// The handler's store is this database: the records of what
-			// it applied commit with the offset (smp.WithBatchFinish).
-			hctx = smp.WithBatchFinish(hctx, func(f func(context.Context) error) { finish = f })
+			// The handler's store is this database: the effects it
+			// deferred and the records of what it applied commit with
+			// the offset (smp.WithBatchFinish).
+			hctx = smp.WithBatchFinish(hctx, func(f smp.BatchFinish) { finish = f })
 		}
 		n, herr := h(hctx, batch)
-		if n == 0 && finish != nil {
-			// Nothing to commit, records to write (not expected: records
-			// are of handled messages): in a transaction of their own.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if err := l.inWriteTx(cctx, func(ctx context.Context, tx *sql.Tx) error { return finish(sqldb.WithTx(ctx, l.write, tx)) }); err != nil && ctx.Err() == nil {
-				log.Error("sqlbus: write a batch's records", "err", err)
-			}
-			cancel()
-		}
 		if n > 0 {
 			if !s.fresh(ps) {
 				s.renewSoon() // the commit below is fenced: it fails if the lease was lost
@@ -475,9 +465,9 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			// Commit even when ctx was just cancelled: a handled message
 			// must not come again after a graceful stop.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			ok, err := l.commitWith(cctx, s.group, k, batch[n-1].Offset+1, finish)
+			held, done, cut, err := l.commitBatch(cctx, s.group, k, batch, n, finish)
 			cancel()
-			if err != nil || !ok {
+			if err != nil || !held && done > 0 {
 				if err != nil && ctx.Err() == nil {
 					log.Error("sqlbus: commit offset", "err", err)
 				}
@@ -488,7 +478,12 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 				}
 				continue
 			}
-			next = batch[n-1].Offset + 1
+			if cut != nil {
+				n, herr = done, cut // a deferred effect failed: deliver the batch again from it
+			}
+			if n > 0 {
+				next = batch[n-1].Offset + 1
+			}
 		}
 		if n < len(batch) && herr != nil && ctx.Err() == nil {
 			// The handler failed on batch[n]: deliver it again after a backoff.

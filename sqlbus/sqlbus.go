@@ -488,46 +488,76 @@ func (l *Bus) committed(ctx context.Context, group string, k tp) (int64, error) 
 // partition's lease (fencing: a member that lost it cannot move the offset).
 // On SQLite it goes through the group committer, so the commits of a
 // process's many partition consumers share an fsync.
-func (l *Bus) commit(ctx context.Context, group string, k tp, next int64) (bool, error) {
-	return l.commitWith(ctx, group, k, next, nil)
-}
-
-// commitWith is commit that first runs finish (when not nil) in the same
-// transaction, on a shared database: the records of the batch's processed
-// events (smp.WithBatchFinish) commit with its offset, in one commit. They
-// are written even when the lease was lost and the offset does not move,
-// as the handler would have written them itself; a failed finish moves
-// nothing and the batch comes again.
-func (l *Bus) commitWith(ctx context.Context, group string, k tp, next int64, finish func(context.Context) error) (bool, error) {
-	var held bool
-	err := l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		held = false
-		if finish != nil {
-			if err := finish(sqldb.WithTx(ctx, l.write, tx)); err != nil {
-				return fmt.Errorf("sqlbus: a batch's records: %w", err)
-			}
-		}
-		var owner string
-		err := tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // no lease at all: lost, as to another member (the records above still commit)
-		}
-		if err != nil {
-			return err
-		}
-		if owner != l.cfg.Owner {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_offsets (grp, topic, part, next_off) VALUES (?,?,?,?)`, group, k.topic, k.partition, next); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE bus_offsets SET next_off = ? WHERE grp = ? AND topic = ? AND part = ?`, next, group, k.topic, k.partition); err != nil {
-			return err
-		}
-		held = true
-		return nil
+func (l *Bus) commit(ctx context.Context, group string, k tp, next int64) (held bool, err error) {
+	err = l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		held, err = l.moveOffset(ctx, tx, group, k, next)
+		return err
 	})
 	return held && err == nil, err
+}
+
+// commitBatch commits the offset after the first n of msgs (a delivered
+// batch), as commit does, running finish (when not nil) in the same
+// transaction first, on a shared database: the batch's deferred effects
+// and the records of its processed events (smp.WithBatchFinish) commit
+// with its offset, in one commit, and the functions they registered
+// (smp.AfterCommit) run after it. They are written even when the lease
+// was lost and the offset does not move, as the handler would have
+// written them itself; a failed finish moves nothing and the batch comes
+// again. When finish cuts the batch (smp.BatchCut: the effect of message
+// At failed), the transaction is rolled back and run again up to At:
+// done is then At and cut the effect's error. held is false when the
+// lease was lost (with done > 0).
+func (l *Bus) commitBatch(ctx context.Context, group string, k tp, msgs []smp.Message, n int, finish smp.BatchFinish) (held bool, done int, cut, err error) {
+	for done = n; done > 0; {
+		var hooks func()
+		err = l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			held, hooks = false, nil
+			if finish != nil {
+				fctx, run := smp.WithCommitHooks(sqldb.WithTx(ctx, l.write, tx))
+				if err := finish(fctx, done); err != nil {
+					return fmt.Errorf("sqlbus: a batch's effects and records: %w", err)
+				}
+				hooks = run
+			}
+			var err error
+			held, err = l.moveOffset(ctx, tx, group, k, msgs[done-1].Offset+1)
+			return err
+		})
+		var bc *smp.BatchCut
+		if errors.As(err, &bc) && bc.At < done {
+			done, cut, held = bc.At, bc.Err, false
+			continue
+		}
+		if err == nil && hooks != nil {
+			hooks()
+		}
+		return held && err == nil, done, cut, err
+	}
+	return false, 0, cut, nil
+}
+
+// moveOffset sets the group's next offset on k in tx if this member holds
+// the partition's lease; held false (no error) when it does not.
+func (l *Bus) moveOffset(ctx context.Context, tx *sql.Tx, group string, k tp, next int64) (held bool, err error) {
+	var owner string
+	err = tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // no lease at all: lost, as to another member (a batch's effects and records still commit)
+	}
+	if err != nil {
+		return false, err
+	}
+	if owner != l.cfg.Owner {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, l.insertIgnore()+` INTO bus_offsets (grp, topic, part, next_off) VALUES (?,?,?,?)`, group, k.topic, k.partition, next); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE bus_offsets SET next_off = ? WHERE grp = ? AND topic = ? AND part = ?`, next, group, k.topic, k.partition); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (l *Bus) fetch(ctx context.Context, k tp, from int64, limit int) ([]smp.Message, error) {

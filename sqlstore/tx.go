@@ -109,17 +109,33 @@ func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 }
 
 // inBorrowedTx runs fn in t, the transaction of a borrower of this
-// database (sqldb.WithTx: sqlbus committing a batch's offset with the
-// records of its processed events, smp.WithBatchFinish): it commits with
-// the borrower's. Events are refused there: what follows their commit
-// (the log's wake-up, the relay's signal) would run before it.
+// database (sqldb.WithTx: sqlbus committing a batch's offset with its
+// deferred effects and the records of its processed events,
+// smp.WithBatchFinish): it commits with the borrower's, and a failure of
+// fn fails the borrower's transaction. fn's events are appended as in a
+// transaction of its own; what follows their commit (the log's wake-up,
+// the relay's signal) is handed to the borrower to run after its commit
+// (smp.AfterCommit), and without such a borrower events are refused.
 func (db *DB) inBorrowedTx(ctx context.Context, t *sql.Tx, fn func(smp.Tx) error) error {
-	tx := &Tx{tx: sqlTx{Tx: t, keep: true}, db: db, direct: -1}
+	tx := &Tx{tx: sqlTx{Tx: t, keep: true}, db: db}
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if tx.events > 0 || len(tx.pending) > 0 {
-		return fmt.Errorf("sqlstore: an event added in a borrowed transaction (a bus's batch finish): not supported")
+	after, err := tx.flushLog(ctx)
+	if err != nil {
+		return err
+	}
+	events, logged := tx.events, len(tx.pending)
+	if events+logged == 0 {
+		return nil
+	}
+	if !smp.AfterCommit(ctx, func() {
+		if after != nil {
+			after()
+		}
+		db.signalCommit(events > 0)
+	}) {
+		return fmt.Errorf("sqlstore: an event added in a borrowed transaction that runs nothing after its commit: not supported")
 	}
 	return nil
 }

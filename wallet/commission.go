@@ -35,7 +35,8 @@ func (s *Service) AddIntake(r *bus.Router) error {
 // orders.events (AddIntake runs it on the bus; the money-path simulation
 // calls it directly): bus.Skip for other events, bus.ErrDuplicate for an
 // event already recorded, bus.DoneRecorded once the commission (if any)
-// and the event's record have committed.
+// and the event's record have committed, or were deferred to the commit
+// of the batch's offset (bus.EffectTx).
 func (s *Service) HandleOrderEvent(ctx context.Context, ev smp.Event) (bus.Result, error) {
 	if ev.Type != smp.EventOrderCompleted {
 		return bus.Skip, nil
@@ -51,8 +52,10 @@ func (s *Service) HandleOrderEvent(ctx context.Context, ev smp.Event) (bus.Resul
 	if err != nil {
 		return 0, err
 	}
+	// In a batch on the embedded log, the posting commits with the batch's
+	// offset (bus.EffectTx).
 	var posted Posted
-	err = s.store.InTx(ctx, func(tx smp.Tx) error {
+	err = bus.EffectTx(ctx, s.store, func(ctx context.Context, tx smp.Tx) error {
 		first, err := tx.MarkProcessed(ctx, ConsumerGroup, ev.ID, s.cfg.Now())
 		if err != nil {
 			return err
@@ -65,10 +68,11 @@ func (s *Service) HandleOrderEvent(ctx context.Context, ev smp.Event) (bus.Resul
 		}
 		posted, err = s.PostTx(ctx, tx, *p, "")
 		return err
+	}, func(err error) {
+		if p != nil && err == nil || smp.ErrorCode(err) == smp.ECONFLICT {
+			s.count(smp.WalletCommission, err, posted.Duplicate)
+		}
 	})
-	if p != nil && err == nil || smp.ErrorCode(err) == smp.ECONFLICT {
-		s.count(smp.WalletCommission, err, posted.Duplicate)
-	}
 	if err != nil {
 		return 0, err
 	}
