@@ -317,7 +317,11 @@ func (d *Detector) intake(ctx context.Context, ev smp.Event) (bus.Result, error)
 	if err != nil {
 		return bus.DoneRecorded, err
 	}
-	err = d.store.InTx(ctx, func(tx smp.Tx) error {
+	// The decision is stored with the event's record: on the embedded log
+	// in the transaction of the batch's offset (bus.EffectTx). What
+	// follows it (metrics, the enforcement in the ledger) runs after that
+	// commit.
+	err = bus.EffectTx(ctx, d.store, func(ctx context.Context, tx smp.Tx) error {
 		first, err := tx.MarkProcessed(ctx, ConsumerGroup, ev.ID, d.cfg.Now())
 		if err != nil {
 			return err
@@ -326,10 +330,17 @@ func (d *Detector) intake(ctx context.Context, ev smp.Event) (bus.Result, error)
 			return bus.ErrDuplicate
 		}
 		return tx.InsertFraudDecision(ctx, dec)
+	}, func(err error) {
+		if err == nil {
+			d.decided(context.WithoutCancel(ctx), ev, dec)
+		}
 	})
-	if err != nil {
-		return bus.DoneRecorded, err
-	}
+	return bus.DoneRecorded, err
+}
+
+// decided follows a stored decision: its metrics and, when flagged, the
+// enforcement in the ledger.
+func (d *Detector) decided(ctx context.Context, ev smp.Event, dec *smp.FraudDecision) {
 	d.decisions.WithLabelValues(string(dec.Outcome)).Inc()
 	for _, r := range dec.Rules {
 		if r.Result == smp.RuleHit {
@@ -353,7 +364,6 @@ func (d *Detector) intake(ctx context.Context, ev smp.Event) (bus.Result, error)
 	if d.Observed != nil {
 		d.Observed(dec)
 	}
-	return bus.DoneRecorded, nil
 }
 
 // EvaluateEvent records a payment.wallet_topup_requested in the windows
