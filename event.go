@@ -184,13 +184,23 @@ type commitHooksKey struct{}
 // WithCommitHooks returns ctx on which AfterCommit registers functions,
 // for the owner of a transaction that others' code runs in (a bus running
 // a BatchFinish), and run, which calls them in order: the owner calls it
-// once that transaction has committed, and not at all when it did not.
-func WithCommitHooks(ctx context.Context) (_ context.Context, run func()) {
+// once that transaction has committed, and not at all when it did not. A
+// hook's panic does not stop the others: run returns it as an error.
+func WithCommitHooks(ctx context.Context) (_ context.Context, run func() error) {
 	hooks := new([]func())
-	return context.WithValue(ctx, commitHooksKey{}, hooks), func() {
+	return context.WithValue(ctx, commitHooksKey{}, hooks), func() error {
+		var errs []error
 		for _, f := range *hooks {
-			f()
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						errs = append(errs, fmt.Errorf("an after-commit hook panicked: %v", v))
+					}
+				}()
+				f()
+			}()
 		}
+		return errors.Join(errs...)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"smp"
+	"smp/internal/panics"
 )
 
 // batch is what the messages of one delivered batch (one partition's,
@@ -37,12 +38,34 @@ type batch struct {
 	effects []effect
 }
 
-// effect is a database effect deferred to the batch's finish (EffectTx).
+// effect is a database effect deferred to the batch's finish (EffectTx),
+// by the given attempt of the chain at message msg.
 type effect struct {
-	msg   int
-	store smp.Transactor
-	fn    func(context.Context, smp.Tx) error
-	done  func(error)
+	msg, attempt int
+	store        smp.Transactor
+	fn           func(context.Context, smp.Tx) error
+	done         func(error)
+}
+
+// defers reports whether the effect of the message in hand may be
+// deferred: the bus runs the finish, and the message is after the one
+// whose effect cut an earlier delivery (that one runs at once, and so
+// do the messages before it, so that effects commit in the partition's
+// order).
+func (b *batch) defers() bool { return b.takes && (b.runNow < 0 || b.at > b.runNow) }
+
+// keepEffects drops the deferred effects of message i but those of its
+// last attempt (an attempt that failed after deferring one left it),
+// and all of them when the message ended dead-lettered.
+func (b *batch) keepEffects(i, attempt int, deadLettered bool) {
+	out := b.effects[:0]
+	for _, e := range b.effects {
+		if e.msg != i || !deadLettered && e.attempt == attempt {
+			out = append(out, e)
+		}
+	}
+	clear(b.effects[len(out):])
+	b.effects = out
 }
 
 // record is a Done event to record at the end of the batch.
@@ -140,13 +163,17 @@ func (b *batch) record(ctx context.Context, group string, upTo int) error {
 // transaction of its offset: the deferred effects of the first upTo
 // messages, in order, each calling its done after that transaction's
 // commit, then their records. A failed effect is the cut there.
-func (b *batch) finish(group string, cuts *cutMemo) smp.BatchFinish {
+func (b *batch) finish(group string, cuts *cutMemo, pc *panics.Counter) smp.BatchFinish {
 	return func(ctx context.Context, upTo int) error {
 		for _, e := range b.effects {
 			if e.msg >= upTo {
 				break
 			}
-			if err := e.store.InTx(ctx, func(tx smp.Tx) error { return e.fn(ctx, tx) }); err != nil {
+			// A panic is a failure like another: the cut, then the
+			// chain's Recoverer, retries and dead letter.
+			if err := pc.Recover(Component(group), func() error {
+				return e.store.InTx(ctx, func(tx smp.Tx) error { return e.fn(ctx, tx) })
+			}); err != nil {
 				cuts.note(b.msgs[e.msg])
 				return &smp.BatchCut{At: e.msg, Err: err}
 			}
@@ -222,7 +249,7 @@ const flushTimeout = 10 * time.Second
 // effects the handlers deferred to it (EffectTx); else one of the
 // store's. It reports as handled the messages before the first whose
 // chain failed (ctx ended) or whose record could not be written.
-func batchHandler(group string, inner Handler) smp.BatchHandler {
+func batchHandler(group string, inner Handler, pc *panics.Counter) smp.BatchHandler {
 	cuts := &cutMemo{}
 	return func(ctx context.Context, msgs []smp.Message) (int, error) {
 		b := newBatch(msgs)
@@ -247,6 +274,9 @@ func batchHandler(group string, inner Handler) smp.BatchHandler {
 			if err = inner(mctx, m); err != nil {
 				break
 			}
+			if len(b.effects) > 0 {
+				b.keepEffects(i, d.attempts, d.outcome == DeadLettered)
+			}
 			if i == b.runNow {
 				cuts.handled(m)
 			}
@@ -254,7 +284,7 @@ func batchHandler(group string, inner Handler) smp.BatchHandler {
 		if err == nil && !stopped {
 			n = len(msgs)
 		}
-		if (len(b.pending) > 0 || len(b.effects) > 0) && smp.SetBatchFinish(ctx, b.finish(group, cuts)) {
+		if (len(b.pending) > 0 || len(b.effects) > 0) && smp.SetBatchFinish(ctx, b.finish(group, cuts, pc)) {
 			// The bus runs the deferred effects and writes the records in
 			// the transaction of the batch's offset (the embedded log in
 			// the store's database).

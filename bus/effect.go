@@ -17,18 +17,21 @@ import (
 // effect is deferred instead (issue 22, item 3): fn runs in the
 // transaction that commits the batch's offset, with the batch's other
 // effects and records, and done(nil) runs after that commit. EffectTx then
-// returns nil at once. A deferred fn that fails cuts the batch there: the
-// bus commits what came before it and delivers the event again, and that
-// time fn runs at once, so its error goes through the chain's retries and
-// dead letters as any other handler's.
+// returns nil at once. A deferred fn that fails (or panics) cuts the
+// batch there: the bus commits what came before it and delivers the event
+// again, and that time fn runs at once (with the effects of the messages
+// before it, to keep the partition's order), so its error goes through the
+// chain's retries and dead letters as any other handler's. The effect of
+// an attempt that failed after deferring it, or of a message that ended
+// dead-lettered, is dropped.
 //
 // fn must act only through ctx, tx and what it captured, and must not
 // block on anything but the database: deferred, it runs on the store's one
 // writer.
 func EffectTx(ctx context.Context, store smp.Transactor, fn func(ctx context.Context, tx smp.Tx) error, done func(error)) error {
 	d := deliveryOf(ctx)
-	if b := d.batch; b != nil && b.takes && b.at != b.runNow {
-		b.effects = append(b.effects, effect{msg: b.at, store: store, fn: fn, done: done})
+	if b := d.batch; b != nil && b.defers() {
+		b.effects = append(b.effects, effect{msg: b.at, attempt: d.attempts, store: store, fn: fn, done: done})
 		return nil
 	}
 	err := store.InTx(ctx, func(tx smp.Tx) error { return fn(ctx, tx) })

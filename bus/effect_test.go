@@ -58,9 +58,18 @@ type effects struct {
 	done  map[string]int // done(nil) calls
 	early []string       // done(nil) called before the effect was visible
 	fail  func(id string, call int) bool
+	panic bool // a failing effect panics instead
+	// after, when set, fails the handler's attempt after its EffectTx
+	// returned (its attempt-th call for id).
+	after func(id string, attempt int) bool
+	tries map[string]int
 }
 
 func (e *effects) handle(ctx context.Context, ev smp.Event) (bus.Result, error) {
+	e.mu.Lock()
+	e.tries[ev.ID]++
+	try := e.tries[ev.ID]
+	e.mu.Unlock()
 	err := bus.EffectTx(ctx, e.store, func(ctx context.Context, tx smp.Tx) error {
 		e.mu.Lock()
 		e.calls[ev.ID]++
@@ -77,6 +86,10 @@ func (e *effects) handle(ctx context.Context, ev smp.Event) (bus.Result, error) 
 			return err
 		}
 		if e.fail != nil && e.fail(ev.ID, call) {
+			if e.panic {
+				var m map[string]int
+				m[ev.ID] = call // assignment to entry in nil map
+			}
 			return fmt.Errorf("effect of %s failed (attempt %d)", ev.ID, call)
 		}
 		return nil
@@ -92,6 +105,9 @@ func (e *effects) handle(ctx context.Context, ev smp.Event) (bus.Result, error) 
 			e.early = append(e.early, ev.ID)
 		}
 	})
+	if err == nil && e.after != nil && e.after(ev.ID, try) {
+		return 0, fmt.Errorf("the handler of %s failed after its effect (try %d)", ev.ID, try)
+	}
 	return bus.DoneRecorded, err
 }
 
@@ -100,7 +116,7 @@ func (e *effects) handle(ctx context.Context, ev smp.Event) (bus.Result, error) 
 func startEffects(t *testing.T, eb *sqlbus.Bus, e *effects) {
 	t.Helper()
 	ctx := context.Background()
-	e.calls, e.late, e.done = map[string]int{}, map[string]int{}, map[string]int{}
+	e.calls, e.late, e.done, e.tries = map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry(), MaxAttempts: 2, RetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -238,8 +254,20 @@ func TestBatchEffectCutRunsItAtOnce(t *testing.T) {
 // each time, it would cut every delivery at itself, forever.)
 func TestBatchEffectPoisonIsDeadLettered(t *testing.T) {
 	t.Parallel()
+	for _, panics := range []bool{false, true} {
+		t.Run(fmt.Sprintf("panic=%v", panics), func(t *testing.T) {
+			t.Parallel()
+			testPoisonEffect(t, panics)
+		})
+	}
+}
+
+// testPoisonEffect: with panics, the effect panics, in the batch's finish
+// as in the chain: recovered both times (before, the finish's panic ended
+// the process, and again after every start).
+func testPoisonEffect(t *testing.T, panics bool) {
 	store, eb := openShared(t, true)
-	e := &effects{store: store, fail: func(id string, _ int) bool { return id == "e7" }}
+	e := &effects{store: store, fail: func(id string, _ int) bool { return id == "e7" }, panic: panics}
 	startEffects(t, eb, e)
 	const n = 20
 	publish(t, eb, n)
@@ -260,5 +288,25 @@ func TestBatchEffectPoisonIsDeadLettered(t *testing.T) {
 	}
 	if dl, err := bus.Total(context.Background(), eb, "nobody", smp.TopicOrders+".dlq"); err != nil || dl != 1 {
 		t.Errorf("dead letters on %s.dlq: %d, %v; want 1", smp.TopicOrders, dl, err)
+	}
+}
+
+// TestBatchEffectOfAFailedAttemptIsDropped: a handler attempt that fails
+// after its effect was deferred leaves that effect out: the retry's own
+// effect is the one that commits, once (kept, the first would have run and
+// the second found the event recorded and cut the batch).
+func TestBatchEffectOfAFailedAttemptIsDropped(t *testing.T) {
+	t.Parallel()
+	store, eb := openShared(t, true)
+	e := &effects{store: store, after: func(id string, try int) bool { return id == "e3" && try == 1 }}
+	startEffects(t, eb, e)
+	const n = 10
+	publish(t, eb, n)
+	wait.Until(t, 10*time.Second, "the batch and its events consumed", func() bool { return settled(eb, n+1) && e.dones() >= n })
+	e.checkOnce(t, n)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tries["e3"] != 2 || e.calls["e3"] != 1 {
+		t.Errorf("e3: handled %d times, its effect ran %d times; want 2 and 1", e.tries["e3"], e.calls["e3"])
 	}
 }

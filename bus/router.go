@@ -144,7 +144,7 @@ func (r *Router) AddHandler(group string, topics []string, h Handler, mw ...Midd
 		}
 		ctx, _ = withDelivery(ctx, group)
 		return inner(ctx, m)
-	}, batch: batchHandler(group, inner)})
+	}, batch: batchHandler(group, inner, r.cfg.Panics)})
 	return nil
 }
 

@@ -510,7 +510,7 @@ func (l *Bus) commit(ctx context.Context, group string, k tp, next int64) (held 
 // lease was lost (with done > 0).
 func (l *Bus) commitBatch(ctx context.Context, group string, k tp, msgs []smp.Message, n int, finish smp.BatchFinish) (held bool, done int, cut, err error) {
 	for done = n; done > 0; {
-		var hooks func()
+		var hooks func() error
 		err = l.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			held, hooks = false, nil
 			if finish != nil {
@@ -530,7 +530,9 @@ func (l *Bus) commitBatch(ctx context.Context, group string, k tp, msgs []smp.Me
 			continue
 		}
 		if err == nil && hooks != nil {
-			hooks()
+			if herr := hooks(); herr != nil {
+				l.cfg.Logger.Error("sqlbus: after a batch's commit", "group", group, "topic", k.topic, "partition", k.partition, "err", herr)
+			}
 		}
 		return held && err == nil, done, cut, err
 	}

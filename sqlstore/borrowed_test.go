@@ -39,7 +39,7 @@ func TestBorrowedTxEvents(t *testing.T) {
 	if err == nil {
 		t.Fatal("an event in a borrowed transaction without hooks: no error")
 	}
-	var run func()
+	var run func() error
 	err = shared.GC.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		bctx, hooks := smp.WithCommitHooks(sqldb.WithTx(ctx, shared.Write, tx))
 		run = hooks

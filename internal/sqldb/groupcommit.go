@@ -98,6 +98,7 @@ const (
 type gcCall struct {
 	ctx    context.Context
 	fn     func(context.Context, *sql.Tx) error
+	g      *GroupCommitter
 	state  atomic.Int32
 	result chan gcResult // buffered: the committer never blocks on it
 }
@@ -119,7 +120,12 @@ func (g *GroupCommitter) Run(ctx context.Context, fn func(ctx context.Context, t
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &gcCall{ctx: ctx, fn: fn, result: make(chan gcResult, 1)}
+	if ctx.Value(insideKey{}) == g {
+		// Called from a transaction function of this committer (its ctx):
+		// it would wait for itself forever.
+		return ErrReentrant
+	}
+	c := &gcCall{ctx: ctx, fn: fn, g: g, result: make(chan gcResult, 1)}
 	g.waiting.Add(1)
 	select {
 	case g.calls <- c:
@@ -286,8 +292,16 @@ func call(c *gcCall, tx *sql.Tx) (r gcResult) {
 			r = gcResult{panicked: true, value: p, err: fmt.Errorf("sqldb: group commit: panic: %v", p)}
 		}
 	}()
-	return gcResult{err: c.fn(context.WithoutCancel(c.ctx), tx)}
+	return gcResult{err: c.fn(context.WithValue(context.WithoutCancel(c.ctx), insideKey{}, c.g), tx)}
 }
+
+// insideKey marks the ctx of a transaction function with its committer.
+type insideKey struct{}
+
+// ErrReentrant is Run's error when called with the ctx of one of the same
+// committer's transaction functions: the writer is that function's until
+// it returns (a store joining a borrowed transaction uses sqldb.TxFrom).
+var ErrReentrant = errors.New("sqldb: group commit: Run called from inside one of its own transactions")
 
 // WriteTx runs fn in a write transaction: through g when it is not nil
 // (see GroupCommitter.Run), otherwise in a transaction of its own on db,

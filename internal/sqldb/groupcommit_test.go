@@ -447,3 +447,26 @@ func TestGroupCommitReadOnlyBatch(t *testing.T) {
 		t.Fatalf("a write batch and a read-only batch: %d commits, %d write commits; want 2, 1", got.Commits, got.WriteCommits)
 	}
 }
+
+// TestGroupCommitReentrantRun: Run called with the ctx of one of the
+// committer's own transaction functions fails at once with ErrReentrant
+// (it waited forever for the writer its caller holds: a store that did
+// not join a borrowed transaction deadlocked the single writer); the outer
+// function's writes commit as it decides.
+func TestGroupCommitReentrantRun(t *testing.T) {
+	t.Parallel()
+	f := newGCFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var inner error
+	err := f.g.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		inner = f.g.Run(ctx, insertKV("inner"))
+		return insertKV("outer")(ctx, tx)
+	})
+	if err != nil || !errors.Is(inner, ErrReentrant) {
+		t.Fatalf("outer %v, inner %v; want nil and ErrReentrant", err, inner)
+	}
+	if !f.has(t, "outer") || f.has(t, "inner") {
+		t.Fatalf("outer kept %v, inner kept %v", f.has(t, "outer"), f.has(t, "inner"))
+	}
+}
