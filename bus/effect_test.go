@@ -87,8 +87,7 @@ func (e *effects) handle(ctx context.Context, ev smp.Event) (bus.Result, error) 
 		}
 		if e.fail != nil && e.fail(ev.ID, call) {
 			if e.panic {
-				var m map[string]int
-				m[ev.ID] = call // assignment to entry in nil map
+				panic(fmt.Sprintf("effect of %s panicked (attempt %d)", ev.ID, call))
 			}
 			return fmt.Errorf("effect of %s failed (attempt %d)", ev.ID, call)
 		}
