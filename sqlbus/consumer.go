@@ -394,11 +394,16 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 	log := l.cfg.Logger.With("group", s.group, "topic", k.topic, "partition", k.partition)
 	var next int64
 	var epoch uint64 // 0: no position read yet (epochs start at 1)
+	// drained is the wake channel taken before the fetch of a batch that
+	// was the partition's end (shorter than fetchBatch, all handled): the
+	// next fetch waits for it, instead of finding nothing first (one read
+	// per batch saved; an append closes it after its commit).
+	var drained <-chan struct{}
 	backoff := redeliver.Backoff{First: l.cfg.RetryBackoff}
 	for ctx.Err() == nil {
 		held, stale, ep, changed := s.state(ps)
 		if !held {
-			epoch = 0 // when it is ours again, read the committed position again
+			epoch, drained = 0, nil // when it is ours again, read the committed position again
 			if stale {
 				s.renewSoon() // expired on the clock before its renewal: renew now
 			}
@@ -421,7 +426,17 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 				}
 				continue
 			}
-			epoch = ep
+			epoch, drained = ep, nil
+		}
+		if drained != nil {
+			select {
+			case <-ctx.Done():
+			case <-drained: // closed by Close too
+			case <-changed:
+			case <-time.After(idleFallback):
+			}
+			drained = nil
+			continue
 		}
 		wake, closed := l.waitChan(k)
 		if closed {
@@ -484,6 +499,9 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			if n > 0 {
 				next = batch[n-1].Offset + 1
 			}
+		}
+		if n == len(batch) && len(batch) < fetchBatch {
+			drained = wake
 		}
 		if n < len(batch) && herr != nil && ctx.Err() == nil {
 			// The handler failed on batch[n]: deliver it again after a backoff.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,5 +280,62 @@ func TestEpochRereadsCommittedOffset(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a got nothing after retaking its lease")
+	}
+}
+
+// TestConsumerStatementsPerMessage: a subscription fed one message at a
+// time reads each with one fetch (after a batch that was the partition's
+// end it waits for the next append instead of first finding nothing: two
+// fetches each before) and commits its position in one statement on
+// SQLite (the lease check in the offset's upsert: three before).
+func TestConsumerStatementsPerMessage(t *testing.T) {
+	t.Parallel()
+	l := openTest(t, filepath.Join(t.TempDir(), "e.db"), "a", Config{Partitions: 1, PollInterval: time.Hour, LeaseTTL: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Subscribe(ctx, "g", []string{"t"}, func(context.Context, smp.Message) error { got <- struct{}{}; return nil })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	committedAt := func(want int64) func() bool {
+		return func() bool {
+			next, err := l.committed(context.Background(), "g", tp{topic: "t"})
+			return err == nil && next == want
+		}
+	}
+	if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	wait.Until(t, 10*time.Second, "the first message committed", committedAt(1))
+	l.counters.EnableCensus(100)
+	before := l.counters.Census()
+	const n = 10
+	for i := range n {
+		if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
+			t.Fatal(err)
+		}
+		<-got
+		wait.Until(t, 10*time.Second, "the message committed", committedAt(int64(i+2)))
+	}
+	after := l.counters.Census()
+	count := func(prefix string) (c uint64) {
+		for text, v := range after {
+			if strings.HasPrefix(text, prefix) {
+				c += v - before[text]
+			}
+		}
+		return c
+	}
+	if f := count("SELECT off, msg_key"); f > n+2 {
+		t.Errorf("%d messages published one at a time took %d fetches, want about one each (%d before the change: two each)", n, f, 2*n)
+	}
+	if o, lease := count("INSERT INTO bus_offsets"), count("SELECT owner FROM bus_leases"); o != n || lease != 0 {
+		t.Errorf("%d offset commits took %d offset writes and %d lease reads, want %d and 0", n, o, lease, n)
+	}
+	if o := count("UPDATE bus_offsets") + count("INSERT OR IGNORE INTO bus_offsets"); o != 0 {
+		t.Errorf("%d offset commits took %d more offset statements, want none", n, o)
 	}
 }

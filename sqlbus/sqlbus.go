@@ -542,6 +542,19 @@ func (l *Bus) commitBatch(ctx context.Context, group string, k tp, msgs []smp.Me
 // moveOffset sets the group's next offset on k in tx if this member holds
 // the partition's lease; held false (no error) when it does not.
 func (l *Bus) moveOffset(ctx context.Context, tx *sql.Tx, group string, k tp, next int64) (held bool, err error) {
+	if l.dialect.Name == sqldb.SQLite.Name {
+		// One statement: the lease's row, if this member's, is the row
+		// inserted or updated (SQLite's transactions are serial: nothing
+		// can take the lease between the check and the write).
+		res, err := tx.ExecContext(ctx, `INSERT INTO bus_offsets (grp, topic, part, next_off)
+SELECT grp, topic, part, ? FROM bus_leases WHERE grp = ? AND topic = ? AND part = ? AND owner = ?
+ON CONFLICT (grp, topic, part) DO UPDATE SET next_off = excluded.next_off`, next, group, k.topic, k.partition, l.cfg.Owner)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n > 0, err
+	}
 	var owner string
 	err = tx.QueryRowContext(ctx, `SELECT owner FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?`+l.forUpdate(), group, k.topic, k.partition).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
