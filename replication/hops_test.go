@@ -123,6 +123,8 @@ func TestHeartbeatsOnward(t *testing.T) {
 		hops, err := usDB.FindReplicationHops(ctx)
 		return err == nil && len(hops) == 1 && hops[0].HeartbeatAt.After(hop.HeartbeatAt)
 	})
+	// No newer heartbeat between the read below and the collector's own.
+	chinaToUS.Stop(ctx)
 	hops, _ := usDB.FindReplicationHops(ctx)
 	now := hops[0].HeartbeatAt.Add(7 * time.Second)
 	lags := NewLagCollector(func() time.Time { return now }, usDB)
