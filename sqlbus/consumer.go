@@ -399,11 +399,40 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 	// next fetch waits for it, instead of finding nothing first (one read
 	// per batch saved; an append closes it after its commit).
 	var drained <-chan struct{}
+	// pending is the position after batches that had nothing to write
+	// but it (no smp.BatchFinish), not yet committed (-1: none), since
+	// pendingSince: committed within Config.CommitInterval, or with the
+	// next batch that writes (whose commit moves past it).
+	pending, pendingSince := int64(-1), time.Time{}
+	flush := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		held, err := l.commit(cctx, s.group, k, pending)
+		cancel()
+		pending = -1
+		if err != nil {
+			log.Error("sqlbus: commit offset", "err", err) // handled messages come again: at least once
+		} else if !held {
+			epoch = 0
+			s.lost(ps)
+		}
+	}
+	// flushDue is when pending is due (nil: nothing pending).
+	flushDue := func() <-chan time.Time {
+		if pending < 0 {
+			return nil
+		}
+		return time.After(time.Until(pendingSince.Add(l.cfg.CommitInterval)))
+	}
+	defer func() {
+		if pending >= 0 && !l.isClosed() {
+			flush() // a graceful stop: what was handled does not come again
+		}
+	}()
 	backoff := redeliver.Backoff{First: l.cfg.RetryBackoff}
 	for ctx.Err() == nil {
 		held, stale, ep, changed := s.state(ps)
 		if !held {
-			epoch, drained = 0, nil // when it is ours again, read the committed position again
+			epoch, drained, pending = 0, nil, -1 // when it is ours again, read the committed position again
 			if stale {
 				s.renewSoon() // expired on the clock before its renewal: renew now
 			}
@@ -428,11 +457,17 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			}
 			epoch, drained = ep, nil
 		}
+		if pending >= 0 && (time.Since(pendingSince) >= l.cfg.CommitInterval || !s.fresh(ps)) {
+			flush()
+			continue
+		}
 		if drained != nil {
 			select {
 			case <-ctx.Done():
 			case <-drained: // closed by Close too
 			case <-changed:
+			case <-flushDue():
+				continue // drained stays: the top of the loop commits
 			case <-time.After(idleFallback):
 			}
 			drained = nil
@@ -455,6 +490,7 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			case <-ctx.Done():
 			case <-wake: // closed by Close too
 			case <-changed:
+			case <-flushDue():
 			case <-time.After(idleFallback):
 			}
 			continue
@@ -473,7 +509,13 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			hctx = smp.WithBatchFinish(hctx, func(f smp.BatchFinish) { finish = f })
 		}
 		n, herr := h(hctx, batch)
-		if n > 0 {
+		if n > 0 && finish == nil && l.cfg.CommitInterval > 0 {
+			// Nothing to write but the position: later (pending).
+			if pending < 0 {
+				pendingSince = time.Now()
+			}
+			pending, next = batch[n-1].Offset+1, batch[n-1].Offset+1
+		} else if n > 0 {
 			if !s.fresh(ps) {
 				s.renewSoon() // the commit below is fenced: it fails if the lease was lost
 			}
@@ -497,7 +539,7 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 				n, herr = done, cut // a deferred effect failed: deliver the batch again from it
 			}
 			if n > 0 {
-				next = batch[n-1].Offset + 1
+				next, pending = batch[n-1].Offset+1, -1 // committed past what was pending
 			}
 		}
 		if n == len(batch) && len(batch) < fetchBatch {
@@ -512,4 +554,11 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			backoff.OK()
 		}
 	}
+}
+
+// isClosed reports whether Close was called.
+func (l *Bus) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
 }

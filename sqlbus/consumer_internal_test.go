@@ -287,10 +287,11 @@ func TestEpochRereadsCommittedOffset(t *testing.T) {
 // time reads each with one fetch (after a batch that was the partition's
 // end it waits for the next append instead of first finding nothing: two
 // fetches each before) and commits its position in one statement on
-// SQLite (the lease check in the offset's upsert: three before).
+// SQLite (the lease check in the offset's upsert: three before), here
+// at once after each batch (CommitInterval < 0).
 func TestConsumerStatementsPerMessage(t *testing.T) {
 	t.Parallel()
-	l := openTest(t, filepath.Join(t.TempDir(), "e.db"), "a", Config{Partitions: 1, PollInterval: time.Hour, LeaseTTL: time.Hour})
+	l := openTest(t, filepath.Join(t.TempDir(), "e.db"), "a", Config{Partitions: 1, PollInterval: time.Hour, LeaseTTL: time.Hour, CommitInterval: -1})
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan struct{}, 10)
 	done := make(chan struct{})
@@ -337,5 +338,54 @@ func TestConsumerStatementsPerMessage(t *testing.T) {
 	}
 	if o := count("UPDATE bus_offsets") + count("INSERT OR IGNORE INTO bus_offsets"); o != 0 {
 		t.Errorf("%d offset commits took %d more offset statements, want none", n, o)
+	}
+}
+
+// TestPositionOnlyBatchesCommitLater: batches with nothing to write but
+// their position (a handler that records nothing, or records what it
+// applied itself) have it committed once per CommitInterval, not once per
+// batch; what is handled comes again after a crash only (at least once),
+// not after a graceful stop, which commits it.
+func TestPositionOnlyBatchesCommitLater(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "e.db")
+	l := openTest(t, path, "a", Config{Partitions: 1, PollInterval: time.Hour, LeaseTTL: time.Hour, CommitInterval: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan struct{}, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Subscribe(ctx, "g", []string{"t"}, func(context.Context, smp.Message) error { got <- struct{}{}; return nil })
+	}()
+	committed := func() int64 {
+		next, err := l.committed(context.Background(), "g", tp{topic: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	const n = 20
+	before := l.SQLCounts()
+	for range n {
+		if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
+			t.Fatal(err)
+		}
+		<-got // one batch each
+	}
+	wait.Until(t, 10*time.Second, "the position committed", func() bool { return committed() == n })
+	// 20 publishes, and the few position commits of the interval(s) the
+	// 20 batches took (one commit each before).
+	if c := l.SQLCounts().Sub(before).WriteCommits - n; c > 4 {
+		t.Errorf("%d batches cost %d position commits, want a few (one per interval)", n, c)
+	}
+	// A graceful stop commits what was handled since.
+	if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	cancel()
+	<-done
+	if c := committed(); c != n+1 {
+		t.Errorf("after a graceful stop the position is %d, want %d", c, n+1)
 	}
 }

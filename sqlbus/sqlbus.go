@@ -66,6 +66,15 @@ type Config struct {
 	// appended (default 5 s on SQLite, 100 ms on MySQL). This process's
 	// own publishes wake their partitions' consumers at once.
 	PollInterval time.Duration
+	// CommitInterval: a batch with nothing to write but its position
+	// (its handler recorded what it applied itself, or applied nothing)
+	// has that position committed at most this much later: with the next
+	// batch that writes, once the lease is no longer fresh, when the
+	// subscription ends, or on this timer (default 1 s, as Kafka's
+	// consumers; negative: every batch's position at once). A crash
+	// replays what was handled since, which consumers absorb (at least
+	// once).
+	CommitInterval time.Duration
 	// NoGroupCommit: on SQLite each publish commits (and fsyncs) on its
 	// own instead of with the publishes waiting at the same moment.
 	NoGroupCommit bool
@@ -108,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 10 * time.Second
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = time.Second
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
