@@ -165,7 +165,8 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	must(t, store.UpsertPartner(ctx, &smp.Partner{ID: "P1", Name: "P1"}))
 	must(t, store.UpsertCustomer(ctx, &smp.Customer{ID: "C1", Name: "C1"}))
-	bus, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "events.db"), Partitions: 4})
+	// Tests wait for the groups' lag (unconsumed): positions committed at once.
+	bus, err := sqlbus.Open(sqlbus.Config{Path: filepath.Join(dir, "events.db"), Partitions: 4, CommitInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -405,13 +405,19 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 	// next batch that writes (whose commit moves past it).
 	pending, pendingSince := int64(-1), time.Time{}
 	flush := func() {
+		if !s.fresh(ps) {
+			s.renewSoon() // the commit is fenced: it fails if the lease was lost
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		held, err := l.commit(cctx, s.group, k, pending)
 		cancel()
-		pending = -1
 		if err != nil {
-			log.Error("sqlbus: commit offset", "err", err) // handled messages come again: at least once
-		} else if !held {
+			log.Error("sqlbus: commit offset", "err", err)
+			pendingSince = time.Now() // again in an interval
+			return
+		}
+		pending = -1
+		if !held {
 			epoch = 0
 			s.lost(ps)
 		}
@@ -424,8 +430,10 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 		return time.After(time.Until(pendingSince.Add(l.cfg.CommitInterval)))
 	}
 	defer func() {
-		if pending >= 0 && !l.isClosed() {
-			flush() // a graceful stop: what was handled does not come again
+		// A graceful stop: what was handled does not come again. (Closed,
+		// the log's own database is gone; a shared one is the store's.)
+		if pending >= 0 && (l.shared || !l.isClosed()) {
+			flush()
 		}
 	}()
 	backoff := redeliver.Backoff{First: l.cfg.RetryBackoff}
@@ -446,7 +454,9 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			continue
 		}
 		if ep != epoch {
-			// Newly ours: start where the group committed.
+			// Newly ours: start where the group committed (a position
+			// still pending from an earlier hold is not ours to commit).
+			pending = -1
 			var err error
 			if next, err = l.committed(ctx, s.group, k); err != nil {
 				if ctx.Err() == nil {
@@ -457,7 +467,7 @@ func (s *subscription) consume(ctx context.Context, ps *partState, h smp.BatchHa
 			}
 			epoch, drained = ep, nil
 		}
-		if pending >= 0 && (time.Since(pendingSince) >= l.cfg.CommitInterval || !s.fresh(ps)) {
+		if pending >= 0 && (time.Since(pendingSince) >= l.cfg.CommitInterval || !s.fresh(ps)) && !l.isClosed() {
 			flush()
 			continue
 		}

@@ -343,49 +343,56 @@ func TestConsumerStatementsPerMessage(t *testing.T) {
 
 // TestPositionOnlyBatchesCommitLater: batches with nothing to write but
 // their position (a handler that records nothing, or records what it
-// applied itself) have it committed once per CommitInterval, not once per
-// batch; what is handled comes again after a crash only (at least once),
-// not after a graceful stop, which commits it.
+// applied itself) do not commit it each (one commit each before): a
+// graceful stop commits what was handled, and so does the interval's timer.
 func TestPositionOnlyBatchesCommitLater(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "e.db")
-	l := openTest(t, path, "a", Config{Partitions: 1, PollInterval: time.Hour, LeaseTTL: time.Hour, CommitInterval: 300 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan struct{}, 100)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.Subscribe(ctx, "g", []string{"t"}, func(context.Context, smp.Message) error { got <- struct{}{}; return nil })
-	}()
-	committed := func() int64 {
-		next, err := l.committed(context.Background(), "g", tp{topic: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return next
-	}
-	const n = 20
-	before := l.SQLCounts()
-	for range n {
-		if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
-			t.Fatal(err)
-		}
-		<-got // one batch each
-	}
-	wait.Until(t, 10*time.Second, "the position committed", func() bool { return committed() == n })
-	// 20 publishes, and the few position commits of the interval(s) the
-	// 20 batches took (one commit each before).
-	if c := l.SQLCounts().Sub(before).WriteCommits - n; c > 4 {
-		t.Errorf("%d batches cost %d position commits, want a few (one per interval)", n, c)
-	}
-	// A graceful stop commits what was handled since.
-	if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
-		t.Fatal(err)
-	}
-	<-got
-	cancel()
-	<-done
-	if c := committed(); c != n+1 {
-		t.Errorf("after a graceful stop the position is %d, want %d", c, n+1)
+	for _, interval := range []time.Duration{time.Hour, 50 * time.Millisecond} {
+		t.Run(interval.String(), func(t *testing.T) {
+			t.Parallel()
+			l := openTest(t, filepath.Join(t.TempDir(), "e.db"), "a", Config{Partitions: 1, PollInterval: time.Hour, LeaseTTL: 24 * time.Hour,
+				CommitInterval: interval})
+			ctx, cancel := context.WithCancel(context.Background())
+			got := make(chan struct{}, 100)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				l.Subscribe(ctx, "g", []string{"t"}, func(context.Context, smp.Message) error { got <- struct{}{}; return nil })
+			}()
+			stop := sync.OnceFunc(func() { cancel(); <-done })
+			t.Cleanup(stop)
+			committed := func() int64 {
+				next, err := l.committed(context.Background(), "g", tp{topic: "t"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return next
+			}
+			const n = 20
+			l.counters.EnableCensus(100)
+			for range n {
+				if err := l.Publish(context.Background(), smp.Message{Topic: "t", Key: "k"}); err != nil {
+					t.Fatal(err)
+				}
+				<-got // one batch each
+			}
+			if interval == time.Hour {
+				var c uint64
+				for text, v := range l.counters.Census() {
+					if strings.HasPrefix(text, "INSERT INTO bus_offsets") || strings.HasPrefix(text, "UPDATE bus_offsets") {
+						c += v
+					}
+				}
+				if c != 0 || committed() != 0 {
+					t.Errorf("%d batches cost %d offset statements (at %d), want none before the interval", n, c, committed())
+				}
+				stop()
+				if c := committed(); c != n {
+					t.Errorf("after a graceful stop the position is %d, want %d", c, n)
+				}
+				return
+			}
+			wait.Until(t, 10*time.Second, "the interval's commit", func() bool { return committed() == n })
+		})
 	}
 }

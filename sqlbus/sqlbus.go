@@ -71,7 +71,8 @@ type Config struct {
 	// has that position committed at most this much later: with the next
 	// batch that writes, once the lease is no longer fresh, when the
 	// subscription ends, or on this timer (default 1 s, as Kafka's
-	// consumers; negative: every batch's position at once). A crash
+	// consumers; at most LeaseTTL/3; negative: every batch's position at
+	// once). A crash
 	// replays what was handled since, which consumers absorb (at least
 	// once).
 	CommitInterval time.Duration
@@ -120,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second
+	}
+	if c.CommitInterval > c.LeaseTTL/3 {
+		c.CommitInterval = c.LeaseTTL / 3 // committed while the lease is fresh
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
