@@ -174,12 +174,10 @@ func TestCreateOrderAutoDispatchOff(t *testing.T) {
 	}
 }
 
-// TestIntakeMovesOrderLeftInCreated: an order.created whose order is still
-// in 01_created (written by an older binary) is moved to 02_dispatching,
-// recorded as processed, and queued.
-func TestIntakeMovesOrderLeftInCreated(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
+// insertCreated commits an order in 01_created with its order.created, as
+// an older binary did.
+func (f *fixture) insertCreated(t *testing.T) (*smp.Order, smp.Event) {
+	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
 	o := &smp.Order{ID: newID("ord_"), CustomerID: "C1", City: "HCMC", Service: "aircon_repair", Lat: 10.78, Lng: 106.70,
@@ -195,6 +193,58 @@ func TestIntakeMovesOrderLeftInCreated(t *testing.T) {
 		}
 		return tx.AddEvent(ctx, ev)
 	}))
+	return o, ev
+}
+
+// TestIntakeCommitsWithOffset (issue 22, item 3): on the embedded log in
+// the store's database, the fallback's moves to 02 and their records
+// commit with the batch's offset (bus.EffectTx): ten orders left in 01
+// cost one commit, not one each and one for the offset; each is queued
+// once, after that commit (02 already committed at its push).
+func TestIntakeCommitsWithOffset(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	shared, err := f.store.Shared()
+	must(t, err)
+	f.bus.Close()
+	f.bus, err = sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 1, LeaseTTL: time.Minute})
+	must(t, err)
+	t.Cleanup(func() { f.bus.Close() })
+	must(t, f.store.SetOutboxLog(f.bus.AppendTx))
+	var orders []*smp.Order
+	for range 10 {
+		o, _ := f.insertCreated(t)
+		orders = append(orders, o)
+	}
+	before := f.store.SQLCounts()
+	f.runIntake(t)
+	f.drained(t)
+	wait.Until(t, 10*time.Second, "ten orders queued", func() bool {
+		for _, o := range orders {
+			if len(f.queue.pushes(o.ID)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := f.store.SQLCounts().Sub(before).WriteCommits; got > 4 {
+		t.Errorf("moving ten orders to 02 cost %d write commits, want at most 4 (the batch with its offset; the lease taken, 2)", got)
+	}
+	for _, o := range orders {
+		if p := f.queue.pushes(o.ID); len(p) != 1 || p[0] != smp.StageDispatching {
+			t.Errorf("%s: pushes (stage committed at each) = %v, want one, in %s", o.ID, p, smp.StageDispatching)
+		}
+	}
+}
+
+// TestIntakeMovesOrderLeftInCreated: an order.created whose order is still
+// in 01_created (written by an older binary) is moved to 02_dispatching,
+// recorded as processed, and queued.
+func TestIntakeMovesOrderLeftInCreated(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	o, ev := f.insertCreated(t)
 	f.runIntake(t)
 	f.drained(t)
 	got, err := f.store.FindOrderByID(ctx, o.ID)

@@ -82,15 +82,27 @@ func (s *Service) intake(ctx context.Context, ev smp.Event) (bus.Result, error) 
 	if o, err := s.store.FindOrderByID(ctx, ev.AggregateID); smp.ErrorCode(err) == smp.ENOTFOUND || err == nil && o.Stage != smp.StageCreated {
 		return bus.Skip, nil
 	}
-	o, err := s.StartDispatchFor(ctx, ev.AggregateID, ConsumerGroup, ev.ID)
+	// The move to 02 and the event's record: on the embedded log in the
+	// transaction of the batch's offset (bus.EffectTx); the queue push
+	// follows the commit.
+	c := s.startDispatch()
+	c.once = &processed{ConsumerGroup, ev.ID}
+	var o *smp.Order
+	var changed bool
+	err := bus.EffectTx(ctx, s.store, func(ctx context.Context, tx smp.Tx) error {
+		var err error
+		o, changed, err = s.applyTx(ctx, tx, ev.AggregateID, c)
+		return err
+	}, func(err error) {
+		if err == nil {
+			s.applied(c, o, changed)
+			s.enqueue(context.WithoutCancel(ctx), o)
+		}
+	})
 	if smp.ErrorCode(err) == smp.ENOTFOUND {
 		return bus.Skip, nil // nothing to do for an order that does not exist
 	}
-	if err != nil {
-		return bus.DoneRecorded, err
-	}
-	s.enqueue(ctx, o)
-	return bus.DoneRecorded, nil
+	return bus.DoneRecorded, err
 }
 
 // enqueue hands an order in 02_dispatching to the engine's queue.

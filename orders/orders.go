@@ -370,69 +370,80 @@ func (s *Service) apply(ctx context.Context, id string, c change) (*smp.Order, e
 	var out *smp.Order
 	changed := false
 	err := s.store.InTx(ctx, func(tx smp.Tx) error {
-		if c.once != nil {
-			first, err := tx.MarkProcessed(ctx, c.once.group, c.once.eventID, s.cfg.Now().UTC())
-			if err != nil {
-				return err
-			}
-			if !first {
-				return bus.ErrDuplicate
-			}
-		}
-		o, err := tx.OrderForUpdate(ctx, id)
-		if err != nil {
-			return err
-		}
-		if c.noop != nil && c.noop(o) {
-			out = o
-			return nil
-		}
-		if c.guard != nil {
-			if err := c.guard(o); err != nil {
-				return err
-			}
-		}
-		if !smp.CanTransition(o.Stage, c.to) {
-			return smp.Errorf(smp.ECONFLICT, "order %s is %s and cannot move to %s", o.ID, o.Stage, c.to)
-		}
-		before := *o
-		o.Stage = c.to
-		if c.mutate != nil {
-			if err := c.mutate(tx, o); err != nil {
-				return err
-			}
-		}
-		// Read the clock once every lock is held (mutate may have waited
-		// for a technician's row), so recorded times follow the order in
-		// which the database serialized the changes.
-		now := s.cfg.Now().UTC()
-		o.StageChangedAt = now
-		if err := tx.UpdateOrder(ctx, o); err != nil {
-			return err
-		}
-		if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: before.Stage, To: c.to, At: now, Actor: c.actor.String(), Reason: c.reason}); err != nil {
-			return err
-		}
-		if err := tx.AddEvent(ctx, orderEvent(eventTypes[c.to], o, before.Stage, c.actor, c.reason, now)); err != nil {
-			return err
-		}
-		if c.audited {
-			if err := tx.AddAudit(ctx, smp.AuditEntry{At: now, Actor: c.actor.ID, Role: c.actor.Role, Action: "order." + string(c.to),
-				Target: "order:" + o.ID, Before: summary(&before), After: summary(o), Reason: c.reason}); err != nil {
-				return err
-			}
-		}
-		out, changed = o, true
-		return nil
+		var err error
+		out, changed, err = s.applyTx(ctx, tx, id, c)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.applied(c, out, changed)
+	return out, nil
+}
+
+// applyTx is apply's transaction: the order after c, and whether c
+// changed it.
+func (s *Service) applyTx(ctx context.Context, tx smp.Tx, id string, c change) (*smp.Order, bool, error) {
+	if c.once != nil {
+		first, err := tx.MarkProcessed(ctx, c.once.group, c.once.eventID, s.cfg.Now().UTC())
+		if err != nil {
+			return nil, false, err
+		}
+		if !first {
+			return nil, false, bus.ErrDuplicate
+		}
+	}
+	o, err := tx.OrderForUpdate(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	if c.noop != nil && c.noop(o) {
+		return o, false, nil
+	}
+	if c.guard != nil {
+		if err := c.guard(o); err != nil {
+			return nil, false, err
+		}
+	}
+	if !smp.CanTransition(o.Stage, c.to) {
+		return nil, false, smp.Errorf(smp.ECONFLICT, "order %s is %s and cannot move to %s", o.ID, o.Stage, c.to)
+	}
+	before := *o
+	o.Stage = c.to
+	if c.mutate != nil {
+		if err := c.mutate(tx, o); err != nil {
+			return nil, false, err
+		}
+	}
+	// Read the clock once every lock is held (mutate may have waited
+	// for a technician's row), so recorded times follow the order in
+	// which the database serialized the changes.
+	now := s.cfg.Now().UTC()
+	o.StageChangedAt = now
+	if err := tx.UpdateOrder(ctx, o); err != nil {
+		return nil, false, err
+	}
+	if err := tx.AddTransition(ctx, smp.Transition{OrderID: o.ID, From: before.Stage, To: c.to, At: now, Actor: c.actor.String(), Reason: c.reason}); err != nil {
+		return nil, false, err
+	}
+	if err := tx.AddEvent(ctx, orderEvent(eventTypes[c.to], o, before.Stage, c.actor, c.reason, now)); err != nil {
+		return nil, false, err
+	}
+	if c.audited {
+		if err := tx.AddAudit(ctx, smp.AuditEntry{At: now, Actor: c.actor.ID, Role: c.actor.Role, Action: "order." + string(c.to),
+			Target: "order:" + o.ID, Before: summary(&before), After: summary(o), Reason: c.reason}); err != nil {
+			return nil, false, err
+		}
+	}
+	return o, true, nil
+}
+
+// applied counts and logs a committed change.
+func (s *Service) applied(c change, o *smp.Order, changed bool) {
 	if changed {
 		s.transitions.WithLabelValues(string(c.to)).Inc()
-		s.cfg.Logger.Debug("order stage changed", "order_id", out.ID, "to", c.to, "actor", c.actor.String(), "reason", c.reason)
+		s.cfg.Logger.Debug("order stage changed", "order_id", o.ID, "to", c.to, "actor", c.actor.String(), "reason", c.reason)
 	}
-	return out, nil
 }
 
 func summary(o *smp.Order) string {
@@ -443,15 +454,6 @@ func summary(o *smp.Order) string {
 // StartDispatch moves an order from 01 to 02 (idempotent).
 func (s *Service) StartDispatch(ctx context.Context, id string) (*smp.Order, error) {
 	return s.apply(ctx, id, s.startDispatch())
-}
-
-// StartDispatchFor is StartDispatch on behalf of consumer group handling
-// eventID: the event is recorded as processed in the same transaction, and
-// bus.ErrDuplicate says it already was.
-func (s *Service) StartDispatchFor(ctx context.Context, id, group, eventID string) (*smp.Order, error) {
-	c := s.startDispatch()
-	c.once = &processed{group, eventID}
-	return s.apply(ctx, id, c)
 }
 
 func (s *Service) startDispatch() change {
