@@ -44,21 +44,8 @@ func TestBatchCostsOneQueryAndOneTransaction(t *testing.T) {
 	if err := eb.Publish(ctx, msgs...); err != nil {             // one key: one partition, one batch
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	applied := map[string]int{}
-	reg := prometheus.NewRegistry()
-	r, err := bus.NewRouter(eb, bus.Config{Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddHandler("g", []string{smp.TopicOrders}, bus.Events(func(_ context.Context, ev smp.Event) (bus.Result, error) {
-		mu.Lock()
-		applied[ev.ID]++
-		mu.Unlock()
-		return bus.Done, nil
-	}), bus.Types(smp.EventOrderCreated), bus.Idempotent(store, time.Now)); err != nil {
-		t.Fatal(err)
-	}
+	c := addCounted(t, eb, store, bus.Types(smp.EventOrderCreated))
+	r := c.r
 	before := store.SQLCounts()
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -86,15 +73,8 @@ func TestBatchCostsOneQueryAndOneTransaction(t *testing.T) {
 		t.Fatalf("a batch of duplicates cost %d selects, %d inserts and %d commits; want 1 query and no transaction",
 			got.Statements[sqldb.OpSelect], got.Statements[sqldb.OpInsert], got.Commits)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i := range n {
-		if id := fmt.Sprintf("e%d", i); applied[id] != 1 {
-			t.Errorf("%s applied %d times, want once", id, applied[id])
-		}
-	}
-	if len(applied) != n {
-		t.Errorf("applied %d distinct events, want %d (no other type)", len(applied), n)
+	if got := c.checkOnce(t, n); got != n {
+		t.Errorf("applied %d distinct events, want %d (no other type)", got, n)
 	}
 	m := r.Metrics()
 	for outcome, want := range map[string]float64{bus.Applied: n, bus.Duplicate: 1 + n + 1, bus.Ignored: 2 * n} {
@@ -185,20 +165,8 @@ func TestBatchRecordsCommitWithOffset(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, eb := openShared(t, false)
-	var mu sync.Mutex
-	applied := map[string]int{}
-	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddHandler("g", []string{smp.TopicOrders}, bus.Events(func(_ context.Context, ev smp.Event) (bus.Result, error) {
-		mu.Lock()
-		applied[ev.ID]++
-		mu.Unlock()
-		return bus.Done, nil
-	}), bus.Idempotent(store, time.Now)); err != nil {
-		t.Fatal(err)
-	}
+	c := addCounted(t, eb, store)
+	r := c.r
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -235,11 +203,46 @@ func TestBatchRecordsCommitWithOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.Until(t, 10*time.Second, "the copy committed", lagZero)
-	mu.Lock()
-	defer mu.Unlock()
+	c.checkOnce(t, n)
+}
+
+// counted is group "g" on orders.events, its events counted as applied
+// (Done, recorded through Idempotent on store, after mw), on a router not
+// yet started.
+type counted struct {
+	r       *bus.Router
+	mu      sync.Mutex
+	applied map[string]int
+}
+
+func addCounted(t *testing.T, eb smp.EventBus, store bus.Store, mw ...bus.Middleware) *counted {
+	t.Helper()
+	c := &counted{applied: map[string]int{}}
+	var err error
+	if c.r, err = bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.r.AddHandler("g", []string{smp.TopicOrders}, bus.Events(func(_ context.Context, ev smp.Event) (bus.Result, error) {
+		c.mu.Lock()
+		c.applied[ev.ID]++
+		c.mu.Unlock()
+		return bus.Done, nil
+	}), append(mw, bus.Idempotent(store, time.Now))...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkOnce fails for each of e0…e(n-1) not applied exactly once, and
+// returns how many distinct events were applied.
+func (c *counted) checkOnce(t *testing.T, n int) int {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i := range n {
-		if id := fmt.Sprintf("e%d", i); applied[id] != 1 {
-			t.Errorf("%s applied %d times, want once", id, applied[id])
+		if id := fmt.Sprintf("e%d", i); c.applied[id] != 1 {
+			t.Errorf("%s applied %d times, want once", id, c.applied[id])
 		}
 	}
+	return len(c.applied)
 }
