@@ -47,14 +47,7 @@ func TestBatchCostsOneQueryAndOneTransaction(t *testing.T) {
 	c := addCounted(t, eb, store, bus.Types(smp.EventOrderCreated))
 	r := c.r
 	before := store.SQLCounts()
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Stop(context.Background()) })
-	lagZero := func() bool {
-		lag, err := bus.Total(ctx, eb, "g", smp.TopicOrders)
-		return err == nil && lag == 0
-	}
+	lagZero := c.start(t, eb)
 	wait.Until(t, 10*time.Second, "the batch committed", lagZero)
 	got := store.SQLCounts().Sub(before)
 	if got.Statements[sqldb.OpSelect] != 1 || got.Commits != 1 || got.Statements[sqldb.OpInsert] != n {
@@ -166,15 +159,7 @@ func TestBatchRecordsCommitWithOffset(t *testing.T) {
 	ctx := context.Background()
 	store, eb := openShared(t, false)
 	c := addCounted(t, eb, store)
-	r := c.r
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Stop(context.Background()) })
-	lagZero := func() bool {
-		lag, err := bus.Total(ctx, eb, "g", smp.TopicOrders)
-		return err == nil && lag == 0
-	}
+	lagZero := c.start(t, eb)
 	held := func() bool {
 		offs, err := eb.Offsets(ctx, "g", []string{smp.TopicOrders})
 		return err == nil && len(offs) == 1 && offs[0].Consumer != "" && lagZero()
@@ -231,6 +216,20 @@ func addCounted(t *testing.T, eb smp.EventBus, store bus.Store, mw ...bus.Middle
 		t.Fatal(err)
 	}
 	return c
+}
+
+// start starts the router until the test ends and returns whether group
+// g has consumed everything on eb.
+func (c *counted) start(t *testing.T, eb smp.EventBus) (lagZero func() bool) {
+	t.Helper()
+	if err := c.r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.r.Stop(context.Background()) })
+	return func() bool {
+		lag, err := bus.Total(context.Background(), eb, "g", smp.TopicOrders)
+		return err == nil && lag == 0
+	}
 }
 
 // checkOnce fails for each of e0…e(n-1) not applied exactly once, and
