@@ -238,10 +238,16 @@ func (c *counted) checkOnce(t *testing.T, n int) int {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	eachOnce(t, n, c.applied, "applied")
+	return len(c.applied)
+}
+
+// eachOnce fails for each of e0…e(n-1) whose count is not 1.
+func eachOnce(t *testing.T, n int, counts map[string]int, what string) {
+	t.Helper()
 	for i := range n {
-		if id := fmt.Sprintf("e%d", i); c.applied[id] != 1 {
-			t.Errorf("%s applied %d times, want once", id, c.applied[id])
+		if id := fmt.Sprintf("e%d", i); counts[id] != 1 {
+			t.Errorf("%s: %s %d times, want once", id, what, counts[id])
 		}
 	}
-	return len(c.applied)
 }

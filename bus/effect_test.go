@@ -186,11 +186,7 @@ func (e *effects) checkOnce(t *testing.T, n int) {
 	t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i := range n {
-		if id := fmt.Sprintf("e%d", i); e.done[id] != 1 {
-			t.Errorf("%s: done called %d times, want once", id, e.done[id])
-		}
-	}
+	eachOnce(t, n, e.done, "done called")
 	if len(e.early) > 0 {
 		t.Errorf("done called before the effect committed for %v", e.early)
 	}

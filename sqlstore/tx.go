@@ -98,14 +98,20 @@ func (db *DB) inTx(ctx context.Context, fn func(smp.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	// After the commit that made them visible:
+	db.committed(after, events, logged)
+	return nil
+}
+
+// committed follows the commit that made a transaction's events visible:
+// after wakes the log's consumers of the partitions appended to (nil:
+// none), and the relay is signalled when it has events to copy.
+func (db *DB) committed(after func(), events, logged int) {
 	if after != nil {
-		after() // the log's consumers of the partitions appended to
+		after()
 	}
 	if events+logged > 0 {
 		db.signalCommit(events > 0)
 	}
-	return nil
 }
 
 // inBorrowedTx runs fn in t, the transaction of a borrower of this
@@ -129,12 +135,7 @@ func (db *DB) inBorrowedTx(ctx context.Context, t *sql.Tx, fn func(smp.Tx) error
 	if events+logged == 0 {
 		return nil
 	}
-	if !smp.AfterCommit(ctx, func() {
-		if after != nil {
-			after()
-		}
-		db.signalCommit(events > 0)
-	}) {
+	if !smp.AfterCommit(ctx, func() { db.committed(after, events, logged) }) {
 		return fmt.Errorf("sqlstore: an event added in a borrowed transaction that runs nothing after its commit: not supported")
 	}
 	return nil
