@@ -46,7 +46,9 @@ func (c *Customers) Failures() int {
 	return c.failures
 }
 
-// Run places orders until ctx is done or Max is reached.
+// Run places orders until ctx is done or Max is reached. An order
+// request in flight when ctx ends is finished (its answer counted) before
+// Run returns.
 func (c *Customers) Run(ctx context.Context) {
 	if c.Rate <= 0 {
 		c.Rate = 1
@@ -62,6 +64,9 @@ func (c *Customers) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if ctx.Err() != nil {
+			return // both were ready: a stop places no more
 		}
 		if c.Max > 0 && len(c.Created()) >= c.Max {
 			return
@@ -81,7 +86,10 @@ func (c *Customers) Run(ctx context.Context) {
 		}
 		bases := append([]string{c.BaseURL}, c.Alternates...)
 		base := bases[rng.IntN(len(bases))]
-		err := postJSON(ctx, strings.TrimSuffix(base, "/")+"/v1/orders", cust.Token, body, &out)
+		// A stop ends the placing, not a request in flight: its order may
+		// be committed already, and a caller that counts orders by
+		// Created must know of it (httpClient's timeout bounds it).
+		err := postJSON(context.WithoutCancel(ctx), strings.TrimSuffix(base, "/")+"/v1/orders", cust.Token, body, &out)
 		c.mu.Lock()
 		if err != nil {
 			c.failures++

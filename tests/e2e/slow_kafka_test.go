@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -82,6 +83,14 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	stopCustomers()
 	<-customersDone
 	ids := cust.Created()
+	// Every order the platform holds is one the customers know of (an
+	// order request in flight at their stop is finished, not dropped), so
+	// the effects expected below are those of every order.
+	byStage, err := a.Store.CountOrdersByStage(context.Background())
+	must(t, err)
+	if held := sumStages(byStage); held != int64(len(ids)) {
+		t.Fatalf("the store holds %d orders, the customers created %d", held, len(ids))
+	}
 	wait.Until(t, 2*time.Minute, "outbox drained", func() bool { return metricValue(t, a, "smp_outbox_backlog") == 0 })
 	t.Logf("recovery: outbox drained after %s", time.Since(recovered).Round(100*time.Millisecond))
 	wait.Until(t, 2*time.Minute, "every order dispatching or further", func() bool {
@@ -96,8 +105,27 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	checkLifecycles(t, a.Store, ids)
 
 	wantOrderSvc, wantEngine := effects(t, a, ids)
+	db, err := sql.Open("sqlite", mustDSN(t, filepath.Join(a.Cfg.DataDir, "smp.db")))
+	must(t, err)
+	defer db.Close()
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		var recorded, events int
+		_ = db.QueryRow(`SELECT COUNT(*) FROM processed_events WHERE consumer = ?`, dispatch.ConsumerGroup).Scan(&recorded)
+		_ = db.QueryRow(`SELECT COUNT(*) FROM outbox WHERE event_type IN (?,?,?)`, smp.EventOrderAssigned, smp.EventOrderCompleted, smp.EventOrderCancelled).Scan(&events)
+		t.Logf("dispatch-engine: %d events recorded, %d in the outbox; duplicates %v, ignored %v", recorded, events,
+			consumed(a, dispatch.ConsumerGroup, smpbus.Duplicate), consumed(a, dispatch.ConsumerGroup, smpbus.Ignored))
+	}()
+	last := ""
 	wait.Until(t, 30*time.Second, "every event applied", func() bool {
-		return consumed(a, orders.ConsumerGroup, smpbus.Applied) == wantOrderSvc && consumed(a, dispatch.ConsumerGroup, smpbus.Applied) == wantEngine
+		orderSvc, engine := consumed(a, orders.ConsumerGroup, smpbus.Applied), consumed(a, dispatch.ConsumerGroup, smpbus.Applied)
+		if now := fmt.Sprintf("applied: order-svc %v of %v, dispatch-engine %v of %v", orderSvc, wantOrderSvc, engine, wantEngine); now != last {
+			t.Log(now)
+			last = now
+		}
+		return orderSvc == wantOrderSvc && engine == wantEngine
 	})
 	// order-svc's redelivered order.created are recognised as applied
 	// (duplicate) or, their orders already past 01_created, ignored.
@@ -107,9 +135,6 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	dupOrderSvc, dupEngine := orderSvcSeen(), consumed(a, dispatch.ConsumerGroup, smpbus.Duplicate)
 
 	// Publish the whole outbox again.
-	db, err := sql.Open("sqlite", mustDSN(t, filepath.Join(a.Cfg.DataDir, "smp.db")))
-	must(t, err)
-	defer db.Close()
 	_, err = db.Exec(`UPDATE outbox SET published_at = NULL`)
 	must(t, err)
 	wait.Until(t, 60*time.Second, "every event delivered again and recognised", func() bool {
@@ -144,6 +169,13 @@ func effects(t *testing.T, a *testApp, ids []string) (orderSvc, engine float64) 
 		}
 	}
 	return
+}
+
+func sumStages(n map[smp.Stage]int64) (sum int64) {
+	for _, c := range n {
+		sum += c
+	}
+	return sum
 }
 
 func mustDSN(t *testing.T, path string) string {
