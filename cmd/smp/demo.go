@@ -221,30 +221,39 @@ func runDemo(ctx context.Context, cfg Config, load demoLoad, stdout, stderr io.W
 		go func() { defer wg.Done(); topUpPartners(simCtx, base, cfg.AdminToken) }()
 	}
 
+	// A progress line every 5 s, and a last one at the stop: a short run
+	// (--duration) shows its figures too.
+	start := time.Now()
+	progress := func(ctx context.Context) {
+		st, err := app.Engine.Stats(ctx)
+		if err != nil {
+			fmt.Fprintf(stdout, "[%3.0fs] the engine's figures are unavailable: %v\n", time.Since(start).Seconds(), err)
+			return
+		}
+		s := st.OrdersPerStage
+		ev, _ := app.Store.CountInboxEvents(ctx)
+		tops, _ := app.Store.FindWalletEntries(ctx, smp.WalletEntryFilter{Type: smp.WalletTopup, Limit: 10000})
+		comms, _ := app.Store.FindWalletEntries(ctx, smp.WalletEntryFilter{Type: smp.WalletCommission, Limit: 10000})
+		fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | first offer p50=%.0fms | assigned p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d | wallets topups=%d commissions=%d\n",
+			time.Since(start).Seconds(), s[smp.StageCreated], s[smp.StageDispatching], s[smp.StageAssigned], s[smp.StageInProgress],
+			s[smp.StageCompleted], s[smp.StageCancelled], st.WebSocketConnections, st.QueueLength["HCMC"], st.QueueLength["HN"], st.QueueLength["DN"],
+			st.FirstOfferLatencyMs.P50, st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ],
+			len(tops), len(comms))
+	}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
-	start := time.Now()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			st, err := app.Engine.Stats(ctx)
-			if err != nil {
-				continue
-			}
-			s := st.OrdersPerStage
-			ev, _ := app.Store.CountInboxEvents(ctx)
-			tops, _ := app.Store.FindWalletEntries(ctx, smp.WalletEntryFilter{Type: smp.WalletTopup, Limit: 10000})
-			comms, _ := app.Store.FindWalletEntries(ctx, smp.WalletEntryFilter{Type: smp.WalletCommission, Limit: 10000})
-			fmt.Fprintf(stdout, "[%3.0fs] orders 01=%d 02=%d 03=%d 04=%d 05=%d 09=%d | technicians online=%d | queues HCMC=%d HN=%d DN=%d | first offer p50=%.0fms | assigned p50=%.0fms p99=%.0fms | payments processed=%d dlq=%d | wallets topups=%d commissions=%d\n",
-				time.Since(start).Seconds(), s[smp.StageCreated], s[smp.StageDispatching], s[smp.StageAssigned], s[smp.StageInProgress],
-				s[smp.StageCompleted], s[smp.StageCancelled], st.WebSocketConnections, st.QueueLength["HCMC"], st.QueueLength["HN"], st.QueueLength["DN"],
-				st.FirstOfferLatencyMs.P50, st.DispatchLatencyMs.P50, st.DispatchLatencyMs.P99, ev[smp.InboxProcessed], ev[smp.InboxDLQ],
-				len(tops), len(comms))
+			progress(ctx)
 		}
 	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	progress(fctx)
+	cancel()
 	fmt.Fprintln(stdout, "stopping demo")
 	stopSim()
 	app.HTTP.Stop(context.Background())
@@ -398,8 +407,8 @@ Next, in another shell:
   body='{"test":true}'; ts=$(date +%%s); sig=$(printf '%%s.%%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$SMP_INSIDE_WEBHOOK_SECRET" | sed 's/^.* //')
   curl -s -X POST -H "%s: t=$ts,v1=$sig" -d "$body" $SMP_SERVER/integrations/inside/payment-webhook   # a signed test webhook: {"status":"test"}
 
-Every 5 s a progress line follows. "first offer" is the time from an order to its first offer on a
-technician's phone: the engine's own speed. "assigned" runs until a technician accepts, so it
+Every 5 s a progress line follows, and a last one at the stop. "first offer" is the time from an
+order to its first offer on a technician's phone: the engine's own speed. "assigned" runs until a technician accepts, so it
 includes the simulated technicians' thinking time, offers that expired unanswered (each waits
 --invitation-ttl) and rounds retried after --dispatch-retry-after: a long tail there is slow
 technicians, not a slow dispatch.
