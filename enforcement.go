@@ -265,6 +265,11 @@ type EnforcementTx interface {
 	// returning the previous one (nil when none). ENOTFOUND for an unknown
 	// partner.
 	SetWalletControl(ctx context.Context, c *WalletControl) (prev *WalletControl, err error)
+	// LockWalletControl locks the ledger's head (as SetWalletControl
+	// does) and returns the partner's control (nil when none) with a
+	// locking read: what a change decided on it replaces. ENOTFOUND for an
+	// unknown partner.
+	LockWalletControl(ctx context.Context, partnerID string) (*WalletControl, error)
 	// AppendPartnerNote appends a line to the notes of a partner's admin
 	// user (created if new). ENOTFOUND for an unknown partner; EINVALID
 	// when the notes would exceed 64 KiB.

@@ -65,6 +65,33 @@ func (db *DB) FindWalletControls(ctx context.Context) ([]*smp.WalletControl, err
 	return out, rows.Err()
 }
 
+// LockWalletControl takes the ledger's head lock and returns the
+// partner's control (see smp.EnforcementTx).
+func (tx *Tx) LockWalletControl(ctx context.Context, partnerID string) (*smp.WalletControl, error) {
+	_, c, err := tx.lockWalletControl(ctx, partnerID, "lock wallet control")
+	return c, err
+}
+
+// lockWalletControl locks the ledger's head, checks the partner exists
+// and reads its control with a locking read: the head's seq and the
+// control (nil when none).
+func (tx *Tx) lockWalletControl(ctx context.Context, partnerID, op string) (int64, *smp.WalletControl, error) {
+	var seq int64
+	if err := tx.tx.QueryRowContext(ctx, `SELECT seq FROM wallet_chain WHERE id = 1`+tx.db.dialect.ForUpdate).Scan(&seq); err != nil {
+		return 0, nil, fmt.Errorf("sqlstore: %s: lock chain: %w", op, err)
+	}
+	if err := tx.partnerExists(ctx, partnerID); err != nil {
+		return 0, nil, err
+	}
+	c, err := scanWalletControl(tx.tx.QueryRowContext(ctx, `SELECT `+walletControlCols+` FROM wallet_controls WHERE partner_id = ?`+tx.db.dialect.ForUpdate, partnerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return seq, nil, nil
+	} else if err != nil {
+		return 0, nil, fmt.Errorf("sqlstore: %s: %w", op, err)
+	}
+	return seq, c, nil
+}
+
 // SetWalletControl writes a control under the ledger's head lock (see
 // smp.EnforcementTx).
 func (tx *Tx) SetWalletControl(ctx context.Context, c *smp.WalletControl) (*smp.WalletControl, error) {
@@ -72,18 +99,9 @@ func (tx *Tx) SetWalletControl(ctx context.Context, c *smp.WalletControl) (*smp.
 		chars("reason", c.Reason, 1000), chars("actor", c.Actor, 200)); err != nil {
 		return nil, err
 	}
-	var seq int64
-	if err := tx.tx.QueryRowContext(ctx, `SELECT seq FROM wallet_chain WHERE id = 1`+tx.db.dialect.ForUpdate).Scan(&seq); err != nil {
-		return nil, fmt.Errorf("sqlstore: set wallet control: lock chain: %w", err)
-	}
-	if err := tx.partnerExists(ctx, c.PartnerID); err != nil {
+	seq, prev, err := tx.lockWalletControl(ctx, c.PartnerID, "set wallet control")
+	if err != nil {
 		return nil, err
-	}
-	prev, err := scanWalletControl(tx.tx.QueryRowContext(ctx, `SELECT `+walletControlCols+` FROM wallet_controls WHERE partner_id = ?`+tx.db.dialect.ForUpdate, c.PartnerID))
-	if errors.Is(err, sql.ErrNoRows) {
-		prev = nil
-	} else if err != nil {
-		return nil, fmt.Errorf("sqlstore: set wallet control: %w", err)
 	}
 	c.ChainSeq = seq
 	c.Since, c.Until, c.UpdatedAt = fromMicros(micros(c.Since)), fromMicros(micros(c.Until)), fromMicros(micros(c.UpdatedAt))

@@ -25,6 +25,7 @@ var enforcementTests = []Test{
 	{"Enforcement/IPAllowlist/OK", testIPAllowlist},
 	{"Enforcement/IPAllowlist/ErrNotFound", testIPAllowlistNotFound},
 	{"Enforcement/Rollback", testEnforcementRollback},
+	{"Enforcement/LockWalletControl", testLockWalletControl},
 }
 
 func setControl(t testing.TB, s Store, c smp.WalletControl) (*smp.WalletControl, *smp.WalletControl) {
@@ -270,4 +271,29 @@ func testEnforcementRollback(t *testing.T, s Store) {
 	if len(us)+len(rs)+len(l) != 0 {
 		t.Fatalf("kept: %v %v %v", us, rs, l)
 	}
+}
+
+// testLockWalletControl: the locking read answers the control in force
+// (nil when none) and writes nothing; ENOTFOUND for an unknown partner.
+func testLockWalletControl(t *testing.T, s Store) {
+	seed(t, s)
+	lock := func(partnerID string) (c *smp.WalletControl, err error) {
+		err = s.InTx(ctx, func(tx smp.Tx) error {
+			c, err = tx.LockWalletControl(ctx, partnerID)
+			return err
+		})
+		return c, err
+	}
+	if c, err := lock("P1"); err != nil || c != nil {
+		t.Fatalf("LockWalletControl(P1) with no control: %+v, %v", c, err)
+	}
+	if _, err := s.FindWalletControl(ctx, "P1"); smp.ErrorCode(err) != smp.ENOTFOUND {
+		t.Fatalf("the locking read wrote a control: %v", err)
+	}
+	setControl(t, s, smp.WalletControl{PartnerID: "P1", State: smp.WalletFrozen, Reason: "fraud_alert", Actor: "sec", Since: T0, UpdatedAt: T0})
+	if c, err := lock("P1"); err != nil || c == nil || c.State != smp.WalletFrozen || c.Reason != "fraud_alert" || !c.Since.Equal(T0) {
+		t.Fatalf("LockWalletControl(P1) after a freeze: %+v, %v", c, err)
+	}
+	_, err := lock("P404")
+	wantCode(t, "LockWalletControl(P404)", err, smp.ENOTFOUND)
 }

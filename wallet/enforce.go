@@ -108,16 +108,39 @@ func (s *Service) Freeze(ctx context.Context, p smp.Principal, partnerID, reason
 	return s.setControl(ctx, p, partnerID, smp.WalletFrozen, reason, ActionFreeze, EventWalletFrozen, nil)
 }
 
-// SoftBlock caps the partner's guarded postings at smp.SoftBlockCapVND
-// per rolling 24 hours, until lifted or 48 hours later. Audited as
-// wallet.soft_block. ECONFLICT on a frozen wallet (unfreeze first).
-func (s *Service) SoftBlock(ctx context.Context, p smp.Principal, partnerID, reason string) (*ControlResult, error) {
-	return s.setControl(ctx, p, partnerID, smp.WalletSoftBlocked, reason, ActionSoftBlock, EventWalletSoftBlock, func(prev smp.WalletControlState) error {
+// FreezeTx is Freeze in tx, the caller's transaction: the fraud
+// detector's freeze commits with its decision.
+func (s *Service) FreezeTx(ctx context.Context, tx smp.Tx, p smp.Principal, partnerID, reason string) (*ControlResult, error) {
+	reason, err := controlReason(reason)
+	if err != nil {
+		return nil, err
+	}
+	return s.setControlTx(ctx, tx, p, partnerID, smp.WalletFrozen, reason, ActionFreeze, EventWalletFrozen, nil)
+}
+
+// SoftBlockTx is SoftBlock in tx, the caller's transaction.
+func (s *Service) SoftBlockTx(ctx context.Context, tx smp.Tx, p smp.Principal, partnerID, reason string) (*ControlResult, error) {
+	reason, err := controlReason(reason)
+	if err != nil {
+		return nil, err
+	}
+	return s.setControlTx(ctx, tx, p, partnerID, smp.WalletSoftBlocked, reason, ActionSoftBlock, EventWalletSoftBlock, notFrozen(partnerID))
+}
+
+func notFrozen(partnerID string) func(smp.WalletControlState) error {
+	return func(prev smp.WalletControlState) error {
 		if prev == smp.WalletFrozen {
 			return smp.Errorf(smp.ECONFLICT, "the wallet of partner %s is frozen: unfreeze it first", partnerID)
 		}
 		return nil
-	})
+	}
+}
+
+// SoftBlock caps the partner's guarded postings at smp.SoftBlockCapVND
+// per rolling 24 hours, until lifted or 48 hours later. Audited as
+// wallet.soft_block. ECONFLICT on a frozen wallet (unfreeze first).
+func (s *Service) SoftBlock(ctx context.Context, p smp.Principal, partnerID, reason string) (*ControlResult, error) {
+	return s.setControl(ctx, p, partnerID, smp.WalletSoftBlocked, reason, ActionSoftBlock, EventWalletSoftBlock, notFrozen(partnerID))
 }
 
 // LiftSoftBlock ends a soft block before it lapses. Audited as
@@ -207,69 +230,81 @@ func (s *Service) releaseTx(ctx context.Context, tx smp.Tx, ref, actor string, n
 	return &out, tx.UpdateTopup(ctx, t)
 }
 
-// setControl writes a control (under the ledger's head lock, in
-// SetWalletControl), its audit entry and its event in one transaction.
-// check may refuse the change given the state in force; more runs in the
-// same transaction after the control is written.
+// setControl writes a control (under the ledger's head lock), its audit
+// entry and its event in one transaction (setControlTx).
 func (s *Service) setControl(ctx context.Context, p smp.Principal, partnerID string, state smp.WalletControlState, reason, action, evType string,
 	check func(prev smp.WalletControlState) error, more ...func(smp.Tx, time.Time) error) (*ControlResult, error) {
-	reason = strings.TrimSpace(reason)
-	if len(reason) < 3 {
-		return nil, smp.Errorf(smp.EINVALID, "a reason (or note) of at least 3 characters is required")
-	}
-	if err := smp.CheckLen("reason", reason, smp.MaxReason); err != nil {
+	reason, err := controlReason(reason)
+	if err != nil {
 		return nil, err
 	}
 	var res *ControlResult
-	err := s.store.InTx(ctx, func(tx smp.Tx) error {
-		now := s.cfg.Now()
-		c := &smp.WalletControl{PartnerID: partnerID, State: state, Reason: reason, Actor: p.Name, Since: now, UpdatedAt: now}
-		if state == smp.WalletSoftBlocked {
-			c.Until = now.Add(smp.SoftBlockLapse)
-		}
-		prev, err := tx.SetWalletControl(ctx, c)
-		if err != nil {
-			return err
-		}
-		prevState := prev.Effective(now)
-		if check != nil {
-			if err := check(prevState); err != nil {
-				return err
-			}
-		}
-		res = &ControlResult{Control: c, Previous: prevState, Changed: prevState != state}
-		if !res.Changed {
-			// Nothing to do: roll back the rewrite (the caller sees the
-			// control in force).
-			res.Control = prev
-			return errUnchanged
-		}
-		for _, f := range more {
-			if err := f(tx, now); err != nil {
-				return err
-			}
-		}
-		before, _ := json.Marshal(map[string]any{"state": prevState})
-		after, _ := json.Marshal(map[string]any{"state": state, "chain_seq": c.ChainSeq, "until": c.Until})
-		if err := tx.AddAudit(ctx, smp.AuditEntry{At: now.UTC(), Actor: p.Name, Role: p.Role, Action: action, Target: "partner:" + partnerID,
-			Before: string(before), After: string(after), Reason: reason}); err != nil {
-			return err
-		}
-		data, _ := json.Marshal(map[string]any{"partner_id": partnerID, "state": state, "previous": prevState, "actor": p.Name,
-			"chain_seq": c.ChainSeq, "until": c.Until})
-		return tx.AddEvent(ctx, smp.Event{ID: fmt.Sprintf("%s-%s-%d", evType, partnerID, now.UnixNano()), Type: evType,
-			SchemaVersion: smp.EventSchemaVersion, AggregateID: partnerID, OccurredAt: now, Data: data})
+	err = s.store.InTx(ctx, func(tx smp.Tx) error {
+		var err error
+		res, err = s.setControlTx(ctx, tx, p, partnerID, state, reason, action, evType, check, more...)
+		return err
 	})
-	if errors.Is(err, errUnchanged) {
-		return res, nil
-	}
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-var errUnchanged = errors.New("wallet: control unchanged")
+func controlReason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if len(reason) < 3 {
+		return "", smp.Errorf(smp.EINVALID, "a reason (or note) of at least 3 characters is required")
+	}
+	return reason, smp.CheckLen("reason", reason, smp.MaxReason)
+}
+
+// setControlTx is setControl in tx, the caller's: the control in force is
+// read under the ledger's head lock (LockWalletControl); check may refuse
+// the change given it; a wallet already in state is left as it is
+// (nothing written, Changed false); else the control, what more writes,
+// the audit entry and the event.
+func (s *Service) setControlTx(ctx context.Context, tx smp.Tx, p smp.Principal, partnerID string, state smp.WalletControlState, reason, action, evType string,
+	check func(prev smp.WalletControlState) error, more ...func(smp.Tx, time.Time) error) (*ControlResult, error) {
+	now := s.cfg.Now()
+	prev, err := tx.LockWalletControl(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	prevState := prev.Effective(now)
+	if check != nil {
+		if err := check(prevState); err != nil {
+			return nil, err
+		}
+	}
+	if prevState == state {
+		return &ControlResult{Control: prev, Previous: prevState}, nil // the caller sees the control in force
+	}
+	c := &smp.WalletControl{PartnerID: partnerID, State: state, Reason: reason, Actor: p.Name, Since: now, UpdatedAt: now}
+	if state == smp.WalletSoftBlocked {
+		c.Until = now.Add(smp.SoftBlockLapse)
+	}
+	if _, err := tx.SetWalletControl(ctx, c); err != nil {
+		return nil, err
+	}
+	for _, f := range more {
+		if err := f(tx, now); err != nil {
+			return nil, err
+		}
+	}
+	before, _ := json.Marshal(map[string]any{"state": prevState})
+	after, _ := json.Marshal(map[string]any{"state": state, "chain_seq": c.ChainSeq, "until": c.Until})
+	if err := tx.AddAudit(ctx, smp.AuditEntry{At: now.UTC(), Actor: p.Name, Role: p.Role, Action: action, Target: "partner:" + partnerID,
+		Before: string(before), After: string(after), Reason: reason}); err != nil {
+		return nil, err
+	}
+	data, _ := json.Marshal(map[string]any{"partner_id": partnerID, "state": state, "previous": prevState, "actor": p.Name,
+		"chain_seq": c.ChainSeq, "until": c.Until})
+	if err := tx.AddEvent(ctx, smp.Event{ID: fmt.Sprintf("%s-%s-%d", evType, partnerID, now.UnixNano()), Type: evType,
+		SchemaVersion: smp.EventSchemaVersion, AggregateID: partnerID, OccurredAt: now, Data: data}); err != nil {
+		return nil, err
+	}
+	return &ControlResult{Control: c, Previous: prevState, Changed: true}, nil
+}
 
 // heldEvent announces a held top-up on payments.events.
 func heldEvent(t *smp.Topup, rule string, now time.Time) smp.Event {
