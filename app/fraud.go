@@ -103,22 +103,20 @@ func (h *reloadOnHUP) Start(ctx context.Context) error {
 }
 
 // walletEnforcer applies a flagged decision in the ledger as the fraud
-// detector (wallet.SystemFraudDetector, audited): freeze freezes the
-// wallet, soft_block soft-blocks it. A wallet already frozen stays frozen
-// when a decision asks only for a soft block.
+// detector (wallet.SystemFraudDetector, audited), in the transaction that
+// stores the decision: freeze freezes the wallet, soft_block soft-blocks
+// it. A wallet already frozen stays frozen when a decision asks only for
+// a soft block (ECONFLICT, which the detector takes as nothing to do).
 type walletEnforcer struct{ w *wallet.Service }
 
-func (e walletEnforcer) Enforce(ctx context.Context, d *smp.FraudDecision) error {
+func (e walletEnforcer) Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDecision) error {
 	reason := fmt.Sprintf("fraud decision %s on %s: %v", d.ID, d.TxnID, d.Signals)
 	var err error
 	switch d.Outcome {
 	case smp.FraudFreeze:
-		_, err = e.w.Freeze(ctx, wallet.SystemFraudDetector, d.PartnerID, reason)
+		_, err = e.w.FreezeTx(ctx, tx, wallet.SystemFraudDetector, d.PartnerID, reason)
 	case smp.FraudSoftBlock:
-		_, err = e.w.SoftBlock(ctx, wallet.SystemFraudDetector, d.PartnerID, reason)
-		if smp.ErrorCode(err) == smp.ECONFLICT {
-			err = nil
-		}
+		_, err = e.w.SoftBlockTx(ctx, tx, wallet.SystemFraudDetector, d.PartnerID, reason)
 	}
 	return err
 }

@@ -47,20 +47,17 @@ func TestFraudDetectorConsumes(t *testing.T) {
 	if len(flagged) != 1 || flagged[0].TxnID != "W5" || !slices.Equal(flagged[0].Signals, []string{"velocity"}) || flagged[0].Outcome != smp.FraudSoftBlock {
 		t.Fatalf("flagged %+v", flagged)
 	}
-	if n := counterValue(t, a, "fraud_detection_signals_total", map[string]string{"severity": "medium", "rule": "velocity"}); n != 1 {
-		t.Fatalf(`fraud_detection_signals_total{severity="medium",rule="velocity"} = %v`, n)
+	// The decision's soft_block commits with it, by the detector: a
+	// reader that sees the decision sees the control (it read before the
+	// enforcement's commit when that followed the decision's).
+	c, err := a.Wallet.FindControl(ctx, "P001")
+	if err != nil || c.State != smp.WalletSoftBlocked || c.Control == nil || c.Control.Actor != wallet.SystemFraudDetector.Name {
+		t.Fatalf("P001's wallet control with the velocity decision: %+v, %v", c, err)
 	}
-	// The decision's soft_block is applied in the ledger, by the detector,
-	// after the decision's commit (so a reader may see the decision first).
-	var c *wallet.WalletControlView
-	var err error
-	wait.Until(t, 20*time.Second, "P001's wallet soft-blocked by the detector", func() bool {
-		c, err = a.Wallet.FindControl(ctx, "P001")
-		return err == nil && c.State == smp.WalletSoftBlocked
+	// The metrics follow the commit.
+	wait.Until(t, 20*time.Second, `fraud_detection_signals_total{severity="medium",rule="velocity"} = 1`, func() bool {
+		return counterValue(t, a, "fraud_detection_signals_total", map[string]string{"severity": "medium", "rule": "velocity"}) == 1
 	})
-	if c.Control == nil || c.Control.Actor != wallet.SystemFraudDetector.Name {
-		t.Fatalf("P001's wallet control after the velocity decision: %+v, %v", c, err)
-	}
 }
 
 func counterValue(t *testing.T, a *App, name string, labels map[string]string) float64 {

@@ -49,9 +49,14 @@ type GeoIP interface {
 }
 
 // Enforcer applies a decision's outcome (freeze, soft_block) to the
-// partner: the ledger's enforcement, when the process has it.
+// partner, in tx, the transaction that stores the decision: the ledger's
+// enforcement, when the process has it. A refusal it finds before it
+// writes anything (ENOTFOUND: no such partner; ECONFLICT: the wallet is
+// already under a stronger control; EINVALID) leaves the decision
+// stored without it; any other error fails the transaction, decision
+// and all, and the event is delivered again.
 type Enforcer interface {
-	Enforce(ctx context.Context, d *smp.FraudDecision) error
+	Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDecision) error
 }
 
 // Config configures the detector.
@@ -75,7 +80,7 @@ type Config struct {
 	// process (Redis).
 	Rebuild bool
 	// Enforcer, when set, is given each decision whose outcome is
-	// soft_block or freeze, after it is stored.
+	// soft_block or freeze, in the transaction that stores it.
 	Enforcer   Enforcer
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -317,11 +322,13 @@ func (d *Detector) intake(ctx context.Context, ev smp.Event) (bus.Result, error)
 	if err != nil {
 		return bus.DoneRecorded, err
 	}
-	// The decision is stored with the event's record: on the embedded log
-	// in the transaction of the batch's offset (bus.EffectTx). What
-	// follows it (metrics, the enforcement in the ledger) runs after that
-	// commit.
+	// The decision is stored with the event's record and, when flagged,
+	// its enforcement in the ledger: one transaction, on the embedded log
+	// the one of the batch's offset (bus.EffectTx). Its metrics and logs
+	// follow the commit.
+	var refused error
 	err = bus.EffectTx(ctx, d.store, func(ctx context.Context, tx smp.Tx) error {
+		refused = nil
 		first, err := tx.MarkProcessed(ctx, ConsumerGroup, ev.ID, d.cfg.Now())
 		if err != nil {
 			return err
@@ -329,18 +336,30 @@ func (d *Detector) intake(ctx context.Context, ev smp.Event) (bus.Result, error)
 		if !first {
 			return bus.ErrDuplicate
 		}
-		return tx.InsertFraudDecision(ctx, dec)
+		if err := tx.InsertFraudDecision(ctx, dec); err != nil {
+			return err
+		}
+		if d.cfg.Enforcer == nil || dec.Outcome.Rank() < smp.FraudSoftBlock.Rank() {
+			return nil
+		}
+		err = d.cfg.Enforcer.Enforce(ctx, tx, dec)
+		switch smp.ErrorCode(err) {
+		case smp.ENOTFOUND, smp.ECONFLICT, smp.EINVALID:
+			refused = err // refused before any write: the decision stays
+			return nil
+		}
+		return err
 	}, func(err error) {
 		if err == nil {
-			d.decided(context.WithoutCancel(ctx), ev, dec)
+			d.decided(ev, dec, refused)
 		}
 	})
 	return bus.DoneRecorded, err
 }
 
-// decided follows a stored decision: its metrics and, when flagged, the
-// enforcement in the ledger.
-func (d *Detector) decided(ctx context.Context, ev smp.Event, dec *smp.FraudDecision) {
+// decided follows a stored decision (and its enforcement, unless refused
+// says why not): its metrics and logs.
+func (d *Detector) decided(ev smp.Event, dec *smp.FraudDecision, refused error) {
 	d.decisions.WithLabelValues(string(dec.Outcome)).Inc()
 	for _, r := range dec.Rules {
 		if r.Result == smp.RuleHit {
@@ -353,12 +372,10 @@ func (d *Detector) decided(ctx context.Context, ev smp.Event, dec *smp.FraudDeci
 	if dec.Outcome.Rank() >= smp.FraudSoftBlock.Rank() {
 		d.cfg.Logger.Warn("fraud: top-up flagged", "decision_id", dec.ID, "partner_id", dec.PartnerID, "txn_id", dec.TxnID,
 			"outcome", dec.Outcome, "severity", dec.Severity, "signals", dec.Signals)
-		if d.cfg.Enforcer != nil {
-			if err := d.cfg.Enforcer.Enforce(ctx, dec); err != nil {
-				// The decision is stored; enforcement is retried by no one:
-				// the alert pages on-call, who freezes by hand (INC-011).
-				d.cfg.Logger.Error("fraud: enforcement failed", "decision_id", dec.ID, "partner_id", dec.PartnerID, "err", err)
-			}
+		if refused != nil && smp.ErrorCode(refused) != smp.ECONFLICT {
+			// The decision is stored without it: the alert pages on-call,
+			// who acts by hand (INC-011).
+			d.cfg.Logger.Error("fraud: enforcement refused", "decision_id", dec.ID, "partner_id", dec.PartnerID, "err", refused)
 		}
 	}
 	if d.Observed != nil {

@@ -1,7 +1,9 @@
 package fraud_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"smp/inmem"
 	"smp/internal/wait"
 	"smp/sqlbus"
+	"smp/sqlstore"
 	"smp/wallet"
 )
 
@@ -26,56 +29,23 @@ import (
 // not one each; each decision is stored and observed once, after it.
 func TestDecisionsCommitWithOffset(t *testing.T) {
 	t.Parallel()
-	store := openStore(t)
-	shared, err := store.Shared()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eb, err := sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 1, LeaseTTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eb.Close() })
-	det, err := fraud.New(store, fraud.Config{Windows: inmem.NewFraudWindows(), Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var observed atomic.Int64
-	var early atomic.Int64
-	det.Observed = func(d *smp.FraudDecision) {
-		ds, err := store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{PartnerID: d.PartnerID})
+	var observed, early atomic.Int64
+	var rig *effectRig
+	rig = newEffectRig(t, nil, func(d *smp.FraudDecision) {
+		ds, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{PartnerID: d.PartnerID})
 		if err != nil || !slices.ContainsFunc(ds, func(s *smp.FraudDecision) bool { return s.ID == d.ID }) {
 			early.Add(1)
 		}
 		observed.Add(1)
-	}
-	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := det.AddIntake(r); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Stop(ctx) })
-	seq := 0
+	})
+	store := rig.store
 	publish := func(n int) {
 		t.Helper()
-		var msgs []smp.Message
-		for range n {
-			seq++
-			p := []string{"P001", "P002", "P003"}[seq%3]
-			data, _ := json.Marshal(map[string]any{"topup_id": fmt.Sprint("tu_", seq), "partner_id": p, "txn_ref": fmt.Sprint("W", seq),
-				"amount_vnd": 100_000, "client_ip": "198.51.100.1"})
-			v, _ := json.Marshal(smp.Event{ID: fmt.Sprint("topup-", seq), Type: wallet.EventTopupRequested, SchemaVersion: 1, AggregateID: p,
-				OccurredAt: time.Now(), Data: data})
-			msgs = append(msgs, smp.Message{Topic: smp.TopicPayments, Key: "one-partition", Value: v})
+		var ps []string
+		for i := range n {
+			ps = append(ps, []string{"P001", "P002", "P003"}[(rig.seq+i+1)%3])
 		}
-		if err := eb.Publish(ctx, msgs...); err != nil {
-			t.Fatal(err)
-		}
+		rig.publish(t, ps...)
 	}
 	publish(1) // the member holds the partition and is idle after it
 	wait.Until(t, 10*time.Second, "a first decision", func() bool { return observed.Load() == 1 })
@@ -90,5 +60,130 @@ func TestDecisionsCommitWithOffset(t *testing.T) {
 	}
 	if n := early.Load(); n > 0 {
 		t.Errorf("%d decisions observed before their commit", n)
+	}
+}
+
+// effectRig is a detector consuming payments.events from the embedded log
+// in its store's database (one partition).
+type effectRig struct {
+	store *sqlstore.DB
+	eb    *sqlbus.Bus
+	seq   int
+}
+
+func newEffectRig(t *testing.T, enforcer fraud.Enforcer, observed func(*smp.FraudDecision)) *effectRig {
+	t.Helper()
+	store := openStore(t)
+	shared, err := store.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := sqlbus.Open(sqlbus.Config{Shared: &shared, Partitions: 1, LeaseTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eb.Close() })
+	det, err := fraud.New(store, fraud.Config{Windows: inmem.NewFraudWindows(), Enforcer: enforcer, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	det.Observed = observed
+	r, err := bus.NewRouter(eb, bus.Config{Registerer: prometheus.NewRegistry(), RetryBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := det.AddIntake(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(ctx) })
+	return &effectRig{store: store, eb: eb}
+}
+
+// publish publishes a top-up request of 100,000 VND from 198.51.100.1
+// for each partner, in one append.
+func (r *effectRig) publish(t *testing.T, partners ...string) {
+	t.Helper()
+	var msgs []smp.Message
+	for _, p := range partners {
+		r.seq++
+		data, _ := json.Marshal(map[string]any{"topup_id": fmt.Sprint("tu_", r.seq), "partner_id": p, "txn_ref": fmt.Sprint("W", r.seq),
+			"amount_vnd": 100_000, "client_ip": "198.51.100.1"})
+		v, _ := json.Marshal(smp.Event{ID: fmt.Sprint("topup-", r.seq), Type: wallet.EventTopupRequested, SchemaVersion: 1, AggregateID: p,
+			OccurredAt: time.Now(), Data: data})
+		msgs = append(msgs, smp.Message{Topic: smp.TopicPayments, Key: "one-partition", Value: v})
+	}
+	if err := r.eb.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failingEnforcer writes an audit entry in the decision's transaction at
+// every call, then fails the first fail calls with err.
+type failingEnforcer struct {
+	fail  int
+	err   error
+	calls atomic.Int64
+}
+
+func (e *failingEnforcer) Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDecision) error {
+	n := e.calls.Add(1)
+	if err := tx.AddAudit(ctx, smp.AuditEntry{At: time.Now().UTC(), Actor: "test-enforcer", Action: "test.enforce",
+		Target: "partner:" + d.PartnerID, Reason: fmt.Sprint("call ", n)}); err != nil {
+		return err
+	}
+	if n <= int64(e.fail) {
+		return e.err
+	}
+	return nil
+}
+
+// TestEnforcementCommitsWithDecision: a flagged decision's enforcement is
+// written in the decision's own transaction. One that fails (a lost
+// connection) takes the decision with it, and the event is delivered
+// again: the decision and its enforcement are then stored once, together
+// (the failed attempt's writes are gone). Before, the enforcement ran
+// after the decision's commit, and its failure was only logged: a
+// decision stored and never enforced.
+func TestEnforcementCommitsWithDecision(t *testing.T) {
+	t.Parallel()
+	enf := &failingEnforcer{fail: 1, err: errors.New("lost connection")}
+	var observed atomic.Int64
+	rig := newEffectRig(t, enf, func(*smp.FraudDecision) { observed.Add(1) })
+	rig.publish(t, "P001", "P001", "P001", "P001", "P001", "P001") // the sixth in ten minutes: velocity, soft_block
+	wait.Until(t, 20*time.Second, "six decisions observed", func() bool { return observed.Load() == 6 })
+	flagged, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{Flagged: true})
+	if err != nil || len(flagged) != 1 || flagged[0].Outcome != smp.FraudSoftBlock {
+		t.Fatalf("flagged decisions %+v, %v; want the sixth, soft_block", flagged, err)
+	}
+	if n := enf.calls.Load(); n != 2 {
+		t.Fatalf("the enforcer was called %d times, want 2 (a failure, then with the event delivered again)", n)
+	}
+	audit, err := rig.store.FindAudit(ctx, smp.AuditFilter{Action: "test.enforce"})
+	if err != nil || len(audit) != 1 || audit[0].Reason != "call 2" {
+		t.Fatalf("the enforcer's entries %+v, %v; want only the second call's", audit, err)
+	}
+	if ds, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{}); err != nil || len(ds) != 6 {
+		t.Fatalf("%d decisions stored (%v), want 6", len(ds), err)
+	}
+}
+
+// TestEnforcementRefusedKeepsDecision: an enforcement refused before it
+// writes (no such partner, a stronger control in force) leaves the
+// decision stored, once, without it.
+func TestEnforcementRefusedKeepsDecision(t *testing.T) {
+	t.Parallel()
+	enf := &failingEnforcer{fail: 1 << 20, err: smp.Errorf(smp.ENOTFOUND, "partner P002 not found")}
+	var observed atomic.Int64
+	rig := newEffectRig(t, enf, func(*smp.FraudDecision) { observed.Add(1) })
+	rig.publish(t, "P002", "P002", "P002", "P002", "P002", "P002")
+	wait.Until(t, 20*time.Second, "six decisions observed", func() bool { return observed.Load() == 6 })
+	if n := enf.calls.Load(); n != 1 {
+		t.Fatalf("the enforcer was called %d times, want 1", n)
+	}
+	if ds, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{Flagged: true}); err != nil || len(ds) != 1 {
+		t.Fatalf("flagged decisions %+v, %v; want the sixth", ds, err)
 	}
 }
