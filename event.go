@@ -38,6 +38,10 @@ const (
 // EventSchemaVersion is the version of the event envelope and payloads.
 const EventSchemaVersion = 1
 
+// MaxEventID is the longest event id the outbox and the consumers'
+// records (processed_events) keep, in characters.
+const MaxEventID = 64
+
 // Event is a domain event as written to the outbox and carried on the bus.
 type Event struct {
 	ID            string          `json:"event_id"`

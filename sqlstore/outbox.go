@@ -22,7 +22,7 @@ var _ smp.OutboxTx = (*Tx)(nil)
 // for change capture and audit until retention prunes it.
 func (tx *Tx) AddEvent(ctx context.Context, e smp.Event) error {
 	if err := checkSizes("add event",
-		chars("event_id", e.ID, 64),
+		chars("event_id", e.ID, smp.MaxEventID),
 		chars("event_type", e.Type, 64),
 		chars("aggregate_id", e.AggregateID, 64)); err != nil {
 		return err

@@ -29,7 +29,7 @@ func (db *DB) IsProcessed(ctx context.Context, consumer, eventID string) (bool, 
 func (tx *Tx) MarkProcessed(ctx context.Context, consumer, eventID string, at time.Time) (bool, error) {
 	if err := checkSizes("mark processed",
 		chars("consumer", consumer, 64),
-		chars("event_id", eventID, 64)); err != nil {
+		chars("event_id", eventID, smp.MaxEventID)); err != nil {
 		return false, err
 	}
 	res, err := tx.tx.ExecContext(ctx, tx.db.dialect.InsertIgnore+` INTO processed_events (consumer, event_id, at) VALUES (?,?,?)`, consumer, eventID, micros(at))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"smp"
 )
 
@@ -110,19 +112,24 @@ func (s *Service) Freeze(ctx context.Context, p smp.Principal, partnerID, reason
 
 // FreezeTx is Freeze in tx, the caller's transaction: the fraud
 // detector's freeze commits with its decision.
+//
+// An error for which Refused is true was found before anything was
+// written: tx is untouched and may commit. Any other error may follow
+// writes: the caller must not commit tx.
 func (s *Service) FreezeTx(ctx context.Context, tx smp.Tx, p smp.Principal, partnerID, reason string) (*ControlResult, error) {
 	reason, err := controlReason(reason)
 	if err != nil {
-		return nil, err
+		return nil, refusal{err}
 	}
 	return s.setControlTx(ctx, tx, p, partnerID, smp.WalletFrozen, reason, ActionFreeze, EventWalletFrozen, nil)
 }
 
-// SoftBlockTx is SoftBlock in tx, the caller's transaction.
+// SoftBlockTx is SoftBlock in tx, the caller's transaction; its errors
+// are FreezeTx's.
 func (s *Service) SoftBlockTx(ctx context.Context, tx smp.Tx, p smp.Principal, partnerID, reason string) (*ControlResult, error) {
 	reason, err := controlReason(reason)
 	if err != nil {
-		return nil, err
+		return nil, refusal{err}
 	}
 	return s.setControlTx(ctx, tx, p, partnerID, smp.WalletSoftBlocked, reason, ActionSoftBlock, EventWalletSoftBlock, notFrozen(partnerID))
 }
@@ -250,6 +257,19 @@ func (s *Service) setControl(ctx context.Context, p smp.Principal, partnerID str
 	return res, nil
 }
 
+// refusal is a control change refused before anything was written.
+type refusal struct{ error }
+
+func (r refusal) Unwrap() error { return r.error }
+
+// Refused reports whether err is a control change's refusal found before
+// it wrote anything (an unknown partner, a reason out of bounds, a change
+// its check refuses): the caller's transaction is as it was.
+func Refused(err error) bool {
+	var r refusal
+	return errors.As(err, &r)
+}
+
 func controlReason(reason string) (string, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) < 3 {
@@ -267,13 +287,15 @@ func (s *Service) setControlTx(ctx context.Context, tx smp.Tx, p smp.Principal, 
 	check func(prev smp.WalletControlState) error, more ...func(smp.Tx, time.Time) error) (*ControlResult, error) {
 	now := s.cfg.Now()
 	prev, err := tx.LockWalletControl(ctx, partnerID)
-	if err != nil {
+	if smp.ErrorCode(err) == smp.ENOTFOUND {
+		return nil, refusal{err}
+	} else if err != nil {
 		return nil, err
 	}
 	prevState := prev.Effective(now)
 	if check != nil {
 		if err := check(prevState); err != nil {
-			return nil, err
+			return nil, refusal{err}
 		}
 	}
 	if prevState == state {
@@ -299,7 +321,7 @@ func (s *Service) setControlTx(ctx context.Context, tx smp.Tx, p smp.Principal, 
 	}
 	data, _ := json.Marshal(map[string]any{"partner_id": partnerID, "state": state, "previous": prevState, "actor": p.Name,
 		"chain_seq": c.ChainSeq, "until": c.Until})
-	if err := tx.AddEvent(ctx, smp.Event{ID: fmt.Sprintf("%s-%s-%d", evType, partnerID, now.UnixNano()), Type: evType,
+	if err := tx.AddEvent(ctx, smp.Event{ID: controlEventID(evType, partnerID, now), Type: evType,
 		SchemaVersion: smp.EventSchemaVersion, AggregateID: partnerID, OccurredAt: now, Data: data}); err != nil {
 		return nil, err
 	}
@@ -357,4 +379,15 @@ func (s *Service) CheckPartnerIP(ctx context.Context, partnerID, ip, action stri
 		return err
 	}
 	return smp.Errorf(smp.EFORBIDDEN, "address %s is not in the IP allowlist of partner %s: partner admin actions are refused from it", ip, partnerID)
+}
+
+// controlEventID names a control's event: its type, partner and time
+// when that fits an event id (64 characters), else a UUID. A partner id
+// over 16 characters made the id too long: every freeze or soft block of
+// such a partner failed.
+func controlEventID(evType, partnerID string, now time.Time) string {
+	if id := fmt.Sprintf("%s-%s-%d", evType, partnerID, now.UnixNano()); len(id) <= smp.MaxEventID {
+		return id
+	}
+	return "ctl-" + uuid.Must(uuid.NewV7()).String()
 }

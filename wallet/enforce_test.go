@@ -501,3 +501,67 @@ func TestLargeValueReport(t *testing.T) {
 		t.Fatalf("reports %+v", rs)
 	}
 }
+
+// TestControlInCallersTx: FreezeTx and SoftBlockTx change the control in
+// the caller's transaction. What they refuse before writing (an unknown
+// partner, a reason out of bounds, a soft block of a frozen wallet) is
+// Refused and leaves the transaction as it was, so the caller may commit
+// it; a partner id too long to name the control's event in 64
+// characters gets a UUID instead (every freeze of such a partner failed
+// at the event's write, after the control and audit entry were written).
+func TestControlInCallersTx(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	long := "partner-" + strings.Repeat("x", 40)
+	if err := f.store.UpsertPartner(ctx, &smp.Partner{ID: long, Name: "Long"}); err != nil {
+		t.Fatal(err)
+	}
+	inTx := func(fn func(tx smp.Tx) error) error { return f.store.InTx(ctx, fn) }
+	var res *wallet.ControlResult
+	if err := inTx(func(tx smp.Tx) (err error) {
+		res, err = f.svc.FreezeTx(ctx, tx, wallet.SystemFraudDetector, long, "fraud decision fd-1")
+		return err
+	}); err != nil || !res.Changed {
+		t.Fatalf("FreezeTx(%s): %+v, %v", long, res, err)
+	}
+	evs := f.outbox(t)
+	if len(evs) != 1 || evs[0].Type != wallet.EventWalletFrozen || !strings.HasPrefix(evs[0].ID, "ctl-") || len(evs[0].ID) > smp.MaxEventID {
+		t.Fatalf("the freeze's events %+v", evs)
+	}
+	for name, refuse := range map[string]func(tx smp.Tx) error{
+		"unknown partner": func(tx smp.Tx) error {
+			_, err := f.svc.FreezeTx(ctx, tx, wallet.SystemFraudDetector, "P404", "fraud decision fd-2")
+			return err
+		},
+		"no reason": func(tx smp.Tx) error {
+			_, err := f.svc.SoftBlockTx(ctx, tx, wallet.SystemFraudDetector, "P001", " ")
+			return err
+		},
+		"soft block of a frozen wallet": func(tx smp.Tx) error {
+			_, err := f.svc.SoftBlockTx(ctx, tx, wallet.SystemFraudDetector, long, "fraud decision fd-3")
+			return err
+		},
+	} {
+		var err error
+		if cerr := inTx(func(tx smp.Tx) error {
+			err = refuse(tx)
+			if !wallet.Refused(err) {
+				return err
+			}
+			return tx.AddAudit(ctx, smp.AuditEntry{At: t0, Actor: "test", Action: "test.commit", Target: "partner:P001", Reason: name})
+		}); cerr != nil || err == nil {
+			t.Fatalf("%s: %v (Refused %v), commit %v", name, err, wallet.Refused(err), cerr)
+		}
+	}
+	if got := f.outbox(t); len(got) != 1 {
+		t.Fatalf("the refusals wrote events: %+v", got)
+	}
+	audit, err := f.store.FindAudit(ctx, smp.AuditFilter{})
+	if err != nil || len(audit) != 4 { // the freeze's and the three test commits
+		t.Fatalf("audit entries %+v, %v; want 4", audit, err)
+	}
+	c, err := f.svc.FindControl(ctx, long)
+	if err != nil || c.State != smp.WalletFrozen {
+		t.Fatalf("the long partner's control %+v, %v", c, err)
+	}
+}
