@@ -106,17 +106,24 @@ func (h *reloadOnHUP) Start(ctx context.Context) error {
 // detector (wallet.SystemFraudDetector, audited), in the transaction that
 // stores the decision: freeze freezes the wallet, soft_block soft-blocks
 // it. A wallet already frozen stays frozen when a decision asks only for
-// a soft block (ECONFLICT, which the detector takes as nothing to do).
+// a soft block (ECONFLICT). What the wallet refuses before it writes is
+// the detector's fraud.Refused.
 type walletEnforcer struct{ w *wallet.Service }
 
 func (e walletEnforcer) Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDecision) error {
 	reason := fmt.Sprintf("fraud decision %s on %s: %v", d.ID, d.TxnID, d.Signals)
+	if r := []rune(reason); len(r) > smp.MaxReason {
+		reason = string(r[:smp.MaxReason-1]) + "…" // the decision has the whole of it
+	}
 	var err error
 	switch d.Outcome {
 	case smp.FraudFreeze:
 		_, err = e.w.FreezeTx(ctx, tx, wallet.SystemFraudDetector, d.PartnerID, reason)
 	case smp.FraudSoftBlock:
 		_, err = e.w.SoftBlockTx(ctx, tx, wallet.SystemFraudDetector, d.PartnerID, reason)
+	}
+	if wallet.Refused(err) {
+		return fraud.Refused(err)
 	}
 	return err
 }

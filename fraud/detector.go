@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -51,13 +52,21 @@ type GeoIP interface {
 // Enforcer applies a decision's outcome (freeze, soft_block) to the
 // partner, in tx, the transaction that stores the decision: the ledger's
 // enforcement, when the process has it. A refusal it finds before it
-// writes anything (ENOTFOUND: no such partner; ECONFLICT: the wallet is
-// already under a stronger control; EINVALID) leaves the decision
-// stored without it; any other error fails the transaction, decision
-// and all, and the event is delivered again.
+// writes anything in tx (no such partner; the wallet already under a
+// stronger control, ECONFLICT), returned as Refused(err), leaves the
+// decision stored without it; any other error fails the transaction,
+// decision and all, and the event is delivered again.
 type Enforcer interface {
 	Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDecision) error
 }
+
+// Refused marks err, an Enforcer's, as a refusal found before it wrote
+// anything in the decision's transaction.
+func Refused(err error) error { return refusedError{err} }
+
+type refusedError struct{ error }
+
+func (r refusedError) Unwrap() error { return r.error }
 
 // Config configures the detector.
 type Config struct {
@@ -343,8 +352,7 @@ func (d *Detector) intake(ctx context.Context, ev smp.Event) (bus.Result, error)
 			return nil
 		}
 		err = d.cfg.Enforcer.Enforce(ctx, tx, dec)
-		switch smp.ErrorCode(err) {
-		case smp.ENOTFOUND, smp.ECONFLICT, smp.EINVALID:
+		if errors.As(err, new(refusedError)) {
 			refused = err // refused before any write: the decision stays
 			return nil
 		}

@@ -121,15 +121,20 @@ func (r *effectRig) publish(t *testing.T, partners ...string) {
 }
 
 // failingEnforcer writes an audit entry in the decision's transaction at
-// every call, then fails the first fail calls with err.
+// every call, then fails the first fail calls with err; refuse: it
+// returns fraud.Refused(err) at once, writing nothing.
 type failingEnforcer struct {
-	fail  int
-	err   error
-	calls atomic.Int64
+	fail   int
+	err    error
+	refuse bool
+	calls  atomic.Int64
 }
 
 func (e *failingEnforcer) Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDecision) error {
 	n := e.calls.Add(1)
+	if e.refuse {
+		return fraud.Refused(e.err)
+	}
 	if err := tx.AddAudit(ctx, smp.AuditEntry{At: time.Now().UTC(), Actor: "test-enforcer", Action: "test.enforce",
 		Target: "partner:" + d.PartnerID, Reason: fmt.Sprint("call ", n)}); err != nil {
 		return err
@@ -141,41 +146,50 @@ func (e *failingEnforcer) Enforce(ctx context.Context, tx smp.Tx, d *smp.FraudDe
 }
 
 // TestEnforcementCommitsWithDecision: a flagged decision's enforcement is
-// written in the decision's own transaction. One that fails (a lost
-// connection) takes the decision with it, and the event is delivered
-// again: the decision and its enforcement are then stored once, together
-// (the failed attempt's writes are gone). Before, the enforcement ran
-// after the decision's commit, and its failure was only logged: a
-// decision stored and never enforced.
+// written in the decision's own transaction. One that fails after a write
+// (a lost connection; an invalid value refused by the store) takes the
+// decision with it, and the event is delivered again: the decision and
+// its enforcement are then stored once, together (the failed attempt's
+// writes are gone). Before, the enforcement ran after the decision's
+// commit, and its failure was only logged: a decision stored and never
+// enforced.
 func TestEnforcementCommitsWithDecision(t *testing.T) {
 	t.Parallel()
-	enf := &failingEnforcer{fail: 1, err: errors.New("lost connection")}
-	var observed atomic.Int64
-	rig := newEffectRig(t, enf, func(*smp.FraudDecision) { observed.Add(1) })
-	rig.publish(t, "P001", "P001", "P001", "P001", "P001", "P001") // the sixth in ten minutes: velocity, soft_block
-	wait.Until(t, 20*time.Second, "six decisions observed", func() bool { return observed.Load() == 6 })
-	flagged, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{Flagged: true})
-	if err != nil || len(flagged) != 1 || flagged[0].Outcome != smp.FraudSoftBlock {
-		t.Fatalf("flagged decisions %+v, %v; want the sixth, soft_block", flagged, err)
-	}
-	if n := enf.calls.Load(); n != 2 {
-		t.Fatalf("the enforcer was called %d times, want 2 (a failure, then with the event delivered again)", n)
-	}
-	audit, err := rig.store.FindAudit(ctx, smp.AuditFilter{Action: "test.enforce"})
-	if err != nil || len(audit) != 1 || audit[0].Reason != "call 2" {
-		t.Fatalf("the enforcer's entries %+v, %v; want only the second call's", audit, err)
-	}
-	if ds, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{}); err != nil || len(ds) != 6 {
-		t.Fatalf("%d decisions stored (%v), want 6", len(ds), err)
+	for name, failure := range map[string]error{
+		"lost connection":     errors.New("lost connection"),
+		"invalid after write": smp.Errorf(smp.EINVALID, "add event: event_id is 90 characters long, at most 64"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			enf := &failingEnforcer{fail: 1, err: failure}
+			var observed atomic.Int64
+			rig := newEffectRig(t, enf, func(*smp.FraudDecision) { observed.Add(1) })
+			rig.publish(t, "P001", "P001", "P001", "P001", "P001", "P001") // the sixth in ten minutes: velocity, soft_block
+			wait.Until(t, 20*time.Second, "six decisions observed", func() bool { return observed.Load() == 6 })
+			flagged, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{Flagged: true})
+			if err != nil || len(flagged) != 1 || flagged[0].Outcome != smp.FraudSoftBlock {
+				t.Fatalf("flagged decisions %+v, %v; want the sixth, soft_block", flagged, err)
+			}
+			if n := enf.calls.Load(); n != 2 {
+				t.Fatalf("the enforcer was called %d times, want 2 (a failure, then with the event delivered again)", n)
+			}
+			audit, err := rig.store.FindAudit(ctx, smp.AuditFilter{Action: "test.enforce"})
+			if err != nil || len(audit) != 1 || audit[0].Reason != "call 2" {
+				t.Fatalf("the enforcer's entries %+v, %v; want only the second call's", audit, err)
+			}
+			if ds, err := rig.store.FindFraudDecisions(ctx, smp.FraudDecisionFilter{}); err != nil || len(ds) != 6 {
+				t.Fatalf("%d decisions stored (%v), want 6", len(ds), err)
+			}
+		})
 	}
 }
 
 // TestEnforcementRefusedKeepsDecision: an enforcement refused before it
-// writes (no such partner, a stronger control in force) leaves the
-// decision stored, once, without it.
+// writes (fraud.Refused: no such partner, a stronger control in force)
+// leaves the decision stored, once, without it.
 func TestEnforcementRefusedKeepsDecision(t *testing.T) {
 	t.Parallel()
-	enf := &failingEnforcer{fail: 1 << 20, err: smp.Errorf(smp.ENOTFOUND, "partner P002 not found")}
+	enf := &failingEnforcer{refuse: true, err: smp.Errorf(smp.ENOTFOUND, "partner P002 not found")}
 	var observed atomic.Int64
 	rig := newEffectRig(t, enf, func(*smp.FraudDecision) { observed.Add(1) })
 	rig.publish(t, "P002", "P002", "P002", "P002", "P002", "P002")
