@@ -78,6 +78,7 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	}
 	t.Logf("outage: %d orders accepted, outbox backlog %v events", accepted, backlog)
 
+	engineAtRecovery := consumed(a, dispatch.ConsumerGroup, smpbus.Applied)
 	k.down.Store(false)
 	recovered := time.Now()
 	stopCustomers()
@@ -93,6 +94,11 @@ func TestKafkaAllBrokersDownOneMinute(t *testing.T) {
 	}
 	wait.Until(t, 2*time.Minute, "outbox drained", func() bool { return metricValue(t, a, "smp_outbox_backlog") == 0 })
 	t.Logf("recovery: outbox drained after %s", time.Since(recovered).Round(100*time.Millisecond))
+	// The technicians are freed as dispatch-engine applies order.completed.
+	wait.Until(t, 2*time.Minute, "dispatch-engine applying events again", func() bool {
+		return consumed(a, dispatch.ConsumerGroup, smpbus.Applied) > engineAtRecovery
+	})
+	t.Logf("recovery: dispatch-engine applied events again after %s", time.Since(recovered).Round(100*time.Millisecond))
 	wait.Until(t, 2*time.Minute, "every order dispatching or further", func() bool {
 		n, err := a.Store.CountOrdersByStage(context.Background())
 		must(t, err)
