@@ -6,6 +6,7 @@
 package sqldb
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -50,6 +51,14 @@ func OpenSQLitePools(path string, foreignKeys bool, opts ...Option) (write, read
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(SQLiteWriters)
+	// The writer connects first: its journal_mode(WAL) converts a new
+	// file alone. Readers opening together on a file not yet in WAL mode
+	// each try that conversion, and SQLite refuses all but one at once
+	// with SQLITE_BUSY (no busy wait for it).
+	if err = write.PingContext(context.Background()); err != nil {
+		write.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if read, err = OpenSQLite(path, foreignKeys, opts...); err != nil {
 		write.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
